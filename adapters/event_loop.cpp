@@ -1,0 +1,90 @@
+#include "adapters/event_loop.hpp"
+
+namespace atlas {
+
+namespace {
+
+struct work_item {
+  uv_work_t req;
+  std::function<void()> work;
+};
+
+} // namespace
+
+event_loop::event_loop() {
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &wakeup_, &event_loop::on_async);
+  wakeup_.data = this;
+}
+
+event_loop::~event_loop() {
+  stop();
+  uv_loop_close(&loop_);
+}
+
+void event_loop::start() {
+  if (started_.exchange(true))
+    return;
+  thread_ = std::thread([this] {
+    thread_id_ = std::this_thread::get_id();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  });
+}
+
+void event_loop::post(std::function<void(uv_loop_t*)> fn) {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    pending_.push_back(std::move(fn));
+  }
+  uv_async_send(&wakeup_);
+}
+
+void event_loop::post_work(std::function<void()> work) {
+  post([w = std::move(work)](uv_loop_t* loop) mutable {
+    auto* item = new work_item{uv_work_t{}, std::move(w)};
+    item->req.data = item;
+    uv_queue_work(
+      loop, &item->req,
+      [](uv_work_t* req) { static_cast<work_item*>(req->data)->work(); },
+      [](uv_work_t* req, int) { delete static_cast<work_item*>(req->data); });
+  });
+}
+
+void event_loop::on_async(uv_async_t* handle) {
+  static_cast<event_loop*>(handle->data)->drain();
+}
+
+void event_loop::drain() {
+  std::vector<std::function<void(uv_loop_t*)>> batch;
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    batch.swap(pending_);
+  }
+  for (auto& fn : batch)
+    fn(&loop_);
+  if (stopping_) {
+    // Owners close their own handles first (server, pipes); whatever is left
+    // is closed here so that uv_run returns once pending work has finished.
+    uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h))
+          uv_close(h, nullptr);
+      },
+      nullptr);
+  }
+}
+
+void event_loop::stop() {
+  if (!started_ || stopping_.exchange(true))
+    return;
+  uv_async_send(&wakeup_);
+  if (thread_.joinable())
+    thread_.join();
+}
+
+bool event_loop::in_loop_thread() const {
+  return std::this_thread::get_id() == thread_id_;
+}
+
+} // namespace atlas
