@@ -1,0 +1,90 @@
+#include "actors/http_bridge.hpp"
+
+#include <chrono>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "adapters/http_server.hpp"
+#include "messages/errors.hpp"
+#include "runtime/http_answers.hpp"
+
+namespace atlas {
+
+namespace {
+
+/// How long a followed log waits before asking again when nothing was new.
+constexpr auto follow_pause = std::chrono::milliseconds(100);
+
+struct bridge_state {
+  static inline const char* name = "http-bridge";
+  http_server* server = nullptr;
+  http_gateway_actor gateway;
+};
+
+using bridge_ptr = http_bridge_actor::stateful_pointer<bridge_state>;
+
+/// Replaces or adds `offset=` in a query string.
+std::string with_offset(const std::string& query, uint64_t offset) {
+  std::string out;
+  for (auto& [k, v] : parse_query(query))
+    if (k != "offset")
+      out += (out.empty() ? "" : "&") + k + "=" + v;
+  return out + (out.empty() ? "" : "&") + "offset=" + std::to_string(offset);
+}
+
+void ask(bridge_ptr self, http_request req, uint64_t token, bool first) {
+  self->request(self->state.gateway, caf::infinite, req)
+    .then(
+      [=](http_response& r) mutable {
+        auto* server = self->state.server;
+        if (!r.stream) {
+          server->respond(token, std::move(r));
+          return;
+        }
+        if (first)
+          server->begin_stream(token, r.status, r.content_type);
+        bool empty = r.body.empty();
+        if (!empty)
+          server->send_chunk(token, std::move(r.body));
+        if (r.stream_done) {
+          server->end_stream(token);
+          return;
+        }
+        req.query = with_offset(req.query, r.stream_offset);
+        if (empty)
+          self->delayed_send(self, follow_pause, next_atom::value, std::move(req), token);
+        else
+          self->send(self, next_atom::value, std::move(req), token);
+      },
+      [=](caf::error& err) {
+        auto* server = self->state.server;
+        if (first)
+          server->respond(token, error_answer(http_status_of(err), error_message(err)));
+        else
+          server->end_stream(token);
+      });
+}
+
+http_bridge_actor::behavior_type bridge_impl(bridge_ptr self, http_server* server,
+                                             http_gateway_actor gateway) {
+  self->state.server = server;
+  self->state.gateway = std::move(gateway);
+  return {
+    [=](http_request& req, uint64_t token) { ask(self, std::move(req), token, true); },
+    [=](next_atom, http_request& req, uint64_t token) {
+      if (self->state.server->is_open(token)) // the client may have gone
+        ask(self, std::move(req), token, false);
+    },
+  };
+}
+
+} // namespace
+
+http_bridge_actor spawn_http_bridge(caf::actor_system& sys, http_server* server,
+                                    http_gateway_actor gateway) {
+  return sys.spawn(bridge_impl, server, std::move(gateway));
+}
+
+} // namespace atlas

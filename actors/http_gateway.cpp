@@ -1,0 +1,406 @@
+#include "actors/http_gateway.hpp"
+
+#include <functional>
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "adapters/event_loop.hpp"
+#include "adapters/json.hpp"
+#include "messages/errors.hpp"
+#include "runtime/http_answers.hpp"
+#include "runtime/job_codec.hpp"
+#include "runtime/job_files.hpp"
+
+namespace atlas {
+
+namespace {
+
+using answer = caf::typed_response_promise<http_response>;
+using continuation = std::function<void(http_response&&)>;
+
+/// Bytes of log sent per chunk of a followed stream.
+constexpr uint64_t follow_chunk = 64 << 10;
+
+struct gateway_state {
+  static inline const char* name = "http-gateway";
+  std::shared_ptr<const node_config> cfg;
+  event_loop* loop = nullptr;
+  lookup_actor lookup;
+  master_actor master;
+  uint64_t next_ticket = 1;
+  std::unordered_map<uint64_t, continuation> parked; // waiting for the thread pool
+};
+
+using gateway_ptr = http_gateway_actor::stateful_pointer<gateway_state>;
+
+/// Runs `work` on the thread pool; `then` gets its answer on this actor.
+void offload(gateway_ptr self, std::function<http_response()> work, continuation then) {
+  auto ticket = self->state.next_ticket++;
+  self->state.parked.emplace(ticket, std::move(then));
+  http_gateway_actor me = self;
+  self->state.loop->post_work([me, ticket, work = std::move(work)] {
+    caf::anon_send(me, done_atom::value, ticket, work());
+  });
+}
+
+/// An actor error as an HTTP answer.
+http_response from_error(const caf::error& err) {
+  return error_answer(http_status_of(err), error_message(err));
+}
+
+/// Reads a record, then continues; unknown ids become 404.
+template <class F>
+void with_record(gateway_ptr self, answer rp, const std::string& id, F then) {
+  if (!valid_job_id(id)) {
+    rp.deliver(error_answer(404, "job '" + id + "' not found"));
+    return;
+  }
+  self->request(self->state.lookup, caf::infinite, get_atom::value, id)
+    .then([=](job_record& rec) mutable { then(rec); },
+          [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+}
+
+void get_logs(gateway_ptr self, answer rp, const std::string& id, bool as_json) {
+  with_record(self, rp, id, [=](job_record& rec) mutable {
+    auto log = job_paths::of(*self->state.cfg, rec.job_id).log;
+    auto cap = self->state.cfg->log_cap_bytes + 4096;
+    offload(
+      self,
+      [log, cap, as_json] {
+        auto text = read_log(log, 0, cap);
+        if (as_json)
+          return json_answer(200, json::quote(text));
+        auto r = json_answer(200, std::move(text));
+        r.content_type = "text/plain; charset=utf-8";
+        return r;
+      },
+      [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+  });
+}
+
+void follow_logs(gateway_ptr self, answer rp, const std::string& id, uint64_t offset) {
+  with_record(self, rp, id, [=](job_record& rec) mutable {
+    auto log = job_paths::of(*self->state.cfg, rec.job_id).log;
+    bool finished = is_terminal(rec.state);
+    offload(
+      self,
+      [log, offset, finished] {
+        http_response r;
+        r.content_type = "text/plain; charset=utf-8";
+        r.stream = true;
+        r.body = read_log(log, offset, follow_chunk);
+        r.stream_offset = offset + r.body.size();
+        // Done once the job ended and everything it wrote has been sent.
+        r.stream_done = finished && r.body.size() < follow_chunk;
+        return r;
+      },
+      [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+  });
+}
+
+void get_job(gateway_ptr self, answer rp, const std::string& id) {
+  with_record(self, rp, id, [=](job_record& rec) mutable {
+    auto log = job_paths::of(*self->state.cfg, rec.job_id).log;
+    auto cap = self->state.cfg->log_cap_bytes + 4096;
+    offload(
+      self, [rec, log, cap] { return json_answer(200, job_with_logs(rec, read_log(log, 0, cap))); },
+      [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+  });
+}
+
+void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
+                 std::vector<job_record> acc = {}) {
+  if (states.empty()) {
+    rp.deliver(json_answer(200, records_by_id(acc)));
+    return;
+  }
+  auto s = states.back();
+  states.pop_back();
+  self->request(self->state.lookup, caf::infinite, list_atom::value, s)
+    .then(
+      [=](std::vector<job_record>& recs) mutable {
+        auto all = acc;
+        all.insert(all.end(), recs.begin(), recs.end());
+        list_states(self, rp, states, std::move(all));
+      },
+      [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+}
+
+void submit(gateway_ptr self, answer rp, const http_request& req) {
+  std::string error;
+  auto rec = job_from_submission(req.body, error);
+  if (!rec) {
+    rp.deliver(error_answer(400, error));
+    return;
+  }
+  auto bundle = job_paths::of(*self->state.cfg, rec->job_id).bundle;
+  offload(
+    self,
+    [bundle] {
+      return std::filesystem::exists(bundle)
+               ? json_answer(200, "")
+               : error_answer(400, "Cannot queue a job that has no uploaded bundle");
+    },
+    [self, rp, rec = *rec](http_response&& check) mutable {
+      if (check.status != 200) {
+        rp.deliver(std::move(check));
+        return;
+      }
+      self->request(self->state.master, caf::infinite, submit_atom::value, rec)
+        .then([=](std::string& id) mutable { rp.deliver(json_answer(201, json::quote(id))); },
+              [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+    });
+}
+
+void upload_bundle(gateway_ptr self, answer rp, const http_request& req) {
+  if (req.upload_path.empty() || req.upload_field != "job_bundle") {
+    rp.deliver(error_answer(400, "Job bundle not found in request"));
+    return;
+  }
+  auto name = req.upload_filename;
+  auto id = name.size() > 4 && name.ends_with(".tgz") ? name.substr(0, name.size() - 4) : "";
+  auto upload = req.upload_path;
+  if (!valid_job_id(id)) {
+    offload(self, [upload] { std::filesystem::remove(upload); return json_answer(200, ""); },
+            [rp, name](http_response&&) mutable {
+              rp.deliver(error_answer(400, "Bad bundle name '" + name
+                                             + "': expected <job_id>.tgz"));
+            });
+    return;
+  }
+  auto dest = job_paths::of(*self->state.cfg, id).bundle;
+  offload(
+    self,
+    [upload, dest] {
+      auto st = store_bundle(upload, dest);
+      return st ? json_answer(200, json::quote("Job bundle uploaded"))
+                : error_answer(400, st.error());
+    },
+    [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+}
+
+void delete_job(gateway_ptr self, answer rp, const std::string& id) {
+  with_record(self, rp, id, [=](job_record& rec) mutable {
+    if (!is_terminal(rec.state)) {
+      rp.deliver(error_answer(409, "job '" + id + "' is " + std::string(to_string(rec.state))
+                                     + "; stop it before deleting it"));
+      return;
+    }
+    auto paths = job_paths::of(*self->state.cfg, id);
+    offload(
+      self, [paths] { delete_job_files(paths); return no_content(); },
+      [=](http_response&&) mutable {
+        self->request(self->state.lookup, caf::infinite, delete_atom::value, id)
+          .then([=](bool) mutable { rp.deliver(no_content()); },
+                [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+      });
+  });
+}
+
+void stop_job(gateway_ptr self, answer rp, const std::string& id) {
+  self->request(self->state.master, caf::infinite, stop_atom::value, id)
+    .then([=](bool) mutable { rp.deliver(no_content()); },
+          [=](caf::error& err) mutable {
+            if (http_status_of(err) != 404) {
+              rp.deliver(from_error(err));
+              return;
+            }
+            // Not active: finished (409) or unknown (404).
+            with_record(self, rp, id, [=](job_record& rec) mutable {
+              rp.deliver(error_answer(409, "job '" + id + "' has already finished ("
+                                             + std::string(to_string(rec.state)) + ")"));
+            });
+          });
+}
+
+void download_artifacts(gateway_ptr self, answer rp, const std::string& id) {
+  with_record(self, rp, id, [=](job_record&) mutable {
+    auto paths = job_paths::of(*self->state.cfg, id);
+    auto temp = self->state.cfg->node_dir + "/tmp";
+    offload(
+      self,
+      [paths, id, temp] {
+        std::string bytes;
+        auto st = pack_artifacts(paths, id, temp, bytes);
+        if (!st)
+          return error_answer(404, st.error());
+        auto r = json_answer(200, std::move(bytes));
+        r.content_type = "application/gzip";
+        r.headers["Content-Disposition"] = "attachment; filename=\"" + id + ".tgz\"";
+        return r;
+      },
+      [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+  });
+}
+
+/// Routes one request. Every branch delivers exactly one answer.
+void route(gateway_ptr self, answer rp, const http_request& req) {
+  auto parts = split_path(req.path);
+  auto& m = req.method;
+  auto n = parts.size();
+  auto& st = self->state;
+  auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
+  auto fail = [&](caf::error& err) mutable { rp.deliver(from_error(err)); };
+
+  if (n == 0 && m == "GET")
+    return rp.deliver(json_answer(200, json::quote("Welcome to Atlas scheduler")));
+  if ((is(0, "healthz") && n == 1) || (is(0, "api") && is(1, "v1") && is(2, "healthz"))) {
+    json::writer w;
+    w.begin_object().kv("status", "ok").kv("node", st.cfg->node_id)
+      .kv("role", st.cfg->is_master ? "master" : "worker").end_object();
+    return rp.deliver(json_answer(200, w.take()));
+  }
+  if (is(0, "job_bundle") && n == 1 && m == "POST")
+    return upload_bundle(self, rp, req);
+  if (is(0, "job_bundle") && n == 2 && m == "GET")
+    return download_artifacts(self, rp, parts[1]);
+  if (is(0, "queued_jobs") && n == 1) {
+    if (m == "POST")
+      return submit(self, rp, req);
+    if (m == "GET") {
+      self->request(st.master, caf::infinite, list_atom::value)
+        .then([=](std::vector<job_record>& recs) mutable {
+                rp.deliver(json_answer(200, records_by_position(recs)));
+              }, fail);
+      return;
+    }
+  }
+  if (is(0, "queued_jobs") && n == 2) {
+    auto pos = parse_index(parts[1]);
+    if (!pos)
+      return rp.deliver(error_answer(404, "Bad queue position " + parts[1]));
+    if (m == "GET") {
+      self->request(st.master, caf::infinite, list_atom::value)
+        .then([=](std::vector<job_record>& recs) mutable {
+                if (*pos >= recs.size())
+                  return rp.deliver(error_answer(404, "Bad queue position " + parts[1]));
+                json::writer w;
+                w.begin_object();
+                write_job_fields(w, recs[*pos]);
+                w.kv("position", *pos).end_object();
+                rp.deliver(json_answer(200, w.take()));
+              }, fail);
+      return;
+    }
+    if (m == "DELETE") {
+      self->request(st.master, caf::infinite, dequeue_atom::value, *pos)
+        .then([=](job_record&) mutable { rp.deliver(no_content()); }, fail);
+      return;
+    }
+    if (m == "PATCH") {
+      auto to = parse_index(req.body);
+      if (!to)
+        return rp.deliver(error_answer(400, "expected the new position as a JSON number"));
+      self->request(st.master, caf::infinite, move_atom::value, *pos, *to)
+        .then([=](bool) mutable { rp.deliver(no_content()); }, fail);
+      return;
+    }
+  }
+  if (n == 1 && m == "GET" && is(0, "running_jobs"))
+    return list_states(self, rp, {job_state::running, job_state::pending});
+  if (n == 1 && m == "GET" && is(0, "completed_jobs"))
+    return list_states(self, rp, {job_state::completed});
+  if (n == 1 && m == "GET" && is(0, "failed_jobs"))
+    return list_states(self, rp, {job_state::cancelled, job_state::failed});
+  bool listing = is(0, "running_jobs") || is(0, "completed_jobs") || is(0, "failed_jobs")
+                 || is(0, "queued_jobs");
+  if (listing && n == 3 && is(2, "logs") && m == "GET")
+    return get_logs(self, rp, parts[1], true);
+  if (is(0, "running_jobs") && n == 2 && m == "DELETE")
+    return stop_job(self, rp, parts[1]);
+  if ((is(0, "completed_jobs") || is(0, "failed_jobs")) && n == 2 && m == "DELETE")
+    return delete_job(self, rp, parts[1]);
+  if (is(0, "jobs") && n == 2 && m == "GET")
+    return get_job(self, rp, parts[1]);
+  if (is(0, "workers") && n == 1 && m == "GET") {
+    self->request(st.master, caf::infinite, get_atom::value, slots_atom::value)
+      .then([=](std::vector<slot_info>& slots) mutable {
+              json::writer w;
+              w.begin_object();
+              for (auto& s : slots) {
+                w.key(s.key).begin_object().kv("id", s.key).kv("name", s.key)
+                  .kv("node", s.node_id).kv("host_address", s.host_address)
+                  .kv("pending", !s.current_job.empty()).kv("current_job", s.current_job)
+                  .kv("jobs_run", s.jobs_run).key("gpus").begin_array();
+                for (auto& g : s.gpus)
+                  w.value(g);
+                w.end_array().end_object();
+              }
+              w.end_object();
+              rp.deliver(json_answer(200, w.take()));
+            }, fail);
+    return;
+  }
+  if (is(0, "api") && is(1, "v1")) {
+    if (is(2, "queued_jobs") && n == 3 && m == "DELETE") {
+      self->request(st.master, caf::infinite, clear_atom::value)
+        .then([=](uint64_t removed) mutable {
+                json::writer w;
+                w.begin_object().kv("removed", removed).end_object();
+                rp.deliver(json_answer(200, w.take()));
+              }, fail);
+      return;
+    }
+    if (is(2, "jobs") && n == 3 && m == "GET") {
+      self->request(st.lookup, caf::infinite, list_atom::value)
+        .then([=](std::vector<job_record>& recs) mutable {
+                rp.deliver(json_answer(200, record_list(std::move(recs))));
+              }, fail);
+      return;
+    }
+    if (is(2, "jobs") && n == 4 && m == "GET") {
+      return with_record(self, rp, parts[3], [=](job_record& rec) mutable {
+        rp.deliver(json_answer(200, to_json(rec)));
+      });
+    }
+    if (is(2, "jobs") && n == 5 && is(4, "logs") && m == "GET") {
+      auto q = parse_query(req.query);
+      if (q.count("follow") && q["follow"] != "0" && q["follow"] != "false")
+        return follow_logs(self, rp, parts[3],
+                           parse_index(q.count("offset") ? q["offset"] : "0").value_or(0));
+      return get_logs(self, rp, parts[3], false);
+    }
+  }
+  rp.deliver(error_answer(404, "no route for " + m + " " + req.path));
+}
+
+http_gateway_actor::behavior_type gateway_impl(gateway_ptr self,
+                                               std::shared_ptr<const node_config> cfg,
+                                               event_loop* loop, lookup_actor lookup,
+                                               master_actor master) {
+  self->state.cfg = std::move(cfg);
+  self->state.loop = loop;
+  self->state.lookup = std::move(lookup);
+  self->state.master = std::move(master);
+  return {
+    [=](http_request& req) -> caf::result<http_response> {
+      auto rp = self->make_response_promise<http_response>();
+      route(self, rp, req);
+      return rp;
+    },
+    [=](done_atom, uint64_t ticket, http_response& r) {
+      auto i = self->state.parked.find(ticket);
+      if (i == self->state.parked.end())
+        return;
+      auto then = std::move(i->second);
+      self->state.parked.erase(i);
+      then(std::move(r));
+    },
+  };
+}
+
+} // namespace
+
+http_gateway_actor spawn_http_gateway(caf::actor_system& sys,
+                                      std::shared_ptr<const node_config> cfg,
+                                      event_loop* loop, lookup_actor lookup,
+                                      master_actor master) {
+  return sys.spawn(gateway_impl, std::move(cfg), loop, std::move(lookup), std::move(master));
+}
+
+} // namespace atlas

@@ -1,0 +1,174 @@
+#include "actors/job.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "messages/errors.hpp"
+#include "runtime/job_codec.hpp"
+
+namespace atlas {
+
+namespace {
+
+struct job_state_data {
+  static inline const char* name = "job";
+  job_record rec;
+  lookup_actor lookup;
+  master_actor master;
+  worker_slot_actor slot;
+  int max_retries = 2;
+  bool stop_requested = false; // desired state, kept apart from rec.state
+};
+
+using job_ptr = job_actor::stateful_pointer<job_state_data>;
+
+/// Writes the record; retries while Redis is away (the lookup actor already
+/// backs off) so that no transition is ever dropped.
+template <class F>
+void persist(job_ptr self, F then) {
+  self->request(self->state.lookup, caf::infinite, put_atom::value, self->state.rec)
+    .then([=](bool) { then(); },
+          [=](caf::error& err) {
+            spdlog::error("persisting job failed, retrying job_id={}: {}",
+                          self->state.rec.job_id, error_message(err));
+            persist(self, then);
+          });
+}
+
+/// Applies a transition the lifecycle allows; refuses (and logs) the rest.
+bool transition(job_ptr self, job_state to) {
+  auto from = self->state.rec.state;
+  if (!can_transition(from, to)) {
+    spdlog::warn("illegal transition refused job_id={} from={} to={}",
+                 self->state.rec.job_id, to_string(from), to_string(to));
+    return false;
+  }
+  self->state.rec.state = to;
+  return true;
+}
+
+void finish(job_ptr self) {
+  auto id = self->state.rec.job_id;
+  persist(self, [=] {
+    spdlog::info("job finished job_id={} state={} {}", id,
+                 to_string(self->state.rec.state), self->state.rec.reason);
+    self->send(self->state.master, done_atom::value, id);
+    self->quit();
+  });
+}
+
+/// The slot or node is gone: requeue while retries remain, else fail.
+void handle_lost(job_ptr self, const std::string& reason) {
+  auto& rec = self->state.rec;
+  if (is_terminal(rec.state) || rec.state == job_state::queued)
+    return;
+  if (!transition(self, job_state::lost))
+    return;
+  rec.reason = reason;
+  if (self->state.stop_requested) {
+    rec.state = job_state::cancelled; // it was being stopped anyway
+    rec.end_time = now_seconds();
+    finish(self);
+    return;
+  }
+  if (rec.retries >= self->state.max_retries) {
+    transition(self, job_state::failed);
+    rec.reason = "lost: " + reason + " (no retries left)";
+    rec.end_time = now_seconds();
+    finish(self);
+    return;
+  }
+  ++rec.retries;
+  transition(self, job_state::queued);
+  rec.slot.clear();
+  rec.node.clear();
+  rec.host_address.clear();
+  rec.start_time = 0;
+  self->state.slot = nullptr;
+  spdlog::warn("job lost, requeued job_id={} retry={}: {}", rec.job_id, rec.retries, reason);
+  persist(self, [=] { self->send(self->state.master, requeue_atom::value, self->state.rec); });
+}
+
+job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor lookup,
+                                  master_actor master, int max_retries) {
+  self->state.rec = std::move(rec);
+  self->state.lookup = std::move(lookup);
+  self->state.master = std::move(master);
+  self->state.max_retries = max_retries;
+  return {
+    [=](dispatch_atom, worker_slot_actor& slot, const slot_info& info) {
+      auto& st = self->state;
+      if (!transition(self, job_state::pending)) {
+        self->send(st.master, idle_atom::value, info.key); // give the slot back
+        return;
+      }
+      st.slot = slot;
+      st.rec.slot = info.key;
+      st.rec.node = info.node_id;
+      st.rec.host_address = info.host_address;
+      st.rec.reason.clear();
+      // Pending is durable, and the lookup table names the node, before the
+      // slot touches the job.
+      self->request(st.lookup, caf::infinite, route_atom::value, st.rec.job_id,
+                    info.host_address)
+        .then([=](bool) {}, [=](caf::error&) {});
+      persist(self, [=] {
+        auto& st = self->state;
+        if (st.rec.state == job_state::pending && st.slot)
+          self->send(st.slot, run_atom::value, st.rec, caf::actor_cast<caf::actor>(self));
+      });
+    },
+    [=](report_atom, const job_report& rep) {
+      auto& st = self->state;
+      if (rep.state == job_state::lost) {
+        handle_lost(self, rep.reason);
+        return;
+      }
+      if (!transition(self, rep.state))
+        return;
+      st.rec.reason = rep.reason;
+      if (rep.has_return_code) {
+        st.rec.return_code = rep.return_code;
+        st.rec.has_return_code = true;
+      }
+      if (rep.state == job_state::running) {
+        st.rec.start_time = now_seconds();
+        persist(self, [] {});
+        return;
+      }
+      if (is_terminal(rep.state)) {
+        st.rec.end_time = now_seconds();
+        finish(self);
+      }
+    },
+    [=](lost_atom, const std::string& reason) { handle_lost(self, reason); },
+    [=](stop_atom) -> caf::result<bool> {
+      auto& st = self->state;
+      if (is_terminal(st.rec.state))
+        return make_error(ec::conflict, "job '" + st.rec.job_id + "' has already finished");
+      st.stop_requested = true;
+      if (st.rec.state == job_state::queued || st.rec.state == job_state::lost) {
+        transition(self, job_state::cancelled);
+        st.rec.reason = "stopped by user while queued";
+        st.rec.end_time = now_seconds();
+        finish(self);
+      } else if (st.slot) {
+        self->send(st.slot, stop_atom::value, st.rec.job_id);
+      }
+      return true;
+    },
+    [=](get_atom) { return self->state.rec; },
+  };
+}
+
+} // namespace
+
+job_actor spawn_job(caf::actor_system& sys, job_record rec, lookup_actor lookup,
+                    master_actor master, int max_retries) {
+  return sys.spawn(job_impl, std::move(rec), std::move(lookup), std::move(master),
+                   max_retries);
+}
+
+} // namespace atlas

@@ -1,0 +1,332 @@
+#include "actors/master.hpp"
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/job.hpp"
+#include "actors/queue_policy.hpp"
+#include "messages/errors.hpp"
+#include "runtime/job_codec.hpp"
+
+namespace atlas {
+
+namespace {
+
+struct slot_entry {
+  worker_slot_actor handle;
+  slot_info info;
+};
+
+struct active_job {
+  job_actor handle;
+  std::string username;
+  bool running = false; // counted in the policy's fair share
+};
+
+struct master_state {
+  static inline const char* name = "master";
+  std::shared_ptr<const node_config> cfg;
+  lookup_actor lookup;
+  queue_policy policy;
+  std::unordered_map<std::string, job_record> queued;  // records of queued jobs
+  std::unordered_map<std::string, active_job> jobs;    // every unfinished job
+  std::map<std::string, slot_entry> slots;             // by slot key
+  std::set<std::string> free_slots;
+  std::set<std::string> submitting;                    // ids being persisted
+  uint64_t last_seq = 0;
+
+  /// Submission order that stays monotonic across master restarts.
+  uint64_t next_seq() {
+    using namespace std::chrono;
+    auto now = static_cast<uint64_t>(
+      duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
+    last_seq = std::max(last_seq + 1, now);
+    return last_seq;
+  }
+
+  size_t busy_on(const std::string& node) const {
+    size_t n = 0;
+    for (auto& [key, s] : slots)
+      if (s.info.node_id == node && !s.info.current_job.empty())
+        ++n;
+    return n;
+  }
+
+  /// Free slots in placement order: spread fills the emptiest node first,
+  /// pack the fullest.
+  std::vector<std::string> placement_order() const {
+    std::vector<std::pair<size_t, std::string>> ranked;
+    for (auto& key : free_slots) {
+      auto busy = busy_on(slots.at(key).info.node_id);
+      ranked.emplace_back(cfg->placement == "pack" ? ~busy : busy, key);
+    }
+    std::sort(ranked.begin(), ranked.end());
+    std::vector<std::string> out;
+    for (auto& r : ranked)
+      out.push_back(r.second);
+    return out;
+  }
+};
+
+using master_ptr = master_actor::stateful_pointer<master_state>;
+
+void enqueue_local(master_ptr self, job_record rec) {
+  auto& st = self->state;
+  st.policy.push(queued_job{rec.job_id, rec.username, rec.priority, rec.num_gpus, rec.pin,
+                            rec.seq});
+  st.queued[rec.job_id] = std::move(rec);
+}
+
+/// Hands queued jobs to free slots until one of the two runs out.
+void try_dispatch(master_ptr self) {
+  auto& st = self->state;
+  while (!st.free_slots.empty() && st.policy.size() > 0) {
+    bool placed = false;
+    for (auto& key : st.placement_order()) {
+      auto& slot = st.slots.at(key);
+      auto job = st.policy.pop_for(static_cast<int64_t>(slot.info.gpus.size()));
+      if (!job)
+        continue;
+      auto rec = st.queued.find(job->job_id);
+      auto active = st.jobs.find(job->job_id);
+      if (rec == st.queued.end() || active == st.jobs.end()) {
+        st.policy.running_changed(job->username, -1);
+        st.queued.erase(job->job_id);
+        placed = true;
+        break;
+      }
+      st.queued.erase(rec);
+      active->second.running = true;
+      slot.info.current_job = job->job_id;
+      st.free_slots.erase(key);
+      spdlog::debug("dispatch job_id={} slot={}", job->job_id, key);
+      self->send(active->second.handle, dispatch_atom::value, slot.handle, slot.info);
+      placed = true;
+      break;
+    }
+    if (!placed)
+      return; // nothing queued fits any free slot
+  }
+}
+
+/// Cancels a queued job: out of the queue, then through its lifecycle.
+void cancel_queued(master_ptr self, const std::string& id) {
+  auto& st = self->state;
+  st.policy.remove(id);
+  st.queued.erase(id);
+  if (auto j = st.jobs.find(id); j != st.jobs.end())
+    self->request(j->second.handle, caf::infinite, stop_atom::value)
+      .then([](bool) {}, [](caf::error&) {});
+}
+
+void release_job(master_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto j = st.jobs.find(id);
+  if (j == st.jobs.end())
+    return;
+  if (j->second.running)
+    st.policy.running_changed(j->second.username, -1);
+  st.jobs.erase(j);
+}
+
+/// Brings back the unfinished jobs of a previous master run.
+void recover(master_ptr self) {
+  auto& st = self->state;
+  self->request(st.lookup, caf::infinite, list_atom::value)
+    .then(
+      [=](std::vector<job_record>& recs) {
+        auto& st = self->state;
+        size_t n = 0;
+        for (auto& rec : recs) {
+          st.last_seq = std::max(st.last_seq, rec.seq);
+          if (is_terminal(rec.state) || st.jobs.count(rec.job_id))
+            continue;
+          ++n;
+          auto was = rec.state;
+          auto handle = spawn_job(self->system(), rec, st.lookup, self, st.cfg->max_retries);
+          st.jobs[rec.job_id] = active_job{handle, rec.username, false};
+          if (was == job_state::queued) {
+            enqueue_local(self, rec);
+          } else {
+            // Its slot belonged to the previous run of the cluster: the
+            // lifecycle requeues it while retries remain.
+            self->send(handle, lost_atom::value, std::string{"master restarted"});
+          }
+        }
+        if (n > 0)
+          spdlog::info("master recovered {} unfinished jobs", n);
+        try_dispatch(self);
+      },
+      [=](caf::error& err) {
+        spdlog::error("master could not recover jobs: {}", error_message(err));
+      });
+}
+
+master_actor::behavior_type master_impl(master_ptr self,
+                                        std::shared_ptr<const node_config> cfg,
+                                        lookup_actor lookup) {
+  self->state.cfg = std::move(cfg);
+  self->state.lookup = std::move(lookup);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    for (auto i = st.slots.begin(); i != st.slots.end(); ++i) {
+      if (i->second.handle.address() != dm.source)
+        continue;
+      auto info = i->second.info;
+      spdlog::warn("slot gone slot={} node={}", info.key, info.node_id);
+      st.free_slots.erase(i->first);
+      st.slots.erase(i);
+      if (!info.current_job.empty())
+        if (auto j = st.jobs.find(info.current_job); j != st.jobs.end())
+          self->send(j->second.handle, lost_atom::value,
+                     "slot " + info.key + " on node " + info.node_id + " disappeared");
+      return;
+    }
+  });
+  recover(self);
+  return {
+    [=](submit_atom, job_record& rec) -> caf::result<std::string> {
+      auto& st = self->state;
+      auto id = rec.job_id;
+      if (st.jobs.count(id) || st.submitting.count(id))
+        return make_error(ec::conflict, "job '" + id + "' already exists");
+      rec.state = job_state::queued;
+      rec.seq = st.next_seq();
+      rec.queued_time = now_seconds();
+      st.submitting.insert(id);
+      auto rp = self->make_response_promise<std::string>();
+      self->request(st.lookup, caf::infinite, enqueue_atom::value, rec)
+        .then(
+          [=](bool) mutable {
+            auto& st = self->state;
+            st.submitting.erase(id);
+            auto handle = spawn_job(self->system(), rec, st.lookup, self, st.cfg->max_retries);
+            st.jobs[id] = active_job{handle, rec.username, false};
+            enqueue_local(self, rec);
+            spdlog::info("job queued job_id={} user={} project={}", id, rec.username,
+                         rec.project_name);
+            try_dispatch(self);
+            rp.deliver(id);
+          },
+          [=](caf::error& err) mutable {
+            self->state.submitting.erase(id);
+            rp.deliver(err);
+          });
+      return rp;
+    },
+    [=](register_atom, slot_info& info, worker_slot_actor& slot) {
+      auto& st = self->state;
+      self->monitor(slot);
+      info.current_job.clear();
+      spdlog::info("slot registered slot={} node={} gpus={}", info.key, info.node_id,
+                   info.gpus.size());
+      st.slots[info.key] = slot_entry{slot, info};
+      st.free_slots.insert(info.key);
+      try_dispatch(self);
+    },
+    [=](idle_atom, const std::string& key) {
+      auto& st = self->state;
+      auto s = st.slots.find(key);
+      if (s == st.slots.end())
+        return;
+      s->second.info.current_job.clear();
+      st.free_slots.insert(key);
+      try_dispatch(self);
+    },
+    [=](done_atom, const std::string& id) { release_job(self, id); },
+    [=](requeue_atom, job_record& rec) {
+      auto& st = self->state;
+      auto j = st.jobs.find(rec.job_id);
+      if (j == st.jobs.end())
+        return;
+      if (j->second.running) {
+        st.policy.running_changed(j->second.username, -1);
+        j->second.running = false;
+      }
+      // The slot that lost it may still list it: free that record.
+      for (auto& [key, s] : st.slots)
+        if (s.info.current_job == rec.job_id)
+          s.info.current_job.clear();
+      enqueue_local(self, std::move(rec));
+      try_dispatch(self);
+    },
+    [=](stop_atom, const std::string& id) -> caf::result<bool> {
+      auto& st = self->state;
+      auto j = st.jobs.find(id);
+      if (j == st.jobs.end())
+        return make_error(ec::not_found, "job '" + id + "' is not queued or running");
+      if (st.queued.count(id)) {
+        st.policy.remove(id);
+        st.queued.erase(id);
+      }
+      return self->delegate(j->second.handle, stop_atom::value);
+    },
+    [=](list_atom) {
+      auto& st = self->state;
+      std::vector<job_record> out;
+      for (auto& q : st.policy.ordered())
+        if (auto r = st.queued.find(q.job_id); r != st.queued.end())
+          out.push_back(r->second);
+      return out;
+    },
+    [=](dequeue_atom, uint64_t pos) -> caf::result<job_record> {
+      auto& st = self->state;
+      auto order = st.policy.ordered();
+      if (pos >= order.size())
+        return make_error(ec::not_found, "Bad queue position " + std::to_string(pos));
+      auto rec = st.queued[order[pos].job_id];
+      cancel_queued(self, rec.job_id);
+      return rec;
+    },
+    [=](move_atom, uint64_t from, uint64_t to) -> caf::result<bool> {
+      auto& st = self->state;
+      auto order = st.policy.move(from, to);
+      if (!order)
+        return make_error(ec::not_found, "Bad queue position " + std::to_string(from)
+                                           + " or " + std::to_string(to));
+      for (auto& q : *order) {
+        auto& rec = st.queued[q.job_id];
+        rec.pin = q.pin;
+        self->request(st.lookup, caf::infinite, put_atom::value, rec)
+          .then([](bool) {}, [](caf::error&) {});
+      }
+      return true;
+    },
+    [=](clear_atom) {
+      auto& st = self->state;
+      auto order = st.policy.ordered();
+      for (auto& q : order)
+        cancel_queued(self, q.job_id);
+      return static_cast<uint64_t>(order.size());
+    },
+    [=](get_atom, slots_atom) {
+      std::vector<slot_info> out;
+      for (auto& [key, s] : self->state.slots)
+        out.push_back(s.info);
+      return out;
+    },
+    [=](get_atom, const std::string& id) -> caf::result<job_record> {
+      auto& st = self->state;
+      auto j = st.jobs.find(id);
+      if (j == st.jobs.end())
+        return make_error(ec::not_found, "job '" + id + "' is not active");
+      return self->delegate(j->second.handle, get_atom::value);
+    },
+  };
+}
+
+} // namespace
+
+master_actor spawn_master(caf::actor_system& sys, std::shared_ptr<const node_config> cfg,
+                          lookup_actor lookup) {
+  return sys.spawn(master_impl, std::move(cfg), std::move(lookup));
+}
+
+} // namespace atlas

@@ -1,0 +1,283 @@
+#include "actors/worker_slot.hpp"
+
+#include <csignal>
+#include <filesystem>
+#include <system_error>
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/job_runtime.hpp"
+#include "adapters/archive.hpp"
+#include "adapters/event_loop.hpp"
+#include "adapters/process.hpp"
+#include "runtime/job_paths.hpp"
+
+namespace fs = std::filesystem;
+
+namespace atlas {
+
+namespace {
+
+struct slot_state {
+  static inline const char* name = "worker-slot";
+  slot_context ctx;
+  slot_info info;
+  master_actor master;
+  node_actor node;
+  // The job in hand, if any.
+  job_record job;
+  job_actor job_handle;
+  bool busy = false;
+  int32_t pid = 0;
+  bool exited = false;
+  bool stop_requested = false;
+  bool draining = false;
+  bool requeue = false; // stopped by a node drain: the job goes back to the queue
+};
+
+using slot_ptr = worker_slot_actor::stateful_pointer<slot_state>;
+
+void report(slot_ptr self, job_state state, std::string reason = {},
+            std::optional<int64_t> rc = std::nullopt) {
+  job_report rep;
+  rep.job_id = self->state.job.job_id;
+  rep.state = state;
+  rep.reason = std::move(reason);
+  if (rc) {
+    rep.return_code = *rc;
+    rep.has_return_code = true;
+  }
+  self->send(self->state.job_handle, report_atom::value, std::move(rep));
+}
+
+/// The job is over on this slot: free it and ask for more work.
+void finish(slot_ptr self) {
+  auto& st = self->state;
+  st.busy = false;
+  st.pid = 0;
+  st.exited = false;
+  st.stop_requested = false;
+  st.requeue = false;
+  st.info.current_job.clear();
+  ++st.info.jobs_run;
+  st.job = job_record{};
+  st.job_handle = nullptr;
+  self->send(st.node, idle_atom::value, st.info.key);
+  if (!st.draining)
+    self->send(st.master, idle_atom::value, st.info.key);
+}
+
+/// Extracts the bundle on the thread pool, then reports back.
+void prepare(slot_ptr self) {
+  auto paths = job_paths::of(*self->state.ctx.config, self->state.job.job_id);
+  auto id = self->state.job.job_id;
+  worker_slot_actor me = self;
+  self->state.ctx.loop->post_work([me, id, paths] {
+    std::error_code ec;
+    fs::create_directories(fs::path(paths.log).parent_path(), ec);
+    std::string error;
+    std::string cwd;
+    if (!fs::exists(paths.bundle, ec)) {
+      error = "job bundle missing: " + paths.bundle;
+    } else {
+      fs::remove_all(paths.work_dir, ec);
+      archive::extract_options opts;
+      opts.strip_prefix = id; // the original client packs "<job_id>/..."
+      if (auto st = archive::extract_tgz(paths.bundle, paths.work_dir, opts); !st)
+        error = st.error();
+      else
+        cwd = fs::is_directory(paths.work_dir + "/job_source", ec)
+                ? paths.work_dir + "/job_source"
+                : paths.work_dir;
+    }
+    caf::anon_send(me, prepared_atom::value, id, error, cwd);
+  });
+}
+
+/// Moves the working directory into the archive on the thread pool.
+void archive_work_dir(slot_ptr self) {
+  auto paths = job_paths::of(*self->state.ctx.config, self->state.job.job_id);
+  auto id = self->state.job.job_id;
+  worker_slot_actor me = self;
+  self->state.ctx.loop->post_work([me, id, paths] {
+    std::error_code ec;
+    std::string error;
+    fs::remove_all(paths.artifacts, ec);
+    fs::create_directories(paths.archive_dir, ec);
+    if (fs::exists(paths.work_dir, ec)) {
+      fs::rename(paths.work_dir, paths.artifacts, ec);
+      if (ec) { // another file system: copy, then remove
+        ec.clear();
+        fs::copy(paths.work_dir, paths.artifacts,
+                 fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+        if (ec)
+          error = "archiving artifacts failed: " + ec.message();
+        fs::remove_all(paths.work_dir, ec);
+      }
+    }
+    caf::anon_send(me, archived_atom::value, id, error);
+  });
+}
+
+void start_process(slot_ptr self, const std::string& cwd) {
+  auto& st = self->state;
+  auto paths = job_paths::of(*st.ctx.config, st.job.job_id);
+  std::string err;
+  auto launch = make_launch(*st.ctx.config, st.job, st.info, cwd, err);
+  if (!launch) {
+    st.exited = true;
+    report(self, job_state::failed, err);
+    finish(self);
+    return;
+  }
+  process_spec spec;
+  spec.argv = std::move(launch->argv);
+  spec.env = std::move(launch->env);
+  spec.cwd = cwd;
+  spec.log_path = paths.log;
+  spec.log_cap_bytes = st.ctx.config->log_cap_bytes;
+  worker_slot_actor me = self;
+  auto id = st.job.job_id;
+  st.ctx.processes->spawn(
+    std::move(spec),
+    [me, id](int pid) { caf::anon_send(me, started_atom::value, id, int32_t{pid}); },
+    [me, id](process_exit ex) {
+      caf::anon_send(me, exited_atom::value, id, ex.exit_status,
+                     int32_t{ex.term_signal}, ex.error);
+    });
+}
+
+worker_slot_actor::behavior_type slot_impl(slot_ptr self, slot_context ctx, int32_t index,
+                                           std::vector<std::string> gpus,
+                                           master_actor master, node_actor node) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.master = master;
+  st.node = node;
+  st.info.node_id = st.ctx.config->node_id;
+  st.info.host_address = st.ctx.config->host_address;
+  st.info.index = index;
+  st.info.key = st.info.node_id + "/" + std::to_string(index);
+  st.info.gpus = std::move(gpus);
+  self->send(master, register_atom::value, st.info, worker_slot_actor{self});
+  self->send(node, register_atom::value, worker_slot_actor{self});
+  spdlog::info("slot ready node={} slot={}", st.info.node_id, st.info.key);
+  return {
+    [=](run_atom, job_record& rec, caf::actor& job) {
+      auto& st = self->state;
+      if (st.busy || st.draining) {
+        // The master only sends work to free slots; refuse loudly otherwise.
+        spdlog::error("slot busy, job refused job_id={} slot={}", rec.job_id, st.info.key);
+        self->send(caf::actor_cast<job_actor>(job), lost_atom::value,
+                   std::string{"slot " + st.info.key + " was not free"});
+        return;
+      }
+      st.busy = true;
+      st.job = std::move(rec);
+      st.job_handle = caf::actor_cast<job_actor>(job);
+      st.info.current_job = st.job.job_id;
+      spdlog::info("preparing job job_id={} slot={}", st.job.job_id, st.info.key);
+      prepare(self);
+    },
+    [=](prepared_atom, const std::string& id, const std::string& error,
+        const std::string& cwd) {
+      auto& st = self->state;
+      if (!st.busy || id != st.job.job_id)
+        return;
+      if (!error.empty()) {
+        spdlog::warn("job failed before start job_id={} slot={}: {}", id, st.info.key, error);
+        report(self, job_state::failed, error);
+        finish(self);
+      } else if (st.stop_requested) {
+        if (st.requeue)
+          report(self, job_state::lost, "node shut down before the job started");
+        else
+          report(self, job_state::cancelled, "stopped by user before it started");
+        finish(self);
+      } else {
+        start_process(self, cwd);
+      }
+    },
+    [=](started_atom, const std::string& id, int32_t pid) {
+      auto& st = self->state;
+      if (!st.busy || id != st.job.job_id)
+        return;
+      st.pid = pid;
+      spdlog::info("job running job_id={} slot={} pid={}", id, st.info.key, pid);
+      report(self, job_state::running);
+      if (st.stop_requested) // a stop arrived while it was starting
+        self->send(self, stop_atom::value, id);
+    },
+    [=](exited_atom, const std::string& id, int64_t status, int32_t sig,
+        const std::string& error) {
+      auto& st = self->state;
+      if (!st.busy || id != st.job.job_id)
+        return;
+      st.exited = true;
+      auto outcome = classify_exit(status, sig, error, st.stop_requested, st.requeue);
+      spdlog::info("job exited job_id={} slot={} state={} {}", id, st.info.key,
+                   to_string(outcome.state), outcome.reason);
+      st.job.state = outcome.state;
+      st.job.reason = outcome.reason;
+      st.job.has_return_code = outcome.has_return_code;
+      st.job.return_code = outcome.return_code;
+      archive_work_dir(self);
+    },
+    [=](archived_atom, const std::string& id, const std::string& error) {
+      auto& st = self->state;
+      if (!st.busy || id != st.job.job_id)
+        return;
+      if (!error.empty())
+        spdlog::warn("job_id={} slot={}: {}", id, st.info.key, error);
+      std::optional<int64_t> rc;
+      if (st.job.has_return_code)
+        rc = st.job.return_code;
+      report(self, st.job.state, st.job.reason, rc);
+      finish(self);
+    },
+    [=](stop_atom, const std::string& id) {
+      auto& st = self->state;
+      if (!st.busy || id != st.job.job_id || st.exited)
+        return;
+      st.stop_requested = true;
+      if (st.pid <= 0)
+        return; // not started yet: prepared/started see the flag
+      spdlog::info("stopping job job_id={} slot={} grace={}s", id, st.info.key,
+                   st.ctx.config->stop_grace_s);
+      process_supervisor::signal_group(st.pid, SIGTERM);
+      self->delayed_send(self, std::chrono::seconds(st.ctx.config->stop_grace_s),
+                         kill_atom::value, id);
+    },
+    [=](kill_atom, const std::string& id) {
+      auto& st = self->state;
+      if (st.busy && id == st.job.job_id && !st.exited && st.pid > 0) {
+        spdlog::warn("grace period over, killing job_id={} slot={}", id, st.info.key);
+        process_supervisor::signal_group(st.pid, SIGKILL);
+      }
+    },
+    [=](drain_atom, bool stop_job) {
+      auto& st = self->state;
+      st.draining = true;
+      if (stop_job && st.busy) {
+        st.requeue = true;
+        self->send(self, stop_atom::value, st.job.job_id);
+      }
+    },
+    [=](get_atom) { return self->state.info; },
+  };
+}
+
+} // namespace
+
+worker_slot_actor spawn_worker_slot(caf::actor_system& sys, slot_context ctx,
+                                    int32_t index, std::vector<std::string> gpus,
+                                    master_actor master, node_actor node) {
+  return sys.spawn(slot_impl, std::move(ctx), index, std::move(gpus), std::move(master),
+                   std::move(node));
+}
+
+} // namespace atlas

@@ -1,0 +1,331 @@
+#include "adapters/process.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace atlas {
+
+namespace {
+
+// How long a leftover grandchild (one that left the job's group) may keep
+// the output pipes open after the leader exited.
+constexpr uint64_t grace_ms = 300;
+
+constexpr size_t read_buf_size = 64 * 1024;
+
+std::string errno_text(int err) {
+  return uv_strerror(uv_translate_sys_error(err));
+}
+
+std::string path_of(const std::vector<std::string>& env) {
+  for (const auto& kv : env)
+    if (kv.rfind("PATH=", 0) == 0)
+      return kv.substr(5);
+  const char* parent = std::getenv("PATH");
+  return parent ? parent : "/usr/local/bin:/usr/bin:/bin";
+}
+
+// Resolves argv[0] like execvp would, but against the child's PATH, so that
+// a missing program gives a clear error before anything is forked.
+// Returns 0 and sets `out`, or an errno value.
+int find_program(const std::string& name, const std::vector<std::string>& env,
+                 std::string& out) {
+  if (name.find('/') != std::string::npos) {
+    out = name; // relative to the child's cwd; exec reports failures
+    return 0;
+  }
+  int err = ENOENT;
+  const std::string path = path_of(env);
+  size_t begin = 0;
+  while (begin <= path.size()) {
+    size_t end = path.find(':', begin);
+    if (end == std::string::npos)
+      end = path.size();
+    std::string dir = path.substr(begin, end - begin);
+    begin = end + 1;
+    // Relative entries would depend on the cwd: skip them.
+    if (dir.empty() || dir[0] != '/')
+      continue;
+    std::string candidate = dir + "/" + name;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    if (::access(candidate.c_str(), X_OK) == 0) {
+      out = std::move(candidate);
+      return 0;
+    }
+    err = EACCES;
+  }
+  return err;
+}
+
+} // namespace
+
+struct process_supervisor::run {
+  process_supervisor* owner = nullptr;
+  process_spec spec;
+  std::function<void(int)> on_started;
+  std::function<void(process_exit)> on_exit;
+  process_exit result;
+
+  uv_process_t proc{};
+  uv_pipe_t out{};
+  uv_pipe_t err{};
+  uv_timer_t grace{};
+  int open_handles = 0; // initialised and not yet closed
+  bool closing = false;
+
+  int pid = 0;
+  bool exited = false;
+  bool out_eof = false;
+  bool err_eof = false;
+
+  int log_fd = -1;
+  uint64_t logged = 0;
+  bool ends_with_newline = true;
+
+  ~run() {
+    if (log_fd >= 0)
+      ::close(log_fd);
+  }
+};
+
+process_supervisor::process_supervisor(event_loop& loop)
+  : loop_(loop), read_buf_(read_buf_size) {
+}
+
+process_supervisor::~process_supervisor() {
+  // The loop has stopped (see header): nothing else touches runs_. Children
+  // still running would outlive their job, so end them here.
+  for (auto& [ptr, r] : runs_) {
+    if (r->pid > 0 && !r->exited) {
+      ::kill(-r->pid, SIGKILL);
+      ::waitpid(r->pid, nullptr, 0); // the closed handle will not reap it
+    }
+  }
+}
+
+void process_supervisor::spawn(process_spec spec, std::function<void(int pid)> on_started,
+                               std::function<void(process_exit)> on_exit) {
+  try {
+    auto r = std::make_unique<run>();
+    r->owner = this;
+    r->spec = std::move(spec);
+    r->on_started = std::move(on_started);
+    r->on_exit = std::move(on_exit);
+    // std::function needs a copyable callable: carry the run in a shared
+    // holder, so it is freed if the loop stops before running it.
+    auto holder = std::make_shared<std::unique_ptr<run>>(std::move(r));
+    ++running_;
+    loop_.post([this, holder](uv_loop_t* loop) { start_run(loop, std::move(*holder)); });
+  } catch (...) {
+    // Out of memory while queueing: nothing was started, nothing to report.
+  }
+}
+
+bool process_supervisor::signal_group(int pid, int sig) {
+  // kill(0 or -1, ...) would hit our own group or every process we may signal.
+  if (pid <= 1)
+    return false;
+  return ::kill(-pid, sig) == 0;
+}
+
+void process_supervisor::start_run(uv_loop_t* loop, std::unique_ptr<run> owned) {
+  run* r = owned.get();
+  runs_.emplace(r, std::move(owned));
+  const process_spec& spec = r->spec;
+  const std::string shown = spec.argv.empty() ? std::string{} : spec.argv[0];
+  auto fail = [&](const std::string& why) {
+    r->result.error = "cannot start '" + shown + "': " + why;
+    report(r);
+  };
+
+  if (spec.argv.empty() || spec.argv[0].empty())
+    return fail("empty command");
+  std::string file;
+  if (int e = find_program(spec.argv[0], spec.env, file); e != 0)
+    return fail(errno_text(e));
+  if (!spec.cwd.empty()) {
+    struct stat st {};
+    if (::stat(spec.cwd.c_str(), &st) != 0)
+      return fail("working directory '" + spec.cwd + "': " + errno_text(errno));
+    if (!S_ISDIR(st.st_mode))
+      return fail("working directory '" + spec.cwd + "' is not a directory");
+  }
+  if (!spec.log_path.empty()) {
+    r->log_fd = ::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (r->log_fd < 0)
+      return fail("log file '" + spec.log_path + "': " + errno_text(errno));
+  }
+
+  std::vector<char*> args;
+  for (const auto& a : spec.argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> env;
+  for (const auto& kv : spec.env)
+    env.push_back(const_cast<char*>(kv.c_str()));
+  env.push_back(nullptr);
+
+  uv_pipe_init(loop, &r->out, 0);
+  uv_pipe_init(loop, &r->err, 0);
+  uv_timer_init(loop, &r->grace);
+  r->out.data = r->err.data = r->grace.data = r->proc.data = r;
+  r->open_handles = 4; // uv_spawn initialises proc even when it fails
+
+  uv_stdio_container_t stdio[3];
+  stdio[0].flags = UV_IGNORE; // libuv puts /dev/null there
+  stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+  stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&r->out);
+  stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+  stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&r->err);
+
+  uv_process_options_t options{};
+  options.exit_cb = &process_supervisor::on_process_exit;
+  options.file = file.c_str();
+  options.args = args.data();
+  options.env = env.data();
+  options.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  options.flags = UV_PROCESS_DETACHED; // setsid(): own session and group
+  options.stdio_count = 3;
+  options.stdio = stdio;
+
+  if (int rc = uv_spawn(loop, &r->proc, &options); rc != 0) {
+    r->result.error = "cannot start '" + shown + "': " + uv_strerror(rc);
+    r->exited = true;
+    close_run(r);
+    return;
+  }
+  r->pid = r->proc.pid;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&r->out), &on_alloc, &on_read);
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&r->err), &on_alloc, &on_read);
+  if (r->on_started) {
+    try {
+      r->on_started(r->pid);
+    } catch (...) {
+      // The caller's callback failed; the run goes on regardless.
+    }
+  }
+}
+
+void process_supervisor::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  // One buffer per supervisor is enough: libuv hands it to on_read before
+  // asking again, all on the loop thread.
+  auto& b = static_cast<run*>(h->data)->owner->read_buf_;
+  *buf = uv_buf_init(b.data(), static_cast<unsigned>(b.size()));
+}
+
+void process_supervisor::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  auto* r = static_cast<run*>(s->data);
+  if (n > 0) {
+    r->owner->append_log(r, buf->base, static_cast<size_t>(n));
+    return;
+  }
+  if (n == 0)
+    return; // EAGAIN
+  // EOF or a read error: this stream is done either way.
+  uv_read_stop(s);
+  if (s == reinterpret_cast<uv_stream_t*>(&r->out))
+    r->out_eof = true;
+  else
+    r->err_eof = true;
+  r->owner->finish_if_done(r);
+}
+
+void process_supervisor::on_process_exit(uv_process_t* p, int64_t status, int sig) {
+  auto* r = static_cast<run*>(p->data);
+  r->exited = true;
+  r->result.exit_status = sig != 0 ? -1 : status;
+  r->result.term_signal = sig;
+  // The group is the job's alone: whatever is left in it goes with the leader.
+  ::kill(-r->pid, SIGKILL);
+  if (!(r->out_eof && r->err_eof))
+    uv_timer_start(&r->grace, &process_supervisor::on_grace_timeout, grace_ms, 0);
+  r->owner->finish_if_done(r);
+}
+
+void process_supervisor::on_grace_timeout(uv_timer_t* t) {
+  auto* r = static_cast<run*>(t->data);
+  r->owner->close_run(r);
+}
+
+void process_supervisor::finish_if_done(run* r) {
+  if (r->exited && r->out_eof && r->err_eof)
+    close_run(r);
+}
+
+void process_supervisor::close_run(run* r) {
+  if (r->closing)
+    return;
+  r->closing = true;
+  uv_handle_t* handles[] = {
+    reinterpret_cast<uv_handle_t*>(&r->proc), reinterpret_cast<uv_handle_t*>(&r->out),
+    reinterpret_cast<uv_handle_t*>(&r->err), reinterpret_cast<uv_handle_t*>(&r->grace)};
+  for (auto* h : handles)
+    uv_close(h, &process_supervisor::on_closed);
+}
+
+void process_supervisor::on_closed(uv_handle_t* h) {
+  auto* r = static_cast<run*>(h->data);
+  if (--r->open_handles == 0)
+    r->owner->report(r);
+}
+
+void process_supervisor::report(run* r) {
+  auto node = runs_.extract(r);
+  auto on_exit = std::move(r->on_exit);
+  process_exit result = std::move(r->result);
+  node = {}; // frees the run (and closes its log) before the caller hears of it
+  --running_;
+  if (on_exit) {
+    try {
+      on_exit(std::move(result));
+    } catch (...) {
+      // The caller's callback failed; nothing more to do for this run.
+    }
+  }
+}
+
+void process_supervisor::append_log(run* r, const char* data, size_t len) {
+  if (r->log_fd < 0 || r->result.log_truncated)
+    return;
+  // Plain blocking appends on the loop thread: they are short, local, and
+  // keep stdout and stderr in arrival order.
+  auto write_all = [r](const char* p, size_t n) {
+    while (n > 0 && r->log_fd >= 0) {
+      ssize_t w = ::write(r->log_fd, p, n);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0) { // disk full or similar: stop logging, keep running
+        ::close(r->log_fd);
+        r->log_fd = -1;
+        return;
+      }
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+  };
+  const uint64_t cap = r->spec.log_cap_bytes;
+  const size_t room = r->logged >= cap ? 0 : static_cast<size_t>(std::min<uint64_t>(cap - r->logged, len));
+  if (room > 0) {
+    write_all(data, room);
+    r->logged += room;
+    r->ends_with_newline = data[room - 1] == '\n';
+  }
+  if (room == len)
+    return;
+  r->result.log_truncated = true;
+  std::string marker = r->ends_with_newline ? "" : "\n";
+  marker += "[atlas] log truncated after " + std::to_string(cap) + " bytes\n";
+  write_all(marker.data(), marker.size());
+}
+
+} // namespace atlas

@@ -1,0 +1,779 @@
+#include "runtime/config.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string_view>
+
+extern char** environ;
+
+namespace atlas {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// Where one load puts its warnings and its first error.
+struct sink {
+  std::vector<std::string>& warnings;
+  std::string& error;
+  bool failed() const { return !error.empty(); }
+  void fail(std::string m) {
+    if (error.empty())
+      error = std::move(m);
+  }
+};
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+/// A whole number written with digits only.
+std::optional<uint64_t> parse_whole(std::string_view s) {
+  uint64_t v = 0;
+  if (s.empty() || s.size() > 19 || !std::all_of(s.begin(), s.end(), ::isdigit))
+    return std::nullopt;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+std::string describe(const YAML::Node& n) {
+  if (n.IsScalar())
+    return "'" + n.Scalar() + "'";
+  if (n.IsSequence())
+    return "a list";
+  if (n.IsMap())
+    return "a map";
+  return "nothing";
+}
+
+std::string range_text(uint64_t lo, uint64_t hi) {
+  if (hi >= INT32_MAX)
+    return ">= " + std::to_string(lo);
+  return "from " + std::to_string(lo) + " to " + std::to_string(hi);
+}
+
+/// "~/x" becomes "$HOME/x".
+std::string expand_home(const std::string& p, const std::string& user_home) {
+  if (p == "~" || p.rfind("~/", 0) == 0)
+    return user_home + p.substr(1);
+  return p;
+}
+
+/// A map inside one YAML file. Its getters leave `out` alone when the key is
+/// absent or null, and report a bad value as
+/// "<file>: <prefix><key>: expected <what>, got <value>".
+class section {
+public:
+  section(sink& s, std::string file, YAML::Node node, std::string prefix, std::string user_home)
+    : s_(s), file_(std::move(file)), node_(std::move(node)), prefix_(std::move(prefix)),
+      user_home_(std::move(user_home)) {}
+
+  YAML::Node get(const char* key) const {
+    const YAML::Node& n = node_;
+    YAML::Node v = n[key];
+    return (v && !v.IsNull()) ? v : YAML::Node{YAML::NodeType::Undefined};
+  }
+
+  void bad(const char* key, const std::string& what, const YAML::Node& got) const {
+    s_.fail(file_ + ": " + prefix_ + key + ": expected " + what + ", got " + describe(got));
+  }
+
+  /// Warns about every key not in `names`.
+  void known(std::initializer_list<std::string_view> names) const {
+    for (const auto& kv : node_) {
+      std::string k = kv.first.IsScalar() ? kv.first.Scalar() : describe(kv.first);
+      if (std::find(names.begin(), names.end(), k) == names.end())
+        s_.warnings.push_back("unknown key '" + prefix_ + k + "' in " + file_ + " (ignored)");
+    }
+  }
+
+  bool str(const char* key, std::string& out) const {
+    YAML::Node v = get(key);
+    if (!v)
+      return false;
+    if (!v.IsScalar())
+      return bad(key, "a string", v), false;
+    out = v.Scalar();
+    return true;
+  }
+
+  bool path(const char* key, std::string& out) const {
+    std::string p;
+    if (!str(key, p))
+      return false;
+    p = expand_home(p, user_home_);
+    if (p.empty() || p[0] != '/')
+      return bad(key, "an absolute path", get(key)), false;
+    while (p.size() > 1 && p.back() == '/')
+      p.pop_back();
+    out = p;
+    return true;
+  }
+
+  bool whole(const char* key, uint64_t& out, uint64_t lo, uint64_t hi, const std::string& unit) const {
+    YAML::Node v = get(key);
+    if (!v)
+      return false;
+    auto n = v.IsScalar() ? parse_whole(v.Scalar()) : std::nullopt;
+    if (!n || *n < lo || *n > hi)
+      return bad(key, "a whole number" + unit + " " + range_text(lo, hi), v), false;
+    out = *n;
+    return true;
+  }
+
+  template <class Int>
+  bool whole_as(const char* key, Int& out, uint64_t lo, uint64_t hi, const std::string& unit) const {
+    uint64_t v = 0;
+    if (!whole(key, v, lo, hi, unit))
+      return false;
+    out = static_cast<Int>(v);
+    return true;
+  }
+
+  bool port(const char* key, uint16_t& out, uint64_t lo = 0) const {
+    YAML::Node n = get(key);
+    if (!n)
+      return false;
+    auto p = n.IsScalar() ? parse_whole(n.Scalar()) : std::nullopt;
+    if (!p || *p < lo || *p > 65535)
+      return bad(key, "a port number " + std::to_string(lo) + "..65535", n), false;
+    out = static_cast<uint16_t>(*p);
+    return true;
+  }
+
+  bool flag(const char* key, bool& out) const {
+    YAML::Node v = get(key);
+    if (!v)
+      return false;
+    bool b = false;
+    if (!v.IsScalar() || !YAML::convert<bool>::decode(v, b))
+      return bad(key, "true or false", v), false;
+    out = b;
+    return true;
+  }
+
+  bool choice(const char* key, std::string& out, std::initializer_list<std::string_view> options,
+              const std::string& what) const {
+    std::string v;
+    if (!str(key, v))
+      return false;
+    v = lower(v);
+    if (std::find(options.begin(), options.end(), v) == options.end())
+      return bad(key, what, get(key)), false;
+    out = v;
+    return true;
+  }
+
+  /// A nested map; nullopt when absent (or not a map, which is an error).
+  std::optional<section> sub(const char* key) const {
+    YAML::Node v = get(key);
+    if (!v)
+      return std::nullopt;
+    if (!v.IsMap())
+      return bad(key, "a map", v), std::nullopt;
+    return section{s_, file_, v, prefix_ + key + ".", user_home_};
+  }
+
+  const std::string& file() const { return file_; }
+  sink& out() const { return s_; }
+
+private:
+  sink& s_;
+  std::string file_;
+  YAML::Node node_;
+  std::string prefix_;
+  std::string user_home_;
+};
+
+/// Reads a YAML file. An absent file gives nullopt and no error.
+std::optional<section> open_yaml(sink& s, const std::string& file, const std::string& user_home) {
+  std::error_code ec;
+  if (!fs::exists(file, ec))
+    return std::nullopt;
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream text;
+  if (!in || !(text << in.rdbuf())) {
+    s.fail(file + ": cannot read the file: " + std::strerror(errno));
+    return std::nullopt;
+  }
+  try {
+    YAML::Node root = YAML::Load(text.str());
+    if (root.IsNull())
+      root = YAML::Node(YAML::NodeType::Map);
+    if (!root.IsMap()) {
+      s.fail(file + ": expected a map of settings at the top level, got " + describe(root));
+      return std::nullopt;
+    }
+    return section{s, file, root, "", user_home};
+  } catch (const YAML::Exception& e) {
+    s.fail(file + ": not valid YAML (line " + std::to_string(e.mark.line + 1) + ", column " +
+           std::to_string(e.mark.column + 1) + "): " + e.msg);
+  }
+  return std::nullopt;
+}
+
+/// host[:port] of a URL-ish text: "http://h:1/", "h:1", "[::1]:1", "redis://h:1/0".
+struct address {
+  std::string scheme, host, rest;
+  std::optional<uint16_t> port;
+};
+
+std::optional<address> split_address(std::string_view s) {
+  address a;
+  if (auto pos = s.find("://"); pos != std::string_view::npos) {
+    a.scheme = lower(std::string{s.substr(0, pos)});
+    s.remove_prefix(pos + 3);
+  }
+  auto slash = s.find('/');
+  if (slash != std::string_view::npos) {
+    a.rest = std::string{s.substr(slash)};
+    s = s.substr(0, slash);
+  }
+  std::string_view port;
+  const bool bracketed = !s.empty() && s.front() == '[';
+  if (bracketed) {
+    auto close = s.find(']');
+    if (close == std::string_view::npos)
+      return std::nullopt;
+    a.host = std::string{s.substr(1, close - 1)};
+    s.remove_prefix(close + 1);
+    if (!s.empty() && s.front() != ':')
+      return std::nullopt;
+    port = s.empty() ? s : s.substr(1);
+  } else if (auto colon = s.rfind(':'); colon != std::string_view::npos) {
+    a.host = std::string{s.substr(0, colon)};
+    port = s.substr(colon + 1);
+  } else {
+    a.host = std::string{s};
+  }
+  if (a.host.empty() || a.host.find_first_of(bracketed ? " \t@/" : " \t@/:") != std::string::npos)
+    return std::nullopt;
+  if (!port.empty() || (!s.empty() && s.back() == ':')) {
+    auto p = parse_whole(port);
+    if (!p || *p == 0 || *p > 65535)
+      return std::nullopt;
+    a.port = static_cast<uint16_t>(*p);
+  }
+  return a;
+}
+
+/// Names of this master in the original installer's files.
+bool is_original_alias(const std::string& host) {
+  return host == "atlas-ce-tracker" || host == "redis" || host == "scheduler" ||
+         host == "localhost";
+}
+
+/// Whether `host` is this machine: loopback, the HOST_ADDRESS host, the host
+/// name, or an address of a local interface.
+bool names_this_host(std::string host, const std::string& own_host) {
+  host = lower(host);
+  if (host.empty())
+    return false;
+  if (host == lower(own_host) || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0)
+    return true;
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) == 0) {
+    std::string n = lower(name);
+    if (host == n || host == n.substr(0, n.find('.')))
+      return true;
+  }
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0)
+    return false;
+  bool found = false;
+  for (ifaddrs* i = list; i && !found; i = i->ifa_next) {
+    if (!i->ifa_addr)
+      continue;
+    char buf[INET6_ADDRSTRLEN] = {};
+    const void* src = nullptr;
+    if (i->ifa_addr->sa_family == AF_INET)
+      src = &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
+    else if (i->ifa_addr->sa_family == AF_INET6)
+      src = &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr;
+    if (src && inet_ntop(i->ifa_addr->sa_family, src, buf, sizeof buf))
+      found = host == buf;
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+std::string safe_segment(std::string s) {
+  for (char& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
+      c = '_';
+  return s;
+}
+
+const char* const log_levels_text = "one of trace, debug, info, warning, error, critical, off";
+
+/// Normalises a log level name ("INFO", "warn", "err") for spdlog.
+std::optional<std::string> normalise_level(std::string v) {
+  v = lower(v);
+  if (v == "warn")
+    v = "warning";
+  if (v == "err")
+    v = "error";
+  for (const char* l : {"trace", "debug", "info", "warning", "error", "critical", "off"})
+    if (v == l)
+      return v;
+  return std::nullopt;
+}
+
+bool read_level(const section& s, const char* key, std::string& out) {
+  std::string v;
+  if (!s.str(key, v))
+    return false;
+  auto l = normalise_level(v);
+  if (!l)
+    return s.bad(key, log_levels_text, s.get(key)), false;
+  out = *l;
+  return true;
+}
+
+/// Where Redis is according to the files, before role resolution.
+struct redis_place {
+  std::string host;
+  uint16_t port = 5556;
+  bool set = false;
+};
+
+void read_host_port(const section& s, redis_place& r) {
+  std::string host;
+  uint16_t port = r.port;
+  bool h = s.str("host", host);
+  bool p = s.port("port", port, 1);
+  if (h || p) {
+    if (h)
+      r.host = host;
+    r.port = port;
+    r.set = true;
+  }
+}
+
+/// The original installer's files under config/local_docker_scheduler/.
+void read_original_files(sink& sk, const std::string& home, const std::string& user_home,
+                         node_config& c, redis_place& redis) {
+  const std::string dir = home + "/config/local_docker_scheduler/";
+  if (auto f = open_yaml(sk, dir + "tracker_client_plugins.yaml", user_home)) {
+    f->known({"redis_tracker_client"});
+    if (auto t = f->sub("redis_tracker_client")) {
+      t->known({"host", "port"});
+      read_host_port(*t, redis);
+    }
+  }
+  if (sk.failed())
+    return;
+  if (auto f = open_yaml(sk, dir + "worker_config/execution/default.config.yaml", user_home)) {
+    f->known({"results_config", "cache_config", "ssh_config", "log_level", "obfuscate_foundations"});
+    read_level(*f, "log_level", c.log_level);
+    if (auto r = f->sub("results_config")) {
+      r->known({"redis_end_point", "archive_end_point", "artifact_path"});
+      std::string url;
+      if (r->str("redis_end_point", url)) {
+        auto a = split_address(url);
+        if (!a || (!a->scheme.empty() && a->scheme != "redis"))
+          r->bad("redis_end_point", "a URL like redis://<host>:<port>", r->get("redis_end_point"));
+        else
+          redis = {a->host, a->port.value_or(redis.port), true};
+      }
+      r->path("archive_end_point", c.job_results_root);
+    }
+  }
+  if (sk.failed())
+    return;
+  if (auto f = open_yaml(sk, dir + "database.config.yaml", user_home)) {
+    static constexpr const char* entries[] = {"queue", "running_jobs", "completed_jobs", "failed_jobs"};
+    f->known({"queue", "running_jobs", "completed_jobs", "failed_jobs"});
+    std::optional<redis_place> first;
+    std::string first_name;
+    for (const char* name : entries) {
+      auto e = f->sub(name);
+      if (!e)
+        continue;
+      e->known({"type", "args"});
+      std::string type;
+      e->str("type", type);
+      auto args = e->sub("args");
+      if (!args)
+        continue;
+      args->known({"key", "host", "port", "db", "password"});
+      redis_place here = redis;
+      here.set = false;
+      read_host_port(*args, here);
+      if (!here.set)
+        continue;
+      if (!first) {
+        first = here;
+        first_name = name;
+      } else if (here.host != first->host || here.port != first->port) {
+        sk.warnings.push_back(f->file() + ": " + name + ".args names " + here.host + ":" +
+                              std::to_string(here.port) + " but " + first_name + ".args names " +
+                              first->host + ":" + std::to_string(first->port) + " (using the latter)");
+      }
+    }
+    if (first)
+      redis = *first;
+  }
+  if (sk.failed())
+    return;
+  if (auto f = open_yaml(sk, dir + "worker_config/submission/scheduler.config.yaml", user_home)) {
+    f->known({"working_dir_root", "job_store_dir_root", "job_results_root", "scheduler_url",
+              "container_config_root", "cache_config", "job_deployment_env", "results_config",
+              "obfuscate_foundations", "ssh_config", "worker", "log_level"});
+    f->path("working_dir_root", c.working_dir_root);
+    f->path("job_store_dir_root", c.job_store_dir_root);
+    f->path("job_results_root", c.job_results_root);
+  }
+}
+
+void read_atlas_file(sink& sk, const std::string& home, const std::string& user_home,
+                     node_config& c, redis_place& redis, std::optional<bool>& managed) {
+  auto f = open_yaml(sk, home + "/config/atlas.config.yaml", user_home);
+  if (!f)
+    return;
+  f->known({"runner", "python", "ports", "redis", "directories", "limits", "cluster", "log_level",
+            "auth", "docker"});
+  f->choice("runner", c.runner, {"process", "docker"}, "process or docker");
+  f->str("python", c.python);
+  read_level(*f, "log_level", c.log_level);
+  if (auto p = f->sub("ports")) {
+    p->known({"gateway", "dashboard", "caf"});
+    p->port("gateway", c.gateway_port);
+    p->port("dashboard", c.dashboard_port);
+    p->port("caf", c.caf_port);
+  }
+  if (auto r = f->sub("redis")) {
+    r->known({"host", "port", "managed", "binary"});
+    read_host_port(*r, redis);
+    bool m = true;
+    if (r->flag("managed", m))
+      managed = m;
+    r->str("binary", c.redis_binary);
+  }
+  if (auto d = f->sub("directories")) {
+    d->known({"working_dir_root", "job_store_dir_root", "job_results_root"});
+    d->path("working_dir_root", c.working_dir_root);
+    d->path("job_store_dir_root", c.job_store_dir_root);
+    d->path("job_results_root", c.job_results_root);
+  }
+  if (auto l = f->sub("limits")) {
+    l->known({"max_upload_mb", "max_body_kb", "max_header_kb", "log_cap_mb", "stop_grace_s",
+              "idle_timeout_s", "max_retries"});
+    uint64_t v = 0;
+    if (l->whole("max_upload_mb", v, 1, 1u << 20, " of megabytes"))
+      c.max_upload_bytes = v << 20;
+    if (l->whole("max_body_kb", v, 1, 1u << 20, " of kilobytes"))
+      c.max_body_bytes = v << 10;
+    if (l->whole("max_header_kb", v, 1, 1u << 16, " of kilobytes"))
+      c.max_header_bytes = v << 10;
+    if (l->whole("log_cap_mb", v, 1, 1u << 20, " of megabytes"))
+      c.log_cap_bytes = v << 20;
+    l->whole_as("stop_grace_s", c.stop_grace_s, 0, INT32_MAX, " of seconds");
+    l->whole_as("idle_timeout_s", c.idle_timeout_s, 1, INT32_MAX, " of seconds");
+    l->whole_as("max_retries", c.max_retries, 0, INT32_MAX, "");
+  }
+  if (auto cl = f->sub("cluster")) {
+    cl->known({"placement", "secret"});
+    cl->choice("placement", c.placement, {"spread", "pack"}, "spread or pack");
+    cl->str("secret", c.cluster_secret);
+  }
+  f->sub("auth"); // content is checked by the issues that use it
+  f->sub("docker");
+}
+
+std::optional<std::string> env_value(const std::map<std::string, std::string>& env, const char* name) {
+  auto it = env.find(name);
+  if (it == env.end() || it->second.empty())
+    return std::nullopt;
+  return it->second;
+}
+
+std::string user_home_of(const std::map<std::string, std::string>& env) {
+  if (auto h = env_value(env, "HOME"))
+    return *h;
+  if (passwd* pw = getpwuid(getuid()); pw && pw->pw_dir)
+    return pw->pw_dir;
+  return "/";
+}
+
+void read_environment(sink& sk, const std::map<std::string, std::string>& env, node_config& c,
+                      std::optional<address>& redis_env) {
+  if (auto v = env_value(env, "NUM_WORKERS")) {
+    auto n = parse_whole(*v);
+    if (!n || *n > 4096)
+      return sk.fail("NUM_WORKERS: expected a whole number >= 0, got '" + *v + "'");
+    c.num_workers = static_cast<int>(*n);
+  }
+  std::pair<const char*, uint16_t*> ports[] = {{"ATLAS_GATEWAY_PORT", &c.gateway_port},
+                                               {"ATLAS_CAF_PORT", &c.caf_port},
+                                               {"ATLAS_DASHBOARD_PORT", &c.dashboard_port}};
+  for (auto [name, field] : ports) {
+    if (auto v = env_value(env, name)) {
+      auto n = parse_whole(*v);
+      if (!n || *n > 65535)
+        return sk.fail(std::string{name} + ": expected a port number 0..65535, got '" + *v + "'");
+      *field = static_cast<uint16_t>(*n);
+    }
+  }
+  std::string host_address = env_value(env, "HOST_ADDRESS").value_or("http://127.0.0.1:5000/");
+  auto a = split_address(host_address);
+  if (!a || (a->scheme != "" && a->scheme != "http" && a->scheme != "https") ||
+      (!a->rest.empty() && a->rest != "/"))
+    return sk.fail("HOST_ADDRESS: expected http://<host>:<port>/, got '" + host_address + "'");
+  c.http_port = a->port.value_or(5000);
+  std::string host = a->host.find(':') != std::string::npos ? "[" + a->host + "]" : a->host;
+  c.host_address = (a->scheme.empty() ? "http" : a->scheme) + "://" + host + ":" +
+                   std::to_string(c.http_port) + "/";
+  c.node_id = safe_segment(a->host + "-" + std::to_string(c.http_port));
+  if (auto v = env_value(env, "REDIS_ADDRESS")) {
+    redis_env = split_address(*v);
+    if (!redis_env || (!redis_env->scheme.empty() && redis_env->scheme != "redis"))
+      return sk.fail("REDIS_ADDRESS: expected <host> or <host>:<port>, got '" + *v + "'");
+  }
+}
+
+
+/// `s` as a YAML scalar, double-quoted unless it is plainly safe.
+std::string yq(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") ==
+                      std::string::npos)
+    return s;
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\')
+      out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+/// Creates `file` with `text` unless it exists; never overwrites.
+status write_new_file(const std::string& file, const std::string& text) {
+  std::error_code ec;
+  fs::create_directories(fs::path(file).parent_path(), ec);
+  if (ec)
+    return status::fail("cannot create " + fs::path(file).parent_path().string() + ": " + ec.message());
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return errno == EEXIST ? status::success()
+                           : status::fail("cannot create " + file + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      std::string err = std::strerror(errno);
+      ::close(fd);
+      return status::fail("cannot write " + file + ": " + err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return ::close(fd) == 0 ? status::success() : status::fail("cannot write " + file + ": " + std::strerror(errno));
+}
+
+std::string database_yaml() {
+  std::string out;
+  for (const char* e : {"queue", "failed_jobs", "completed_jobs", "running_jobs"}) {
+    out += std::string{e} + ":\n  type: redis_connection." + (std::string_view{e} == "queue" ? "RedisList" : "RedisDict") +
+           "\n  args:\n    key: " + e + "\n    host: 127.0.0.1\n    port: 5556\n";
+  }
+  return out;
+}
+
+std::string atlas_yaml(const std::string& h) {
+  return "# Atlas settings beyond the original installer's files. Every key is optional;\n"
+         "# the values shown are the defaults. Environment variables override this file.\n"
+         "# runner: process            # process | docker\n"
+         "# python: python3            # runs `python3 <command...>` in the job's directory\n"
+         "# log_level: info\n"
+         "# ports:\n"
+         "#   gateway: 5558            # ATLAS_GATEWAY_PORT; 0 = off\n"
+         "#   dashboard: 5555          # ATLAS_DASHBOARD_PORT; 0 = off\n"
+         "#   caf: 5559                # ATLAS_CAF_PORT\n"
+         "# redis:                     # REDIS_ADDRESS overrides host and port\n"
+         "#   host: 127.0.0.1\n"
+         "#   port: 5556\n"
+         "#   managed: true            # the master starts and supervises redis-server\n"
+         "#   binary: redis-server\n"
+         "# directories:\n"
+         "#   working_dir_root: " + h + "/job_data/working_dir\n"
+         "#   job_store_dir_root: " + h + "/job_data/job_store\n"
+         "#   job_results_root: " + h + "/job_data\n"
+         "# limits:\n"
+         "#   max_upload_mb: 1024\n"
+         "#   max_body_kb: 1024\n"
+         "#   max_header_kb: 64\n"
+         "#   log_cap_mb: 64\n"
+         "#   stop_grace_s: 10         # SIGTERM, then SIGKILL after this long\n"
+         "#   idle_timeout_s: 60\n"
+         "#   max_retries: 2           # requeues of a job whose node was lost\n"
+         "# cluster:\n"
+         "#   placement: spread        # spread | pack\n"
+         "#   secret: \"\"               # nodes join only with this secret\n"
+         "# auth: {}\n"
+         "# docker: {}\n";
+}
+} // namespace
+
+std::map<std::string, std::string> current_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv{*e};
+    auto eq = kv.find('=');
+    if (eq != std::string_view::npos)
+      env.emplace(std::string{kv.substr(0, eq)}, std::string{kv.substr(eq + 1)});
+  }
+  return env;
+}
+
+std::string foundations_home(const std::map<std::string, std::string>& env) {
+  std::string home = env_value(env, "FOUNDATIONS_HOME").value_or(user_home_of(env) + "/.foundations");
+  home = expand_home(home, user_home_of(env));
+  while (home.size() > 1 && home.back() == '/')
+    home.pop_back();
+  return home;
+}
+
+loaded<node_config> load_node_config(const std::map<std::string, std::string>& env,
+                                     const start_flags& flags) {
+  loaded<node_config> out;
+  sink sk{out.warnings, out.error};
+  try {
+    node_config& c = out.config;
+    const std::string user_home = user_home_of(env);
+    c.foundations_home = foundations_home(env);
+    c.auth = flags.auth;
+    c.gpu = flags.gpu;
+    c.role = lower(flags.role);
+    if (c.role != "auto" && c.role != "master" && c.role != "worker")
+      return sk.fail("--role: expected auto, master or worker, got '" + flags.role + "'"), out;
+    c.working_dir_root = c.foundations_home + "/job_data/working_dir";
+    c.job_store_dir_root = c.foundations_home + "/job_data/job_store";
+    c.job_results_root = c.foundations_home + "/job_data";
+
+    redis_place redis{c.redis_host, c.redis_port, false};
+    std::optional<bool> managed;
+    read_original_files(sk, c.foundations_home, user_home, c, redis);
+    if (!sk.failed())
+      read_atlas_file(sk, c.foundations_home, user_home, c, redis, managed);
+    std::optional<address> redis_env;
+    if (!sk.failed())
+      read_environment(sk, env, c, redis_env);
+    if (sk.failed())
+      return out;
+
+    const std::string own_host = split_address(c.host_address)->host;
+    if (redis_env) {
+      c.redis_host = redis_env->host;
+      c.redis_port = redis_env->port.value_or(5556);
+    } else {
+      c.redis_host = is_original_alias(redis.host) ? "127.0.0.1" : redis.host;
+      c.redis_port = redis.port;
+    }
+    if (c.role == "master")
+      c.is_master = true;
+    else if (c.role == "worker")
+      c.is_master = false;
+    else
+      c.is_master = !redis_env || names_this_host(redis_env->host, own_host);
+    if (c.role == "worker" && !redis_env)
+      return sk.fail("REDIS_ADDRESS: required for --role worker (the master's host, or host:port)"), out;
+    c.manage_redis = c.is_master && !redis_env && managed.value_or(true) &&
+                     (is_original_alias(redis.host) || names_this_host(redis.host, own_host));
+    c.node_dir = c.foundations_home + "/nodes/" + c.node_id;
+  } catch (const std::exception& e) {
+    sk.fail(std::string{"cannot load the configuration: "} + e.what());
+  }
+  return out;
+}
+
+loaded<submission_config> load_submission_config(const std::string& home,
+                                                 const std::string& env_name) {
+  loaded<submission_config> out;
+  sink sk{out.warnings, out.error};
+  try {
+    submission_config& c = out.config;
+    c.env_name = env_name;
+    if (env_name.empty() || env_name[0] == '.' ||
+        env_name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+          std::string::npos)
+      return sk.fail("environment name '" + env_name + "': expected letters, digits, '.', '_' or '-'"), out;
+    c.file = home + "/config/submission/" + env_name + ".config.yaml";
+    std::error_code ec;
+    if (!fs::exists(c.file, ec))
+      return sk.fail("no submission config for environment '" + env_name + "': expected " + c.file), out;
+    auto f = open_yaml(sk, c.file, user_home_of(current_environment()));
+    if (!f)
+      return out;
+    f->known({"scheduler_url", "working_dir_root", "job_results_root", "job_store_dir_root",
+              "container_config_root", "cache_config", "job_deployment_env", "results_config",
+              "obfuscate_foundations", "ssh_config", "worker", "log_level"});
+    std::string url;
+    if (!f->str("scheduler_url", url)) {
+      if (!sk.failed())
+        sk.fail(c.file + ": scheduler_url: required (the scheduler's URL, e.g. http://<master>:5558)");
+      return out;
+    }
+    std::string l = lower(url);
+    if ((l.rfind("http://", 0) != 0 && l.rfind("https://", 0) != 0) || !split_address(url))
+      return f->bad("scheduler_url", "a URL starting with http:// or https://", f->get("scheduler_url")), out;
+    while (url.back() == '/')
+      url.pop_back();
+    c.scheduler_url = url;
+    f->str("working_dir_root", c.working_dir_root);
+    f->str("job_results_root", c.job_results_root);
+    f->str("job_store_dir_root", c.job_store_dir_root);
+    f->str("container_config_root", c.container_config_root);
+  } catch (const std::exception& e) {
+    sk.fail(std::string{"cannot load the submission configuration: "} + e.what());
+  }
+  return out;
+}
+
+status write_default_config(const std::string& home) {
+  try {
+    const std::string cfg = home + "/config/";
+    const std::string lds = cfg + "local_docker_scheduler/";
+    const std::string data = home + "/job_data";
+    std::string dirs = "job_results_root: " + yq(data) + "\njob_store_dir_root: " +
+                       yq(data + "/job_store") + "\nworking_dir_root: " + yq(data + "/working_dir") + "\n";
+    std::string common = "container_config_root: " + yq(lds + "worker_config") +
+                         "\njob_deployment_env: local_docker_scheduler_plugin\n" + dirs;
+    std::string client = common + "scheduler_url: http://127.0.0.1:5558\n";
+    const std::pair<std::string, std::string> files[] = {
+      {lds + "database.config.yaml", database_yaml()},
+      {lds + "tracker_client_plugins.yaml", "redis_tracker_client:\n  host: 127.0.0.1\n  port: 5556\n"},
+      {lds + "worker_config/execution/default.config.yaml",
+       "log_level: INFO\nresults_config:\n  archive_end_point: " + yq(data) +
+         "\n  redis_end_point: redis://127.0.0.1:5556\n"},
+      {lds + "worker_config/submission/scheduler.config.yaml", common + "scheduler_url: http://127.0.0.1:5000\n"},
+      {cfg + "submission/scheduler.config.yaml", client},
+      {cfg + "submission/remote.config.yaml", client},
+      {cfg + "atlas.config.yaml", atlas_yaml(home)},
+    };
+    for (const auto& [file, text] : files)
+      if (auto st = write_new_file(file, text); !st)
+        return st;
+    return status::success();
+  } catch (const std::exception& e) {
+    return status::fail(std::string{"cannot write the default configuration: "} + e.what());
+  }
+}
+
+} // namespace atlas

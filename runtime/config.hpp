@@ -55,6 +55,7 @@ struct node_config {
   int stop_grace_s = 10;                   // limits.stop_grace_s: SIGTERM, then SIGKILL
   int idle_timeout_s = 60;                 // limits.idle_timeout_s: idle keep-alive connections
   int max_retries = 2;                     // limits.max_retries: requeues of a lost job
+  int drain_timeout_s = 30;                // limits.drain_timeout_s: `stop` lets jobs finish this long
   std::string placement = "spread";        // cluster.placement: spread | pack
   std::string cluster_secret;              // cluster.secret
   std::string log_level = "info";          // worker_config/execution/default.config.yaml log_level

@@ -1,1 +1,102 @@
 #include <catch2/catch.hpp>
+
+#include "actors/queue_policy.hpp"
+
+using namespace atlas;
+
+namespace {
+
+queued_job job(std::string id, std::string user, uint64_t seq, int64_t prio = 0,
+               int64_t gpus = 0) {
+  return queued_job{std::move(id), std::move(user), prio, gpus, 0, seq};
+}
+
+std::vector<std::string> ids(const std::vector<queued_job>& xs) {
+  std::vector<std::string> out;
+  for (auto& x : xs)
+    out.push_back(x.job_id);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("jobs of one user run in submission order", "[queue_policy]") {
+  queue_policy q;
+  q.push(job("b", "ann", 2));
+  q.push(job("a", "ann", 1));
+  q.push(job("c", "ann", 3));
+  CHECK(ids(q.ordered()) == std::vector<std::string>{"a", "b", "c"});
+  CHECK(q.pop_for(0)->job_id == "a");
+  CHECK(q.size() == 2);
+}
+
+TEST_CASE("higher priority goes first whatever the submission time", "[queue_policy]") {
+  queue_policy q;
+  q.push(job("low", "ann", 1, 0));
+  q.push(job("high", "ann", 2, 5));
+  CHECK(q.pop_for(0)->job_id == "high");
+}
+
+TEST_CASE("one user's thousand jobs do not starve another user's single job",
+          "[queue_policy]") {
+  queue_policy q;
+  for (uint64_t i = 0; i < 1000; ++i)
+    q.push(job("ann-" + std::to_string(i), "ann", i + 1));
+  q.push(job("bob-0", "bob", 5000));
+  auto order = ids(q.ordered());
+  auto pos = std::find(order.begin(), order.end(), "bob-0") - order.begin();
+  CHECK(pos <= 1);
+}
+
+TEST_CASE("fair share counts jobs already running", "[queue_policy]") {
+  queue_policy q;
+  q.running_changed("ann", 3);
+  q.push(job("a1", "ann", 1));
+  q.push(job("b1", "bob", 2));
+  CHECK(q.pop_for(0)->job_id == "b1");
+  q.running_changed("ann", -3);
+  CHECK(q.pop_for(0)->job_id == "a1");
+  CHECK_FALSE(q.pop_for(0));
+}
+
+TEST_CASE("users interleave when both have many jobs", "[queue_policy]") {
+  queue_policy q;
+  q.push(job("a1", "ann", 1));
+  q.push(job("a2", "ann", 2));
+  q.push(job("a3", "ann", 3));
+  q.push(job("b1", "bob", 4));
+  q.push(job("b2", "bob", 5));
+  CHECK(ids(q.ordered()) == std::vector<std::string>{"a1", "b1", "a2", "b2", "a3"});
+}
+
+TEST_CASE("a job that needs more GPUs than the slot has is skipped, not blocking",
+          "[queue_policy]") {
+  queue_policy q;
+  q.push(job("big", "ann", 1, 0, 4));
+  q.push(job("small", "ann", 2, 0, 0));
+  CHECK(q.pop_for(1)->job_id == "small");
+  CHECK_FALSE(q.pop_for(1));
+  CHECK(q.pop_for(4)->job_id == "big");
+}
+
+TEST_CASE("moving a job by hand pins the current order", "[queue_policy]") {
+  queue_policy q;
+  q.push(job("a", "ann", 1));
+  q.push(job("b", "ann", 2));
+  q.push(job("c", "ann", 3));
+  REQUIRE(q.move(2, 0));
+  CHECK(ids(q.ordered()) == std::vector<std::string>{"c", "a", "b"});
+  q.push(job("d", "ann", 4, 9)); // later arrivals queue behind the pinned jobs
+  CHECK(ids(q.ordered()) == std::vector<std::string>{"c", "a", "b", "d"});
+  CHECK_FALSE(q.move(7, 0));
+}
+
+TEST_CASE("removing a queued job takes it out of every view", "[queue_policy]") {
+  queue_policy q;
+  q.push(job("a", "ann", 1));
+  q.push(job("b", "bob", 2));
+  CHECK(q.remove("a"));
+  CHECK_FALSE(q.remove("a"));
+  CHECK_FALSE(q.contains("a"));
+  CHECK(ids(q.ordered()) == std::vector<std::string>{"b"});
+}

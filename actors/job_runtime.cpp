@@ -1,0 +1,149 @@
+#include "actors/job_runtime.hpp"
+
+#include <csignal>
+#include <cstring>
+#include <map>
+#include <sstream>
+
+#include "adapters/json.hpp"
+
+extern char** environ;
+
+namespace atlas {
+
+namespace {
+
+/// A spec field that is a list of words, or one string split on spaces.
+std::optional<std::vector<std::string>> words(const json::value* v, std::string& error,
+                                              const char* field) {
+  std::vector<std::string> out;
+  if (v == nullptr || v->is_null())
+    return out;
+  if (v->is_string()) {
+    std::istringstream in(v->string);
+    for (std::string w; in >> w;)
+      out.push_back(w);
+    return out;
+  }
+  if (v->is_array()) {
+    for (auto& x : v->array) {
+      if (!x.is_string()) {
+        error = std::string("spec.") + field + " must hold strings only";
+        return std::nullopt;
+      }
+      out.push_back(x.string);
+    }
+    return out;
+  }
+  error = std::string("spec.") + field + " must be a string or a list of strings";
+  return std::nullopt;
+}
+
+std::string scalar_text(const json::value& v) {
+  return v.is_string() ? v.string : v.dump();
+}
+
+const char* signal_name(int sig) {
+  const char* name = sigabbrev_np(sig);
+  return name != nullptr ? name : "?";
+}
+
+} // namespace
+
+std::optional<launch> make_launch(const node_config& cfg, const job_record& job,
+                                  const slot_info& slot, const std::string& cwd,
+                                  std::string& error) {
+  auto spec = json::parse(job.spec.empty() ? "{}" : job.spec, error);
+  if (!spec || !spec->is_object()) {
+    error = "spec is not a JSON object";
+    return std::nullopt;
+  }
+  auto command = words(spec->find("command"), error, "command");
+  auto entrypoint = words(spec->find("entrypoint"), error, "entrypoint");
+  if (!command || !entrypoint)
+    return std::nullopt;
+  launch out;
+  if (entrypoint->empty()) {
+    if (command->empty()) {
+      error = "spec has neither command nor entrypoint";
+      return std::nullopt;
+    }
+    out.argv.push_back(cfg.python);
+  } else {
+    out.argv = *entrypoint;
+  }
+  out.argv.insert(out.argv.end(), command->begin(), command->end());
+
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    auto kv = std::string_view(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string_view::npos)
+      env[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+  }
+  env["PYTHONUNBUFFERED"] = "1"; // logs reach the file as they are printed
+  if (auto vars = spec->find("environment")) {
+    if (vars->is_object()) {
+      for (auto& [k, v] : vars->object)
+        env[k] = scalar_text(v);
+    } else if (vars->is_array()) {
+      for (auto& item : vars->array) {
+        auto eq = item.string.find('=');
+        if (item.is_string() && eq != std::string::npos)
+          env[item.string.substr(0, eq)] = item.string.substr(eq + 1);
+      }
+    } else if (!vars->is_null()) {
+      error = "spec.environment must be an object or a list of K=V strings";
+      return std::nullopt;
+    }
+  }
+  env["FOUNDATIONS_JOB_ID"] = job.job_id;
+  env["FOUNDATIONS_PROJECT_NAME"] = job.project_name;
+  env["FOUNDATIONS_USER"] = job.username;
+  env["FOUNDATIONS_WORKING_DIR"] = cwd;
+  if (!slot.gpus.empty()) {
+    std::string ids;
+    for (auto& g : slot.gpus)
+      ids += (ids.empty() ? "" : ",") + g;
+    env["CUDA_VISIBLE_DEVICES"] = ids;
+    env["NVIDIA_VISIBLE_DEVICES"] = ids;
+  }
+  for (auto& [k, v] : env)
+    out.env.push_back(k + "=" + v);
+  return out;
+}
+
+exit_outcome classify_exit(int64_t exit_status, int32_t term_signal,
+                           const std::string& start_error, bool stop_requested,
+                           bool node_draining) {
+  exit_outcome out;
+  if (!start_error.empty()) {
+    out.state = job_state::failed;
+    out.reason = "could not start: " + start_error;
+    return out;
+  }
+  if (term_signal == 0) {
+    out.return_code = exit_status;
+    out.has_return_code = true;
+  }
+  if (node_draining) {
+    out.state = job_state::lost;
+    out.reason = "node shut down while the job ran";
+  } else if (stop_requested) {
+    out.state = job_state::cancelled;
+    out.reason = term_signal == SIGKILL ? "stopped by user (killed after the grace period)"
+                                        : "stopped by user";
+  } else if (term_signal != 0) {
+    out.state = job_state::failed;
+    out.reason = "killed by signal " + std::to_string(term_signal) + " (SIG"
+                 + signal_name(term_signal) + ")";
+  } else if (exit_status == 0) {
+    out.state = job_state::completed;
+  } else {
+    out.state = job_state::failed;
+    out.reason = "exited with code " + std::to_string(exit_status);
+  }
+  return out;
+}
+
+} // namespace atlas

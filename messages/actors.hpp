@@ -1,0 +1,135 @@
+#pragma once
+
+// Every typed actor interface of the system. They refer to each other, so
+// they live in one header. Handlers are listed with one line each.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/atoms.hpp"
+#include "messages/cluster.hpp"
+#include "messages/http.hpp"
+#include "messages/job.hpp"
+
+namespace atlas {
+
+/// The Redis-backed registry: job records, state indexes, the lookup table.
+/// Runs detached: its blocking Redis calls never hold a scheduler thread.
+using lookup_actor = caf::typed_actor<
+  // Persists a new job's record and its queue index atomically;
+  // error conflict when a job with that id exists.
+  caf::replies_to<enqueue_atom, job_record>::with<bool>,
+  // Overwrites a job's record and moves it to its state's index.
+  caf::replies_to<put_atom, job_record>::with<bool>,
+  // Reads one record; error not_found when there is none.
+  caf::replies_to<get_atom, std::string>::with<job_record>,
+  // Every record (master recovery, listings).
+  caf::replies_to<list_atom>::with<std::vector<job_record>>,
+  // The records in one state.
+  caf::replies_to<list_atom, job_state>::with<std::vector<job_record>>,
+  // Removes a record, its indexes and its lookup-table entry.
+  caf::replies_to<delete_atom, std::string>::with<bool>,
+  // Records job id -> HOST_ADDRESS in the lookup table.
+  caf::replies_to<route_atom, std::string, std::string>::with<bool>>;
+
+/// One job slot on some node: runs one job at a time.
+using worker_slot_actor = caf::typed_actor<
+  // Runs a job: prepare the bundle, start it, report every state change.
+  caf::reacts_to<run_atom, job_record, caf::actor /* job_actor */>,
+  // Stops the job it runs: SIGTERM, then SIGKILL after the grace period.
+  caf::reacts_to<stop_atom, std::string>,
+  // Stops taking work; `true` also stops the running job.
+  caf::reacts_to<drain_atom, bool>,
+  // Its current view of itself.
+  caf::replies_to<get_atom>::with<slot_info>,
+  // From the thread pool: bundle extracted; error ("" if none), directory to run in.
+  caf::reacts_to<prepared_atom, std::string, std::string, std::string>,
+  // From the event loop: process started with this pid.
+  caf::reacts_to<started_atom, std::string, int32_t>,
+  // From the event loop: process ended (exit status, signal, start error).
+  caf::reacts_to<exited_atom, std::string, int64_t, int32_t, std::string>,
+  // From the event loop: working directory archived ("" or an error).
+  caf::reacts_to<archived_atom, std::string, std::string>,
+  // Grace period over: SIGKILL if the job still runs.
+  caf::reacts_to<kill_atom, std::string>>;
+
+/// The lifecycle of one job, as an explicit state machine. Lives on the
+/// master; persists every transition before acting on it.
+using job_actor = caf::typed_actor<
+  // The master placed the job on a slot: pending, then run there.
+  caf::reacts_to<dispatch_atom, worker_slot_actor, slot_info>,
+  // A slot reports a state change.
+  caf::reacts_to<report_atom, job_report>,
+  // The slot or node holding the job disappeared.
+  caf::reacts_to<lost_atom, std::string>,
+  // A user asked to stop the job.
+  caf::replies_to<stop_atom>::with<bool>,
+  // The current record.
+  caf::replies_to<get_atom>::with<job_record>>;
+
+/// The master: owns the queue and the slot registry, decides placement.
+using master_actor = caf::typed_actor<
+  // Accepts a job; answers its id once the job is persisted.
+  caf::replies_to<submit_atom, job_record>::with<std::string>,
+  // A slot joins the cluster (free).
+  caf::reacts_to<register_atom, slot_info, worker_slot_actor>,
+  // A slot finished its job and is free again.
+  caf::reacts_to<idle_atom, std::string>,
+  // A job actor reached a terminal state.
+  caf::reacts_to<done_atom, std::string>,
+  // A lost job goes back into the queue.
+  caf::reacts_to<requeue_atom, job_record>,
+  // Stops (or cancels, when queued) a job.
+  caf::replies_to<stop_atom, std::string>::with<bool>,
+  // The queue in dispatch order.
+  caf::replies_to<list_atom>::with<std::vector<job_record>>,
+  // Removes the queued job at a position; answers its record.
+  caf::replies_to<dequeue_atom, uint64_t>::with<job_record>,
+  // Moves the queued job at one position to another.
+  caf::replies_to<move_atom, uint64_t, uint64_t>::with<bool>,
+  // Cancels every queued job; answers how many.
+  caf::replies_to<clear_atom>::with<uint64_t>,
+  // The slots of the cluster.
+  caf::replies_to<get_atom, slots_atom>::with<std::vector<slot_info>>,
+  // The live record of an active job (not_found once finished).
+  caf::replies_to<get_atom, std::string>::with<job_record>>;
+
+/// Turns an HTTP request into an answer: reads through the lookup actor,
+/// acts through the master.
+using http_gateway_actor = caf::typed_actor<
+  caf::replies_to<http_request>::with<http_response>,
+  // From the thread pool: the answer to a request parked under a ticket.
+  caf::reacts_to<done_atom, uint64_t, http_response>>;
+
+/// Connects one libuv HTTP server to the gateway: one per listening port.
+using http_bridge_actor = caf::typed_actor<
+  // A request from the server thread, with the token to answer it.
+  caf::reacts_to<http_request, uint64_t>,
+  // Asks for the next chunk of a streamed answer.
+  caf::reacts_to<next_atom, http_request, uint64_t>>;
+
+} // namespace atlas
+
+namespace atlas {
+
+/// One per process: supervises what the node started and shuts it down.
+using node_actor = caf::typed_actor<
+  // Starts the managed redis-server (again).
+  caf::reacts_to<redis_atom>,
+  // The managed redis-server exited with this status: restart it.
+  caf::reacts_to<redis_atom, int64_t>,
+  // The drain period is over: stop what still runs (it is requeued).
+  caf::reacts_to<kill_atom>,
+  // Drains the node: no new work; running jobs get `drain_s` seconds, then
+  // are stopped. Answers once every slot is idle.
+  caf::replies_to<drain_atom, int32_t>::with<bool>,
+  // A slot of this node started.
+  caf::reacts_to<register_atom, worker_slot_actor>,
+  // From a slot: it is idle (used while draining).
+  caf::reacts_to<idle_atom, std::string>>;
+
+} // namespace atlas

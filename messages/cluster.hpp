@@ -1,0 +1,30 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+namespace atlas {
+
+/// One job slot of a node, as the master sees it.
+struct slot_info {
+  std::string key;          // "<node_id>/<index>", unique in the cluster
+  std::string node_id;
+  std::string host_address; // the node's HOST_ADDRESS
+  int32_t index = 0;
+  std::vector<std::string> gpus; // GPU ids handed to this slot's jobs
+  std::string current_job;  // empty when free
+  uint64_t jobs_run = 0;
+  std::string last_error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, slot_info& x) {
+  return f(caf::meta::type_name("atlas::slot_info"), x.key, x.node_id,
+           x.host_address, x.index, x.gpus, x.current_job, x.jobs_run,
+           x.last_error);
+}
+
+} // namespace atlas

@@ -1,0 +1,61 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/meta/type_name.hpp>
+
+#include "messages/job_state.hpp"
+
+namespace atlas {
+
+/// Everything the system knows about one job. Persisted in Redis as JSON
+/// (see runtime/job_codec.hpp) and carried between actors and nodes.
+struct job_record {
+  std::string job_id;       // validated: UUID or [A-Za-z0-9_-]{1,64}
+  std::string spec;         // JSON object as the client sent it (Docker-style)
+  std::string metadata;     // JSON object: project_name, username, ...
+  std::string project_name; // from metadata, for listings
+  std::string username;     // from metadata (or the token in -p mode)
+  int64_t num_gpus = 0;     // gpu_spec.num_gpus
+  int64_t priority = 0;     // higher runs first
+  job_state state = job_state::queued;
+  double queued_time = 0;   // epoch seconds; 0 = not yet
+  double start_time = 0;
+  double end_time = 0;
+  int64_t return_code = 0;
+  bool has_return_code = false;
+  std::string reason;       // why it failed, was cancelled or lost
+  std::string node;         // node id of the slot that ran it
+  std::string host_address; // that node's HOST_ADDRESS
+  std::string slot;         // slot key "<node>/<index>"
+  int64_t retries = 0;      // times it was requeued after being lost
+  int64_t pin = 0;          // manual queue position (0 = ordered by policy)
+  uint64_t seq = 0;         // submission order, assigned by the master
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_record& x) {
+  return f(caf::meta::type_name("atlas::job_record"), x.job_id, x.spec, x.metadata,
+           x.project_name, x.username, x.num_gpus, x.priority, x.state,
+           x.queued_time, x.start_time, x.end_time, x.return_code,
+           x.has_return_code, x.reason, x.node, x.host_address, x.slot,
+           x.retries, x.pin, x.seq);
+}
+
+/// What a slot reports about the job it runs.
+struct job_report {
+  std::string job_id;
+  job_state state = job_state::running;
+  int64_t return_code = 0;
+  bool has_return_code = false;
+  std::string reason;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_report& x) {
+  return f(caf::meta::type_name("atlas::job_report"), x.job_id, x.state,
+           x.return_code, x.has_return_code, x.reason);
+}
+
+} // namespace atlas

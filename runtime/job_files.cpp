@@ -1,0 +1,74 @@
+#include "runtime/job_files.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "adapters/archive.hpp"
+
+namespace fs = std::filesystem;
+
+namespace atlas {
+
+std::string read_log(const std::string& path, uint64_t offset, uint64_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return {};
+  in.seekg(static_cast<std::streamoff>(offset));
+  if (!in)
+    return {};
+  std::string out(max_bytes, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(max_bytes));
+  out.resize(static_cast<size_t>(in.gcount()));
+  return out;
+}
+
+status store_bundle(const std::string& upload_path, const std::string& dest) {
+  std::error_code ec;
+  auto st = archive::check_tgz(upload_path);
+  if (!st) {
+    fs::remove(upload_path, ec);
+    return status::fail("Invalid job bundle: " + st.error());
+  }
+  fs::create_directories(fs::path(dest).parent_path(), ec);
+  fs::rename(upload_path, dest, ec);
+  if (ec) { // spool dir on another file system
+    ec.clear();
+    fs::copy_file(upload_path, dest, fs::copy_options::overwrite_existing, ec);
+    std::error_code ignored;
+    fs::remove(upload_path, ignored);
+    if (ec)
+      return status::fail("cannot store job bundle at " + dest + ": " + ec.message());
+  }
+  return status::success();
+}
+
+void delete_job_files(const job_paths& paths) {
+  std::error_code ec;
+  fs::remove(paths.bundle, ec);
+  fs::remove_all(paths.work_dir, ec);
+  fs::remove(paths.log, ec);
+  fs::remove_all(paths.archive_dir, ec);
+}
+
+status pack_artifacts(const job_paths& paths, const std::string& job_id,
+                      const std::string& temp_dir, std::string& out) {
+  std::error_code ec;
+  if (!fs::is_directory(paths.artifacts, ec))
+    return status::fail("job '" + job_id + "' has no artifacts");
+  fs::create_directories(temp_dir, ec);
+  std::random_device rd;
+  auto tmp = temp_dir + "/" + job_id + "-" + std::to_string(rd()) + ".tgz";
+  auto st = archive::create_tgz(paths.artifacts, tmp, job_id);
+  if (st) {
+    std::ifstream in(tmp, std::ios::binary);
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    out = std::move(buf).str();
+  }
+  fs::remove(tmp, ec);
+  return st;
+}
+
+} // namespace atlas
