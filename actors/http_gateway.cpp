@@ -1,5 +1,6 @@
 #include "actors/http_gateway.hpp"
 
+#include <filesystem>
 #include <functional>
 #include <unordered_map>
 
@@ -46,6 +47,11 @@ void offload(gateway_ptr self, std::function<http_response()> work, continuation
   self->state.loop->post_work([me, ticket, work = std::move(work)] {
     caf::anon_send(me, done_atom::value, ticket, work());
   });
+}
+
+/// Delivers an answer; returns void so that routes can `return give(...)`.
+void give(answer& rp, http_response r) {
+  rp.deliver(std::move(r));
 }
 
 /// An actor error as an HTTP answer.
@@ -248,12 +254,12 @@ void route(gateway_ptr self, answer rp, const http_request& req) {
   auto fail = [&](caf::error& err) mutable { rp.deliver(from_error(err)); };
 
   if (n == 0 && m == "GET")
-    return rp.deliver(json_answer(200, json::quote("Welcome to Atlas scheduler")));
+    return give(rp, json_answer(200, json::quote("Welcome to Atlas scheduler")));
   if ((is(0, "healthz") && n == 1) || (is(0, "api") && is(1, "v1") && is(2, "healthz"))) {
     json::writer w;
     w.begin_object().kv("status", "ok").kv("node", st.cfg->node_id)
       .kv("role", st.cfg->is_master ? "master" : "worker").end_object();
-    return rp.deliver(json_answer(200, w.take()));
+    return give(rp, json_answer(200, w.take()));
   }
   if (is(0, "job_bundle") && n == 1 && m == "POST")
     return upload_bundle(self, rp, req);
@@ -273,12 +279,12 @@ void route(gateway_ptr self, answer rp, const http_request& req) {
   if (is(0, "queued_jobs") && n == 2) {
     auto pos = parse_index(parts[1]);
     if (!pos)
-      return rp.deliver(error_answer(404, "Bad queue position " + parts[1]));
+      return give(rp, error_answer(404, "Bad queue position " + parts[1]));
     if (m == "GET") {
       self->request(st.master, caf::infinite, list_atom::value)
         .then([=](std::vector<job_record>& recs) mutable {
                 if (*pos >= recs.size())
-                  return rp.deliver(error_answer(404, "Bad queue position " + parts[1]));
+                  return give(rp, error_answer(404, "Bad queue position " + parts[1]));
                 json::writer w;
                 w.begin_object();
                 write_job_fields(w, recs[*pos]);
@@ -295,7 +301,7 @@ void route(gateway_ptr self, answer rp, const http_request& req) {
     if (m == "PATCH") {
       auto to = parse_index(req.body);
       if (!to)
-        return rp.deliver(error_answer(400, "expected the new position as a JSON number"));
+        return give(rp, error_answer(400, "expected the new position as a JSON number"));
       self->request(st.master, caf::infinite, move_atom::value, *pos, *to)
         .then([=](bool) mutable { rp.deliver(no_content()); }, fail);
       return;

@@ -237,6 +237,7 @@ master_actor::behavior_type master_impl(master_ptr self,
       if (s == st.slots.end())
         return;
       s->second.info.current_job.clear();
+      ++s->second.info.jobs_run;
       st.free_slots.insert(key);
       try_dispatch(self);
     },

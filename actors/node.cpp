@@ -18,7 +18,7 @@ namespace {
 
 struct node_state {
   static inline const char* name = "node";
-  slot_context ctx;
+  node_context ctx;
   std::vector<worker_slot_actor> slots;
   std::set<std::string> busy;           // slot keys with a job, while draining
   bool draining = false;
@@ -35,7 +35,7 @@ void check_drained(node_ptr self) {
     st.drained.deliver(true);
 }
 
-node_actor::behavior_type node_impl(node_ptr self, slot_context ctx) {
+node_actor::behavior_type node_impl(node_ptr self, node_context ctx) {
   self->state.ctx = std::move(ctx);
   return {
     [=](redis_atom) {
@@ -45,8 +45,14 @@ node_actor::behavior_type node_impl(node_ptr self, slot_context ctx) {
       node_actor me = self;
       st.ctx.processes->spawn(
         redis_process(*st.ctx.config),
-        [](int pid) { spdlog::info("redis-server started pid={}", pid); },
-        [me](process_exit ex) {
+        [pid_out = st.ctx.redis_pid](int pid) {
+          spdlog::info("redis-server started pid={}", pid);
+          if (pid_out != nullptr)
+            *pid_out = pid;
+        },
+        [me, pid_out = st.ctx.redis_pid](process_exit ex) {
+          if (pid_out != nullptr)
+            *pid_out = 0;
           if (!ex.error.empty())
             spdlog::error("redis-server could not start: {}", ex.error);
           caf::anon_send(me, redis_atom::value, ex.exit_status);
@@ -107,7 +113,7 @@ node_actor::behavior_type node_impl(node_ptr self, slot_context ctx) {
 
 } // namespace
 
-node_actor spawn_node(caf::actor_system& sys, slot_context ctx) {
+node_actor spawn_node(caf::actor_system& sys, node_context ctx) {
   return sys.spawn(node_impl, std::move(ctx));
 }
 

@@ -49,7 +49,8 @@ uint16_t http_status_of(const caf::error& err) {
 }
 
 void register_message_types(caf::actor_system_config& cfg) {
-  cfg.add_message_type<job_state>("atlas::job_state");
+  // job_state travels inside job_record and job_report (as its underlying
+  // integer); it is not registered alone since it only crosses local actors.
   cfg.add_message_type<job_record>("atlas::job_record");
   cfg.add_message_type<job_report>("atlas::job_report");
   cfg.add_message_type<slot_info>("atlas::slot_info");

@@ -24,7 +24,7 @@ namespace {
 
 struct slot_state {
   static inline const char* name = "worker-slot";
-  slot_context ctx;
+  node_context ctx;
   slot_info info;
   master_actor master;
   node_actor node;
@@ -151,7 +151,7 @@ void start_process(slot_ptr self, const std::string& cwd) {
     });
 }
 
-worker_slot_actor::behavior_type slot_impl(slot_ptr self, slot_context ctx, int32_t index,
+worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int32_t index,
                                            std::vector<std::string> gpus,
                                            master_actor master, node_actor node) {
   auto& st = self->state;
@@ -273,7 +273,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, slot_context ctx, int3
 
 } // namespace
 
-worker_slot_actor spawn_worker_slot(caf::actor_system& sys, slot_context ctx,
+worker_slot_actor spawn_worker_slot(caf::actor_system& sys, node_context ctx,
                                     int32_t index, std::vector<std::string> gpus,
                                     master_actor master, node_actor node) {
   return sys.spawn(slot_impl, std::move(ctx), index, std::move(gpus), std::move(master),

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "messages/actors.hpp"
@@ -10,17 +11,18 @@ namespace atlas {
 class event_loop;
 class process_supervisor;
 
-/// What a slot needs from its node. The node owns all of it and outlives
-/// the slot.
-struct slot_context {
+/// What the node's actors share. The node's runtime owns all of it and
+/// outlives every actor.
+struct node_context {
   std::shared_ptr<const node_config> config;
   event_loop* loop = nullptr;                // file work goes to its thread pool
-  process_supervisor* processes = nullptr;   // jobs run through it
+  process_supervisor* processes = nullptr;   // jobs (and the managed Redis) run through it
+  std::atomic<int>* redis_pid = nullptr;     // pid of the managed redis-server, 0 if none
 };
 
 /// Spawns slot `index` of this node; it registers itself with `master` and
 /// tells `node` whenever it becomes idle.
-worker_slot_actor spawn_worker_slot(caf::actor_system& sys, slot_context ctx,
+worker_slot_actor spawn_worker_slot(caf::actor_system& sys, node_context ctx,
                                     int32_t index, std::vector<std::string> gpus,
                                     master_actor master, node_actor node);
 

@@ -33,7 +33,7 @@ struct http_server_options {
   /// An idle keep-alive connection is closed after this long, and a request
   /// must arrive (headers and body) within it; an upload that keeps sending
   /// restarts it with every slice. It never runs while a handler holds the
-  /// request (unless writing the answer stalls for this long).
+  /// request (unless writing the answer stalls for this long). 0 or less: none.
   int idle_timeout_ms = 60000;
 };
 
@@ -98,7 +98,7 @@ public:
   /// After it returns the handler is not called again.
   void close();
 
-  struct impl; // the loop-side state, in the source file
+  struct impl; // the loop-side state; public only so the source's helpers can name it
 
 private:
   std::shared_ptr<impl> impl_; // shared with callbacks still queued on the loop

@@ -125,35 +125,30 @@ public:
     return true;
   }
 
-  bool whole(const char* key, uint64_t& out, uint64_t lo, uint64_t hi, const std::string& unit) const {
+  /// The whole number at `key` within [lo, hi]; anything else is reported as not `what`.
+  std::optional<uint64_t> number(const char* key, uint64_t lo, uint64_t hi, const std::string& what) const {
     YAML::Node v = get(key);
     if (!v)
-      return false;
+      return std::nullopt;
     auto n = v.IsScalar() ? parse_whole(v.Scalar()) : std::nullopt;
     if (!n || *n < lo || *n > hi)
-      return bad(key, "a whole number" + unit + " " + range_text(lo, hi), v), false;
-    out = *n;
-    return true;
+      return bad(key, what, v), std::nullopt;
+    return n;
   }
 
   template <class Int>
-  bool whole_as(const char* key, Int& out, uint64_t lo, uint64_t hi, const std::string& unit) const {
-    uint64_t v = 0;
-    if (!whole(key, v, lo, hi, unit))
-      return false;
-    out = static_cast<Int>(v);
-    return true;
+  bool whole(const char* key, Int& out, uint64_t lo, uint64_t hi, const std::string& unit) const {
+    auto n = number(key, lo, hi, "a whole number" + unit + " " + range_text(lo, hi));
+    if (n)
+      out = static_cast<Int>(*n);
+    return n.has_value();
   }
 
   bool port(const char* key, uint16_t& out, uint64_t lo = 0) const {
-    YAML::Node n = get(key);
-    if (!n)
-      return false;
-    auto p = n.IsScalar() ? parse_whole(n.Scalar()) : std::nullopt;
-    if (!p || *p < lo || *p > 65535)
-      return bad(key, "a port number " + std::to_string(lo) + "..65535", n), false;
-    out = static_cast<uint16_t>(*p);
-    return true;
+    auto n = number(key, lo, 65535, "a port number " + std::to_string(lo) + "..65535");
+    if (n)
+      out = static_cast<uint16_t>(*n);
+    return n.has_value();
   }
 
   bool flag(const char* key, bool& out) const {
@@ -190,7 +185,6 @@ public:
   }
 
   const std::string& file() const { return file_; }
-  sink& out() const { return s_; }
 
 private:
   sink& s_;
@@ -483,9 +477,9 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
       c.max_header_bytes = v << 10;
     if (l->whole("log_cap_mb", v, 1, 1u << 20, " of megabytes"))
       c.log_cap_bytes = v << 20;
-    l->whole_as("stop_grace_s", c.stop_grace_s, 0, INT32_MAX, " of seconds");
-    l->whole_as("idle_timeout_s", c.idle_timeout_s, 1, INT32_MAX, " of seconds");
-    l->whole_as("max_retries", c.max_retries, 0, INT32_MAX, "");
+    l->whole("stop_grace_s", c.stop_grace_s, 0, INT32_MAX, " of seconds");
+    l->whole("idle_timeout_s", c.idle_timeout_s, 1, INT32_MAX, " of seconds");
+    l->whole("max_retries", c.max_retries, 0, INT32_MAX, "");
   }
   if (auto cl = f->sub("cluster")) {
     cl->known({"placement", "secret"});

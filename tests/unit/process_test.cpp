@@ -156,6 +156,16 @@ TEST_CASE("output on stdout and stderr both lands in the log", "[process]") {
   CHECK_FALSE(e->log_truncated);
 }
 
+TEST_CASE("a second run appends to the same log and stdin reads end of file", "[process]") {
+  temp_dir tmp;
+  fixture f;
+  auto log = tmp.path + "/job.log";
+  REQUIRE(run_one(f.sup, shell("echo first", log)));
+  auto e = run_one(f.sup, shell("read line; echo \"read=$?\"", log));
+  REQUIRE(e);
+  CHECK(slurp(log) == "first\nread=1\n");
+}
+
 TEST_CASE("an exit code is reported with no signal", "[process]") {
   fixture f;
   auto e = run_one(f.sup, shell("exit 3"));

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Atlas needs to build and test, from a
+# fresh machine. Idempotent: apt-get (and its index update) runs only when a
+# package is missing. Prints one summary line; apt's output only on failure.
+set -euo pipefail
+
+packages=(
+  meson ninja-build pkg-config g++                          # toolchain
+  libcaf-dev libhiredis-dev libuv1-dev libyaml-cpp-dev      # libraries
+  libsimdjson-dev libspdlog-dev libfmt-dev libhttp-parser-dev
+  libcurl4-openssl-dev libarchive-dev libssl-dev
+  catch2                                                    # unit tests
+  redis-server python3 curl procps                          # tests and scripts
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+# Root installs directly; anyone else needs sudo. `env` carries the variable
+# through sudo, which would otherwise reset the environment.
+as_root=(env DEBIAN_FRONTEND=noninteractive)
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "install-deps: missing ${missing[*]}; run as root or install sudo" >&2
+    exit 1
+  fi
+  as_root=(sudo "${as_root[@]}")
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+apt=(apt-get -o DPkg::Lock::Timeout=120 -y -q)
+if ! "${as_root[@]}" "${apt[@]}" update >"$log" 2>&1 ||
+   ! "${as_root[@]}" "${apt[@]}" install --no-install-recommends "${missing[@]}" >>"$log" 2>&1; then
+  tail -n 30 "$log" >&2
+  echo "install-deps: failed to install ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installed ${#missing[@]} missing packages (${missing[*]})"

@@ -1,0 +1,84 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <csignal>
+
+#include "actors/job_runtime.hpp"
+
+using namespace atlas;
+
+namespace {
+
+job_record job_with(std::string spec) {
+  job_record j;
+  j.job_id = "j1";
+  j.project_name = "proj";
+  j.username = "ann";
+  j.spec = std::move(spec);
+  return j;
+}
+
+bool has(const std::vector<std::string>& env, const std::string& kv) {
+  return std::find(env.begin(), env.end(), kv) != env.end();
+}
+
+} // namespace
+
+TEST_CASE("a command runs under python3 as the original worker image did", "[job_runtime]") {
+  node_config cfg;
+  std::string err;
+  auto l = make_launch(cfg, job_with(R"({"command":["main.py","--lr","0.1"]})"), {}, "/w", err);
+  REQUIRE(l);
+  CHECK(l->argv == std::vector<std::string>{"python3", "main.py", "--lr", "0.1"});
+  CHECK(has(l->env, "FOUNDATIONS_JOB_ID=j1"));
+  CHECK(has(l->env, "FOUNDATIONS_PROJECT_NAME=proj"));
+  CHECK(has(l->env, "FOUNDATIONS_USER=ann"));
+}
+
+TEST_CASE("an entrypoint replaces python3 and the environment is passed on", "[job_runtime]") {
+  node_config cfg;
+  std::string err;
+  auto l = make_launch(
+    cfg, job_with(R"({"entrypoint":["/bin/sh","-c"],"command":"exit 3","environment":{"A":"1","N":2}})"),
+    {}, "/w", err);
+  REQUIRE(l);
+  CHECK(l->argv == std::vector<std::string>{"/bin/sh", "-c", "exit", "3"});
+  CHECK(has(l->env, "A=1"));
+  CHECK(has(l->env, "N=2"));
+}
+
+TEST_CASE("a slot's GPUs reach the job's environment", "[job_runtime]") {
+  node_config cfg;
+  slot_info slot;
+  slot.gpus = {"0", "2"};
+  std::string err;
+  auto l = make_launch(cfg, job_with(R"({"command":["a.py"]})"), slot, "/w", err);
+  REQUIRE(l);
+  CHECK(has(l->env, "CUDA_VISIBLE_DEVICES=0,2"));
+  CHECK(has(l->env, "NVIDIA_VISIBLE_DEVICES=0,2"));
+}
+
+TEST_CASE("a spec that cannot run is refused with a reason", "[job_runtime]") {
+  node_config cfg;
+  std::string err;
+  CHECK_FALSE(make_launch(cfg, job_with(R"({})"), {}, "/w", err));
+  CHECK(err.find("neither command nor entrypoint") != std::string::npos);
+  CHECK_FALSE(make_launch(cfg, job_with(R"({"command":[1]})"), {}, "/w", err));
+  CHECK(err.find("strings") != std::string::npos);
+}
+
+TEST_CASE("process ends map onto the lifecycle with reasons", "[job_runtime]") {
+  CHECK(classify_exit(0, 0, "", false).state == job_state::completed);
+  auto failed = classify_exit(3, 0, "", false);
+  CHECK(failed.state == job_state::failed);
+  CHECK(failed.return_code == 3);
+  CHECK(failed.reason == "exited with code 3");
+  auto killed = classify_exit(-1, SIGKILL, "", false);
+  CHECK(killed.state == job_state::failed);
+  CHECK(killed.reason.find("SIGKILL") != std::string::npos);
+  CHECK(classify_exit(-1, SIGTERM, "", true).state == job_state::cancelled);
+  CHECK(classify_exit(-1, SIGTERM, "", true, true).state == job_state::lost);
+  auto nostart = classify_exit(-1, 0, "cannot start 'x'", false);
+  CHECK(nostart.state == job_state::failed);
+  CHECK(nostart.reason.find("could not start") == 0);
+}
