@@ -1,0 +1,138 @@
+"""The user's path through the `foundations` CLI against a real node."""
+
+import os
+import tempfile
+import time
+
+import harness
+from harness import Node, make_project, wait_until
+
+node = Node(slots=1).start()
+work = tempfile.mkdtemp(prefix="atlas-proj-")
+
+
+def submitted_id(result):
+    # "Job '<id>' submitted to ..."
+    for line in result.stdout.splitlines():
+        if line.startswith("Job '") and "submitted" in line:
+            return line.split("'")[1]
+    raise AssertionError("no job id in output:\n" + result.stdout + result.stderr)
+
+
+def test_init_then_submit_runs_the_project_and_shows_its_output():
+    r = node.cli("init", "hello", cwd=work, check=0)
+    project = os.path.join(work, "hello")
+    assert os.path.isfile(os.path.join(project, "main.py")), r.stdout
+    assert os.path.isfile(os.path.join(project, "job.config.yaml"))
+    with open(os.path.join(project, "main.py"), "a") as f:
+        f.write('\nprint("output from the sample job")\n')
+    r = node.cli("submit", "local", project, check=0)
+    job_id = submitted_id(r)
+    assert "output from the sample job" in r.stdout, r.stdout
+    job = node.job(job_id)
+    assert job["status"] == "completed", job
+    assert job["return_code"] == 0
+    assert "output from the sample job" in job["logs"]
+    logs = node.cli("get", "logs", "local", job_id, check=0)
+    assert "output from the sample job" in logs.stdout
+
+
+def test_a_job_exiting_3_fails_with_return_code_3():
+    project = make_project(os.path.join(work, "three"), "import sys\nprint('bye')\nsys.exit(3)\n")
+    r = node.cli("submit", "local", project)
+    assert r.returncode != 0, r.stdout
+    job = node.job(submitted_id(r))
+    assert job["status"] == "failed", job
+    assert job["return_code"] == 3, job
+    assert "code 3" in job["reason"], job
+
+
+def test_a_stopped_long_job_ends_within_the_grace_period_with_its_process_group_gone():
+    project = make_project(os.path.join(work, "long"),
+                           "import os, subprocess, time\n"
+                           "open('pgid', 'w').write(str(os.getpgid(0)))\n"
+                           "subprocess.Popen(['sleep', '300'])\n"
+                           "print('started', flush=True)\n"
+                           "time.sleep(300)\n")
+    r = node.cli("submit", "--stream-job-logs", "False", "local", project, check=0)
+    job_id = submitted_id(r)
+    node.wait_for_status(job_id, {"running"})
+    pgid_file = f"{node.home}/job_data/working_dir/{job_id}/job_source/pgid"
+    pgid = int(wait_until(lambda: os.path.exists(pgid_file) and open(pgid_file).read(), 10,
+                          "the job to write its process group"))
+    start = time.monotonic()
+    node.cli("stop", "local", job_id, check=0)
+    job = node.wait_for_status(job_id, {"failed", "completed"}, timeout=10)
+    assert time.monotonic() - start < 2 + 3, "not stopped within the grace period"
+    assert job["state"] == "cancelled", job
+
+    def group_gone():
+        try:
+            os.killpg(pgid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+    wait_until(group_gone, 5, "the job's process group to disappear")
+
+
+def test_clear_queue_cancels_every_queued_job():
+    blocker = make_project(os.path.join(work, "block"), "import time\ntime.sleep(300)\n")
+    first = submitted_id(node.cli("submit", "--stream-job-logs", "False", "local", blocker,
+                                  check=0))
+    node.wait_for_status(first, {"running"})
+    queued = [submitted_id(node.cli("submit", "--stream-job-logs", "False", "local", blocker,
+                                    check=0)) for _ in range(3)]
+    status, listing = node.json("GET", "/queued_jobs")
+    assert sorted(v["job_id"] for v in listing.values()) == sorted(queued), listing
+    r = node.cli("clear-queue", "local", check=0)
+    assert "3" in r.stdout, r.stdout
+    status, listing = node.json("GET", "/queued_jobs")
+    assert listing == {}, listing
+    for job_id in queued:
+        assert node.job(job_id)["state"] == "cancelled"
+    node.cli("stop", "local", first, check=0)
+    node.wait_for_status(first, {"failed"})
+
+
+def test_a_finished_job_can_be_downloaded_then_deleted():
+    project = make_project(os.path.join(work, "art"),
+                           "open('result.txt', 'w').write('42')\nprint('done')\n")
+    job_id = submitted_id(node.cli("submit", "local", project, check=0))
+    save = tempfile.mkdtemp(prefix="atlas-save-")
+    node.cli("get", "job", "local", job_id, "--save_dir", save, check=0)
+    found = [os.path.join(d, f) for d, _, fs in os.walk(save) for f in fs]
+    assert any(p.endswith("result.txt") for p in found), found
+    node.cli("delete", "job", "local", job_id, check=0)
+    status, _ = node.request("GET", f"/jobs/{job_id}")
+    assert status == 404
+    assert not os.path.exists(f"{node.home}/job_data/archive/{job_id}")
+
+
+def test_unknown_job_ids_are_a_clear_error_not_a_crash():
+    r = node.cli("get", "logs", "local", "no-such-job")
+    assert r.returncode == 1 and "not found" in r.stderr, (r.stdout, r.stderr)
+    for method, path in [("GET", "/jobs/no-such-job"), ("DELETE", "/running_jobs/no-such-job"),
+                         ("DELETE", "/completed_jobs/no-such-job"),
+                         ("GET", "/completed_jobs/no-such-job/logs"),
+                         ("GET", "/job_bundle/no-such-job"), ("GET", "/jobs/..%2F..%2Fetc")]:
+        status, _ = node.request(method, path)
+        assert status == 404, (method, path, status)
+
+
+def test_list_shows_the_jobs_with_their_status():
+    r = node.cli("list", "local", check=0)
+    assert "completed" in r.stdout and "failed" in r.stdout, r.stdout
+
+
+try:
+    harness.run_tests([
+        test_init_then_submit_runs_the_project_and_shows_its_output,
+        test_a_job_exiting_3_fails_with_return_code_3,
+        test_a_stopped_long_job_ends_within_the_grace_period_with_its_process_group_gone,
+        test_clear_queue_cancels_every_queued_job,
+        test_a_finished_job_can_be_downloaded_then_deleted,
+        test_unknown_job_ids_are_a_clear_error_not_a_crash,
+        test_list_shows_the_jobs_with_their_status,
+    ])
+finally:
+    node.cleanup()

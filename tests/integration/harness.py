@@ -1,0 +1,217 @@
+"""A real Atlas node for integration tests: its own FOUNDATIONS_HOME, free
+ports on 127.0.0.1, a real redis-server, a real atlas-server process. Every
+wait is bounded; everything started is stopped by its pid."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+SERVER = os.environ.get("ATLAS_SERVER", "atlas-server")
+CLI = os.environ.get("FOUNDATIONS_CLI", "foundations")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Redis:
+    """A redis-server of the test's own, append-only file on."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.port = free_port()
+        self.start()
+
+    def start(self):
+        subprocess.run(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                        "--save", "", "--appendonly", "yes", "--dir", self.dir,
+                        "--daemonize", "yes", "--pidfile", self.dir + "/redis.pid",
+                        "--logfile", self.dir + "/redis.log"], check=True, timeout=10)
+        wait_until(self.ping, 10, "redis-server to answer")
+
+    def ping(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def pid(self):
+        try:
+            with open(self.dir + "/redis.pid") as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        pid = self.pid()
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                wait_until(lambda: not _alive(pid), 10, "redis-server to stop")
+            except ProcessLookupError:
+                pass
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child still answers kill(0): look at its state.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+class Node:
+    """One atlas-server in the foreground, with its own home and ports."""
+
+    def __init__(self, slots=1, atlas_config="", redis=True, env=None, home=None):
+        self.home = home or tempfile.mkdtemp(prefix="atlas-it-")
+        self.http_port = free_port()
+        self.gateway_port = free_port()
+        self.redis = Redis(self.home + "/test-redis") if redis else None
+        os.makedirs(self.home + "/config", exist_ok=True)
+        with open(self.home + "/config/atlas.config.yaml", "w") as f:
+            f.write(f"ports:\n  gateway: {self.gateway_port}\n  caf: {free_port()}\n")
+            f.write("limits:\n  stop_grace_s: 2\n  drain_timeout_s: 5\n")
+            f.write(atlas_config)
+        self.env = dict(os.environ)
+        self.env.update({
+            "FOUNDATIONS_HOME": self.home,
+            "HOST_ADDRESS": f"http://127.0.0.1:{self.http_port}/",
+            "NUM_WORKERS": str(slots),
+        })
+        if self.redis:
+            self.env["REDIS_ADDRESS"] = f"127.0.0.1:{self.redis.port}"
+        self.env.update(env or {})
+        self.proc = None
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        self.gateway = f"http://127.0.0.1:{self.gateway_port}"
+
+    def start(self, timeout=30):
+        self.log = open(self.home + "/node.log", "ab")
+        self.proc = subprocess.Popen([SERVER, "start", "--foreground"], env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        wait_until(self.healthy, timeout, "atlas-server to serve")
+        self.write_submission_config()
+        return self
+
+    def healthy(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("atlas-server exited during start-up:\n" + self.node_log())
+        try:
+            return self.request("GET", "/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def write_submission_config(self, name="local"):
+        os.makedirs(self.home + "/config/submission", exist_ok=True)
+        with open(f"{self.home}/config/submission/{name}.config.yaml", "w") as f:
+            f.write(f"scheduler_url: {self.gateway}\n")
+
+    def node_log(self):
+        try:
+            with open(self.home + "/node.log", errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def request(self, method, path, body=None, headers=None, base=None, timeout=15):
+        data = body.encode() if isinstance(body, str) else body
+        req = urllib.request.Request((base or self.url) + path, data=data, method=method,
+                                     headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def json(self, method, path, body=None):
+        status, raw = self.request(method, path, json.dumps(body) if body is not None else None,
+                                   {"Content-Type": "application/json"})
+        return status, (json.loads(raw) if raw else None)
+
+    def job(self, job_id):
+        status, body = self.json("GET", f"/jobs/{job_id}")
+        assert status == 200, (status, body)
+        return body
+
+    def wait_for_status(self, job_id, statuses, timeout=30):
+        return wait_until(lambda: (lambda j: j if j["status"] in statuses else None)(
+            self.job(job_id)), timeout, f"job {job_id} to reach {statuses}")
+
+    def cli(self, *args, timeout=60, check=None, cwd=None):
+        r = subprocess.run([CLI, *args], env=self.env, capture_output=True, text=True,
+                           timeout=timeout, cwd=cwd)
+        if check is not None:
+            assert r.returncode == check, (args, r.returncode, r.stdout, r.stderr)
+        return r
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        if self.redis:
+            self.redis.stop()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def make_project(directory, main_py, name="proj"):
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "main.py"), "w") as f:
+        f.write(main_py)
+    with open(os.path.join(directory, "job.config.yaml"), "w") as f:
+        f.write(f"project_name: {name}\n")
+    return directory
+
+
+def run_tests(tests):
+    """Runs test functions in order; prints one line each; exits non-zero on
+    any failure."""
+    failed = 0
+    for test in tests:
+        start = time.monotonic()
+        try:
+            test()
+            print(f"ok   {test.__name__} ({time.monotonic() - start:.1f}s)", flush=True)
+        except Exception:  # noqa: BLE001 - report every failure and go on
+            failed += 1
+            print(f"FAIL {test.__name__} ({time.monotonic() - start:.1f}s)", flush=True)
+            traceback.print_exc()
+    print(f"{len(tests) - failed} passed, {failed} failed", flush=True)
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,2 @@
+import harness
+harness.run_tests([])
