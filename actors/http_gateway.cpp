@@ -24,6 +24,9 @@ namespace {
 using answer = caf::typed_response_promise<http_response>;
 using continuation = std::function<void(http_response&&)>;
 
+/// Marks a request forwarded by another node's gateway: answer it here.
+constexpr const char* forwarded_header = "x-atlas-forwarded-by";
+
 /// Bytes of log sent per chunk of a followed stream.
 constexpr uint64_t follow_chunk = 64 << 10;
 
@@ -71,8 +74,36 @@ void with_record(gateway_ptr self, answer rp, const std::string& id, F then) {
           [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
-void get_logs(gateway_ptr self, answer rp, const std::string& id, bool as_json) {
+/// Reads the record, then answers here when this node ran the job (or the
+/// request was forwarded to it), else forwards the request unchanged to the
+/// gateway of the node that ran it and returns that node's answer.
+template <class F>
+void at_owner(gateway_ptr self, answer rp, const http_request& req, const std::string& id,
+              F local) {
   with_record(self, rp, id, [=](job_record& rec) mutable {
+    auto& st = self->state;
+    if (rec.node.empty() || rec.node == st.cfg->node_id || req.headers.count(forwarded_header)
+        || !st.master) {
+      local(rec);
+      return;
+    }
+    self->request(st.master, std::chrono::seconds(10), get_atom::value, node_atom::value, rec.node)
+      .then(
+        [=](caf::actor& gateway) mutable {
+          auto fwd = req;
+          fwd.headers[forwarded_header] = self->state.cfg->node_id;
+          self->request(caf::actor_cast<http_gateway_actor>(gateway), std::chrono::seconds(60), fwd)
+            .then([=](http_response& r) mutable { rp.deliver(std::move(r)); },
+                  [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+        },
+        // The node is gone: its files may still be on the shared file system.
+        [=](caf::error&) mutable { local(rec); });
+  });
+}
+
+void get_logs(gateway_ptr self, answer rp, const http_request& req, const std::string& id,
+              bool as_json) {
+  at_owner(self, rp, req, id, [=](job_record& rec) mutable {
     auto log = job_paths::of(*self->state.cfg, rec.job_id).log;
     auto cap = self->state.cfg->log_cap_bytes + 4096;
     offload(
@@ -89,8 +120,9 @@ void get_logs(gateway_ptr self, answer rp, const std::string& id, bool as_json) 
   });
 }
 
-void follow_logs(gateway_ptr self, answer rp, const std::string& id, uint64_t offset) {
-  with_record(self, rp, id, [=](job_record& rec) mutable {
+void follow_logs(gateway_ptr self, answer rp, const http_request& req, const std::string& id,
+                 uint64_t offset) {
+  at_owner(self, rp, req, id, [=](job_record& rec) mutable {
     auto log = job_paths::of(*self->state.cfg, rec.job_id).log;
     bool finished = is_terminal(rec.state);
     offload(
@@ -109,8 +141,8 @@ void follow_logs(gateway_ptr self, answer rp, const std::string& id, uint64_t of
   });
 }
 
-void get_job(gateway_ptr self, answer rp, const std::string& id) {
-  with_record(self, rp, id, [=](job_record& rec) mutable {
+void get_job(gateway_ptr self, answer rp, const http_request& req, const std::string& id) {
+  at_owner(self, rp, req, id, [=](job_record& rec) mutable {
     auto log = job_paths::of(*self->state.cfg, rec.job_id).log;
     auto cap = self->state.cfg->log_cap_bytes + 4096;
     offload(
@@ -190,8 +222,8 @@ void upload_bundle(gateway_ptr self, answer rp, const http_request& req) {
     [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
 }
 
-void delete_job(gateway_ptr self, answer rp, const std::string& id) {
-  with_record(self, rp, id, [=](job_record& rec) mutable {
+void delete_job(gateway_ptr self, answer rp, const http_request& req, const std::string& id) {
+  at_owner(self, rp, req, id, [=](job_record& rec) mutable {
     if (!is_terminal(rec.state)) {
       rp.deliver(error_answer(409, "job '" + id + "' is " + std::string(to_string(rec.state))
                                      + "; stop it before deleting it"));
@@ -224,8 +256,9 @@ void stop_job(gateway_ptr self, answer rp, const std::string& id) {
           });
 }
 
-void download_artifacts(gateway_ptr self, answer rp, const std::string& id) {
-  with_record(self, rp, id, [=](job_record&) mutable {
+void download_artifacts(gateway_ptr self, answer rp, const http_request& req,
+                        const std::string& id) {
+  at_owner(self, rp, req, id, [=](job_record&) mutable {
     auto paths = job_paths::of(*self->state.cfg, id);
     auto temp = self->state.cfg->node_dir + "/tmp";
     offload(
@@ -263,8 +296,13 @@ void route(gateway_ptr self, answer rp, const http_request& req) {
   }
   if (is(0, "job_bundle") && n == 1 && m == "POST")
     return upload_bundle(self, rp, req);
+  bool needs_master = is(0, "queued_jobs") || is(0, "workers")
+                      || (is(0, "running_jobs") && m == "DELETE")
+                      || (is(0, "api") && is(2, "queued_jobs"));
+  if (needs_master && !st.master)
+    return give(rp, error_answer(503, "this node has not joined a master yet"));
   if (is(0, "job_bundle") && n == 2 && m == "GET")
-    return download_artifacts(self, rp, parts[1]);
+    return download_artifacts(self, rp, req, parts[1]);
   if (is(0, "queued_jobs") && n == 1) {
     if (m == "POST")
       return submit(self, rp, req);
@@ -316,13 +354,13 @@ void route(gateway_ptr self, answer rp, const http_request& req) {
   bool listing = is(0, "running_jobs") || is(0, "completed_jobs") || is(0, "failed_jobs")
                  || is(0, "queued_jobs");
   if (listing && n == 3 && is(2, "logs") && m == "GET")
-    return get_logs(self, rp, parts[1], true);
+    return get_logs(self, rp, req, parts[1], true);
   if (is(0, "running_jobs") && n == 2 && m == "DELETE")
     return stop_job(self, rp, parts[1]);
   if ((is(0, "completed_jobs") || is(0, "failed_jobs")) && n == 2 && m == "DELETE")
-    return delete_job(self, rp, parts[1]);
+    return delete_job(self, rp, req, parts[1]);
   if (is(0, "jobs") && n == 2 && m == "GET")
-    return get_job(self, rp, parts[1]);
+    return get_job(self, rp, req, parts[1]);
   if (is(0, "workers") && n == 1 && m == "GET") {
     self->request(st.master, caf::infinite, get_atom::value, slots_atom::value)
       .then([=](std::vector<slot_info>& slots) mutable {
@@ -367,9 +405,9 @@ void route(gateway_ptr self, answer rp, const http_request& req) {
     if (is(2, "jobs") && n == 5 && is(4, "logs") && m == "GET") {
       auto q = parse_query(req.query);
       if (q.count("follow") && q["follow"] != "0" && q["follow"] != "false")
-        return follow_logs(self, rp, parts[3],
+        return follow_logs(self, rp, req, parts[3],
                            parse_index(q.count("offset") ? q["offset"] : "0").value_or(0));
-      return get_logs(self, rp, parts[3], false);
+      return get_logs(self, rp, req, parts[3], false);
     }
   }
   rp.deliver(error_answer(404, "no route for " + m + " " + req.path));
@@ -389,6 +427,7 @@ http_gateway_actor::behavior_type gateway_impl(gateway_ptr self,
       route(self, rp, req);
       return rp;
     },
+    [=](register_atom, master_actor& master) { self->state.master = master; },
     [=](done_atom, uint64_t ticket, http_response& r) {
       auto i = self->state.parked.find(ticket);
       if (i == self->state.parked.end())

@@ -73,7 +73,8 @@ void handle_lost(job_ptr self, const std::string& reason) {
     finish(self);
     return;
   }
-  if (rec.retries >= self->state.max_retries) {
+  auto allowed = rec.max_retries >= 0 ? rec.max_retries : self->state.max_retries;
+  if (rec.retries >= allowed) {
     transition(self, job_state::failed);
     rec.reason = "lost: " + reason + " (no retries left)";
     rec.end_time = now_seconds();
@@ -89,6 +90,34 @@ void handle_lost(job_ptr self, const std::string& reason) {
   self->state.slot = nullptr;
   spdlog::warn("job lost, requeued job_id={} retry={}: {}", rec.job_id, rec.retries, reason);
   persist(self, [=] { self->send(self->state.master, requeue_atom::value, self->state.rec); });
+}
+
+/// A state change the slot reported (directly, or held while the master
+/// was away).
+void apply_report(job_ptr self, const job_report& rep) {
+  auto& st = self->state;
+  if (rep.state == job_state::lost) {
+    handle_lost(self, rep.reason);
+    return;
+  }
+  if (rep.state == st.rec.state)
+    return; // already known (a held report repeating the last one)
+  if (!transition(self, rep.state))
+    return;
+  st.rec.reason = rep.reason;
+  if (rep.has_return_code) {
+    st.rec.return_code = rep.return_code;
+    st.rec.has_return_code = true;
+  }
+  if (rep.state == job_state::running) {
+    st.rec.start_time = now_seconds();
+    persist(self, [] {});
+    return;
+  }
+  if (is_terminal(rep.state)) {
+    st.rec.end_time = now_seconds();
+    finish(self);
+  }
 }
 
 job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor lookup,
@@ -120,28 +149,32 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
           self->send(st.slot, run_atom::value, st.rec, caf::actor_cast<caf::actor>(self));
       });
     },
-    [=](report_atom, const job_report& rep) {
+    [=](report_atom, const job_report& rep) -> bool {
+      // Only the slot the job is placed on speaks for it: a copy the master
+      // gave up on (and told to stop) is not heard.
+      auto from = caf::actor_cast<caf::actor_addr>(self->current_sender());
+      if (!self->state.slot || from != self->state.slot.address()) {
+        spdlog::warn("report from a slot that does not hold the job ignored job_id={}",
+                     self->state.rec.job_id);
+        return false;
+      }
+      apply_report(self, rep);
+      return true;
+    },
+    [=](adopt_atom, worker_slot_actor& slot, const slot_info& info) -> bool {
       auto& st = self->state;
-      if (rep.state == job_state::lost) {
-        handle_lost(self, rep.reason);
-        return;
+      bool ours = (st.rec.state == job_state::pending || st.rec.state == job_state::running)
+                  && st.rec.slot == info.key;
+      if (!ours) {
+        spdlog::warn("slot {} still runs job_id={}, which is {} elsewhere: its copy is discarded",
+                     info.key, st.rec.job_id, to_string(st.rec.state));
+        return false;
       }
-      if (!transition(self, rep.state))
-        return;
-      st.rec.reason = rep.reason;
-      if (rep.has_return_code) {
-        st.rec.return_code = rep.return_code;
-        st.rec.has_return_code = true;
-      }
-      if (rep.state == job_state::running) {
-        st.rec.start_time = now_seconds();
-        persist(self, [] {});
-        return;
-      }
-      if (is_terminal(rep.state)) {
-        st.rec.end_time = now_seconds();
-        finish(self);
-      }
+      spdlog::info("slot {} kept job_id={} across the reconnection", info.key, st.rec.job_id);
+      st.slot = slot;
+      if (info.has_report)
+        apply_report(self, info.report);
+      return true;
     },
     [=](lost_atom, const std::string& reason) { handle_lost(self, reason); },
     [=](stop_atom) -> caf::result<bool> {

@@ -162,6 +162,19 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
         return unavailable();
       return !replies->empty() && (*replies)[0].integer > 0;
     },
+    [=](endpoint_atom, const std::string& endpoint) -> caf::result<bool> {
+      if (!self->state.command({"SET", keys::master_endpoint, endpoint}))
+        return unavailable();
+      return true;
+    },
+    [=](endpoint_atom) -> caf::result<std::string> {
+      auto reply = self->state.command({"GET", keys::master_endpoint});
+      if (!reply)
+        return unavailable();
+      if (reply->type != redis_reply::kind::string)
+        return make_error(ec::not_found, "no master has recorded its endpoint yet");
+      return reply->str;
+    },
     [=](route_atom, const std::string& id, const std::string& address) -> caf::result<bool> {
       if (!self->state.command({"HSET", keys::routing_map, id, address}))
         return unavailable();

@@ -40,6 +40,8 @@ struct master_state {
   std::map<std::string, slot_entry> slots;             // by slot key
   std::set<std::string> free_slots;
   std::set<std::string> submitting;                    // ids being persisted
+  std::set<std::string> awaiting;                      // recovered jobs whose slot may rejoin
+  std::map<std::string, caf::actor> gateways;          // node id -> its http gateway
   uint64_t last_seq = 0;
 
   /// Submission order that stays monotonic across master restarts.
@@ -152,16 +154,22 @@ void recover(master_ptr self) {
           auto was = rec.state;
           auto handle = spawn_job(self->system(), rec, st.lookup, self, st.cfg->max_retries);
           st.jobs[rec.job_id] = active_job{handle, rec.username, false};
-          if (was == job_state::queued) {
-            enqueue_local(self, rec);
+          if (was == job_state::queued || was == job_state::lost) {
+            if (was == job_state::lost)
+              self->send(handle, lost_atom::value, std::string{"master restarted"});
+            else
+              enqueue_local(self, rec);
           } else {
-            // Its slot belonged to the previous run of the cluster: the
-            // lifecycle requeues it while retries remain.
-            self->send(handle, lost_atom::value, std::string{"master restarted"});
+            // Its slot may still run it: wait for the slot to rejoin.
+            st.awaiting.insert(rec.job_id);
           }
         }
         if (n > 0)
-          spdlog::info("master recovered {} unfinished jobs", n);
+          spdlog::info("master recovered {} unfinished jobs ({} waiting for their slots)", n,
+                       st.awaiting.size());
+        if (!st.awaiting.empty())
+          self->delayed_send(self, std::chrono::seconds(st.cfg->rejoin_grace_s),
+                             recover_atom::value);
         try_dispatch(self);
       },
       [=](caf::error& err) {
@@ -176,6 +184,12 @@ master_actor::behavior_type master_impl(master_ptr self,
   self->state.lookup = std::move(lookup);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
+    for (auto g = st.gateways.begin(); g != st.gateways.end(); ++g)
+      if (g->second.address() == dm.source) {
+        spdlog::warn("node left node={}", g->first);
+        st.gateways.erase(g);
+        return;
+      }
     for (auto i = st.slots.begin(); i != st.slots.end(); ++i) {
       if (i->second.handle.address() != dm.source)
         continue;
@@ -224,12 +238,62 @@ master_actor::behavior_type master_impl(master_ptr self,
     [=](register_atom, slot_info& info, worker_slot_actor& slot) {
       auto& st = self->state;
       self->monitor(slot);
-      info.current_job.clear();
-      spdlog::info("slot registered slot={} node={} gpus={}", info.key, info.node_id,
-                   info.gpus.size());
+      spdlog::info("slot registered slot={} node={} gpus={} holding={}", info.key, info.node_id,
+                   info.gpus.size(), info.current_job.empty() ? "-" : info.current_job);
+      auto held = info.current_job;
       st.slots[info.key] = slot_entry{slot, info};
-      st.free_slots.insert(info.key);
-      try_dispatch(self);
+      if (held.empty()) {
+        st.slots[info.key].info.current_job.clear();
+        st.free_slots.insert(info.key);
+        try_dispatch(self);
+        return;
+      }
+      auto j = st.jobs.find(held);
+      if (j == st.jobs.end()) { // finished or unknown here: the copy goes
+        self->send(slot, discard_atom::value, held);
+        return;
+      }
+      st.awaiting.erase(held);
+      self->request(j->second.handle, std::chrono::seconds(10), adopt_atom::value, slot, info)
+        .then(
+          [=](bool kept) {
+            auto& st = self->state;
+            bool final = info.has_report && is_terminal(info.report.state);
+            if (!kept || final) {
+              self->send(slot, discard_atom::value, held);
+              return;
+            }
+            if (auto j = st.jobs.find(held); j != st.jobs.end()) {
+              if (!j->second.running) {
+                j->second.running = true;
+                st.policy.running_changed(j->second.username, 1);
+              }
+              self->send(slot, adopt_atom::value, held, caf::actor_cast<caf::actor>(j->second.handle));
+            }
+          },
+          [=](caf::error&) { self->send(slot, discard_atom::value, held); });
+    },
+    [=](join_atom, const node_info& node, caf::actor& gateway) {
+      auto& st = self->state;
+      spdlog::info("node joined node={} address={} slots={}", node.node_id, node.host_address,
+                   node.num_slots);
+      self->monitor(gateway);
+      st.gateways[node.node_id] = gateway;
+    },
+    [=](get_atom, node_atom, const std::string& node_id) -> caf::result<caf::actor> {
+      auto& st = self->state;
+      auto g = st.gateways.find(node_id);
+      if (g == st.gateways.end())
+        return make_error(ec::unavailable, "node '" + node_id + "' is not connected");
+      return g->second;
+    },
+    [=](recover_atom) {
+      auto& st = self->state;
+      for (auto& id : st.awaiting)
+        if (auto j = st.jobs.find(id); j != st.jobs.end())
+          self->send(j->second.handle, lost_atom::value,
+                     std::string{"its node did not rejoin after the master restarted"});
+      st.awaiting.clear();
     },
     [=](idle_atom, const std::string& key) {
       auto& st = self->state;

@@ -4,12 +4,16 @@
 #include <set>
 
 #include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "adapters/event_loop.hpp"
 #include "adapters/process.hpp"
+#include "messages/errors.hpp"
+#include "runtime/job_codec.hpp"
 #include "runtime/redis_server.hpp"
 
 namespace atlas {
@@ -25,6 +29,13 @@ struct node_state {
   size_t unanswered = 0;                // slots not yet asked whether busy
   int redis_restarts = 0;
   caf::typed_response_promise<bool> drained;
+  // Worker nodes: the way to the master.
+  lookup_actor lookup;
+  std::string secret;
+  http_gateway_actor gateway;
+  master_actor master;
+  int connect_attempts = 0;
+  double started = 0;
 };
 
 using node_ptr = node_actor::stateful_pointer<node_state>;
@@ -35,8 +46,30 @@ void check_drained(node_ptr self) {
     st.drained.deliver(true);
 }
 
-node_actor::behavior_type node_impl(node_ptr self, node_context ctx) {
+/// Tries again later: 0.25 s, 0.5 s, ... up to 5 s between attempts.
+void retry_connect(node_ptr self, const std::string& why) {
+  auto& st = self->state;
+  auto delay = std::chrono::milliseconds(std::min(5000, 250 << std::min(st.connect_attempts, 5)));
+  ++st.connect_attempts;
+  spdlog::warn("cannot join the master ({}); retrying in {} ms", why, delay.count());
+  self->delayed_send(self, delay, connect_atom::value);
+}
+
+node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_actor lookup,
+                                    std::string secret) {
   self->state.ctx = std::move(ctx);
+  self->state.lookup = std::move(lookup);
+  self->state.secret = std::move(secret);
+  self->state.started = now_seconds();
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& st = self->state;
+    if (st.master && dm.source == st.master.address()) {
+      spdlog::error("lost the master: {}", caf::to_string(dm.reason));
+      st.master = nullptr;
+      if (!st.draining)
+        self->send(self, connect_atom::value);
+    }
+  });
   return {
     [=](redis_atom) {
       auto& st = self->state;
@@ -104,6 +137,56 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx) {
         self->send(slot, drain_atom::value, true);
     },
     [=](register_atom, worker_slot_actor& slot) { self->state.slots.push_back(slot); },
+    [=](register_atom, http_gateway_actor& gateway) { self->state.gateway = gateway; },
+    [=](connect_atom) {
+      auto& st = self->state;
+      if (st.draining || st.master || !st.lookup)
+        return;
+      self->request(st.lookup, caf::infinite, endpoint_atom::value)
+        .then(
+          [=](const std::string& endpoint) {
+            auto colon = endpoint.rfind(':');
+            auto host = endpoint.substr(0, colon);
+            auto port = static_cast<uint16_t>(std::stoi(endpoint.substr(colon + 1)));
+            // remote_actor blocks: run it on the thread pool, answer by message.
+            auto* sys = &self->system();
+            node_actor me = self;
+            self->state.ctx.loop->post_work([sys, me, host, port, endpoint] {
+              auto door = sys->middleman().remote_actor<cluster_actor>(host, port);
+              if (door)
+                caf::anon_send(me, connect_atom::value, *door);
+              else
+                caf::anon_send(me, connect_atom::value,
+                               "master at " + endpoint + ": " + sys->render(door.error()));
+            });
+          },
+          [=](caf::error& err) { retry_connect(self, error_message(err)); });
+    },
+    [=](connect_atom, cluster_actor& door) {
+      auto& st = self->state;
+      node_info me;
+      me.node_id = st.ctx.config->node_id;
+      me.host_address = st.ctx.config->host_address;
+      me.version = "0.1.0";
+      me.num_slots = static_cast<int32_t>(st.slots.size());
+      me.started = st.started;
+      self->request(door, std::chrono::seconds(10), join_atom::value, st.secret, me, st.gateway)
+        .then(
+          [=](master_actor& master) {
+            auto& st = self->state;
+            spdlog::info("joined the master node={} slots={}", st.ctx.config->node_id,
+                         st.slots.size());
+            st.master = master;
+            st.connect_attempts = 0;
+            self->monitor(master);
+            if (st.gateway)
+              self->send(st.gateway, register_atom::value, master);
+            for (auto& slot : st.slots)
+              self->send(slot, register_atom::value, caf::actor_cast<caf::actor>(master));
+          },
+          [=](caf::error& err) { retry_connect(self, error_message(err)); });
+    },
+    [=](connect_atom, const std::string& error) { retry_connect(self, error); },
     [=](idle_atom, const std::string& key) {
       self->state.busy.erase(key);
       check_drained(self);
@@ -113,8 +196,9 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx) {
 
 } // namespace
 
-node_actor spawn_node(caf::actor_system& sys, node_context ctx) {
-  return sys.spawn(node_impl, std::move(ctx));
+node_actor spawn_node(caf::actor_system& sys, node_context ctx, lookup_actor lookup,
+                      std::string secret) {
+  return sys.spawn(node_impl, std::move(ctx), std::move(lookup), std::move(secret));
 }
 
 } // namespace atlas

@@ -54,6 +54,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<job_record>("atlas::job_record");
   cfg.add_message_type<job_report>("atlas::job_report");
   cfg.add_message_type<slot_info>("atlas::slot_info");
+  cfg.add_message_type<node_info>("atlas::node_info");
   cfg.add_message_type<http_request>("atlas::http_request");
   cfg.add_message_type<http_response>("atlas::http_response");
   cfg.add_message_type<std::map<std::string, std::string>>("atlas::string_map");
@@ -62,6 +63,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<job_actor>("atlas::job_actor");
   cfg.add_message_type<master_actor>("atlas::master_actor");
   cfg.add_message_type<http_gateway_actor>("atlas::http_gateway_actor");
+  cfg.add_message_type<cluster_actor>("atlas::cluster_actor");
+  cfg.add_message_type<node_actor>("atlas::node_actor");
   cfg.add_error_category(caf::atom("atlas"), [](uint8_t code, caf::atom_value,
                                                 const caf::message& ctx) {
     std::string out = "atlas::";

@@ -37,21 +37,49 @@ struct slot_state {
   bool stop_requested = false;
   bool draining = false;
   bool requeue = false; // stopped by a node drain: the job goes back to the queue
+  bool discarded = false; // the master gave the job to someone else: no report
 };
 
 using slot_ptr = worker_slot_actor::stateful_pointer<slot_state>;
 
+void finish(slot_ptr self);
+
+/// Tells the job's lifecycle actor what happened. When the master's side
+/// cannot be reached, the slot holds on to the news (and to the job) and
+/// hands it over when it registers with a master again.
 void report(slot_ptr self, job_state state, std::string reason = {},
             std::optional<int64_t> rc = std::nullopt) {
+  auto& st = self->state;
   job_report rep;
-  rep.job_id = self->state.job.job_id;
+  rep.job_id = st.job.job_id;
   rep.state = state;
   rep.reason = std::move(reason);
   if (rc) {
     rep.return_code = *rc;
     rep.has_return_code = true;
   }
-  self->send(self->state.job_handle, report_atom::value, std::move(rep));
+  st.info.has_report = true;
+  st.info.report = rep;
+  bool final = is_terminal(state) || state == job_state::lost;
+  if (!st.job_handle) {
+    spdlog::warn("holding report job_id={} state={} until a master is back", rep.job_id,
+                 to_string(state));
+    return;
+  }
+  self->request(st.job_handle, std::chrono::seconds(10), report_atom::value, rep)
+    .then(
+      [=](bool accepted) {
+        auto& st = self->state;
+        if (!final || rep.job_id != st.job.job_id)
+          return;
+        if (!accepted)
+          spdlog::warn("master no longer assigns job_id={} to slot={}", rep.job_id, st.info.key);
+        finish(self);
+      },
+      [=](caf::error& err) {
+        spdlog::warn("report of job_id={} not delivered ({}); held until a master is back",
+                     rep.job_id, caf::to_string(err));
+      });
 }
 
 /// The job is over on this slot: free it and ask for more work.
@@ -62,12 +90,15 @@ void finish(slot_ptr self) {
   st.exited = false;
   st.stop_requested = false;
   st.requeue = false;
+  st.discarded = false;
   st.info.current_job.clear();
+  st.info.has_report = false;
+  st.info.report = job_report{};
   ++st.info.jobs_run;
   st.job = job_record{};
   st.job_handle = nullptr;
   self->send(st.node, idle_atom::value, st.info.key);
-  if (!st.draining)
+  if (!st.draining && st.master)
     self->send(st.master, idle_atom::value, st.info.key);
 }
 
@@ -131,7 +162,6 @@ void start_process(slot_ptr self, const std::string& cwd) {
   if (!launch) {
     st.exited = true;
     report(self, job_state::failed, err);
-    finish(self);
     return;
   }
   process_spec spec;
@@ -163,7 +193,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
   st.info.index = index;
   st.info.key = st.info.node_id + "/" + std::to_string(index);
   st.info.gpus = std::move(gpus);
-  self->send(master, register_atom::value, st.info, worker_slot_actor{self});
+  if (master) // worker nodes hand the master over once they joined
+    self->send(master, register_atom::value, st.info, worker_slot_actor{self});
   self->send(node, register_atom::value, worker_slot_actor{self});
   spdlog::info("slot ready node={} slot={}", st.info.node_id, st.info.key);
   return {
@@ -191,13 +222,11 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       if (!error.empty()) {
         spdlog::warn("job failed before start job_id={} slot={}: {}", id, st.info.key, error);
         report(self, job_state::failed, error);
-        finish(self);
       } else if (st.stop_requested) {
         if (st.requeue)
           report(self, job_state::lost, "node shut down before the job started");
         else
           report(self, job_state::cancelled, "stopped by user before it started");
-        finish(self);
       } else {
         start_process(self, cwd);
       }
@@ -218,6 +247,11 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       if (!st.busy || id != st.job.job_id)
         return;
       st.exited = true;
+      if (st.discarded) {
+        spdlog::info("discarded copy ended job_id={} slot={}", id, st.info.key);
+        finish(self);
+        return;
+      }
       auto outcome = classify_exit(status, sig, error, st.stop_requested, st.requeue);
       spdlog::info("job exited job_id={} slot={} state={} {}", id, st.info.key,
                    to_string(outcome.state), outcome.reason);
@@ -237,7 +271,6 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       if (st.job.has_return_code)
         rc = st.job.return_code;
       report(self, st.job.state, st.job.reason, rc);
-      finish(self);
     },
     [=](stop_atom, const std::string& id) {
       auto& st = self->state;
@@ -268,6 +301,29 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       }
     },
     [=](get_atom) { return self->state.info; },
+    [=](register_atom, caf::actor& new_master) {
+      auto& st = self->state;
+      st.master = caf::actor_cast<master_actor>(new_master);
+      st.job_handle = nullptr; // the new master hands out new lifecycle actors
+      self->send(st.master, register_atom::value, st.info, worker_slot_actor{self});
+    },
+    [=](adopt_atom, const std::string& id, caf::actor& job) {
+      auto& st = self->state;
+      if (st.busy && id == st.job.job_id)
+        st.job_handle = caf::actor_cast<job_actor>(job);
+    },
+    [=](discard_atom, const std::string& id) {
+      auto& st = self->state;
+      if (!st.busy || id != st.job.job_id)
+        return;
+      if (st.exited || st.pid <= 0) { // nothing runs (anymore): just forget it
+        finish(self);
+        return;
+      }
+      st.discarded = true;
+      spdlog::warn("killing discarded copy job_id={} slot={}", id, st.info.key);
+      process_supervisor::signal_group(st.pid, SIGKILL);
+    },
   };
 }
 

@@ -518,9 +518,11 @@ void http_server::impl::consume(conn* c, const char* data, size_t n) {
       continue;
     }
     const auto err = HTTP_PARSER_ERRNO(&c->parser);
-    if (err != HPE_OK || n > 0)
-      return reject(c, err == HPE_HEADER_OVERFLOW ? 431 : 400,
-                    std::string{"malformed request: "} + http_errno_description(err));
+    if (err == HPE_HEADER_OVERFLOW)
+      return reject(c, 431, "request headers too large");
+    if (err != HPE_OK || n > 0) // n > 0: the parser stopped early (an upgrade)
+      return reject(c, 400, std::string{"malformed request: "} +
+                              (err != HPE_OK ? http_errno_description(err) : "unexpected data"));
   }
   if (n > 0 && !c->closed && c->busy && c->keep_alive)
     c->pending.append(data, n);

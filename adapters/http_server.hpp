@@ -80,8 +80,9 @@ public:
   /// open for send_chunk() until end_stream(). Thread-safe.
   void begin_stream(uint64_t token, uint16_t status, std::string content_type);
 
-  /// Sends one chunk. Empty data is skipped (it would end the stream). A
-  /// client that falls more than 16 MiB behind is disconnected. Thread-safe.
+  /// Sends one chunk (ignored before begin_stream()). Empty data is skipped
+  /// (it would end the stream). A client that falls more than 16 MiB behind
+  /// is disconnected. Thread-safe.
   void send_chunk(uint64_t token, std::string data);
 
   /// Sends the terminating chunk (an empty 200 stream when begin_stream()

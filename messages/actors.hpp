@@ -34,7 +34,11 @@ using lookup_actor = caf::typed_actor<
   // Removes a record, its indexes and its lookup-table entry.
   caf::replies_to<delete_atom, std::string>::with<bool>,
   // Records job id -> HOST_ADDRESS in the lookup table.
-  caf::replies_to<route_atom, std::string, std::string>::with<bool>>;
+  caf::replies_to<route_atom, std::string, std::string>::with<bool>,
+  // Records the master's CAF endpoint "host:port".
+  caf::replies_to<endpoint_atom, std::string>::with<bool>,
+  // Reads the master's CAF endpoint; error not_found before any master ran.
+  caf::replies_to<endpoint_atom>::with<std::string>>;
 
 /// One job slot on some node: runs one job at a time.
 using worker_slot_actor = caf::typed_actor<
@@ -44,6 +48,12 @@ using worker_slot_actor = caf::typed_actor<
   caf::reacts_to<stop_atom, std::string>,
   // Stops taking work; `true` also stops the running job.
   caf::reacts_to<drain_atom, bool>,
+  // A (new) master: register with it, telling it about the job in hand.
+  caf::reacts_to<register_atom, caf::actor /* master_actor */>,
+  // The master gave the job in hand to someone else: kill this copy silently.
+  caf::reacts_to<discard_atom, std::string>,
+  // The (new) master kept the job in hand: report to this lifecycle actor.
+  caf::reacts_to<adopt_atom, std::string, caf::actor /* job_actor */>,
   // Its current view of itself.
   caf::replies_to<get_atom>::with<slot_info>,
   // From the thread pool: bundle extracted; error ("" if none), directory to run in.
@@ -62,8 +72,10 @@ using worker_slot_actor = caf::typed_actor<
 using job_actor = caf::typed_actor<
   // The master placed the job on a slot: pending, then run there.
   caf::reacts_to<dispatch_atom, worker_slot_actor, slot_info>,
-  // A slot reports a state change.
-  caf::reacts_to<report_atom, job_report>,
+  // A slot reports a state change; answered so the slot knows it arrived.
+  caf::replies_to<report_atom, job_report>::with<bool>,
+  // A slot that re-registered still holds this job: true when it may keep it.
+  caf::replies_to<adopt_atom, worker_slot_actor, slot_info>::with<bool>,
   // The slot or node holding the job disappeared.
   caf::reacts_to<lost_atom, std::string>,
   // A user asked to stop the job.
@@ -96,12 +108,20 @@ using master_actor = caf::typed_actor<
   // The slots of the cluster.
   caf::replies_to<get_atom, slots_atom>::with<std::vector<slot_info>>,
   // The live record of an active job (not_found once finished).
-  caf::replies_to<get_atom, std::string>::with<job_record>>;
+  caf::replies_to<get_atom, std::string>::with<job_record>,
+  // A node joined (through the cluster door); the handle is its gateway.
+  caf::reacts_to<join_atom, node_info, caf::actor>,
+  // The gateway of a node, to forward requests about its jobs.
+  caf::replies_to<get_atom, node_atom, std::string>::with<caf::actor>,
+  // The grace period for slots to re-register after a restart is over.
+  caf::reacts_to<recover_atom>>;
 
 /// Turns an HTTP request into an answer: reads through the lookup actor,
 /// acts through the master.
 using http_gateway_actor = caf::typed_actor<
   caf::replies_to<http_request>::with<http_response>,
+  // The master to act through (it changes when a worker reconnects).
+  caf::reacts_to<register_atom, master_actor>,
   // From the thread pool: the answer to a request parked under a ticket.
   caf::reacts_to<done_atom, uint64_t, http_response>>;
 
@@ -116,6 +136,11 @@ using http_bridge_actor = caf::typed_actor<
 
 namespace atlas {
 
+/// The door of the cluster, published on the master's CAF port: a node that
+/// shows the cluster secret gets the master's handle; others are refused.
+using cluster_actor = caf::typed_actor<
+  caf::replies_to<join_atom, std::string, node_info, http_gateway_actor>::with<master_actor>>;
+
 /// One per process: supervises what the node started and shuts it down.
 using node_actor = caf::typed_actor<
   // Starts the managed redis-server (again).
@@ -129,6 +154,14 @@ using node_actor = caf::typed_actor<
   caf::replies_to<drain_atom, int32_t>::with<bool>,
   // A slot of this node started.
   caf::reacts_to<register_atom, worker_slot_actor>,
+  // The node's gateway started.
+  caf::reacts_to<register_atom, http_gateway_actor>,
+  // Worker nodes: look up the master's endpoint and connect (again).
+  caf::reacts_to<connect_atom>,
+  // Worker nodes: connected to the cluster door; join through it.
+  caf::reacts_to<connect_atom, cluster_actor>,
+  // Worker nodes: connecting failed; retry with backoff.
+  caf::reacts_to<connect_atom, std::string>,
   // From a slot: it is idle (used while draining).
   caf::reacts_to<idle_atom, std::string>>;
 

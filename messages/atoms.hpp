@@ -34,5 +34,12 @@ using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using next_atom = caf::atom_constant<caf::atom("next")>;
 using redis_atom = caf::atom_constant<caf::atom("redis")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using adopt_atom = caf::atom_constant<caf::atom("adopt")>;
+using discard_atom = caf::atom_constant<caf::atom("discard")>;
+using endpoint_atom = caf::atom_constant<caf::atom("endpoint")>;
+using node_atom = caf::atom_constant<caf::atom("node")>;
+using connect_atom = caf::atom_constant<caf::atom("connect")>;
+using recover_atom = caf::atom_constant<caf::atom("recover")>;
 
 } // namespace atlas

@@ -6,6 +6,8 @@
 
 #include <caf/meta/type_name.hpp>
 
+#include "messages/job.hpp"
+
 namespace atlas {
 
 /// One job slot of a node, as the master sees it.
@@ -18,13 +20,32 @@ struct slot_info {
   std::string current_job;  // empty when free
   uint64_t jobs_run = 0;
   std::string last_error;
+  /// When the slot lost its master while holding a job: what it last knew of
+  /// it (running, or a final state it could not deliver yet).
+  bool has_report = false;
+  job_report report;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, slot_info& x) {
   return f(caf::meta::type_name("atlas::slot_info"), x.key, x.node_id,
            x.host_address, x.index, x.gpus, x.current_job, x.jobs_run,
-           x.last_error);
+           x.last_error, x.has_report, x.report);
+}
+
+/// A node as it introduces itself to the master.
+struct node_info {
+  std::string node_id;
+  std::string host_address; // its HOST_ADDRESS
+  std::string version;
+  int32_t num_slots = 0;
+  double started = 0;       // epoch seconds
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_info& x) {
+  return f(caf::meta::type_name("atlas::node_info"), x.node_id, x.host_address,
+           x.version, x.num_slots, x.started);
 }
 
 } // namespace atlas

@@ -30,6 +30,7 @@ struct job_record {
   std::string host_address; // that node's HOST_ADDRESS
   std::string slot;         // slot key "<node>/<index>"
   int64_t retries = 0;      // times it was requeued after being lost
+  int64_t max_retries = -1; // requeues allowed; -1 = the cluster's default
   int64_t pin = 0;          // manual queue position (0 = ordered by policy)
   uint64_t seq = 0;         // submission order, assigned by the master
 };
@@ -40,7 +41,7 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
            x.project_name, x.username, x.num_gpus, x.priority, x.state,
            x.queued_time, x.start_time, x.end_time, x.return_code,
            x.has_return_code, x.reason, x.node, x.host_address, x.slot,
-           x.retries, x.pin, x.seq);
+           x.retries, x.max_retries, x.pin, x.seq);
 }
 
 /// What a slot reports about the job it runs.

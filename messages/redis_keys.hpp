@@ -19,6 +19,10 @@ inline std::string state_set(std::string_view state) {
   return "atlas:state:" + std::string(state);
 }
 
+/// String: the master's CAF endpoint "host:port", written when it starts;
+/// worker nodes find the master through it.
+inline constexpr const char* master_endpoint = "atlas:master:endpoint";
+
 /// Hash, the original's lookup table: field = job id, value = HOST_ADDRESS
 /// of the node that runs or ran the job.
 inline constexpr const char* routing_map = "routing_map:job_id";

@@ -3,7 +3,9 @@
 #include "adapters/archive.hpp"
 #include "adapters/http_client.hpp"
 #include "adapters/json.hpp"
+#include "runtime/cli_format.hpp"
 #include "runtime/config.hpp"
+#include "runtime/job_codec.hpp"
 
 #include <pwd.h>
 #include <unistd.h>
@@ -15,15 +17,12 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <fstream>
 #include <iomanip>
 #include <optional>
 #include <ostream>
-#include <random>
-#include <sstream>
 #include <thread>
 
 namespace atlas::cli {
@@ -31,25 +30,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json::value;
-
-/// The submission config of `env_name`; prints the error and returns nullopt on failure.
-std::optional<submission_config> scheduler_for(context& ctx, const std::string& env_name) {
-  auto r = load_submission_config(ctx.home, env_name);
-  for (const auto& w : r.warnings)
-    ctx.err << "warning: " << w << "\n";
-  if (!r.ok()) {
-    ctx.err << "error: " << r.error << "\n";
-    return std::nullopt;
-  }
-  return r.config;
-}
-
-http_options options(const context& ctx) {
-  http_options o;
-  o.token = ctx.token;
-  o.peer = "the scheduler";
-  return o;
-}
 
 /// The server's explanation in an error body: {"error": "..."}, a JSON string, or short text.
 std::string server_message(const std::string& body) {
@@ -66,36 +46,6 @@ std::string server_message(const std::string& body) {
   if (line.size() > 200)
     line = line.substr(0, 200) + "...";
   return line;
-}
-
-/// Prints why a call failed and returns exit code 1.
-int fail(context& ctx, const http_result& r, const std::string& job_id = {}) {
-  if (!r.error.empty()) {
-    ctx.err << "error: " << r.error << "\n";
-  } else if (r.status == 404 && !job_id.empty()) {
-    ctx.err << "error: job '" << job_id << "' not found\n";
-  } else {
-    std::string msg = server_message(r.body);
-    ctx.err << "error: " << (msg.empty() ? "the scheduler refused the request" : msg) << " (HTTP "
-            << r.status << ")\n";
-  }
-  return 1;
-}
-
-/// Parses a 2xx body as JSON; prints an error and returns nullopt when it is not.
-std::optional<value> json_body(context& ctx, const http_result& r) {
-  std::string perr;
-  auto v = json::parse(r.body, perr);
-  if (!v)
-    ctx.err << "error: the scheduler sent an answer that is not JSON (" << perr << ")\n";
-  return v;
-}
-
-bool check_id(context& ctx, const std::string& id) {
-  if (valid_job_id(id))
-    return true;
-  ctx.err << "error: '" << id << "' is not a job id (expected letters, digits, '-' or '_')\n";
-  return false;
 }
 
 bool is_terminal(const std::string& status) {
@@ -261,16 +211,56 @@ bool parse_int(const std::string& s, long long lo, long long& out) {
   return true;
 }
 
-std::string local_time(double epoch) {
-  std::time_t t = static_cast<std::time_t>(epoch);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
+} // namespace
+
+/// The submission config of `env_name`; prints the error and returns nullopt on failure.
+std::optional<submission_config> scheduler_for(context& ctx, const std::string& env_name) {
+  auto r = load_submission_config(ctx.home, env_name);
+  for (const auto& w : r.warnings)
+    ctx.err << "warning: " << w << "\n";
+  if (!r.ok()) {
+    ctx.err << "error: " << r.error << "\n";
+    return std::nullopt;
+  }
+  return r.config;
 }
 
-} // namespace
+http_options options(const context& ctx) {
+  http_options o;
+  o.token = ctx.token;
+  o.peer = "the scheduler";
+  return o;
+}
+
+/// Prints why a call failed and returns exit code 1.
+int fail(context& ctx, const http_result& r, const std::string& job_id) {
+  if (!r.error.empty()) {
+    ctx.err << "error: " << r.error << "\n";
+  } else if (r.status == 404 && !job_id.empty()) {
+    ctx.err << "error: job '" << job_id << "' not found\n";
+  } else {
+    std::string msg = server_message(r.body);
+    ctx.err << "error: " << (msg.empty() ? "the scheduler refused the request" : msg) << " (HTTP "
+            << r.status << ")\n";
+  }
+  return 1;
+}
+
+/// Parses a 2xx body as JSON; prints an error and returns nullopt when it is not.
+std::optional<value> json_body(context& ctx, const http_result& r) {
+  std::string perr;
+  auto v = json::parse(r.body, perr);
+  if (!v)
+    ctx.err << "error: the scheduler sent an answer that is not JSON (" << perr << ")\n";
+  return v;
+}
+
+bool check_id(context& ctx, const std::string& id) {
+  if (valid_job_id(id))
+    return true;
+  ctx.err << "error: '" << id << "' is not a job id (expected letters, digits, '-' or '_')\n";
+  return false;
+}
 
 int submit(context& ctx, const args& a) {
   const std::string& env_name = a.positional.at(0);
@@ -424,106 +414,6 @@ int get_job(context& ctx, const args& a) {
   if (!fs::exists(target))
     return ctx.err << "error: cannot move the artifacts to " << target.string() << "\n", 1;
   ctx.out << "Saved job '" << id << "' to " << target.string() << std::endl;
-  return 0;
-}
-
-int stop(context& ctx, const args& a) {
-  const std::string& id = a.positional.at(1);
-  if (!check_id(ctx, id))
-    return 2;
-  auto sc = scheduler_for(ctx, a.positional.at(0));
-  if (!sc)
-    return 1;
-  auto r = http_client::del(sc->scheduler_url + "/running_jobs/" + id, options(ctx));
-  if (!r.ok())
-    return fail(ctx, r, id);
-  ctx.out << "Stopped job '" << id << "'" << std::endl;
-  return 0;
-}
-
-int delete_job(context& ctx, const args& a) {
-  const std::string& id = a.positional.at(1);
-  if (!check_id(ctx, id))
-    return 2;
-  auto sc = scheduler_for(ctx, a.positional.at(0));
-  if (!sc)
-    return 1;
-  auto r = http_client::del(sc->scheduler_url + "/completed_jobs/" + id, options(ctx));
-  if (!r.ok())
-    return fail(ctx, r, id);
-  ctx.out << "Deleted job '" << id << "'" << std::endl;
-  return 0;
-}
-
-int clear_queue(context& ctx, const args& a) {
-  auto sc = scheduler_for(ctx, a.positional.at(0));
-  if (!sc)
-    return 1;
-  auto r = http_client::del(sc->scheduler_url + "/api/v1/queued_jobs", options(ctx));
-  if (!r.ok())
-    return fail(ctx, r);
-  auto v = json_body(ctx, r);
-  if (!v)
-    return 1;
-  int64_t n = v->get_int("removed").value_or(0);
-  ctx.out << "Removed " << n << " queued job" << (n == 1 ? "" : "s") << std::endl;
-  return 0;
-}
-
-int list(context& ctx, const args& a) {
-  auto sc = scheduler_for(ctx, a.positional.at(0));
-  if (!sc)
-    return 1;
-  auto r = http_client::get(sc->scheduler_url + "/api/v1/jobs", options(ctx));
-  if (!r.ok())
-    return fail(ctx, r);
-  auto v = json_body(ctx, r);
-  if (!v)
-    return 1;
-  const value* jobs = v->find("jobs");
-  if (!jobs || !jobs->is_array())
-    return ctx.err << "error: the scheduler's job list has no \"jobs\" array\n", 1;
-  auto number = [](const value& j, const char* k) {
-    const value* x = j.find(k);
-    return x && x->is_number() ? std::optional<double>{x->number} : std::nullopt;
-  };
-  auto text = [](const value& j, const char* k) {
-    if (auto s = j.get_string(k))
-      return *s;
-    const value* meta = j.find("metadata");
-    return meta ? meta->get_string(k).value_or("") : std::string{};
-  };
-  std::vector<const value*> rows;
-  for (const auto& j : jobs->array)
-    if (j.is_object())
-      rows.push_back(&j);
-  std::stable_sort(rows.begin(), rows.end(), [&](const value* x, const value* y) {
-    return number(*x, "queued_time").value_or(-1) > number(*y, "queued_time").value_or(-1);
-  });
-  if (rows.empty())
-    return ctx.out << "No jobs" << std::endl, 0;
-  std::vector<std::vector<std::string>> table{{"JOB ID", "PROJECT", "USER", "STATUS", "SUBMITTED", "DURATION"}};
-  const double now = static_cast<double>(std::time(nullptr));
-  for (const value* j : rows) {
-    std::string status = text(*j, "status"), state = text(*j, "state");
-    if (!state.empty() && state != status)
-      status += " (" + state + ")";
-    auto queued = number(*j, "queued_time"), start = number(*j, "start_time"), end = number(*j, "end_time");
-    table.push_back({text(*j, "job_id"), text(*j, "project_name"), text(*j, "username"), status,
-                     queued ? local_time(*queued) : "-",
-                     start ? format_duration(static_cast<long long>(end.value_or(now) - *start)) : "-"});
-  }
-  std::vector<size_t> width(table[0].size(), 0);
-  for (const auto& row : table)
-    for (size_t i = 0; i < row.size(); ++i)
-      width[i] = std::max(width[i], row[i].size());
-  for (const auto& row : table) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i)
-      line += i + 1 < row.size() ? row[i] + std::string(width[i] - row[i].size() + 2, ' ') : row[i];
-    ctx.out << line << "\n";
-  }
-  ctx.out << std::flush;
   return 0;
 }
 

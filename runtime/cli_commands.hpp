@@ -4,11 +4,18 @@
 // (flags, help, usage errors) and calls one of these with the parsed words.
 // Each command prints its result on `out`, errors as one "error: ..." line on
 // `err`, and returns the process exit code: 0 success, 1 failure, 2 usage.
+// cli_commands.cpp holds the commands that move jobs and logs (submit, get),
+// cli_jobs.cpp those that manage jobs (list, stop, delete, clear-queue).
 
 #include <iosfwd>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "adapters/http_client.hpp"
+#include "adapters/json.hpp"
+#include "runtime/config.hpp"
 
 namespace atlas::cli {
 
@@ -52,13 +59,23 @@ int delete_job(context& ctx, const args& a);
 /// `list <env>`: the cluster's jobs, newest first.
 int list(context& ctx, const args& a);
 
-/// A new random job id (UUID version 4, lower-case hex with dashes).
-std::string new_job_id();
+// --- helpers the command files share (defined in cli_commands.cpp)
 
-/// Whether `id` is safe as a job id: a UUID or [A-Za-z0-9_-]{1,64}.
-bool valid_job_id(const std::string& id);
+/// The submission config of `env_name`; prints warnings, and the error
+/// before returning nullopt on failure.
+std::optional<submission_config> scheduler_for(context& ctx, const std::string& env_name);
 
-/// "1h02m03s", "4m05s", "12s" for a duration in seconds.
-std::string format_duration(long long seconds);
+/// HTTP options for calls to the scheduler (the context's bearer token).
+http_options options(const context& ctx);
+
+/// Prints why a call failed ("job '<id>' not found" for a 404 when `job_id`
+/// is given) and returns exit code 1.
+int fail(context& ctx, const http_result& r, const std::string& job_id = {});
+
+/// Parses a 2xx body as JSON; prints an error and returns nullopt when it is not.
+std::optional<json::value> json_body(context& ctx, const http_result& r);
+
+/// Whether `id` is a valid job id; prints an error when it is not.
+bool check_id(context& ctx, const std::string& id);
 
 } // namespace atlas::cli

@@ -1,22 +1,18 @@
 #include "runtime/config.hpp"
 
+#include "runtime/yaml_section.hpp"
+
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <unistd.h>
 
-#include <yaml-cpp/yaml.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <charconv>
-#include <cstring>
+#include <cctype>
+#include <cstdint>
+#include <exception>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string_view>
 
 extern char** environ;
@@ -25,201 +21,12 @@ namespace atlas {
 namespace {
 
 namespace fs = std::filesystem;
-
-/// Where one load puts its warnings and its first error.
-struct sink {
-  std::vector<std::string>& warnings;
-  std::string& error;
-  bool failed() const { return !error.empty(); }
-  void fail(std::string m) {
-    if (error.empty())
-      error = std::move(m);
-  }
-};
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-/// A whole number written with digits only.
-std::optional<uint64_t> parse_whole(std::string_view s) {
-  uint64_t v = 0;
-  if (s.empty() || s.size() > 19 || !std::all_of(s.begin(), s.end(), ::isdigit))
-    return std::nullopt;
-  std::from_chars(s.data(), s.data() + s.size(), v);
-  return v;
-}
-
-std::string describe(const YAML::Node& n) {
-  if (n.IsScalar())
-    return "'" + n.Scalar() + "'";
-  if (n.IsSequence())
-    return "a list";
-  if (n.IsMap())
-    return "a map";
-  return "nothing";
-}
-
-std::string range_text(uint64_t lo, uint64_t hi) {
-  if (hi >= INT32_MAX)
-    return ">= " + std::to_string(lo);
-  return "from " + std::to_string(lo) + " to " + std::to_string(hi);
-}
-
-/// "~/x" becomes "$HOME/x".
-std::string expand_home(const std::string& p, const std::string& user_home) {
-  if (p == "~" || p.rfind("~/", 0) == 0)
-    return user_home + p.substr(1);
-  return p;
-}
-
-/// A map inside one YAML file. Its getters leave `out` alone when the key is
-/// absent or null, and report a bad value as
-/// "<file>: <prefix><key>: expected <what>, got <value>".
-class section {
-public:
-  section(sink& s, std::string file, YAML::Node node, std::string prefix, std::string user_home)
-    : s_(s), file_(std::move(file)), node_(std::move(node)), prefix_(std::move(prefix)),
-      user_home_(std::move(user_home)) {}
-
-  YAML::Node get(const char* key) const {
-    const YAML::Node& n = node_;
-    YAML::Node v = n[key];
-    return (v && !v.IsNull()) ? v : YAML::Node{YAML::NodeType::Undefined};
-  }
-
-  void bad(const char* key, const std::string& what, const YAML::Node& got) const {
-    s_.fail(file_ + ": " + prefix_ + key + ": expected " + what + ", got " + describe(got));
-  }
-
-  /// Warns about every key not in `names`.
-  void known(std::initializer_list<std::string_view> names) const {
-    for (const auto& kv : node_) {
-      std::string k = kv.first.IsScalar() ? kv.first.Scalar() : describe(kv.first);
-      if (std::find(names.begin(), names.end(), k) == names.end())
-        s_.warnings.push_back("unknown key '" + prefix_ + k + "' in " + file_ + " (ignored)");
-    }
-  }
-
-  bool str(const char* key, std::string& out) const {
-    YAML::Node v = get(key);
-    if (!v)
-      return false;
-    if (!v.IsScalar())
-      return bad(key, "a string", v), false;
-    out = v.Scalar();
-    return true;
-  }
-
-  bool path(const char* key, std::string& out) const {
-    std::string p;
-    if (!str(key, p))
-      return false;
-    p = expand_home(p, user_home_);
-    if (p.empty() || p[0] != '/')
-      return bad(key, "an absolute path", get(key)), false;
-    while (p.size() > 1 && p.back() == '/')
-      p.pop_back();
-    out = p;
-    return true;
-  }
-
-  /// The whole number at `key` within [lo, hi]; anything else is reported as not `what`.
-  std::optional<uint64_t> number(const char* key, uint64_t lo, uint64_t hi, const std::string& what) const {
-    YAML::Node v = get(key);
-    if (!v)
-      return std::nullopt;
-    auto n = v.IsScalar() ? parse_whole(v.Scalar()) : std::nullopt;
-    if (!n || *n < lo || *n > hi)
-      return bad(key, what, v), std::nullopt;
-    return n;
-  }
-
-  template <class Int>
-  bool whole(const char* key, Int& out, uint64_t lo, uint64_t hi, const std::string& unit) const {
-    auto n = number(key, lo, hi, "a whole number" + unit + " " + range_text(lo, hi));
-    if (n)
-      out = static_cast<Int>(*n);
-    return n.has_value();
-  }
-
-  bool port(const char* key, uint16_t& out, uint64_t lo = 0) const {
-    auto n = number(key, lo, 65535, "a port number " + std::to_string(lo) + "..65535");
-    if (n)
-      out = static_cast<uint16_t>(*n);
-    return n.has_value();
-  }
-
-  bool flag(const char* key, bool& out) const {
-    YAML::Node v = get(key);
-    if (!v)
-      return false;
-    bool b = false;
-    if (!v.IsScalar() || !YAML::convert<bool>::decode(v, b))
-      return bad(key, "true or false", v), false;
-    out = b;
-    return true;
-  }
-
-  bool choice(const char* key, std::string& out, std::initializer_list<std::string_view> options,
-              const std::string& what) const {
-    std::string v;
-    if (!str(key, v))
-      return false;
-    v = lower(v);
-    if (std::find(options.begin(), options.end(), v) == options.end())
-      return bad(key, what, get(key)), false;
-    out = v;
-    return true;
-  }
-
-  /// A nested map; nullopt when absent (or not a map, which is an error).
-  std::optional<section> sub(const char* key) const {
-    YAML::Node v = get(key);
-    if (!v)
-      return std::nullopt;
-    if (!v.IsMap())
-      return bad(key, "a map", v), std::nullopt;
-    return section{s_, file_, v, prefix_ + key + ".", user_home_};
-  }
-
-  const std::string& file() const { return file_; }
-
-private:
-  sink& s_;
-  std::string file_;
-  YAML::Node node_;
-  std::string prefix_;
-  std::string user_home_;
-};
-
-/// Reads a YAML file. An absent file gives nullopt and no error.
-std::optional<section> open_yaml(sink& s, const std::string& file, const std::string& user_home) {
-  std::error_code ec;
-  if (!fs::exists(file, ec))
-    return std::nullopt;
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  if (!in || !(text << in.rdbuf())) {
-    s.fail(file + ": cannot read the file: " + std::strerror(errno));
-    return std::nullopt;
-  }
-  try {
-    YAML::Node root = YAML::Load(text.str());
-    if (root.IsNull())
-      root = YAML::Node(YAML::NodeType::Map);
-    if (!root.IsMap()) {
-      s.fail(file + ": expected a map of settings at the top level, got " + describe(root));
-      return std::nullopt;
-    }
-    return section{s, file, root, "", user_home};
-  } catch (const YAML::Exception& e) {
-    s.fail(file + ": not valid YAML (line " + std::to_string(e.mark.line + 1) + ", column " +
-           std::to_string(e.mark.column + 1) + "): " + e.msg);
-  }
-  return std::nullopt;
-}
+using yaml::expand_home;
+using yaml::lower;
+using yaml::open_yaml;
+using yaml::parse_whole;
+using yaml::section;
+using yaml::sink;
 
 /// host[:port] of a URL-ish text: "http://h:1/", "h:1", "[::1]:1", "redis://h:1/0".
 struct address {
@@ -541,88 +348,6 @@ void read_environment(sink& sk, const std::map<std::string, std::string>& env, n
   }
 }
 
-
-/// `s` as a YAML scalar, double-quoted unless it is plainly safe.
-std::string yq(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") ==
-                      std::string::npos)
-    return s;
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\')
-      out += '\\';
-    out += ch;
-  }
-  return out + "\"";
-}
-
-/// Creates `file` with `text` unless it exists; never overwrites.
-status write_new_file(const std::string& file, const std::string& text) {
-  std::error_code ec;
-  fs::create_directories(fs::path(file).parent_path(), ec);
-  if (ec)
-    return status::fail("cannot create " + fs::path(file).parent_path().string() + ": " + ec.message());
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return errno == EEXIST ? status::success()
-                           : status::fail("cannot create " + file + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      std::string err = std::strerror(errno);
-      ::close(fd);
-      return status::fail("cannot write " + file + ": " + err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return ::close(fd) == 0 ? status::success() : status::fail("cannot write " + file + ": " + std::strerror(errno));
-}
-
-std::string database_yaml() {
-  std::string out;
-  for (const char* e : {"queue", "failed_jobs", "completed_jobs", "running_jobs"}) {
-    out += std::string{e} + ":\n  type: redis_connection." + (std::string_view{e} == "queue" ? "RedisList" : "RedisDict") +
-           "\n  args:\n    key: " + e + "\n    host: 127.0.0.1\n    port: 5556\n";
-  }
-  return out;
-}
-
-std::string atlas_yaml(const std::string& h) {
-  return "# Atlas settings beyond the original installer's files. Every key is optional;\n"
-         "# the values shown are the defaults. Environment variables override this file.\n"
-         "# runner: process            # process | docker\n"
-         "# python: python3            # runs `python3 <command...>` in the job's directory\n"
-         "# log_level: info\n"
-         "# ports:\n"
-         "#   gateway: 5558            # ATLAS_GATEWAY_PORT; 0 = off\n"
-         "#   dashboard: 5555          # ATLAS_DASHBOARD_PORT; 0 = off\n"
-         "#   caf: 5559                # ATLAS_CAF_PORT\n"
-         "# redis:                     # REDIS_ADDRESS overrides host and port\n"
-         "#   host: 127.0.0.1\n"
-         "#   port: 5556\n"
-         "#   managed: true            # the master starts and supervises redis-server\n"
-         "#   binary: redis-server\n"
-         "# directories:\n"
-         "#   working_dir_root: " + h + "/job_data/working_dir\n"
-         "#   job_store_dir_root: " + h + "/job_data/job_store\n"
-         "#   job_results_root: " + h + "/job_data\n"
-         "# limits:\n"
-         "#   max_upload_mb: 1024\n"
-         "#   max_body_kb: 1024\n"
-         "#   max_header_kb: 64\n"
-         "#   log_cap_mb: 64\n"
-         "#   stop_grace_s: 10         # SIGTERM, then SIGKILL after this long\n"
-         "#   idle_timeout_s: 60\n"
-         "#   max_retries: 2           # requeues of a job whose node was lost\n"
-         "# cluster:\n"
-         "#   placement: spread        # spread | pack\n"
-         "#   secret: \"\"               # nodes join only with this secret\n"
-         "# auth: {}\n"
-         "# docker: {}\n";
-}
 } // namespace
 
 std::map<std::string, std::string> current_environment() {
@@ -738,36 +463,6 @@ loaded<submission_config> load_submission_config(const std::string& home,
     sk.fail(std::string{"cannot load the submission configuration: "} + e.what());
   }
   return out;
-}
-
-status write_default_config(const std::string& home) {
-  try {
-    const std::string cfg = home + "/config/";
-    const std::string lds = cfg + "local_docker_scheduler/";
-    const std::string data = home + "/job_data";
-    std::string dirs = "job_results_root: " + yq(data) + "\njob_store_dir_root: " +
-                       yq(data + "/job_store") + "\nworking_dir_root: " + yq(data + "/working_dir") + "\n";
-    std::string common = "container_config_root: " + yq(lds + "worker_config") +
-                         "\njob_deployment_env: local_docker_scheduler_plugin\n" + dirs;
-    std::string client = common + "scheduler_url: http://127.0.0.1:5558\n";
-    const std::pair<std::string, std::string> files[] = {
-      {lds + "database.config.yaml", database_yaml()},
-      {lds + "tracker_client_plugins.yaml", "redis_tracker_client:\n  host: 127.0.0.1\n  port: 5556\n"},
-      {lds + "worker_config/execution/default.config.yaml",
-       "log_level: INFO\nresults_config:\n  archive_end_point: " + yq(data) +
-         "\n  redis_end_point: redis://127.0.0.1:5556\n"},
-      {lds + "worker_config/submission/scheduler.config.yaml", common + "scheduler_url: http://127.0.0.1:5000\n"},
-      {cfg + "submission/scheduler.config.yaml", client},
-      {cfg + "submission/remote.config.yaml", client},
-      {cfg + "atlas.config.yaml", atlas_yaml(home)},
-    };
-    for (const auto& [file, text] : files)
-      if (auto st = write_new_file(file, text); !st)
-        return st;
-    return status::success();
-  } catch (const std::exception& e) {
-    return status::fail(std::string{"cannot write the default configuration: "} + e.what());
-  }
 }
 
 } // namespace atlas

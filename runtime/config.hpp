@@ -54,10 +54,13 @@ struct node_config {
   uint64_t log_cap_bytes = 64ull << 20;    // limits.log_cap_mb
   int stop_grace_s = 10;                   // limits.stop_grace_s: SIGTERM, then SIGKILL
   int idle_timeout_s = 60;                 // limits.idle_timeout_s: idle keep-alive connections
-  int max_retries = 2;                     // limits.max_retries: requeues of a lost job
+  int max_retries = 1;                     // limits.max_retries: requeues of a lost job
   int drain_timeout_s = 30;                // limits.drain_timeout_s: `stop` lets jobs finish this long
   std::string placement = "spread";        // cluster.placement: spread | pack
-  std::string cluster_secret;              // cluster.secret
+  std::string cluster_secret;              // cluster.secret, else ATLAS_CLUSTER_SECRET, else config/cluster.secret
+  int heartbeat_ms = 500;                  // cluster.heartbeat_ms: CAF heartbeats between nodes
+  int connection_timeout_ms = 3000;        // cluster.connection_timeout_ms: a silent peer is dead after this
+  int rejoin_grace_s = 10;                 // cluster.rejoin_grace_s: after a master restart, slots have this long to report their jobs
   std::string log_level = "info";          // worker_config/execution/default.config.yaml log_level
 };
 

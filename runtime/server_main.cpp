@@ -24,6 +24,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/http_bridge.hpp"
+#include "actors/cluster_door.hpp"
 #include "actors/http_gateway.hpp"
 #include "actors/lookup.hpp"
 #include "actors/master.hpp"
@@ -91,6 +92,7 @@ struct node_runtime {
   node_actor node;
   lookup_actor lookup;
   master_actor master;
+  cluster_actor door;
   http_gateway_actor gateway;
   std::vector<worker_slot_actor> slots;
   // Shared with each server's handler; emptied once the servers are closed.
@@ -121,6 +123,98 @@ status serve(node_runtime& rt, uint16_t port) {
   return status::success();
 }
 
+/// The cluster secret: atlas.config.yaml, else ATLAS_CLUSTER_SECRET, else
+/// the file config/cluster.secret in the shared FOUNDATIONS_HOME, which the
+/// master writes (readable by its owner only) the first time it starts.
+std::string cluster_secret(const node_config& cfg) {
+  if (!cfg.cluster_secret.empty())
+    return cfg.cluster_secret;
+  if (auto env = std::getenv("ATLAS_CLUSTER_SECRET"); env != nullptr && *env != '\0')
+    return env;
+  auto path = cfg.foundations_home + "/config/cluster.secret";
+  std::string secret;
+  std::ifstream(path) >> secret;
+  if (!secret.empty() || !cfg.is_master)
+    return secret;
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  unsigned char bytes[24];
+  random.read(reinterpret_cast<char*>(bytes), sizeof(bytes));
+  static const char* hex = "0123456789abcdef";
+  for (auto b : bytes) {
+    secret.push_back(hex[b >> 4]);
+    secret.push_back(hex[b & 15]);
+  }
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd >= 0) {
+    auto text = secret + "\n";
+    [[maybe_unused]] auto n = ::write(fd, text.data(), text.size());
+    ::close(fd);
+  } else { // another master wrote it first
+    secret.clear();
+    std::ifstream(path) >> secret;
+  }
+  return secret;
+}
+
+/// The host part of HOST_ADDRESS: where other nodes reach this one.
+std::string advertised_host(const node_config& cfg) {
+  auto rest = cfg.host_address.substr(cfg.host_address.find("://") + 3);
+  auto end = rest.rfind(':');
+  return rest.substr(0, end == std::string::npos ? rest.find('/') : end);
+}
+
+/// Makes sure Redis is there: the managed one is started (or an already
+/// running one reused); a configured one must answer, except on workers,
+/// which wait for the master's.
+status ensure_redis(node_runtime& rt) {
+  auto& cfg = *rt.cfg;
+  if (cfg.manage_redis) {
+    if (port_in_use("127.0.0.1", cfg.redis_port)) {
+      if (!redis_answers("127.0.0.1", cfg.redis_port, std::chrono::seconds(2)))
+        return status::fail("port " + std::to_string(cfg.redis_port)
+                            + " (Redis) is in use by another program");
+      spdlog::warn("using the Redis already running on port {}", cfg.redis_port);
+      return status::success();
+    }
+    caf::anon_send(rt.node, redis_atom::value);
+    if (!redis_answers("127.0.0.1", cfg.redis_port, std::chrono::seconds(15)))
+      return status::fail("redis-server did not start on port " + std::to_string(cfg.redis_port)
+                          + "; see " + cfg.node_dir + "/redis/redis.log");
+    return status::success();
+  }
+  if (redis_answers(cfg.redis_host, cfg.redis_port, std::chrono::seconds(5)))
+    return status::success();
+  auto where = cfg.redis_host + ":" + std::to_string(cfg.redis_port);
+  if (cfg.is_master)
+    return status::fail("cannot reach Redis at " + where
+                        + " (REDIS_ADDRESS or database.config.yaml)");
+  spdlog::warn("cannot reach Redis at {} yet; waiting for the master", where);
+  return status::success();
+}
+
+/// The master's part: queue owner, its door on the CAF port, its endpoint
+/// in Redis for the workers to find.
+status bring_up_master(node_runtime& rt, const std::string& secret) {
+  auto& cfg = *rt.cfg;
+  rt.master = spawn_master(*rt.sys, rt.cfg, rt.lookup);
+  rt.door = spawn_cluster_door(*rt.sys, secret, rt.master);
+  auto port = rt.sys->middleman().publish(rt.door, cfg.caf_port, nullptr, true);
+  if (!port)
+    return status::fail("cannot listen on CAF port " + std::to_string(cfg.caf_port) + ": "
+                        + rt.sys->render(port.error()));
+  auto endpoint = advertised_host(cfg) + ":" + std::to_string(*port);
+  caf::scoped_actor self{*rt.sys};
+  status result = status::success();
+  self->request(rt.lookup, std::chrono::seconds(30), endpoint_atom::value, endpoint)
+    .receive([](bool) {},
+             [&](caf::error& err) {
+               result = status::fail("cannot record the master's endpoint in Redis: "
+                                     + error_message(err));
+             });
+  spdlog::info("master endpoint {} recorded", endpoint);
+  return result;
+}
+
 /// Brings the node up; returns an error line when it cannot serve.
 status bring_up(node_runtime& rt) {
   auto& cfg = *rt.cfg;
@@ -131,42 +225,43 @@ status bring_up(node_runtime& rt) {
   rt.caf_cfg->load<caf::io::middleman>();
   rt.caf_cfg->set("scheduler.policy", caf::atom("sharing"));
   rt.caf_cfg->set("logger.console", caf::atom("none"));
+  // Heartbeats in every process: a hung peer (not only a dead one) is seen.
+  rt.caf_cfg->set("middleman.heartbeat-interval",
+                  caf::timespan{std::chrono::milliseconds(cfg.heartbeat_ms)});
+  rt.caf_cfg->set("middleman.connection-timeout",
+                  caf::timespan{std::chrono::milliseconds(cfg.connection_timeout_ms)});
   rt.sys = std::make_unique<caf::actor_system>(*rt.caf_cfg);
 
+  auto secret = cluster_secret(cfg);
   node_context ctx{rt.cfg, &rt.loop, rt.processes.get(), &rt.redis_pid};
-  rt.node = spawn_node(*rt.sys, ctx);
-
-  if (cfg.manage_redis) {
-    if (port_in_use("127.0.0.1", cfg.redis_port)) {
-      if (!redis_answers("127.0.0.1", cfg.redis_port, std::chrono::seconds(2)))
-        return status::fail("port " + std::to_string(cfg.redis_port)
-                            + " (Redis) is in use by another program");
-      spdlog::warn("using the Redis already running on port {}", cfg.redis_port);
-    } else {
-      caf::anon_send(rt.node, redis_atom::value);
-      if (!redis_answers("127.0.0.1", cfg.redis_port, std::chrono::seconds(15)))
-        return status::fail("redis-server did not start on port "
-                            + std::to_string(cfg.redis_port) + "; see " + cfg.node_dir
-                            + "/redis/redis.log");
-    }
-  } else if (!redis_answers(cfg.redis_host, cfg.redis_port, std::chrono::seconds(5))) {
-    return status::fail("cannot reach Redis at " + cfg.redis_host + ":"
-                        + std::to_string(cfg.redis_port)
-                        + " (REDIS_ADDRESS or database.config.yaml)");
+  if (cfg.is_master) {
+    rt.node = spawn_node(*rt.sys, ctx);
+    if (auto st = ensure_redis(rt); !st)
+      return st;
+    rt.lookup = spawn_lookup(*rt.sys, cfg.redis_host, cfg.redis_port);
+    if (auto st = bring_up_master(rt, secret); !st)
+      return st;
+  } else {
+    rt.lookup = spawn_lookup(*rt.sys, cfg.redis_host, cfg.redis_port);
+    rt.node = spawn_node(*rt.sys, ctx, rt.lookup, secret);
+    if (auto st = ensure_redis(rt); !st)
+      return st;
   }
-
-  rt.lookup = spawn_lookup(*rt.sys, cfg.redis_host, cfg.redis_port);
-  if (!cfg.is_master)
-    return status::fail("worker nodes (joining a master over CAF) are not supported yet");
-  rt.master = spawn_master(*rt.sys, rt.cfg, rt.lookup);
   rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.master);
+  caf::anon_send(rt.node, register_atom::value, rt.gateway);
+  if (rt.master) { // the master's own jobs are answered by its own gateway
+    node_info me{cfg.node_id, cfg.host_address, version, cfg.num_workers, 0};
+    caf::anon_send(rt.master, join_atom::value, me, caf::actor_cast<caf::actor>(rt.gateway));
+  }
   if (auto st = serve(rt, cfg.http_port); !st)
     return st;
-  if (cfg.gateway_port != 0 && cfg.gateway_port != cfg.http_port)
+  if (cfg.is_master && cfg.gateway_port != 0 && cfg.gateway_port != cfg.http_port)
     if (auto st = serve(rt, cfg.gateway_port); !st)
       return st;
   for (int i = 0; i < cfg.num_workers; ++i)
     rt.slots.push_back(spawn_worker_slot(*rt.sys, ctx, i, {}, rt.master, rt.node));
+  if (!cfg.is_master)
+    caf::anon_send(rt.node, connect_atom::value);
   return status::success();
 }
 
@@ -182,6 +277,7 @@ void tear_down(node_runtime& rt) {
                  spdlog::warn("drain incomplete: {}", error_message(err));
                });
   }
+  spdlog::debug("closing HTTP servers");
   for (auto& s : rt.servers)
     s->close(); // no handler runs after this
   if (rt.sys) {
@@ -193,11 +289,13 @@ void tear_down(node_runtime& rt) {
       caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.gateway, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.master, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(rt.door, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.lookup, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.node, caf::exit_reason::user_shutdown);
     rt.slots.clear();
     rt.gateway = nullptr;
     rt.master = nullptr;
+    rt.door = nullptr;
     rt.lookup = nullptr;
     rt.node = nullptr;
   }
@@ -208,8 +306,10 @@ void tear_down(node_runtime& rt) {
     for (int i = 0; i < 200 && rt.redis_pid.load() > 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  spdlog::debug("stopping the actor system");
   rt.sys.reset();
   rt.servers.clear();
+  spdlog::debug("stopping the event loop");
   rt.loop.stop();
 }
 

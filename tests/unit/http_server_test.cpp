@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -90,7 +91,8 @@ public:
     return true;
   }
 
-  response read_response() {
+  // The next response; `head` when it answers a HEAD (headers only).
+  response read_response(bool head = false) {
     response r;
     std::string line;
     if (!read_line(line) || line.size() < 12 || line.compare(0, 5, "HTTP/") != 0)
@@ -106,7 +108,9 @@ public:
     }
     if (!line.empty())
       return {};
-    if (status >= 200 && r.headers["transfer-encoding"] == "chunked") {
+    if (head) {
+      // Content-Length describes what a GET would get; nothing follows.
+    } else if (status >= 200 && r.headers["transfer-encoding"] == "chunked") {
       for (;;) {
         if (!read_line(line))
           return {};
@@ -217,6 +221,8 @@ struct fixture {
       cv.notify_all();
       return;
     }
+    if (req.path == "/throw")
+      throw std::runtime_error("handler bug");
     http_response r;
     r.content_type = "text/plain";
     auto foo = req.headers.find("x-foo");
@@ -715,4 +721,20 @@ TEST_CASE("listen() on a port in use names the address and the reason", "[http_s
   REQUIRE_FALSE(st.ok());
   CHECK(st.error() == "cannot listen on 127.0.0.1:" + std::to_string(f.port) +
                         ": address already in use");
+}
+
+TEST_CASE("a handler that throws gets a 500 and a HEAD gets no body", "[http_server]") {
+  fixture f;
+  test_client c(f.port);
+  REQUIRE(c.send("GET /throw HTTP/1.1\r\n\r\n"));
+  auto r = c.read_response();
+  CHECK(r.status == 500);
+  CHECK(r.body == "{\"error\":\"internal error\"}");
+  REQUIRE(c.send("HEAD /x HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\n\r\n"));
+  r = c.read_response(/*head=*/true);
+  CHECK(r.status == 200);
+  CHECK(r.headers["content-length"] == "5");
+  r = c.read_response(); // parses only if the HEAD answer carried no body
+  CHECK(r.headers["x-path"] == "/y");
+  CHECK(r.body == "hello");
 }
