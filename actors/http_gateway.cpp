@@ -94,7 +94,8 @@ void at_owner(gateway_ptr self, answer rp, const http_request& req, const std::s
           fwd.headers[forwarded_header] = self->state.cfg->node_id;
           self->request(caf::actor_cast<http_gateway_actor>(gateway), std::chrono::seconds(60), fwd)
             .then([=](http_response& r) mutable { rp.deliver(std::move(r)); },
-                  [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+                  // Unreachable now: answer from the shared file system.
+                  [=](caf::error&) mutable { local(rec); });
         },
         // The node is gone: its files may still be on the shared file system.
         [=](caf::error&) mutable { local(rec); });
@@ -197,14 +198,27 @@ void submit(gateway_ptr self, answer rp, const http_request& req) {
 
 void upload_bundle(gateway_ptr self, answer rp, const http_request& req) {
   if (req.upload_path.empty() || req.upload_field != "job_bundle") {
-    rp.deliver(error_answer(400, "Job bundle not found in request"));
+    auto spooled = req.upload_path; // a file under another field name
+    offload(self, [spooled] {
+              std::error_code ec;
+              if (!spooled.empty())
+                std::filesystem::remove(spooled, ec);
+              return json_answer(200, "");
+            },
+            [rp](http_response&&) mutable {
+              rp.deliver(error_answer(400, "Job bundle not found in request"));
+            });
     return;
   }
   auto name = req.upload_filename;
   auto id = name.size() > 4 && name.ends_with(".tgz") ? name.substr(0, name.size() - 4) : "";
   auto upload = req.upload_path;
   if (!valid_job_id(id)) {
-    offload(self, [upload] { std::filesystem::remove(upload); return json_answer(200, ""); },
+    offload(self, [upload] {
+              std::error_code ec;
+              std::filesystem::remove(upload, ec);
+              return json_answer(200, "");
+            },
             [rp, name](http_response&&) mutable {
               rp.deliver(error_answer(400, "Bad bundle name '" + name
                                              + "': expected <job_id>.tgz"));
@@ -284,7 +298,8 @@ void route(gateway_ptr self, answer rp, const http_request& req) {
   auto n = parts.size();
   auto& st = self->state;
   auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
-  auto fail = [&](caf::error& err) mutable { rp.deliver(from_error(err)); };
+  // Copied into response handlers that run after route() returned.
+  auto fail = [rp](caf::error& err) mutable { rp.deliver(from_error(err)); };
 
   if (n == 0 && m == "GET")
     return give(rp, json_answer(200, json::quote("Welcome to Atlas scheduler")));

@@ -274,7 +274,7 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   }
   if (auto l = f->sub("limits")) {
     l->known({"max_upload_mb", "max_body_kb", "max_header_kb", "log_cap_mb", "stop_grace_s",
-              "idle_timeout_s", "max_retries"});
+              "idle_timeout_s", "max_retries", "drain_timeout_s"});
     uint64_t v = 0;
     if (l->whole("max_upload_mb", v, 1, 1u << 20, " of megabytes"))
       c.max_upload_bytes = v << 20;
@@ -287,11 +287,15 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     l->whole("stop_grace_s", c.stop_grace_s, 0, INT32_MAX, " of seconds");
     l->whole("idle_timeout_s", c.idle_timeout_s, 1, INT32_MAX, " of seconds");
     l->whole("max_retries", c.max_retries, 0, INT32_MAX, "");
+    l->whole("drain_timeout_s", c.drain_timeout_s, 0, INT32_MAX, " of seconds");
   }
   if (auto cl = f->sub("cluster")) {
-    cl->known({"placement", "secret"});
+    cl->known({"placement", "secret", "heartbeat_ms", "connection_timeout_ms", "rejoin_grace_s"});
     cl->choice("placement", c.placement, {"spread", "pack"}, "spread or pack");
     cl->str("secret", c.cluster_secret);
+    cl->whole("heartbeat_ms", c.heartbeat_ms, 10, 60000, " of milliseconds");
+    cl->whole("connection_timeout_ms", c.connection_timeout_ms, 100, 600000, " of milliseconds");
+    cl->whole("rejoin_grace_s", c.rejoin_grace_s, 0, 3600, " of seconds");
   }
   f->sub("auth"); // content is checked by the issues that use it
   f->sub("docker");

@@ -92,10 +92,14 @@ std::string atlas_yaml(const std::string& h) {
          "#   log_cap_mb: 64\n"
          "#   stop_grace_s: 10         # SIGTERM, then SIGKILL after this long\n"
          "#   idle_timeout_s: 60\n"
-         "#   max_retries: 2           # requeues of a job whose node was lost\n"
+         "#   max_retries: 1           # requeues of a job whose node was lost\n"
+         "#   drain_timeout_s: 30      # `atlas-server stop` lets running jobs finish this long\n"
          "# cluster:\n"
          "#   placement: spread        # spread | pack\n"
-         "#   secret: \"\"               # nodes join only with this secret\n"
+         "#   secret: \"\"               # nodes join only with this secret (default: config/cluster.secret)\n"
+         "#   heartbeat_ms: 500        # CAF heartbeats between nodes\n"
+         "#   connection_timeout_ms: 3000  # a silent node is declared lost after this\n"
+         "#   rejoin_grace_s: 10       # after a master restart, nodes have this long to report their jobs\n"
          "# auth: {}\n"
          "# docker: {}\n";
 }

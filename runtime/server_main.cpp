@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -56,10 +57,25 @@ std::string pid_file(const node_config& cfg) {
   return cfg.node_dir + "/atlas-server.pid";
 }
 
+/// True while `pid` is a live (not zombie) atlas-server process.
+bool is_live_server(pid_t pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0)
+    return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(") ");
+  if (close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'Z')
+    return false; // killed, not yet reaped
+  std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string argv0;
+  std::getline(cmd, argv0, '\0');
+  return argv0.find("atlas-server") != std::string::npos;
+}
+
 std::optional<pid_t> running_pid(const node_config& cfg) {
   std::ifstream in(pid_file(cfg));
   pid_t pid = 0;
-  if (!(in >> pid) || pid <= 0 || ::kill(pid, 0) != 0)
+  if (!(in >> pid) || !is_live_server(pid))
     return std::nullopt;
   return pid;
 }
@@ -75,7 +91,7 @@ struct readiness {
       ::close(fd);
       fd = -1;
     } else {
-      std::cerr << line << std::endl;
+      std::cerr << (line.rfind("ok ", 0) == 0 ? line.substr(3) : line) << std::endl;
     }
   }
 };
@@ -266,7 +282,8 @@ status bring_up(node_runtime& rt) {
 }
 
 /// Drains, then tears the node down in the reverse order of bring_up.
-void tear_down(node_runtime& rt) {
+/// False when part of it could not be stopped in time.
+bool tear_down(node_runtime& rt) {
   if (rt.sys && rt.node) {
     spdlog::info("draining node={} (up to {} s)", rt.cfg->node_id, rt.cfg->drain_timeout_s);
     caf::scoped_actor self{*rt.sys};
@@ -306,11 +323,27 @@ void tear_down(node_runtime& rt) {
     for (int i = 0; i < 200 && rt.redis_pid.load() > 0; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  spdlog::debug("stopping the actor system");
-  rt.sys.reset();
+  if (rt.sys) {
+    // Every actor of ours has its exit message. CAF 0.17 can still wait
+    // forever in ~actor_system once remote nodes were involved (seen on
+    // worker nodes), so the wait is bounded; the caller then exits at once.
+    spdlog::debug("stopping the actor system ({} actors running)", rt.sys->registry().running());
+    rt.sys->await_actors_before_shutdown(false);
+    auto done = std::make_shared<std::promise<void>>();
+    auto stopped = done->get_future();
+    std::thread([sys = rt.sys.release(), done] {
+      delete sys;
+      done->set_value();
+    }).detach();
+    if (stopped.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+      spdlog::warn("the actor system did not stop within 2 s; exiting without waiting");
+      return false;
+    }
+  }
   rt.servers.clear();
   spdlog::debug("stopping the event loop");
   rt.loop.stop();
+  return true;
 }
 
 int start(const start_flags& flags, bool foreground) {
@@ -401,7 +434,8 @@ int start(const start_flags& flags, bool foreground) {
   if (auto st = bring_up(rt); !st) {
     spdlog::error("{}", st.error());
     ready.say(st.error());
-    tear_down(rt);
+    if (!tear_down(rt))
+      std::_Exit(1);
     return 1;
   }
   {
@@ -420,9 +454,13 @@ int start(const start_flags& flags, bool foreground) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("signal {} received: stopping", sig);
-  tear_down(rt);
+  bool clean = tear_down(rt);
   fs::remove(pid_file(*cfg), ec);
   spdlog::info("node stopped");
+  if (!clean) {
+    spdlog::default_logger()->flush();
+    std::_Exit(0); // threads still blocked inside CAF must not run destructors
+  }
   return 0;
 }
 
@@ -442,7 +480,7 @@ int stop() {
   ::kill(*pid, SIGTERM);
   auto deadline = std::chrono::steady_clock::now()
                   + std::chrono::seconds(cfg.drain_timeout_s + cfg.stop_grace_s + 30);
-  while (::kill(*pid, 0) == 0) {
+  while (is_live_server(*pid)) {
     if (std::chrono::steady_clock::now() > deadline) {
       std::cerr << "atlas-server: node (pid " << *pid << ") did not stop in time\n";
       return 1;

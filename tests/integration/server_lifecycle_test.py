@@ -6,9 +6,9 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
-import shutil
 import subprocess
 import tarfile
 import tempfile
