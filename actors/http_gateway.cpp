@@ -110,7 +110,7 @@ void get_logs(gateway_ptr self, answer rp, const http_request& req, const std::s
     offload(
       self,
       [log, cap, as_json] {
-        auto text = read_log(log, 0, cap);
+        auto text = read_file_range(log, 0, cap);
         if (as_json)
           return json_answer(200, json::quote(text));
         auto r = json_answer(200, std::move(text));
@@ -132,7 +132,7 @@ void follow_logs(gateway_ptr self, answer rp, const http_request& req, const std
         http_response r;
         r.content_type = "text/plain; charset=utf-8";
         r.stream = true;
-        r.body = read_log(log, offset, follow_chunk);
+        r.body = read_file_range(log, offset, follow_chunk);
         r.stream_offset = offset + r.body.size();
         // Done once the job ended and everything it wrote has been sent.
         r.stream_done = finished && r.body.size() < follow_chunk;
@@ -147,7 +147,7 @@ void get_job(gateway_ptr self, answer rp, const http_request& req, const std::st
     auto log = job_paths::of(*self->state.cfg, rec.job_id).log;
     auto cap = self->state.cfg->log_cap_bytes + 4096;
     offload(
-      self, [rec, log, cap] { return json_answer(200, job_with_logs(rec, read_log(log, 0, cap))); },
+      self, [rec, log, cap] { return json_answer(200, job_with_logs(rec, read_file_range(log, 0, cap))); },
       [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
   });
 }
@@ -291,6 +291,29 @@ void download_artifacts(gateway_ptr self, answer rp, const http_request& req,
   });
 }
 
+/// Bytes of an uploaded bundle per chunk handed to a node without the
+/// shared file system.
+constexpr uint64_t bundle_chunk_bytes = 1 << 20;
+
+void bundle_chunk(gateway_ptr self, answer rp, const std::string& id, uint64_t offset) {
+  if (!valid_job_id(id))
+    return give(rp, error_answer(404, "job '" + id + "' not found"));
+  auto bundle = job_paths::of(*self->state.cfg, id).bundle;
+  offload(
+    self,
+    [bundle, offset] {
+      std::error_code ec;
+      auto size = std::filesystem::file_size(bundle, ec);
+      if (ec)
+        return error_answer(404, "no bundle stored for this job");
+      auto r = json_answer(200, read_file_range(bundle, offset, bundle_chunk_bytes));
+      r.content_type = "application/gzip";
+      r.headers["X-Atlas-Total-Size"] = std::to_string(size);
+      return r;
+    },
+    [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+}
+
 /// Routes one request. Every branch delivers exactly one answer.
 void route(gateway_ptr self, answer rp, const http_request& req) {
   auto parts = split_path(req.path);
@@ -416,6 +439,11 @@ void route(gateway_ptr self, answer rp, const http_request& req) {
       return with_record(self, rp, parts[3], [=](job_record& rec) mutable {
         rp.deliver(json_answer(200, to_json(rec)));
       });
+    }
+    if (is(2, "jobs") && n == 5 && is(4, "bundle") && m == "GET") {
+      auto q = parse_query(req.query);
+      auto offset = parse_index(q.count("offset") ? q["offset"] : "0").value_or(0);
+      return bundle_chunk(self, rp, parts[3], offset);
     }
     if (is(2, "jobs") && n == 5 && is(4, "logs") && m == "GET") {
       auto q = parse_query(req.query);

@@ -287,6 +287,17 @@ master_actor::behavior_type master_impl(master_ptr self,
         return make_error(ec::unavailable, "node '" + node_id + "' is not connected");
       return g->second;
     },
+    [=](fetch_atom, const std::string& id, uint64_t offset) -> caf::result<http_response> {
+      auto& st = self->state;
+      auto g = st.gateways.find(st.cfg->node_id);
+      if (g == st.gateways.end())
+        return make_error(ec::unavailable, "the master's gateway is not up");
+      http_request req;
+      req.method = "GET";
+      req.path = "/api/v1/jobs/" + id + "/bundle";
+      req.query = "offset=" + std::to_string(offset);
+      return self->delegate(caf::actor_cast<http_gateway_actor>(g->second), std::move(req));
+    },
     [=](recover_atom) {
       auto& st = self->state;
       for (auto& id : st.awaiting)

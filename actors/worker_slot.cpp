@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 
 #include <caf/actor_system.hpp>
@@ -14,6 +15,7 @@
 #include "adapters/archive.hpp"
 #include "adapters/event_loop.hpp"
 #include "adapters/process.hpp"
+#include "runtime/job_files.hpp"
 #include "runtime/job_paths.hpp"
 
 namespace fs = std::filesystem;
@@ -113,7 +115,9 @@ void prepare(slot_ptr self) {
     std::string error;
     std::string cwd;
     if (!fs::exists(paths.bundle, ec)) {
-      error = "job bundle missing: " + paths.bundle;
+      // Not on this node's file system: fetch it from the master first.
+      caf::anon_send(me, fetch_atom::value, id, uint64_t{0}, uint64_t{0}, std::string{});
+      return;
     } else {
       fs::remove_all(paths.work_dir, ec);
       archive::extract_options opts;
@@ -127,6 +131,56 @@ void prepare(slot_ptr self) {
     }
     caf::anon_send(me, prepared_atom::value, id, error, cwd);
   });
+}
+
+/// Asks the master for the next chunk of the bundle and appends it to a
+/// partial file on the thread pool; the last chunk renames it into place.
+void fetch_bundle(slot_ptr self, uint64_t offset) {
+  auto& st = self->state;
+  auto id = st.job.job_id;
+  if (!st.master) {
+    report(self, job_state::failed, "job bundle missing on this node and no master to fetch it from");
+    return;
+  }
+  self->request(st.master, std::chrono::seconds(60), fetch_atom::value, id, offset)
+    .then(
+      [=](http_response& r) {
+        auto& st = self->state;
+        if (!st.busy || st.job.job_id != id)
+          return;
+        auto total_header = r.headers.find("X-Atlas-Total-Size");
+        if (r.status != 200 || total_header == r.headers.end()) {
+          report(self, job_state::failed, "job bundle not available from the master: " + r.body);
+          return;
+        }
+        auto total = std::stoull(total_header->second);
+        auto bundle = job_paths::of(*st.ctx.config, id).bundle;
+        worker_slot_actor me = self;
+        st.ctx.loop->post_work([me, id, bundle, offset, total, chunk = std::move(r.body)] {
+          std::error_code ec;
+          fs::create_directories(fs::path(bundle).parent_path(), ec);
+          auto part = bundle + ".part";
+          std::ofstream out(part, offset == 0 ? std::ios::binary | std::ios::trunc
+                                              : std::ios::binary | std::ios::app);
+          out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+          out.close();
+          auto written = offset + chunk.size();
+          std::string error;
+          if (!out)
+            error = "cannot write the fetched bundle to " + part;
+          else if (chunk.empty() && written < total)
+            error = "the master's bundle ended early";
+          else if (written >= total)
+            fs::rename(part, bundle, ec);
+          if (ec)
+            error = "cannot store the fetched bundle: " + ec.message();
+          caf::anon_send(me, fetch_atom::value, id, written, total, error);
+        });
+      },
+      [=](caf::error& err) {
+        if (self->state.busy && self->state.job.job_id == id)
+          report(self, job_state::failed, "fetching the job bundle failed: " + caf::to_string(err));
+      });
 }
 
 /// Moves the working directory into the archive on the thread pool.
@@ -237,6 +291,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         return;
       st.pid = pid;
       spdlog::info("job running job_id={} slot={} pid={}", id, st.info.key, pid);
+      auto node_dir = st.ctx.config->node_dir;
+      st.ctx.loop->post_work([node_dir, id, pid] { record_job_process(node_dir, id, pid); });
       report(self, job_state::running);
       if (st.stop_requested) // a stop arrived while it was starting
         self->send(self, stop_atom::value, id);
@@ -247,6 +303,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       if (!st.busy || id != st.job.job_id)
         return;
       st.exited = true;
+      auto node_dir = st.ctx.config->node_dir;
+      st.ctx.loop->post_work([node_dir, id] { forget_job_process(node_dir, id); });
       if (st.discarded) {
         spdlog::info("discarded copy ended job_id={} slot={}", id, st.info.key);
         finish(self);
@@ -306,6 +364,18 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       st.master = caf::actor_cast<master_actor>(new_master);
       st.job_handle = nullptr; // the new master hands out new lifecycle actors
       self->send(st.master, register_atom::value, st.info, worker_slot_actor{self});
+    },
+    [=](fetch_atom, const std::string& id, uint64_t written, uint64_t total,
+        const std::string& error) {
+      auto& st = self->state;
+      if (!st.busy || id != st.job.job_id)
+        return;
+      if (!error.empty())
+        report(self, job_state::failed, error);
+      else if (total > 0 && written >= total)
+        prepare(self); // the bundle is in place now
+      else
+        fetch_bundle(self, written);
     },
     [=](adopt_atom, const std::string& id, caf::actor& job) {
       auto& st = self->state;

@@ -25,10 +25,17 @@ event_loop::~event_loop() {
 void event_loop::start() {
   if (started_.exchange(true))
     return;
-  thread_ = std::thread([this] {
-    thread_id_ = std::this_thread::get_id();
-    uv_run(&loop_, UV_RUN_DEFAULT);
-  });
+  running_ = true; // before the thread, so a post() right after start() is awaited
+  try {
+    thread_ = std::thread([this] {
+      thread_id_ = std::this_thread::get_id();
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      running_ = false;
+    });
+  } catch (...) {
+    running_ = false;
+    throw;
+  }
 }
 
 void event_loop::post(std::function<void(uv_loop_t*)> fn) {

@@ -13,8 +13,8 @@ namespace atlas {
 /// A libuv loop running on its own thread. The HTTP server and the process
 /// supervisor live on it; blocking file work goes to libuv's thread pool.
 ///
-/// Thread safety: post(), post_work() and stop() may be called from any
-/// thread. Callbacks given to post() run on the loop thread, in order.
+/// Thread safety: post(), post_work(), stop() and running() may be called
+/// from any thread. Callbacks given to post() run on the loop thread, in order.
 /// Not copyable: the object owns the loop and its thread.
 class event_loop {
 public:
@@ -35,6 +35,10 @@ public:
   /// Closes every handle, finishes the loop and joins the thread.
   void stop();
 
+  /// True from start() until the loop thread has finished (after stop()):
+  /// before, a posted callback waits for start(); after, it never runs.
+  bool running() const { return running_; }
+
   /// True when called from the loop thread itself.
   bool in_loop_thread() const;
 
@@ -53,6 +57,7 @@ private:
   std::vector<std::function<void(uv_loop_t*)>> pending_;
   std::atomic<bool> started_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> running_{false};
 };
 
 } // namespace atlas

@@ -54,6 +54,9 @@ using worker_slot_actor = caf::typed_actor<
   caf::reacts_to<discard_atom, std::string>,
   // The (new) master kept the job in hand: report to this lifecycle actor.
   caf::reacts_to<adopt_atom, std::string, caf::actor /* job_actor */>,
+  // From the thread pool: a fetched chunk of the bundle is written
+  // (job, bytes so far, total size, error).
+  caf::reacts_to<fetch_atom, std::string, uint64_t, uint64_t, std::string>,
   // Its current view of itself.
   caf::replies_to<get_atom>::with<slot_info>,
   // From the thread pool: bundle extracted; error ("" if none), directory to run in.
@@ -114,7 +117,10 @@ using master_actor = caf::typed_actor<
   // The gateway of a node, to forward requests about its jobs.
   caf::replies_to<get_atom, node_atom, std::string>::with<caf::actor>,
   // The grace period for slots to re-register after a restart is over.
-  caf::reacts_to<recover_atom>>;
+  caf::reacts_to<recover_atom>,
+  // A chunk of a job's bundle from the master's job store, for nodes that do
+  // not share its file system (answered by the master's gateway).
+  caf::replies_to<fetch_atom, std::string, uint64_t>::with<http_response>>;
 
 /// Turns an HTTP request into an answer: reads through the lookup actor,
 /// acts through the master.

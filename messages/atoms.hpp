@@ -41,5 +41,6 @@ using endpoint_atom = caf::atom_constant<caf::atom("endpoint")>;
 using node_atom = caf::atom_constant<caf::atom("node")>;
 using connect_atom = caf::atom_constant<caf::atom("connect")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
+using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
 
 } // namespace atlas

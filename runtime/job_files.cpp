@@ -1,5 +1,6 @@
 #include "runtime/job_files.hpp"
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -11,7 +12,7 @@ namespace fs = std::filesystem;
 
 namespace atlas {
 
-std::string read_log(const std::string& path, uint64_t offset, uint64_t max_bytes) {
+std::string read_file_range(const std::string& path, uint64_t offset, uint64_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return {};
@@ -69,6 +70,54 @@ status pack_artifacts(const job_paths& paths, const std::string& job_id,
   }
   fs::remove(tmp, ec);
   return st;
+}
+
+} // namespace atlas
+
+namespace atlas {
+
+namespace {
+
+std::string process_note(const std::string& node_dir, const std::string& job_id) {
+  return node_dir + "/jobs/" + job_id + ".pgid";
+}
+
+/// True when process `pid` runs with FOUNDATIONS_JOB_ID=<job_id>.
+bool runs_job(int pid, const std::string& job_id) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::string entry;
+  auto wanted = "FOUNDATIONS_JOB_ID=" + job_id;
+  while (std::getline(in, entry, '\0'))
+    if (entry == wanted)
+      return true;
+  return false;
+}
+
+} // namespace
+
+void record_job_process(const std::string& node_dir, const std::string& job_id, int pgid) {
+  std::error_code ec;
+  fs::create_directories(node_dir + "/jobs", ec);
+  std::ofstream(process_note(node_dir, job_id)) << pgid << "\n";
+}
+
+void forget_job_process(const std::string& node_dir, const std::string& job_id) {
+  std::error_code ec;
+  fs::remove(process_note(node_dir, job_id), ec);
+}
+
+size_t kill_leftover_jobs(const std::string& node_dir) {
+  size_t killed = 0;
+  std::error_code ec;
+  for (auto& entry : fs::directory_iterator(node_dir + "/jobs", ec)) {
+    auto job_id = entry.path().stem().string();
+    int pgid = 0;
+    std::ifstream(entry.path()) >> pgid;
+    if (pgid > 1 && runs_job(pgid, job_id) && ::kill(-pgid, SIGKILL) == 0)
+      ++killed;
+    fs::remove(entry.path(), ec);
+  }
+  return killed;
 }
 
 } // namespace atlas

@@ -37,6 +37,7 @@
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
 #include "runtime/config.hpp"
+#include "runtime/job_files.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/redis_server.hpp"
 
@@ -248,6 +249,8 @@ status bring_up(node_runtime& rt) {
                   caf::timespan{std::chrono::milliseconds(cfg.connection_timeout_ms)});
   rt.sys = std::make_unique<caf::actor_system>(*rt.caf_cfg);
 
+  if (auto n = kill_leftover_jobs(cfg.node_dir); n > 0)
+    spdlog::warn("ended {} job process group(s) left running by this node's previous run", n);
   auto secret = cluster_secret(cfg);
   node_context ctx{rt.cfg, &rt.loop, rt.processes.get(), &rt.redis_pid};
   if (cfg.is_master) {
@@ -442,12 +445,16 @@ int start(const start_flags& flags, bool foreground) {
     std::ofstream out(pid_file(*cfg));
     out << ::getpid() << "\n";
   }
-  auto summary = std::string(cfg->is_master ? "master" : "worker") + " node " + cfg->node_id
-                 + " serving: scheduler API " + cfg->host_address
-                 + (cfg->gateway_port ? ", gateway port " + std::to_string(cfg->gateway_port) : "")
-                 + ", Redis " + cfg->redis_host + ":" + std::to_string(cfg->redis_port) + ", "
-                 + std::to_string(cfg->num_workers) + " slot(s); log: "
-                 + (foreground ? std::string{"stderr"} : log_file);
+  auto redis = cfg->redis_host + ":" + std::to_string(cfg->redis_port);
+  auto summary =
+    cfg->is_master
+      ? "master node " + cfg->node_id + " serving: scheduler API " + cfg->host_address
+          + (cfg->gateway_port ? ", gateway port " + std::to_string(cfg->gateway_port) : "")
+          + ", CAF port " + std::to_string(cfg->caf_port) + ", Redis " + redis + ", "
+      : "worker node " + cfg->node_id + " serving: node API " + cfg->host_address
+          + ", joining the master found through Redis " + redis + ", ";
+  summary += std::to_string(cfg->num_workers) + " slot(s); log: "
+             + (foreground ? std::string{"stderr"} : log_file);
   spdlog::info("{}", summary);
   ready.say("ok " + summary);
 

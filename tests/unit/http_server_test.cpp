@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "adapters/http_server.hpp"
+#include "adapters/http_wire.hpp"
 #include "adapters/multipart.hpp"
 
 using namespace atlas;
@@ -737,4 +738,55 @@ TEST_CASE("a handler that throws gets a 500 and a HEAD gets no body", "[http_ser
   r = c.read_response(); // parses only if the HEAD answer carried no body
   CHECK(r.headers["x-path"] == "/y");
   CHECK(r.body == "hello");
+}
+
+TEST_CASE("listen() on a loop that is not running fails at once", "[http_server]") {
+  event_loop loop; // never started
+  http_server server(loop, http_server_options{}, [](http_request&&, uint64_t) {});
+  const auto begin = std::chrono::steady_clock::now();
+  const status st = server.listen();
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error() == "cannot listen on 127.0.0.1:0: the event loop is not running");
+  server.close();
+  CHECK(std::chrono::steady_clock::now() - begin < 1s);
+}
+
+TEST_CASE("a request target splits into a decoded path and a raw query", "[http_wire]") {
+  http_request req;
+  REQUIRE(http_wire::split_target("/jobs/a%20b%2Fc?x=%20&y#frag", req));
+  CHECK(req.path == "/jobs/a b/c");
+  CHECK(req.query == "x=%20&y");
+  for (const char* bad : {"", "jobs", "/a%2", "/a%zz", "/a%00b", "?x=1"}) {
+    http_request r;
+    CHECK_FALSE(http_wire::split_target(bad, r));
+  }
+}
+
+TEST_CASE("a response head frames the body itself and drops unsafe headers", "[http_wire]") {
+  http_response r;
+  r.status = 404;
+  r.headers = {{"X-Id", "7"},           {"Content-Length", "99"}, {"connection", "close"},
+               {"X-Bad", "a\r\nb: c"}, {"Content-Type", "text/x"}};
+  CHECK(http_wire::response_head(r, true, 3) == "HTTP/1.1 404 Not Found\r\n"
+                                                "Content-Type: application/json\r\n"
+                                                "Content-Length: 3\r\n"
+                                                "Connection: keep-alive\r\n"
+                                                "X-Id: 7\r\n\r\n");
+  r.status = 799;
+  r.content_type.clear();
+  r.headers.clear();
+  CHECK(http_wire::response_head(r, false, -1) == "HTTP/1.1 799 Unknown\r\n"
+                                                  "Transfer-Encoding: chunked\r\n"
+                                                  "Connection: close\r\n\r\n");
+  r.status = 204;
+  CHECK(http_wire::response_head(r, true, 0).find("Content-Length") == std::string::npos);
+  CHECK_FALSE(http_wire::asks_to_close(r));
+  r.headers["Connection"] = " Close ";
+  CHECK(http_wire::asks_to_close(r));
+}
+
+TEST_CASE("chunks carry their hex size and error bodies are escaped JSON", "[http_wire]") {
+  CHECK(http_wire::chunk("hello") == "5\r\nhello\r\n");
+  CHECK(http_wire::chunk(std::string(26, 'x')) == "1a\r\n" + std::string(26, 'x') + "\r\n");
+  CHECK(http_wire::json_error("a \"b\" \\ c\n") == "{\"error\":\"a \\\"b\\\" \\\\ c\\u000a\"}");
 }

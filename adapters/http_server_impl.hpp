@@ -1,0 +1,137 @@
+#pragma once
+
+// The loop-side state of http_server, shared by http_server.cpp (the server
+// object: listen, close, answers from any thread) and http_connection.cpp
+// (the per-connection state machine). Private to those two sources.
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <http_parser.h>
+
+#include "adapters/http_server.hpp"
+#include "adapters/multipart.hpp"
+
+namespace atlas {
+
+// All members below the mutex belong to the loop thread.
+struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
+  struct conn;
+
+  static constexpr size_t read_size = 64 << 10;
+
+  // Defined in http_server.cpp, the only place that creates an impl or posts.
+  impl(event_loop& l, http_server_options o, http_handler h);
+
+  // -- any thread --
+  std::string where() const;            // "cannot listen on <host>:<port>"
+  bool token_open(uint64_t token) const; // still wants an answer
+  bool take_token(uint64_t token);       // true for the one caller that closes it
+  // Runs `fn(impl&)` on the loop with this impl kept alive; nothing unwinds into libuv.
+  template <class F>
+  void post(F fn);
+
+  // -- loop thread: listening (http_server.cpp) --
+  status do_listen(uv_loop_t* l);
+  void do_close();
+
+  // -- loop thread: connections (http_connection.cpp) --
+  conn* find(uint64_t token);
+  void accept(uv_stream_t* server);
+  void consume(conn* c, const char* data, size_t n);
+  void deliver(conn* c);
+  void reject(conn* c, uint16_t code, std::string_view message);
+  void answer(conn* c, const http_response& r);
+  void start_stream(conn* c, const http_response& r);
+  void write_chunk(conn* c, std::string_view data);
+  void end_stream(conn* c);
+  void done(conn* c);
+  void written(conn* c);
+  void write(conn* c, std::string data);
+  void linger(conn* c);
+  void close_now(conn* c);
+  void forget(conn* c);
+  void arm(conn* c, uint64_t ms);
+  void arm_idle(conn* c) { // a timeout of 0 or less means none
+    if (opts.idle_timeout_ms > 0)
+      arm(c, static_cast<uint64_t>(opts.idle_timeout_ms));
+  }
+  void read_on(conn* c);
+  void read_off(conn* c);
+  size_t input_cap() const { return std::max<size_t>(read_size, opts.max_header_bytes); }
+
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_timer(uv_timer_t* t);
+  static void on_closed(uv_handle_t* h);
+  static int on_message_begin(http_parser* p);
+  static int on_url(http_parser* p, const char* at, size_t n);
+  static int on_header_field(http_parser* p, const char* at, size_t n);
+  static int on_header_value(http_parser* p, const char* at, size_t n);
+  static int on_headers_complete(http_parser* p);
+  static int on_body(http_parser* p, const char* at, size_t n);
+  static int on_message_complete(http_parser* p);
+
+  event_loop& loop;
+  const http_server_options opts;
+  http_handler handler;
+  http_parser_settings settings{};
+  std::atomic<uint16_t> bound_port{0};
+  std::atomic<bool> stopped{false};
+  std::atomic<bool> listen_called{false};
+
+  mutable std::mutex mtx;
+  std::unordered_set<uint64_t> open_tokens; // requests still wanting an answer
+
+  uv_tcp_t* listener = nullptr;
+  std::string upload_dir;
+  uint64_t next_token = 1;
+  std::unordered_map<uint64_t, conn*> by_token;
+  std::unordered_set<conn*> conns;
+  std::array<char, read_size> read_buf; // one is enough: reads are handled one at a time
+};
+
+// One client connection; deletes itself once both its handles are closed.
+struct http_server::impl::conn {
+  explicit conn(impl* s) : srv(s), keep(s->shared_from_this()) {}
+
+  impl* srv;
+  std::shared_ptr<impl> keep; // close callbacks may run after ~http_server
+  uv_tcp_t tcp{};
+  uv_timer_t timer{};
+  uv_shutdown_t shutdown{};
+  int open_handles = 2;
+  http_parser parser{};
+  std::string peer;
+  // The request being read.
+  http_request req;
+  std::string url, field, value;
+  bool in_value = false, started = false, complete = false;
+  uint64_t header_bytes = 0, body_bytes = 0;
+  std::unique_ptr<upload_spool> spool;
+  uint16_t error_code = 0; // set by a parser callback that refused the request
+  std::string error_message;
+  // The request being answered; nothing more is parsed until it is written.
+  bool busy = false, head = false, keep_alive = false, streaming = false, finished = false;
+  uint64_t token = 0;
+  int writes = 0;
+  std::string pending; // pipelined bytes that arrived meanwhile
+  bool reading = false, lingering = false, closed = false;
+
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
+  int refuse(uint16_t code, std::string message) {
+    error_code = code;
+    error_message = std::move(message);
+    return -1;
+  }
+};
+
+} // namespace atlas
