@@ -41,6 +41,7 @@ struct master_state {
   std::set<std::string> free_slots;
   std::set<std::string> submitting;                    // ids being persisted
   std::set<std::string> awaiting;                      // recovered jobs whose slot may rejoin
+  std::set<std::string> draining;                      // slots that take no more work
   std::map<std::string, caf::actor> gateways;          // node id -> its http gateway
   uint64_t last_seq = 0;
 
@@ -196,6 +197,7 @@ master_actor::behavior_type master_impl(master_ptr self,
       auto info = i->second.info;
       spdlog::warn("slot gone slot={} node={}", info.key, info.node_id);
       st.free_slots.erase(i->first);
+      st.draining.erase(i->first);
       st.slots.erase(i);
       if (!info.current_job.empty())
         if (auto j = st.jobs.find(info.current_job); j != st.jobs.end())
@@ -241,6 +243,7 @@ master_actor::behavior_type master_impl(master_ptr self,
       spdlog::info("slot registered slot={} node={} gpus={} holding={}", info.key, info.node_id,
                    info.gpus.size(), info.current_job.empty() ? "-" : info.current_job);
       auto held = info.current_job;
+      st.draining.erase(info.key);
       st.slots[info.key] = slot_entry{slot, info};
       if (held.empty()) {
         st.slots[info.key].info.current_job.clear();
@@ -313,8 +316,14 @@ master_actor::behavior_type master_impl(master_ptr self,
         return;
       s->second.info.current_job.clear();
       ++s->second.info.jobs_run;
-      st.free_slots.insert(key);
+      if (!st.draining.count(key))
+        st.free_slots.insert(key);
       try_dispatch(self);
+    },
+    [=](drain_atom, const std::string& key) {
+      auto& st = self->state;
+      st.free_slots.erase(key);
+      st.draining.insert(key);
     },
     [=](done_atom, const std::string& id) { release_job(self, id); },
     [=](requeue_atom, job_record& rec) {

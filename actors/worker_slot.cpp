@@ -352,6 +352,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
     },
     [=](drain_atom, bool stop_job) {
       auto& st = self->state;
+      if (!st.draining && st.master)
+        self->send(st.master, drain_atom::value, st.info.key);
       st.draining = true;
       if (stop_job && st.busy) {
         st.requeue = true;

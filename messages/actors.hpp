@@ -94,6 +94,8 @@ using master_actor = caf::typed_actor<
   caf::reacts_to<register_atom, slot_info, worker_slot_actor>,
   // A slot finished its job and is free again.
   caf::reacts_to<idle_atom, std::string>,
+  // A slot takes no more work (its node is draining).
+  caf::reacts_to<drain_atom, std::string>,
   // A job actor reached a terminal state.
   caf::reacts_to<done_atom, std::string>,
   // A lost job goes back into the queue.
