@@ -48,6 +48,7 @@ void write_job_fields(json::writer& w, const job_record& rec) {
   w.kv("host_address", rec.host_address);
   w.kv("slot", rec.slot);
   w.kv("retries", rec.retries);
+  w.kv("max_retries", rec.max_retries);
   w.kv("pin", rec.pin);
   w.kv("seq", rec.seq);
 }
@@ -95,6 +96,7 @@ std::optional<job_record> job_from_json(std::string_view text, std::string& erro
   rec.host_address = v->get_string("host_address").value_or("");
   rec.slot = v->get_string("slot").value_or("");
   rec.retries = v->get_int("retries").value_or(0);
+  rec.max_retries = v->get_int("max_retries").value_or(-1);
   rec.pin = v->get_int("pin").value_or(0);
   rec.seq = static_cast<uint64_t>(v->get_int("seq").value_or(0));
   return rec;
@@ -149,6 +151,14 @@ std::optional<job_record> job_from_submission(std::string_view body, std::string
       return std::nullopt;
     }
     rec.priority = *prio;
+  }
+  if (auto r = v->find("max_retries"); r != nullptr && !r->is_null()) {
+    auto n = v->get_int("max_retries");
+    if (!n || *n < 0) {
+      error = "Bad max_retries: expected a whole number >= 0";
+      return std::nullopt;
+    }
+    rec.max_retries = *n;
   }
   rec.state = job_state::queued;
   return rec;
