@@ -1,0 +1,69 @@
+#include <catch2/catch.hpp>
+
+#include "runtime/job_codec.hpp"
+
+using namespace atlas;
+
+TEST_CASE("a submission in the original client's shape becomes a queued record",
+          "[job_codec]") {
+  std::string err;
+  auto rec = job_from_submission(
+    R"({"job_id":"abc-1","spec":{"command":["main.py"]},"metadata":{"project_name":"p","username":"ann"},"gpu_spec":{"num_gpus":2},"priority":3,"max_retries":0})",
+    err);
+  REQUIRE(rec);
+  CHECK(rec->job_id == "abc-1");
+  CHECK(rec->spec == R"({"command":["main.py"]})");
+  CHECK(rec->project_name == "p");
+  CHECK(rec->username == "ann");
+  CHECK(rec->num_gpus == 2);
+  CHECK(rec->priority == 3);
+  CHECK(rec->max_retries == 0);
+  CHECK(rec->state == job_state::queued);
+}
+
+TEST_CASE("bad submissions are refused with a reason", "[job_codec]") {
+  std::string err;
+  CHECK_FALSE(job_from_submission("[1]", err));
+  CHECK_FALSE(job_from_submission(R"({"job_id":"a"})", err));
+  CHECK(err.find("spec") != std::string::npos);
+  CHECK_FALSE(job_from_submission(R"({"job_id":"../x","spec":{}})", err));
+  CHECK(err.find("job id") != std::string::npos);
+  CHECK_FALSE(job_from_submission(R"({"job_id":"a","spec":{},"gpu_spec":{"num_gpus":-1}})", err));
+  CHECK_FALSE(job_from_submission(R"({"job_id":"a","spec":{},"priority":"high"})", err));
+  CHECK_FALSE(job_from_submission(R"({"job_id":"a","spec":{},"max_retries":-2})", err));
+}
+
+TEST_CASE("a record survives its JSON form", "[job_codec]") {
+  job_record rec;
+  rec.job_id = "j";
+  rec.spec = R"({"a":1})";
+  rec.state = job_state::cancelled;
+  rec.start_time = 12.5;
+  rec.return_code = 3;
+  rec.has_return_code = true;
+  rec.reason = "stopped";
+  rec.retries = 1;
+  rec.max_retries = 4;
+  rec.seq = 7;
+  std::string err;
+  auto back = job_from_json(to_json(rec), err);
+  REQUIRE(back);
+  CHECK(back->state == job_state::cancelled);
+  CHECK(back->spec == rec.spec);
+  CHECK(back->start_time == 12.5);
+  CHECK(back->return_code == 3);
+  CHECK(back->has_return_code);
+  CHECK(back->reason == "stopped");
+  CHECK(back->retries == 1);
+  CHECK(back->max_retries == 4);
+  CHECK(back->seq == 7);
+}
+
+TEST_CASE("job ids are limited to safe path segments", "[job_codec]") {
+  CHECK(valid_job_id("3f2b1c9e-8a4d-4c1e-9f00-123456789abc"));
+  CHECK(valid_job_id("a_b-C9"));
+  CHECK_FALSE(valid_job_id(""));
+  CHECK_FALSE(valid_job_id("a/b"));
+  CHECK_FALSE(valid_job_id(".."));
+  CHECK_FALSE(valid_job_id(std::string(65, 'a')));
+}
