@@ -1,5 +1,7 @@
 #include "adapters/multipart.hpp"
 
+#include "adapters/http_wire.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -15,24 +17,11 @@ namespace atlas {
 
 namespace {
 
+using http_wire::lower;
+using http_wire::trim;
+
 constexpr size_t max_part_headers = 16 << 10;
 constexpr size_t max_boundary = 200; // RFC 2046 says 70; some clients are generous
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out{s};
-  for (auto& ch : out)
-    if (ch >= 'A' && ch <= 'Z')
-      ch = static_cast<char>(ch - 'A' + 'a');
-  return out;
-}
 
 // A header value of the form `type; key=value; key="quoted value"`.
 struct parameterized {

@@ -303,10 +303,9 @@ class Cluster:
         except Exception:  # noqa: BLE001
             pass
 
-    def kill_leftovers(self):
-        """Kills, by pid, every process that carries this cluster's token in
-        its environment (jobs of killed nodes and their children); returns
-        how many there were."""
+    def token_processes(self):
+        """Pids of every process that carries this cluster's token in its
+        environment: the nodes, their jobs, and jobs a killed node left."""
         needle = f"ATLAS_TEST_TOKEN={self.token}".encode()
         found = []
         for entry in os.listdir("/proc"):
@@ -318,16 +317,25 @@ class Cluster:
                         found.append(int(entry))
             except OSError:
                 continue
+        return found
+
+    def kill_leftovers(self, keep=()):
+        """Kills, by pid, every process with this cluster's token except
+        `keep`; returns the pids killed."""
+        found = [p for p in self.token_processes() if p not in keep]
         for pid in found:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        return len(found)
+        return found
 
     def cleanup(self):
         self.stop()
-        shutil.rmtree(self.home, ignore_errors=True)
+        if os.environ.get("ATLAS_TEST_KEEP"):
+            print(f"kept {self.home}", flush=True)
+        else:
+            shutil.rmtree(self.home, ignore_errors=True)
 
     # --- jobs
 
