@@ -206,7 +206,8 @@ class NetnsRedis(Redis):
 
     def start(self):
         subprocess.run(["ip", "netns", "exec", self.netns, "redis-server", "--port", str(self.port),
-                        "--bind", self.host, "--save", "", "--appendonly", "yes",
+                        "--bind", self.host, "--protected-mode", "no",  # others connect
+                        "--save", "", "--appendonly", "yes",
                         "--dir", self.dir, "--daemonize", "yes",
                         "--pidfile", self.dir + "/redis.pid",
                         "--logfile", self.dir + "/redis.log"], check=True, timeout=10)
@@ -234,12 +235,21 @@ class Cluster:
         with open(self.home + "/config/atlas.config.yaml", "w") as f:
             f.write("limits:\n  stop_grace_s: 2\n  drain_timeout_s: 5\n")
             f.write(atlas_config)
-        if netns[0]:
-            self.redis = NetnsRedis(self.home + "/test-redis", netns[0], hosts[0])
-            redis_address = f"{hosts[0]}:{self.redis.port}"
-        else:
-            self.redis = Redis(self.home + "/test-redis")
-            redis_address = f"127.0.0.1:{self.redis.port}"
+        try:
+            if netns[0]:
+                self.redis = NetnsRedis(self.home + "/test-redis", netns[0], hosts[0])
+                redis_address = f"{hosts[0]}:{self.redis.port}"
+            else:
+                self.redis = Redis(self.home + "/test-redis")
+                redis_address = f"127.0.0.1:{self.redis.port}"
+        except Exception:
+            try:  # a redis-server that started but did not answer
+                with open(self.home + "/test-redis/redis.pid") as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+            shutil.rmtree(self.home, ignore_errors=True)
+            raise
         self.redis_address = redis_address
         self.master = ClusterNode("master", self.home, "master", 0, redis_address, self.token,
                                   host=hosts[0], netns=netns[0])

@@ -1,0 +1,259 @@
+// The master, the job lifecycle and their protocol with slots, run on CAF's
+// deterministic test coordinator with fake collaborators that implement the
+// real typed interfaces (a lookup kept in memory, slots driven by the test).
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <memory>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/master.hpp"
+#include "messages/actors.hpp"
+#include "messages/errors.hpp"
+#include "messages/types.hpp"
+
+using namespace atlas;
+
+namespace {
+
+/// What the fake lookup stored: the last record of every job.
+using store = std::map<std::string, job_record>;
+
+struct fake_lookup_state {
+  std::shared_ptr<store> records;
+};
+
+lookup_actor::behavior_type
+fake_lookup(lookup_actor::stateful_pointer<fake_lookup_state> self, std::shared_ptr<store> db) {
+  self->state.records = db;
+  return {
+    [=](enqueue_atom, const job_record& rec) -> caf::result<bool> {
+      if (db->count(rec.job_id))
+        return make_error(ec::conflict, "exists");
+      (*db)[rec.job_id] = rec;
+      return true;
+    },
+    [=](put_atom, const job_record& rec) {
+      (*db)[rec.job_id] = rec;
+      return true;
+    },
+    [=](get_atom, const std::string& id) -> caf::result<job_record> {
+      if (!db->count(id))
+        return make_error(ec::not_found, "no");
+      return db->at(id);
+    },
+    [=](list_atom) {
+      std::vector<job_record> out;
+      for (auto& [id, rec] : *db)
+        out.push_back(rec);
+      return out;
+    },
+    [=](list_atom, job_state s) {
+      std::vector<job_record> out;
+      for (auto& [id, rec] : *db)
+        if (rec.state == s)
+          out.push_back(rec);
+      return out;
+    },
+    [=](delete_atom, const std::string& id) { return db->erase(id) > 0; },
+    [=](route_atom, const std::string&, const std::string&) { return true; },
+    [=](endpoint_atom, const std::string&) { return true; },
+    [=](endpoint_atom) -> caf::result<std::string> { return std::string{"x:1"}; },
+  };
+}
+
+/// What a fake slot saw.
+struct slot_log {
+  std::vector<std::string> runs;  // job ids it was asked to run
+  std::vector<std::string> stops; // job ids it was asked to stop
+  caf::actor job;                 // lifecycle actor of the job in hand
+};
+
+struct fake_slot_state {
+  std::shared_ptr<slot_log> log;
+};
+
+/// A slot whose job progresses only when the test says so: `started` makes
+/// it report running, `exited` reports the end (0 = completed).
+worker_slot_actor::behavior_type
+fake_slot(worker_slot_actor::stateful_pointer<fake_slot_state> self,
+          std::shared_ptr<slot_log> log, master_actor master, std::string key) {
+  slot_info info;
+  info.key = key;
+  info.node_id = "n1";
+  self->send(master, register_atom::value, info, worker_slot_actor{self});
+  auto report = [=](job_state s, int64_t rc) {
+    job_report rep{log->runs.back(), s, rc, true, s == job_state::completed ? "" : "failed"};
+    self->request(caf::actor_cast<job_actor>(log->job), caf::infinite, report_atom::value, rep)
+      .then([=](bool) {
+        if (is_terminal(s))
+          self->send(master, idle_atom::value, key);
+      }, [](caf::error&) {});
+  };
+  return {
+    [=](run_atom, job_record& rec, caf::actor& job) {
+      log->runs.push_back(rec.job_id);
+      log->job = job;
+    },
+    [=](stop_atom, const std::string& id) { log->stops.push_back(id); },
+    [=](drain_atom, bool) {},
+    [=](get_atom) { return slot_info{}; },
+    [=](prepared_atom, const std::string&, const std::string&, const std::string&) {},
+    [=](started_atom, const std::string&, int32_t) { report(job_state::running, 0); },
+    [=](exited_atom, const std::string&, int64_t status, int32_t, const std::string&) {
+      report(status == 0 ? job_state::completed : job_state::failed, status);
+    },
+    [=](archived_atom, const std::string&, const std::string&) {},
+    [=](kill_atom, const std::string&) {},
+    [=](register_atom, caf::actor&) {},
+    [=](discard_atom, const std::string&) {},
+    [=](adopt_atom, const std::string&, caf::actor&) {},
+    [=](fetch_atom, const std::string&, uint64_t, uint64_t, const std::string&) {},
+  };
+}
+
+struct fixture {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::scheduler::test_coordinator* sched = nullptr;
+  std::shared_ptr<store> db = std::make_shared<store>();
+  lookup_actor lookup;
+  master_actor master;
+
+  fixture() {
+    register_message_types(cfg);
+    cfg.set("scheduler.policy", caf::atom("testing"));
+    cfg.set("logger.verbosity", caf::atom("quiet"));
+    sys = std::make_unique<caf::actor_system>(cfg);
+    sched = &dynamic_cast<caf::scheduler::test_coordinator&>(sys->scheduler());
+    lookup = sys->spawn(fake_lookup, db);
+    auto node_cfg = std::make_shared<node_config>();
+    node_cfg->node_id = "n1";
+    master = spawn_master(*sys, node_cfg, lookup);
+    sched->run();
+  }
+
+  ~fixture() {
+    caf::anon_send_exit(master, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(lookup, caf::exit_reason::user_shutdown);
+    sched->run();
+    // Job actors and fake slots of unfinished jobs are still alive; nothing
+    // runs them any more, so do not wait for them.
+    sys->await_actors_before_shutdown(false);
+  }
+
+  worker_slot_actor slot(std::shared_ptr<slot_log> log, std::string key) {
+    auto s = sys->spawn(fake_slot, log, master, std::move(key));
+    sched->run();
+    return s;
+  }
+
+  /// Submits a job as the gateway does and runs until everything settled.
+  std::string submit(std::string id, std::string user = "ann") {
+    job_record rec;
+    rec.job_id = id;
+    rec.username = std::move(user);
+    rec.spec = "{}";
+    caf::anon_send(master, submit_atom::value, rec);
+    sched->run();
+    return id;
+  }
+
+  job_state state_of(const std::string& id) { return db->at(id).state; }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(fixture, "a job goes queued, pending, running, completed through a slot",
+                 "[actors]") {
+  auto log = std::make_shared<slot_log>();
+  auto s = slot(log, "n1/0");
+  submit("j1");
+  REQUIRE(log->runs == std::vector<std::string>{"j1"});
+  CHECK(state_of("j1") == job_state::pending);
+  caf::anon_send(s, started_atom::value, std::string{"j1"}, int32_t{42});
+  sched->run();
+  CHECK(state_of("j1") == job_state::running);
+  caf::anon_send(s, exited_atom::value, std::string{"j1"}, int64_t{0}, int32_t{0}, std::string{});
+  sched->run();
+  CHECK(state_of("j1") == job_state::completed);
+  CHECK(db->at("j1").end_time > 0);
+}
+
+TEST_CASE_METHOD(fixture, "jobs wait in the queue until a slot frees, without polling",
+                 "[actors]") {
+  auto log = std::make_shared<slot_log>();
+  auto s = slot(log, "n1/0");
+  submit("a");
+  submit("b");
+  CHECK(log->runs == std::vector<std::string>{"a"});
+  CHECK(state_of("b") == job_state::queued);
+  caf::anon_send(s, started_atom::value, std::string{"a"}, int32_t{1});
+  caf::anon_send(s, exited_atom::value, std::string{"a"}, int64_t{3}, int32_t{0}, std::string{});
+  sched->run();
+  CHECK(state_of("a") == job_state::failed);
+  CHECK(db->at("a").return_code == 3);
+  CHECK(log->runs == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE_METHOD(fixture, "a job whose slot disappears is requeued and runs elsewhere",
+                 "[actors]") {
+  auto first = std::make_shared<slot_log>();
+  auto s1 = slot(first, "n1/0");
+  submit("j");
+  REQUIRE(first->runs.size() == 1);
+  auto second = std::make_shared<slot_log>();
+  auto s2 = slot(second, "n2/0");
+  caf::anon_send_exit(s1, caf::exit_reason::kill);
+  sched->run();
+  CHECK(second->runs == std::vector<std::string>{"j"});
+  CHECK(db->at("j").retries == 1);
+  CHECK(state_of("j") == job_state::pending);
+}
+
+TEST_CASE_METHOD(fixture, "a stopped queued job is cancelled and never dispatched",
+                 "[actors]") {
+  submit("q");
+  bool answered = false;
+  caf::scoped_actor client{*sys};
+  client->send(master, stop_atom::value, std::string{"q"});
+  sched->run();
+  client->receive([&](bool ok) { answered = ok; }, [](caf::error&) {});
+  CHECK(answered);
+  CHECK(state_of("q") == job_state::cancelled);
+  auto log = std::make_shared<slot_log>();
+  slot(log, "n1/0");
+  CHECK(log->runs.empty());
+}
+
+TEST_CASE_METHOD(fixture, "stopping a running job asks its slot to stop it", "[actors]") {
+  auto log = std::make_shared<slot_log>();
+  auto s = slot(log, "n1/0");
+  submit("r");
+  caf::anon_send(s, started_atom::value, std::string{"r"}, int32_t{7});
+  sched->run();
+  caf::anon_send(master, stop_atom::value, std::string{"r"});
+  sched->run();
+  CHECK(log->stops == std::vector<std::string>{"r"});
+}
+
+TEST_CASE_METHOD(fixture, "a second submission with the same id is refused", "[actors]") {
+  submit("dup");
+  caf::scoped_actor client{*sys};
+  job_record rec;
+  rec.job_id = "dup";
+  client->send(master, submit_atom::value, rec);
+  sched->run();
+  bool refused = false;
+  client->receive([](std::string&) {},
+                  [&](caf::error& err) { refused = http_status_of(err) == 409; });
+  CHECK(refused);
+}
