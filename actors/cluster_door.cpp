@@ -27,13 +27,22 @@ cluster_actor::behavior_type door_impl(cluster_actor::stateful_pointer<door_stat
                                        std::string secret, master_actor master) {
   return {
     [=](join_atom, const std::string& shown, const node_info& node,
-        const http_gateway_actor& gateway) -> caf::result<master_actor> {
+        const http_gateway_actor& gateway, const caf::actor& node_handle)
+      -> caf::result<master_actor> {
       if (secret.empty() || !same_secret(shown, secret)) {
         spdlog::error("node refused: wrong cluster secret node={} address={}", node.node_id,
                       node.host_address);
         return make_error(ec::forbidden, "refused by the master: wrong cluster secret");
       }
-      self->send(master, join_atom::value, node, caf::actor_cast<caf::actor>(gateway));
+      self->send(master, join_atom::value, node, caf::actor_cast<caf::actor>(gateway),
+                 node_handle);
+      return master;
+    },
+    [=](join_atom, const std::string& shown) -> caf::result<master_actor> {
+      if (secret.empty() || !same_secret(shown, secret)) {
+        spdlog::error("tool refused: wrong cluster secret");
+        return make_error(ec::forbidden, "refused by the master: wrong cluster secret");
+      }
       return master;
     },
   };

@@ -10,6 +10,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/counted.hpp"
 #include "adapters/event_loop.hpp"
 #include "adapters/json.hpp"
 #include "messages/errors.hpp"
@@ -40,7 +41,7 @@ struct gateway_state {
   std::unordered_map<uint64_t, continuation> parked; // waiting for the thread pool
 };
 
-using gateway_ptr = http_gateway_actor::stateful_pointer<gateway_state>;
+using gateway_ptr = counted_pointer<http_gateway_actor, gateway_state>;
 
 /// Runs `work` on the thread pool; `then` gets its answer on this actor.
 void offload(gateway_ptr self, std::function<http_response()> work, continuation then) {
@@ -471,6 +472,11 @@ http_gateway_actor::behavior_type gateway_impl(gateway_ptr self,
       return rp;
     },
     [=](register_atom, master_actor& master) { self->state.master = master; },
+    [=](stats_atom) {
+      auto& st = self->state;
+      return self->stats(st.cfg->node_id, std::to_string(st.parked.size()) + " file task(s) in flight"
+                                            + (st.master ? "" : ", no master"));
+    },
     [=](done_atom, uint64_t ticket, http_response& r) {
       auto i = self->state.parked.find(ticket);
       if (i == self->state.parked.end())

@@ -5,6 +5,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/counted.hpp"
 #include "messages/errors.hpp"
 #include "runtime/job_codec.hpp"
 
@@ -22,7 +23,7 @@ struct job_state_data {
   bool stop_requested = false; // desired state, kept apart from rec.state
 };
 
-using job_ptr = job_actor::stateful_pointer<job_state_data>;
+using job_ptr = counted_pointer<job_actor, job_state_data>;
 
 /// Writes the record; retries while Redis is away (the lookup actor already
 /// backs off) so that no transition is ever dropped.
@@ -46,6 +47,7 @@ bool transition(job_ptr self, job_state to) {
     return false;
   }
   self->state.rec.state = to;
+  self->state.rec.history.push_back(job_transition{to, now_seconds(), self->state.rec.slot});
   return true;
 }
 
@@ -135,6 +137,7 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
       }
       st.slot = slot;
       st.rec.slot = info.key;
+      st.rec.history.back().slot = info.key;
       st.rec.node = info.node_id;
       st.rec.host_address = info.host_address;
       st.rec.reason.clear();
@@ -193,6 +196,12 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
       return true;
     },
     [=](get_atom) { return self->state.rec; },
+    [=](stats_atom) {
+      auto& rec = self->state.rec;
+      return self->stats("", rec.job_id + " " + std::string(to_string(rec.state))
+                               + (rec.slot.empty() ? "" : " on " + rec.slot)
+                               + (rec.retries ? " retry " + std::to_string(rec.retries) : ""));
+    },
   };
 }
 

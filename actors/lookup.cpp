@@ -8,6 +8,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/counted.hpp"
 #include "adapters/redis_client.hpp"
 #include "messages/errors.hpp"
 #include "messages/redis_keys.hpp"
@@ -101,7 +102,7 @@ struct lookup_state {
   }
 };
 
-using lookup_ptr = lookup_actor::stateful_pointer<lookup_state>;
+using lookup_ptr = counted_pointer<lookup_actor, lookup_state>;
 
 caf::error unavailable() {
   return make_error(ec::unavailable, "Redis is unavailable; nothing was changed");
@@ -174,6 +175,11 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
       if (reply->type != redis_reply::kind::string)
         return make_error(ec::not_found, "no master has recorded its endpoint yet");
       return reply->str;
+    },
+    [=](stats_atom) {
+      auto& redis = *self->state.redis;
+      return self->stats("", "Redis " + redis.host() + ":" + std::to_string(redis.port())
+                               + (redis.connected() ? " connected" : " not connected"));
     },
     [=](route_atom, const std::string& id, const std::string& address) -> caf::result<bool> {
       if (!self->state.command({"HSET", keys::routing_map, id, address}))

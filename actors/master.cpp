@@ -11,74 +11,13 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/job.hpp"
-#include "actors/queue_policy.hpp"
+#include "actors/master_state.hpp"
 #include "messages/errors.hpp"
 #include "runtime/job_codec.hpp"
 
 namespace atlas {
 
 namespace {
-
-struct slot_entry {
-  worker_slot_actor handle;
-  slot_info info;
-};
-
-struct active_job {
-  job_actor handle;
-  std::string username;
-  bool running = false; // counted in the policy's fair share
-};
-
-struct master_state {
-  static inline const char* name = "master";
-  std::shared_ptr<const node_config> cfg;
-  lookup_actor lookup;
-  queue_policy policy;
-  std::unordered_map<std::string, job_record> queued;  // records of queued jobs
-  std::unordered_map<std::string, active_job> jobs;    // every unfinished job
-  std::map<std::string, slot_entry> slots;             // by slot key
-  std::set<std::string> free_slots;
-  std::set<std::string> submitting;                    // ids being persisted
-  std::set<std::string> awaiting;                      // recovered jobs whose slot may rejoin
-  std::set<std::string> draining;                      // slots that take no more work
-  std::map<std::string, caf::actor> gateways;          // node id -> its http gateway
-  uint64_t last_seq = 0;
-
-  /// Submission order that stays monotonic across master restarts.
-  uint64_t next_seq() {
-    using namespace std::chrono;
-    auto now = static_cast<uint64_t>(
-      duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
-    last_seq = std::max(last_seq + 1, now);
-    return last_seq;
-  }
-
-  size_t busy_on(const std::string& node) const {
-    size_t n = 0;
-    for (auto& [key, s] : slots)
-      if (s.info.node_id == node && !s.info.current_job.empty())
-        ++n;
-    return n;
-  }
-
-  /// Free slots in placement order: spread fills the emptiest node first,
-  /// pack the fullest.
-  std::vector<std::string> placement_order() const {
-    std::vector<std::pair<size_t, std::string>> ranked;
-    for (auto& key : free_slots) {
-      auto busy = busy_on(slots.at(key).info.node_id);
-      ranked.emplace_back(cfg->placement == "pack" ? ~busy : busy, key);
-    }
-    std::sort(ranked.begin(), ranked.end());
-    std::vector<std::string> out;
-    for (auto& r : ranked)
-      out.push_back(r.second);
-    return out;
-  }
-};
-
-using master_ptr = master_actor::stateful_pointer<master_state>;
 
 void enqueue_local(master_ptr self, job_record rec) {
   auto& st = self->state;
@@ -185,10 +124,10 @@ master_actor::behavior_type master_impl(master_ptr self,
   self->state.lookup = std::move(lookup);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
-    for (auto g = st.gateways.begin(); g != st.gateways.end(); ++g)
-      if (g->second.address() == dm.source) {
-        spdlog::warn("node left node={}", g->first);
-        st.gateways.erase(g);
+    for (auto n = st.nodes.begin(); n != st.nodes.end(); ++n)
+      if (n->second.gateway.address() == dm.source) {
+        spdlog::warn("node left node={}", n->first);
+        st.nodes.erase(n);
         return;
       }
     for (auto i = st.slots.begin(); i != st.slots.end(); ++i) {
@@ -216,6 +155,7 @@ master_actor::behavior_type master_impl(master_ptr self,
       rec.state = job_state::queued;
       rec.seq = st.next_seq();
       rec.queued_time = now_seconds();
+      rec.history = {job_transition{job_state::queued, rec.queued_time, {}}};
       st.submitting.insert(id);
       auto rp = self->make_response_promise<std::string>();
       self->request(st.lookup, caf::infinite, enqueue_atom::value, rec)
@@ -276,30 +216,67 @@ master_actor::behavior_type master_impl(master_ptr self,
           },
           [=](caf::error&) { self->send(slot, discard_atom::value, held); });
     },
-    [=](join_atom, const node_info& node, caf::actor& gateway) {
+    [=](join_atom, const node_info& node, caf::actor& gateway, caf::actor& node_handle) {
       auto& st = self->state;
       spdlog::info("node joined node={} address={} slots={}", node.node_id, node.host_address,
                    node.num_slots);
       self->monitor(gateway);
-      st.gateways[node.node_id] = gateway;
+      auto& entry = st.nodes[node.node_id];
+      bool drained = entry.drained; // a drain outlives a reconnection
+      entry = node_entry{node, gateway, node_handle, now_seconds(), drained};
+    },
+    [=](ping_atom, const std::string& node_id) {
+      if (auto n = self->state.nodes.find(node_id); n != self->state.nodes.end())
+        n->second.last_seen = now_seconds();
+    },
+    [=](nodes_atom) { return node_views(self); },
+    [=](queue_atom) { return queue_with_reasons(self); },
+    [=](jobs_atom) {
+      return self->delegate(self->state.lookup, list_atom::value);
+    },
+    [=](jobs_atom, const std::string& id) -> caf::result<job_record> {
+      auto& st = self->state;
+      if (auto j = st.jobs.find(id); j != st.jobs.end())
+        return self->delegate(j->second.handle, get_atom::value);
+      return self->delegate(st.lookup, get_atom::value, id);
+    },
+    [=](actors_atom) { return all_actor_stats(self); },
+    [=](drain_atom, const std::string& node_id, bool on) -> caf::result<bool> {
+      auto& st = self->state;
+      auto n = st.nodes.find(node_id);
+      if (n == st.nodes.end())
+        return make_error(ec::not_found, "no node '" + node_id + "' in the cluster");
+      n->second.drained = on;
+      spdlog::info("node {} node={}", on ? "drained" : "undrained", node_id);
+      if (!on)
+        try_dispatch(self);
+      return true;
+    },
+    [=](stats_atom) {
+      auto& st = self->state;
+      return self->stats(st.cfg->node_id,
+                         std::to_string(st.policy.size()) + " queued, " + std::to_string(st.jobs.size())
+                           + " active, " + std::to_string(st.slots.size()) + " slots ("
+                           + std::to_string(st.free_slots.size()) + " free), "
+                           + std::to_string(st.nodes.size()) + " nodes");
     },
     [=](get_atom, node_atom, const std::string& node_id) -> caf::result<caf::actor> {
       auto& st = self->state;
-      auto g = st.gateways.find(node_id);
-      if (g == st.gateways.end())
+      auto n = st.nodes.find(node_id);
+      if (n == st.nodes.end())
         return make_error(ec::unavailable, "node '" + node_id + "' is not connected");
-      return g->second;
+      return n->second.gateway;
     },
     [=](fetch_atom, const std::string& id, uint64_t offset) -> caf::result<http_response> {
       auto& st = self->state;
-      auto g = st.gateways.find(st.cfg->node_id);
-      if (g == st.gateways.end())
+      auto n = st.nodes.find(st.cfg->node_id);
+      if (n == st.nodes.end())
         return make_error(ec::unavailable, "the master's gateway is not up");
       http_request req;
       req.method = "GET";
       req.path = "/api/v1/jobs/" + id + "/bundle";
       req.query = "offset=" + std::to_string(offset);
-      return self->delegate(caf::actor_cast<http_gateway_actor>(g->second), std::move(req));
+      return self->delegate(caf::actor_cast<http_gateway_actor>(n->second.gateway), std::move(req));
     },
     [=](recover_atom) {
       auto& st = self->state;

@@ -10,6 +10,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/counted.hpp"
 #include "adapters/event_loop.hpp"
 #include "adapters/process.hpp"
 #include "messages/errors.hpp"
@@ -36,14 +37,64 @@ struct node_state {
   master_actor master;
   int connect_attempts = 0;
   double started = 0;
+  bool pinging = false; // a heartbeat timer is running
 };
 
-using node_ptr = node_actor::stateful_pointer<node_state>;
+using node_ptr = counted_pointer<node_actor, node_state>;
+
+/// How often a node tells the master it is alive (for atlas-ctl's ages).
+constexpr auto ping_interval = std::chrono::seconds(1);
 
 void check_drained(node_ptr self) {
   auto& st = self->state;
   if (st.draining && st.unanswered == 0 && st.busy.empty() && st.drained.pending())
     st.drained.deliver(true);
+}
+
+/// Starts the heartbeat timer chain once; rejoins reuse it.
+void start_pings(node_ptr self) {
+  if (self->state.pinging)
+    return;
+  self->state.pinging = true;
+  self->send(self, ping_atom::value);
+}
+
+/// Asks every actor of this node for its own account; answers once all did.
+caf::result<std::vector<actor_stats>> node_actor_stats(node_ptr self) {
+  auto& st = self->state;
+  struct gathering {
+    caf::typed_response_promise<std::vector<actor_stats>> rp;
+    std::vector<actor_stats> stats;
+    size_t waiting = 0;
+  };
+  auto g = std::make_shared<gathering>();
+  g->rp = self->make_response_promise<std::vector<actor_stats>>();
+  auto node_id = st.ctx.config->node_id;
+  g->stats.push_back(self->stats(node_id, std::to_string(st.slots.size()) + " slot(s)"));
+  g->waiting = st.slots.size() + (st.gateway ? 1 : 0) + (st.lookup ? 1 : 0);
+  if (g->waiting == 0) {
+    g->rp.deliver(std::move(g->stats));
+    return g->rp;
+  }
+  auto done_one = [g] {
+    if (--g->waiting == 0)
+      g->rp.deliver(std::move(g->stats));
+  };
+  auto one = [=](actor_stats& s) {
+    if (s.node.empty())
+      s.node = node_id;
+    g->stats.push_back(std::move(s));
+    done_one();
+  };
+  auto skip = [=](caf::error&) { done_one(); };
+  auto timeout = std::chrono::seconds(2);
+  for (auto& slot : st.slots)
+    self->request(slot, timeout, stats_atom::value).then(one, skip);
+  if (st.gateway)
+    self->request(st.gateway, timeout, stats_atom::value).then(one, skip);
+  if (st.lookup)
+    self->request(st.lookup, timeout, stats_atom::value).then(one, skip);
+  return g->rp;
 }
 
 /// Tries again later: 0.25 s, 0.5 s, ... up to 5 s between attempts.
@@ -170,7 +221,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
       me.version = "0.1.0";
       me.num_slots = static_cast<int32_t>(st.slots.size());
       me.started = st.started;
-      self->request(door, std::chrono::seconds(10), join_atom::value, st.secret, me, st.gateway)
+      self->request(door, std::chrono::seconds(10), join_atom::value, st.secret, me, st.gateway,
+                    caf::actor_cast<caf::actor>(self))
         .then(
           [=](master_actor& master) {
             auto& st = self->state;
@@ -183,10 +235,29 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
               self->send(st.gateway, register_atom::value, master);
             for (auto& slot : st.slots)
               self->send(slot, register_atom::value, caf::actor_cast<caf::actor>(master));
+            start_pings(self);
           },
           [=](caf::error& err) { retry_connect(self, error_message(err)); });
     },
     [=](connect_atom, const std::string& error) { retry_connect(self, error); },
+    [=](register_atom, master_actor& master) {
+      self->state.master = master; // the master node's own master: heartbeats only
+      start_pings(self);
+    },
+    [=](ping_atom) {
+      auto& st = self->state;
+      if (st.master)
+        self->send(st.master, ping_atom::value, st.ctx.config->node_id);
+      self->delayed_send(self, ping_interval, ping_atom::value);
+    },
+    [=](actors_atom) -> caf::result<std::vector<actor_stats>> { return node_actor_stats(self); },
+    [=](stats_atom) {
+      auto& st = self->state;
+      return self->stats(st.ctx.config->node_id,
+                         std::string(st.ctx.config->is_master ? "master" : "worker") + " node, "
+                           + std::to_string(st.slots.size()) + " slot(s)"
+                           + (st.master ? "" : ", no master") + (st.draining ? ", draining" : ""));
+    },
     [=](idle_atom, const std::string& key) {
       self->state.busy.erase(key);
       check_drained(self);

@@ -11,6 +11,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/counted.hpp"
 #include "actors/job_runtime.hpp"
 #include "adapters/archive.hpp"
 #include "adapters/event_loop.hpp"
@@ -42,7 +43,7 @@ struct slot_state {
   bool discarded = false; // the master gave the job to someone else: no report
 };
 
-using slot_ptr = worker_slot_actor::stateful_pointer<slot_state>;
+using slot_ptr = counted_pointer<worker_slot_actor, slot_state>;
 
 void finish(slot_ptr self);
 
@@ -361,6 +362,18 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       }
     },
     [=](get_atom) { return self->state.info; },
+    [=](stats_atom) {
+      auto& st = self->state;
+      std::string summary = st.draining ? "draining, " : "";
+      if (!st.busy)
+        summary += "free";
+      else
+        summary += "job " + st.job.job_id + (st.pid > 0 ? " pid " + std::to_string(st.pid) : " preparing")
+                   + (st.stop_requested ? " (stopping)" : "");
+      if (!st.master)
+        summary += ", no master";
+      return self->stats(st.info.node_id, summary);
+    },
     [=](register_atom, caf::actor& new_master) {
       auto& st = self->state;
       st.master = caf::actor_cast<master_actor>(new_master);

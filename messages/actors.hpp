@@ -13,6 +13,7 @@
 #include "messages/atoms.hpp"
 #include "messages/cluster.hpp"
 #include "messages/http.hpp"
+#include "messages/introspection.hpp"
 #include "messages/job.hpp"
 
 namespace atlas {
@@ -38,7 +39,9 @@ using lookup_actor = caf::typed_actor<
   // Records the master's CAF endpoint "host:port".
   caf::replies_to<endpoint_atom, std::string>::with<bool>,
   // Reads the master's CAF endpoint; error not_found before any master ran.
-  caf::replies_to<endpoint_atom>::with<std::string>>;
+  caf::replies_to<endpoint_atom>::with<std::string>,
+  // Its own account of itself, for atlas-ctl.
+  caf::replies_to<stats_atom>::with<actor_stats>>;
 
 /// One job slot on some node: runs one job at a time.
 using worker_slot_actor = caf::typed_actor<
@@ -59,6 +62,8 @@ using worker_slot_actor = caf::typed_actor<
   caf::reacts_to<fetch_atom, std::string, uint64_t, uint64_t, std::string>,
   // Its current view of itself.
   caf::replies_to<get_atom>::with<slot_info>,
+  // Its own account of itself, for atlas-ctl.
+  caf::replies_to<stats_atom>::with<actor_stats>,
   // From the thread pool: bundle extracted; error ("" if none), directory to run in.
   caf::reacts_to<prepared_atom, std::string, std::string, std::string>,
   // From the event loop: process started with this pid.
@@ -84,7 +89,9 @@ using job_actor = caf::typed_actor<
   // A user asked to stop the job.
   caf::replies_to<stop_atom>::with<bool>,
   // The current record.
-  caf::replies_to<get_atom>::with<job_record>>;
+  caf::replies_to<get_atom>::with<job_record>,
+  // Its own account of itself, for atlas-ctl.
+  caf::replies_to<stats_atom>::with<actor_stats>>;
 
 /// The master: owns the queue and the slot registry, decides placement.
 using master_actor = caf::typed_actor<
@@ -114,8 +121,24 @@ using master_actor = caf::typed_actor<
   caf::replies_to<get_atom, slots_atom>::with<std::vector<slot_info>>,
   // The live record of an active job (not_found once finished).
   caf::replies_to<get_atom, std::string>::with<job_record>,
-  // A node joined (through the cluster door); the handle is its gateway.
-  caf::reacts_to<join_atom, node_info, caf::actor>,
+  // A node joined (through the cluster door): its gateway and node actor.
+  caf::reacts_to<join_atom, node_info, caf::actor, caf::actor>,
+  // A node's heartbeat (for the age atlas-ctl shows).
+  caf::reacts_to<ping_atom, std::string>,
+  // atlas-ctl: every node with its slots.
+  caf::replies_to<nodes_atom>::with<std::vector<node_view>>,
+  // atlas-ctl: the queue in dispatch order, each job with why it waits.
+  caf::replies_to<queue_atom>::with<std::vector<queue_entry>>,
+  // atlas-ctl: every job record.
+  caf::replies_to<jobs_atom>::with<std::vector<job_record>>,
+  // atlas-ctl: one job's record, live or finished.
+  caf::replies_to<jobs_atom, std::string>::with<job_record>,
+  // atlas-ctl: every actor of every node.
+  caf::replies_to<actors_atom>::with<std::vector<actor_stats>>,
+  // atlas-ctl: stop (true) or resume (false) dispatch to a node.
+  caf::replies_to<drain_atom, std::string, bool>::with<bool>,
+  // Its own account of itself.
+  caf::replies_to<stats_atom>::with<actor_stats>,
   // The gateway of a node, to forward requests about its jobs.
   caf::replies_to<get_atom, node_atom, std::string>::with<caf::actor>,
   // The grace period for slots to re-register after a restart is over.
@@ -130,6 +153,8 @@ using http_gateway_actor = caf::typed_actor<
   caf::replies_to<http_request>::with<http_response>,
   // The master to act through (it changes when a worker reconnects).
   caf::reacts_to<register_atom, master_actor>,
+  // Its own account of itself, for atlas-ctl.
+  caf::replies_to<stats_atom>::with<actor_stats>,
   // From the thread pool: the answer to a request parked under a ticket.
   caf::reacts_to<done_atom, uint64_t, http_response>>;
 
@@ -147,7 +172,11 @@ namespace atlas {
 /// The door of the cluster, published on the master's CAF port: a node that
 /// shows the cluster secret gets the master's handle; others are refused.
 using cluster_actor = caf::typed_actor<
-  caf::replies_to<join_atom, std::string, node_info, http_gateway_actor>::with<master_actor>>;
+  // A node joins: secret, itself, its gateway and its node actor.
+  caf::replies_to<join_atom, std::string, node_info, http_gateway_actor,
+                  caf::actor>::with<master_actor>,
+  // A tool (atlas-ctl) asks for the master with the secret alone.
+  caf::replies_to<join_atom, std::string>::with<master_actor>>;
 
 /// One per process: supervises what the node started and shuts it down.
 using node_actor = caf::typed_actor<
@@ -168,6 +197,14 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<connect_atom>,
   // Worker nodes: connected to the cluster door; join through it.
   caf::reacts_to<connect_atom, cluster_actor>,
+  // The master node: its own master, to send heartbeats to.
+  caf::reacts_to<register_atom, master_actor>,
+  // Time to send the master a heartbeat.
+  caf::reacts_to<ping_atom>,
+  // Every actor of this node, each with its own account.
+  caf::replies_to<actors_atom>::with<std::vector<actor_stats>>,
+  // Its own account of itself.
+  caf::replies_to<stats_atom>::with<actor_stats>,
   // Worker nodes: connecting failed; retry with backoff.
   caf::reacts_to<connect_atom, std::string>,
   // From a slot: it is idle (used while draining).

@@ -42,5 +42,11 @@ using node_atom = caf::atom_constant<caf::atom("node")>;
 using connect_atom = caf::atom_constant<caf::atom("connect")>;
 using recover_atom = caf::atom_constant<caf::atom("recover")>;
 using fetch_atom = caf::atom_constant<caf::atom("fetch")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
+using queue_atom = caf::atom_constant<caf::atom("queue")>;
+using jobs_atom = caf::atom_constant<caf::atom("jobs")>;
+using actors_atom = caf::atom_constant<caf::atom("actors")>;
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
 
 } // namespace atlas

@@ -2,12 +2,25 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <caf/meta/type_name.hpp>
 
 #include "messages/job_state.hpp"
 
 namespace atlas {
+
+/// One step of a job's lifecycle: the state it entered, when, and where.
+struct job_transition {
+  job_state state = job_state::queued;
+  double time = 0;   // epoch seconds
+  std::string slot;  // slot key, when it concerned a slot
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_transition& x) {
+  return f(caf::meta::type_name("atlas::job_transition"), x.state, x.time, x.slot);
+}
 
 /// Everything the system knows about one job. Persisted in Redis as JSON
 /// (see runtime/job_codec.hpp) and carried between actors and nodes.
@@ -33,6 +46,7 @@ struct job_record {
   int64_t max_retries = -1; // requeues allowed; -1 = the cluster's default
   int64_t pin = 0;          // manual queue position (0 = ordered by policy)
   uint64_t seq = 0;         // submission order, assigned by the master
+  std::vector<job_transition> history; // every state it entered, in order
 };
 
 template <class Inspector>
@@ -41,7 +55,7 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
            x.project_name, x.username, x.num_gpus, x.priority, x.state,
            x.queued_time, x.start_time, x.end_time, x.return_code,
            x.has_return_code, x.reason, x.node, x.host_address, x.slot,
-           x.retries, x.max_retries, x.pin, x.seq);
+           x.retries, x.max_retries, x.pin, x.seq, x.history);
 }
 
 /// What a slot reports about the job it runs.

@@ -51,6 +51,10 @@ void write_job_fields(json::writer& w, const job_record& rec) {
   w.kv("max_retries", rec.max_retries);
   w.kv("pin", rec.pin);
   w.kv("seq", rec.seq);
+  w.key("history").begin_array();
+  for (auto& t : rec.history)
+    w.begin_object().kv("state", to_string(t.state)).kv("time", t.time).kv("slot", t.slot).end_object();
+  w.end_array();
 }
 
 std::string to_json(const job_record& rec) {
@@ -99,6 +103,15 @@ std::optional<job_record> job_from_json(std::string_view text, std::string& erro
   rec.max_retries = v->get_int("max_retries").value_or(-1);
   rec.pin = v->get_int("pin").value_or(0);
   rec.seq = static_cast<uint64_t>(v->get_int("seq").value_or(0));
+  if (auto h = v->find("history"); h != nullptr && h->is_array()) {
+    for (auto& t : h->array) {
+      auto s = parse_job_state(t.get_string("state").value_or(""));
+      if (!s)
+        continue;
+      job_transition step{*s, number_or_zero(t, "time"), t.get_string("slot").value_or("")};
+      rec.history.push_back(std::move(step));
+    }
+  }
   return rec;
 }
 

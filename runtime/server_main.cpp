@@ -36,6 +36,7 @@
 #include "adapters/process.hpp"
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
+#include "runtime/cluster_secret.hpp"
 #include "runtime/config.hpp"
 #include "runtime/job_files.hpp"
 #include "runtime/logging.hpp"
@@ -140,39 +141,6 @@ status serve(node_runtime& rt, uint16_t port) {
   return status::success();
 }
 
-/// The cluster secret: atlas.config.yaml, else ATLAS_CLUSTER_SECRET, else
-/// the file config/cluster.secret in the shared FOUNDATIONS_HOME, which the
-/// master writes (readable by its owner only) the first time it starts.
-std::string cluster_secret(const node_config& cfg) {
-  if (!cfg.cluster_secret.empty())
-    return cfg.cluster_secret;
-  if (auto env = std::getenv("ATLAS_CLUSTER_SECRET"); env != nullptr && *env != '\0')
-    return env;
-  auto path = cfg.foundations_home + "/config/cluster.secret";
-  std::string secret;
-  std::ifstream(path) >> secret;
-  if (!secret.empty() || !cfg.is_master)
-    return secret;
-  std::ifstream random("/dev/urandom", std::ios::binary);
-  unsigned char bytes[24];
-  random.read(reinterpret_cast<char*>(bytes), sizeof(bytes));
-  static const char* hex = "0123456789abcdef";
-  for (auto b : bytes) {
-    secret.push_back(hex[b >> 4]);
-    secret.push_back(hex[b & 15]);
-  }
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd >= 0) {
-    auto text = secret + "\n";
-    [[maybe_unused]] auto n = ::write(fd, text.data(), text.size());
-    ::close(fd);
-  } else { // another master wrote it first
-    secret.clear();
-    std::ifstream(path) >> secret;
-  }
-  return secret;
-}
-
 /// The host part of HOST_ADDRESS: where other nodes reach this one.
 std::string advertised_host(const node_config& cfg) {
   auto rest = cfg.host_address.substr(cfg.host_address.find("://") + 3);
@@ -251,7 +219,7 @@ status bring_up(node_runtime& rt) {
 
   if (auto n = kill_leftover_jobs(cfg.node_dir); n > 0)
     spdlog::warn("ended {} job process group(s) left running by this node's previous run", n);
-  auto secret = cluster_secret(cfg);
+  auto secret = ensure_cluster_secret(cfg);
   node_context ctx{rt.cfg, &rt.loop, rt.processes.get(), &rt.redis_pid};
   if (cfg.is_master) {
     rt.node = spawn_node(*rt.sys, ctx);
@@ -270,7 +238,9 @@ status bring_up(node_runtime& rt) {
   caf::anon_send(rt.node, register_atom::value, rt.gateway);
   if (rt.master) { // the master's own jobs are answered by its own gateway
     node_info me{cfg.node_id, cfg.host_address, version, cfg.num_workers, 0};
-    caf::anon_send(rt.master, join_atom::value, me, caf::actor_cast<caf::actor>(rt.gateway));
+    caf::anon_send(rt.master, join_atom::value, me, caf::actor_cast<caf::actor>(rt.gateway),
+                   caf::actor_cast<caf::actor>(rt.node));
+    caf::anon_send(rt.node, register_atom::value, rt.master);
   }
   if (auto st = serve(rt, cfg.http_port); !st)
     return st;

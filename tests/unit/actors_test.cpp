@@ -67,6 +67,7 @@ fake_lookup(lookup_actor::stateful_pointer<fake_lookup_state> self, std::shared_
     [=](route_atom, const std::string&, const std::string&) { return true; },
     [=](endpoint_atom, const std::string&) { return true; },
     [=](endpoint_atom) -> caf::result<std::string> { return std::string{"x:1"}; },
+    [=](stats_atom) { return actor_stats{}; },
   };
 }
 
@@ -106,6 +107,7 @@ fake_slot(worker_slot_actor::stateful_pointer<fake_slot_state> self,
     [=](stop_atom, const std::string& id) { log->stops.push_back(id); },
     [=](drain_atom, bool) {},
     [=](get_atom) { return slot_info{}; },
+    [=](stats_atom) { return actor_stats{}; },
     [=](prepared_atom, const std::string&, const std::string&, const std::string&) {},
     [=](started_atom, const std::string&, int32_t) { report(job_state::running, 0); },
     [=](exited_atom, const std::string&, int64_t status, int32_t, const std::string&) {
@@ -186,6 +188,12 @@ TEST_CASE_METHOD(fixture, "a job goes queued, pending, running, completed throug
   sched->run();
   CHECK(state_of("j1") == job_state::completed);
   CHECK(db->at("j1").end_time > 0);
+  std::vector<job_state> steps;
+  for (auto& t : db->at("j1").history)
+    steps.push_back(t.state);
+  CHECK(steps == std::vector<job_state>{job_state::queued, job_state::pending,
+                                        job_state::running, job_state::completed});
+  CHECK(db->at("j1").history[1].slot == "n1/0");
 }
 
 TEST_CASE_METHOD(fixture, "jobs wait in the queue until a slot frees, without polling",

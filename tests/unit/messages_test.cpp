@@ -96,7 +96,7 @@ TEST_CASE_METHOD(fixture, "http requests and responses survive serialization", "
 }
 
 TEST_CASE_METHOD(fixture, "slot infos and reports survive serialization", "[messages]") {
-  slot_info s{"n/1", "n", "http://h:5000/", 1, {"0", "1"}, "job", 3, "err"};
+  slot_info s{"n/1", "n", "http://h:5000/", 1, {"0", "1"}, "job", 3, "err", false, {}};
   auto s2 = round_trip(s);
   CHECK(s2.key == "n/1");
   CHECK(s2.gpus == std::vector<std::string>{"0", "1"});

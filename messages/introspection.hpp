@@ -1,0 +1,61 @@
+#pragma once
+
+// What the actors tell atlas-ctl about themselves and the cluster.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <caf/meta/type_name.hpp>
+
+#include "messages/cluster.hpp"
+#include "messages/job.hpp"
+
+namespace atlas {
+
+/// One actor's own account of itself (CAF 0.17 has no telemetry: each
+/// actor answers stats_atom with this).
+struct actor_stats {
+  std::string name;        // its role: master, worker-slot, job, lookup, http-gateway, node, ...
+  uint64_t id = 0;         // CAF actor id
+  std::string node;        // node id it runs on
+  uint64_t mailbox = 0;    // messages waiting in its mailbox
+  uint64_t handled = 0;    // messages it handled so far
+  double last_message = 0; // epoch seconds of the last one; 0 = none yet
+  std::string summary;     // one line about its state
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_stats& x) {
+  return f(caf::meta::type_name("atlas::actor_stats"), x.name, x.id, x.node, x.mailbox,
+           x.handled, x.last_message, x.summary);
+}
+
+/// A node as the master sees it.
+struct node_view {
+  node_info info;
+  std::string role;         // "master" or "worker"
+  bool drained = false;     // no new jobs go there
+  double last_seen = 0;     // epoch seconds of its last heartbeat to the master
+  std::vector<slot_info> slots;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_view& x) {
+  return f(caf::meta::type_name("atlas::node_view"), x.info, x.role, x.drained, x.last_seen,
+           x.slots);
+}
+
+/// A queued job and why it is not running yet.
+struct queue_entry {
+  job_record job;
+  uint64_t position = 0;
+  std::string reason; // "no free slot", "needs 2 GPUs", "fair-share turn", "nodes drained", ...
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, queue_entry& x) {
+  return f(caf::meta::type_name("atlas::queue_entry"), x.job, x.position, x.reason);
+}
+
+} // namespace atlas
