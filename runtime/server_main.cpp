@@ -38,6 +38,7 @@
 #include "messages/types.hpp"
 #include "runtime/cluster_secret.hpp"
 #include "runtime/config.hpp"
+#include "runtime/job_codec.hpp"
 #include "runtime/job_files.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/redis_server.hpp"
@@ -237,7 +238,7 @@ status bring_up(node_runtime& rt) {
   rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.master);
   caf::anon_send(rt.node, register_atom::value, rt.gateway);
   if (rt.master) { // the master's own jobs are answered by its own gateway
-    node_info me{cfg.node_id, cfg.host_address, version, cfg.num_workers, 0};
+    node_info me{cfg.node_id, cfg.host_address, version, cfg.num_workers, now_seconds()};
     caf::anon_send(rt.master, join_atom::value, me, caf::actor_cast<caf::actor>(rt.gateway),
                    caf::actor_cast<caf::actor>(rt.node));
     caf::anon_send(rt.node, register_atom::value, rt.master);
