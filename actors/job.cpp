@@ -21,6 +21,9 @@ struct job_state_data {
   worker_slot_actor slot;
   int max_retries = 2;
   bool stop_requested = false; // desired state, kept apart from rec.state
+  // The slot's final report is answered only once it is persisted: a slot
+  // that gets no answer keeps the news for the next master.
+  caf::typed_response_promise<bool> final_ack;
 };
 
 using job_ptr = counted_pointer<job_actor, job_state_data>;
@@ -57,6 +60,8 @@ void finish(job_ptr self) {
     spdlog::info("job finished job_id={} state={} {}", id,
                  to_string(self->state.rec.state), self->state.rec.reason);
     self->send(self->state.master, done_atom::value, id);
+    if (self->state.final_ack.pending())
+      self->state.final_ack.deliver(true);
     self->quit();
   });
 }
@@ -104,6 +109,12 @@ void apply_report(job_ptr self, const job_report& rep) {
   }
   if (rep.state == st.rec.state)
     return; // already known (a held report repeating the last one)
+  // A slot that could not report `running` (its master was away) reports
+  // the end directly: the job did run.
+  if (st.rec.state == job_state::pending && rep.state == job_state::completed) {
+    transition(self, job_state::running);
+    st.rec.start_time = now_seconds();
+  }
   if (!transition(self, rep.state))
     return;
   st.rec.reason = rep.reason;
@@ -152,7 +163,7 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
           self->send(st.slot, run_atom::value, st.rec, caf::actor_cast<caf::actor>(self));
       });
     },
-    [=](report_atom, const job_report& rep) -> bool {
+    [=](report_atom, const job_report& rep) -> caf::result<bool> {
       // Only the slot the job is placed on speaks for it: a copy the master
       // gave up on (and told to stop) is not heard.
       auto from = caf::actor_cast<caf::actor_addr>(self->current_sender());
@@ -161,8 +172,16 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
                      self->state.rec.job_id);
         return false;
       }
+      if (!is_terminal(rep.state)) {
+        apply_report(self, rep);
+        return true;
+      }
+      auto rp = self->make_response_promise<bool>();
+      self->state.final_ack = rp;
       apply_report(self, rep);
-      return true;
+      if (!is_terminal(self->state.rec.state))
+        rp.deliver(false); // refused: nothing to persist
+      return rp;
     },
     [=](adopt_atom, worker_slot_actor& slot, const slot_info& info) -> bool {
       auto& st = self->state;

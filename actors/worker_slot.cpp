@@ -41,6 +41,7 @@ struct slot_state {
   bool draining = false;
   bool requeue = false; // stopped by a node drain: the job goes back to the queue
   bool discarded = false; // the master gave the job to someone else: no report
+  bool exit_held = false; // ended while the master was away: files untouched until it confirms
 };
 
 using slot_ptr = counted_pointer<worker_slot_actor, slot_state>;
@@ -94,6 +95,7 @@ void finish(slot_ptr self) {
   st.stop_requested = false;
   st.requeue = false;
   st.discarded = false;
+  st.exit_held = false;
   st.info.current_job.clear();
   st.info.has_report = false;
   st.info.report = job_report{};
@@ -181,6 +183,55 @@ void fetch_bundle(slot_ptr self, uint64_t offset) {
       [=](caf::error& err) {
         if (self->state.busy && self->state.job.job_id == id)
           report(self, job_state::failed, "fetching the job bundle failed: " + caf::to_string(err));
+      });
+}
+
+void archive_work_dir(slot_ptr self);
+
+/// The job ended. Its working directory is on the shared file system, and a
+/// master that lost this node may have started the job again elsewhere in
+/// the same place: archive only once the lifecycle confirms the job is still
+/// placed here; without a master, hold the outcome until one confirms.
+void confirm_then_archive(slot_ptr self) {
+  auto& st = self->state;
+  auto id = st.job.job_id;
+  auto hold = [=] {
+    auto& st = self->state;
+    if (!st.busy || st.job.job_id != id)
+      return;
+    st.exit_held = true;
+    spdlog::warn("job_id={} slot={} ended while the master was away; held until it confirms",
+                 id, st.info.key);
+  };
+  if (!st.job_handle) {
+    hold();
+    return;
+  }
+  auto asked = st.job_handle;
+  self->request(st.job_handle, std::chrono::seconds(5), get_atom::value)
+    .then(
+      [=](job_record& rec) {
+        auto& st = self->state;
+        if (!st.busy || st.job.job_id != id)
+          return;
+        bool ours = rec.slot == st.info.key
+                    && (rec.state == job_state::pending || rec.state == job_state::running);
+        if (ours) {
+          archive_work_dir(self);
+          return;
+        }
+        spdlog::warn("job_id={} is {} on {} now: this copy leaves its files alone", id,
+                     to_string(rec.state), rec.slot.empty() ? "no slot" : rec.slot);
+        finish(self);
+      },
+      [=](caf::error&) {
+        auto& st = self->state;
+        // A new master may have adopted the job while the old one did not
+        // answer: ask the new one.
+        if (st.busy && st.job.job_id == id && st.job_handle && st.job_handle != asked)
+          confirm_then_archive(self);
+        else
+          hold();
       });
 }
 
@@ -318,7 +369,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       st.job.reason = outcome.reason;
       st.job.has_return_code = outcome.has_return_code;
       st.job.return_code = outcome.return_code;
-      archive_work_dir(self);
+      confirm_then_archive(self);
     },
     [=](archived_atom, const std::string& id, const std::string& error) {
       auto& st = self->state;
@@ -394,8 +445,13 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
     },
     [=](adopt_atom, const std::string& id, caf::actor& job) {
       auto& st = self->state;
-      if (st.busy && id == st.job.job_id)
-        st.job_handle = caf::actor_cast<job_actor>(job);
+      if (!st.busy || id != st.job.job_id)
+        return;
+      st.job_handle = caf::actor_cast<job_actor>(job);
+      if (st.exit_held) { // the master confirmed the job is still ours
+        st.exit_held = false;
+        archive_work_dir(self);
+      }
     },
     [=](discard_atom, const std::string& id) {
       auto& st = self->state;

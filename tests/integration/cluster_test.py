@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -23,8 +24,7 @@ import time
 
 import harness
 from harness import wait_until
-from cluster_harness import (TINY_ENTRYPOINT, Cluster, Namespaces, group_alive, http, pid_alive,
-                             timed)
+from cluster_harness import TINY_ENTRYPOINT, Cluster, Namespaces, group_alive, pid_alive, timed
 
 TERMINAL = {"completed", "failed", "cancelled"}
 measured = {}  # name -> seconds, printed at the end
@@ -290,11 +290,16 @@ def test_sigkill_of_a_worker_requeues_its_job_on_the_other():
     measured["restarted worker: start -> slots on the master"] = time.monotonic() - t
 
 
-def test_sigstop_of_a_worker_is_detected_by_heartbeats():
-    job = cluster.submit("stop-worker", {"SLEEP": "2.5"})
+def sigstop_scenario(job, sleep, label):
+    """Freezes the worker running `job` (SIGSTOP), waits until the master
+    has requeued the job through heartbeats and it runs on the other worker,
+    then lets the frozen worker go on (SIGCONT) and waits until it rejoined.
+    Returns (victim, other, stale process group, final record)."""
+    cluster.submit(job, {"SLEEP": str(sleep)})
     rec = cluster.wait_record(job, lambda r: r["state"] == "running", 30, "to run")
     victim = cluster.by_node_id(rec["node"])
     other = other_worker(victim)
+    (stale_pgid,) = wait_until(lambda: cluster.pgids_of(job), 10, "the job's process group")
     time.sleep(0.2)
     t_stop = time.monotonic()
     victim.signal(signal.SIGSTOP)
@@ -308,16 +313,17 @@ def test_sigstop_of_a_worker_is_detected_by_heartbeats():
     finally:
         victim.signal(signal.SIGCONT)
     t_cont = time.monotonic()
-    measured["SIGSTOP worker: detection (stop -> requeued)"] = t_seen - t_stop
-    measured["SIGSTOP worker: requeued -> running elsewhere"] = t_run - t_seen
-    print(f"     SIGSTOP: requeued {t_seen - t_stop:.2f}s after the stop (state {r1['state']}), "
-          f"running on the other worker {t_run - t_seen:.2f}s later", flush=True)
+    measured[f"SIGSTOP worker ({label}): detection (stop -> requeued)"] = t_seen - t_stop
+    measured[f"SIGSTOP worker ({label}): requeued -> running elsewhere"] = t_run - t_seen
+    print(f"     SIGSTOP ({label}): requeued {t_seen - t_stop:.2f}s after the stop "
+          f"(state {r1['state']}), running on the other worker {t_run - t_seen:.2f}s later",
+          flush=True)
     assert 1.0 <= t_seen - t_stop <= 6, t_seen - t_stop
     assert gone, "the frozen worker's slots were still listed after its job was requeued"
-    # The frozen node comes back: it rejoins, and its stale copy (which ended
-    # while the node was frozen) is not heard.
+    # The frozen node comes back and rejoins; its stale copy is not heard.
     cluster.wait_joined(victim, 20)
-    measured["SIGCONT worker: continue -> slots on the master"] = time.monotonic() - t_cont
+    measured[f"SIGSTOP worker ({label}): SIGCONT -> slots on the master"] = \
+        time.monotonic() - t_cont
     final = cluster.wait_record(job, lambda r: r["state"] in TERMINAL, 30, "to finish")
     wait_until(lambda: all(not s["current_job"] for s in cluster.slots_of(victim)), 15,
                "the rejoined worker's slots to be free")
@@ -328,14 +334,37 @@ def test_sigstop_of_a_worker_is_detected_by_heartbeats():
     assert count_lines(M.node_log(), f"job finished job_id={job} ") == 1, \
         "the job finished twice in the master's log"
     assert final["node"] == other.node_id and final["retries"] == 1, final
-    # The requeued run is undisturbed by the stale copy: it completes, and
-    # its artifacts are the ones kept.
+    return victim, other, stale_pgid, final
+
+
+def assert_rerun_completed_with_its_artifacts(job, other, final):
     assert final["state"] == "completed", (final["state"], final["reason"])
     assert other.env["HOST_ADDRESS"] in cluster.runs(job).values(), cluster.runs(job)
     status, raw = M.request("GET", f"/job_bundle/{job}")
     assert status == 200, (status, raw[:300])
     results = [d for n, d in untar(raw).items() if n.endswith("result.txt") and d]
     assert len(results) == 1 and results[0].startswith(other.env["HOST_ADDRESS"].encode()), results
+
+
+def test_sigstop_of_a_worker_is_detected_and_its_running_copy_discarded():
+    # The job outlives the freeze: when the worker comes back, its copy still
+    # runs and is killed as discarded.
+    job = "stop-worker-running"
+    victim, other, stale_pgid, final = sigstop_scenario(job, 5, "copy still running")
+    wait_until(lambda: not group_alive(stale_pgid), 10, "the discarded copy to be killed")
+    assert f"killing discarded copy job_id={job}" in victim.node_log()
+    assert list(cluster.runs(job).values()) == [other.env["HOST_ADDRESS"]], cluster.runs(job)
+    assert_rerun_completed_with_its_artifacts(job, other, final)
+
+
+def test_sigstop_of_a_worker_whose_copy_ended_while_frozen():
+    # The job ends while its worker is frozen: the worker comes back holding
+    # a completion nobody wants any more. It must not count, and must not
+    # disturb the rerun that now owns the job's working directory.
+    job = "stop-worker-ended"
+    victim, other, stale_pgid, final = sigstop_scenario(job, 2.5, "copy ended while frozen")
+    assert victim.env["HOST_ADDRESS"] in cluster.runs(job).values(), cluster.runs(job)
+    assert_rerun_completed_with_its_artifacts(job, other, final)
 
 
 # --- 4 ---------------------------------------------------------------------
@@ -444,8 +473,16 @@ def test_cluster_in_network_namespaces():
             via_master = c.master.request("GET", f"/api/v1/jobs/{i}/logs")
             assert via_master == owner.request("GET", f"/api/v1/jobs/{i}/logs"), via_master
             assert f"done {i} on http://{owner.host}:".encode() in via_master[1], via_master
-        # Redis listens on the master's namespace address only.
-        assert http("GET", f"http://{ns.hosts[0]}:{c.master.http_port}/healthz")[0] == 200
+        assert json.loads(c.master.request("GET", f"/jobs/{ids[0]}")[1]) == json.loads(
+            c.by_node_id(recs[ids[0]]["node"]).request("GET", f"/jobs/{ids[0]}")[1])
+        slots = c.workers_view().values()
+        assert {s["host_address"] for s in slots} == {w.env["HOST_ADDRESS"] for w in c.workers}
+        # Redis is on the master's namespace address only: nothing on 127.0.0.1.
+        probe = subprocess.run(
+            ["ip", "netns", "exec", ns.names[0], sys.executable, "-c",
+             f"import socket; socket.create_connection(('127.0.0.1', {c.redis.port}), 2)"],
+            capture_output=True, text=True, timeout=20)
+        assert probe.returncode != 0 and "Connection refused" in probe.stderr, probe
     finally:
         if c:
             c.cleanup()
@@ -477,6 +514,8 @@ def test_nothing_is_left_running():
 
 # `cluster_test.py word...` runs only the tests whose names contain a word.
 only = sys.argv[1:]
+# A runner's timeout (SIGTERM) still stops every node, Redis and namespace.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 try:
     cluster.start()
     harness.run_tests([t for t in [
@@ -484,7 +523,8 @@ try:
         test_logs_status_and_stop_through_the_master_match_the_worker,
         test_a_worker_without_the_cluster_secret_is_refused,
         test_sigkill_of_a_worker_requeues_its_job_on_the_other,
-        test_sigstop_of_a_worker_is_detected_by_heartbeats,
+        test_sigstop_of_a_worker_is_detected_and_its_running_copy_discarded,
+        test_sigstop_of_a_worker_whose_copy_ended_while_frozen,
         test_sigkill_of_the_master_during_a_burst_loses_no_acknowledged_job,
         test_redis_killed_and_restarted_during_a_burst_loses_no_acknowledged_job,
         test_cluster_in_network_namespaces,
