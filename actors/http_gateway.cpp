@@ -1,3 +1,7 @@
+// The HTTP gateway actor and its operations on jobs: file work goes to the
+// thread pool, requests for another node's job go to that node's gateway.
+// Which request reaches which operation: http_routes.cpp.
+
 #include "actors/http_gateway.hpp"
 
 #include <filesystem>
@@ -10,7 +14,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/counted.hpp"
+#include "actors/http_gateway_impl.hpp"
 #include "adapters/event_loop.hpp"
 #include "adapters/json.hpp"
 #include "messages/errors.hpp"
@@ -20,10 +24,9 @@
 
 namespace atlas {
 
-namespace {
+namespace gateway {
 
-using answer = caf::typed_response_promise<http_response>;
-using continuation = std::function<void(http_response&&)>;
+namespace {
 
 /// Marks a request forwarded by another node's gateway: answer it here.
 constexpr const char* forwarded_header = "x-atlas-forwarded-by";
@@ -31,49 +34,9 @@ constexpr const char* forwarded_header = "x-atlas-forwarded-by";
 /// Bytes of log sent per chunk of a followed stream.
 constexpr uint64_t follow_chunk = 64 << 10;
 
-struct gateway_state {
-  static inline const char* name = "http-gateway";
-  std::shared_ptr<const node_config> cfg;
-  event_loop* loop = nullptr;
-  lookup_actor lookup;
-  master_actor master;
-  uint64_t next_ticket = 1;
-  std::unordered_map<uint64_t, continuation> parked; // waiting for the thread pool
-};
-
-using gateway_ptr = counted_pointer<http_gateway_actor, gateway_state>;
-
-/// Runs `work` on the thread pool; `then` gets its answer on this actor.
-void offload(gateway_ptr self, std::function<http_response()> work, continuation then) {
-  auto ticket = self->state.next_ticket++;
-  self->state.parked.emplace(ticket, std::move(then));
-  http_gateway_actor me = self;
-  self->state.loop->post_work([me, ticket, work = std::move(work)] {
-    caf::anon_send(me, done_atom::value, ticket, work());
-  });
-}
-
-/// Delivers an answer; returns void so that routes can `return give(...)`.
-void give(answer& rp, http_response r) {
-  rp.deliver(std::move(r));
-}
-
-/// An actor error as an HTTP answer.
-http_response from_error(const caf::error& err) {
-  return error_answer(http_status_of(err), error_message(err));
-}
-
-/// Reads a record, then continues; unknown ids become 404.
-template <class F>
-void with_record(gateway_ptr self, answer rp, const std::string& id, F then) {
-  if (!valid_job_id(id)) {
-    rp.deliver(error_answer(404, "job '" + id + "' not found"));
-    return;
-  }
-  self->request(self->state.lookup, caf::infinite, get_atom::value, id)
-    .then([=](job_record& rec) mutable { then(rec); },
-          [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
-}
+/// Bytes of an uploaded bundle per chunk handed to a node without the
+/// shared file system.
+constexpr uint64_t bundle_chunk_bytes = 1 << 20;
 
 /// Reads the record, then answers here when this node ran the job (or the
 /// request was forwarded to it), else forwards the request unchanged to the
@@ -101,6 +64,28 @@ void at_owner(gateway_ptr self, answer rp, const http_request& req, const std::s
         // The node is gone: its files may still be on the shared file system.
         [=](caf::error&) mutable { local(rec); });
   });
+}
+
+} // namespace
+
+/// Runs `work` on the thread pool; `then` gets its answer on this actor.
+void offload(gateway_ptr self, std::function<http_response()> work, continuation then) {
+  auto ticket = self->state.next_ticket++;
+  self->state.parked.emplace(ticket, std::move(then));
+  http_gateway_actor me = self;
+  self->state.loop->post_work([me, ticket, work = std::move(work)] {
+    caf::anon_send(me, done_atom::value, ticket, work());
+  });
+}
+
+/// Delivers an answer; returns void so that routes can `return give(...)`.
+void give(answer& rp, http_response r) {
+  rp.deliver(std::move(r));
+}
+
+/// An actor error as an HTTP answer.
+http_response from_error(const caf::error& err) {
+  return error_answer(http_status_of(err), error_message(err));
 }
 
 void get_logs(gateway_ptr self, answer rp, const http_request& req, const std::string& id,
@@ -154,7 +139,7 @@ void get_job(gateway_ptr self, answer rp, const http_request& req, const std::st
 }
 
 void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
-                 std::vector<job_record> acc = {}) {
+                 std::vector<job_record> acc) {
   if (states.empty()) {
     rp.deliver(json_answer(200, records_by_id(acc)));
     return;
@@ -292,10 +277,6 @@ void download_artifacts(gateway_ptr self, answer rp, const http_request& req,
   });
 }
 
-/// Bytes of an uploaded bundle per chunk handed to a node without the
-/// shared file system.
-constexpr uint64_t bundle_chunk_bytes = 1 << 20;
-
 void bundle_chunk(gateway_ptr self, answer rp, const std::string& id, uint64_t offset) {
   if (!valid_job_id(id))
     return give(rp, error_answer(404, "job '" + id + "' not found"));
@@ -315,147 +296,11 @@ void bundle_chunk(gateway_ptr self, answer rp, const std::string& id, uint64_t o
     [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
 }
 
-/// Routes one request. Every branch delivers exactly one answer.
-void route(gateway_ptr self, answer rp, const http_request& req) {
-  auto parts = split_path(req.path);
-  auto& m = req.method;
-  auto n = parts.size();
-  auto& st = self->state;
-  auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
-  // Copied into response handlers that run after route() returned.
-  auto fail = [rp](caf::error& err) mutable { rp.deliver(from_error(err)); };
+} // namespace gateway
 
-  if (n == 0 && m == "GET")
-    return give(rp, json_answer(200, json::quote("Welcome to Atlas scheduler")));
-  if ((is(0, "healthz") && n == 1) || (is(0, "api") && is(1, "v1") && is(2, "healthz"))) {
-    json::writer w;
-    w.begin_object().kv("status", "ok").kv("node", st.cfg->node_id)
-      .kv("role", st.cfg->is_master ? "master" : "worker").end_object();
-    return give(rp, json_answer(200, w.take()));
-  }
-  if (is(0, "job_bundle") && n == 1 && m == "POST")
-    return upload_bundle(self, rp, req);
-  bool needs_master = is(0, "queued_jobs") || is(0, "workers")
-                      || (is(0, "running_jobs") && m == "DELETE")
-                      || (is(0, "api") && is(2, "queued_jobs"));
-  if (needs_master && !st.master)
-    return give(rp, error_answer(503, "this node has not joined a master yet"));
-  if (is(0, "job_bundle") && n == 2 && m == "GET")
-    return download_artifacts(self, rp, req, parts[1]);
-  if (is(0, "queued_jobs") && n == 1) {
-    if (m == "POST")
-      return submit(self, rp, req);
-    if (m == "GET") {
-      self->request(st.master, caf::infinite, list_atom::value)
-        .then([=](std::vector<job_record>& recs) mutable {
-                rp.deliver(json_answer(200, records_by_position(recs)));
-              }, fail);
-      return;
-    }
-  }
-  if (is(0, "queued_jobs") && n == 2) {
-    auto pos = parse_index(parts[1]);
-    if (!pos)
-      return give(rp, error_answer(404, "Bad queue position " + parts[1]));
-    if (m == "GET") {
-      self->request(st.master, caf::infinite, list_atom::value)
-        .then([=](std::vector<job_record>& recs) mutable {
-                if (*pos >= recs.size())
-                  return give(rp, error_answer(404, "Bad queue position " + parts[1]));
-                json::writer w;
-                w.begin_object();
-                write_job_fields(w, recs[*pos]);
-                w.kv("position", *pos).end_object();
-                rp.deliver(json_answer(200, w.take()));
-              }, fail);
-      return;
-    }
-    if (m == "DELETE") {
-      self->request(st.master, caf::infinite, dequeue_atom::value, *pos)
-        .then([=](job_record&) mutable { rp.deliver(no_content()); }, fail);
-      return;
-    }
-    if (m == "PATCH") {
-      auto to = parse_index(req.body);
-      if (!to)
-        return give(rp, error_answer(400, "expected the new position as a JSON number"));
-      self->request(st.master, caf::infinite, move_atom::value, *pos, *to)
-        .then([=](bool) mutable { rp.deliver(no_content()); }, fail);
-      return;
-    }
-  }
-  if (n == 1 && m == "GET" && is(0, "running_jobs"))
-    return list_states(self, rp, {job_state::running, job_state::pending});
-  if (n == 1 && m == "GET" && is(0, "completed_jobs"))
-    return list_states(self, rp, {job_state::completed});
-  if (n == 1 && m == "GET" && is(0, "failed_jobs"))
-    return list_states(self, rp, {job_state::cancelled, job_state::failed});
-  bool listing = is(0, "running_jobs") || is(0, "completed_jobs") || is(0, "failed_jobs")
-                 || is(0, "queued_jobs");
-  if (listing && n == 3 && is(2, "logs") && m == "GET")
-    return get_logs(self, rp, req, parts[1], true);
-  if (is(0, "running_jobs") && n == 2 && m == "DELETE")
-    return stop_job(self, rp, parts[1]);
-  if ((is(0, "completed_jobs") || is(0, "failed_jobs")) && n == 2 && m == "DELETE")
-    return delete_job(self, rp, req, parts[1]);
-  if (is(0, "jobs") && n == 2 && m == "GET")
-    return get_job(self, rp, req, parts[1]);
-  if (is(0, "workers") && n == 1 && m == "GET") {
-    self->request(st.master, caf::infinite, get_atom::value, slots_atom::value)
-      .then([=](std::vector<slot_info>& slots) mutable {
-              json::writer w;
-              w.begin_object();
-              for (auto& s : slots) {
-                w.key(s.key).begin_object().kv("id", s.key).kv("name", s.key)
-                  .kv("node", s.node_id).kv("host_address", s.host_address)
-                  .kv("pending", !s.current_job.empty()).kv("current_job", s.current_job)
-                  .kv("jobs_run", s.jobs_run).key("gpus").begin_array();
-                for (auto& g : s.gpus)
-                  w.value(g);
-                w.end_array().end_object();
-              }
-              w.end_object();
-              rp.deliver(json_answer(200, w.take()));
-            }, fail);
-    return;
-  }
-  if (is(0, "api") && is(1, "v1")) {
-    if (is(2, "queued_jobs") && n == 3 && m == "DELETE") {
-      self->request(st.master, caf::infinite, clear_atom::value)
-        .then([=](uint64_t removed) mutable {
-                json::writer w;
-                w.begin_object().kv("removed", removed).end_object();
-                rp.deliver(json_answer(200, w.take()));
-              }, fail);
-      return;
-    }
-    if (is(2, "jobs") && n == 3 && m == "GET") {
-      self->request(st.lookup, caf::infinite, list_atom::value)
-        .then([=](std::vector<job_record>& recs) mutable {
-                rp.deliver(json_answer(200, record_list(std::move(recs))));
-              }, fail);
-      return;
-    }
-    if (is(2, "jobs") && n == 4 && m == "GET") {
-      return with_record(self, rp, parts[3], [=](job_record& rec) mutable {
-        rp.deliver(json_answer(200, to_json(rec)));
-      });
-    }
-    if (is(2, "jobs") && n == 5 && is(4, "bundle") && m == "GET") {
-      auto q = parse_query(req.query);
-      auto offset = parse_index(q.count("offset") ? q["offset"] : "0").value_or(0);
-      return bundle_chunk(self, rp, parts[3], offset);
-    }
-    if (is(2, "jobs") && n == 5 && is(4, "logs") && m == "GET") {
-      auto q = parse_query(req.query);
-      if (q.count("follow") && q["follow"] != "0" && q["follow"] != "false")
-        return follow_logs(self, rp, req, parts[3],
-                           parse_index(q.count("offset") ? q["offset"] : "0").value_or(0));
-      return get_logs(self, rp, req, parts[3], false);
-    }
-  }
-  rp.deliver(error_answer(404, "no route for " + m + " " + req.path));
-}
+namespace {
+
+using namespace gateway;
 
 http_gateway_actor::behavior_type gateway_impl(gateway_ptr self,
                                                std::shared_ptr<const node_config> cfg,

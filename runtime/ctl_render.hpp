@@ -1,8 +1,9 @@
 #pragma once
 
 // atlas-ctl's output: the introspection messages as aligned tables (ANSI
-// colour only when asked) or as JSON with stable keys. Pure formatting, no
-// CAF and no I/O, so it is unit-tested alone.
+// colour only when asked; ctl_render.cpp) or as JSON with stable keys
+// (ctl_render_json.cpp). Pure formatting, no CAF and no I/O, so it is
+// unit-tested alone.
 
 #include <optional>
 #include <string>

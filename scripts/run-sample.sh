@@ -11,16 +11,14 @@ if [ ! -d build/meson-private ]; then
   meson setup build >/dev/null
 fi
 echo "building (the first build takes a few minutes) ..."
-ninja -C build atlas-server foundations | grep -v -E '^\[[0-9]+/[0-9]+\] ' || true
+ninja -C build atlas-server foundations atlas-ctl | grep -v -E '^\[[0-9]+/[0-9]+\] ' || true
 [ -x build/atlas-server ] && [ -x build/foundations ] || { echo "build failed" >&2; exit 1; }
 
 server="$root/build/atlas-server"
 cli="$root/build/foundations"
 home="${FOUNDATIONS_HOME:-$HOME/.foundations}"
 
-if "$server" start; then
-  started=1
-else
+if ! "$server" start; then
   echo "(is a node already running from $home? 'atlas-server stop' ends it)" >&2
   exit 1
 fi
@@ -42,10 +40,11 @@ echo "== foundations list remote"
 "$cli" list remote
 cat <<MSG
 
-The node keeps running (started=$started). Next:
+The node keeps running. Next:
   - logs of a job:     $cli get logs remote <job_id>
   - its artifacts:     $cli get job remote <job_id> --save_dir /tmp
   - the API:           curl http://127.0.0.1:5000/completed_jobs
+  - the live actors:   $root/build/atlas-ctl nodes   (also: slots, jobs, queue, actors, watch)
   - the node's log:    $home/nodes/127.0.0.1-5000/atlas-server.log
   - stop the node:     $server stop
 MSG
