@@ -1,0 +1,98 @@
+#pragma once
+
+// The gateway's insides, shared by the actor with its operations
+// (http_gateway.cpp) and its route table (http_routes.cpp). Private to
+// those two files.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include "actors/counted.hpp"
+#include "messages/actors.hpp"
+#include "runtime/config.hpp"
+#include "runtime/http_answers.hpp"
+#include "runtime/job_codec.hpp"
+
+namespace atlas {
+
+class event_loop;
+
+namespace gateway {
+
+using answer = caf::typed_response_promise<http_response>;
+using continuation = std::function<void(http_response&&)>;
+
+struct gateway_state {
+  static inline const char* name = "http-gateway";
+  std::shared_ptr<const node_config> cfg;
+  event_loop* loop = nullptr;
+  lookup_actor lookup;
+  master_actor master;
+  uint64_t next_ticket = 1;
+  std::unordered_map<uint64_t, continuation> parked; // waiting for the thread pool
+};
+
+using gateway_ptr = counted_pointer<http_gateway_actor, gateway_state>;
+
+/// Runs `work` on the thread pool; `then` gets its answer on this actor.
+void offload(gateway_ptr self, std::function<http_response()> work, continuation then);
+
+/// Delivers an answer; returns void so that routes can `return give(...)`.
+void give(answer& rp, http_response r);
+
+/// An actor error as an HTTP answer.
+http_response from_error(const caf::error& err);
+
+/// Reads a record, then continues; unknown ids become 404.
+template <class F>
+void with_record(gateway_ptr self, answer rp, const std::string& id, F then) {
+  if (!valid_job_id(id)) {
+    rp.deliver(error_answer(404, "job '" + id + "' not found"));
+    return;
+  }
+  self->request(self->state.lookup, caf::infinite, get_atom::value, id)
+    .then([=](job_record& rec) mutable { then(rec); },
+          [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+}
+
+// --- operations (http_gateway.cpp): each delivers exactly one answer
+
+/// The job's log (capped) as a JSON string, or as plain text.
+void get_logs(gateway_ptr self, answer rp, const http_request& req, const std::string& id,
+              bool as_json);
+/// The next chunk of a followed log from `offset`.
+void follow_logs(gateway_ptr self, answer rp, const http_request& req, const std::string& id,
+                 uint64_t offset);
+/// The job's record with its log.
+void get_job(gateway_ptr self, answer rp, const http_request& req, const std::string& id);
+/// The records in `states`, one state after another, added to `acc`.
+void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
+                 std::vector<job_record> acc = {});
+/// Queues a submitted job whose bundle has been uploaded.
+void submit(gateway_ptr self, answer rp, const http_request& req);
+/// Stores an uploaded <job_id>.tgz bundle.
+void upload_bundle(gateway_ptr self, answer rp, const http_request& req);
+/// Deletes a finished job's files, then its record.
+void delete_job(gateway_ptr self, answer rp, const http_request& req, const std::string& id);
+/// Stops an active job; 409 when it has already finished.
+void stop_job(gateway_ptr self, answer rp, const std::string& id);
+/// The job's artifacts as a .tgz.
+void download_artifacts(gateway_ptr self, answer rp, const http_request& req,
+                        const std::string& id);
+/// A chunk of a stored bundle, for a node without the shared file system.
+void bundle_chunk(gateway_ptr self, answer rp, const std::string& id, uint64_t offset);
+
+/// Routes one request (http_routes.cpp). Every branch delivers exactly one
+/// answer.
+void route(gateway_ptr self, answer rp, const http_request& req);
+
+} // namespace gateway
+
+} // namespace atlas

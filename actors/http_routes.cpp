@@ -1,0 +1,158 @@
+// The gateway's route table: the scheduler API (DESIGN.md §6), each path
+// and method mapped to an operation or answered here from one request to
+// the master or to Redis.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actors/http_gateway_impl.hpp"
+#include "adapters/json.hpp"
+#include "runtime/http_answers.hpp"
+#include "runtime/job_codec.hpp"
+
+namespace atlas::gateway {
+
+/// Routes one request. Every branch delivers exactly one answer.
+void route(gateway_ptr self, answer rp, const http_request& req) {
+  auto parts = split_path(req.path);
+  auto& m = req.method;
+  auto n = parts.size();
+  auto& st = self->state;
+  auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
+  // Copied into response handlers that run after route() returned.
+  auto fail = [rp](caf::error& err) mutable { rp.deliver(from_error(err)); };
+
+  if (n == 0 && m == "GET")
+    return give(rp, json_answer(200, json::quote("Welcome to Atlas scheduler")));
+  if ((is(0, "healthz") && n == 1) || (is(0, "api") && is(1, "v1") && is(2, "healthz"))) {
+    json::writer w;
+    w.begin_object().kv("status", "ok").kv("node", st.cfg->node_id)
+      .kv("role", st.cfg->is_master ? "master" : "worker").end_object();
+    return give(rp, json_answer(200, w.take()));
+  }
+  if (is(0, "job_bundle") && n == 1 && m == "POST")
+    return upload_bundle(self, rp, req);
+  bool needs_master = is(0, "queued_jobs") || is(0, "workers")
+                      || (is(0, "running_jobs") && m == "DELETE")
+                      || (is(0, "api") && is(2, "queued_jobs"));
+  if (needs_master && !st.master)
+    return give(rp, error_answer(503, "this node has not joined a master yet"));
+  if (is(0, "job_bundle") && n == 2 && m == "GET")
+    return download_artifacts(self, rp, req, parts[1]);
+  if (is(0, "queued_jobs") && n == 1) {
+    if (m == "POST")
+      return submit(self, rp, req);
+    if (m == "GET") {
+      self->request(st.master, caf::infinite, list_atom::value)
+        .then([=](std::vector<job_record>& recs) mutable {
+                rp.deliver(json_answer(200, records_by_position(recs)));
+              }, fail);
+      return;
+    }
+  }
+  if (is(0, "queued_jobs") && n == 2) {
+    auto pos = parse_index(parts[1]);
+    if (!pos)
+      return give(rp, error_answer(404, "Bad queue position " + parts[1]));
+    if (m == "GET") {
+      self->request(st.master, caf::infinite, list_atom::value)
+        .then([=](std::vector<job_record>& recs) mutable {
+                if (*pos >= recs.size())
+                  return give(rp, error_answer(404, "Bad queue position " + parts[1]));
+                json::writer w;
+                w.begin_object();
+                write_job_fields(w, recs[*pos]);
+                w.kv("position", *pos).end_object();
+                rp.deliver(json_answer(200, w.take()));
+              }, fail);
+      return;
+    }
+    if (m == "DELETE") {
+      self->request(st.master, caf::infinite, dequeue_atom::value, *pos)
+        .then([=](job_record&) mutable { rp.deliver(no_content()); }, fail);
+      return;
+    }
+    if (m == "PATCH") {
+      auto to = parse_index(req.body);
+      if (!to)
+        return give(rp, error_answer(400, "expected the new position as a JSON number"));
+      self->request(st.master, caf::infinite, move_atom::value, *pos, *to)
+        .then([=](bool) mutable { rp.deliver(no_content()); }, fail);
+      return;
+    }
+  }
+  if (n == 1 && m == "GET" && is(0, "running_jobs"))
+    return list_states(self, rp, {job_state::running, job_state::pending});
+  if (n == 1 && m == "GET" && is(0, "completed_jobs"))
+    return list_states(self, rp, {job_state::completed});
+  if (n == 1 && m == "GET" && is(0, "failed_jobs"))
+    return list_states(self, rp, {job_state::cancelled, job_state::failed});
+  bool listing = is(0, "running_jobs") || is(0, "completed_jobs") || is(0, "failed_jobs")
+                 || is(0, "queued_jobs");
+  if (listing && n == 3 && is(2, "logs") && m == "GET")
+    return get_logs(self, rp, req, parts[1], true);
+  if (is(0, "running_jobs") && n == 2 && m == "DELETE")
+    return stop_job(self, rp, parts[1]);
+  if ((is(0, "completed_jobs") || is(0, "failed_jobs")) && n == 2 && m == "DELETE")
+    return delete_job(self, rp, req, parts[1]);
+  if (is(0, "jobs") && n == 2 && m == "GET")
+    return get_job(self, rp, req, parts[1]);
+  if (is(0, "workers") && n == 1 && m == "GET") {
+    self->request(st.master, caf::infinite, get_atom::value, slots_atom::value)
+      .then([=](std::vector<slot_info>& slots) mutable {
+              json::writer w;
+              w.begin_object();
+              for (auto& s : slots) {
+                w.key(s.key).begin_object().kv("id", s.key).kv("name", s.key)
+                  .kv("node", s.node_id).kv("host_address", s.host_address)
+                  .kv("pending", !s.current_job.empty()).kv("current_job", s.current_job)
+                  .kv("jobs_run", s.jobs_run).key("gpus").begin_array();
+                for (auto& g : s.gpus)
+                  w.value(g);
+                w.end_array().end_object();
+              }
+              w.end_object();
+              rp.deliver(json_answer(200, w.take()));
+            }, fail);
+    return;
+  }
+  if (is(0, "api") && is(1, "v1")) {
+    if (is(2, "queued_jobs") && n == 3 && m == "DELETE") {
+      self->request(st.master, caf::infinite, clear_atom::value)
+        .then([=](uint64_t removed) mutable {
+                json::writer w;
+                w.begin_object().kv("removed", removed).end_object();
+                rp.deliver(json_answer(200, w.take()));
+              }, fail);
+      return;
+    }
+    if (is(2, "jobs") && n == 3 && m == "GET") {
+      self->request(st.lookup, caf::infinite, list_atom::value)
+        .then([=](std::vector<job_record>& recs) mutable {
+                rp.deliver(json_answer(200, record_list(std::move(recs))));
+              }, fail);
+      return;
+    }
+    if (is(2, "jobs") && n == 4 && m == "GET") {
+      return with_record(self, rp, parts[3], [=](job_record& rec) mutable {
+        rp.deliver(json_answer(200, to_json(rec)));
+      });
+    }
+    if (is(2, "jobs") && n == 5 && is(4, "bundle") && m == "GET") {
+      auto q = parse_query(req.query);
+      auto offset = parse_index(q.count("offset") ? q["offset"] : "0").value_or(0);
+      return bundle_chunk(self, rp, parts[3], offset);
+    }
+    if (is(2, "jobs") && n == 5 && is(4, "logs") && m == "GET") {
+      auto q = parse_query(req.query);
+      if (q.count("follow") && q["follow"] != "0" && q["follow"] != "false")
+        return follow_logs(self, rp, req, parts[3],
+                           parse_index(q.count("offset") ? q["offset"] : "0").value_or(0));
+      return get_logs(self, rp, req, parts[3], false);
+    }
+  }
+  rp.deliver(error_answer(404, "no route for " + m + " " + req.path));
+}
+
+} // namespace atlas::gateway

@@ -1,0 +1,270 @@
+#include "runtime/node_runtime.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/cluster_door.hpp"
+#include "actors/http_bridge.hpp"
+#include "actors/http_gateway.hpp"
+#include "actors/lookup.hpp"
+#include "actors/master.hpp"
+#include "actors/node.hpp"
+#include "actors/worker_slot.hpp"
+#include "adapters/event_loop.hpp"
+#include "adapters/http_server.hpp"
+#include "adapters/process.hpp"
+#include "messages/errors.hpp"
+#include "messages/types.hpp"
+#include "runtime/cluster_secret.hpp"
+#include "runtime/config.hpp"
+#include "runtime/job_codec.hpp"
+#include "runtime/job_files.hpp"
+#include "runtime/redis_server.hpp"
+
+namespace atlas {
+
+/// Everything a running node owns, in the order it is torn down.
+struct node_runtime::parts {
+  std::shared_ptr<node_config> cfg;
+  event_loop loop;
+  std::unique_ptr<process_supervisor> processes;
+  std::atomic<int> redis_pid{0};
+  std::unique_ptr<caf::actor_system_config> caf_cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::vector<std::unique_ptr<http_server>> servers;
+  node_actor node;
+  lookup_actor lookup;
+  master_actor master;
+  cluster_actor door;
+  http_gateway_actor gateway;
+  std::vector<worker_slot_actor> slots;
+  // Shared with each server's handler; emptied once the servers are closed.
+  std::vector<std::shared_ptr<http_bridge_actor>> bridges;
+};
+
+namespace {
+
+/// Starts listening on `port` with a bridge into the gateway.
+status serve(node_runtime::parts& rt, uint16_t port) {
+  http_server_options opts;
+  opts.host = rt.cfg->http_host;
+  opts.port = port;
+  opts.max_header_bytes = rt.cfg->max_header_bytes;
+  opts.max_body_bytes = rt.cfg->max_body_bytes;
+  opts.max_upload_bytes = rt.cfg->max_upload_bytes;
+  opts.upload_dir = rt.cfg->node_dir + "/uploads";
+  opts.idle_timeout_ms = rt.cfg->idle_timeout_s * 1000;
+  auto bridge_slot = std::make_shared<http_bridge_actor>();
+  auto server = std::make_unique<http_server>(
+    rt.loop, opts, [bridge_slot](http_request&& req, uint64_t token) {
+      caf::anon_send(*bridge_slot, std::move(req), token);
+    });
+  *bridge_slot = spawn_http_bridge(*rt.sys, server.get(), rt.gateway);
+  rt.bridges.push_back(bridge_slot);
+  auto st = server->listen();
+  if (!st)
+    return st;
+  rt.servers.push_back(std::move(server));
+  return status::success();
+}
+
+/// The host part of HOST_ADDRESS: where other nodes reach this one.
+std::string advertised_host(const node_config& cfg) {
+  auto rest = cfg.host_address.substr(cfg.host_address.find("://") + 3);
+  auto end = rest.rfind(':');
+  return rest.substr(0, end == std::string::npos ? rest.find('/') : end);
+}
+
+/// Makes sure Redis is there: the managed one is started (or an already
+/// running one reused); a configured one must answer, except on workers,
+/// which wait for the master's.
+status ensure_redis(node_runtime::parts& rt) {
+  auto& cfg = *rt.cfg;
+  if (cfg.manage_redis) {
+    if (port_in_use("127.0.0.1", cfg.redis_port)) {
+      if (!redis_answers("127.0.0.1", cfg.redis_port, std::chrono::seconds(2)))
+        return status::fail("port " + std::to_string(cfg.redis_port)
+                            + " (Redis) is in use by another program");
+      spdlog::warn("using the Redis already running on port {}", cfg.redis_port);
+      return status::success();
+    }
+    caf::anon_send(rt.node, redis_atom::value);
+    if (!redis_answers("127.0.0.1", cfg.redis_port, std::chrono::seconds(15)))
+      return status::fail("redis-server did not start on port " + std::to_string(cfg.redis_port)
+                          + "; see " + cfg.node_dir + "/redis/redis.log");
+    return status::success();
+  }
+  if (redis_answers(cfg.redis_host, cfg.redis_port, std::chrono::seconds(5)))
+    return status::success();
+  auto where = cfg.redis_host + ":" + std::to_string(cfg.redis_port);
+  if (cfg.is_master)
+    return status::fail("cannot reach Redis at " + where
+                        + " (REDIS_ADDRESS or database.config.yaml)");
+  spdlog::warn("cannot reach Redis at {} yet; waiting for the master", where);
+  return status::success();
+}
+
+/// The master's part: queue owner, its door on the CAF port, its endpoint
+/// in Redis for the workers to find.
+status bring_up_master(node_runtime::parts& rt, const std::string& secret) {
+  auto& cfg = *rt.cfg;
+  rt.master = spawn_master(*rt.sys, rt.cfg, rt.lookup);
+  rt.door = spawn_cluster_door(*rt.sys, secret, rt.master);
+  auto port = rt.sys->middleman().publish(rt.door, cfg.caf_port, nullptr, true);
+  if (!port)
+    return status::fail("cannot listen on CAF port " + std::to_string(cfg.caf_port) + ": "
+                        + rt.sys->render(port.error()));
+  auto endpoint = advertised_host(cfg) + ":" + std::to_string(*port);
+  caf::scoped_actor self{*rt.sys};
+  status result = status::success();
+  self->request(rt.lookup, std::chrono::seconds(30), endpoint_atom::value, endpoint)
+    .receive([](bool) {},
+             [&](caf::error& err) {
+               result = status::fail("cannot record the master's endpoint in Redis: "
+                                     + error_message(err));
+             });
+  spdlog::info("master endpoint {} recorded", endpoint);
+  return result;
+}
+
+} // namespace
+
+node_runtime::node_runtime(std::shared_ptr<node_config> cfg)
+    : parts_(std::make_unique<parts>()) {
+  parts_->cfg = std::move(cfg);
+}
+
+node_runtime::~node_runtime() = default;
+
+status node_runtime::bring_up() {
+  auto& rt = *parts_;
+  auto& cfg = *rt.cfg;
+  rt.loop.start();
+  rt.processes = std::make_unique<process_supervisor>(rt.loop);
+  rt.caf_cfg = std::make_unique<caf::actor_system_config>();
+  register_message_types(*rt.caf_cfg);
+  rt.caf_cfg->load<caf::io::middleman>();
+  rt.caf_cfg->set("scheduler.policy", caf::atom("sharing"));
+  rt.caf_cfg->set("logger.console", caf::atom("none"));
+  // Heartbeats in every process: a hung peer (not only a dead one) is seen.
+  rt.caf_cfg->set("middleman.heartbeat-interval",
+                  caf::timespan{std::chrono::milliseconds(cfg.heartbeat_ms)});
+  rt.caf_cfg->set("middleman.connection-timeout",
+                  caf::timespan{std::chrono::milliseconds(cfg.connection_timeout_ms)});
+  rt.sys = std::make_unique<caf::actor_system>(*rt.caf_cfg);
+
+  if (auto n = kill_leftover_jobs(cfg.node_dir); n > 0)
+    spdlog::warn("ended {} job process group(s) left running by this node's previous run", n);
+  auto secret = ensure_cluster_secret(cfg);
+  node_context ctx{rt.cfg, &rt.loop, rt.processes.get(), &rt.redis_pid};
+  if (cfg.is_master) {
+    rt.node = spawn_node(*rt.sys, ctx);
+    if (auto st = ensure_redis(rt); !st)
+      return st;
+    rt.lookup = spawn_lookup(*rt.sys, cfg.redis_host, cfg.redis_port);
+    if (auto st = bring_up_master(rt, secret); !st)
+      return st;
+  } else {
+    rt.lookup = spawn_lookup(*rt.sys, cfg.redis_host, cfg.redis_port);
+    rt.node = spawn_node(*rt.sys, ctx, rt.lookup, secret);
+    if (auto st = ensure_redis(rt); !st)
+      return st;
+  }
+  rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.master);
+  caf::anon_send(rt.node, register_atom::value, rt.gateway);
+  if (rt.master) { // the master's own jobs are answered by its own gateway
+    node_info me{cfg.node_id, cfg.host_address, server_version, cfg.num_workers, now_seconds()};
+    caf::anon_send(rt.master, join_atom::value, me, caf::actor_cast<caf::actor>(rt.gateway),
+                   caf::actor_cast<caf::actor>(rt.node));
+    caf::anon_send(rt.node, register_atom::value, rt.master);
+  }
+  if (auto st = serve(rt, cfg.http_port); !st)
+    return st;
+  if (cfg.is_master && cfg.gateway_port != 0 && cfg.gateway_port != cfg.http_port)
+    if (auto st = serve(rt, cfg.gateway_port); !st)
+      return st;
+  for (int i = 0; i < cfg.num_workers; ++i)
+    rt.slots.push_back(spawn_worker_slot(*rt.sys, ctx, i, {}, rt.master, rt.node));
+  if (!cfg.is_master)
+    caf::anon_send(rt.node, connect_atom::value);
+  return status::success();
+}
+
+bool node_runtime::tear_down() {
+  auto& rt = *parts_;
+  if (rt.sys && rt.node) {
+    spdlog::info("draining node={} (up to {} s)", rt.cfg->node_id, rt.cfg->drain_timeout_s);
+    caf::scoped_actor self{*rt.sys};
+    self->request(rt.node, std::chrono::seconds(rt.cfg->drain_timeout_s + 15),
+                  drain_atom::value, int32_t{rt.cfg->drain_timeout_s})
+      .receive([](bool) {},
+               [](caf::error& err) {
+                 spdlog::warn("drain incomplete: {}", error_message(err));
+               });
+  }
+  spdlog::debug("closing HTTP servers");
+  for (auto& s : rt.servers)
+    s->close(); // no handler runs after this
+  if (rt.sys) {
+    for (auto& b : rt.bridges) {
+      caf::anon_send_exit(*b, caf::exit_reason::user_shutdown);
+      *b = nullptr;
+    }
+    for (auto& s : rt.slots)
+      caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(rt.gateway, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(rt.master, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(rt.door, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(rt.lookup, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(rt.node, caf::exit_reason::user_shutdown);
+    rt.slots.clear();
+    rt.gateway = nullptr;
+    rt.master = nullptr;
+    rt.door = nullptr;
+    rt.lookup = nullptr;
+    rt.node = nullptr;
+  }
+  if (int pid = rt.redis_pid.load(); pid > 0) {
+    // The drained node no longer restarts it: stop Redis so it flushes its
+    // AOF, and wait until its exit callback (holding an actor handle) ran.
+    ::kill(pid, SIGTERM);
+    for (int i = 0; i < 200 && rt.redis_pid.load() > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (rt.sys) {
+    // Every actor of ours has its exit message. CAF 0.17 can still wait
+    // forever in ~actor_system once remote nodes were involved (seen on
+    // worker nodes), so the wait is bounded; the caller then exits at once.
+    spdlog::debug("stopping the actor system ({} actors running)", rt.sys->registry().running());
+    rt.sys->await_actors_before_shutdown(false);
+    auto done = std::make_shared<std::promise<void>>();
+    auto stopped = done->get_future();
+    std::thread([sys = rt.sys.release(), done] {
+      delete sys;
+      done->set_value();
+    }).detach();
+    if (stopped.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+      spdlog::warn("the actor system did not stop within 2 s; exiting without waiting");
+      return false;
+    }
+  }
+  rt.servers.clear();
+  spdlog::debug("stopping the event loop");
+  rt.loop.stop();
+  return true;
+}
+
+} // namespace atlas

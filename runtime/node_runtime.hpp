@@ -1,0 +1,46 @@
+#pragma once
+
+// A running node: its event loop, process supervisor, actor system and
+// actors, and the HTTP servers in front of them. atlas-server brings it up
+// once and tears it down once; CAF stays out of this header.
+
+#include <memory>
+
+#include "adapters/status.hpp"
+
+namespace atlas {
+
+struct node_config;
+
+/// The version a node reports when it joins and `atlas-server version` prints.
+inline constexpr const char* server_version = "0.1.0";
+
+/// Everything a running node owns. Its parts live until the destructor,
+/// which runs after tear_down. Copying is deleted: it owns the actor system.
+class node_runtime {
+public:
+  /// What it owns: defined, and used, only in node_runtime.cpp.
+  struct parts;
+
+  explicit node_runtime(std::shared_ptr<node_config> cfg);
+  ~node_runtime();
+
+  node_runtime(const node_runtime&) = delete;
+  node_runtime& operator=(const node_runtime&) = delete;
+
+  /// Brings the node up: event loop, actor system, Redis (managed or
+  /// configured), the master's door or the way to the master, the HTTP
+  /// servers and the worker slots. Returns an error line when the node
+  /// cannot serve; call tear_down then as well.
+  status bring_up();
+
+  /// Drains, then tears the node down in the reverse order of bring_up.
+  /// False when part of it could not be stopped in time: threads may still
+  /// be blocked inside CAF, so the caller must leave with std::_Exit.
+  bool tear_down();
+
+private:
+  std::unique_ptr<parts> parts_;
+};
+
+} // namespace atlas
