@@ -107,17 +107,22 @@ void finish(slot_ptr self) {
     self->send(st.master, idle_atom::value, st.info.key);
 }
 
-/// Extracts the bundle on the thread pool, then reports back.
-void prepare(slot_ptr self) {
+/// Extracts the bundle on the thread pool, then reports back. `fetched`:
+/// the bundle was just fetched from the master into this node's job store.
+void prepare(slot_ptr self, bool fetched = false) {
   auto paths = job_paths::of(*self->state.ctx.config, self->state.job.job_id);
   auto id = self->state.job.job_id;
+  auto shared_fs = self->state.ctx.config->shared_fs;
   worker_slot_actor me = self;
-  self->state.ctx.loop->post_work([me, id, paths] {
+  self->state.ctx.loop->post_work([me, id, paths, shared_fs, fetched] {
     std::error_code ec;
     fs::create_directories(fs::path(paths.log).parent_path(), ec);
     std::string error;
     std::string cwd;
-    if (!fs::exists(paths.bundle, ec)) {
+    bool here = (fetched || shared_fs != "no") && fs::exists(paths.bundle, ec);
+    if (!here && shared_fs == "yes") {
+      error = "job bundle missing: " + paths.bundle + " (cluster.shared_fs is yes)";
+    } else if (!here) {
       // Not on this node's file system: fetch it from the master first.
       caf::anon_send(me, fetch_atom::value, id, uint64_t{0}, uint64_t{0}, std::string{});
       return;
@@ -439,7 +444,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       if (!error.empty())
         report(self, job_state::failed, error);
       else if (total > 0 && written >= total)
-        prepare(self); // the bundle is in place now
+        prepare(self, true); // the bundle is in place now
       else
         fetch_bundle(self, written);
     },

@@ -290,7 +290,9 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     l->whole("drain_timeout_s", c.drain_timeout_s, 0, INT32_MAX, " of seconds");
   }
   if (auto cl = f->sub("cluster")) {
-    cl->known({"placement", "secret", "heartbeat_ms", "connection_timeout_ms", "rejoin_grace_s"});
+    cl->known({"placement", "secret", "heartbeat_ms", "connection_timeout_ms", "rejoin_grace_s",
+               "shared_fs"});
+    cl->choice("shared_fs", c.shared_fs, {"auto", "yes", "no"}, "auto, yes or no");
     cl->choice("placement", c.placement, {"spread", "pack"}, "spread or pack");
     cl->str("secret", c.cluster_secret);
     cl->whole("heartbeat_ms", c.heartbeat_ms, 10, 60000, " of milliseconds");

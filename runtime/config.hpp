@@ -60,6 +60,7 @@ struct node_config {
   std::string cluster_secret;              // cluster.secret, else ATLAS_CLUSTER_SECRET, else config/cluster.secret
   int heartbeat_ms = 500;                  // cluster.heartbeat_ms: CAF heartbeats between nodes
   int connection_timeout_ms = 3000;        // cluster.connection_timeout_ms: a silent peer is dead after this
+  std::string shared_fs = "auto";          // cluster.shared_fs: auto | yes | no: does this node see the master's job store?
   int rejoin_grace_s = 10;                 // cluster.rejoin_grace_s: after a master restart, slots have this long to report their jobs
   std::string log_level = "info";          // worker_config/execution/default.config.yaml log_level
 };

@@ -99,6 +99,7 @@ std::string atlas_yaml(const std::string& h) {
          "#   secret: \"\"               # nodes join only with this secret (default: config/cluster.secret)\n"
          "#   heartbeat_ms: 500        # CAF heartbeats between nodes\n"
          "#   connection_timeout_ms: 3000  # a silent node is declared lost after this\n"
+         "#   shared_fs: auto          # yes | no | auto (fetch a bundle from the master when it is not here)\n"
          "#   rejoin_grace_s: 10       # after a master restart, nodes have this long to report their jobs\n"
          "# auth: {}\n"
          "# docker: {}\n";

@@ -255,6 +255,33 @@ def test_a_worker_without_the_cluster_secret_is_refused():
     assert wrong.node_id not in nodes and stranger.node_id not in nodes, nodes
 
 
+def test_a_worker_without_the_shared_file_system_fetches_bundles_over_caf():
+    own_home = tempfile.mkdtemp(prefix="atlas-own-fs-")
+    cleanup_dirs.append(own_home)
+    with open(cluster.home + "/config/cluster.secret") as f:
+        secret = f.read().strip()
+    # Its own FOUNDATIONS_HOME: it cannot see the master's job store.
+    loner = cluster.node("own-fs", slots=2, home=own_home, env={"ATLAS_CLUSTER_SECRET": secret})
+    loner.start()
+    try:
+        wait_until(lambda: len(cluster.slots_of(loner)) == 2, 15, "the loner's slots")
+        # Fill every slot of the cluster so that some jobs land on the loner.
+        ids = [cluster.submit(f"own-fs-{i}", {"SLEEP": "1.5"}) for i in range(8)]
+        wait_all(ids, {"completed"}, 60)
+        on_loner = [i for i in ids if cluster.record(i)["node"] == loner.node_id]
+        assert on_loner, "no job ran on the node without the shared file system"
+        for job in on_loner:
+            assert os.path.exists(f"{own_home}/job_data/job_store/{job}.tgz"), "bundle not fetched"
+            assert not os.path.exists(f"{cluster.home}/job_data/archive/{job}"), \
+                "the loner wrote into the shared home"
+            via_master = M.request("GET", f"/api/v1/jobs/{job}/logs")
+            direct = loner.request("GET", f"/api/v1/jobs/{job}/logs")
+            assert via_master == direct and direct[0] == 200 and direct[1], (via_master, direct)
+        assert cluster.mark_counts("own-fs-") == {i: 1 for i in ids}
+    finally:
+        loner.stop()
+
+
 # --- 3 ---------------------------------------------------------------------
 
 def test_sigkill_of_a_worker_requeues_its_job_on_the_other():
@@ -522,6 +549,7 @@ try:
         test_forty_jobs_spread_over_both_workers_each_run_once,
         test_logs_status_and_stop_through_the_master_match_the_worker,
         test_a_worker_without_the_cluster_secret_is_refused,
+        test_a_worker_without_the_shared_file_system_fetches_bundles_over_caf,
         test_sigkill_of_a_worker_requeues_its_job_on_the_other,
         test_sigstop_of_a_worker_is_detected_and_its_running_copy_discarded,
         test_sigstop_of_a_worker_whose_copy_ended_while_frozen,
