@@ -9,6 +9,8 @@
 #include <string>
 
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_response_promise.hpp>
+#include <vector>
 
 #include "messages/introspection.hpp"
 
@@ -43,6 +45,26 @@ public:
 private:
   uint64_t handled_ = 0;
   double last_ = 0;
+};
+
+/// Collects the stats of many actors into one answer (node and master).
+struct stats_gathering {
+  caf::typed_response_promise<std::vector<actor_stats>> rp;
+  std::vector<actor_stats> stats;
+  size_t waiting = 0;
+  std::string node; // filled into answers that name none
+
+  void add(actor_stats s) {
+    if (s.node.empty())
+      s.node = node;
+    stats.push_back(std::move(s));
+  }
+
+  /// One answer (or failure) is in; the last one delivers.
+  void done_one() {
+    if (waiting > 0 && --waiting == 0)
+      rp.deliver(std::move(stats));
+  }
 };
 
 /// The self pointer of a counted actor with interface `Handle` and `State`.

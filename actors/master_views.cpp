@@ -63,34 +63,17 @@ std::vector<queue_entry> queue_with_reasons(master_ptr self) {
   return out;
 }
 
-namespace {
-
-/// Collects answers from many actors into one reply.
-struct gathering {
-  caf::typed_response_promise<std::vector<actor_stats>> rp;
-  std::vector<actor_stats> stats;
-  size_t waiting = 0;
-
-  void done_one() {
-    if (--waiting == 0)
-      rp.deliver(std::move(stats));
-  }
-};
-
-} // namespace
-
 caf::result<std::vector<actor_stats>> all_actor_stats(master_ptr self) {
   auto& st = self->state;
-  auto g = std::make_shared<gathering>();
+  auto g = std::make_shared<stats_gathering>();
   g->rp = self->make_response_promise<std::vector<actor_stats>>();
-  auto node_id = st.cfg->node_id;
-  g->stats.push_back(self->stats(node_id, ""));
+  g->node = st.cfg->node_id;
+  g->stats.push_back(self->stats(g->node, std::to_string(st.policy.size()) + " queued, "
+                                            + std::to_string(st.jobs.size()) + " active"));
   g->waiting = 1 + st.jobs.size() + st.nodes.size(); // +1: the lookup
   auto timeout = std::chrono::seconds(3);
   auto one = [=](actor_stats& s) {
-    if (s.node.empty())
-      s.node = node_id;
-    g->stats.push_back(std::move(s));
+    g->add(std::move(s));
     g->done_one();
   };
   auto skip = [=](caf::error&) { g->done_one(); };
@@ -102,13 +85,10 @@ caf::result<std::vector<actor_stats>> all_actor_stats(master_ptr self) {
       .then(
         [=](std::vector<actor_stats>& xs) {
           for (auto& s : xs)
-            g->stats.push_back(std::move(s));
+            g->add(std::move(s));
           g->done_one();
         },
         skip);
-  // Its own line carries the summary the stats handler computes.
-  g->stats.front().summary = std::to_string(st.policy.size()) + " queued, "
-                             + std::to_string(st.jobs.size()) + " active";
   return g->rp;
 }
 

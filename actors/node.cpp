@@ -62,31 +62,20 @@ void start_pings(node_ptr self) {
 /// Asks every actor of this node for its own account; answers once all did.
 caf::result<std::vector<actor_stats>> node_actor_stats(node_ptr self) {
   auto& st = self->state;
-  struct gathering {
-    caf::typed_response_promise<std::vector<actor_stats>> rp;
-    std::vector<actor_stats> stats;
-    size_t waiting = 0;
-  };
-  auto g = std::make_shared<gathering>();
+  auto g = std::make_shared<stats_gathering>();
   g->rp = self->make_response_promise<std::vector<actor_stats>>();
-  auto node_id = st.ctx.config->node_id;
-  g->stats.push_back(self->stats(node_id, std::to_string(st.slots.size()) + " slot(s)"));
+  g->node = st.ctx.config->node_id;
+  g->stats.push_back(self->stats(g->node, std::to_string(st.slots.size()) + " slot(s)"));
   g->waiting = st.slots.size() + (st.gateway ? 1 : 0) + (st.lookup ? 1 : 0);
   if (g->waiting == 0) {
     g->rp.deliver(std::move(g->stats));
     return g->rp;
   }
-  auto done_one = [g] {
-    if (--g->waiting == 0)
-      g->rp.deliver(std::move(g->stats));
-  };
   auto one = [=](actor_stats& s) {
-    if (s.node.empty())
-      s.node = node_id;
-    g->stats.push_back(std::move(s));
-    done_one();
+    g->add(std::move(s));
+    g->done_one();
   };
-  auto skip = [=](caf::error&) { done_one(); };
+  auto skip = [=](caf::error&) { g->done_one(); };
   auto timeout = std::chrono::seconds(2);
   for (auto& slot : st.slots)
     self->request(slot, timeout, stats_atom::value).then(one, skip);

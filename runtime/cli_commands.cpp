@@ -262,6 +262,20 @@ bool check_id(context& ctx, const std::string& id) {
   return false;
 }
 
+std::optional<job_target> job_target_of(context& ctx, const args& a, int& code) {
+  const std::string& id = a.positional.at(1);
+  if (!check_id(ctx, id)) {
+    code = 2;
+    return std::nullopt;
+  }
+  auto sc = scheduler_for(ctx, a.positional.at(0));
+  if (!sc) {
+    code = 1;
+    return std::nullopt;
+  }
+  return job_target{id, std::move(*sc)};
+}
+
 int submit(context& ctx, const args& a) {
   const std::string& env_name = a.positional.at(0);
   std::string dir = a.positional.at(1);
@@ -360,12 +374,12 @@ int submit(context& ctx, const args& a) {
 }
 
 int get_logs(context& ctx, const args& a) {
-  const std::string& id = a.positional.at(1);
-  if (!check_id(ctx, id))
-    return 2;
-  auto sc = scheduler_for(ctx, a.positional.at(0));
-  if (!sc)
-    return 1;
+  int code = 0;
+  auto where = job_target_of(ctx, a, code);
+  if (!where)
+    return code;
+  const std::string& id = where->id;
+  const submission_config* sc = &where->scheduler;
   if (a.has("follow"))
     return follow_logs(ctx, *sc, id);
   auto job = fetch_job(ctx, *sc, id);
@@ -377,12 +391,12 @@ int get_logs(context& ctx, const args& a) {
 }
 
 int get_job(context& ctx, const args& a) {
-  const std::string& id = a.positional.at(1);
-  if (!check_id(ctx, id))
-    return 2;
-  auto sc = scheduler_for(ctx, a.positional.at(0));
-  if (!sc)
-    return 1;
+  int code = 0;
+  auto where = job_target_of(ctx, a, code);
+  if (!where)
+    return code;
+  const std::string& id = where->id;
+  const submission_config* sc = &where->scheduler;
   std::error_code ec;
   const fs::path save_dir = fs::absolute(a.flag("save-dir", "."), ec);
   const fs::path target = save_dir / id;

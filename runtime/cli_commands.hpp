@@ -78,4 +78,14 @@ std::optional<json::value> json_body(context& ctx, const http_result& r);
 /// Whether `id` is a valid job id; prints an error when it is not.
 bool check_id(context& ctx, const std::string& id);
 
+/// The `<env> <id>` of a job command: its id and scheduler.
+struct job_target {
+  std::string id;
+  submission_config scheduler;
+};
+
+/// Reads `<env> <id>`; on a bad id or config prints why, sets `code` (2 or
+/// 1) and returns nullopt.
+std::optional<job_target> job_target_of(context& ctx, const args& a, int& code);
+
 } // namespace atlas::cli

@@ -29,12 +29,12 @@ std::string local_time(double epoch) {
 } // namespace
 
 int stop(context& ctx, const args& a) {
-  const std::string& id = a.positional.at(1);
-  if (!check_id(ctx, id))
-    return 2;
-  auto sc = scheduler_for(ctx, a.positional.at(0));
-  if (!sc)
-    return 1;
+  int code = 0;
+  auto where = job_target_of(ctx, a, code);
+  if (!where)
+    return code;
+  const std::string& id = where->id;
+  const submission_config* sc = &where->scheduler;
   auto r = http_client::del(sc->scheduler_url + "/running_jobs/" + id, options(ctx));
   if (!r.ok())
     return fail(ctx, r, id);
@@ -43,12 +43,12 @@ int stop(context& ctx, const args& a) {
 }
 
 int delete_job(context& ctx, const args& a) {
-  const std::string& id = a.positional.at(1);
-  if (!check_id(ctx, id))
-    return 2;
-  auto sc = scheduler_for(ctx, a.positional.at(0));
-  if (!sc)
-    return 1;
+  int code = 0;
+  auto where = job_target_of(ctx, a, code);
+  if (!where)
+    return code;
+  const std::string& id = where->id;
+  const submission_config* sc = &where->scheduler;
   auto r = http_client::del(sc->scheduler_url + "/completed_jobs/" + id, options(ctx));
   if (!r.ok())
     return fail(ctx, r, id);
