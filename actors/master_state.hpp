@@ -62,24 +62,20 @@ struct master_state {
     return last_seq;
   }
 
-  size_t busy_on(const std::string& node) const {
-    size_t n = 0;
-    for (auto& [key, s] : slots)
-      if (s.info.node_id == node && !s.info.current_job.empty())
-        ++n;
-    return n;
-  }
-
   /// Free slots in placement order: spread fills the emptiest node first,
   /// pack the fullest.
   std::vector<std::string> placement_order() const {
+    std::map<std::string, size_t> busy; // per node, counted once per call
+    for (auto& [key, s] : slots)
+      if (!s.info.current_job.empty())
+        ++busy[s.info.node_id];
     std::vector<std::pair<size_t, std::string>> ranked;
     for (auto& key : free_slots) {
       auto& node_id = slots.at(key).info.node_id;
       if (auto n = nodes.find(node_id); n != nodes.end() && n->second.drained)
         continue;
-      auto busy = busy_on(node_id);
-      ranked.emplace_back(cfg->placement == "pack" ? ~busy : busy, key);
+      auto b = busy.count(node_id) ? busy.at(node_id) : 0;
+      ranked.emplace_back(cfg->placement == "pack" ? ~b : b, key);
     }
     std::sort(ranked.begin(), ranked.end());
     std::vector<std::string> out;
