@@ -28,32 +28,30 @@ std::string local_time(double epoch) {
 
 } // namespace
 
-int stop(context& ctx, const args& a) {
+namespace {
+
+/// DELETE <scheduler>/<listing>/<id>, then one line saying what was done.
+int delete_route(context& ctx, const args& a, const char* listing, const char* done) {
   int code = 0;
   auto where = job_target_of(ctx, a, code);
   if (!where)
     return code;
-  const std::string& id = where->id;
-  const submission_config* sc = &where->scheduler;
-  auto r = http_client::del(sc->scheduler_url + "/running_jobs/" + id, options(ctx));
+  auto r = http_client::del(where->scheduler.scheduler_url + "/" + listing + "/" + where->id,
+                            options(ctx));
   if (!r.ok())
-    return fail(ctx, r, id);
-  ctx.out << "Stopped job '" << id << "'" << std::endl;
+    return fail(ctx, r, where->id);
+  ctx.out << done << " job '" << where->id << "'" << std::endl;
   return 0;
 }
 
+} // namespace
+
+int stop(context& ctx, const args& a) {
+  return delete_route(ctx, a, "running_jobs", "Stopped");
+}
+
 int delete_job(context& ctx, const args& a) {
-  int code = 0;
-  auto where = job_target_of(ctx, a, code);
-  if (!where)
-    return code;
-  const std::string& id = where->id;
-  const submission_config* sc = &where->scheduler;
-  auto r = http_client::del(sc->scheduler_url + "/completed_jobs/" + id, options(ctx));
-  if (!r.ok())
-    return fail(ctx, r, id);
-  ctx.out << "Deleted job '" << id << "'" << std::endl;
-  return 0;
+  return delete_route(ctx, a, "completed_jobs", "Deleted");
 }
 
 int clear_queue(context& ctx, const args& a) {
