@@ -79,6 +79,15 @@ void release_job(master_ptr self, const std::string& id) {
 }
 
 /// Brings back the unfinished jobs of a previous master run.
+/// Recovery is over: registrations that waited for it are handled now.
+void end_recovery(master_ptr self) {
+  auto& st = self->state;
+  st.recovered = true;
+  for (auto& [info, slot] : st.early_slots)
+    self->send(self, register_atom::value, info, slot);
+  st.early_slots.clear();
+}
+
 void recover(master_ptr self) {
   auto& st = self->state;
   self->request(st.lookup, caf::infinite, list_atom::value)
@@ -110,10 +119,12 @@ void recover(master_ptr self) {
         if (!st.awaiting.empty())
           self->delayed_send(self, std::chrono::seconds(st.cfg->rejoin_grace_s),
                              recover_atom::value);
+        end_recovery(self);
         try_dispatch(self);
       },
       [=](caf::error& err) {
         spdlog::error("master could not recover jobs: {}", error_message(err));
+        end_recovery(self);
       });
 }
 
@@ -179,6 +190,10 @@ master_actor::behavior_type master_impl(master_ptr self,
     },
     [=](register_atom, slot_info& info, worker_slot_actor& slot) {
       auto& st = self->state;
+      if (!st.recovered) {
+        st.early_slots.emplace_back(std::move(info), std::move(slot));
+        return;
+      }
       self->monitor(slot);
       spdlog::info("slot registered slot={} node={} gpus={} holding={}", info.key, info.node_id,
                    info.gpus.size(), info.current_job.empty() ? "-" : info.current_job);

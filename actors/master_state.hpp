@@ -50,6 +50,10 @@ struct master_state {
   std::set<std::string> submitting;                    // ids being persisted
   std::set<std::string> awaiting;                      // recovered jobs whose slot may rejoin
   std::set<std::string> draining;                      // slots that take no more work
+  // Slots that registered before the unfinished jobs were read back from
+  // Redis: handled once they are, so that a job a slot still holds is known.
+  bool recovered = false;
+  std::vector<std::pair<slot_info, worker_slot_actor>> early_slots;
   std::map<std::string, node_entry> nodes;             // by node id
   uint64_t last_seq = 0;
 
