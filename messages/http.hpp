@@ -22,13 +22,16 @@ struct http_request {
   std::string upload_filename; // its client-side file name
   std::string upload_field;    // its form field name
   std::string peer;            // "ip:port" of the client
+  /// Which of the node's listeners took it: "api" (5000), "gateway"
+  /// (5558) or "dashboard" (5555). Set by the node, never by the client.
+  std::string listener;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_request& x) {
   return f(caf::meta::type_name("atlas::http_request"), x.method, x.path, x.query,
            x.headers, x.body, x.upload_path, x.upload_filename, x.upload_field,
-           x.peer);
+           x.peer, x.listener);
 }
 
 struct http_response {

@@ -57,8 +57,9 @@ struct node_runtime::parts {
 
 namespace {
 
-/// Starts listening on `port` with a bridge into the gateway.
-status serve(node_runtime::parts& rt, uint16_t port) {
+/// Starts listening on `port` with a bridge into the gateway; requests are
+/// tagged with the `listener` role so that routes can tell the ports apart.
+status serve(node_runtime::parts& rt, uint16_t port, const char* listener) {
   http_server_options opts;
   opts.host = rt.cfg->http_host;
   opts.port = port;
@@ -69,7 +70,8 @@ status serve(node_runtime::parts& rt, uint16_t port) {
   opts.idle_timeout_ms = rt.cfg->idle_timeout_s * 1000;
   auto bridge_slot = std::make_shared<http_bridge_actor>();
   auto server = std::make_unique<http_server>(
-    rt.loop, opts, [bridge_slot](http_request&& req, uint64_t token) {
+    rt.loop, opts, [bridge_slot, listener](http_request&& req, uint64_t token) {
+      req.listener = listener;
       caf::anon_send(*bridge_slot, std::move(req), token);
     });
   *bridge_slot = spawn_http_bridge(*rt.sys, server.get(), rt.gateway);
@@ -191,10 +193,10 @@ status node_runtime::bring_up() {
                    caf::actor_cast<caf::actor>(rt.node));
     caf::anon_send(rt.node, register_atom::value, rt.master);
   }
-  if (auto st = serve(rt, cfg.http_port); !st)
+  if (auto st = serve(rt, cfg.http_port, "api"); !st)
     return st;
   if (cfg.is_master && cfg.gateway_port != 0 && cfg.gateway_port != cfg.http_port)
-    if (auto st = serve(rt, cfg.gateway_port); !st)
+    if (auto st = serve(rt, cfg.gateway_port, "gateway"); !st)
       return st;
   for (int i = 0; i < cfg.num_workers; ++i)
     rt.slots.push_back(spawn_worker_slot(*rt.sys, ctx, i, {}, rt.master, rt.node));
