@@ -248,8 +248,9 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   if (!f)
     return;
   f->known({"runner", "python", "ports", "redis", "directories", "limits", "cluster", "log_level",
-            "auth", "docker"});
-  f->choice("runner", c.runner, {"process", "docker"}, "process or docker");
+            "auth", "docker", "bench"});
+  f->choice("runner", c.runner, {"process", "docker", "bench-sleep"},
+            "process or docker (bench-sleep: benchmarks only)");
   f->str("python", c.python);
   read_level(*f, "log_level", c.log_level);
   if (auto p = f->sub("ports")) {
@@ -288,6 +289,10 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     l->whole("idle_timeout_s", c.idle_timeout_s, 1, INT32_MAX, " of seconds");
     l->whole("max_retries", c.max_retries, 0, INT32_MAX, "");
     l->whole("drain_timeout_s", c.drain_timeout_s, 0, INT32_MAX, " of seconds");
+  }
+  if (auto b = f->sub("bench")) { // only read by `runner: bench-sleep`
+    b->known({"sleep_ms"});
+    b->whole("sleep_ms", c.bench_sleep_ms, 0, 3600000, " of milliseconds");
   }
   if (auto cl = f->sub("cluster")) {
     cl->known({"placement", "secret", "heartbeat_ms", "connection_timeout_ms", "rejoin_grace_s",

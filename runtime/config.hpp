@@ -63,6 +63,7 @@ struct node_config {
   std::string shared_fs = "auto";          // cluster.shared_fs: auto | yes | no: does this node see the master's job store?
   int rejoin_grace_s = 10;                 // cluster.rejoin_grace_s: after a master restart, slots have this long to report their jobs
   std::string log_level = "info";          // worker_config/execution/default.config.yaml log_level
+  uint32_t bench_sleep_ms = 0;             // bench.sleep_ms: how long a `runner: bench-sleep` job "runs"
 };
 
 /// What `foundations` reads from submission/<env>.config.yaml.

@@ -27,6 +27,7 @@
 #include "adapters/event_loop.hpp"
 #include "adapters/http_server.hpp"
 #include "adapters/process.hpp"
+#include "adapters/bench_sleep_runner.hpp"
 #include "adapters/process_runner.hpp"
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
@@ -161,6 +162,11 @@ status node_runtime::bring_up() {
   rt.processes = std::make_unique<process_supervisor>(rt.loop);
   rt.runners = std::make_unique<job_runners>();
   rt.runners->add(std::make_unique<process_runner>(*rt.processes));
+  if (cfg.runner == "bench-sleep") { // benchmarks only, and only when configured
+    spdlog::warn("runner bench-sleep: jobs run NOTHING, each ends after {} ms (benchmarks only)",
+                 cfg.bench_sleep_ms);
+    rt.runners->add(std::make_unique<bench_sleep_runner>(rt.loop, cfg.bench_sleep_ms));
+  }
   rt.caf_cfg = std::make_unique<caf::actor_system_config>();
   register_message_types(*rt.caf_cfg);
   rt.caf_cfg->load<caf::io::middleman>();
