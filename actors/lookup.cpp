@@ -1,6 +1,8 @@
 #include "actors/lookup.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -59,13 +61,26 @@ struct lookup_state {
   }
 
   /// The commands that store a record and move it into its state's index.
+  /// A record only ever enters the index of a state it was stored in, and
+  /// every such state is in its history (queued included), so only those
+  /// indexes are cleaned: 4-7 commands instead of 9 per write.
   static std::vector<cmd> store(const job_record& rec) {
     std::vector<cmd> cmds;
     cmds.push_back({"SET", keys::job(rec.job_id), to_json(rec)});
     cmds.push_back({"SADD", keys::all_jobs, rec.job_id});
-    for (auto s : all_states)
-      cmds.push_back({s == rec.state ? "SADD" : "SREM",
-                      keys::state_set(to_string(s)), rec.job_id});
+    bool seen[std::size(all_states)] = {};
+    auto clean = [&](job_state s) {
+      auto i = static_cast<size_t>(std::find(std::begin(all_states), std::end(all_states), s)
+                                   - std::begin(all_states));
+      if (s == rec.state || i >= std::size(all_states) || seen[i])
+        return;
+      seen[i] = true;
+      cmds.push_back({"SREM", keys::state_set(to_string(s)), rec.job_id});
+    };
+    clean(job_state::queued);
+    for (auto& t : rec.history)
+      clean(t.state);
+    cmds.push_back({"SADD", keys::state_set(to_string(rec.state)), rec.job_id});
     return cmds;
   }
 
