@@ -71,9 +71,10 @@ def stop_perf(proc):
         proc.wait(timeout=60)
 
 
-def run(nodes, slots, jobs, job_ms, in_flight, runner="bench-sleep", perf_out=None):
+def run(nodes, slots, jobs, job_ms, in_flight, runner="bench-sleep", perf_out=None,
+        log_level="info"):
     config = (f"runner: bench-sleep\nbench:\n  sleep_ms: {job_ms}\n" if runner == "bench-sleep"
-              else "")
+              else "") + f"log_level: {log_level}\n"
     cluster = bc.cluster_harness.Cluster(workers=nodes, slots=slots, atlas_config=config)
     perf = None
     try:
@@ -154,9 +155,10 @@ def main():
     ap.add_argument("--runner", default="bench-sleep", choices=["bench-sleep", "process"],
                     help="process: every job runs /bin/true (for comparison)")
     ap.add_argument("--perf", help="record a perf profile of the master into this file")
+    ap.add_argument("--log-level", default="info", help="the nodes' log_level")
     a = ap.parse_args()
     print(bc.machine_line())
-    r = run(a.nodes, a.slots, a.jobs, a.job_ms, a.in_flight, a.runner, a.perf)
+    r = run(a.nodes, a.slots, a.jobs, a.job_ms, a.in_flight, a.runner, a.perf, a.log_level)
     bc.table(f"control plane: {a.nodes} worker nodes x {a.slots} slots, {a.jobs} jobs, "
              f"runner {a.runner}" + (f" {a.job_ms} ms" if a.runner == "bench-sleep" else ""), [
                  ("submissions/s (queue filling)", r["submit_per_s"], "jobs/s"),

@@ -11,6 +11,7 @@ import argparse
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -40,11 +41,25 @@ def wrk(url, duration, connections, threads):
     return parse_wrk(r.stdout)
 
 
+def start_perf(pid, directory, name):
+    return subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g",
+                             "-p", str(pid), "-o", f"{directory}/{name}.perf"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_perf(proc):
+    if proc:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--duration", type=int, default=30)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--perf", metavar="DIR",
+                    help="record perf profiles (cpu-clock) of the node under load into DIR")
     a = ap.parse_args()
     if shutil.which("wrk") is None:
         print("wrk not installed (bash bench/setup.sh)", file=sys.stderr)
@@ -66,9 +81,13 @@ def main():
         assert status == 200 and "hello from the job" in body["logs"], (status, raw)
         status, raw = cluster.master.request("GET", f"/jobs/{job_id}")
         assert status == 200 and json.loads(raw)["logs"] == body["logs"], (status, raw)
+        perf = start_perf(worker.pid, a.perf, "direct") if a.perf else None
         direct = wrk(f"{worker.url}/jobs/{job_id}", a.duration, a.connections, a.threads)
+        stop_perf(perf)
+        perf = start_perf(cluster.master.pid, a.perf, "proxied-master") if a.perf else None
         proxied = wrk(f"{cluster.master.url}/jobs/{job_id}", a.duration, a.connections,
                       a.threads)
+        stop_perf(perf)
     finally:
         cluster.cleanup()
     for name, r in (("direct", direct), ("proxied", proxied)):
