@@ -39,6 +39,7 @@ void bench_sleep_runner::start(run_request req, std::function<void(int pid)> on_
       std::lock_guard<std::mutex> guard(mutex_);
       jobs_[id] = j;
     }
+    uv_update_time(loop); // count the time from now, not from the loop's last tick
     uv_timer_start(
       &j->timer,
       [](uv_timer_t* t) {

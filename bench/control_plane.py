@@ -107,6 +107,10 @@ def run(nodes, slots, jobs, job_ms, in_flight, runner="bench-sleep", perf_out=No
         stop_perf(perf)
         redis1 = commandstats(cluster.redis.port)
         hwm = status_kb(mpid, "VmHWM")
+        if runner == "bench-sleep" and log_level in ("trace", "debug", "info"):  # really used
+            used = [w for w in cluster.workers if "runner=bench-sleep" in w.node_log()]
+            assert used, "no worker ran a job with runner=bench-sleep"
+            assert not any("runner=process" in w.node_log() for w in cluster.workers)
         worker_rss = sum(status_kb(w.pid, "VmRSS") for w in cluster.workers)
     except Exception:
         print(f"--- master log (tail)\n{cluster.master.node_log()[-3000:]}", file=sys.stderr)

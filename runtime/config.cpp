@@ -249,8 +249,8 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     return;
   f->known({"runner", "python", "ports", "redis", "directories", "limits", "cluster", "log_level",
             "auth", "docker", "bench"});
-  f->choice("runner", c.runner, {"process", "docker", "bench-sleep"},
-            "process or docker (bench-sleep: benchmarks only)");
+  // bench-sleep (benchmarks only) is accepted but not advertised.
+  f->choice("runner", c.runner, {"process", "docker", "bench-sleep"}, "process or docker");
   f->str("python", c.python);
   read_level(*f, "log_level", c.log_level);
   if (auto p = f->sub("ports")) {
