@@ -8,6 +8,7 @@
 // thread pool through offload() and comes back as a message.
 
 #include <ctime>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,9 +30,7 @@ int64_t unix_now() {
 }
 
 http_response unauthorized(std::string_view why) {
-  json::writer w;
-  w.begin_object().kv("error", "unauthorized").kv("message", why).end_object();
-  auto r = json_answer(401, w.take());
+  auto r = error_answer(401, why);
   r.headers["WWW-Authenticate"] = "Bearer realm=\"Atlas\", error=\"invalid_token\"";
   return r;
 }
@@ -148,6 +147,14 @@ void authenticate(gateway_ptr self, answer rp, http_request req, const std::stri
     return;
   }
   if (!v.ok()) {
+    if (!req.upload_path.empty()) { // a refused upload leaves no file behind
+      auto spooled = req.upload_path;
+      offload(self, [spooled] {
+        std::error_code ec;
+        std::filesystem::remove(spooled, ec);
+        return no_content();
+      }, [](http_response&&) {});
+    }
     spdlog::info("auth: 401 route=\"{} {}\" listener={} reason=\"{}\" node={}", req.method,
                  req.path, req.listener, jwt::to_string(v.why), self->state.cfg->node_id);
     return give(rp, unauthorized(jwt::to_string(v.why)));
