@@ -129,11 +129,11 @@ void authenticate(gateway_ptr self, answer rp, http_request req, const std::stri
   auto token = auth::bearer_token(req.headers);
   auto now = unix_now();
   auto v = oidc->verify(token, now);
-  if (v.why == jwt::refusal::unknown_key && !fetched && oidc->may_refresh(now)) {
+  if (v.why == jwt::refusal::unknown_key && !fetched && oidc->claim_refresh(now)) {
     offload(
       self,
-      [oidc, now] {
-        auto st = oidc->refresh_keys(now);
+      [oidc] {
+        auto st = oidc->fetch_keys();
         if (!st)
           spdlog::warn("auth: {}", st.error());
         return st ? json_answer(200, "") : error_answer(503, st.error());

@@ -65,9 +65,12 @@ jwt::verdict oidc_client::verify(std::string_view token, int64_t now) const {
   return jwt::verify(token, ks ? *ks : empty_set, p, now);
 }
 
-bool oidc_client::may_refresh(int64_t now) const {
+bool oidc_client::claim_refresh(int64_t now) {
   std::lock_guard<std::mutex> g{mutex_};
-  return now - last_fetch_ >= settings_.refresh_interval_s;
+  if (now - last_fetch_ < settings_.refresh_interval_s)
+    return false;
+  last_fetch_ = now;
+  return true;
 }
 
 status oidc_client::discover_locked() {
@@ -95,14 +98,11 @@ status oidc_client::discover_locked() {
   return status::success();
 }
 
-status oidc_client::refresh_keys(int64_t now) {
+status oidc_client::fetch_keys() {
   std::lock_guard<std::mutex> one{fetching_};
   oidc_endpoints e;
   {
     std::lock_guard<std::mutex> g{mutex_};
-    if (now - last_fetch_ < settings_.refresh_interval_s)
-      return status::success(); // fetched a moment ago (rate limit)
-    last_fetch_ = now;
     e = endpoints_;
   }
   if (e.jwks.empty()) {

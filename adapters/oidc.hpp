@@ -52,12 +52,14 @@ public:
   /// Verifies against the cached keys (refusal::unknown_key when none yet).
   jwt::verdict verify(std::string_view token, int64_t now) const;
 
-  /// Whether a refresh would fetch now (first fetch, or the interval passed).
-  bool may_refresh(int64_t now) const;
+  /// Claims the next fetch: true (and the fetch is the caller's to run with
+  /// fetch_keys) when none ran in the last refresh_interval_s. Never blocks,
+  /// so a burst of tokens with unknown kids starts one fetch, not many.
+  bool claim_refresh(int64_t now);
 
-  /// BLOCKS. Fetches discovery (once) and the JWKS, unless the last fetch is
-  /// younger than refresh_interval_s (then returns success at once).
-  status refresh_keys(int64_t now);
+  /// BLOCKS. Fetches discovery (once) and the JWKS and replaces the cache.
+  /// Call after claim_refresh returned true.
+  status fetch_keys();
 
   /// BLOCKS. The password grant; the provider's answer as is.
   http_result password_grant(const std::string& username, const std::string& password);

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "adapters/json.hpp"
+#include "adapters/oidc.hpp"
 #include "runtime/auth_rules.hpp"
 #include "runtime/credentials.hpp"
 
@@ -137,4 +138,28 @@ TEST_CASE("base64 encodes as HTTP Basic expects", "[auth]") {
   CHECK(base64_encode("ab") == "YWI=");
   CHECK(base64_encode("abc") == "YWJj");
   CHECK(base64_encode("alice:pw?>") == "YWxpY2U6cHc/Pg==");
+}
+
+TEST_CASE("JWKS fetches are rate-limited and a dead provider is a clear error", "[auth][oidc]") {
+  oidc_settings s;
+  s.issuer = "https://127.0.0.1:1/realms/Atlas/"; // nothing listens on port 1
+  s.refresh_interval_s = 10;
+  s.timeout_s = 2;
+  oidc_client c{s};
+  CHECK(c.settings().issuer == "https://127.0.0.1:1/realms/Atlas");
+  CHECK(c.keys() == nullptr);
+  CHECK(c.verify("a.b.c", 100).why == jwt::refusal::malformed);
+  CHECK(c.claim_refresh(100));
+  CHECK_FALSE(c.claim_refresh(105)); // one fetch per interval, whatever the tokens say
+  CHECK(c.claim_refresh(110));
+  auto st = c.fetch_keys();
+  REQUIRE_FALSE(st);
+  CHECK(st.error().find("OIDC discovery at https://127.0.0.1:1/realms/Atlas failed") == 0);
+  auto r = c.password_grant("alice", "pw");
+  CHECK_FALSE(r.ok());
+  CHECK_FALSE(r.error.empty());
+}
+
+TEST_CASE("form values are percent-encoded", "[auth][oidc]") {
+  CHECK(form_encode("a b&c=d/é~") == "a%20b%26c%3Dd%2F%C3%A9~");
 }
