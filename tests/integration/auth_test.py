@@ -155,13 +155,14 @@ def cli_home(user):
     return home
 
 
-def cli(user, *args, check=None, env=None):
+def cli(user, *args, check=None, env=None, stdin_text=None):
     e = dict(os.environ)
     e.pop("FOUNDATIONS_TOKEN", None)
     e.update({"FOUNDATIONS_HOME": cli_home(user), "USER": "mallory"})  # the claim is ignored
     e.update(env or {})
     r = subprocess.run([harness.CLI, *args], env=e, capture_output=True, text=True, timeout=120,
-                       stdin=subprocess.DEVNULL)
+                       **({"input": stdin_text} if stdin_text is not None
+                          else {"stdin": subprocess.DEVNULL}))
     if check is not None:
         assert r.returncode == check, (args, r.returncode, r.stdout, r.stderr)
     return r
@@ -414,7 +415,9 @@ def test_an_expired_cli_login_says_to_log_in_again_in_one_line():
 
 
 def test_logout_revokes_the_refresh_token():
-    login("bob")
+    # The password is prompted for when not given (read from stdin here).
+    r = cli("bob", "login", "local", "-u", "bob", stdin_text=PASSWORDS["bob"] + "\n", check=0)
+    assert "Password:" in r.stderr and "Logged in" in r.stdout, (r.stdout, r.stderr)
     creds = open(os.path.join(cli_home("bob"), "credentials.yaml")).read()
     refresh = re.search(r"refresh_token: (\S+)", creds).group(1)
     cli("bob", "logout", check=0)
