@@ -236,14 +236,21 @@ void check_owner_then_route(gateway_ptr self, answer rp, http_request req) {
     auto pos = parse_index(parts[1]);
     if (!pos)
       return route_checked(self, rp, req);
-    // The position is checked and acted on in two steps: a queue change in
-    // between can shift it (the master acts by position, as the original).
     self->request(st.master, caf::infinite, list_atom::value)
       .then(
         [=](std::vector<job_record>& recs) mutable {
-          if (*pos < recs.size() && !auth::may_act_on(recs[*pos].username, user, false))
-            return give(rp, forbidden(self, req, user, recs[*pos].username, recs[*pos].job_id));
-          route_checked(self, rp, req);
+          if (*pos >= recs.size())
+            return route_checked(self, rp, req); // the route says 404
+          auto& rec = recs[*pos];
+          if (!auth::may_act_on(rec.username, user, false))
+            return give(rp, forbidden(self, req, user, rec.username, rec.job_id));
+          if (m == "PATCH") // moved by position: a queue change in between can shift it
+            return route_checked(self, rp, req);
+          // Removed by the id that was checked, not by a position that may
+          // have shifted since (stop cancels a queued job as dequeue does).
+          self->request(self->state.master, caf::infinite, stop_atom::value, rec.job_id)
+            .then([=](bool) mutable { rp.deliver(no_content()); },
+                  [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
         },
         [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
     return;

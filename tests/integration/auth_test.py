@@ -320,8 +320,12 @@ def test_users_cannot_stop_or_delete_others_jobs_but_an_admin_can():
     assert s == 200 and body["removed"] == 0, (s, body)
     assert call("GET", "/queued_jobs", bob)[1]["0"]["job_id"] == queued
     assert wait_state(running, ("running",), admin)["status"] == "running"
-    # The admin may act on every job.
+    # The admin may act on every job; alice removes her own queued job.
     assert node.request("PATCH", "/queued_jobs/0", "0", {"Authorization": f"Bearer {admin}"})[0] == 204
+    alice = token_of("alice")
+    assert call("DELETE", "/queued_jobs/0", alice)[0] == 204
+    wait_state(queued, ("failed", "completed"), admin)
+    assert record(queued, admin)["state"] == "cancelled"
     assert call("DELETE", f"/running_jobs/{running}", admin)[0] == 204
     wait_state(running, ("failed", "completed"), admin)
     done_state = record(running, admin)["status"]
@@ -329,9 +333,6 @@ def test_users_cannot_stop_or_delete_others_jobs_but_an_admin_can():
     # Deleting a finished job: bob no, alice yes.
     assert call("DELETE", f"/{listing}/{running}", bob)[0] == 403
     cli("alice", "delete", "job", "local", running, check=0)
-    # Her queued job runs once the slot is free; she stops it herself.
-    wait_state(queued, ("running",), admin)
-    cli("alice", "stop", "local", queued, check=0)
     log = node.node_log()
     assert re.search(r"auth: refused user=bob route=\"DELETE /running_jobs/" + running, log), log
 
