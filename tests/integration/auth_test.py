@@ -492,6 +492,23 @@ def test_without_p_nothing_is_checked_and_identity_headers_are_dropped():
     assert s == 200 and body == {"auth": False}
 
 
+def test_an_unreachable_provider_is_503_for_signed_tokens_and_401_for_the_rest():
+    dead = f"https://127.0.0.1:{free_port()}/realms/Atlas"  # nothing listens there
+    n = Node(slots=0, atlas_config=f"auth:\n  enabled: true\n  issuer: {dead}\n")
+    try:
+        n.start()
+        tok = forged_tokens()["control"]  # well formed, but no key can be fetched
+        status, raw = n.request("GET", "/queued_jobs", headers={"Authorization": f"Bearer {tok}"})
+        assert status == 503 and b"not loaded" in raw, (status, raw)
+        status, _ = n.request("GET", "/queued_jobs", headers={"Authorization": "Bearer None"})
+        assert status == 401
+        status, _ = n.request("GET", "/queued_jobs")
+        assert status == 401
+        assert f"OIDC discovery at {dead} failed" in n.node_log()
+    finally:
+        n.cleanup()
+
+
 def with_token(n, token):
     """Makes a cluster harness node send `token` unless a test sets its own."""
     plain = n.request
@@ -565,6 +582,7 @@ try:
         test_logout_revokes_the_refresh_token,
         test_a_new_provider_key_is_accepted_without_restarting_the_node,
         test_without_p_nothing_is_checked_and_identity_headers_are_dropped,
+        test_an_unreachable_provider_is_503_for_signed_tokens_and_401_for_the_rest,
         test_every_node_of_a_cluster_checks_tokens_and_forwarded_requests_are_checked_again,
     ])
 finally:
