@@ -11,6 +11,7 @@ packages=(
   libcurl4-openssl-dev libarchive-dev libssl-dev
   catch2                                                    # unit tests
   redis-server python3 curl procps                          # tests and scripts
+  nodejs openssl                                            # auth test: OpenID provider (tests/oidc)
   wrk                                                       # bench/ drivers (run by the tests on tiny sizes)
 )
 
@@ -20,6 +21,12 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# npm comes with some nodejs builds (NodeSource) and is its own Debian package
+# otherwise: ask for it only when the command is missing.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages already installed"
