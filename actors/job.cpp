@@ -151,6 +151,7 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
       st.rec.history.back().slot = info.key;
       st.rec.node = info.node_id;
       st.rec.host_address = info.host_address;
+      st.rec.gpus = info.job_gpus;
       st.rec.reason.clear();
       // Pending is durable, and the lookup table names the node, before the
       // slot touches the job.

@@ -101,12 +101,14 @@ std::optional<launch> make_launch(const node_config& cfg, const job_record& job,
   env["FOUNDATIONS_PROJECT_NAME"] = job.project_name;
   env["FOUNDATIONS_USER"] = job.username;
   env["FOUNDATIONS_WORKING_DIR"] = cwd;
-  if (!slot.gpus.empty()) {
+  if (!job.gpus.empty() || !slot.gpus.empty() || cfg.gpu) {
+    // Exactly the GPUs the master gave the job; on a GPU node, a job that
+    // asked for none sees none.
     std::string ids;
-    for (auto& g : slot.gpus)
+    for (auto& g : job.gpus)
       ids += (ids.empty() ? "" : ",") + g;
     env["CUDA_VISIBLE_DEVICES"] = ids;
-    env["NVIDIA_VISIBLE_DEVICES"] = ids;
+    env["NVIDIA_VISIBLE_DEVICES"] = ids.empty() ? "void" : ids;
   }
   for (auto& [k, v] : env)
     out.env.push_back(k + "=" + v);

@@ -23,7 +23,7 @@ struct launch {
 /// did: `python3 <command...>` unless the spec names an entrypoint, then
 /// `<entrypoint...> <command...>`. The environment is this node's, plus
 /// spec.environment, plus FOUNDATIONS_JOB_ID/PROJECT_NAME/USER, plus the
-/// slot's GPUs. nullopt with `error` when the spec cannot be run.
+/// job's GPUs (job.gpus; on a GPU node a job without GPUs gets none). nullopt with `error` when the spec cannot be run.
 std::optional<launch> make_launch(const node_config& cfg, const job_record& job,
                                   const slot_info& slot, const std::string& cwd,
                                   std::string& error);

@@ -97,6 +97,7 @@ void finish(slot_ptr self) {
   st.discarded = false;
   st.exit_held = false;
   st.info.current_job.clear();
+  st.info.job_gpus.clear();
   st.info.has_report = false;
   st.info.report = job_report{};
   ++st.info.jobs_run;
@@ -322,6 +323,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       st.job = std::move(rec);
       st.job_handle = caf::actor_cast<job_actor>(job);
       st.info.current_job = st.job.job_id;
+      st.info.job_gpus = st.job.gpus;
       spdlog::info("preparing job job_id={} slot={}", st.job.job_id, st.info.key);
       prepare(self);
     },

@@ -30,6 +30,7 @@
 #include "messages/types.hpp"
 #include "runtime/cluster_secret.hpp"
 #include "runtime/config.hpp"
+#include "runtime/gpu_detect.hpp"
 #include "runtime/job_codec.hpp"
 #include "runtime/job_files.hpp"
 #include "runtime/redis_server.hpp"
@@ -188,7 +189,8 @@ status node_runtime::bring_up() {
   rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.master);
   caf::anon_send(rt.node, register_atom::value, rt.gateway);
   if (rt.master) { // the master's own jobs are answered by its own gateway
-    node_info me{cfg.node_id, cfg.host_address, server_version, cfg.num_workers, now_seconds()};
+    node_info me{cfg.node_id, cfg.host_address, server_version, cfg.num_workers, now_seconds(),
+                 cfg.gpu_details};
     caf::anon_send(rt.master, join_atom::value, me, caf::actor_cast<caf::actor>(rt.gateway),
                    caf::actor_cast<caf::actor>(rt.node));
     caf::anon_send(rt.node, register_atom::value, rt.master);
@@ -198,8 +200,10 @@ status node_runtime::bring_up() {
   if (cfg.is_master && cfg.gateway_port != 0 && cfg.gateway_port != cfg.http_port)
     if (auto st = serve(rt, cfg.gateway_port, "gateway"); !st)
       return st;
+  auto slot_gpus = gpus_per_slot(cfg.gpus, cfg.num_workers); // -g: one GPU each, usually
   for (int i = 0; i < cfg.num_workers; ++i)
-    rt.slots.push_back(spawn_worker_slot(*rt.sys, ctx, i, {}, rt.master, rt.node));
+    rt.slots.push_back(spawn_worker_slot(*rt.sys, ctx, i, slot_gpus[static_cast<size_t>(i)],
+                                         rt.master, rt.node));
   if (!cfg.is_master)
     caf::anon_send(rt.node, connect_atom::value);
   return status::success();
