@@ -93,6 +93,7 @@ void handle_lost(job_ptr self, const std::string& reason) {
   rec.slot.clear();
   rec.node.clear();
   rec.host_address.clear();
+  rec.gpus.clear();
   rec.start_time = 0;
   self->state.slot = nullptr;
   spdlog::warn("job lost, requeued job_id={} retry={}: {}", rec.job_id, rec.retries, reason);

@@ -37,9 +37,10 @@ struct exit_outcome {
 
 /// Maps a process end onto the lifecycle: 0 → completed; a stop the user
 /// asked for → cancelled; a drain of the node → lost (requeued); anything
-/// else → failed with a reason.
+/// else → failed with a reason (`failure`, when the runner knows it, e.g. a
+/// container's "out of memory", wins over the exit code).
 exit_outcome classify_exit(int64_t exit_status, int32_t term_signal,
                            const std::string& start_error, bool stop_requested,
-                           bool node_draining = false);
+                           bool node_draining = false, const std::string& failure = {});
 
 } // namespace atlas

@@ -32,6 +32,7 @@
 #include "messages/types.hpp"
 #include "runtime/cluster_secret.hpp"
 #include "runtime/config.hpp"
+#include "runtime/docker_setup.hpp"
 #include "runtime/gpu_detect.hpp"
 #include "runtime/job_codec.hpp"
 #include "runtime/job_files.hpp"
@@ -162,6 +163,9 @@ status node_runtime::bring_up() {
   rt.processes = std::make_unique<process_supervisor>(rt.loop);
   rt.runners = std::make_unique<job_runners>();
   rt.runners->add(std::make_unique<process_runner>(*rt.processes));
+  add_docker_runner(*rt.runners, cfg, rt.loop); // when this node has Docker
+  for (auto& g : cfg.gpu_details)
+    spdlog::info("GPU {} node={}", g, cfg.node_id);
   rt.caf_cfg = std::make_unique<caf::actor_system_config>();
   register_message_types(*rt.caf_cfg);
   rt.caf_cfg->load<caf::io::middleman>();

@@ -89,3 +89,16 @@ TEST_CASE("process ends map onto the lifecycle with reasons", "[job_runtime]") {
   CHECK(nostart.state == job_state::failed);
   CHECK(nostart.reason.find("could not start") == 0);
 }
+
+TEST_CASE("a runner's own failure reason wins over the exit code, unless the job was stopped",
+          "[job_runtime]") {
+  auto oom = classify_exit(137, 0, "", false, false, "out of memory");
+  CHECK(oom.state == job_state::failed);
+  CHECK(oom.reason == "out of memory");
+  CHECK(oom.return_code == 137);
+  CHECK(classify_exit(137, 0, "", true, false, "out of memory").state == job_state::cancelled);
+  CHECK(classify_exit(0, 0, "", false, false, "out of memory").state == job_state::failed);
+  auto lost = classify_exit(-1, 0, "", false, false, "lost the container: gone");
+  CHECK(lost.reason == "lost the container: gone");
+  CHECK_FALSE(lost.has_return_code);
+}
