@@ -73,6 +73,13 @@ struct node_config {
   int gpu_reserve_after_s = 600;           // limits.gpu_reserve_after_s: a GPU job waiting longer gets GPUs held for it
   std::vector<std::string> gpus;           // -g: this node's GPU ids, as detected at start
   std::vector<std::string> gpu_details;    // -g: "<index> <name> (<memory>, <uuid>)" each
+  // --- auth (atlas.config.yaml `auth:`, runtime/auth_config.cpp); on with -p or auth.enabled
+  std::string auth_issuer;                 // auth.issuer; default https://<master host>:8443/auth/realms/Atlas
+  std::string auth_client_id = "foundations"; // auth.client_id: aud or azp of accepted tokens
+  std::string auth_ca_file;                // auth.ca_file: CA of a self-signed Keycloak
+  std::string auth_admin_role = "atlas-admin"; // auth.admin_role: realm role that may act on every job
+  int auth_leeway_s = 30;                  // auth.leeway_s: clock skew on exp/nbf
+  int auth_jwks_refresh_s = 10;            // auth.jwks_refresh_s: at most one JWKS fetch per this long
 };
 
 /// What `foundations` reads from submission/<env>.config.yaml.
