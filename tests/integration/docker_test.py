@@ -151,7 +151,7 @@ def bundle_bytes(job_id, files):
     return buf.getvalue()
 
 
-def submit(target, shell, spec_extra=None, max_retries=None, files=None):
+def submit(target, shell, spec_extra=None, max_retries=None, files=None, gpus=0):
     """Uploads a bundle and queues a job that runs `shell` with sh -c."""
     job_id = "dk-" + uuid.uuid4().hex[:12]
     boundary = uuid.uuid4().hex
@@ -165,7 +165,7 @@ def submit(target, shell, spec_extra=None, max_retries=None, files=None):
     spec = {"entrypoint": ["sh", "-c"], "command": [shell]}
     spec.update(spec_extra or {})
     job = {"job_id": job_id, "spec": spec, "metadata": {"project_name": "dk", "username": "alice"},
-           "gpu_spec": {"num_gpus": 0}}
+           "gpu_spec": {"num_gpus": gpus}}
     if max_retries is not None:
         job["max_retries"] = max_retries
     status, answer = target.json("POST", "/queued_jobs", job)
@@ -270,6 +270,42 @@ def test_after_a_node_sigkill_and_restart_no_container_of_its_jobs_remains():
     assert dockerd.containers(f"atlas.node={node_id}") == []
 
 
+FAKE_SMI = """#!/bin/sh
+echo "0, GPU-00000000-aaaa-0000-0000-000000000000, NVIDIA Stand-in, 81920 MiB"
+echo "1, GPU-11111111-aaaa-0000-0000-000000000000, NVIDIA Stand-in, 81920 MiB"
+"""
+
+
+def test_a_gpu_job_asks_the_engine_for_exactly_its_gpus():
+    # No NVIDIA runtime here: the engine refuses the device request, which
+    # shows the container asked for the job's GPUs; a CPU job on the same
+    # GPU node runs and sees no GPU variables.
+    bin_dir = tempfile.mkdtemp(prefix="atlas-smi-")
+    with open(bin_dir + "/nvidia-smi", "w") as f:
+        f.write(FAKE_SMI)
+    os.chmod(bin_dir + "/nvidia-smi", 0o755)
+    gpu = Node(atlas_config=docker_config(dockerd),
+               env={"PATH": bin_dir + ":" + os.environ.get("PATH", ""), "NUM_WORKERS": ""})
+    gpu.log = open(gpu.home + "/node.log", "ab")
+    gpu.proc = subprocess.Popen([harness.SERVER, "start", "-g", "--foreground"], env=gpu.env,
+                                stdout=gpu.log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until(gpu.healthy, 30, "the GPU node to serve")
+        gpu.write_submission_config()
+        job_id = submit(gpu, "true", gpus=1)
+        job = final(gpu, job_id)
+        assert job["state"] == "failed", job
+        assert "nvidia" in job["reason"], job
+        assert job["gpus"] == ["0"], job
+        cpu = submit(gpu, "echo cuda=${CUDA_VISIBLE_DEVICES-unset} nv=${NVIDIA_VISIBLE_DEVICES-unset}")
+        assert final(gpu, cpu)["state"] == "completed"
+        logs = gpu.cli("get", "logs", "local", cpu, check=0).stdout
+        assert "cuda=unset nv=unset" in logs, logs
+    finally:
+        gpu.cleanup()
+        shutil.rmtree(bin_dir, ignore_errors=True)
+
+
 def test_a_node_whose_engine_is_down_fails_container_jobs_with_the_reason():
     dockerd.stop()
     job_id = submit(node, "true")
@@ -286,6 +322,7 @@ try:
         test_a_32_mib_limit_fails_a_memory_hungry_job_with_out_of_memory,
         test_engine_errors_are_clear_failure_reasons,
         test_after_a_node_sigkill_and_restart_no_container_of_its_jobs_remains,
+        test_a_gpu_job_asks_the_engine_for_exactly_its_gpus,
         test_a_node_whose_engine_is_down_fails_container_jobs_with_the_reason,
     ])
 finally:
