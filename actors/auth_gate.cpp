@@ -138,23 +138,28 @@ void authenticate(gateway_ptr self, answer rp, http_request req, const std::stri
           spdlog::warn("auth: {}", st.error());
         return st ? json_answer(200, "") : error_answer(503, st.error());
       },
-      [self, rp, req = std::move(req), what, oidc](http_response&& r) mutable {
-        if (r.status != 200 && !oidc->keys())
-          return give(rp, error_answer(503, "cannot check tokens: the identity provider's keys are "
-                                            "not available (see the node's log)"));
+      [self, rp, req = std::move(req), what](http_response&&) mutable {
         authenticate(self, rp, std::move(req), what, true);
       });
     return;
   }
+  if (!v.ok() && !req.upload_path.empty()) { // a refused upload leaves no file behind
+    auto spooled = req.upload_path;
+    offload(self, [spooled] {
+      std::error_code ec;
+      std::filesystem::remove(spooled, ec);
+      return no_content();
+    }, [](http_response&&) {});
+  }
+  if (v.why == jwt::refusal::unknown_key && !oidc->keys()) {
+    // No keys yet (the first fetch is under way, or the provider cannot be
+    // reached; the node's log says which): not the token's fault.
+    auto r = error_answer(503, "the identity provider's signing keys are not loaded yet; "
+                               "retry shortly");
+    r.headers["Retry-After"] = "1";
+    return give(rp, std::move(r));
+  }
   if (!v.ok()) {
-    if (!req.upload_path.empty()) { // a refused upload leaves no file behind
-      auto spooled = req.upload_path;
-      offload(self, [spooled] {
-        std::error_code ec;
-        std::filesystem::remove(spooled, ec);
-        return no_content();
-      }, [](http_response&&) {});
-    }
     spdlog::info("auth: 401 route=\"{} {}\" listener={} reason=\"{}\" node={}", req.method,
                  req.path, req.listener, jwt::to_string(v.why), self->state.cfg->node_id);
     return give(rp, unauthorized(jwt::to_string(v.why)));
@@ -236,14 +241,21 @@ void check_owner_then_route(gateway_ptr self, answer rp, http_request req) {
     auto pos = parse_index(parts[1]);
     if (!pos)
       return route_checked(self, rp, req);
-    // The position is checked and acted on in two steps: a queue change in
-    // between can shift it (the master acts by position, as the original).
     self->request(st.master, caf::infinite, list_atom::value)
       .then(
         [=](std::vector<job_record>& recs) mutable {
-          if (*pos < recs.size() && !auth::may_act_on(recs[*pos].username, user, false))
-            return give(rp, forbidden(self, req, user, recs[*pos].username, recs[*pos].job_id));
-          route_checked(self, rp, req);
+          if (*pos >= recs.size())
+            return route_checked(self, rp, req); // the route says 404
+          auto& rec = recs[*pos];
+          if (!auth::may_act_on(rec.username, user, false))
+            return give(rp, forbidden(self, req, user, rec.username, rec.job_id));
+          if (m == "PATCH") // moved by position: a queue change in between can shift it
+            return route_checked(self, rp, req);
+          // Removed by the id that was checked, not by a position that may
+          // have shifted since (stop cancels a queued job as dequeue does).
+          self->request(self->state.master, caf::infinite, stop_atom::value, rec.job_id)
+            .then([=](bool) mutable { rp.deliver(no_content()); },
+                  [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
         },
         [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
     return;

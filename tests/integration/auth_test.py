@@ -155,13 +155,14 @@ def cli_home(user):
     return home
 
 
-def cli(user, *args, check=None, env=None):
+def cli(user, *args, check=None, env=None, stdin_text=None):
     e = dict(os.environ)
     e.pop("FOUNDATIONS_TOKEN", None)
     e.update({"FOUNDATIONS_HOME": cli_home(user), "USER": "mallory"})  # the claim is ignored
     e.update(env or {})
     r = subprocess.run([harness.CLI, *args], env=e, capture_output=True, text=True, timeout=120,
-                       stdin=subprocess.DEVNULL)
+                       **({"input": stdin_text} if stdin_text is not None
+                          else {"stdin": subprocess.DEVNULL}))
     if check is not None:
         assert r.returncode == check, (args, r.returncode, r.stdout, r.stderr)
     return r
@@ -319,8 +320,12 @@ def test_users_cannot_stop_or_delete_others_jobs_but_an_admin_can():
     assert s == 200 and body["removed"] == 0, (s, body)
     assert call("GET", "/queued_jobs", bob)[1]["0"]["job_id"] == queued
     assert wait_state(running, ("running",), admin)["status"] == "running"
-    # The admin may act on every job.
+    # The admin may act on every job; alice removes her own queued job.
     assert node.request("PATCH", "/queued_jobs/0", "0", {"Authorization": f"Bearer {admin}"})[0] == 204
+    alice = token_of("alice")
+    assert call("DELETE", "/queued_jobs/0", alice)[0] == 204
+    wait_state(queued, ("failed", "completed"), admin)
+    assert record(queued, admin)["state"] == "cancelled"
     assert call("DELETE", f"/running_jobs/{running}", admin)[0] == 204
     wait_state(running, ("failed", "completed"), admin)
     done_state = record(running, admin)["status"]
@@ -328,9 +333,6 @@ def test_users_cannot_stop_or_delete_others_jobs_but_an_admin_can():
     # Deleting a finished job: bob no, alice yes.
     assert call("DELETE", f"/{listing}/{running}", bob)[0] == 403
     cli("alice", "delete", "job", "local", running, check=0)
-    # Her queued job runs once the slot is free; she stops it herself.
-    wait_state(queued, ("running",), admin)
-    cli("alice", "stop", "local", queued, check=0)
     log = node.node_log()
     assert re.search(r"auth: refused user=bob route=\"DELETE /running_jobs/" + running, log), log
 
@@ -414,7 +416,9 @@ def test_an_expired_cli_login_says_to_log_in_again_in_one_line():
 
 
 def test_logout_revokes_the_refresh_token():
-    login("bob")
+    # The password is prompted for when not given (read from stdin here).
+    r = cli("bob", "login", "local", "-u", "bob", stdin_text=PASSWORDS["bob"] + "\n", check=0)
+    assert "Password:" in r.stderr and "Logged in" in r.stdout, (r.stdout, r.stderr)
     creds = open(os.path.join(cli_home("bob"), "credentials.yaml")).read()
     refresh = re.search(r"refresh_token: (\S+)", creds).group(1)
     cli("bob", "logout", check=0)
@@ -486,6 +490,23 @@ def test_without_p_nothing_is_checked_and_identity_headers_are_dropped():
     assert owner_of(rec) == "carol", rec
     s, body = open_node.json("GET", "/api/v2beta/auth/verify")
     assert s == 200 and body == {"auth": False}
+
+
+def test_an_unreachable_provider_is_503_for_signed_tokens_and_401_for_the_rest():
+    dead = f"https://127.0.0.1:{free_port()}/realms/Atlas"  # nothing listens there
+    n = Node(slots=0, atlas_config=f"auth:\n  enabled: true\n  issuer: {dead}\n")
+    try:
+        n.start()
+        tok = forged_tokens()["control"]  # well formed, but no key can be fetched
+        status, raw = n.request("GET", "/queued_jobs", headers={"Authorization": f"Bearer {tok}"})
+        assert status == 503 and b"not loaded" in raw, (status, raw)
+        status, _ = n.request("GET", "/queued_jobs", headers={"Authorization": "Bearer None"})
+        assert status == 401
+        status, _ = n.request("GET", "/queued_jobs")
+        assert status == 401
+        assert f"OIDC discovery at {dead} failed" in n.node_log()
+    finally:
+        n.cleanup()
 
 
 def with_token(n, token):
@@ -561,6 +582,7 @@ try:
         test_logout_revokes_the_refresh_token,
         test_a_new_provider_key_is_accepted_without_restarting_the_node,
         test_without_p_nothing_is_checked_and_identity_headers_are_dropped,
+        test_an_unreachable_provider_is_503_for_signed_tokens_and_401_for_the_rest,
         test_every_node_of_a_cluster_checks_tokens_and_forwarded_requests_are_checked_again,
     ])
 finally:
