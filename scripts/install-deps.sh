@@ -11,7 +11,11 @@ packages=(
   libcurl4-openssl-dev libarchive-dev libssl-dev
   catch2                                                    # unit tests
   redis-server python3 curl procps                          # tests and scripts
+  chromium nodejs                                           # dashboard browser test
 )
+# Debian's nodejs ships without npm; NodeSource's nodejs includes it (and
+# conflicts with Debian's npm package), so add npm only when it is absent.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
