@@ -11,11 +11,8 @@ packages=(
   libcurl4-openssl-dev libarchive-dev libssl-dev
   catch2                                                    # unit tests
   redis-server python3 curl procps                          # tests and scripts
-  chromium nodejs                                           # dashboard browser test
+  chromium nodejs openssl                                   # dashboard browser test; auth test: OpenID provider (tests/oidc)
 )
-# Debian's nodejs ships without npm; NodeSource's nodejs includes it (and
-# conflicts with Debian's npm package), so add npm only when it is absent.
-command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,6 +20,12 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# npm comes with some nodejs builds (NodeSource) and is its own Debian package
+# otherwise: ask for it only when the command is missing.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages already installed"

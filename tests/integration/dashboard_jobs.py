@@ -23,8 +23,9 @@ def bundle_bytes(job_id, files):
     return buf.getvalue()
 
 
-def submit(node, main_py, project="sdk", user="alice", files=None, job_id=None):
-    """Uploads a bundle with main.py (and `files`) and queues it; returns the id."""
+def submit(node, main_py, project="sdk", user="alice", files=None, job_id=None, headers=None):
+    """Uploads a bundle with main.py (and `files`) and queues it; returns the id.
+    `headers` go with both requests (Authorization in -p mode)."""
     job_id = job_id or "job-" + uuid.uuid4().hex[:12]
     boundary = uuid.uuid4().hex
     payload = bundle_bytes(job_id, {"main.py": main_py, **(files or {})})
@@ -32,12 +33,13 @@ def submit(node, main_py, project="sdk", user="alice", files=None, job_id=None):
             f"filename=\"{job_id}.tgz\"\r\nContent-Type: application/gzip\r\n\r\n").encode() \
         + payload + f"\r\n--{boundary}--\r\n".encode()
     status, raw = node.request("POST", "/job_bundle", body,
-                               {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+                               {"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                **(headers or {})})
     assert status == 200, (status, raw)
     spec = {"job_id": job_id, "spec": {"command": ["main.py"]},
             "metadata": {"project_name": project, "username": user},
             "gpu_spec": {"num_gpus": 0}}
     status, raw = node.request("POST", "/queued_jobs", json.dumps(spec),
-                               {"Content-Type": "application/json"})
+                               {"Content-Type": "application/json", **(headers or {})})
     assert status == 201, (status, raw)
     return job_id

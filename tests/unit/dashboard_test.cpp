@@ -33,7 +33,8 @@ json::value parse(const std::string& text) {
 
 std::vector<std::string> ids(const std::string& listing) {
   std::vector<std::string> out;
-  for (auto& j : parse(listing).find("jobs")->array)
+  auto doc = parse(listing);
+  for (auto& j : doc.find("jobs")->array)
     out.push_back(*j.get_string("job_id"));
   return out;
 }
@@ -65,7 +66,7 @@ TEST_CASE("the job's environment carries the secret, the API and the SDK", "[das
 TEST_CASE("the job listing sorts by a metric with jobs lacking it last, and filters", "[dashboard]") {
   std::vector<job_record> recs{job("a", job_state::completed, 1), job("b", job_state::running, 2),
                                job("c", job_state::completed, 3)};
-  auto summary = parse(R"({"a":{"metrics":{"loss":{"value":0.5,"step":9}},"params":{"lr":0.1},
+  auto summary = parse(R"({"a":{"metrics":{"loss":{"value":0.5,"step":9}},"params":{"lr":0.25},
                                "tags":{"best":""},"artifacts":{}},
                            "c":{"metrics":{"loss":{"value":0.2,"step":9}},"params":{},"tags":{},
                                "artifacts":{"plot":{"path":"p.png","size":3}}}})");
@@ -84,10 +85,11 @@ TEST_CASE("the job listing sorts by a metric with jobs lacking it last, and filt
   auto doc = parse(listing({{"job_id", "a"}}));
   auto& a = doc.find("jobs")->array.at(0);
   CHECK(a.find("output_metrics")->array.at(0).dump() == R"({"name":"loss","value":0.5,"type":"number","step":9})");
-  CHECK(a.find("job_parameters")->array.at(0).dump() == R"({"name":"lr","value":0.1,"type":"number"})");
+  CHECK(a.find("job_parameters")->array.at(0).dump() == R"({"name":"lr","value":0.25,"type":"number"})");
   CHECK(a.find("tags")->dump() == R"({"best":""})");
   CHECK(doc.find("output_metric_names")->dump() == R"([{"name":"loss","type":"number"}])");
-  auto c = parse(listing({{"job_id", "c"}})).find("jobs")->array.at(0);
+  auto cdoc = parse(listing({{"job_id", "c"}}));
+  auto& c = cdoc.find("jobs")->array.at(0);
   CHECK(c.find("artifacts")->array.at(0).get_string("artifact_type") == "image");
   CHECK(c.find("artifacts")->array.at(0).get_string("uri")
         == "/api/v2beta/projects/p/job_listing/c/artifacts/plot");
