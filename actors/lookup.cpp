@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/counted.hpp"
+#include "actors/dashboard_store.hpp"
 #include "adapters/redis_client.hpp"
 #include "messages/errors.hpp"
 #include "messages/redis_keys.hpp"
@@ -173,6 +174,8 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
       for (auto s : all_states)
         cmds.push_back({"SREM", keys::state_set(to_string(s)), id});
       cmds.push_back({"HDEL", keys::routing_map, id});
+      for (auto& key : dashboard::tracking_keys(id))
+        cmds.push_back({"DEL", key});
       auto replies = self->state.transaction(cmds);
       if (!replies)
         return unavailable();
@@ -200,6 +203,18 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
       if (!self->state.command({"HSET", keys::routing_map, id, address}))
         return unavailable();
       return true;
+    },
+    [=](track_atom, const std::string& op,
+        const std::vector<std::string>& args) -> caf::result<std::string> {
+      auto tx = [=](const std::vector<cmd>& cmds) { return self->state.transaction(cmds); };
+      auto answer = dashboard::run(tx, op, args);
+      switch (answer.status) {
+        case 200: return std::move(answer.body);
+        case 400: return make_error(ec::invalid_argument, std::move(answer.body));
+        case 403: return make_error(ec::forbidden, std::move(answer.body));
+        case 404: return make_error(ec::not_found, std::move(answer.body));
+        default: return make_error(ec::unavailable, std::move(answer.body));
+      }
     },
   };
 }

@@ -282,10 +282,12 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     r->str("binary", c.redis_binary);
   }
   if (auto d = f->sub("directories")) {
-    d->known({"working_dir_root", "job_store_dir_root", "job_results_root"});
+    d->known({"working_dir_root", "job_store_dir_root", "job_results_root", "web_dir", "sdk_dir"});
     d->path("working_dir_root", c.working_dir_root);
     d->path("job_store_dir_root", c.job_store_dir_root);
     d->path("job_results_root", c.job_results_root);
+    d->path("web_dir", c.web_dir); // the dashboard's page (runtime/dashboard_static.hpp)
+    d->path("sdk_dir", c.sdk_dir); // the in-job SDK put on jobs' PYTHONPATH
   }
   if (auto l = f->sub("limits")) {
     l->known({"max_upload_mb", "max_body_kb", "max_header_kb", "log_cap_mb", "stop_grace_s",

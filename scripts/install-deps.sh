@@ -12,8 +12,8 @@ packages=(
   catch2                                                    # unit tests
   redis-server python3 curl procps                          # tests and scripts
   docker.io busybox-static                                  # docker runner tests (own dockerd, busybox image)
-  nodejs openssl                                            # auth test: OpenID provider (tests/oidc)
   wrk                                                       # bench/ drivers (run by the tests on tiny sizes)
+  chromium nodejs openssl                                   # dashboard browser test; auth test: OpenID provider (tests/oidc)
 )
 
 missing=()
