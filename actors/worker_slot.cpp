@@ -48,6 +48,12 @@ struct slot_state {
 
 using slot_ptr = counted_pointer<worker_slot_actor, slot_state>;
 
+/// Names the job's run on this slot for the runner: one slot runs one job at
+/// a time, yet the same job may be ending here while it runs on another slot.
+std::string run_id(const slot_state& st) {
+  return st.job.job_id + "-slot" + std::to_string(st.info.index);
+}
+
 void finish(slot_ptr self);
 
 /// Tells the job's lifecycle actor what happened. When the master's side
@@ -284,6 +290,7 @@ void start_job(slot_ptr self, const std::string& cwd) {
   }
   run_request req;
   req.job_id = st.job.job_id;
+  req.run_id = run_id(st);
   req.argv = std::move(launch->argv);
   req.env = std::move(launch->env);
   req.cwd = cwd;
@@ -411,7 +418,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         return; // not started yet: prepared/started see the flag
       spdlog::info("stopping job job_id={} slot={} grace={}s", id, st.info.key,
                    st.ctx.config->stop_grace_s);
-      st.runner->signal(id, SIGTERM);
+      st.runner->signal(run_id(st), SIGTERM);
       self->delayed_send(self, std::chrono::seconds(st.ctx.config->stop_grace_s),
                          kill_atom::value, id);
     },
@@ -419,7 +426,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       auto& st = self->state;
       if (st.busy && id == st.job.job_id && !st.exited && st.started) {
         spdlog::warn("grace period over, killing job_id={} slot={}", id, st.info.key);
-        st.runner->signal(id, SIGKILL);
+        st.runner->signal(run_id(st), SIGKILL);
       }
     },
     [=](drain_atom, bool stop_job) {
@@ -486,7 +493,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       }
       st.discarded = true;
       spdlog::warn("killing discarded copy job_id={} slot={}", id, st.info.key);
-      st.runner->signal(id, SIGKILL);
+      st.runner->signal(run_id(st), SIGKILL);
     },
   };
 }

@@ -29,7 +29,7 @@ bench_sleep_runner::~bench_sleep_runner() {
 
 void bench_sleep_runner::start(run_request req, std::function<void(int pid)> on_started,
                                std::function<void(process_exit)> on_exit) {
-  loop_.post([this, id = std::move(req.job_id), on_started = std::move(on_started),
+  loop_.post([this, id = std::move(req.run_id), on_started = std::move(on_started),
               on_exit = std::move(on_exit)](uv_loop_t* loop) mutable {
     on_started(0); // nothing local to signal: no process group
     auto* j = new job{uv_timer_t{}, id, this, std::move(on_exit)};
@@ -50,15 +50,15 @@ void bench_sleep_runner::start(run_request req, std::function<void(int pid)> on_
   });
 }
 
-void bench_sleep_runner::signal(const std::string& job_id, int sig) {
-  loop_.post([this, job_id, sig](uv_loop_t*) { end(job_id, sig); });
+void bench_sleep_runner::signal(const std::string& run_id, int sig) {
+  loop_.post([this, run_id, sig](uv_loop_t*) { end(run_id, sig); });
 }
 
-void bench_sleep_runner::end(const std::string& job_id, int sig) {
+void bench_sleep_runner::end(const std::string& run_id, int sig) {
   job* j = nullptr;
   {
     std::lock_guard<std::mutex> guard(mutex_);
-    auto it = jobs_.find(job_id);
+    auto it = jobs_.find(run_id);
     if (it == jobs_.end())
       return; // already ended
     j = it->second;

@@ -29,12 +29,12 @@ public:
   void start(run_request req, std::function<void(int pid)> on_started,
              std::function<void(process_exit)> on_exit) override;
   /// Ends the job at once, as if `sig` had killed it.
-  void signal(const std::string& job_id, int sig) override;
+  void signal(const std::string& run_id, int sig) override;
 
   struct job; // one sleeping job: its timer and exit callback
 
 private:
-  void end(const std::string& job_id, int sig);
+  void end(const std::string& run_id, int sig);
 
   event_loop& loop_;
   uint32_t sleep_ms_;

@@ -89,7 +89,7 @@ private:
 void docker_runner::core::finish(const std::shared_ptr<run>& r, process_exit ex) {
   {
     std::lock_guard<std::mutex> g{mutex};
-    runs.erase(r->req.job_id);
+    runs.erase(r->req.run_id);
   }
   if (!closing)
     r->on_exit(std::move(ex));
@@ -118,8 +118,8 @@ void docker_runner::core::execute(const std::shared_ptr<run>& r) {
   if (!body)
     return finish(r, std::move(ex));
 
-  // One container per job and node; a leftover of an earlier try goes first.
-  auto name = "atlas-" + req.job_id;
+  // One container per run (job and slot); a leftover of an earlier try goes first.
+  auto name = "atlas-" + req.run_id;
   auto created = client.create(name, *body);
   if (!created.ok() && created.error.find("already in use") != std::string::npos) {
     client.remove(name);
@@ -225,15 +225,15 @@ void docker_runner::start(run_request req, std::function<void(int pid)> on_start
       ++i;
     }
   }
-  core_->runs[r->req.job_id] = r;
+  core_->runs[r->req.run_id] = r;
   threads.emplace_back(r->done, std::thread([c = core_, r] { c->execute(r); }));
 }
 
-void docker_runner::signal(const std::string& job_id, int sig) {
+void docker_runner::signal(const std::string& run_id, int sig) {
   std::shared_ptr<run> r;
   {
     std::lock_guard<std::mutex> g{core_->mutex};
-    auto it = core_->runs.find(job_id);
+    auto it = core_->runs.find(run_id);
     if (it == core_->runs.end())
       return;
     r = it->second;
@@ -251,7 +251,7 @@ void docker_runner::signal(const std::string& job_id, int sig) {
   if (word == nullptr)
     return;
   // A short call, but still blocking: off the caller's (CAF) thread.
-  loop_.post_work([c = core_, container, word, job_id] {
+  loop_.post_work([c = core_, container, word, job_id = r->req.job_id] {
     if (auto k = c->client.kill(container, word); !k.ok())
       spdlog::debug("job_id={} {} not delivered: {}", job_id, word, k.error);
   });

@@ -54,7 +54,7 @@ public:
   const char* name() const override { return "docker"; }
   void start(run_request req, std::function<void(int pid)> on_started,
              std::function<void(process_exit)> on_exit) override;
-  void signal(const std::string& job_id, int sig) override;
+  void signal(const std::string& run_id, int sig) override;
 
   /// Removes every container labelled with this node (blocking: call at
   /// start-up, before any job runs). The number removed, or -1 with `error`.

@@ -16,6 +16,10 @@ namespace atlas {
 /// Everything a runner needs to start one job. Plain data.
 struct run_request {
   std::string job_id;
+  /// Names this run among the node's runs, for signal(). Not the job id: a
+  /// discarded copy of a job may still be ending on one slot while the job
+  /// runs again on another slot of the same node.
+  std::string run_id;
   std::vector<std::string> argv; ///< the command as make_launch built it
   std::vector<std::string> env;  ///< "K=V" each, the job's whole environment
   std::string cwd;               ///< the job's working directory (job_source)
@@ -44,9 +48,9 @@ public:
   virtual void start(run_request req, std::function<void(int pid)> on_started,
                      std::function<void(process_exit)> on_exit) = 0;
 
-  /// Sends `sig` to the running job: SIGTERM asks it to stop, SIGKILL ends
-  /// it now. Does nothing when `job_id` does not run here (anymore).
-  virtual void signal(const std::string& job_id, int sig) = 0;
+  /// Sends `sig` to the run: SIGTERM asks it to stop, SIGKILL ends it now.
+  /// Does nothing when `run_id` does not run here (anymore).
+  virtual void signal(const std::string& run_id, int sig) = 0;
 };
 
 } // namespace atlas

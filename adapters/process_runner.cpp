@@ -10,7 +10,7 @@ void process_runner::start(run_request req, std::function<void(int pid)> on_star
   spec.cwd = std::move(req.cwd);
   spec.log_path = std::move(req.log_path);
   spec.log_cap_bytes = req.log_cap_bytes;
-  auto id = req.job_id;
+  auto id = req.run_id;
   processes_.spawn(
     std::move(spec),
     [this, id, on_started = std::move(on_started)](int pid) {
@@ -29,11 +29,11 @@ void process_runner::start(run_request req, std::function<void(int pid)> on_star
     });
 }
 
-void process_runner::signal(const std::string& job_id, int sig) {
+void process_runner::signal(const std::string& run_id, int sig) {
   int pid = 0;
   {
     std::lock_guard<std::mutex> guard(mutex_);
-    auto it = pids_.find(job_id);
+    auto it = pids_.find(run_id);
     if (it == pids_.end())
       return;
     pid = it->second;

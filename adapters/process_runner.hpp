@@ -18,12 +18,12 @@ public:
   const char* name() const override { return "process"; }
   void start(run_request req, std::function<void(int pid)> on_started,
              std::function<void(process_exit)> on_exit) override;
-  void signal(const std::string& job_id, int sig) override;
+  void signal(const std::string& run_id, int sig) override;
 
 private:
   process_supervisor& processes_;
   std::mutex mutex_;
-  std::unordered_map<std::string, int> pids_; // running jobs by id
+  std::unordered_map<std::string, int> pids_; // running jobs by run id
 };
 
 } // namespace atlas

@@ -27,6 +27,7 @@ struct one_run {
   void start(atlas::job_runner& runner, const std::string& id) {
     atlas::run_request req;
     req.job_id = id;
+    req.run_id = id;
     req.argv = {"/nonexistent/never-run"}; // would fail if anything were spawned
     runner.start(
       std::move(req),

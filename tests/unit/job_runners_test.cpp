@@ -48,6 +48,7 @@ struct one_run {
 
 atlas::run_request request(std::string id, std::vector<std::string> argv) {
   atlas::run_request req;
+  req.run_id = id;
   req.job_id = std::move(id);
   req.argv = std::move(argv);
   req.env = {"PATH=/usr/bin:/bin"};
@@ -133,4 +134,30 @@ TEST_CASE("a job whose spec names an image runs in a container where the node ha
   CHECK(std::string(runners.choose(cfg, job, error)->name()) == "process");
   cfg.runner = "docker"; // configured: every job runs in a container
   CHECK(std::string(runners.choose(cfg, job, error)->name()) == "docker");
+}
+
+TEST_CASE("two runs of one job on one node are signalled apart by their run ids",
+          "[job_runners]") {
+  // A discarded copy may still be ending on one slot while the job runs again
+  // on another: the copy's end must not make the new run unreachable.
+  atlas::event_loop loop;
+  loop.start();
+  auto sup = std::make_unique<atlas::process_supervisor>(loop);
+  atlas::process_runner runner{*sup};
+  auto old_req = request("j3", {"sleep", "30"});
+  old_req.run_id = "j3-slot0";
+  auto new_req = request("j3", {"sleep", "30"});
+  new_req.run_id = "j3-slot1";
+  one_run old_copy, new_copy;
+  old_copy.start(runner, old_req);
+  new_copy.start(runner, new_req);
+  REQUIRE(old_copy.started());
+  REQUIRE(new_copy.started());
+  runner.signal("j3-slot0", SIGKILL);
+  REQUIRE(old_copy.ended());
+  CHECK(old_copy.exit->term_signal == SIGKILL);
+  runner.signal("j3-slot1", SIGTERM);
+  REQUIRE(new_copy.ended());
+  CHECK(new_copy.exit->term_signal == SIGTERM);
+  loop.stop();
 }
