@@ -77,6 +77,13 @@ void dump_into(writer& w, const value& v) {
 
 } // namespace
 
+value::value() = default;
+value::~value() = default;
+value::value(const value&) = default;
+value::value(value&&) noexcept = default;
+value& value::operator=(const value&) = default;
+value& value::operator=(value&&) noexcept = default;
+
 const value* value::find(std::string_view key) const {
   if (type != kind::object)
     return nullptr;
