@@ -12,10 +12,10 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/counted.hpp"
+#include "actors/job_runners.hpp"
 #include "actors/job_runtime.hpp"
 #include "adapters/archive.hpp"
 #include "adapters/event_loop.hpp"
-#include "adapters/process.hpp"
 #include "runtime/job_files.hpp"
 #include "runtime/job_paths.hpp"
 
@@ -35,7 +35,9 @@ struct slot_state {
   job_record job;
   job_actor job_handle;
   bool busy = false;
-  int32_t pid = 0;
+  job_runner* runner = nullptr; // what runs the job in hand
+  bool started = false; // the runner has it running
+  int32_t pid = 0;      // its local process group, 0 when not a local process
   bool exited = false;
   bool stop_requested = false;
   bool draining = false;
@@ -90,6 +92,8 @@ void report(slot_ptr self, job_state state, std::string reason = {},
 void finish(slot_ptr self) {
   auto& st = self->state;
   st.busy = false;
+  st.runner = nullptr;
+  st.started = false;
   st.pid = 0;
   st.exited = false;
   st.stop_requested = false;
@@ -265,26 +269,31 @@ void archive_work_dir(slot_ptr self) {
   });
 }
 
-void start_process(slot_ptr self, const std::string& cwd) {
+/// Hands the prepared job to the runner this node uses for it.
+void start_job(slot_ptr self, const std::string& cwd) {
   auto& st = self->state;
   auto paths = job_paths::of(*st.ctx.config, st.job.job_id);
   std::string err;
   auto launch = make_launch(*st.ctx.config, st.job, st.info, cwd, err);
-  if (!launch) {
+  st.runner = launch ? st.ctx.runners->choose(*st.ctx.config, st.job, err) : nullptr;
+  if (!st.runner) {
     st.exited = true;
     report(self, job_state::failed, err);
     return;
   }
-  process_spec spec;
-  spec.argv = std::move(launch->argv);
-  spec.env = std::move(launch->env);
-  spec.cwd = cwd;
-  spec.log_path = paths.log;
-  spec.log_cap_bytes = st.ctx.config->log_cap_bytes;
+  run_request req;
+  req.job_id = st.job.job_id;
+  req.argv = std::move(launch->argv);
+  req.env = std::move(launch->env);
+  req.cwd = cwd;
+  req.log_path = paths.log;
+  req.log_cap_bytes = st.ctx.config->log_cap_bytes;
+  req.spec_json = st.job.spec;
+  req.gpus = st.info.gpus;
   worker_slot_actor me = self;
   auto id = st.job.job_id;
-  st.ctx.processes->spawn(
-    std::move(spec),
+  st.runner->start(
+    std::move(req),
     [me, id](int pid) { caf::anon_send(me, started_atom::value, id, int32_t{pid}); },
     [me, id](process_exit ex) {
       caf::anon_send(me, exited_atom::value, id, ex.exit_status,
@@ -339,17 +348,20 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         else
           report(self, job_state::cancelled, "stopped by user before it started");
       } else {
-        start_process(self, cwd);
+        start_job(self, cwd);
       }
     },
     [=](started_atom, const std::string& id, int32_t pid) {
       auto& st = self->state;
       if (!st.busy || id != st.job.job_id)
         return;
+      st.started = true;
       st.pid = pid;
-      spdlog::info("job running job_id={} slot={} pid={}", id, st.info.key, pid);
+      spdlog::info("job running job_id={} slot={} runner={} pid={}", id, st.info.key,
+                   st.runner->name(), pid);
       auto node_dir = st.ctx.config->node_dir;
-      st.ctx.loop->post_work([node_dir, id, pid] { record_job_process(node_dir, id, pid); });
+      if (pid > 0) // a local process group: ended by the next start if this node dies
+        st.ctx.loop->post_work([node_dir, id, pid] { record_job_process(node_dir, id, pid); });
       report(self, job_state::running);
       if (st.stop_requested) // a stop arrived while it was starting
         self->send(self, stop_atom::value, id);
@@ -361,7 +373,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         return;
       st.exited = true;
       auto node_dir = st.ctx.config->node_dir;
-      st.ctx.loop->post_work([node_dir, id] { forget_job_process(node_dir, id); });
+      if (st.pid > 0)
+        st.ctx.loop->post_work([node_dir, id] { forget_job_process(node_dir, id); });
       if (st.discarded) {
         spdlog::info("discarded copy ended job_id={} slot={}", id, st.info.key);
         finish(self);
@@ -392,19 +405,19 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       if (!st.busy || id != st.job.job_id || st.exited)
         return;
       st.stop_requested = true;
-      if (st.pid <= 0)
+      if (!st.started)
         return; // not started yet: prepared/started see the flag
       spdlog::info("stopping job job_id={} slot={} grace={}s", id, st.info.key,
                    st.ctx.config->stop_grace_s);
-      process_supervisor::signal_group(st.pid, SIGTERM);
+      st.runner->signal(id, SIGTERM);
       self->delayed_send(self, std::chrono::seconds(st.ctx.config->stop_grace_s),
                          kill_atom::value, id);
     },
     [=](kill_atom, const std::string& id) {
       auto& st = self->state;
-      if (st.busy && id == st.job.job_id && !st.exited && st.pid > 0) {
+      if (st.busy && id == st.job.job_id && !st.exited && st.started) {
         spdlog::warn("grace period over, killing job_id={} slot={}", id, st.info.key);
-        process_supervisor::signal_group(st.pid, SIGKILL);
+        st.runner->signal(id, SIGKILL);
       }
     },
     [=](drain_atom, bool stop_job) {
@@ -424,7 +437,10 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       if (!st.busy)
         summary += "free";
       else
-        summary += "job " + st.job.job_id + (st.pid > 0 ? " pid " + std::to_string(st.pid) : " preparing")
+        summary += "job " + st.job.job_id
+                   + (st.pid > 0     ? " pid " + std::to_string(st.pid)
+                      : st.started ? std::string(" running (") + st.runner->name() + ")"
+                                   : std::string(" preparing"))
                    + (st.stop_requested ? " (stopping)" : "");
       if (!st.master)
         summary += ", no master";
@@ -462,13 +478,13 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       auto& st = self->state;
       if (!st.busy || id != st.job.job_id)
         return;
-      if (st.exited || st.pid <= 0) { // nothing runs (anymore): just forget it
+      if (st.exited || !st.started) { // nothing runs (anymore): just forget it
         finish(self);
         return;
       }
       st.discarded = true;
       spdlog::warn("killing discarded copy job_id={} slot={}", id, st.info.key);
-      process_supervisor::signal_group(st.pid, SIGKILL);
+      st.runner->signal(id, SIGKILL);
     },
   };
 }

@@ -10,13 +10,15 @@ namespace atlas {
 
 class event_loop;
 class process_supervisor;
+class job_runners;
 
 /// What the node's actors share. The node's runtime owns all of it and
 /// outlives every actor.
 struct node_context {
   std::shared_ptr<const node_config> config;
   event_loop* loop = nullptr;                // file work goes to its thread pool
-  process_supervisor* processes = nullptr;   // jobs (and the managed Redis) run through it
+  process_supervisor* processes = nullptr;   // the managed Redis runs through it
+  const job_runners* runners = nullptr;      // jobs run through one of them
   std::atomic<int>* redis_pid = nullptr;     // pid of the managed redis-server, 0 if none
 };
 

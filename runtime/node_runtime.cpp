@@ -19,6 +19,7 @@
 #include "actors/cluster_door.hpp"
 #include "actors/http_bridge.hpp"
 #include "actors/http_gateway.hpp"
+#include "actors/job_runners.hpp"
 #include "actors/lookup.hpp"
 #include "actors/master.hpp"
 #include "actors/node.hpp"
@@ -26,6 +27,7 @@
 #include "adapters/event_loop.hpp"
 #include "adapters/http_server.hpp"
 #include "adapters/process.hpp"
+#include "adapters/process_runner.hpp"
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
 #include "runtime/cluster_secret.hpp"
@@ -41,6 +43,7 @@ struct node_runtime::parts {
   std::shared_ptr<node_config> cfg;
   event_loop loop;
   std::unique_ptr<process_supervisor> processes;
+  std::unique_ptr<job_runners> runners; // use `processes`: torn down before it
   std::atomic<int> redis_pid{0};
   std::unique_ptr<caf::actor_system_config> caf_cfg;
   std::unique_ptr<caf::actor_system> sys;
@@ -156,6 +159,8 @@ status node_runtime::bring_up() {
   auto& cfg = *rt.cfg;
   rt.loop.start();
   rt.processes = std::make_unique<process_supervisor>(rt.loop);
+  rt.runners = std::make_unique<job_runners>();
+  rt.runners->add(std::make_unique<process_runner>(*rt.processes));
   rt.caf_cfg = std::make_unique<caf::actor_system_config>();
   register_message_types(*rt.caf_cfg);
   rt.caf_cfg->load<caf::io::middleman>();
@@ -171,7 +176,7 @@ status node_runtime::bring_up() {
   if (auto n = kill_leftover_jobs(cfg.node_dir); n > 0)
     spdlog::warn("ended {} job process group(s) left running by this node's previous run", n);
   auto secret = ensure_cluster_secret(cfg);
-  node_context ctx{rt.cfg, &rt.loop, rt.processes.get(), &rt.redis_pid};
+  node_context ctx{rt.cfg, &rt.loop, rt.processes.get(), rt.runners.get(), &rt.redis_pid};
   if (cfg.is_master) {
     rt.node = spawn_node(*rt.sys, ctx);
     if (auto st = ensure_redis(rt); !st)

@@ -362,7 +362,7 @@ def test_a_wrong_secret_is_refused_with_one_line():
 
 def test_a_master_that_went_away_is_one_line():
     stop_job(LONG)
-    wait_states([LONG], TERMINAL, 30)
+    wait_states([LONG], TERMINAL, 60)
     # A watch on a terminal ends with one line, exit 1 and its cursor back.
     env = {k: v for k, v in M.env.items() if k != "NO_COLOR"}
     out, status = run_in_pty(["watch", "--interval", "0.2"], env, 60, interrupt_after="QUEUE",

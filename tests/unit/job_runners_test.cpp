@@ -1,0 +1,105 @@
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "actors/job_runners.hpp"
+#include "adapters/event_loop.hpp"
+#include "adapters/process_runner.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Waits (bounded) for one run's start and end.
+struct one_run {
+  std::mutex mtx;
+  std::condition_variable cv;
+  int pid = -1;
+  std::optional<atlas::process_exit> exit;
+
+  void start(atlas::job_runner& runner, atlas::run_request req) {
+    runner.start(
+      std::move(req),
+      [this](int p) {
+        std::lock_guard<std::mutex> g{mtx};
+        pid = p;
+        cv.notify_all();
+      },
+      [this](atlas::process_exit ex) {
+        std::lock_guard<std::mutex> g{mtx};
+        exit = std::move(ex);
+        cv.notify_all();
+      });
+  }
+  bool started() {
+    std::unique_lock<std::mutex> g{mtx};
+    return cv.wait_for(g, 10s, [&] { return pid > 0 || exit; }) && pid > 0;
+  }
+  bool ended() {
+    std::unique_lock<std::mutex> g{mtx};
+    return cv.wait_for(g, 10s, [&] { return exit.has_value(); });
+  }
+};
+
+atlas::run_request request(std::string id, std::vector<std::string> argv) {
+  atlas::run_request req;
+  req.job_id = std::move(id);
+  req.argv = std::move(argv);
+  req.env = {"PATH=/usr/bin:/bin"};
+  return req;
+}
+
+} // namespace
+
+TEST_CASE("the process runner reports a job's start and exit code", "[job_runners]") {
+  atlas::event_loop loop;
+  loop.start();
+  auto sup = std::make_unique<atlas::process_supervisor>(loop);
+  atlas::process_runner runner{*sup};
+  one_run run;
+  run.start(runner, request("j1", {"sh", "-c", "exit 3"}));
+  REQUIRE(run.ended());
+  CHECK(run.pid > 0);
+  CHECK(run.exit->exit_status == 3);
+  loop.stop();
+}
+
+TEST_CASE("the process runner signals a running job by its id, and ignores unknown ids",
+          "[job_runners]") {
+  atlas::event_loop loop;
+  loop.start();
+  auto sup = std::make_unique<atlas::process_supervisor>(loop);
+  atlas::process_runner runner{*sup};
+  one_run run;
+  run.start(runner, request("j2", {"sleep", "30"}));
+  REQUIRE(run.started());
+  runner.signal("no-such-job", SIGKILL); // nothing happens
+  runner.signal("j2", SIGTERM);
+  REQUIRE(run.ended());
+  CHECK(run.exit->term_signal == SIGTERM);
+  runner.signal("j2", SIGKILL); // over: a no-op, never another process
+  loop.stop();
+}
+
+TEST_CASE("a node runs jobs with its configured runner, and says when it has none",
+          "[job_runners]") {
+  atlas::event_loop loop;
+  auto sup = std::make_unique<atlas::process_supervisor>(loop);
+  atlas::job_runners runners;
+  runners.add(std::make_unique<atlas::process_runner>(*sup));
+  atlas::node_config cfg;
+  atlas::job_record job;
+  std::string error;
+  cfg.runner = "process";
+  auto* r = runners.choose(cfg, job, error);
+  REQUIRE(r != nullptr);
+  CHECK(std::string(r->name()) == "process");
+  cfg.runner = "docker";
+  CHECK(runners.choose(cfg, job, error) == nullptr);
+  CHECK(error == "this node has no 'docker' runner");
+}
