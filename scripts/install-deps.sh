@@ -11,6 +11,7 @@ packages=(
   libcurl4-openssl-dev libarchive-dev libssl-dev
   catch2                                                    # unit tests
   redis-server python3 curl procps                          # tests and scripts
+  clang libclang-rt-14-dev                                  # fuzzing (libFuzzer)
 )
 
 missing=()
