@@ -90,8 +90,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(s.port);
   ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    std::abort(); // the server went away
+  // Hundreds of thousands of connections a run use up the ephemeral ports
+  // (TIME_WAIT): wait for one to free rather than report a finding.
+  int tries = 0;
+  while (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (errno != EADDRNOTAVAIL || ++tries > 200)
+      std::abort(); // the server went away
+    ::usleep(50000);
+  }
   size_t sent = 0;
   while (sent < size) {
     ssize_t n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
@@ -115,6 +121,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::abort(); // something other than an HTTP answer came back
     got += static_cast<size_t>(n);
   }
+  // Reset rather than linger in TIME_WAIT, for the same reason.
+  linger no_linger{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &no_linger, sizeof no_linger);
   ::close(fd);
   return 0;
 }
