@@ -23,6 +23,7 @@
 namespace atlas {
 
 class event_loop;
+class oidc_client;
 
 namespace gateway {
 
@@ -37,6 +38,7 @@ struct gateway_state {
   master_actor master;
   uint64_t next_ticket = 1;
   std::unordered_map<uint64_t, continuation> parked; // waiting for the thread pool
+  std::shared_ptr<oidc_client> oidc; // -p mode: Keycloak's keys (actors/auth_gate.cpp)
 };
 
 using gateway_ptr = counted_pointer<http_gateway_actor, gateway_state>;
@@ -89,9 +91,14 @@ void download_artifacts(gateway_ptr self, answer rp, const http_request& req,
 /// A chunk of a stored bundle, for a node without the shared file system.
 void bundle_chunk(gateway_ptr self, answer rp, const std::string& id, uint64_t offset);
 
-/// Routes one request (http_routes.cpp). Every branch delivers exactly one
-/// answer.
+/// Checks who asks (actors/auth_gate.cpp: the bearer token in -p mode, the
+/// owner of the job acted on), then routes through route_checked. Every
+/// branch delivers exactly one answer.
 void route(gateway_ptr self, answer rp, const http_request& req);
+
+/// Routes one request whose identity has been checked (http_routes.cpp).
+/// Every branch delivers exactly one answer.
+void route_checked(gateway_ptr self, answer rp, const http_request& req);
 
 } // namespace gateway
 

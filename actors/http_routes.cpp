@@ -13,8 +13,8 @@
 
 namespace atlas::gateway {
 
-/// Routes one request. Every branch delivers exactly one answer.
-void route(gateway_ptr self, answer rp, const http_request& req) {
+/// Routes one checked request. Every branch delivers exactly one answer.
+void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   auto parts = split_path(req.path);
   auto& m = req.method;
   auto n = parts.size();
@@ -28,7 +28,7 @@ void route(gateway_ptr self, answer rp, const http_request& req) {
   if ((is(0, "healthz") && n == 1) || (is(0, "api") && is(1, "v1") && is(2, "healthz"))) {
     json::writer w;
     w.begin_object().kv("status", "ok").kv("node", st.cfg->node_id)
-      .kv("role", st.cfg->is_master ? "master" : "worker").end_object();
+      .kv("role", st.cfg->is_master ? "master" : "worker").kv("auth", st.cfg->auth).end_object();
     return give(rp, json_answer(200, w.take()));
   }
   if (is(0, "job_bundle") && n == 1 && m == "POST")

@@ -97,6 +97,7 @@ std::optional<launch> make_launch(const node_config& cfg, const job_record& job,
       return std::nullopt;
     }
   }
+  env.erase("FOUNDATIONS_TOKEN"); // a user's login token never reaches a job
   env["FOUNDATIONS_JOB_ID"] = job.job_id;
   env["FOUNDATIONS_PROJECT_NAME"] = job.project_name;
   env["FOUNDATIONS_USER"] = job.username;

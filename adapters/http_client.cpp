@@ -152,7 +152,10 @@ void common_setup(easy& e, const std::string& url, const http_options& o, sink& 
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
   if (!o.unix_socket.empty())
     curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, o.unix_socket.c_str());
-  e.header("Authorization: Bearer " + o.token);
+  if (!o.token.empty())
+    e.header("Authorization: Bearer " + o.token);
+  if (!o.ca_file.empty())
+    curl_easy_setopt(h, CURLOPT_CAINFO, o.ca_file.c_str());
   e.header("Expect:"); // no 100-continue round trip before bodies
   for (const auto& line : o.headers)
     e.header(line);

@@ -28,13 +28,14 @@ struct http_result {
 
 /// Per-call settings. Defaults suit a CLI talking to a scheduler.
 struct http_options {
-  std::string token = "None";        // sent as `Authorization: Bearer <token>` (the original client sent "None")
+  std::string token = "None";        // sent as `Authorization: Bearer <token>` (the original client sent "None"); empty: no header
   std::string peer = "the server";   // names the other side in errors: "cannot reach <peer> at <url>: ..."
   long connect_timeout_s = 5;
   long request_timeout_s = 60;       // total time of get/post/del/patch/request; 0 = unbounded
   long stall_timeout_s = 60;         // upload/download/stream: abort after this long below 1 byte/s; 0 = never
   std::string unix_socket;           // when set, connect through this unix socket (Docker Engine API)
   std::vector<std::string> headers;  // extra "Name: value" lines
+  std::string ca_file;               // https: trust this CA bundle (self-signed Keycloak) instead of the system's
 };
 
 /// Upload progress: bytes sent so far and the total (0 while unknown).

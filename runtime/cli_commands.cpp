@@ -236,6 +236,10 @@ http_options options(const context& ctx) {
 int fail(context& ctx, const http_result& r, const std::string& job_id) {
   if (!r.error.empty()) {
     ctx.err << "error: " << r.error << "\n";
+  } else if (r.status == 401) {
+    std::string msg = server_message(r.body);
+    ctx.err << "error: the scheduler refused your login (" << (msg.empty() ? "HTTP 401" : msg)
+            << "); log in again: foundations login <env>\n";
   } else if (r.status == 404 && !job_id.empty()) {
     ctx.err << "error: job '" << job_id << "' not found\n";
   } else {

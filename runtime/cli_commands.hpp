@@ -58,6 +58,10 @@ int clear_queue(context& ctx, const args& a);
 int delete_job(context& ctx, const args& a);
 /// `list <env>`: the cluster's jobs, newest first.
 int list(context& ctx, const args& a);
+/// `login <env|scheduler_url> [-u user] [-p password]` (cli_login.cpp).
+int login(context& ctx, const args& a);
+/// `logout`: revokes and forgets the stored login (cli_login.cpp).
+int logout(context& ctx, const args& a);
 
 // --- helpers the command files share (defined in cli_commands.cpp)
 

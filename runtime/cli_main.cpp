@@ -4,6 +4,7 @@
 
 #include "runtime/cli_commands.hpp"
 #include "runtime/config.hpp"
+#include "runtime/credentials.hpp"
 
 #include <unistd.h>
 
@@ -59,6 +60,11 @@ const std::vector<command_spec>& commands() {
     {"clear-queue", "clear-queue <env>", "Remove every queued job.", {}, 1, 1, clear_queue},
     {"delete job", "delete job <env> <id>", "Delete a finished job and its data.", {}, 2, 2, delete_job},
     {"list", "list <env>", "List the cluster's jobs, newest first.", {}, 1, 1, list},
+    {"login", "login <env|scheduler_url> [-u USER] [-p PASSWORD]",
+     "Log in (atlas-server -p); the token is kept in $FOUNDATIONS_HOME/credentials.yaml.\n"
+     "Prompts for what is not given (the password without echo). FOUNDATIONS_TOKEN overrides it.",
+     {{"username", "USER", "user name (-u)"}, {"password", "PASSWORD", "password (-p)"}}, 1, 1, login},
+    {"logout", "logout", "Revoke and forget the stored login.", {}, 0, 0, logout},
   };
   return all;
 }
@@ -106,6 +112,12 @@ int parse(const command_spec& c, const std::vector<std::string>& words, args& ou
     }
     if (w == "-h" || w == "--help")
       return print_help(std::cout, c), 0;
+    if (c.name == "login" && (w == "-u" || w == "-p")) {
+      if (i + 1 >= words.size())
+        return usage_error(&c, w + " needs a value");
+      out.flags[w == "-u" ? "username" : "password"] = words[++i];
+      continue;
+    }
     if (w.rfind("--", 0) != 0)
       return usage_error(&c, "unknown flag '" + w + "'");
     std::string name = w.substr(2), value;
@@ -218,5 +230,6 @@ int main(int argc, char** argv) {
     return rc;
   context ctx{atlas::current_environment(), "", "None", std::cout, std::cerr, isatty(2) == 1};
   ctx.home = atlas::foundations_home(ctx.env);
+  ctx.token = atlas::bearer_for_cli(ctx.env, ctx.home);
   return found->run(ctx, a);
 }

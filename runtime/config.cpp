@@ -1,5 +1,6 @@
 #include "runtime/config.hpp"
 
+#include "runtime/auth_config.hpp"
 #include "runtime/yaml_section.hpp"
 
 #include <arpa/inet.h>
@@ -299,7 +300,8 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     cl->whole("connection_timeout_ms", c.connection_timeout_ms, 100, 600000, " of milliseconds");
     cl->whole("rejoin_grace_s", c.rejoin_grace_s, 0, 3600, " of seconds");
   }
-  f->sub("auth"); // content is checked by the issues that use it
+  if (auto a = f->sub("auth"))
+    read_auth_section(*a, c);
   f->sub("docker");
 }
 
@@ -422,6 +424,7 @@ loaded<node_config> load_node_config(const std::map<std::string, std::string>& e
     c.manage_redis = c.is_master && !redis_env && managed.value_or(true) &&
                      (is_original_alias(redis.host) || names_this_host(redis.host, own_host));
     c.node_dir = c.foundations_home + "/nodes/" + c.node_id;
+    finish_auth_config(c, redis_env && !c.is_master ? redis_env->host : own_host);
   } catch (const std::exception& e) {
     sk.fail(std::string{"cannot load the configuration: "} + e.what());
   }

@@ -63,6 +63,14 @@ struct node_config {
   std::string shared_fs = "auto";          // cluster.shared_fs: auto | yes | no: does this node see the master's job store?
   int rejoin_grace_s = 10;                 // cluster.rejoin_grace_s: after a master restart, slots have this long to report their jobs
   std::string log_level = "info";          // worker_config/execution/default.config.yaml log_level
+
+  // --- auth (atlas.config.yaml `auth:`, runtime/auth_config.cpp); on with -p or auth.enabled
+  std::string auth_issuer;                 // auth.issuer; default https://<master host>:8443/auth/realms/Atlas
+  std::string auth_client_id = "foundations"; // auth.client_id: aud or azp of accepted tokens
+  std::string auth_ca_file;                // auth.ca_file: CA of a self-signed Keycloak
+  std::string auth_admin_role = "atlas-admin"; // auth.admin_role: realm role that may act on every job
+  int auth_leeway_s = 30;                  // auth.leeway_s: clock skew on exp/nbf
+  int auth_jwks_refresh_s = 10;            // auth.jwks_refresh_s: at most one JWKS fetch per this long
 };
 
 /// What `foundations` reads from submission/<env>.config.yaml.

@@ -12,6 +12,7 @@ packages=(
   catch2                                                    # unit tests
   redis-server python3 curl procps                          # tests and scripts
   clang libclang-rt-14-dev                                  # fuzzing (libFuzzer)
+  nodejs openssl                                            # auth test: OpenID provider (tests/oidc)
 )
 
 missing=()
@@ -20,6 +21,12 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# npm comes with some nodejs builds (NodeSource) and is its own Debian package
+# otherwise: ask for it only when the command is missing.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages already installed"

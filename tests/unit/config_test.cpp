@@ -128,7 +128,7 @@ TEST_CASE("every atlas.config.yaml section is read", "[config]") {
                       "redis: {host: 127.0.0.1, port: 6400, managed: false, binary: /opt/redis-server}\n"
                       "limits: {max_upload_mb: 2, max_body_kb: 3, max_header_kb: 4, log_cap_mb: 5,\n"
                       "         stop_grace_s: 0, idle_timeout_s: 7, max_retries: 8}\n"
-                      "cluster: {placement: pack, secret: s3cret}\nauth: {issuer: x}\ndocker: {}\n");
+                      "cluster: {placement: pack, secret: s3cret}\nauth: {issuer: 'https://kc:8443/realms/Atlas'}\ndocker: {}\n");
   auto r = load_node_config(h.env(), {});
   REQUIRE(r.ok());
   CHECK(r.warnings.empty());

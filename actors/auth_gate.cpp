@@ -1,0 +1,298 @@
+// The gateway's door: in -p mode every request (on every listener of every
+// node) shows a valid Keycloak token before it reaches the route table, and
+// users act only on their own jobs. Without -p nothing is checked. Also the
+// /api/v2beta/auth/* routes (login, cli_login, verify, logout).
+//
+// Verification runs on this actor (a few tens of microseconds, no I/O).
+// Fetching keys and talking to Keycloak blocks, so it goes to the libuv
+// thread pool through offload() and comes back as a message.
+
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/http_gateway_impl.hpp"
+#include "adapters/json.hpp"
+#include "adapters/oidc.hpp"
+#include "runtime/auth_rules.hpp"
+#include "runtime/http_answers.hpp"
+
+namespace atlas::gateway {
+
+namespace {
+
+int64_t unix_now() {
+  return static_cast<int64_t>(std::time(nullptr));
+}
+
+http_response unauthorized(std::string_view why) {
+  auto r = error_answer(401, why);
+  r.headers["WWW-Authenticate"] = "Bearer realm=\"Atlas\", error=\"invalid_token\"";
+  return r;
+}
+
+http_response forbidden(gateway_ptr self, const http_request& req, const std::string& user,
+                        const std::string& owner, const std::string& job_id) {
+  spdlog::warn("auth: refused user={} route=\"{} {}\" job_id={} owner={} node={}", user,
+               req.method, req.path, job_id, owner, self->state.cfg->node_id);
+  return error_answer(403, "user '" + user + "' may not act on job '" + job_id + "' of user '"
+                             + owner + "'");
+}
+
+/// The provider's answer passed on as is (a transport failure becomes 502).
+http_response provider_answer(const http_result& r) {
+  if (!r.error.empty())
+    return error_answer(502, r.error);
+  auto out = json_answer(static_cast<uint16_t>(r.status), r.body);
+  // Keycloak answers a bad password with 401 (invalid_grant is 400 in the
+  // standard): say 401 either way so clients see "not logged in".
+  if (r.status == 400 && r.body.find("invalid_grant") != std::string::npos)
+    out.status = 401;
+  return out;
+}
+
+std::shared_ptr<oidc_client> client_of(gateway_ptr self) {
+  auto& st = self->state;
+  if (!st.oidc) {
+    oidc_settings s;
+    s.issuer = st.cfg->auth_issuer;
+    s.client_id = st.cfg->auth_client_id;
+    s.ca_file = st.cfg->auth_ca_file;
+    s.leeway_s = st.cfg->auth_leeway_s;
+    s.refresh_interval_s = st.cfg->auth_jwks_refresh_s;
+    st.oidc = std::make_shared<oidc_client>(std::move(s));
+  }
+  return st.oidc;
+}
+
+void login(gateway_ptr self, answer rp, const http_request& req, bool basic) {
+  std::string user, password;
+  if (basic) {
+    auto c = auth::basic_credentials(req.headers);
+    if (!c)
+      return give(rp, unauthorized("HTTP Basic credentials (user and password) are required"));
+    user = c->first;
+    password = c->second;
+  } else {
+    std::string err;
+    auto v = json::parse(req.body, err);
+    if (!v || !v->is_object() || !v->get_string("username") || !v->get_string("password"))
+      return give(rp, error_answer(400, "expected JSON {\"username\": ..., \"password\": ...}"));
+    user = *v->get_string("username");
+    password = *v->get_string("password");
+  }
+  auto oidc = client_of(self);
+  offload(
+    self, [oidc, user, password] { return provider_answer(oidc->password_grant(user, password)); },
+    [rp, user](http_response&& r) mutable {
+      if (r.status == 200)
+        spdlog::info("auth: login user={}", user);
+      else
+        spdlog::info("auth: login refused user={} status={}", user, r.status);
+      rp.deliver(std::move(r));
+    });
+}
+
+void logout(gateway_ptr self, answer rp, const http_request& req) {
+  std::string refresh = parse_query(req.query)["refresh_token"];
+  if (refresh.empty()) {
+    std::string err;
+    if (auto v = json::parse(req.body, err); v && v->is_object())
+      refresh = v->get_string("refresh_token").value_or("");
+  }
+  if (refresh.empty())
+    return give(rp, error_answer(400, "expected JSON {\"refresh_token\": ...}"));
+  auto oidc = client_of(self);
+  offload(
+    self,
+    [oidc, refresh] {
+      auto r = oidc->revoke(refresh);
+      if (r.ok())
+        return json_answer(200, R"({"logged_out":true})");
+      return provider_answer(r);
+    },
+    [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+}
+
+/// Answers here, or lets the route table answer once the user may act.
+void check_owner_then_route(gateway_ptr self, answer rp, http_request req);
+
+/// Verifies the bearer token (fetching keys first when its kid is unknown
+/// and a fetch is allowed), then continues with the identity set.
+void authenticate(gateway_ptr self, answer rp, http_request req, const std::string& what,
+                  bool fetched) {
+  auto oidc = client_of(self);
+  auto token = auth::bearer_token(req.headers);
+  auto now = unix_now();
+  auto v = oidc->verify(token, now);
+  if (v.why == jwt::refusal::unknown_key && !fetched && oidc->claim_refresh(now)) {
+    offload(
+      self,
+      [oidc] {
+        auto st = oidc->fetch_keys();
+        if (!st)
+          spdlog::warn("auth: {}", st.error());
+        return st ? json_answer(200, "") : error_answer(503, st.error());
+      },
+      [self, rp, req = std::move(req), what](http_response&&) mutable {
+        authenticate(self, rp, std::move(req), what, true);
+      });
+    return;
+  }
+  if (!v.ok() && !req.upload_path.empty()) { // a refused upload leaves no file behind
+    auto spooled = req.upload_path;
+    offload(self, [spooled] {
+      std::error_code ec;
+      std::filesystem::remove(spooled, ec);
+      return no_content();
+    }, [](http_response&&) {});
+  }
+  if (v.why == jwt::refusal::unknown_key && !oidc->keys()) {
+    // No keys yet (the first fetch is under way, or the provider cannot be
+    // reached; the node's log says which): not the token's fault.
+    auto r = error_answer(503, "the identity provider's signing keys are not loaded yet; "
+                               "retry shortly");
+    r.headers["Retry-After"] = "1";
+    return give(rp, std::move(r));
+  }
+  if (!v.ok()) {
+    spdlog::info("auth: 401 route=\"{} {}\" listener={} reason=\"{}\" node={}", req.method,
+                 req.path, req.listener, jwt::to_string(v.why), self->state.cfg->node_id);
+    return give(rp, unauthorized(jwt::to_string(v.why)));
+  }
+  req.headers[auth::user_header] = v.who.username;
+  req.headers[auth::admin_header] = v.who.has_role(self->state.cfg->auth_admin_role) ? "1" : "0";
+  if (what == "verify")
+    return give(rp, json_answer(200, v.who.json));
+  if (what == "logout")
+    return logout(self, rp, req);
+  if (!what.empty())
+    return give(rp, error_answer(404, "no route for " + req.method + " " + req.path));
+  check_owner_then_route(self, rp, std::move(req));
+}
+
+/// Non-admins clear only their own queued jobs (each cancelled by id).
+void clear_own_queue(gateway_ptr self, answer rp, const std::string& user) {
+  auto& st = self->state;
+  self->request(st.master, caf::infinite, list_atom::value)
+    .then(
+      [=](std::vector<job_record>& recs) mutable {
+        auto left = std::make_shared<uint64_t>(0);
+        auto removed = std::make_shared<uint64_t>(0);
+        for (auto& r : recs)
+          if (r.username == user)
+            ++*left;
+        auto finish = [rp, removed]() mutable {
+          json::writer w;
+          w.begin_object().kv("removed", *removed).end_object();
+          rp.deliver(json_answer(200, w.take()));
+        };
+        if (*left == 0)
+          return finish();
+        for (auto& r : recs) {
+          if (r.username != user)
+            continue;
+          self->request(self->state.master, caf::infinite, stop_atom::value, r.job_id)
+            .then([=](bool) mutable { ++*removed; if (--*left == 0) finish(); },
+                  [=](caf::error&) mutable { if (--*left == 0) finish(); });
+        }
+      },
+      [rp](caf::error& err) mutable { rp.deliver(from_error(err)); });
+}
+
+void check_owner_then_route(gateway_ptr self, answer rp, http_request req) {
+  auto& st = self->state;
+  auto parts = split_path(req.path);
+  auto n = parts.size();
+  auto& m = req.method;
+  auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
+  const std::string user = req.headers[auth::user_header];
+  const bool admin = req.headers[auth::admin_header] == "1";
+
+  if (is(0, "queued_jobs") && n == 1 && m == "POST") {
+    req.body = auth::owned_submission(req.body, user);
+    return route_checked(self, rp, req);
+  }
+  if (admin)
+    return route_checked(self, rp, req);
+
+  bool by_id = n == 2 && m == "DELETE"
+               && (is(0, "running_jobs") || is(0, "completed_jobs") || is(0, "failed_jobs"));
+  if (by_id) {
+    if (!valid_job_id(parts[1]))
+      return route_checked(self, rp, req); // the route says 404
+    auto id = parts[1];
+    self->request(st.lookup, caf::infinite, get_atom::value, id)
+      .then(
+        [=](job_record& rec) mutable {
+          if (!auth::may_act_on(rec.username, user, false))
+            return give(rp, forbidden(self, req, user, rec.username, id));
+          route_checked(self, rp, req);
+        },
+        [=](caf::error&) mutable { route_checked(self, rp, req); });
+    return;
+  }
+  bool by_position = is(0, "queued_jobs") && n == 2 && (m == "DELETE" || m == "PATCH");
+  if (by_position && st.master) {
+    auto pos = parse_index(parts[1]);
+    if (!pos)
+      return route_checked(self, rp, req);
+    self->request(st.master, caf::infinite, list_atom::value)
+      .then(
+        [=](std::vector<job_record>& recs) mutable {
+          if (*pos >= recs.size())
+            return route_checked(self, rp, req); // the route says 404
+          auto& rec = recs[*pos];
+          if (!auth::may_act_on(rec.username, user, false))
+            return give(rp, forbidden(self, req, user, rec.username, rec.job_id));
+          if (m == "PATCH") // moved by position: a queue change in between can shift it
+            return route_checked(self, rp, req);
+          // Removed by the id that was checked, not by a position that may
+          // have shifted since (stop cancels a queued job as dequeue does).
+          self->request(self->state.master, caf::infinite, stop_atom::value, rec.job_id)
+            .then([=](bool) mutable { rp.deliver(no_content()); },
+                  [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+        },
+        [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+    return;
+  }
+  if (is(0, "api") && is(1, "v1") && is(2, "queued_jobs") && n == 3 && m == "DELETE"
+      && st.master)
+    return clear_own_queue(self, rp, user);
+  route_checked(self, rp, req);
+}
+
+} // namespace
+
+void route(gateway_ptr self, answer rp, const http_request& in) {
+  auto& st = self->state;
+  http_request req = in;
+  // Identity comes from a verified token only, never from the client.
+  req.headers.erase(auth::user_header);
+  req.headers.erase(auth::admin_header);
+  auto parts = split_path(req.path);
+  std::string what;
+  bool auth_route = auth::is_auth_route(parts, what);
+  if (!st.cfg->auth) {
+    if (auth_route && what == "verify")
+      return give(rp, json_answer(200, R"({"auth":false})"));
+    if (auth_route)
+      return give(rp, error_answer(404, "authentication is off on this server (start it with "
+                                        "`atlas-server start -p`)"));
+    return route_checked(self, rp, req);
+  }
+  if (auth_route && (what == "login" || what == "cli_login")) {
+    if (what == "login" && req.method != "POST")
+      return give(rp, error_answer(405, "use POST /api/v2beta/auth/login"));
+    return login(self, rp, req, what == "cli_login");
+  }
+  if (!auth_route && auth::exempt(req, parts))
+    return route_checked(self, rp, req);
+  authenticate(self, rp, std::move(req), auth_route ? what : std::string{}, false);
+}
+
+} // namespace atlas::gateway

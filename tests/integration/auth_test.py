@@ -1,0 +1,593 @@
+"""Authentication mode (-p) against a real atlas-server and a real OpenID
+Connect provider (npm oidc-provider, serving Keycloak's paths under
+/realms/Atlas over https with a certificate made at test start): login
+through the CLI, users own their jobs, every bad token is refused on every
+port with nothing changed, the provider's key rotates without restarting
+the node, and without -p nothing is checked."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+import uuid
+
+import harness
+from harness import Node, free_port, wait_until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OIDC_DIR = os.path.join(HERE, "..", "oidc")
+PASSWORDS = {"alice": "alice-test-password", "bob": "bob-test-password",
+             "admin": "admin-test-password"}
+
+
+def npm_ci():
+    """Installs the pinned provider (npm ci) unless this lock file is installed."""
+    lock = os.path.join(OIDC_DIR, "package-lock.json")
+    stamp = os.path.join(OIDC_DIR, "node_modules", ".package-lock.json")
+    if os.path.exists(stamp) and os.path.exists(os.path.join(OIDC_DIR, "node_modules", "oidc-provider")) \
+            and os.path.getmtime(stamp) >= os.path.getmtime(lock):
+        return
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=OIDC_DIR, check=True,
+                   timeout=300, capture_output=True)
+
+
+class Provider:
+    """The OpenID provider, on its own port, with a signing key made now."""
+
+    def __init__(self, directory, port, kid):
+        self.dir, self.port, self.kid = directory, port, kid
+        self.key = os.path.join(directory, f"signing-{kid}.pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+                        "rsa_keygen_bits:2048", "-out", self.key], check=True, timeout=60,
+                       capture_output=True)
+        self.issuer = f"https://127.0.0.1:{port}/realms/Atlas"
+        self.log = open(os.path.join(directory, f"provider-{kid}.log"), "wb")
+        self.proc = subprocess.Popen(
+            ["node", os.path.join(OIDC_DIR, "provider.mjs"), "--port", str(port),
+             "--cert", os.path.join(directory, "tls-cert.pem"),
+             "--key", os.path.join(directory, "tls-key.pem"),
+             "--signing-key", self.key, "--kid", kid],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(self.ready, 30, "the OpenID provider to listen")
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("provider exited: " + self.read_log())
+        return f"ready {self.issuer}" in self.read_log()
+
+    def read_log(self):
+        with open(os.path.join(self.dir, f"provider-{self.kid}.log"), errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+# -- set-up: certificate, provider, a node in -p mode ------------------------------
+
+npm_ci()
+work = tempfile.mkdtemp(prefix="atlas-auth-")
+subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                "-keyout", os.path.join(work, "tls-key.pem"),
+                "-out", os.path.join(work, "tls-cert.pem"), "-days", "1",
+                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+               check=True, timeout=60, capture_output=True)
+provider_port = free_port()
+provider = Provider(work, provider_port, "test-key-1")
+dashboard_port = free_port()
+auth_config = (f"auth:\n  issuer: {provider.issuer}\n"
+               f"  ca_file: {os.path.join(work, 'tls-cert.pem')}\n  jwks_refresh_s: 1\n")
+# A token in the node's own environment must not reach jobs either.
+node = Node(slots=1, atlas_config=auth_config, env={"FOUNDATIONS_TOKEN": "node-env-token-secret"})
+with open(node.home + "/config/atlas.config.yaml") as f:
+    text = f.read()
+with open(node.home + "/config/atlas.config.yaml", "w") as f:
+    f.write(text.replace("ports:\n", f"ports:\n  dashboard: {dashboard_port}\n", 1))
+open_node = None
+
+
+def start_with_p(n):
+    n.log = open(n.home + "/node.log", "ab")
+    n.proc = subprocess.Popen([harness.SERVER, "start", "-p", "--foreground"], env=n.env,
+                              stdout=n.log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_until(n.healthy, 30, "atlas-server -p to serve")
+    n.write_submission_config()
+
+
+try:
+    start_with_p(node)
+except BaseException:
+    node.cleanup()
+    provider.stop()
+    raise
+
+PORTS = {"api (5000)": node.url, "gateway (5558)": node.gateway}
+
+
+def dashboard_served():
+    try:
+        node.request("GET", "/healthz", base=f"http://127.0.0.1:{dashboard_port}", timeout=3)
+        return True
+    except OSError:
+        return False
+
+
+# -- helpers ----------------------------------------------------------------------
+
+def token_of(user):
+    status, body = node.request("POST", "/api/v2beta/auth/login",
+                                json.dumps({"username": user, "password": PASSWORDS[user]}),
+                                {"Content-Type": "application/json"})
+    assert status == 200, (status, body)
+    return json.loads(body)["access_token"]
+
+
+def call(method, path, token=None, body=None, base=None, headers=None):
+    h = {"Content-Type": "application/json"}
+    if token is not None:
+        h["Authorization"] = f"Bearer {token}"
+    h.update(headers or {})
+    status, raw = node.request(method, path, json.dumps(body) if body is not None else None, h,
+                               base=base)
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw
+
+
+def cli_home(user):
+    """A FOUNDATIONS_HOME of the user's own, pointing at the node's gateway."""
+    home = os.path.join(work, "home-" + user)
+    os.makedirs(home + "/config/submission", exist_ok=True)
+    with open(home + "/config/submission/local.config.yaml", "w") as f:
+        f.write(f"scheduler_url: {node.gateway}\n")
+    return home
+
+
+def cli(user, *args, check=None, env=None, stdin_text=None):
+    e = dict(os.environ)
+    e.pop("FOUNDATIONS_TOKEN", None)
+    e.update({"FOUNDATIONS_HOME": cli_home(user), "USER": "mallory"})  # the claim is ignored
+    e.update(env or {})
+    r = subprocess.run([harness.CLI, *args], env=e, capture_output=True, text=True, timeout=120,
+                       **({"input": stdin_text} if stdin_text is not None
+                          else {"stdin": subprocess.DEVNULL}))
+    if check is not None:
+        assert r.returncode == check, (args, r.returncode, r.stdout, r.stderr)
+    return r
+
+
+def login(user):
+    return cli(user, "login", "local", "-u", user, "-p", PASSWORDS[user], check=0)
+
+
+def submitted_id(result):
+    m = re.search(r"Job '([^']+)' submitted", result.stdout)
+    assert m, (result.stdout, result.stderr)
+    return m.group(1)
+
+
+def project(name, main_py):
+    return harness.make_project(os.path.join(work, "projects", name), main_py, name=name)
+
+
+LONG_JOB = "import time\nprint('started', flush=True)\ntime.sleep(120)\n"
+
+
+def wait_state(job_id, states, token, timeout=60):
+    def state():
+        s, j = call("GET", f"/jobs/{job_id}", token)
+        return j if s == 200 and j["status"] in states else None
+    return wait_until(state, timeout, f"job {job_id} to reach {states}")
+
+
+def record(job_id, token):
+    s, j = call("GET", f"/api/v1/jobs/{job_id}", token)
+    assert s == 200, (s, j)
+    return j
+
+
+def owner_of(rec):
+    return rec.get("username") or (rec.get("metadata") or {}).get("username")
+
+
+def upload_bundle(job_id, token):
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = b"print('hi')\n"
+        info = tarfile.TarInfo(f"{job_id}/job_source/main.py")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"job_bundle\"; "
+            f"filename=\"{job_id}.tgz\"\r\nContent-Type: application/gzip\r\n\r\n").encode() \
+        + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+    h = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    if token is not None:
+        h["Authorization"] = f"Bearer {token}"
+    return node.request("POST", "/job_bundle", body, h)
+
+
+def submission(job_id, environment=None):
+    return {"job_id": job_id, "spec": {"command": ["main.py"], "environment": environment or {}},
+            "metadata": {"project_name": "p", "username": "mallory"},
+            "gpu_spec": {"num_gpus": 0}}
+
+
+def all_jobs(token):
+    s, body = call("GET", "/api/v1/jobs", token)
+    assert s == 200, (s, body)
+    return body.get("jobs", body) if isinstance(body, dict) else body
+
+
+def stop_everything(token):
+    """Cancels whatever is queued or running (admin), so each test starts free."""
+    for j in all_jobs(token):
+        if j.get("status") in ("queued", "pending", "running"):
+            call("DELETE", f"/running_jobs/{j['job_id']}", token)
+    wait_until(lambda: all(j.get("status") not in ("queued", "pending", "running")
+                           for j in all_jobs(token)), 60,
+               "every job to end")
+
+
+# -- tests ------------------------------------------------------------------------
+
+def test_health_says_auth_is_on_and_needs_no_token():
+    for name, base in PORTS.items():
+        s, body = call("GET", "/healthz", base=base)
+        assert s == 200 and body["auth"] is True, (name, s, body)
+        s, body = call("GET", "/api/v1/healthz", base=base)
+        assert s == 200 and body["auth"] is True, (name, s, body)
+
+
+def test_login_submit_logs_and_stop_of_ones_own_job_through_the_cli():
+    r = login("alice")
+    assert "Logged in" in r.stdout and "alice" in r.stdout, r.stdout
+    creds = os.path.join(cli_home("alice"), "credentials.yaml")
+    assert stat.S_IMODE(os.stat(creds).st_mode) == 0o600, oct(os.stat(creds).st_mode)
+    main_py = ("import os, time\n"
+               "print('hello', os.environ.get('FOUNDATIONS_USER'), flush=True)\n"
+               "leak = [k for k, v in os.environ.items() if 'eyJ' in v or 'node-env-token' in v]\n"
+               "print('token-vars', leak, 'FOUNDATIONS_TOKEN' in os.environ, flush=True)\n"
+               "time.sleep(120)\n")
+    job_id = submitted_id(cli("alice", "submit", "--stream-job-logs", "False", "local",
+                              project("own", main_py), check=0))
+    admin = token_of("admin")
+    wait_state(job_id, ("running",), admin)
+    assert owner_of(record(job_id, admin)) == "alice"  # not "mallory" from USER
+    logs = wait_until(lambda: (lambda r: r.stdout if "token-vars" in r.stdout else None)(
+        cli("alice", "get", "logs", "local", job_id)), 30, "the job's first lines")
+    assert "hello alice" in logs, logs
+    assert "token-vars [] False" in logs, logs
+    cli("alice", "stop", "local", job_id, check=0)
+    wait_state(job_id, ("failed", "completed"), admin)
+    # A bad password is refused with one line, and the stored login stays.
+    r = cli("alice", "login", "local", "-u", "alice", "-p", "wrong")
+    assert r.returncode == 1 and "login refused" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_a_token_in_the_submission_never_reaches_the_job():
+    alice = token_of("alice")
+    job_id = "auth-env-" + uuid.uuid4().hex[:8]
+    assert upload_bundle(job_id, alice)[0] == 200
+    body = submission(job_id, {"FOUNDATIONS_TOKEN": alice, "OTHER": "kept"})
+    body["spec"]["command"] = ["main.py"]
+    s, _ = call("POST", "/queued_jobs", alice, body)
+    assert s == 201, s
+    admin = token_of("admin")
+    wait_state(job_id, ("completed", "failed"), admin)
+    rec = record(job_id, admin)
+    assert owner_of(rec) == "alice", rec
+    assert alice not in json.dumps(rec), "the stored record holds the token"
+
+
+def test_users_cannot_stop_or_delete_others_jobs_but_an_admin_can():
+    admin = token_of("admin")
+    stop_everything(admin)
+    login("alice")
+    login("bob")
+    running = submitted_id(cli("alice", "submit", "--stream-job-logs", "False", "local",
+                               project("a1", LONG_JOB), check=0))
+    queued = submitted_id(cli("alice", "submit", "--stream-job-logs", "False", "local",
+                              project("a2", LONG_JOB), check=0))
+    wait_state(running, ("running",), admin)
+    bob = token_of("bob")
+    # Stop: bob is refused through the CLI and over HTTP; the job keeps running.
+    r = cli("bob", "stop", "local", running)
+    assert r.returncode == 1 and "403" in r.stderr, (r.returncode, r.stderr)
+    assert call("DELETE", f"/running_jobs/{running}", bob)[0] == 403
+    assert call("DELETE", f"/running_jobs/{queued}", bob)[0] == 403
+    # The queue: bob may neither remove nor move alice's job, and his
+    # clear-queue leaves it alone.
+    s, q = call("GET", "/queued_jobs", bob)
+    assert s == 200 and q["0"]["job_id"] == queued, q
+    assert call("DELETE", "/queued_jobs/0", bob)[0] == 403
+    assert node.request("PATCH", "/queued_jobs/0", "0", {"Authorization": f"Bearer {bob}"})[0] == 403
+    s, body = call("DELETE", "/api/v1/queued_jobs", bob)
+    assert s == 200 and body["removed"] == 0, (s, body)
+    assert call("GET", "/queued_jobs", bob)[1]["0"]["job_id"] == queued
+    assert wait_state(running, ("running",), admin)["status"] == "running"
+    # The admin may act on every job; alice removes her own queued job.
+    assert node.request("PATCH", "/queued_jobs/0", "0", {"Authorization": f"Bearer {admin}"})[0] == 204
+    alice = token_of("alice")
+    assert call("DELETE", "/queued_jobs/0", alice)[0] == 204
+    wait_state(queued, ("failed", "completed"), admin)
+    assert record(queued, admin)["state"] == "cancelled"
+    assert call("DELETE", f"/running_jobs/{running}", admin)[0] == 204
+    wait_state(running, ("failed", "completed"), admin)
+    done_state = record(running, admin)["status"]
+    listing = "completed_jobs" if done_state == "completed" else "failed_jobs"
+    # Deleting a finished job: bob no, alice yes.
+    assert call("DELETE", f"/{listing}/{running}", bob)[0] == 403
+    cli("alice", "delete", "job", "local", running, check=0)
+    log = node.node_log()
+    assert re.search(r"auth: refused user=bob route=\"DELETE /running_jobs/" + running, log), log
+
+
+def forged_tokens():
+    good = token_of("alice")
+    out = subprocess.run(["node", os.path.join(OIDC_DIR, "forge.mjs"), "--signing-key",
+                          provider.key, "--kid", provider.kid, "--issuer", provider.issuer,
+                          "--good", good], check=True, capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout)
+
+
+def test_every_bad_token_is_refused_on_every_port_and_changes_nothing():
+    admin = token_of("admin")
+    stop_everything(admin)
+    alice = token_of("alice")
+    login("alice")
+    victim = submitted_id(cli("alice", "submit", "--stream-job-logs", "False", "local",
+                              project("victim", LONG_JOB), check=0))
+    wait_state(victim, ("running",), admin)
+    forged = forged_tokens()
+    control = forged.pop("control")
+    bad = {"no token": None, "Bearer None": "None", **forged}
+    ports = dict(PORTS)
+    if dashboard_served():
+        ports["dashboard (5555)"] = f"http://127.0.0.1:{dashboard_port}"
+    else:
+        print("note: this build serves no dashboard listener; the 5555 checks run once it does",
+              flush=True)
+    new_id = "auth-bad-" + uuid.uuid4().hex[:8]
+    assert upload_bundle(new_id, alice)[0] == 200
+    before = sorted((j["job_id"], j["status"]) for j in all_jobs(admin))
+    routes = [("GET", "/queued_jobs", None), ("GET", "/api/v1/jobs", None),
+              ("POST", "/queued_jobs", submission(new_id)),
+              ("DELETE", f"/running_jobs/{victim}", None),
+              ("DELETE", "/api/v1/queued_jobs", None),
+              ("GET", f"/api/v1/jobs/{victim}/logs", None),
+              ("GET", "/api/v2beta/auth/verify", None)]
+    refused = 0
+    for port_name, base in ports.items():
+        # The control token, forged the same way with nothing wrong, passes.
+        s, claims = call("GET", "/api/v2beta/auth/verify", control, base=base)
+        assert s == 200 and claims["preferred_username"] == "alice", (port_name, s, claims)
+        for name, tok in bad.items():
+            for method, path, body in routes:
+                s, answer = call(method, path, tok, body, base=base)
+                assert s == 401, (port_name, name, method, path, s, answer)
+                assert "error" in answer, answer
+                refused += 1
+        # The bundle upload is refused as well.
+        assert upload_bundle(new_id, forged["expired"])[0] == 401
+    after = sorted((j["job_id"], j["status"]) for j in all_jobs(admin))
+    assert before == after, (before, after)
+    assert call("GET", f"/jobs/{victim}", admin)[1]["status"] == "running"
+    print(f"{refused} bad requests refused with 401 on {len(ports)} ports", flush=True)
+    call("DELETE", f"/running_jobs/{victim}", admin)
+
+
+def test_a_client_cannot_claim_an_identity_by_header():
+    alice = token_of("alice")
+    s, claims = call("GET", "/api/v2beta/auth/verify", alice,
+                     headers={"x-atlas-user": "admin", "x-atlas-admin": "1"})
+    assert s == 200 and claims["preferred_username"] == "alice"
+    job_id = "auth-hdr-" + uuid.uuid4().hex[:8]
+    assert upload_bundle(job_id, alice)[0] == 200
+    bob = token_of("bob")
+    s, _ = call("POST", "/queued_jobs", alice, submission(job_id))
+    assert s == 201
+    # bob claims to be an admin by header: still refused.
+    s, _ = call("DELETE", f"/running_jobs/{job_id}", bob,
+                headers={"x-atlas-user": "alice", "x-atlas-admin": "1"})
+    assert s == 403, s
+
+
+def test_an_expired_cli_login_says_to_log_in_again_in_one_line():
+    expired = forged_tokens()["expired"]
+    r = cli("alice", "list", "local", env={"FOUNDATIONS_TOKEN": expired})
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert r.returncode == 1 and len(lines) == 1, (r.returncode, r.stderr)
+    assert "expired" in lines[0] and "foundations login" in lines[0], lines
+
+
+def test_logout_revokes_the_refresh_token():
+    # The password is prompted for when not given (read from stdin here).
+    r = cli("bob", "login", "local", "-u", "bob", stdin_text=PASSWORDS["bob"] + "\n", check=0)
+    assert "Password:" in r.stderr and "Logged in" in r.stdout, (r.stdout, r.stderr)
+    creds = open(os.path.join(cli_home("bob"), "credentials.yaml")).read()
+    refresh = re.search(r"refresh_token: (\S+)", creds).group(1)
+    cli("bob", "logout", check=0)
+    assert not os.path.exists(os.path.join(cli_home("bob"), "credentials.yaml"))
+    # The provider no longer honours the refresh token.
+    import ssl
+    import urllib.parse
+    import urllib.request
+    ctx = ssl.create_default_context(cafile=os.path.join(work, "tls-cert.pem"))
+    data = urllib.parse.urlencode({"grant_type": "refresh_token", "client_id": "foundations",
+                                   "refresh_token": refresh}).encode()
+    try:
+        urllib.request.urlopen(provider.issuer + "/protocol/openid-connect/token", data,
+                               context=ctx, timeout=10)
+        raise AssertionError("the refresh token still works after logout")
+    except urllib.error.HTTPError as e:
+        assert e.code == 400 and b"invalid_grant" in e.read()
+
+
+def test_a_new_provider_key_is_accepted_without_restarting_the_node():
+    global provider
+    old = token_of("alice")
+    assert call("GET", "/queued_jobs", old)[0] == 200
+    pid = node.proc.pid
+    provider.stop()
+    provider = Provider(work, provider_port, "test-key-2")
+    new = token_of("alice")  # signed with the new key
+    assert json.loads(__import__("base64").urlsafe_b64decode(
+        new.split(".")[0] + "==").decode())["kid"] == "test-key-2"
+    s = wait_until(lambda: (lambda st: st if st == 200 else None)(
+        call("GET", "/queued_jobs", new)[0]), 15, "the new key to be fetched")
+    assert s == 200
+    assert node.proc.pid == pid and node.proc.poll() is None
+    # The retired key is gone from the provider's JWKS, so its tokens are too.
+    assert call("GET", "/queued_jobs", old)[0] == 401
+    assert "keys=test-key-2" in node.node_log()
+
+
+def test_without_p_nothing_is_checked_and_identity_headers_are_dropped():
+    global open_node
+    open_node = Node(slots=0).start()
+    s, body = open_node.json("GET", "/healthz")
+    assert s == 200 and body["auth"] is False
+    job_id = "open-" + uuid.uuid4().hex[:8]
+    s, _ = open_node.request("GET", "/queued_jobs", headers={"Authorization": "Bearer None"})
+    assert s == 200
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo(f"{job_id}/job_source/main.py")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"\n"))
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"job_bundle\"; "
+            f"filename=\"{job_id}.tgz\"\r\n\r\n").encode() + buf.getvalue() \
+        + f"\r\n--{boundary}--\r\n".encode()
+    s, _ = open_node.request("POST", "/job_bundle", body, {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Authorization": "Bearer None"})
+    assert s == 200
+    sub = submission(job_id)
+    sub["metadata"]["username"] = "carol"
+    s, _ = open_node.request("POST", "/queued_jobs", json.dumps(sub), {
+        "Content-Type": "application/json", "Authorization": "Bearer None",
+        "x-atlas-user": "mallory", "x-atlas-admin": "1"})
+    assert s == 201, s
+    s, rec = open_node.json("GET", f"/api/v1/jobs/{job_id}")
+    assert owner_of(rec) == "carol", rec
+    s, body = open_node.json("GET", "/api/v2beta/auth/verify")
+    assert s == 200 and body == {"auth": False}
+
+
+def test_an_unreachable_provider_is_503_for_signed_tokens_and_401_for_the_rest():
+    dead = f"https://127.0.0.1:{free_port()}/realms/Atlas"  # nothing listens there
+    n = Node(slots=0, atlas_config=f"auth:\n  enabled: true\n  issuer: {dead}\n")
+    try:
+        n.start()
+        tok = forged_tokens()["control"]  # well formed, but no key can be fetched
+        status, raw = n.request("GET", "/queued_jobs", headers={"Authorization": f"Bearer {tok}"})
+        assert status == 503 and b"not loaded" in raw, (status, raw)
+        status, _ = n.request("GET", "/queued_jobs", headers={"Authorization": "Bearer None"})
+        assert status == 401
+        status, _ = n.request("GET", "/queued_jobs")
+        assert status == 401
+        assert f"OIDC discovery at {dead} failed" in n.node_log()
+    finally:
+        n.cleanup()
+
+
+def with_token(n, token):
+    """Makes a cluster harness node send `token` unless a test sets its own."""
+    plain = n.request
+
+    def request(method, path, body=None, headers=None, base=None, timeout=15):
+        h = dict(headers or {})
+        h.setdefault("Authorization", f"Bearer {token}")
+        return plain(method, path, body, h, base, timeout)
+    n.request = request
+    return plain
+
+
+def test_every_node_of_a_cluster_checks_tokens_and_forwarded_requests_are_checked_again():
+    from cluster_harness import TINY_ENTRYPOINT, Cluster
+    admin, alice, bob = token_of("admin"), token_of("alice"), token_of("bob")
+    # Turned on by the shared config file this time, not by -p.
+    c = Cluster(workers=1, slots=1,
+                atlas_config=auth_config.replace("auth:\n", "auth:\n  enabled: true\n", 1))
+    try:
+        plain = {n.name: with_token(n, admin) for n in [c.master, *c.workers]}
+        c.start()
+        worker = c.workers[0]
+        for n in (c.master, worker):
+            for base in (n.url, n.gateway) if n is c.master else (n.url,):
+                s, _ = plain[n.name]("GET", "/api/v1/jobs", base=base)
+                assert s == 401, (n.name, base, s)
+            s, health = plain[n.name]("GET", "/healthz")
+            assert s == 200 and json.loads(health)["auth"] is True
+        job_id = "auth-cl-" + uuid.uuid4().hex[:8]
+        s, _ = c.upload(job_id, {"noop.txt": "x\n"})
+        assert s == 200
+        body = {"job_id": job_id, "gpu_spec": {"num_gpus": 0},
+                "spec": {"entrypoint": TINY_ENTRYPOINT, "environment": {"MARKS": c.marks}},
+                "metadata": {"project_name": "cluster", "username": "mallory"}}
+        s, raw = c.master.request("POST", "/queued_jobs", json.dumps(body),
+                                  {"Content-Type": "application/json",
+                                   "Authorization": f"Bearer {alice}"})
+        assert s == 201, (s, raw)
+        rec = c.wait_record(job_id, lambda r: r["status"] in ("completed", "failed"), 60,
+                            "to finish")
+        assert rec["node"] == worker.node_id and owner_of(rec) == "alice", rec
+        # Reading the logs is forwarded to the worker with the caller's token.
+        s, _ = c.master.request("GET", f"/completed_jobs/{job_id}/logs",
+                                headers={"Authorization": f"Bearer {bob}"})
+        assert s == 200, s
+        # Claiming to be a forwarding node changes nothing.
+        s, _ = plain["master"]("GET", f"/completed_jobs/{job_id}/logs",
+                               headers={"x-atlas-forwarded-by": "worker",
+                                        "Authorization": "Bearer None"})
+        assert s == 401, s
+        # bob may not delete alice's job on either node; the admin may.
+        for n in (c.master, worker):
+            s, _ = n.request("DELETE", f"/completed_jobs/{job_id}",
+                             headers={"Authorization": f"Bearer {bob}"})
+            assert s == 403, (n.name, s)
+        s, _ = c.master.request("DELETE", f"/completed_jobs/{job_id}")
+        assert s == 204, s
+    finally:
+        c.cleanup()
+
+
+try:
+    harness.run_tests([
+        test_health_says_auth_is_on_and_needs_no_token,
+        test_login_submit_logs_and_stop_of_ones_own_job_through_the_cli,
+        test_a_token_in_the_submission_never_reaches_the_job,
+        test_users_cannot_stop_or_delete_others_jobs_but_an_admin_can,
+        test_every_bad_token_is_refused_on_every_port_and_changes_nothing,
+        test_a_client_cannot_claim_an_identity_by_header,
+        test_an_expired_cli_login_says_to_log_in_again_in_one_line,
+        test_logout_revokes_the_refresh_token,
+        test_a_new_provider_key_is_accepted_without_restarting_the_node,
+        test_without_p_nothing_is_checked_and_identity_headers_are_dropped,
+        test_an_unreachable_provider_is_503_for_signed_tokens_and_401_for_the_rest,
+        test_every_node_of_a_cluster_checks_tokens_and_forwarded_requests_are_checked_again,
+    ])
+finally:
+    node.cleanup()
+    if open_node:
+        open_node.cleanup()
+    provider.stop()
+    shutil.rmtree(work, ignore_errors=True)
