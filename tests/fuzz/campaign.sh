@@ -22,8 +22,8 @@ for exe in "$build"/tests/fuzz/fuzz_*; do
   out=$(mktemp)
   tests/fuzz/run_fuzzer.sh "$exe" tests/fuzz/corpus/"$name" "$work" "$seconds" >"$out" 2>&1
   rc=$?
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$out" | awk '{print $2}')
-  rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$out" | awk '{print $2}')
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out" | awk '{print $2}')
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$out" | awk '{print $2}')
   corpus=$(ls "$work/corpus" | wc -l)
   seeds=$(ls tests/fuzz/corpus/"$name" | wc -l)
   findings=$(ls "$work/findings" 2>/dev/null | wc -l)
