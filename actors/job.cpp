@@ -97,6 +97,7 @@ void handle_lost(job_ptr self, const std::string& reason) {
   rec.slot.clear();
   rec.node.clear();
   rec.host_address.clear();
+  rec.gpus.clear();
   rec.start_time = 0;
   self->state.slot = nullptr;
   spdlog::warn("job lost, requeued job_id={} retry={}: {}", rec.job_id, rec.retries, reason);
@@ -155,6 +156,7 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
       st.rec.history.back().slot = info.key;
       st.rec.node = info.node_id;
       st.rec.host_address = info.host_address;
+      st.rec.gpus = info.job_gpus;
       st.rec.reason.clear();
       // Pending is durable, and the lookup table names the node, before the
       // slot touches the job.

@@ -1,5 +1,7 @@
 #include "actors/job_runners.hpp"
 
+#include "adapters/docker_spec.hpp"
+
 namespace atlas {
 
 void job_runners::add(std::unique_ptr<job_runner> runner) {
@@ -13,8 +15,12 @@ job_runner* job_runners::find(std::string_view name) const {
   return nullptr;
 }
 
-job_runner* job_runners::choose(const node_config& cfg, const job_record&,
+job_runner* job_runners::choose(const node_config& cfg, const job_record& job,
                                 std::string& error) const {
+  // A spec that names an image runs in a container where the node has Docker.
+  if (cfg.runner != "docker" && !docker::spec_image(job.spec).empty())
+    if (auto* d = find("docker"))
+      return d;
   if (auto* r = find(cfg.runner))
     return r;
   error = "this node has no '" + cfg.runner + "' runner";

@@ -22,8 +22,9 @@ public:
   /// The runner called `name`, or nullptr.
   job_runner* find(std::string_view name) const;
 
-  /// The runner for `job` on a node configured as `cfg`: the configured
-  /// `runner`. nullptr with `error` when this node cannot run it.
+  /// The runner for `job` on a node configured as `cfg`: "docker" when the
+  /// job's spec names an image and this node has that runner, else the
+  /// configured `runner`. nullptr with `error` when this node cannot run it.
   job_runner* choose(const node_config& cfg, const job_record& job, std::string& error) const;
 
 private:

@@ -102,12 +102,14 @@ std::optional<launch> make_launch(const node_config& cfg, const job_record& job,
   env["FOUNDATIONS_PROJECT_NAME"] = job.project_name;
   env["FOUNDATIONS_USER"] = job.username;
   env["FOUNDATIONS_WORKING_DIR"] = cwd;
-  if (!slot.gpus.empty()) {
+  if (!job.gpus.empty() || !slot.gpus.empty() || cfg.gpu) {
+    // Exactly the GPUs the master gave the job; on a GPU node, a job that
+    // asked for none sees none.
     std::string ids;
-    for (auto& g : slot.gpus)
+    for (auto& g : job.gpus)
       ids += (ids.empty() ? "" : ",") + g;
     env["CUDA_VISIBLE_DEVICES"] = ids;
-    env["NVIDIA_VISIBLE_DEVICES"] = ids;
+    env["NVIDIA_VISIBLE_DEVICES"] = ids.empty() ? "void" : ids;
   }
   for (auto& [k, v] : env)
     out.env.push_back(k + "=" + v);
@@ -116,14 +118,14 @@ std::optional<launch> make_launch(const node_config& cfg, const job_record& job,
 
 exit_outcome classify_exit(int64_t exit_status, int32_t term_signal,
                            const std::string& start_error, bool stop_requested,
-                           bool node_draining) {
+                           bool node_draining, const std::string& failure) {
   exit_outcome out;
   if (!start_error.empty()) {
     out.state = job_state::failed;
     out.reason = "could not start: " + start_error;
     return out;
   }
-  if (term_signal == 0) {
+  if (term_signal == 0 && exit_status >= 0) {
     out.return_code = exit_status;
     out.has_return_code = true;
   }
@@ -134,6 +136,9 @@ exit_outcome classify_exit(int64_t exit_status, int32_t term_signal,
     out.state = job_state::cancelled;
     out.reason = term_signal == SIGKILL ? "stopped by user (killed after the grace period)"
                                         : "stopped by user";
+  } else if (!failure.empty()) {
+    out.state = job_state::failed;
+    out.reason = failure;
   } else if (term_signal != 0) {
     out.state = job_state::failed;
     out.reason = "killed by signal " + std::to_string(term_signal) + " (SIG"

@@ -23,7 +23,7 @@ struct launch {
 /// did: `python3 <command...>` unless the spec names an entrypoint, then
 /// `<entrypoint...> <command...>`. The environment is this node's, plus
 /// spec.environment, plus FOUNDATIONS_JOB_ID/PROJECT_NAME/USER, plus the
-/// slot's GPUs. nullopt with `error` when the spec cannot be run.
+/// job's GPUs (job.gpus; on a GPU node a job without GPUs gets none). nullopt with `error` when the spec cannot be run.
 std::optional<launch> make_launch(const node_config& cfg, const job_record& job,
                                   const slot_info& slot, const std::string& cwd,
                                   std::string& error);
@@ -37,9 +37,10 @@ struct exit_outcome {
 
 /// Maps a process end onto the lifecycle: 0 → completed; a stop the user
 /// asked for → cancelled; a drain of the node → lost (requeued); anything
-/// else → failed with a reason.
+/// else → failed with a reason (`failure`, when the runner knows it, e.g. a
+/// container's "out of memory", wins over the exit code).
 exit_outcome classify_exit(int64_t exit_status, int32_t term_signal,
                            const std::string& start_error, bool stop_requested,
-                           bool node_draining = false);
+                           bool node_draining = false, const std::string& failure = {});
 
 } // namespace atlas

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/job.hpp"
+#include "actors/master_gpus.hpp"
 #include "actors/master_state.hpp"
 #include "messages/errors.hpp"
 #include "runtime/job_codec.hpp"
@@ -22,34 +23,70 @@ namespace {
 void enqueue_local(master_ptr self, job_record rec) {
   auto& st = self->state;
   st.policy.push(queued_job{rec.job_id, rec.username, rec.priority, rec.num_gpus, rec.pin,
-                            rec.seq});
+                            rec.seq, rec.queued_time});
   st.queued[rec.job_id] = std::move(rec);
 }
 
-/// Hands queued jobs to free slots until one of the two runs out.
+/// Gives `job` (just taken from the policy) to the free slot `key`, with the
+/// GPUs of the slot's node it asks for. False when the job is gone meanwhile.
+bool hand_out(master_ptr self, const std::string& key, const queued_job& job, gpu_round& gpus) {
+  auto& st = self->state;
+  auto& slot = st.slots.at(key);
+  auto rec = st.queued.find(job.job_id);
+  auto active = st.jobs.find(job.job_id);
+  if (rec == st.queued.end() || active == st.jobs.end()) {
+    st.policy.running_changed(job.username, -1);
+    st.queued.erase(job.job_id);
+    return false;
+  }
+  st.queued.erase(rec);
+  active->second.running = true;
+  slot.info.current_job = job.job_id;
+  slot.info.job_gpus = gpus.ledger.take(slot.info.node_id, job.num_gpus, slot.info.gpus);
+  gpus.held.erase(slot.info.node_id); // if it was held, it was held for this job
+  st.free_slots.erase(key);
+  spdlog::debug("dispatch job_id={} slot={}", job.job_id, key);
+  self->send(active->second.handle, dispatch_atom::value, slot.handle, slot.info);
+  return true;
+}
+
+/// Starts the GPU jobs whose held node now has their GPUs and a free slot.
+void place_held(master_ptr self, gpu_round& gpus) {
+  auto& st = self->state;
+  for (auto [node, id] : std::map<std::string, std::string>(gpus.held)) {
+    auto rec = st.queued.find(id);
+    if (rec == st.queued.end() || gpus.ledger.free(node) < rec->second.num_gpus)
+      continue;
+    for (auto& key : st.placement_order()) {
+      if (st.slots.at(key).info.node_id != node)
+        continue;
+      if (auto job = st.policy.take(id))
+        hand_out(self, key, *job, gpus);
+      break;
+    }
+  }
+}
+
+/// Hands queued jobs to free slots until one of the two runs out. A job
+/// fits a slot when the slot's node has the GPUs it asks for free; nodes
+/// held for a starving GPU job take no other job (master_gpus.hpp).
 void try_dispatch(master_ptr self) {
   auto& st = self->state;
+  if (st.free_slots.empty() || st.policy.size() == 0)
+    return;
+  auto gpus = gpu_round_of(st, now_seconds());
+  if (!gpus.held.empty())
+    place_held(self, gpus);
   while (!st.free_slots.empty() && st.policy.size() > 0) {
     bool placed = false;
     for (auto& key : st.placement_order()) {
-      auto& slot = st.slots.at(key);
-      auto job = st.policy.pop_for(static_cast<int64_t>(slot.info.gpus.size()));
+      auto& node = st.slots.at(key).info.node_id;
+      if (gpus.held_for_other(node))
+        continue;
+      auto job = st.policy.pop_for(gpus.ledger.free(node));
       if (!job)
         continue;
-      auto rec = st.queued.find(job->job_id);
-      auto active = st.jobs.find(job->job_id);
-      if (rec == st.queued.end() || active == st.jobs.end()) {
-        st.policy.running_changed(job->username, -1);
-        st.queued.erase(job->job_id);
-        placed = true;
-        break;
-      }
-      st.queued.erase(rec);
-      active->second.running = true;
-      slot.info.current_job = job->job_id;
-      st.free_slots.erase(key);
-      spdlog::debug("dispatch job_id={} slot={}", job->job_id, key);
-      self->send(active->second.handle, dispatch_atom::value, slot.handle, slot.info);
+      hand_out(self, key, *job, gpus);
       placed = true;
       break;
     }
@@ -167,6 +204,14 @@ master_actor::behavior_type master_impl(master_ptr self,
       rec.seq = st.next_seq();
       rec.queued_time = now_seconds();
       rec.history = {job_transition{job_state::queued, rec.queued_time, {}}};
+      // A job no node could ever run fails at once, on the record.
+      auto misfit = gpu_misfit_of(st, rec.num_gpus);
+      if (!misfit.empty()) {
+        rec.state = job_state::failed;
+        rec.reason = misfit;
+        rec.end_time = rec.queued_time;
+        rec.history.push_back(job_transition{job_state::failed, rec.queued_time, {}});
+      }
       st.submitting.insert(id);
       auto rp = self->make_response_promise<std::string>();
       self->request(st.lookup, caf::infinite, enqueue_atom::value, rec)
@@ -174,6 +219,11 @@ master_actor::behavior_type master_impl(master_ptr self,
           [=](bool) mutable {
             auto& st = self->state;
             st.submitting.erase(id);
+            if (rec.state == job_state::failed) {
+              spdlog::warn("job failed at submission job_id={}: {}", id, rec.reason);
+              rp.deliver(id);
+              return;
+            }
             auto handle = spawn_job(self->system(), rec, st.lookup, self, st.cfg->max_retries);
             st.jobs[id] = active_job{handle, rec.username, false};
             enqueue_local(self, rec);

@@ -1,5 +1,6 @@
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/master_gpus.hpp"
 #include "actors/master_state.hpp"
 #include "runtime/job_codec.hpp"
 
@@ -24,18 +25,23 @@ std::vector<node_view> node_views(master_ptr self) {
 
 std::vector<queue_entry> queue_with_reasons(master_ptr self) {
   auto& st = self->state;
-  int64_t most_gpus = -1;       // on any slot
-  int64_t most_gpus_open = -1;  // on a slot of a node that is not drained
-  int64_t most_gpus_free = -1;  // on a free slot of such a node
+  // GPUs count per node (a job takes one slot and GPUs of that slot's node).
+  auto round = gpu_round_of(st, now_seconds());
+  std::map<std::string, std::string> held_for; // job id -> node held for it
+  for (auto& [node, job] : round.held)
+    held_for[job] = node;
+  int64_t most_gpus = -1;       // on any node with a slot
+  int64_t most_gpus_open = -1;  // on a node that is not drained
+  int64_t most_gpus_free = -1;  // free on such a node with a free slot, not held for another job
   for (auto& [key, s] : st.slots) {
-    auto gpus = static_cast<int64_t>(s.info.gpus.size());
-    most_gpus = std::max(most_gpus, gpus);
-    auto n = st.nodes.find(s.info.node_id);
+    auto& node = s.info.node_id;
+    most_gpus = std::max(most_gpus, round.ledger.total(node));
+    auto n = st.nodes.find(node);
     if (n != st.nodes.end() && n->second.drained)
       continue;
-    most_gpus_open = std::max(most_gpus_open, gpus);
-    if (st.free_slots.count(key) && !st.draining.count(key))
-      most_gpus_free = std::max(most_gpus_free, gpus);
+    most_gpus_open = std::max(most_gpus_open, round.ledger.total(node));
+    if (st.free_slots.count(key) && !st.draining.count(key) && !round.held.count(node))
+      most_gpus_free = std::max(most_gpus_free, round.ledger.free(node));
   }
   std::vector<queue_entry> out;
   uint64_t pos = 0;
@@ -50,12 +56,14 @@ std::vector<queue_entry> queue_with_reasons(master_ptr self) {
     auto gpus = need > 0 ? " (needs " + std::to_string(need) + " GPUs)" : std::string{};
     if (most_gpus < 0)
       e.reason = "no slots in the cluster";
+    else if (auto h = held_for.find(q.job_id); h != held_for.end())
+      e.reason = "waited long: GPUs of node " + h->second + " are held for it" + gpus;
     else if (need > most_gpus)
-      e.reason = "needs " + std::to_string(need) + " GPUs; no slot has that many";
+      e.reason = "needs " + std::to_string(need) + " GPUs; no node has that many";
     else if (need > most_gpus_open)
       e.reason = "nodes drained" + gpus;
     else if (need > most_gpus_free)
-      e.reason = "no free slot" + gpus;
+      e.reason = (need > 0 ? "not enough free GPUs on one node" : "no free slot") + gpus;
     else
       e.reason = "fair-share turn: dispatched next";
     out.push_back(std::move(e));

@@ -210,6 +210,7 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
       me.version = "0.1.0";
       me.num_slots = static_cast<int32_t>(st.slots.size());
       me.started = st.started;
+      me.gpus = st.ctx.config->gpu_details;
       self->request(door, std::chrono::seconds(10), join_atom::value, st.secret, me, st.gateway,
                     caf::actor_cast<caf::actor>(self))
         .then(

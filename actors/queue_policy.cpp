@@ -8,6 +8,8 @@ namespace atlas {
 void queue_policy::push(queued_job job) {
   remove(job.job_id);
   index_[job.job_id] = 0;
+  if (job.num_gpus > 0)
+    gpu_waiting_[{job.queued_time, job.job_id}] = job;
   if (job.pin > 0) {
     auto pos = std::upper_bound(pinned_.begin(), pinned_.end(), job.pin,
                                 [](int64_t p, const queued_job& j) { return p < j.pin; });
@@ -23,6 +25,7 @@ void queue_policy::push(queued_job job) {
 bool queue_policy::remove(const std::string& job_id) {
   if (index_.erase(job_id) == 0)
     return false;
+  std::erase_if(gpu_waiting_, [&](auto& w) { return w.first.second == job_id; });
   auto same = [&](const queued_job& j) { return j.job_id == job_id; };
   if (auto i = std::find_if(pinned_.begin(), pinned_.end(), same); i != pinned_.end()) {
     pinned_.erase(i);
@@ -91,9 +94,38 @@ std::optional<queued_job> queue_policy::pick(std::map<std::string, int64_t>& run
 
 std::optional<queued_job> queue_policy::pop_for(int64_t free_gpus) {
   auto job = pick(running_, free_gpus, true);
-  if (job)
+  if (job) {
     index_.erase(job->job_id);
+    gpu_waiting_.erase({job->queued_time, job->job_id});
+  }
   return job;
+}
+
+std::vector<queued_job> queue_policy::gpu_jobs_queued_before(double cutoff) const {
+  std::vector<queued_job> out;
+  for (auto& [key, job] : gpu_waiting_) {
+    if (key.first > cutoff)
+      break;
+    out.push_back(job);
+  }
+  return out;
+}
+
+std::optional<queued_job> queue_policy::take(const std::string& job_id) {
+  if (!contains(job_id))
+    return std::nullopt;
+  std::optional<queued_job> found;
+  auto same = [&](const queued_job& j) { return j.job_id == job_id; };
+  if (auto i = std::find_if(pinned_.begin(), pinned_.end(), same); i != pinned_.end())
+    found = *i;
+  for (auto& [level, users] : levels_)
+    for (auto& [user, q] : users)
+      if (auto i = std::find_if(q.begin(), q.end(), same); !found && i != q.end())
+        found = *i;
+  remove(job_id);
+  if (found)
+    ++running_[found->username];
+  return found;
 }
 
 std::vector<queued_job> queue_policy::ordered() const {
@@ -117,6 +149,7 @@ std::optional<std::vector<queued_job>> queue_policy::move(size_t from, size_t to
   pinned_.clear();
   levels_.clear();
   index_.clear();
+  gpu_waiting_.clear();
   int64_t pin = 1;
   for (auto& j : order) {
     j.pin = pin++;

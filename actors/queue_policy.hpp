@@ -23,6 +23,7 @@ struct queued_job {
   int64_t num_gpus = 0;
   int64_t pin = 0; // > 0: placed by hand, lower first
   uint64_t seq = 0;
+  double queued_time = 0; // epoch seconds: how long a GPU job has waited
 };
 
 class queue_policy {
@@ -48,6 +49,13 @@ public:
   /// A job of `user` started or finished running (fair-share input).
   void running_changed(const std::string& user, int delta);
 
+  /// GPU jobs (num_gpus > 0) queued at or before `cutoff`, oldest first.
+  std::vector<queued_job> gpu_jobs_queued_before(double cutoff) const;
+
+  /// Removes the job like pop_for would hand it out (counted as running);
+  /// nullopt when it is not queued.
+  std::optional<queued_job> take(const std::string& job_id);
+
   size_t size() const { return index_.size(); }
   bool contains(const std::string& job_id) const { return index_.count(job_id) > 0; }
 
@@ -61,6 +69,8 @@ private:
   std::map<int64_t, user_queues> levels_;   // key: -priority
   std::unordered_map<std::string, int64_t> index_; // job id -> pin or level key
   std::map<std::string, int64_t> running_;  // running jobs per user
+  // Queued GPU jobs by (queued_time, id), for reservations against starvation.
+  std::map<std::pair<double, std::string>, queued_job> gpu_waiting_;
 };
 
 } // namespace atlas

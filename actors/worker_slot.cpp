@@ -101,6 +101,7 @@ void finish(slot_ptr self) {
   st.discarded = false;
   st.exit_held = false;
   st.info.current_job.clear();
+  st.info.job_gpus.clear();
   st.info.has_report = false;
   st.info.report = job_report{};
   ++st.info.jobs_run;
@@ -289,7 +290,7 @@ void start_job(slot_ptr self, const std::string& cwd) {
   req.log_path = paths.log;
   req.log_cap_bytes = st.ctx.config->log_cap_bytes;
   req.spec_json = st.job.spec;
-  req.gpus = st.info.gpus;
+  req.gpus = st.job.gpus; // what the master gave this job on this node
   worker_slot_actor me = self;
   auto id = st.job.job_id;
   st.runner->start(
@@ -297,7 +298,7 @@ void start_job(slot_ptr self, const std::string& cwd) {
     [me, id](int pid) { caf::anon_send(me, started_atom::value, id, int32_t{pid}); },
     [me, id](process_exit ex) {
       caf::anon_send(me, exited_atom::value, id, ex.exit_status,
-                     int32_t{ex.term_signal}, ex.error);
+                     int32_t{ex.term_signal}, ex.error, ex.failure);
     });
 }
 
@@ -331,6 +332,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       st.job = std::move(rec);
       st.job_handle = caf::actor_cast<job_actor>(job);
       st.info.current_job = st.job.job_id;
+      st.info.job_gpus = st.job.gpus;
       spdlog::info("preparing job job_id={} slot={}", st.job.job_id, st.info.key);
       prepare(self);
     },
@@ -367,7 +369,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         self->send(self, stop_atom::value, id);
     },
     [=](exited_atom, const std::string& id, int64_t status, int32_t sig,
-        const std::string& error) {
+        const std::string& error, const std::string& failure) {
       auto& st = self->state;
       if (!st.busy || id != st.job.job_id)
         return;
@@ -380,7 +382,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         finish(self);
         return;
       }
-      auto outcome = classify_exit(status, sig, error, st.stop_requested, st.requeue);
+      auto outcome = classify_exit(status, sig, error, st.stop_requested, st.requeue, failure);
       spdlog::info("job exited job_id={} slot={} state={} {}", id, st.info.key,
                    to_string(outcome.state), outcome.reason);
       st.job.state = outcome.state;

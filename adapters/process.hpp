@@ -38,6 +38,9 @@ struct process_exit {
   /// "cannot start 'foo': no such file or directory".
   std::string error;
   bool log_truncated = false; ///< output went past log_cap_bytes
+  /// Why the job failed when its runner knows better than its exit code
+  /// (a container's "out of memory"); empty otherwise.
+  std::string failure;
 };
 
 /// Runs child processes on an event_loop (libuv uv_spawn).

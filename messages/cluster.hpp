@@ -24,13 +24,14 @@ struct slot_info {
   /// it (running, or a final state it could not deliver yet).
   bool has_report = false;
   job_report report;
+  std::vector<std::string> job_gpus; // the GPUs of its node its current job holds
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, slot_info& x) {
   return f(caf::meta::type_name("atlas::slot_info"), x.key, x.node_id,
            x.host_address, x.index, x.gpus, x.current_job, x.jobs_run,
-           x.last_error, x.has_report, x.report);
+           x.last_error, x.has_report, x.report, x.job_gpus);
 }
 
 /// A node as it introduces itself to the master.
@@ -40,12 +41,13 @@ struct node_info {
   std::string version;
   int32_t num_slots = 0;
   double started = 0;       // epoch seconds
+  std::vector<std::string> gpus; // -g: "<index> <name> (<memory>, <uuid>)" each
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_info& x) {
   return f(caf::meta::type_name("atlas::node_info"), x.node_id, x.host_address,
-           x.version, x.num_slots, x.started, finite_on_load(x.started));
+           x.version, x.num_slots, x.started, x.gpus, finite_on_load(x.started));
 }
 
 } // namespace atlas

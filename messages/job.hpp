@@ -50,6 +50,7 @@ struct job_record {
   int64_t pin = 0;          // manual queue position (0 = ordered by policy)
   uint64_t seq = 0;         // submission order, assigned by the master
   std::vector<job_transition> history; // every state it entered, in order
+  std::vector<std::string> gpus; // GPU ids of its node given to it at dispatch
 };
 
 template <class Inspector>
@@ -58,7 +59,7 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
            x.project_name, x.username, x.num_gpus, x.priority, x.state,
            x.queued_time, x.start_time, x.end_time, x.return_code,
            x.has_return_code, x.reason, x.node, x.host_address, x.slot,
-           x.retries, x.max_retries, x.pin, x.seq, x.history,
+           x.retries, x.max_retries, x.pin, x.seq, x.history, x.gpus,
            finite_on_load(x.queued_time, x.start_time, x.end_time));
 }
 

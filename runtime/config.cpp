@@ -243,6 +243,19 @@ void read_original_files(sink& sk, const std::string& home, const std::string& u
   }
 }
 
+/// atlas.config.yaml `docker:`: where the engine is and how containers run.
+void read_docker_section(const section& d, node_config& c) {
+  d.known({"socket", "image", "network_mode", "user", "python"});
+  d.path("socket", c.docker_socket);
+  if (d.str("image", c.docker_image) && c.docker_image.find_first_of(" \t\n") != std::string::npos)
+    d.bad("image", "an image name such as python:3.11 or atlas-test/busybox", d.get("image"));
+  if (d.str("network_mode", c.docker_network) && c.docker_network.empty())
+    d.bad("network_mode", "none, host, bridge or a network's name", d.get("network_mode"));
+  d.str("user", c.docker_user);
+  if (d.str("python", c.docker_python) && c.docker_python.empty())
+    d.bad("python", "the interpreter's name in the image, e.g. python3", d.get("python"));
+}
+
 void read_atlas_file(sink& sk, const std::string& home, const std::string& user_home,
                      node_config& c, redis_place& redis, std::optional<bool>& managed) {
   auto f = open_yaml(sk, home + "/config/atlas.config.yaml", user_home);
@@ -275,7 +288,7 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   }
   if (auto l = f->sub("limits")) {
     l->known({"max_upload_mb", "max_body_kb", "max_header_kb", "log_cap_mb", "stop_grace_s",
-              "idle_timeout_s", "max_retries", "drain_timeout_s"});
+              "idle_timeout_s", "max_retries", "drain_timeout_s", "gpu_reserve_after_s"});
     uint64_t v = 0;
     if (l->whole("max_upload_mb", v, 1, 1u << 20, " of megabytes"))
       c.max_upload_bytes = v << 20;
@@ -289,6 +302,7 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     l->whole("idle_timeout_s", c.idle_timeout_s, 1, INT32_MAX, " of seconds");
     l->whole("max_retries", c.max_retries, 0, INT32_MAX, "");
     l->whole("drain_timeout_s", c.drain_timeout_s, 0, INT32_MAX, " of seconds");
+    l->whole("gpu_reserve_after_s", c.gpu_reserve_after_s, 0, INT32_MAX, " of seconds");
   }
   if (auto cl = f->sub("cluster")) {
     cl->known({"placement", "secret", "heartbeat_ms", "connection_timeout_ms", "rejoin_grace_s",
@@ -302,7 +316,10 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   }
   if (auto a = f->sub("auth"))
     read_auth_section(*a, c);
-  f->sub("docker");
+  if (auto d = f->sub("docker"))
+    read_docker_section(*d, c);
+  if (!sk.failed() && c.runner == "docker" && c.docker_image.empty())
+    sk.fail(f->file() + ": docker.image: required with runner: docker (the image for jobs whose spec names none)");
 }
 
 std::optional<std::string> env_value(const std::map<std::string, std::string>& env, const char* name) {

@@ -64,6 +64,15 @@ struct node_config {
   int rejoin_grace_s = 10;                 // cluster.rejoin_grace_s: after a master restart, slots have this long to report their jobs
   std::string log_level = "info";          // worker_config/execution/default.config.yaml log_level
 
+  // --- Docker runner (atlas.config.yaml `docker:`) and GPU mode (-g)
+  std::string docker_socket = "/var/run/docker.sock"; // docker.socket: the engine's unix socket
+  std::string docker_image;                // docker.image: for specs that name none (required with runner: docker)
+  std::string docker_network = "none";     // docker.network_mode: none | host | bridge | a network's name
+  std::string docker_user;                 // docker.user: "uid[:gid]" containers run as; empty: the image's
+  std::string docker_python = "python3";   // docker.python: runs `python3 <command...>` in containers
+  int gpu_reserve_after_s = 600;           // limits.gpu_reserve_after_s: a GPU job waiting longer gets GPUs held for it
+  std::vector<std::string> gpus;           // -g: this node's GPU ids, as detected at start
+  std::vector<std::string> gpu_details;    // -g: "<index> <name> (<memory>, <uuid>)" each
   // --- auth (atlas.config.yaml `auth:`, runtime/auth_config.cpp); on with -p or auth.enabled
   std::string auth_issuer;                 // auth.issuer; default https://<master host>:8443/auth/realms/Atlas
   std::string auth_client_id = "foundations"; // auth.client_id: aud or azp of accepted tokens

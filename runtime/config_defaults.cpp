@@ -94,6 +94,7 @@ std::string atlas_yaml(const std::string& h) {
          "#   idle_timeout_s: 60\n"
          "#   max_retries: 1           # requeues of a job whose node was lost\n"
          "#   drain_timeout_s: 30      # `atlas-server stop` lets running jobs finish this long\n"
+         "#   gpu_reserve_after_s: 600 # a GPU job waiting longer has GPUs held for it (no starvation)\n"
          "# cluster:\n"
          "#   placement: spread        # spread | pack\n"
          "#   secret: \"\"               # nodes join only with this secret (default: config/cluster.secret)\n"
@@ -102,7 +103,12 @@ std::string atlas_yaml(const std::string& h) {
          "#   shared_fs: auto          # yes | no | auto (fetch a bundle from the master when it is not here)\n"
          "#   rejoin_grace_s: 10       # after a master restart, nodes have this long to report their jobs\n"
          "# auth: {}\n"
-         "# docker: {}\n";
+         "# docker:                    # runner: docker, or a spec that names an image\n"
+         "#   socket: /var/run/docker.sock\n"
+         "#   image: python:3.11       # for specs that name no image (required with runner: docker)\n"
+         "#   network_mode: none       # none | host | bridge | a network's name\n"
+         "#   user: \"\"                 # uid[:gid] containers run as; empty: the image's user\n"
+         "#   python: python3          # runs `python3 <command...>` when the spec has no entrypoint\n";
 }
 
 } // namespace

@@ -55,6 +55,10 @@ void write_job_fields(json::writer& w, const job_record& rec) {
   for (auto& t : rec.history)
     w.begin_object().kv("state", to_string(t.state)).kv("time", t.time).kv("slot", t.slot).end_object();
   w.end_array();
+  w.key("gpus").begin_array();
+  for (auto& g : rec.gpus)
+    w.value(g);
+  w.end_array();
 }
 
 std::string to_json(const job_record& rec) {
@@ -112,6 +116,10 @@ std::optional<job_record> job_from_json(std::string_view text, std::string& erro
       rec.history.push_back(std::move(step));
     }
   }
+  if (auto g = v->find("gpus"); g != nullptr && g->is_array())
+    for (auto& id : g->array)
+      if (id.is_string())
+        rec.gpus.push_back(id.string);
   return rec;
 }
 

@@ -32,6 +32,8 @@
 #include "messages/types.hpp"
 #include "runtime/cluster_secret.hpp"
 #include "runtime/config.hpp"
+#include "runtime/docker_setup.hpp"
+#include "runtime/gpu_detect.hpp"
 #include "runtime/job_codec.hpp"
 #include "runtime/job_files.hpp"
 #include "runtime/redis_server.hpp"
@@ -161,6 +163,9 @@ status node_runtime::bring_up() {
   rt.processes = std::make_unique<process_supervisor>(rt.loop);
   rt.runners = std::make_unique<job_runners>();
   rt.runners->add(std::make_unique<process_runner>(*rt.processes));
+  add_docker_runner(*rt.runners, cfg, rt.loop); // when this node has Docker
+  for (auto& g : cfg.gpu_details)
+    spdlog::info("GPU {} node={}", g, cfg.node_id);
   rt.caf_cfg = std::make_unique<caf::actor_system_config>();
   register_message_types(*rt.caf_cfg);
   rt.caf_cfg->load<caf::io::middleman>();
@@ -193,7 +198,8 @@ status node_runtime::bring_up() {
   rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.master);
   caf::anon_send(rt.node, register_atom::value, rt.gateway);
   if (rt.master) { // the master's own jobs are answered by its own gateway
-    node_info me{cfg.node_id, cfg.host_address, server_version, cfg.num_workers, now_seconds()};
+    node_info me{cfg.node_id, cfg.host_address, server_version, cfg.num_workers, now_seconds(),
+                 cfg.gpu_details};
     caf::anon_send(rt.master, join_atom::value, me, caf::actor_cast<caf::actor>(rt.gateway),
                    caf::actor_cast<caf::actor>(rt.node));
     caf::anon_send(rt.node, register_atom::value, rt.master);
@@ -203,8 +209,10 @@ status node_runtime::bring_up() {
   if (cfg.is_master && cfg.gateway_port != 0 && cfg.gateway_port != cfg.http_port)
     if (auto st = serve(rt, cfg.gateway_port, "gateway"); !st)
       return st;
+  auto slot_gpus = gpus_per_slot(cfg.gpus, cfg.num_workers); // -g: one GPU each, usually
   for (int i = 0; i < cfg.num_workers; ++i)
-    rt.slots.push_back(spawn_worker_slot(*rt.sys, ctx, i, {}, rt.master, rt.node));
+    rt.slots.push_back(spawn_worker_slot(*rt.sys, ctx, i, slot_gpus[static_cast<size_t>(i)],
+                                         rt.master, rt.node));
   if (!cfg.is_master)
     caf::anon_send(rt.node, connect_atom::value);
   return status::success();

@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "runtime/config.hpp"
+#include "runtime/gpu_detect.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_runtime.hpp"
 
@@ -91,6 +92,10 @@ int start(const start_flags& flags, bool foreground) {
     return 1;
   }
   auto cfg = std::make_shared<node_config>(loaded_cfg.config);
+  if (std::string gpu_error; cfg->gpu && !apply_gpu_mode(*cfg, env, gpu_error)) {
+    std::cerr << "atlas-server: " << gpu_error << "\n";
+    return 1;
+  }
   std::error_code ec;
   fs::create_directories(cfg->node_dir, ec);
   if (auto pid = running_pid(*cfg)) {
@@ -181,7 +186,9 @@ int start(const start_flags& flags, bool foreground) {
           + ", CAF port " + std::to_string(cfg->caf_port) + ", Redis " + redis + ", "
       : "worker node " + cfg->node_id + " serving: node API " + cfg->host_address
           + ", joining the master found through Redis " + redis + ", ";
-  summary += std::to_string(cfg->num_workers) + " slot(s); log: "
+  summary += std::to_string(cfg->num_workers) + " slot(s)"
+             + (cfg->gpu ? ", " + std::to_string(cfg->gpus.size()) + " GPU(s)" : std::string{})
+             + (cfg->runner == "docker" ? ", runner docker" : std::string{}) + "; log: "
              + (foreground ? std::string{"stderr"} : log_file);
   spdlog::info("{}", summary);
   ready.say("ok " + summary);

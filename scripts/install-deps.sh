@@ -12,6 +12,7 @@ packages=(
   catch2                                                    # unit tests
   redis-server python3 curl procps                          # tests and scripts
   clang libclang-rt-14-dev                                  # fuzzing (libFuzzer)
+  docker.io busybox-static                                  # docker runner tests (own dockerd, busybox image)
   nodejs openssl                                            # auth test: OpenID provider (tests/oidc)
 )
 

@@ -110,7 +110,8 @@ fake_slot(worker_slot_actor::stateful_pointer<fake_slot_state> self,
     [=](stats_atom) { return actor_stats{}; },
     [=](prepared_atom, const std::string&, const std::string&, const std::string&) {},
     [=](started_atom, const std::string&, int32_t) { report(job_state::running, 0); },
-    [=](exited_atom, const std::string&, int64_t status, int32_t, const std::string&) {
+    [=](exited_atom, const std::string&, int64_t status, int32_t, const std::string&,
+        const std::string&) {
       report(status == 0 ? job_state::completed : job_state::failed, status);
     },
     [=](archived_atom, const std::string&, const std::string&) {},
@@ -184,7 +185,8 @@ TEST_CASE_METHOD(fixture, "a job goes queued, pending, running, completed throug
   caf::anon_send(s, started_atom::value, std::string{"j1"}, int32_t{42});
   sched->run();
   CHECK(state_of("j1") == job_state::running);
-  caf::anon_send(s, exited_atom::value, std::string{"j1"}, int64_t{0}, int32_t{0}, std::string{});
+  caf::anon_send(s, exited_atom::value, std::string{"j1"}, int64_t{0}, int32_t{0}, std::string{},
+                 std::string{});
   sched->run();
   CHECK(state_of("j1") == job_state::completed);
   CHECK(db->at("j1").end_time > 0);
@@ -205,7 +207,8 @@ TEST_CASE_METHOD(fixture, "jobs wait in the queue until a slot frees, without po
   CHECK(log->runs == std::vector<std::string>{"a"});
   CHECK(state_of("b") == job_state::queued);
   caf::anon_send(s, started_atom::value, std::string{"a"}, int32_t{1});
-  caf::anon_send(s, exited_atom::value, std::string{"a"}, int64_t{3}, int32_t{0}, std::string{});
+  caf::anon_send(s, exited_atom::value, std::string{"a"}, int64_t{3}, int32_t{0}, std::string{},
+                 std::string{});
   sched->run();
   CHECK(state_of("a") == job_state::failed);
   CHECK(db->at("a").return_code == 3);

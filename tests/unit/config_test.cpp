@@ -128,7 +128,9 @@ TEST_CASE("every atlas.config.yaml section is read", "[config]") {
                       "redis: {host: 127.0.0.1, port: 6400, managed: false, binary: /opt/redis-server}\n"
                       "limits: {max_upload_mb: 2, max_body_kb: 3, max_header_kb: 4, log_cap_mb: 5,\n"
                       "         stop_grace_s: 0, idle_timeout_s: 7, max_retries: 8}\n"
-                      "cluster: {placement: pack, secret: s3cret}\nauth: {issuer: 'https://kc:8443/realms/Atlas'}\ndocker: {}\n");
+                      "cluster: {placement: pack, secret: s3cret}\nauth: {issuer: 'https://kc:8443/realms/Atlas'}\n"
+                      "docker: {socket: /run/d.sock, image: python:3.11, network_mode: host,\n"
+                      "         user: '1000:1000', python: python3.12}\n");
   auto r = load_node_config(h.env(), {});
   REQUIRE(r.ok());
   CHECK(r.warnings.empty());
@@ -148,6 +150,32 @@ TEST_CASE("every atlas.config.yaml section is read", "[config]") {
   CHECK(c.max_retries == 8);
   CHECK(c.placement == "pack");
   CHECK(c.cluster_secret == "s3cret");
+  CHECK(c.docker_socket == "/run/d.sock");
+  CHECK(c.docker_image == "python:3.11");
+  CHECK(c.docker_network == "host");
+  CHECK(c.docker_user == "1000:1000");
+  CHECK(c.docker_python == "python3.12");
+}
+
+TEST_CASE("the docker section is validated, and runner docker needs an image", "[config]") {
+  temp_home h;
+  const std::string f = h.file(atlas_file);
+  h.write(atlas_file, "runner: docker\n");
+  CHECK(load_node_config(h.env(), {}).error.find(f + ": docker.image: required with runner: docker")
+        == 0);
+  h.write(atlas_file, "docker: {socket: relative.sock}\n");
+  CHECK(load_node_config(h.env(), {}).error ==
+        f + ": docker.socket: expected an absolute path, got 'relative.sock'");
+  h.write(atlas_file, "docker: {image: 'two words'}\n");
+  CHECK(load_node_config(h.env(), {}).error.find(f + ": docker.image: expected an image name") == 0);
+  h.write(atlas_file, "docker: {imag: x}\nlimits: {gpu_reserve_after_s: 30}\n");
+  auto r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0].find("docker.imag") != std::string::npos);
+  CHECK(r.config.gpu_reserve_after_s == 30);
+  CHECK(r.config.docker_socket == "/var/run/docker.sock");
+  CHECK(r.config.docker_network == "none");
 }
 
 TEST_CASE("REDIS_ADDRESS decides between master and worker in auto role", "[config]") {

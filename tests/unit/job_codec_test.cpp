@@ -67,3 +67,13 @@ TEST_CASE("job ids are limited to safe path segments", "[job_codec]") {
   CHECK_FALSE(valid_job_id(".."));
   CHECK_FALSE(valid_job_id(std::string(65, 'a')));
 }
+
+TEST_CASE("the GPUs given to a job survive the record's round trip", "[job_codec]") {
+  job_record rec;
+  rec.job_id = "g";
+  rec.gpus = {"1", "3"};
+  std::string err;
+  auto back = job_from_json(to_json(rec), err);
+  REQUIRE(back);
+  CHECK(back->gpus == std::vector<std::string>{"1", "3"});
+}

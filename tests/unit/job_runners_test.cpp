@@ -103,3 +103,34 @@ TEST_CASE("a node runs jobs with its configured runner, and says when it has non
   CHECK(runners.choose(cfg, job, error) == nullptr);
   CHECK(error == "this node has no 'docker' runner");
 }
+
+namespace {
+
+/// Stands in for the docker runner in the choice only (it runs nothing).
+struct named_runner final : atlas::job_runner {
+  const char* name() const override { return "docker"; }
+  void start(atlas::run_request, std::function<void(int)>,
+             std::function<void(atlas::process_exit)>) override {}
+  void signal(const std::string&, int) override {}
+};
+
+} // namespace
+
+TEST_CASE("a job whose spec names an image runs in a container where the node has Docker",
+          "[job_runners]") {
+  atlas::event_loop loop;
+  auto sup = std::make_unique<atlas::process_supervisor>(loop);
+  atlas::job_runners runners;
+  runners.add(std::make_unique<atlas::process_runner>(*sup));
+  atlas::node_config cfg;
+  atlas::job_record job;
+  job.spec = R"({"image":"python:3.11","command":["main.py"]})";
+  std::string error;
+  CHECK(std::string(runners.choose(cfg, job, error)->name()) == "process"); // no Docker here
+  runners.add(std::make_unique<named_runner>());
+  CHECK(std::string(runners.choose(cfg, job, error)->name()) == "docker");
+  job.spec = R"({"command":["main.py"]})";
+  CHECK(std::string(runners.choose(cfg, job, error)->name()) == "process");
+  cfg.runner = "docker"; // configured: every job runs in a container
+  CHECK(std::string(runners.choose(cfg, job, error)->name()) == "docker");
+}

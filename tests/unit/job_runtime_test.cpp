@@ -47,15 +47,22 @@ TEST_CASE("an entrypoint replaces python3 and the environment is passed on", "[j
   CHECK(has(l->env, "N=2"));
 }
 
-TEST_CASE("a slot's GPUs reach the job's environment", "[job_runtime]") {
+TEST_CASE("the GPUs given to a job reach its environment, and no others", "[job_runtime]") {
   node_config cfg;
   slot_info slot;
-  slot.gpus = {"0", "2"};
+  slot.gpus = {"1"};
+  auto job = job_with(R"({"command":["a.py"]})");
+  job.gpus = {"0", "2"};
   std::string err;
-  auto l = make_launch(cfg, job_with(R"({"command":["a.py"]})"), slot, "/w", err);
+  auto l = make_launch(cfg, job, slot, "/w", err);
   REQUIRE(l);
   CHECK(has(l->env, "CUDA_VISIBLE_DEVICES=0,2"));
   CHECK(has(l->env, "NVIDIA_VISIBLE_DEVICES=0,2"));
+  job.gpus.clear(); // a CPU job on a GPU slot sees no GPU
+  l = make_launch(cfg, job, slot, "/w", err);
+  REQUIRE(l);
+  CHECK(has(l->env, "CUDA_VISIBLE_DEVICES="));
+  CHECK(has(l->env, "NVIDIA_VISIBLE_DEVICES=void"));
 }
 
 TEST_CASE("a spec that cannot run is refused with a reason", "[job_runtime]") {
@@ -81,4 +88,17 @@ TEST_CASE("process ends map onto the lifecycle with reasons", "[job_runtime]") {
   auto nostart = classify_exit(-1, 0, "cannot start 'x'", false);
   CHECK(nostart.state == job_state::failed);
   CHECK(nostart.reason.find("could not start") == 0);
+}
+
+TEST_CASE("a runner's own failure reason wins over the exit code, unless the job was stopped",
+          "[job_runtime]") {
+  auto oom = classify_exit(137, 0, "", false, false, "out of memory");
+  CHECK(oom.state == job_state::failed);
+  CHECK(oom.reason == "out of memory");
+  CHECK(oom.return_code == 137);
+  CHECK(classify_exit(137, 0, "", true, false, "out of memory").state == job_state::cancelled);
+  CHECK(classify_exit(0, 0, "", false, false, "out of memory").state == job_state::failed);
+  auto lost = classify_exit(-1, 0, "", false, false, "lost the container: gone");
+  CHECK(lost.reason == "lost the container: gone");
+  CHECK_FALSE(lost.has_return_code);
 }

@@ -1,0 +1,42 @@
+#include "actors/master_gpus.hpp"
+
+#include "actors/master_state.hpp"
+
+namespace atlas {
+
+namespace {
+
+gpu_ledger ledger_of(const master_state& st) {
+  gpu_ledger ledger;
+  static const std::vector<std::string> none;
+  for (auto& [key, s] : st.slots)
+    ledger.add_slot(s.info.node_id, s.info.gpus,
+                    s.info.current_job.empty() ? none : s.info.job_gpus);
+  return ledger;
+}
+
+} // namespace
+
+gpu_round gpu_round_of(const master_state& st, double now) {
+  gpu_round round;
+  round.ledger = ledger_of(st);
+  if (round.ledger.largest() == 0)
+    return round; // no GPUs in the cluster: nothing to hold
+  auto starving_jobs = st.policy.gpu_jobs_queued_before(now - st.cfg->gpu_reserve_after_s);
+  if (starving_jobs.empty())
+    return round;
+  std::vector<starving_job> starving;
+  for (auto& q : starving_jobs)
+    starving.push_back({q.job_id, q.num_gpus});
+  round.held = plan_reservations(starving, round.ledger, [&](const std::string& node) {
+    auto n = st.nodes.find(node);
+    return n == st.nodes.end() || !n->second.drained;
+  });
+  return round;
+}
+
+std::string gpu_misfit_of(const master_state& st, int64_t need) {
+  return gpu_misfit(need, ledger_of(st).largest(), !st.slots.empty());
+}
+
+} // namespace atlas

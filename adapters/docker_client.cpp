@@ -1,0 +1,207 @@
+#include "adapters/docker_client.hpp"
+
+#include <cctype>
+
+#include "adapters/http_client.hpp"
+#include "adapters/json.hpp"
+
+namespace atlas {
+
+namespace {
+
+constexpr const char* api_version = "v1.41";
+
+http_options engine_options(const std::string& socket, long request_timeout_s) {
+  http_options o;
+  o.token.clear();
+  o.peer = "the Docker engine";
+  o.unix_socket = socket;
+  o.connect_timeout_s = 5;
+  o.request_timeout_s = request_timeout_s;
+  o.stall_timeout_s = 0; // log streams may be silent for long
+  return o;
+}
+
+/// The engine's {"message": ...}, or the body as it is.
+std::string engine_message(const std::string& body) {
+  std::string err;
+  auto v = json::parse(body, err);
+  if (v && v->is_object())
+    if (auto m = v->get_string("message"))
+      return *m;
+  auto text = body;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+    text.pop_back();
+  return text;
+}
+
+template <class T>
+docker_result<T> failed(const std::string& what, const http_result& r) {
+  docker_result<T> out;
+  out.error = describe_engine_error(what, r.status, r.body, r.error);
+  return out;
+}
+
+std::string percent_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+std::string describe_engine_error(const std::string& what, long status, const std::string& body,
+                                  const std::string& transport_error) {
+  if (!transport_error.empty())
+    return "Docker " + what + " failed: " + transport_error;
+  auto message = engine_message(body);
+  if (status == 400 && message.find("too new") != std::string::npos)
+    return std::string{"the Docker engine refused API "} + api_version + " (" + message
+           + "); Atlas needs Docker 20.10 or later";
+  if (status == 404 && message.find("No such image") != std::string::npos)
+    return "Docker image not found on this node (" + message
+           + "); pull or import it on the node first";
+  if (status == 404)
+    return "Docker " + what + ": " + message;
+  return "Docker " + what + " failed (engine answered " + std::to_string(status) + "): " + message;
+}
+
+docker_client::docker_client(std::string socket) : socket_(std::move(socket)) {}
+
+std::string docker_client::url(const std::string& path) const {
+  return std::string{"http://docker/"} + api_version + path;
+}
+
+docker_result<bool> docker_client::ping() const {
+  auto r = http_client::get("http://docker/_ping", engine_options(socket_, 5));
+  if (!r.ok())
+    return failed<bool>("ping", r);
+  return {true, {}};
+}
+
+docker_result<std::string> docker_client::create(const std::string& name,
+                                                 const std::string& body) const {
+  auto path = "/containers/create" + (name.empty() ? std::string{} : "?name=" + percent_encode(name));
+  auto r = http_client::post_json(url(path), body, engine_options(socket_, 60));
+  if (!r.ok())
+    return failed<std::string>("create", r);
+  std::string err;
+  auto v = json::parse(r.body, err);
+  auto id = v && v->is_object() ? v->get_string("Id") : std::nullopt;
+  if (!id || id->empty())
+    return {{}, "Docker create answered without a container id: " + r.body};
+  return {*id, {}};
+}
+
+docker_result<bool> docker_client::start(const std::string& id) const {
+  auto r = http_client::request("POST", url("/containers/" + id + "/start"), {}, {},
+                                engine_options(socket_, 60));
+  if (!r.ok() && r.status != 304) // 304: already started
+    return failed<bool>("start", r);
+  return {true, {}};
+}
+
+docker_result<int64_t> docker_client::wait(const std::string& id) const {
+  auto r = http_client::request("POST", url("/containers/" + id + "/wait"), {}, {},
+                                engine_options(socket_, 0));
+  if (!r.ok())
+    return failed<int64_t>("wait", r);
+  std::string err;
+  auto v = json::parse(r.body, err);
+  auto code = v && v->is_object() ? v->get_int("StatusCode") : std::nullopt;
+  if (!code)
+    return {0, "Docker wait answered without an exit code: " + r.body};
+  return {*code, {}};
+}
+
+docker_result<container_state> docker_client::inspect(const std::string& id) const {
+  auto r = http_client::get(url("/containers/" + id + "/json"), engine_options(socket_, 30));
+  if (!r.ok())
+    return failed<container_state>("inspect", r);
+  std::string err;
+  auto v = json::parse(r.body, err);
+  const json::value* st = v && v->is_object() ? v->find("State") : nullptr;
+  if (st == nullptr || !st->is_object())
+    return {{}, "Docker inspect answered without a state: " + err};
+  container_state out;
+  out.status = st->get_string("Status").value_or("");
+  out.exit_code = st->get_int("ExitCode").value_or(0);
+  out.error = st->get_string("Error").value_or("");
+  if (auto b = st->find("Running"); b && b->type == json::value::kind::boolean)
+    out.running = b->boolean;
+  if (auto b = st->find("OOMKilled"); b && b->type == json::value::kind::boolean)
+    out.oom_killed = b->boolean;
+  return {out, {}};
+}
+
+docker_result<bool> docker_client::stop(const std::string& id, int timeout_s) const {
+  auto r = http_client::request("POST",
+                                url("/containers/" + id + "/stop?t=" + std::to_string(timeout_s)),
+                                {}, {}, engine_options(socket_, timeout_s + 30));
+  if (!r.ok() && r.status != 304) // 304: not running
+    return failed<bool>("stop", r);
+  return {true, {}};
+}
+
+docker_result<bool> docker_client::kill(const std::string& id, const std::string& signal) const {
+  auto r = http_client::request("POST",
+                                url("/containers/" + id + "/kill?signal=" + percent_encode(signal)),
+                                {}, {}, engine_options(socket_, 30));
+  if (!r.ok())
+    return failed<bool>("kill", r);
+  return {true, {}};
+}
+
+docker_result<bool> docker_client::remove(const std::string& id) const {
+  auto r = http_client::del(url("/containers/" + id + "?force=1&v=1"), engine_options(socket_, 60));
+  if (!r.ok() && r.status != 404)
+    return failed<bool>("remove", r);
+  return {true, {}};
+}
+
+docker_result<std::vector<container_summary>>
+docker_client::list_labelled(const std::string& key, const std::string& value) const {
+  json::writer filters;
+  filters.begin_object().key("label").begin_array().value(key + "=" + value).end_array().end_object();
+  auto r = http_client::get(url("/containers/json?all=1&filters=" + percent_encode(filters.str())),
+                            engine_options(socket_, 30));
+  if (!r.ok())
+    return failed<std::vector<container_summary>>("list", r);
+  std::string err;
+  auto v = json::parse(r.body, err);
+  if (!v || !v->is_array())
+    return {{}, "Docker list answered something else than a list: " + err};
+  std::vector<container_summary> out;
+  for (auto& c : v->array) {
+    if (!c.is_object())
+      continue;
+    container_summary s;
+    s.id = c.get_string("Id").value_or("");
+    s.state = c.get_string("State").value_or("");
+    if (auto labels = c.find("Labels"); labels && labels->is_object())
+      s.job_id = labels->get_string("atlas.job_id").value_or("");
+    if (!s.id.empty())
+      out.push_back(std::move(s));
+  }
+  return {out, {}};
+}
+
+docker_result<bool> docker_client::follow_logs(
+  const std::string& id, const std::function<void(std::string_view)>& on_chunk) const {
+  auto r = http_client::stream_get(url("/containers/" + id + "/logs?follow=1&stdout=1&stderr=1"),
+                                   on_chunk, engine_options(socket_, 0));
+  if (!r.ok())
+    return failed<bool>("logs", r);
+  return {true, {}};
+}
+
+} // namespace atlas

@@ -1,0 +1,89 @@
+#pragma once
+
+// A thin client for the Docker Engine API (pinned to v1.41) over its unix
+// socket, on top of http_client (libcurl). No CAF here.
+//
+// Contract: every call blocks until the engine answers (wait() and logs()
+// until the container ends), so none may run on a CAF scheduler thread: the
+// docker runner calls them from its own threads. Calls are independent (one
+// curl handle each), so any thread may call any of them at the same time.
+// Nothing throws; every failure is one readable line in `error`, worded for
+// a job's failure reason ("Docker image 'x' not found on this node", "cannot
+// reach the Docker engine at /var/run/docker.sock: ...").
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace atlas {
+
+/// The outcome of one call: a value, or a readable error.
+template <class T>
+struct docker_result {
+  T value{};
+  std::string error;
+  bool ok() const { return error.empty(); }
+};
+
+/// What inspect tells about a container's end.
+struct container_state {
+  std::string status; // created, running, exited, dead, ...
+  bool running = false;
+  bool oom_killed = false;
+  int64_t exit_code = 0;
+  std::string error;  // the engine's own error (e.g. a failed start)
+};
+
+/// One container of a listing.
+struct container_summary {
+  std::string id;
+  std::string job_id; // its atlas.job_id label
+  std::string state;  // running, exited, ...
+};
+
+/// One readable line for a failed engine call: `what` names the call
+/// ("create", "start", ...); `status`, `body` and `transport_error` are what
+/// http_client returned. Pure, so it is unit-tested without an engine.
+std::string describe_engine_error(const std::string& what, long status, const std::string& body,
+                                  const std::string& transport_error);
+
+class docker_client {
+public:
+  /// `socket`: path of the engine's unix socket.
+  explicit docker_client(std::string socket);
+
+  const std::string& socket() const { return socket_; }
+
+  /// GET /_ping: the engine answers.
+  docker_result<bool> ping() const;
+
+  /// POST /containers/create?name=<name> with the JSON `body`; the new id.
+  docker_result<std::string> create(const std::string& name, const std::string& body) const;
+  docker_result<bool> start(const std::string& id) const;
+  /// POST /containers/{id}/wait: blocks until it ends; its exit code.
+  docker_result<int64_t> wait(const std::string& id) const;
+  docker_result<container_state> inspect(const std::string& id) const;
+  /// POST /containers/{id}/stop?t=N: SIGTERM, then SIGKILL after N seconds.
+  docker_result<bool> stop(const std::string& id, int timeout_s) const;
+  /// POST /containers/{id}/kill?signal=<sig> (a number or a name like SIGTERM).
+  docker_result<bool> kill(const std::string& id, const std::string& signal) const;
+  /// DELETE /containers/{id}?force=1&v=1 (a running one is killed first).
+  /// A container that is already gone counts as removed.
+  docker_result<bool> remove(const std::string& id) const;
+  /// Containers (running or not) carrying label `key=value`.
+  docker_result<std::vector<container_summary>> list_labelled(const std::string& key,
+                                                             const std::string& value) const;
+  /// GET /containers/{id}/logs?follow=1&stdout=1&stderr=1: hands the raw
+  /// multiplexed stream to `on_chunk` until the container ends (see
+  /// docker_log_demux for its framing).
+  docker_result<bool> follow_logs(const std::string& id,
+                                  const std::function<void(std::string_view)>& on_chunk) const;
+
+private:
+  std::string url(const std::string& path) const;
+  std::string socket_;
+};
+
+} // namespace atlas
