@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "actors/dashboard_routes.hpp"
 #include "actors/http_gateway_impl.hpp"
 #include "adapters/json.hpp"
 #include "runtime/http_answers.hpp"
@@ -22,6 +23,9 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
   // Copied into response handlers that run after route() returned.
   auto fail = [rp](caf::error& err) mutable { rp.deliver(from_error(err)); };
+
+  if (route_dashboard(self, rp, req)) // actors/dashboard_routes.cpp
+    return;
 
   if (n == 0 && m == "GET")
     return give(rp, json_answer(200, json::quote("Welcome to Atlas scheduler")));

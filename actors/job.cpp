@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/counted.hpp"
+#include "actors/dashboard_store.hpp"
 #include "messages/errors.hpp"
 #include "runtime/job_codec.hpp"
 
@@ -99,6 +100,7 @@ void handle_lost(job_ptr self, const std::string& reason) {
   rec.host_address.clear();
   rec.gpus.clear();
   rec.start_time = 0;
+  rec.job_secret.clear(); // the next dispatch makes a new one
   self->state.slot = nullptr;
   spdlog::warn("job lost, requeued job_id={} retry={}: {}", rec.job_id, rec.retries, reason);
   persist(self, [=] { self->send(self->state.master, requeue_atom::value, self->state.rec); });
@@ -158,6 +160,12 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
       st.rec.host_address = info.host_address;
       st.rec.gpus = info.job_gpus;
       st.rec.reason.clear();
+      // A fresh tracking secret per dispatch; Redis keeps its digest, queued
+      // before the record so it is there before the slot starts the job.
+      st.rec.job_secret = dashboard::new_job_secret();
+      self->request(st.lookup, caf::infinite, track_atom::value, std::string{"secret"},
+                    std::vector<std::string>{st.rec.job_id, st.rec.job_secret})
+        .then([=](const std::string&) {}, [=](caf::error&) {});
       // Pending is durable, and the lookup table names the node, before the
       // slot touches the job.
       self->request(st.lookup, caf::infinite, route_atom::value, st.rec.job_id,
@@ -220,7 +228,11 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
       }
       return true;
     },
-    [=](get_atom) { return self->state.rec; },
+    [=](get_atom) {
+      auto rec = self->state.rec;
+      rec.job_secret.clear(); // only the slot that runs the job gets it
+      return rec;
+    },
     [=](stats_atom) {
       auto& rec = self->state.rec;
       return self->stats("", rec.job_id + " " + std::string(to_string(rec.state))

@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "actors/dashboard_env.hpp"
 #include "adapters/json.hpp"
 
 extern char** environ;
@@ -102,6 +103,7 @@ std::optional<launch> make_launch(const node_config& cfg, const job_record& job,
   env["FOUNDATIONS_PROJECT_NAME"] = job.project_name;
   env["FOUNDATIONS_USER"] = job.username;
   env["FOUNDATIONS_WORKING_DIR"] = cwd;
+  add_tracking_env(cfg, job, env); // the SDK: secret, API URL, PYTHONPATH
   if (!job.gpus.empty() || !slot.gpus.empty() || cfg.gpu) {
     // Exactly the GPUs the master gave the job; on a GPU node, a job that
     // asked for none sees none.

@@ -1,6 +1,8 @@
 #include "actors/lookup.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -9,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/counted.hpp"
+#include "actors/dashboard_store.hpp"
 #include "adapters/redis_client.hpp"
 #include "messages/errors.hpp"
 #include "messages/redis_keys.hpp"
@@ -59,13 +62,26 @@ struct lookup_state {
   }
 
   /// The commands that store a record and move it into its state's index.
+  /// A record only ever enters the index of a state it was stored in, and
+  /// every such state is in its history (queued included), so only those
+  /// indexes are cleaned: 4-7 commands instead of 9 per write.
   static std::vector<cmd> store(const job_record& rec) {
     std::vector<cmd> cmds;
     cmds.push_back({"SET", keys::job(rec.job_id), to_json(rec)});
     cmds.push_back({"SADD", keys::all_jobs, rec.job_id});
-    for (auto s : all_states)
-      cmds.push_back({s == rec.state ? "SADD" : "SREM",
-                      keys::state_set(to_string(s)), rec.job_id});
+    bool seen[std::size(all_states)] = {};
+    auto clean = [&](job_state s) {
+      auto i = static_cast<size_t>(std::find(std::begin(all_states), std::end(all_states), s)
+                                   - std::begin(all_states));
+      if (s == rec.state || i >= std::size(all_states) || seen[i])
+        return;
+      seen[i] = true;
+      cmds.push_back({"SREM", keys::state_set(to_string(s)), rec.job_id});
+    };
+    clean(job_state::queued);
+    for (auto& t : rec.history)
+      clean(t.state);
+    cmds.push_back({"SADD", keys::state_set(to_string(rec.state)), rec.job_id});
     return cmds;
   }
 
@@ -158,6 +174,8 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
       for (auto s : all_states)
         cmds.push_back({"SREM", keys::state_set(to_string(s)), id});
       cmds.push_back({"HDEL", keys::routing_map, id});
+      for (auto& key : dashboard::tracking_keys(id))
+        cmds.push_back({"DEL", key});
       auto replies = self->state.transaction(cmds);
       if (!replies)
         return unavailable();
@@ -185,6 +203,18 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
       if (!self->state.command({"HSET", keys::routing_map, id, address}))
         return unavailable();
       return true;
+    },
+    [=](track_atom, const std::string& op,
+        const std::vector<std::string>& args) -> caf::result<std::string> {
+      auto tx = [=](const std::vector<cmd>& cmds) { return self->state.transaction(cmds); };
+      auto answer = dashboard::run(tx, op, args);
+      switch (answer.status) {
+        case 200: return std::move(answer.body);
+        case 400: return make_error(ec::invalid_argument, std::move(answer.body));
+        case 403: return make_error(ec::forbidden, std::move(answer.body));
+        case 404: return make_error(ec::not_found, std::move(answer.body));
+        default: return make_error(ec::unavailable, std::move(answer.body));
+      }
     },
   };
 }

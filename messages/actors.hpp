@@ -41,7 +41,10 @@ using lookup_actor = caf::typed_actor<
   // Reads the master's CAF endpoint; error not_found before any master ran.
   caf::replies_to<endpoint_atom>::with<std::string>,
   // Its own account of itself, for atlas-ctl.
-  caf::replies_to<stats_atom>::with<actor_stats>>;
+  caf::replies_to<stats_atom>::with<actor_stats>,
+  // Experiment tracking and dashboard data: runs a dashboard store operation
+  // (actors/dashboard_store.hpp) and answers its JSON.
+  caf::replies_to<track_atom, std::string, std::vector<std::string>>::with<std::string>>;
 
 /// One job slot on some node: runs one job at a time.
 using worker_slot_actor = caf::typed_actor<

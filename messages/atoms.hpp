@@ -48,5 +48,6 @@ using queue_atom = caf::atom_constant<caf::atom("queue")>;
 using jobs_atom = caf::atom_constant<caf::atom("jobs")>;
 using actors_atom = caf::atom_constant<caf::atom("actors")>;
 using ping_atom = caf::atom_constant<caf::atom("ping")>;
+using track_atom = caf::atom_constant<caf::atom("track")>;
 
 } // namespace atlas

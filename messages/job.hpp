@@ -51,6 +51,10 @@ struct job_record {
   uint64_t seq = 0;         // submission order, assigned by the master
   std::vector<job_transition> history; // every state it entered, in order
   std::vector<std::string> gpus; // GPU ids of its node given to it at dispatch
+  /// The job's tracking secret for this dispatch (the SDK's credential).
+  /// Travels to the slot only; never persisted (Redis keeps its digest),
+  /// never written to an answer or a log.
+  std::string job_secret;
 };
 
 template <class Inspector>
@@ -60,7 +64,7 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
            x.queued_time, x.start_time, x.end_time, x.return_code,
            x.has_return_code, x.reason, x.node, x.host_address, x.slot,
            x.retries, x.max_retries, x.pin, x.seq, x.history, x.gpus,
-           finite_on_load(x.queued_time, x.start_time, x.end_time));
+           x.job_secret, finite_on_load(x.queued_time, x.start_time, x.end_time));
 }
 
 /// What a slot reports about the job it runs.

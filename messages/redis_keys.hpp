@@ -28,3 +28,37 @@ inline constexpr const char* master_endpoint = "atlas:master:endpoint";
 inline constexpr const char* routing_map = "routing_map:job_id";
 
 } // namespace atlas::keys
+
+// --- Experiment tracking (the in-job SDK, actors/dashboard_store.hpp).
+// Removed together with the job (lookup delete). Ids are validated job
+// ids, so they never contain ':'.
+namespace atlas::keys {
+
+/// String: SHA-256 (hex) of the job's tracking secret, set at dispatch.
+inline std::string job_secret(std::string_view id) { return job(id) + ":secret"; }
+
+/// Hash: metric name -> JSON {"value": number|string, "step": n, "time": t},
+/// its latest value (job listings read only this).
+inline std::string job_metrics(std::string_view id) { return job(id) + ":metrics"; }
+
+/// List: every logged metric value in order, JSON {"key","value","step","time"}.
+inline std::string job_metric_series(std::string_view id) { return job(id) + ":series"; }
+
+/// Hash: parameter name (nested names flattened "a_b") -> JSON value.
+inline std::string job_params(std::string_view id) { return job(id) + ":params"; }
+
+/// Hash: tag -> value (a string, "" for a bare tag).
+inline std::string job_tags(std::string_view id) { return job(id) + ":tags"; }
+
+/// Hash: artifact key -> JSON {"path" (relative to the job's run directory), "size", "time"}.
+inline std::string job_artifacts(std::string_view id) { return job(id) + ":artifacts"; }
+
+/// Hash: project name -> its description (dashboard).
+inline constexpr const char* project_descriptions = "atlas:project:descriptions";
+
+/// List: a project's notes, JSON {"date","author","message"}, oldest first.
+inline std::string project_notes(std::string_view project) {
+  return "atlas:project:notes:" + std::string(project);
+}
+
+} // namespace atlas::keys

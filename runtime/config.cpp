@@ -262,8 +262,9 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   if (!f)
     return;
   f->known({"runner", "python", "ports", "redis", "directories", "limits", "cluster", "log_level",
-            "auth", "docker"});
-  f->choice("runner", c.runner, {"process", "docker"}, "process or docker");
+            "auth", "docker", "bench"});
+  // bench-sleep (benchmarks only) is accepted but not advertised.
+  f->choice("runner", c.runner, {"process", "docker", "bench-sleep"}, "process or docker");
   f->str("python", c.python);
   read_level(*f, "log_level", c.log_level);
   if (auto p = f->sub("ports")) {
@@ -281,10 +282,12 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     r->str("binary", c.redis_binary);
   }
   if (auto d = f->sub("directories")) {
-    d->known({"working_dir_root", "job_store_dir_root", "job_results_root"});
+    d->known({"working_dir_root", "job_store_dir_root", "job_results_root", "web_dir", "sdk_dir"});
     d->path("working_dir_root", c.working_dir_root);
     d->path("job_store_dir_root", c.job_store_dir_root);
     d->path("job_results_root", c.job_results_root);
+    d->path("web_dir", c.web_dir); // the dashboard's page (runtime/dashboard_static.hpp)
+    d->path("sdk_dir", c.sdk_dir); // the in-job SDK put on jobs' PYTHONPATH
   }
   if (auto l = f->sub("limits")) {
     l->known({"max_upload_mb", "max_body_kb", "max_header_kb", "log_cap_mb", "stop_grace_s",
@@ -303,6 +306,10 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     l->whole("max_retries", c.max_retries, 0, INT32_MAX, "");
     l->whole("drain_timeout_s", c.drain_timeout_s, 0, INT32_MAX, " of seconds");
     l->whole("gpu_reserve_after_s", c.gpu_reserve_after_s, 0, INT32_MAX, " of seconds");
+  }
+  if (auto b = f->sub("bench")) { // only read by `runner: bench-sleep`
+    b->known({"sleep_ms"});
+    b->whole("sleep_ms", c.bench_sleep_ms, 0, 3600000, " of milliseconds");
   }
   if (auto cl = f->sub("cluster")) {
     cl->known({"placement", "secret", "heartbeat_ms", "connection_timeout_ms", "rejoin_grace_s",

@@ -63,6 +63,9 @@ struct node_config {
   std::string shared_fs = "auto";          // cluster.shared_fs: auto | yes | no: does this node see the master's job store?
   int rejoin_grace_s = 10;                 // cluster.rejoin_grace_s: after a master restart, slots have this long to report their jobs
   std::string log_level = "info";          // worker_config/execution/default.config.yaml log_level
+  uint32_t bench_sleep_ms = 0;             // bench.sleep_ms: how long a `runner: bench-sleep` job "runs"
+  std::string web_dir;                     // ATLAS_WEB_DIR, else directories.web_dir, else found next to the program (runtime/dashboard_static.hpp)
+  std::string sdk_dir;                     // ATLAS_SDK_DIR, else directories.sdk_dir, else found next to the program: put on jobs' PYTHONPATH
 
   // --- Docker runner (atlas.config.yaml `docker:`) and GPU mode (-g)
   std::string docker_socket = "/var/run/docker.sock"; // docker.socket: the engine's unix socket

@@ -85,6 +85,8 @@ std::string atlas_yaml(const std::string& h) {
          "#   working_dir_root: " + h + "/job_data/working_dir\n"
          "#   job_store_dir_root: " + h + "/job_data/job_store\n"
          "#   job_results_root: " + h + "/job_data\n"
+         "#   web_dir: <found next to atlas-server>   # ATLAS_WEB_DIR: the dashboard's page\n"
+         "#   sdk_dir: <found next to atlas-server>   # ATLAS_SDK_DIR: the in-job SDK\n"
          "# limits:\n"
          "#   max_upload_mb: 1024\n"
          "#   max_body_kb: 1024\n"

@@ -27,6 +27,7 @@
 #include "adapters/event_loop.hpp"
 #include "adapters/http_server.hpp"
 #include "adapters/process.hpp"
+#include "adapters/bench_sleep_runner.hpp"
 #include "adapters/process_runner.hpp"
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
@@ -34,6 +35,7 @@
 #include "runtime/config.hpp"
 #include "runtime/docker_setup.hpp"
 #include "runtime/gpu_detect.hpp"
+#include "runtime/dashboard_static.hpp"
 #include "runtime/job_codec.hpp"
 #include "runtime/job_files.hpp"
 #include "runtime/redis_server.hpp"
@@ -166,6 +168,11 @@ status node_runtime::bring_up() {
   add_docker_runner(*rt.runners, cfg, rt.loop); // when this node has Docker
   for (auto& g : cfg.gpu_details)
     spdlog::info("GPU {} node={}", g, cfg.node_id);
+  if (cfg.runner == "bench-sleep") { // benchmarks only, and only when configured
+    spdlog::warn("runner bench-sleep: jobs run NOTHING, each ends after {} ms (benchmarks only)",
+                 cfg.bench_sleep_ms);
+    rt.runners->add(std::make_unique<bench_sleep_runner>(rt.loop, cfg.bench_sleep_ms));
+  }
   rt.caf_cfg = std::make_unique<caf::actor_system_config>();
   register_message_types(*rt.caf_cfg);
   rt.caf_cfg->load<caf::io::middleman>();
@@ -181,6 +188,9 @@ status node_runtime::bring_up() {
   if (auto n = kill_leftover_jobs(cfg.node_dir); n > 0)
     spdlog::warn("ended {} job process group(s) left running by this node's previous run", n);
   auto secret = ensure_cluster_secret(cfg);
+  resolve_dashboard_dirs(cfg);
+  spdlog::info("dashboard files: {}; job SDK: {}", cfg.web_dir.empty() ? "(none)" : cfg.web_dir,
+               cfg.sdk_dir.empty() ? "(none)" : cfg.sdk_dir);
   node_context ctx{rt.cfg, &rt.loop, rt.processes.get(), rt.runners.get(), &rt.redis_pid};
   if (cfg.is_master) {
     rt.node = spawn_node(*rt.sys, ctx);
@@ -210,6 +220,9 @@ status node_runtime::bring_up() {
     if (auto st = serve(rt, cfg.gateway_port, "gateway"); !st)
       return st;
   auto slot_gpus = gpus_per_slot(cfg.gpus, cfg.num_workers); // -g: one GPU each, usually
+  if (cfg.is_master && cfg.dashboard_port != 0 && cfg.dashboard_port != cfg.http_port)
+    if (auto st = serve(rt, cfg.dashboard_port, "dashboard"); !st)
+      return st;
   for (int i = 0; i < cfg.num_workers; ++i)
     rt.slots.push_back(spawn_worker_slot(*rt.sys, ctx, i, slot_gpus[static_cast<size_t>(i)],
                                          rt.master, rt.node));

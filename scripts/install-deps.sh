@@ -13,7 +13,8 @@ packages=(
   redis-server python3 curl procps                          # tests and scripts
   clang libclang-rt-14-dev                                  # fuzzing (libFuzzer)
   docker.io busybox-static                                  # docker runner tests (own dockerd, busybox image)
-  nodejs openssl                                            # auth test: OpenID provider (tests/oidc)
+  wrk                                                       # bench/ drivers (run by the tests on tiny sizes)
+  chromium nodejs openssl                                   # dashboard browser test; auth test: OpenID provider (tests/oidc)
 )
 
 missing=()

@@ -122,6 +122,7 @@ class ClusterNode(Node):
         self.http_port = free_port()
         self.gateway_port = free_port()
         self.caf_port = free_port()
+        self.dashboard_port = free_port()
         self.redis = None
         self.env = dict(os.environ)
         self.env.update({
@@ -131,6 +132,7 @@ class ClusterNode(Node):
             "REDIS_ADDRESS": redis_address,
             "ATLAS_CAF_PORT": str(self.caf_port),
             "ATLAS_GATEWAY_PORT": str(self.gateway_port),
+            "ATLAS_DASHBOARD_PORT": str(self.dashboard_port),
             "ATLAS_TEST_TOKEN": token,
         })
         for proxy in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):

@@ -96,10 +96,12 @@ class Node:
         self.home = home or tempfile.mkdtemp(prefix="atlas-it-")
         self.http_port = free_port()
         self.gateway_port = free_port()
+        self.dashboard_port = free_port()
         self.redis = Redis(self.home + "/test-redis") if redis else None
         os.makedirs(self.home + "/config", exist_ok=True)
         with open(self.home + "/config/atlas.config.yaml", "w") as f:
-            f.write(f"ports:\n  gateway: {self.gateway_port}\n  caf: {free_port()}\n")
+            f.write(f"ports:\n  gateway: {self.gateway_port}\n  caf: {free_port()}\n"
+                    f"  dashboard: {self.dashboard_port}\n")
             f.write("limits:\n  stop_grace_s: 2\n  drain_timeout_s: 5\n")
             f.write(atlas_config)
         self.env = dict(os.environ)
@@ -114,6 +116,7 @@ class Node:
         self.proc = None
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.gateway = f"http://127.0.0.1:{self.gateway_port}"
+        self.dashboard = f"http://127.0.0.1:{self.dashboard_port}"
 
     def start(self, timeout=30):
         self.log = open(self.home + "/node.log", "ab")

@@ -1,0 +1,304 @@
+#include "actors/dashboard_routes.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "actors/dashboard_views.hpp"
+#include "adapters/json.hpp"
+#include "runtime/dashboard_static.hpp"
+#include "runtime/job_paths.hpp"
+
+namespace atlas::gateway {
+
+namespace {
+
+constexpr const char* forwarded_header = "x-atlas-forwarded-by";
+
+/// Runs a dashboard store operation in the lookup actor; `then` gets its JSON.
+template <class F>
+void store(gateway_ptr self, answer rp, std::string op, std::vector<std::string> args, F then) {
+  self->request(self->state.lookup, std::chrono::seconds(30), track_atom::value, std::move(op),
+                std::move(args))
+    .then([=](std::string& body) mutable { then(body); },
+          [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+}
+
+/// Parses a store answer; an unreadable one becomes a 500.
+std::optional<json::value> parse_or_fail(answer& rp, const std::string& body) {
+  std::string err;
+  auto v = json::parse(body, err);
+  if (!v)
+    rp.deliver(error_answer(500, "unreadable tracking data: " + err));
+  return v;
+}
+
+/// Every record of a project, then `then(records)`.
+template <class F>
+void project_records(gateway_ptr self, answer rp, std::string project, F then) {
+  self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value)
+    .then(
+      [=](std::vector<job_record>& all) mutable {
+        std::vector<job_record> recs;
+        for (auto& r : all)
+          if (r.project_name == project)
+            recs.push_back(std::move(r));
+        if (recs.empty())
+          return give(rp, error_answer(404, "project '" + project + "' not found"));
+        then(recs);
+      },
+      [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+}
+
+/// The records of a project with their tracking summary.
+template <class F>
+void project_summary(gateway_ptr self, answer rp, std::string project, F then) {
+  project_records(self, rp, project, [=](std::vector<job_record>& recs) mutable {
+    std::vector<std::string> ids;
+    for (auto& r : recs)
+      ids.push_back(r.job_id);
+    store(self, rp, "summary", ids, [=](std::string& body) mutable {
+      if (auto summary = parse_or_fail(rp, body))
+        then(recs, *summary);
+    });
+  });
+}
+
+/// The record of a job, checked to belong to `project`.
+template <class F>
+void job_of_project(gateway_ptr self, answer rp, std::string project, std::string id, F then) {
+  with_record(self, rp, id, [=](job_record& rec) mutable {
+    if (rec.project_name != project)
+      return give(rp, error_answer(404, "job '" + id + "' is not in project '" + project + "'"));
+    then(rec);
+  });
+}
+
+std::string body_string(const json::value& doc, std::string_view key) {
+  auto v = doc.find(key);
+  if (v == nullptr || v->is_null())
+    return {};
+  return v->is_string() ? v->string : v->dump();
+}
+
+void tracking(gateway_ptr self, answer rp, const http_request& req, const std::string& id) {
+  if (!valid_job_id(id))
+    return give(rp, error_answer(404, "job '" + id + "' not found"));
+  auto h = req.headers.find("x-atlas-job-secret");
+  if (h == req.headers.end() || h->second.empty())
+    return give(rp, error_answer(401, "the x-atlas-job-secret header is missing"));
+  store(self, rp, "track", {id, h->second, req.body},
+        [=](std::string& body) mutable { rp.deliver(json_answer(200, body)); });
+}
+
+/// An artifact's file, read on the node that ran the job (forwarded there
+/// when it is another node, as the logs are), else from the shared archive.
+void artifact(gateway_ptr self, answer rp, const http_request& req, job_record rec,
+              const std::string& key) {
+  store(self, rp, "detail", {rec.job_id}, [=](std::string& body) mutable {
+    auto doc = parse_or_fail(rp, body);
+    if (!doc)
+      return;
+    auto a = doc->find("artifacts");
+    auto entry = a ? a->find(key) : nullptr;
+    if (entry == nullptr)
+      return give(rp, error_answer(404, "job has no artifact '" + key + "'"));
+    auto rel = entry->get_string("path").value_or("");
+    auto& st = self->state;
+    auto local = [=]() mutable {
+      auto p = job_paths::of(*self->state.cfg, rec.job_id);
+      std::vector<std::string> bases{p.work_dir + "/job_source", p.work_dir,
+                                     p.artifacts + "/job_source", p.artifacts};
+      offload(self, [bases, rel] { return serve_artifact(bases, rel); },
+              [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+    };
+    if (rec.node.empty() || rec.node == st.cfg->node_id || req.headers.count(forwarded_header)
+        || !st.master)
+      return local();
+    self->request(st.master, std::chrono::seconds(10), get_atom::value, node_atom::value, rec.node)
+      .then(
+        [=](caf::actor& gw) mutable {
+          auto fwd = req;
+          fwd.headers[forwarded_header] = self->state.cfg->node_id;
+          self->request(caf::actor_cast<http_gateway_actor>(gw), std::chrono::seconds(60), fwd)
+            .then([=](http_response& r) mutable { rp.deliver(std::move(r)); },
+                  [=](caf::error&) mutable { local(); });
+        },
+        [=](caf::error&) mutable { local(); });
+  });
+}
+
+void cluster(gateway_ptr self, answer rp) {
+  auto& st = self->state;
+  if (!st.master)
+    return give(rp, error_answer(503, "this node has not joined a master yet"));
+  auto master = st.master;
+  self->request(master, std::chrono::seconds(10), nodes_atom::value)
+    .then(
+      [=](std::vector<node_view>& nodes) mutable {
+        self->request(master, std::chrono::seconds(10), queue_atom::value)
+          .then(
+            [=](std::vector<queue_entry>& queue) mutable {
+              rp.deliver(json_answer(200, dashboard::cluster_json(nodes, queue, now_seconds())));
+            },
+            [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+      },
+      [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+}
+
+/// /api/v2beta/projects/<p>/... (parts[3] is the project).
+void project_route(gateway_ptr self, answer rp, const http_request& req,
+                   const std::vector<std::string>& parts) {
+  auto n = parts.size();
+  auto& m = req.method;
+  auto project = parts[3];
+  auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
+  if (n == 5 && is(4, "job_listing") && m == "GET") {
+    auto query = parse_query(req.query);
+    return project_summary(self, rp, project,
+                           [=](std::vector<job_record>& recs, json::value& summary) mutable {
+                             std::string err;
+                             auto out = dashboard::job_listing_json(project, recs, summary, query,
+                                                                    now_seconds(), err);
+                             rp.deliver(err.empty() ? json_answer(200, out)
+                                                    : error_answer(400, err));
+                           });
+  }
+  if (n == 5 && is(4, "overview_metrics") && m == "GET")
+    return project_summary(self, rp, project,
+                           [=](std::vector<job_record>& recs, json::value& summary) mutable {
+                             rp.deliver(json_answer(200, dashboard::overview_json(recs, summary)));
+                           });
+  if (n == 5 && (is(4, "description") || is(4, "note_listing")) && m == "GET")
+    return store(self, rp, "project", {project}, [=](std::string& body) mutable {
+      auto doc = parse_or_fail(rp, body);
+      if (!doc)
+        return;
+      if (parts[4] == "note_listing")
+        return give(rp, json_answer(200, doc->find("notes")->dump()));
+      json::writer w;
+      w.begin_object().kv("project_description", body_string(*doc, "description")).end_object();
+      rp.deliver(json_answer(200, w.take()));
+    });
+  if (n == 5 && (is(4, "description") || is(4, "note_listing")) && (m == "PUT" || m == "POST")) {
+    std::string err;
+    auto doc = json::parse(req.body, err);
+    if (!doc || !doc->is_object())
+      return give(rp, error_answer(400, "expected a JSON object"));
+    auto who = req.headers.count("x-atlas-user") ? req.headers.at("x-atlas-user") : "anonymous";
+    if (parts[4] == "description") {
+      if (!doc->find("project_description"))
+        return give(rp, error_answer(400, "expected {\"project_description\": \"...\"}"));
+      return store(self, rp, "describe", {project, body_string(*doc, "project_description")},
+                   [=](std::string&) mutable { rp.deliver(no_content()); });
+    }
+    auto message = body_string(*doc, "message");
+    if (message.empty())
+      return give(rp, error_answer(400, "expected {\"message\": \"...\"}"));
+    json::writer t;
+    t.value(now_seconds());
+    return store(self, rp, "note", {project, who, message, t.take()},
+                 [=](std::string&) mutable { rp.deliver(json_answer(201, "true")); });
+  }
+  if (n >= 6 && is(4, "job_listing")) {
+    auto id = parts[5];
+    if (n == 6 && m == "GET")
+      return job_of_project(self, rp, project, id, [=](job_record& rec) mutable {
+        store(self, rp, "detail", {id}, [=](std::string& body) mutable {
+          if (auto doc = parse_or_fail(rp, body))
+            rp.deliver(json_answer(200, dashboard::job_detail_json(rec, *doc, now_seconds())));
+        });
+      });
+    if (n == 7 && is(6, "logs") && m == "GET")
+      return job_of_project(self, rp, project, id, [=](job_record&) mutable {
+        auto logs = req;
+        logs.path = "/api/v1/jobs/" + id + "/logs";
+        logs.query.clear();
+        http_gateway_actor me = self;
+        self->request(me, std::chrono::seconds(60), logs)
+          .then(
+            [=](http_response& r) mutable {
+              if (r.status != 200)
+                return give(rp, std::move(r));
+              json::writer w;
+              w.begin_object().kv("log", r.body).end_object();
+              rp.deliver(json_answer(200, w.take()));
+            },
+            [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+      });
+    if (n == 7 && is(6, "tags") && m == "POST") {
+      std::string err;
+      auto doc = json::parse(req.body, err);
+      const json::value* tag = doc ? doc->find("tag") : nullptr;
+      if (tag == nullptr && doc)
+        tag = &*doc;
+      auto key = tag && tag->is_object() ? tag->get_string("key") : std::nullopt;
+      if (!key || key->empty())
+        return give(rp, error_answer(400, "expected {\"tag\": {\"key\": \"...\", \"value\": \"...\"}}"));
+      auto value = body_string(*tag, "value");
+      return job_of_project(self, rp, project, id, [=](job_record&) mutable {
+        store(self, rp, "tag", {id, *key, value},
+              [=](std::string&) mutable { rp.deliver(json_answer(201, "true")); });
+      });
+    }
+    if (n == 8 && is(6, "tags") && m == "DELETE")
+      return job_of_project(self, rp, project, id, [=](job_record&) mutable {
+        store(self, rp, "untag", {id, parts[7]},
+              [=](std::string&) mutable { rp.deliver(no_content()); });
+      });
+    if (n == 8 && is(6, "artifacts") && m == "GET")
+      return job_of_project(self, rp, project, id, [=](job_record& rec) mutable {
+        artifact(self, rp, req, rec, parts[7]);
+      });
+  }
+  rp.deliver(error_answer(404, "no route for " + m + " " + req.path));
+}
+
+} // namespace
+
+bool route_dashboard(gateway_ptr self, answer& rp, const http_request& req) {
+  auto parts = split_path(req.path);
+  auto n = parts.size();
+  auto& m = req.method;
+  auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
+  if (is(0, "api") && is(1, "v1") && is(2, "jobs") && n == 5 && is(4, "tracking")) {
+    if (m != "POST")
+      give(rp, error_answer(405, "tracking takes POST"));
+    else
+      tracking(self, rp, req, parts[3]);
+    return true;
+  }
+  if (is(0, "api") && is(1, "v2beta")) {
+    if (n == 3 && is(2, "projects") && m == "GET") {
+      self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value)
+        .then([=](std::vector<job_record>& recs) mutable {
+                rp.deliver(json_answer(200, dashboard::projects_json(recs)));
+              },
+              [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+      return true;
+    }
+    if (n >= 5 && is(2, "projects")) {
+      project_route(self, rp, req, parts);
+      return true;
+    }
+    if (n == 3 && is(2, "cluster") && m == "GET") {
+      cluster(self, rp);
+      return true;
+    }
+    return false;
+  }
+  if (req.listener == "dashboard" && !is(0, "api") && !is(0, "healthz")) {
+    if (m != "GET" && m != "HEAD") {
+      give(rp, error_answer(405, "the dashboard's files take GET"));
+      return true;
+    }
+    auto web = self->state.cfg->web_dir;
+    auto path = req.path;
+    offload(self, [web, path] { return serve_static(web, path); },
+            [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+    return true;
+  }
+  return false;
+}
+
+} // namespace atlas::gateway

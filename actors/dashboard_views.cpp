@@ -1,0 +1,427 @@
+#include "actors/dashboard_views.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+#include <set>
+
+#include "runtime/http_answers.hpp"
+#include "runtime/job_codec.hpp"
+
+namespace atlas::dashboard {
+
+namespace {
+
+/// ISO-8601 UTC ("2026-01-02T03:04:05Z"); null for "not yet".
+void time_value(json::writer& w, double t) {
+  if (t <= 0) {
+    w.null();
+    return;
+  }
+  std::time_t secs = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  w.value(buf);
+}
+
+double duration_of(const job_record& r, double now) {
+  if (r.start_time <= 0)
+    return 0;
+  double end = r.end_time > 0 ? r.end_time : now;
+  return std::max(0.0, end - r.start_time);
+}
+
+/// The original's duration text: "0d0h1m5s".
+std::string duration_text(double s) {
+  auto t = static_cast<int64_t>(s);
+  return std::to_string(t / 86400) + "d" + std::to_string(t / 3600 % 24) + "h"
+         + std::to_string(t / 60 % 60) + "m" + std::to_string(t % 60) + "s";
+}
+
+const char* type_of(const json::value& v) {
+  switch (v.type) {
+    case json::value::kind::null: return "null";
+    case json::value::kind::boolean: return "bool";
+    case json::value::kind::integer:
+    case json::value::kind::number: return "number";
+    case json::value::kind::string: return "string";
+    case json::value::kind::array: return "array";
+    case json::value::kind::object: return "object";
+  }
+  return "null";
+}
+
+const json::value* member(const json::value* v, std::string_view key) {
+  return v != nullptr ? v->find(key) : nullptr;
+}
+
+/// Writes the listing's fields of one job (without the closing brace).
+void write_job(json::writer& w, const job_record& r, const json::value* track, double now) {
+  w.begin_object();
+  w.kv("job_id", r.job_id).kv("user", r.username).kv("project", r.project_name);
+  w.kv("status", api_status(r.state)).kv("state", to_string(r.state));
+  w.key("creation_time");
+  time_value(w, r.queued_time);
+  w.key("start_time");
+  time_value(w, r.start_time);
+  w.key("completed_time");
+  time_value(w, r.end_time);
+  auto d = duration_of(r, now);
+  w.kv("duration", duration_text(d)).kv("duration_s", d);
+  w.kv("creation_ts", r.queued_time).kv("start_ts", r.start_time).kv("completed_ts", r.end_time);
+  w.key("return_code");
+  if (r.has_return_code)
+    w.value(r.return_code);
+  else
+    w.null();
+  w.key("job_parameters").begin_array();
+  if (auto p = member(track, "params"); p && p->is_object())
+    for (auto& [k, v] : p->object)
+      w.begin_object().kv("name", k).key("value").raw(v.dump()).kv("type", type_of(v)).end_object();
+  w.end_array();
+  w.key("output_metrics").begin_array();
+  if (auto m = member(track, "metrics"); m && m->is_object())
+    for (auto& [k, v] : m->object) {
+      auto value = v.find("value");
+      w.begin_object().kv("name", k).key("value").raw(value ? value->dump() : "null")
+        .kv("type", value ? type_of(*value) : "null")
+        .kv("step", v.get_int("step").value_or(0)).end_object();
+    }
+  w.end_array();
+  w.key("tags").begin_object();
+  if (auto t = member(track, "tags"); t && t->is_object())
+    for (auto& [k, v] : t->object)
+      w.kv(k, v.is_string() ? v.string : v.dump());
+  w.end_object();
+  w.key("artifacts").begin_array();
+  if (auto a = member(track, "artifacts"); a && a->is_object())
+    for (auto& [k, v] : a->object) {
+      auto path = v.get_string("path").value_or("");
+      w.begin_object().kv("filename", k).kv("path", path)
+        .kv("size", v.get_int("size").value_or(0)).kv("artifact_type", artifact_type(path))
+        .kv("uri", "/api/v2beta/projects/" + r.project_name + "/job_listing/" + r.job_id
+                     + "/artifacts/" + k)
+        .end_object();
+    }
+  w.end_array();
+}
+
+/// A sortable value: numbers before strings, missing values last.
+struct sort_key {
+  int rank = 2; // 0 number, 1 string, 2 missing
+  double n = 0;
+  std::string s;
+};
+
+sort_key key_of(const json::value* v) {
+  sort_key k;
+  if (v == nullptr || v->is_null())
+    return k;
+  if (v->is_number()) {
+    k.rank = 0;
+    k.n = v->number;
+  } else {
+    k.rank = 1;
+    k.s = v->is_string() ? v->string : v->dump();
+  }
+  return k;
+}
+
+sort_key record_key(const job_record& r, const json::value* track, const std::string& field,
+                    double now) {
+  sort_key k;
+  auto num = [&](double x) {
+    if (x > 0) {
+      k.rank = 0;
+      k.n = x;
+    }
+    return k;
+  };
+  auto str = [&](std::string s) {
+    k.rank = 1;
+    k.s = std::move(s);
+    return k;
+  };
+  if (field == "job_id") return str(r.job_id);
+  if (field == "user") return str(r.username);
+  if (field == "status") return str(std::string(api_status(r.state)));
+  if (field == "creation_time") return num(r.queued_time);
+  if (field == "start_time") return num(r.start_time);
+  if (field == "completed_time") return num(r.end_time);
+  if (field == "duration") return num(duration_of(r, now));
+  if (field.rfind("metric:", 0) == 0)
+    return key_of(member(member(member(track, "metrics"), field.substr(7)), "value"));
+  if (field.rfind("param:", 0) == 0)
+    return key_of(member(member(track, "params"), field.substr(6)));
+  return k;
+}
+
+bool known_sort(const std::string& f) {
+  static const std::set<std::string> fields{"job_id", "user", "status", "creation_time",
+                                            "start_time", "completed_time", "duration"};
+  return fields.count(f) || f.rfind("metric:", 0) == 0 || f.rfind("param:", 0) == 0;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    auto end = s.find(sep, start);
+    out.push_back(s.substr(start, end - start));
+    if (end == std::string::npos)
+      return out;
+    start = end + 1;
+  }
+}
+
+} // namespace
+
+std::string artifact_type(const std::string& path) {
+  auto dot = path.rfind('.');
+  if (dot == std::string::npos)
+    return "file";
+  auto ext = path.substr(dot + 1);
+  for (auto& c : ext)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static const std::set<std::string> images{"png", "jpg", "jpeg", "gif", "svg", "webp"};
+  return images.count(ext) ? "image" : "file";
+}
+
+std::string projects_json(const std::vector<job_record>& recs) {
+  struct project {
+    std::string owner;
+    double created = 0, last = 0;
+    int64_t jobs = 0, active = 0;
+  };
+  std::map<std::string, project> by_name;
+  for (auto& r : recs) {
+    auto& p = by_name[r.project_name];
+    if (p.created == 0 || (r.queued_time > 0 && r.queued_time < p.created)) {
+      p.created = r.queued_time;
+      p.owner = r.username;
+    }
+    p.last = std::max({p.last, r.queued_time, r.start_time, r.end_time});
+    ++p.jobs;
+    if (!is_terminal(r.state))
+      ++p.active;
+  }
+  std::vector<std::pair<std::string, project>> sorted(by_name.begin(), by_name.end());
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](auto& a, auto& b) { return a.second.last > b.second.last; });
+  json::writer w;
+  w.begin_array();
+  for (auto& [name, p] : sorted) {
+    w.begin_object().kv("name", name).kv("owner", p.owner).key("created_at");
+    time_value(w, p.created);
+    w.key("last_activity");
+    time_value(w, p.last);
+    w.kv("jobs", p.jobs).kv("active_jobs", p.active).end_object();
+  }
+  w.end_array();
+  return w.take();
+}
+
+std::string job_listing_json(const std::string& project, const std::vector<job_record>& recs,
+                             const json::value& summary,
+                             const std::map<std::string, std::string>& query, double now,
+                             std::string& error) {
+  auto q = [&](const char* k) {
+    auto it = query.find(k);
+    return it == query.end() ? std::string{} : it->second;
+  };
+  static const std::set<std::string> known{"sort", "status", "user", "tag", "job_id", "limit"};
+  for (auto& [k, v] : query)
+    if (!known.count(k)) {
+      error = "unknown query parameter '" + k + "' (sort, status, user, tag, job_id, limit)";
+      return {};
+    }
+  auto sort = q("sort").empty() ? std::string{"-creation_time"} : q("sort");
+  bool desc = sort.front() == '-';
+  auto field = desc ? sort.substr(1) : sort;
+  if (!known_sort(field)) {
+    error = "cannot sort by '" + field + "' (job_id, user, status, creation_time, start_time, "
+            "completed_time, duration, metric:<name>, param:<name>)";
+    return {};
+  }
+  std::set<std::string> statuses;
+  if (!q("status").empty())
+    for (auto& s : split(q("status"), ','))
+      statuses.insert(s);
+  auto tag = q("tag");
+  auto tag_colon = tag.find(':');
+  size_t limit = SIZE_MAX;
+  if (!q("limit").empty()) {
+    auto n = parse_index(q("limit"));
+    if (!n) {
+      error = "limit must be a non-negative integer";
+      return {};
+    }
+    limit = *n;
+  }
+  struct row {
+    const job_record* rec;
+    const json::value* track;
+    sort_key key;
+  };
+  std::vector<row> rows;
+  for (auto& r : recs) {
+    const json::value* track = summary.find(r.job_id);
+    if (!statuses.empty() && !statuses.count(std::string(api_status(r.state)))
+        && !statuses.count(std::string(to_string(r.state))))
+      continue;
+    if (!q("user").empty() && r.username != q("user"))
+      continue;
+    if (!q("job_id").empty() && r.job_id.find(q("job_id")) == std::string::npos)
+      continue;
+    if (!tag.empty()) {
+      auto key = tag.substr(0, tag_colon);
+      auto v = member(member(track, "tags"), key);
+      if (v == nullptr)
+        continue;
+      if (tag_colon != std::string::npos && (!v->is_string() || v->string != tag.substr(tag_colon + 1)))
+        continue;
+    }
+    rows.push_back({&r, track, record_key(r, track, field, now)});
+  }
+  std::stable_sort(rows.begin(), rows.end(), [desc](const row& a, const row& b) {
+    if (a.key.rank != b.key.rank)
+      return a.key.rank < b.key.rank; // missing values stay last either way
+    if (a.key.rank == 0)
+      return desc ? a.key.n > b.key.n : a.key.n < b.key.n;
+    return desc ? a.key.s > b.key.s : a.key.s < b.key.s;
+  });
+  if (rows.size() > limit)
+    rows.resize(limit);
+  // Column names across the project's jobs, first seen first.
+  std::vector<std::pair<std::string, std::string>> metric_names, param_names;
+  std::set<std::string> seen_m, seen_p;
+  for (auto& r : rows) {
+    if (auto m = member(r.track, "metrics"); m && m->is_object())
+      for (auto& [k, v] : m->object)
+        if (seen_m.insert(k).second) {
+          auto value = v.find("value");
+          metric_names.emplace_back(k, value ? type_of(*value) : "null");
+        }
+    if (auto p = member(r.track, "params"); p && p->is_object())
+      for (auto& [k, v] : p->object)
+        if (seen_p.insert(k).second)
+          param_names.emplace_back(k, type_of(v));
+  }
+  json::writer w;
+  w.begin_object().kv("name", project).key("jobs").begin_array();
+  for (auto& r : rows) {
+    write_job(w, *r.rec, r.track, now);
+    w.end_object();
+  }
+  w.end_array().key("output_metric_names").begin_array();
+  for (auto& [n, t] : metric_names)
+    w.begin_object().kv("name", n).kv("type", t).end_object();
+  w.end_array().key("parameters").begin_array();
+  for (auto& [n, t] : param_names)
+    w.begin_object().kv("name", n).kv("type", t).end_object();
+  w.end_array().end_object();
+  return w.take();
+}
+
+std::string job_detail_json(const job_record& rec, const json::value& detail, double now) {
+  json::writer w;
+  write_job(w, rec, &detail, now);
+  w.kv("node", rec.node).kv("slot", rec.slot).kv("reason", rec.reason);
+  w.key("series");
+  if (auto s = detail.find("series"))
+    w.raw(s->dump());
+  else
+    w.raw("{}");
+  w.end_object();
+  return w.take();
+}
+
+std::string overview_json(const std::vector<job_record>& recs, const json::value& summary) {
+  std::vector<const job_record*> sorted;
+  for (auto& r : recs)
+    sorted.push_back(&r);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](auto* a, auto* b) { return a->queued_time < b->queued_time; });
+  std::vector<std::string> names;
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> values;
+  for (auto* r : sorted) {
+    auto m = member(summary.find(r->job_id), "metrics");
+    if (!m || !m->is_object())
+      continue;
+    for (auto& [k, v] : m->object) {
+      if (!values.count(k))
+        names.push_back(k);
+      auto value = v.find("value");
+      values[k].emplace_back(r->job_id, value ? value->dump() : "null");
+    }
+  }
+  json::writer w;
+  w.begin_object().key("all_metric_names").begin_array();
+  for (auto& n : names)
+    w.value(n);
+  w.end_array().key("metric_query").begin_array();
+  for (auto& n : names) {
+    w.begin_object().kv("metric_name", n).key("values").begin_array();
+    for (auto& [id, v] : values[n])
+      w.begin_array().value(id).raw(v).end_array();
+    w.end_array().end_object();
+  }
+  w.end_array().end_object();
+  return w.take();
+}
+
+std::string cluster_json(const std::vector<node_view>& nodes,
+                         const std::vector<queue_entry>& queue, double now) {
+  json::writer w;
+  int64_t slots = 0, busy = 0, gpus = 0;
+  w.begin_object().key("nodes").begin_array();
+  for (auto& n : nodes) {
+    int64_t node_busy = 0, node_gpus = 0;
+    for (auto& s : n.slots) {
+      node_busy += s.current_job.empty() ? 0 : 1;
+      node_gpus += static_cast<int64_t>(s.gpus.size());
+    }
+    slots += static_cast<int64_t>(n.slots.size());
+    busy += node_busy;
+    gpus += node_gpus;
+    w.begin_object().kv("node_id", n.info.node_id).kv("host_address", n.info.host_address)
+      .kv("role", n.role).kv("version", n.info.version).kv("drained", n.drained);
+    w.key("started");
+    time_value(w, n.info.started);
+    w.key("heartbeat_age_s");
+    if (n.last_seen > 0)
+      w.value(std::max(0.0, now - n.last_seen));
+    else
+      w.null();
+    w.kv("busy", node_busy).kv("free", static_cast<int64_t>(n.slots.size()) - node_busy)
+      .kv("gpus", node_gpus).key("slots").begin_array();
+    for (auto& s : n.slots) {
+      w.begin_object().kv("key", s.key).kv("index", s.index).kv("busy", !s.current_job.empty())
+        .kv("current_job", s.current_job).kv("jobs_run", s.jobs_run)
+        .kv("last_error", s.last_error).key("gpus").begin_array();
+      for (auto& g : s.gpus)
+        w.value(g);
+      w.end_array().end_object();
+    }
+    w.end_array().end_object();
+  }
+  w.end_array().key("totals").begin_object().kv("nodes", static_cast<int64_t>(nodes.size()))
+    .kv("slots", slots).kv("busy", busy).kv("free", slots - busy).kv("gpus", gpus)
+    .kv("queue_depth", static_cast<int64_t>(queue.size())).end_object();
+  w.key("queue").begin_array();
+  for (auto& e : queue) {
+    w.begin_object().kv("position", e.position).kv("job_id", e.job.job_id)
+      .kv("project", e.job.project_name).kv("user", e.job.username)
+      .kv("num_gpus", e.job.num_gpus).kv("priority", e.job.priority).kv("reason", e.reason)
+      .key("creation_time");
+    time_value(w, e.job.queued_time);
+    w.end_object();
+  }
+  w.end_array().end_object();
+  return w.take();
+}
+
+} // namespace atlas::dashboard

@@ -1,0 +1,50 @@
+#pragma once
+
+// The dashboard REST API's answers (the original foundations_rest_api
+// shapes), built from job records, the tracking data of
+// actors/dashboard_store.hpp and the master's cluster views. Plain C++ (no
+// actors), so the shapes are unit-testable alone.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "adapters/json.hpp"
+#include "messages/introspection.hpp"
+#include "messages/job.hpp"
+
+namespace atlas::dashboard {
+
+/// GET /api/v2beta/projects: [{name, owner, created_at, last_activity, jobs, running}]
+/// (one per project_name among `recs`, most recently active first).
+std::string projects_json(const std::vector<job_record>& recs);
+
+/// GET /api/v2beta/projects/<p>/job_listing: {name, jobs, output_metric_names,
+/// parameters}. `summary` maps job id -> tracking data ("summary" op).
+/// `query`: sort=<field> (prefix '-' for descending; fields job_id, user,
+/// status, start_time, completed_time, creation_time, duration,
+/// metric:<name>, param:<name>), status=<s>[,<s>], user=<u>, tag=<key> or
+/// <key>:<value>, job_id=<substring>, limit=<n>. Unknown sort fields or
+/// filters give a non-empty `error` (a 400).
+std::string job_listing_json(const std::string& project, const std::vector<job_record>& recs,
+                             const json::value& summary,
+                             const std::map<std::string, std::string>& query, double now,
+                             std::string& error);
+
+/// One job in the listing's shape plus "series" (metric -> [[step, value, time]]),
+/// node, slot and reason. `detail` is the "detail" op's answer.
+std::string job_detail_json(const job_record& rec, const json::value& detail, double now);
+
+/// GET /api/v2beta/projects/<p>/overview_metrics: {all_metric_names,
+/// metric_query: [{metric_name, values: [[job_id, value], ...]}]} in creation order.
+std::string overview_json(const std::vector<job_record>& recs, const json::value& summary);
+
+/// GET /api/v2beta/cluster: nodes with slots (busy/free, GPUs, job, heartbeat
+/// age), totals and the queue in dispatch order.
+std::string cluster_json(const std::vector<node_view>& nodes,
+                         const std::vector<queue_entry>& queue, double now);
+
+/// "image" for file names a browser shows (png, jpg, jpeg, gif, svg, webp), else "file".
+std::string artifact_type(const std::string& path);
+
+} // namespace atlas::dashboard

@@ -1,0 +1,125 @@
+// Drives Debian's Chromium through the dashboard with playwright-core:
+// the job appears, turns completed, its page shows logs and a chart; tags
+// are edited with the keyboard; the cluster view lists the node.
+// Usage: node dashboard.mjs <dashboard-url> <project> <job-id> <out-dir> [<user> <password>]
+// With a user (a node in -p mode) the page must ask for a login first,
+// refuse a wrong password, show who is signed in, and log out.
+// (Playwright gives Chromium a fresh temporary profile of its own.)
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const [url, project, jobId, out, user, password] = process.argv.slice(2);
+const shot = (name) => path.join(out, (user ? 'auth-' : '') + name);
+fs.mkdirSync(out, { recursive: true });
+const step = (what) => console.log(`browser: ${what}`);
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+let failed = false;
+const page = await browser.newPage({ viewport: { width: 1366, height: 860 } });
+const consoleErrors = [];
+page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+page.on('pageerror', (e) => consoleErrors.push(String(e)));
+const requests = [];
+page.on('request', (r) => requests.push(r.url()));
+try {
+  await page.goto(url + '/', { waitUntil: 'load' });
+  if (user) {
+    step('login form');
+    await page.getByLabel('User name').waitFor({ timeout: 20000 });
+    await page.screenshot({ path: shot('0-login.png'), fullPage: true });
+    await page.getByLabel('User name').fill(user);
+    await page.getByLabel('Password').fill(password + '-wrong');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Wrong user name or password' }).waitFor({ timeout: 20000 });
+    await page.getByLabel('Password').fill(password);
+    await page.getByLabel('Password').press('Enter');
+    await page.locator('#who-name', { hasText: 'Signed in as ' + user }).waitFor({ timeout: 20000 });
+    const stored = await page.evaluate(() => sessionStorage.getItem('atlas.token'));
+    if (!stored || stored.split('.').length !== 3) throw new Error('no token kept in sessionStorage');
+  }
+  step('projects view');
+  const projectLink = page.getByRole('link', { name: project, exact: true });
+  await projectLink.waitFor({ timeout: 20000 });
+  await page.screenshot({ path: shot('1-projects.png'), fullPage: true });
+  // Without -p there is no login and no user to show.
+  if (!user && !(await page.locator('#who').isHidden())) throw new Error('the logout button shows without auth');
+  await projectLink.click();
+
+  step('job table: the job appears');
+  const row = page.locator(`tr[data-job="${jobId}"]`);
+  await row.waitFor({ timeout: 20000 });
+  const firstStatus = await row.locator('.badge').textContent();
+  step(`first status seen: ${firstStatus}`);
+  await page.screenshot({ path: shot('2-job-table-first.png'), fullPage: true });
+  await row.locator('.badge', { hasText: 'completed' }).waitFor({ timeout: 60000 });
+  step('the job turned completed');
+  // One column per parameter and metric, with the latest value.
+  for (const header of ['learning_rate', 'loss', 'accuracy']) {
+    await page.locator('th', { hasText: header }).first().waitFor({ timeout: 10000 });
+  }
+  await page.screenshot({ path: shot('3-job-table-completed.png'), fullPage: true });
+  // Sorting by a column is a real button.
+  await page.getByRole('button', { name: 'Sort by loss' }).click();
+  await page.locator('th[aria-sort] button', { hasText: 'loss' }).waitFor({ timeout: 10000 });
+
+  step('job page: logs and a chart');
+  await row.getByRole('link', { name: jobId }).click();
+  await page.locator('#log', { hasText: 'training finished' }).waitFor({ timeout: 20000 });
+  const chart = page.locator('figure[data-metric="loss"] svg polyline');
+  await chart.waitFor({ timeout: 20000 });
+  const points = (await chart.getAttribute('points')).trim().split(/\s+/).length;
+  if (points !== 40) throw new Error(`the loss chart has ${points} points, expected 40`);
+  await page.locator('figure[data-metric="accuracy"] svg polyline').waitFor();
+  await page.locator('.artifact img').waitFor({ timeout: 20000 });
+  const imgOk = await page.locator('.artifact img').evaluate((img) => img.complete && img.naturalWidth > 0);
+  if (!imgOk) throw new Error('the image artifact did not render');
+
+  step('tags: add one with the keyboard, then remove it');
+  await page.locator('#tag-key').focus();
+  await page.keyboard.type('reviewed');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('yes');
+  await page.keyboard.press('Enter');
+  await page.locator('.tag', { hasText: 'reviewed: yes' }).waitFor({ timeout: 10000 });
+  await page.screenshot({ path: shot('4-job-page.png'), fullPage: true });
+  await page.getByRole('button', { name: 'Remove tag reviewed' }).click();
+  await page.locator('.tag', { hasText: 'reviewed: yes' }).waitFor({ state: 'detached', timeout: 10000 });
+
+  step('cluster view');
+  await page.getByRole('link', { name: 'Cluster' }).click();
+  await page.locator('[data-node] .slot').first().waitFor({ timeout: 10000 });
+  const totals = await page.locator('#totals').textContent();
+  if (!/1 node\(s\), 1 slot\(s\)/.test(totals)) throw new Error('cluster totals: ' + totals);
+  await page.screenshot({ path: shot('5-cluster.png'), fullPage: true });
+
+  if (user) {
+    step('log out');
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByLabel('User name').waitFor({ timeout: 10000 });
+    const left = await page.evaluate(() => sessionStorage.getItem('atlas.token'));
+    if (left) throw new Error('the token stayed after logout');
+    const status = await page.evaluate(async () => (await fetch('/api/v2beta/projects')).status);
+    if (status !== 401) throw new Error('the API answered ' + status + ' without a token');
+    await page.screenshot({ path: shot('6-logged-out.png'), fullPage: true });
+  }
+  const outside = requests.filter((u) => !u.startsWith(url) && !u.startsWith('blob:') && !u.startsWith('data:'));
+  if (outside.length) throw new Error('requests left the dashboard: ' + outside.join(', '));
+  // In -p mode the wrong password and the call after logout are 401s by design.
+  const unexpected = consoleErrors.filter((e) => !(user && e.includes('status of 401')));
+  if (unexpected.length) throw new Error('console errors: ' + unexpected.join(' | '));
+  step('all checks passed');
+} catch (e) {
+  failed = true;
+  console.error('browser: FAILED: ' + (e && e.stack ? e.stack : e));
+  await page.screenshot({ path: shot('failure.png'), fullPage: true }).catch(() => {});
+} finally {
+  await browser.close();
+}
+console.log(`browser: screenshots in ${out}`);
+process.exit(failed ? 1 : 0);

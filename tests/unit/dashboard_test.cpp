@@ -1,0 +1,146 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "actors/dashboard_env.hpp"
+#include "actors/dashboard_views.hpp"
+#include "runtime/dashboard_static.hpp"
+
+using namespace atlas;
+namespace fs = std::filesystem;
+
+namespace {
+
+job_record job(std::string id, job_state s, double queued) {
+  job_record r;
+  r.job_id = std::move(id);
+  r.project_name = "p";
+  r.username = "ann";
+  r.state = s;
+  r.queued_time = queued;
+  return r;
+}
+
+json::value parse(const std::string& text) {
+  std::string err;
+  auto v = json::parse(text, err);
+  REQUIRE(v);
+  return *v;
+}
+
+std::vector<std::string> ids(const std::string& listing) {
+  std::vector<std::string> out;
+  auto doc = parse(listing);
+  for (auto& j : doc.find("jobs")->array)
+    out.push_back(*j.get_string("job_id"));
+  return out;
+}
+
+struct temp_dir {
+  fs::path path = fs::temp_directory_path() / ("atlas-dash-" + std::to_string(::getpid()));
+  temp_dir() { fs::create_directories(path / "web" / "sub"); }
+  ~temp_dir() { fs::remove_all(path); }
+  void write(const fs::path& rel, const std::string& text) {
+    std::ofstream(path / rel) << text;
+  }
+};
+
+} // namespace
+
+TEST_CASE("the job's environment carries the secret, the API and the SDK", "[dashboard]") {
+  node_config cfg;
+  cfg.host_address = "http://10.0.0.5:5000/";
+  cfg.sdk_dir = "/opt/atlas/sdk/python";
+  auto rec = job("j1", job_state::pending, 1);
+  rec.job_secret = "s3cret";
+  std::map<std::string, std::string> env{{"PYTHONPATH", "/mine"}};
+  add_tracking_env(cfg, rec, env);
+  CHECK(env["ATLAS_JOB_SECRET"] == "s3cret");
+  CHECK(env["ATLAS_API_URL"] == "http://10.0.0.5:5000");
+  CHECK(env["PYTHONPATH"] == "/opt/atlas/sdk/python:/mine");
+}
+
+TEST_CASE("the job listing sorts by a metric with jobs lacking it last, and filters", "[dashboard]") {
+  std::vector<job_record> recs{job("a", job_state::completed, 1), job("b", job_state::running, 2),
+                               job("c", job_state::completed, 3)};
+  auto summary = parse(R"({"a":{"metrics":{"loss":{"value":0.5,"step":9}},"params":{"lr":0.25},
+                               "tags":{"best":""},"artifacts":{}},
+                           "c":{"metrics":{"loss":{"value":0.2,"step":9}},"params":{},"tags":{},
+                               "artifacts":{"plot":{"path":"p.png","size":3}}}})");
+  std::string err;
+  auto listing = [&](std::map<std::string, std::string> q) {
+    auto out = dashboard::job_listing_json("p", recs, summary, q, 10, err);
+    REQUIRE(err.empty());
+    return out;
+  };
+  CHECK(ids(listing({})) == std::vector<std::string>{"c", "b", "a"}); // newest first
+  CHECK(ids(listing({{"sort", "metric:loss"}})) == std::vector<std::string>{"c", "a", "b"});
+  CHECK(ids(listing({{"sort", "-metric:loss"}})) == std::vector<std::string>{"a", "c", "b"});
+  CHECK(ids(listing({{"status", "completed"}})) == std::vector<std::string>{"c", "a"});
+  CHECK(ids(listing({{"tag", "best"}})) == std::vector<std::string>{"a"});
+  CHECK(ids(listing({{"limit", "1"}})) == std::vector<std::string>{"c"});
+  auto doc = parse(listing({{"job_id", "a"}}));
+  auto& a = doc.find("jobs")->array.at(0);
+  CHECK(a.find("output_metrics")->array.at(0).dump() == R"({"name":"loss","value":0.5,"type":"number","step":9})");
+  CHECK(a.find("job_parameters")->array.at(0).dump() == R"({"name":"lr","value":0.25,"type":"number"})");
+  CHECK(a.find("tags")->dump() == R"({"best":""})");
+  CHECK(doc.find("output_metric_names")->dump() == R"([{"name":"loss","type":"number"}])");
+  auto cdoc = parse(listing({{"job_id", "c"}}));
+  auto& c = cdoc.find("jobs")->array.at(0);
+  CHECK(c.find("artifacts")->array.at(0).get_string("artifact_type") == "image");
+  CHECK(c.find("artifacts")->array.at(0).get_string("uri")
+        == "/api/v2beta/projects/p/job_listing/c/artifacts/plot");
+  dashboard::job_listing_json("p", recs, summary, {{"sort", "colour"}}, 10, err);
+  CHECK(err.find("cannot sort by 'colour'") != std::string::npos);
+  err.clear();
+  dashboard::job_listing_json("p", recs, summary, {{"colour", "red"}}, 10, err);
+  CHECK(err.find("unknown query parameter 'colour'") != std::string::npos);
+}
+
+TEST_CASE("the cluster view counts busy and free slots and the queue", "[dashboard]") {
+  node_view n;
+  n.info.node_id = "n1";
+  n.role = "master";
+  n.last_seen = 95;
+  slot_info busy, free;
+  busy.key = "n1/0";
+  busy.current_job = "j1";
+  busy.gpus = {"0"};
+  free.key = "n1/1";
+  free.index = 1;
+  n.slots = {busy, free};
+  queue_entry q{job("j2", job_state::queued, 5), 0, "no free slot"};
+  auto doc = parse(dashboard::cluster_json({n}, {q}, 100));
+  CHECK(doc.find("totals")->dump()
+        == R"({"nodes":1,"slots":2,"busy":1,"free":1,"gpus":1,"queue_depth":1})");
+  CHECK(doc.find("nodes")->array.at(0).find("heartbeat_age_s")->number == 5);
+  CHECK(doc.find("queue")->array.at(0).get_string("reason") == "no free slot");
+}
+
+TEST_CASE("static files get their content type and never leave the web folder", "[dashboard]") {
+  temp_dir t;
+  t.write("web/index.html", "<h1>hi</h1>");
+  t.write("web/sub/app.js", "1;");
+  t.write("secret.txt", "outside");
+  fs::create_symlink(t.path / "secret.txt", t.path / "web" / "link.txt");
+  auto web = (t.path / "web").string();
+  auto index = serve_static(web, "/");
+  CHECK(index.status == 200);
+  CHECK(index.body == "<h1>hi</h1>");
+  CHECK(index.content_type == "text/html; charset=utf-8");
+  CHECK(serve_static(web, "/sub/app.js").content_type == "application/javascript; charset=utf-8");
+  for (auto bad : {"/../secret.txt", "/sub/../../secret.txt", "/link.txt", "/.hidden", "/nope"}) {
+    auto r = serve_static(web, bad);
+    INFO(bad);
+    CHECK((r.status == 400 || r.status == 404));
+    CHECK(r.body.find("outside") == std::string::npos);
+  }
+  CHECK(serve_artifact({web}, "link.txt").status == 404);
+  CHECK(serve_artifact({web}, "../secret.txt").status == 404);
+  CHECK(serve_artifact({web + "/missing", web}, "sub/app.js").status == 200);
+  CHECK(content_type_of("a.PNG") == "image/png");
+  CHECK(content_type_of("a.bin") == "application/octet-stream");
+}
