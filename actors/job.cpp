@@ -72,15 +72,19 @@ void handle_lost(job_ptr self, const std::string& reason) {
   auto& rec = self->state.rec;
   if (is_terminal(rec.state) || rec.state == job_state::queued)
     return;
-  if (!transition(self, job_state::lost))
-    return;
-  rec.reason = reason;
   if (self->state.stop_requested) {
-    rec.state = job_state::cancelled; // it was being stopped anyway
+    // It was being stopped anyway: cancelled, through transition() so that
+    // the history ends with it (the soak campaign found records without).
+    if (!transition(self, job_state::cancelled))
+      return;
+    rec.reason = reason;
     rec.end_time = now_seconds();
     finish(self);
     return;
   }
+  if (!transition(self, job_state::lost))
+    return;
+  rec.reason = reason;
   auto allowed = rec.max_retries >= 0 ? rec.max_retries : self->state.max_retries;
   if (rec.retries >= allowed) {
     transition(self, job_state::failed);

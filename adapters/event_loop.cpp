@@ -19,6 +19,12 @@ event_loop::event_loop() {
 
 event_loop::~event_loop() {
   stop();
+  if (!started_) {
+    // Never run: its wake-up handle is still open, and uv_loop_close()
+    // refuses (and frees nothing) while a handle is open.
+    uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+  }
   uv_loop_close(&loop_);
 }
 

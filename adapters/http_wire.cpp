@@ -5,6 +5,8 @@
 
 #include <http_parser.h>
 
+#include "adapters/utf8.hpp"
+
 namespace atlas::http_wire {
 
 namespace {
@@ -43,7 +45,8 @@ std::string_view trim(std::string_view s) {
 
 std::string json_error(std::string_view message) {
   std::string out = "{\"error\":\"";
-  for (const unsigned char ch : message) {
+  for (size_t i = 0; i < message.size();) {
+    const auto ch = static_cast<unsigned char>(message[i]);
     if (ch == '"' || ch == '\\') {
       out += '\\';
       out += static_cast<char>(ch);
@@ -51,9 +54,16 @@ std::string json_error(std::string_view message) {
       char esc[8];
       std::snprintf(esc, sizeof esc, "\\u%04x", ch);
       out += esc;
+    } else if (const size_t len = utf8::sequence_length(message, i); len > 1) {
+      out.append(message.substr(i, len));
+      i += len;
+      continue;
+    } else if (len == 0) {
+      out += "\xEF\xBF\xBD"; // U+FFFD for a byte that is not UTF-8: still JSON
     } else {
       out += static_cast<char>(ch);
     }
+    ++i;
   }
   return out + "\"}";
 }

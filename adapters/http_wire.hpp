@@ -20,7 +20,8 @@ std::string lower(std::string_view s);
 std::string_view trim(std::string_view s);
 
 /// {"error":"<message>"} with quotes, backslashes and control characters
-/// escaped.
+/// escaped, and bytes that are not UTF-8 replaced by U+FFFD (valid JSON
+/// whatever the message quotes).
 std::string json_error(std::string_view message);
 
 /// Splits a request target into `req.path` (percent-decoded) and `req.query`

@@ -5,6 +5,8 @@
 
 #include <simdjson.h>
 
+#include "adapters/utf8.hpp"
+
 namespace atlas::json {
 
 namespace {
@@ -76,6 +78,13 @@ void dump_into(writer& w, const value& v) {
 }
 
 } // namespace
+
+value::value() = default;
+value::~value() = default;
+value::value(const value&) = default;
+value::value(value&&) noexcept = default;
+value& value::operator=(const value&) = default;
+value& value::operator=(value&&) noexcept = default;
 
 const value* value::find(std::string_view key) const {
   if (type != kind::object)
@@ -152,11 +161,8 @@ void append_quoted(std::string& out, std::string_view s) {
     }
     // Validate one UTF-8 sequence; replace anything broken with U+FFFD so the
     // output stays valid JSON whatever a job printed.
-    size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    bool valid = len > 0 && i + len <= s.size();
-    for (size_t k = 1; valid && k < len; ++k)
-      valid = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-    if (valid) {
+    const size_t len = utf8::sequence_length(s, i);
+    if (len > 0) {
       out.append(s.substr(i, len));
       i += len;
     } else {

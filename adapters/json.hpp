@@ -25,6 +25,15 @@ struct value {
   std::vector<value> array;
   std::vector<std::pair<std::string, value>> object; // in document order
 
+  // Defined in json.cpp, where `value` is complete: clang with libstdc++ in
+  // C++20 mode cannot instantiate the vectors' members inline here.
+  value();
+  ~value();
+  value(const value&);
+  value(value&&) noexcept;
+  value& operator=(const value&);
+  value& operator=(value&&) noexcept;
+
   bool is_null() const { return type == kind::null; }
   bool is_object() const { return type == kind::object; }
   bool is_array() const { return type == kind::array; }

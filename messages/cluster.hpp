@@ -47,7 +47,7 @@ struct node_info {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_info& x) {
   return f(caf::meta::type_name("atlas::node_info"), x.node_id, x.host_address,
-           x.version, x.num_slots, x.started, x.gpus);
+           x.version, x.num_slots, x.started, x.gpus, finite_on_load(x.started));
 }
 
 } // namespace atlas

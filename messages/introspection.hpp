@@ -28,7 +28,7 @@ struct actor_stats {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, actor_stats& x) {
   return f(caf::meta::type_name("atlas::actor_stats"), x.name, x.id, x.node, x.mailbox,
-           x.handled, x.last_message, x.summary);
+           x.handled, x.last_message, x.summary, finite_on_load(x.last_message));
 }
 
 /// A node as the master sees it.
@@ -43,7 +43,7 @@ struct node_view {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, node_view& x) {
   return f(caf::meta::type_name("atlas::node_view"), x.info, x.role, x.drained, x.last_seen,
-           x.slots);
+           x.slots, finite_on_load(x.last_seen));
 }
 
 /// A queued job and why it is not running yet.

@@ -6,6 +6,8 @@
 
 #include <caf/meta/type_name.hpp>
 
+#include "messages/finite.hpp"
+
 #include "messages/job_state.hpp"
 
 namespace atlas {
@@ -19,7 +21,8 @@ struct job_transition {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_transition& x) {
-  return f(caf::meta::type_name("atlas::job_transition"), x.state, x.time, x.slot);
+  return f(caf::meta::type_name("atlas::job_transition"), x.state, x.time, x.slot,
+           finite_on_load(x.time));
 }
 
 /// Everything the system knows about one job. Persisted in Redis as JSON
@@ -61,7 +64,7 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
            x.queued_time, x.start_time, x.end_time, x.return_code,
            x.has_return_code, x.reason, x.node, x.host_address, x.slot,
            x.retries, x.max_retries, x.pin, x.seq, x.history, x.gpus,
-           x.job_secret);
+           x.job_secret, finite_on_load(x.queued_time, x.start_time, x.end_time));
 }
 
 /// What a slot reports about the job it runs.

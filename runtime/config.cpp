@@ -223,7 +223,7 @@ void read_original_files(sink& sk, const std::string& home, const std::string& u
         first = here;
         first_name = name;
       } else if (here.host != first->host || here.port != first->port) {
-        sk.warnings.push_back(f->file() + ": " + name + ".args names " + here.host + ":" +
+        sk.warn(f->file() + ": " + name + ".args names " + here.host + ":" +
                               std::to_string(here.port) + " but " + first_name + ".args names " +
                               first->host + ":" + std::to_string(first->port) + " (using the latter)");
       }

@@ -1,5 +1,6 @@
 #include "runtime/job_codec.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace atlas {
@@ -106,7 +107,7 @@ std::optional<job_record> job_from_json(std::string_view text, std::string& erro
   rec.retries = v->get_int("retries").value_or(0);
   rec.max_retries = v->get_int("max_retries").value_or(-1);
   rec.pin = v->get_int("pin").value_or(0);
-  rec.seq = static_cast<uint64_t>(v->get_int("seq").value_or(0));
+  rec.seq = static_cast<uint64_t>(std::max<int64_t>(0, v->get_int("seq").value_or(0))); // no wrap-around
   if (auto h = v->find("history"); h != nullptr && h->is_array()) {
     for (auto& t : h->array) {
       auto s = parse_job_state(t.get_string("state").value_or(""));

@@ -25,6 +25,26 @@ std::string describe(const YAML::Node& n) {
 
 } // namespace
 
+std::string one_line(std::string s) {
+  std::string out;
+  out.reserve(s.size());
+  for (const unsigned char ch : s) {
+    if (ch >= 0x20 && ch != 0x7f) {
+      out += static_cast<char>(ch);
+    } else if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    }
+  }
+  return out;
+}
+
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
   return s;
@@ -68,7 +88,7 @@ void section::known(std::initializer_list<std::string_view> names) const {
   for (const auto& kv : node_) {
     std::string k = kv.first.IsScalar() ? kv.first.Scalar() : describe(kv.first);
     if (std::find(names.begin(), names.end(), k) == names.end())
-      s_.warnings.push_back("unknown key '" + prefix_ + k + "' in " + file_ + " (ignored)");
+      s_.warn("unknown key '" + prefix_ + k + "' in " + file_ + " (ignored)");
   }
 }
 

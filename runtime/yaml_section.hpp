@@ -18,14 +18,19 @@
 namespace atlas::yaml {
 
 /// Where one load puts its warnings and its first error.
+/// `s` with control characters written as \n, \t or \xHH, so that a
+/// message quoting a file's text stays one line.
+std::string one_line(std::string s);
+
 struct sink {
   std::vector<std::string>& warnings;
   std::string& error;
   bool failed() const { return !error.empty(); }
   void fail(std::string m) {
     if (error.empty())
-      error = std::move(m);
+      error = one_line(std::move(m));
   }
+  void warn(std::string m) { warnings.push_back(one_line(std::move(m))); }
 };
 
 /// `s` in lower case (ASCII).

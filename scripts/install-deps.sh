@@ -11,6 +11,7 @@ packages=(
   libcurl4-openssl-dev libarchive-dev libssl-dev
   catch2                                                    # unit tests
   redis-server python3 curl procps                          # tests and scripts
+  clang libclang-rt-14-dev                                  # fuzzing (libFuzzer)
   docker.io busybox-static                                  # docker runner tests (own dockerd, busybox image)
   wrk                                                       # bench/ drivers (run by the tests on tiny sizes)
   chromium nodejs openssl                                   # dashboard browser test; auth test: OpenID provider (tests/oidc)

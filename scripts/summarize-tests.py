@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summarizes meson's testlog.json for CI.
+"""Summarizes meson's testlog.json files (one or more builds) for CI.
 
 Prints one line per test that did not pass, then, last, exactly one line
 `N passed, N failed` (with `, N skipped` when some were skipped). Exits 1
@@ -17,11 +17,27 @@ SKIPPED = {"SKIP"}
 
 
 def main(argv):
-    if len(argv) != 2:
-        print("usage: summarize-tests.py build/meson-logs/testlog.json", file=sys.stderr)
+    if len(argv) < 2:
+        print("usage: summarize-tests.py build/meson-logs/testlog.json [more testlog.json...]",
+              file=sys.stderr)
         print("0 passed, 1 failed")
         return 1
-    path = argv[1]
+    passed = failed = skipped = 0
+    for path in argv[1:]:
+        p, f, s = count(path)
+        passed, failed, skipped = passed + p, failed + f, skipped + s
+    if passed + failed == 0:
+        print(f"summarize-tests: no test ran ({', '.join(argv[1:])})", file=sys.stderr)
+    summary = f"{passed} passed, {failed} failed"
+    if skipped:
+        summary += f", {skipped} skipped"
+    print(summary)
+    return 1 if failed or passed + failed == 0 else 0
+
+
+def count(path):
+    """(passed, failed, skipped) of one testlog.json; prints a line for
+    each test that did not pass."""
     passed = failed = skipped = 0
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -30,8 +46,8 @@ def main(argv):
         # No log means meson test did not get to run anything: count it as
         # a failure so that the summary line cannot read as a clean run.
         print(f"summarize-tests: cannot read {path}: {e.strerror}", file=sys.stderr)
-        print("0 passed, 1 failed")
-        return 1
+        print(f"FAIL  {path} (no test log)")
+        return 0, 1, 0
 
     for number, line in enumerate(lines, 1):
         line = line.strip()
@@ -56,14 +72,7 @@ def main(argv):
             code = test.get("returncode")
             rc = f", exit {code}" if code not in (None, 0) else ""
             print(f"FAIL  {name} ({result}{rc}{took})")
-
-    if passed + failed == 0:
-        print(f"summarize-tests: no test ran ({path})", file=sys.stderr)
-    summary = f"{passed} passed, {failed} failed"
-    if skipped:
-        summary += f", {skipped} skipped"
-    print(summary)
-    return 1 if failed or passed + failed == 0 else 0
+    return passed, failed, skipped
 
 
 if __name__ == "__main__":

@@ -33,4 +33,72 @@ ninja -C build -j "$jobs" 2>&1 | grep -v -E '^\[[0-9]+/[0-9]+\] |^ninja: Enterin
 rm -f build/meson-logs/testlog.json
 meson test -C build --no-rebuild --num-processes "$jobs" --print-errorlogs || true
 
-python3 scripts/summarize-tests.py build/meson-logs/testlog.json
+logs=(build/meson-logs/testlog.json)
+
+# --- Hardening (tests/fuzz/README.md): the unit tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer, then every fuzz harness for
+# ATLAS_FUZZ_SECONDS (20) on its corpus; each counts as a test. With
+# ATLAS_TSAN=1 the actor and adapter unit tests also run under
+# ThreadSanitizer. ATLAS_HARDENING=0 skips all of it.
+# A build dir that cannot be set up or built counts as one failed test.
+failed_step() { # <name> <log json> : records a failed pseudo-test
+  mkdir -p "$(dirname "$2")"
+  printf '{"name": "%s", "result": "FAIL"}\n' "$1" >"$2"
+}
+setup() { # <dir> <meson options...>
+  local dir=$1
+  shift
+  if [ -d "$dir/meson-private" ]; then
+    meson setup --reconfigure "$dir" "$@" >"$log" 2>&1 || meson setup --wipe "$dir" "$@" >"$log" 2>&1
+  else
+    meson setup "$dir" "$@" >"$log" 2>&1
+  fi || { cat "$log" >&2; return 1; }
+}
+sanitized_tests() { # <dir> <label> <b_sanitize> <meson test selectors...>
+  local dir=$1 label=$2 sanitize=$3
+  shift 3
+  rm -f "$dir/meson-logs/testlog.json"
+  if ! setup "$dir" -Db_sanitize="$sanitize"; then
+    failed_step "$label (meson setup)" "$dir/meson-logs/testlog.json"
+  else
+    # meson test builds what the selected tests need, nothing else.
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+    TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp} \
+      meson test -C "$dir" --num-processes "$jobs" --print-errorlogs "$@" 2>&1 |
+      grep -v -E '^\[[0-9]+/[0-9]+\] |^ninja: Entering'
+    if [ -f "$dir/meson-logs/testlog.json" ]; then
+      # Names as "<label>/<test>" so the summary tells the runs apart.
+      sed -i "s|\"name\": \"|\"name\": \"$label/|" "$dir/meson-logs/testlog.json"
+    else
+      failed_step "$label (build)" "$dir/meson-logs/testlog.json"
+    fi
+  fi
+  logs+=("$dir/meson-logs/testlog.json")
+}
+if [ "${ATLAS_HARDENING:-1}" != 0 ]; then
+  t0=$SECONDS
+  sanitized_tests build-asan asan address,undefined --suite unit
+  echo "test.sh: ASan+UBSan unit tests took $((SECONDS - t0)) s"
+  if [ "${ATLAS_TSAN:-0}" = 1 ]; then
+    t0=$SECONDS
+    sanitized_tests build-tsan tsan thread json archive process http_server redis_client \
+      messages actors
+    echo "test.sh: TSan unit tests took $((SECONDS - t0)) s"
+  fi
+  t0=$SECONDS
+  rm -f build-fuzz/meson-logs/testlog.json
+  if ! CC=clang CXX=clang++ setup build-fuzz -Dfuzz=true \
+         -Dfuzz_seconds="${ATLAS_FUZZ_SECONDS:-20}"; then
+    failed_step "fuzz (meson setup)" build-fuzz/meson-logs/testlog.json
+  elif ! ninja -C build-fuzz -j "$jobs" >"$log" 2>&1; then
+    grep -E 'error|warning' "$log" | head -n 40 >&2
+    failed_step "fuzz (build)" build-fuzz/meson-logs/testlog.json
+  else
+    meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs || true
+  fi
+  logs+=(build-fuzz/meson-logs/testlog.json)
+  echo "test.sh: fuzzing took $((SECONDS - t0)) s"
+fi
+
+python3 scripts/summarize-tests.py "${logs[@]}"

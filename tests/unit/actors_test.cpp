@@ -259,6 +259,26 @@ TEST_CASE_METHOD(fixture, "stopping a running job asks its slot to stop it", "[a
   CHECK(log->stops == std::vector<std::string>{"r"});
 }
 
+TEST_CASE_METHOD(fixture, "a stopped job whose slot disappears ends cancelled, in its history too",
+                 "[actors]") {
+  // Found by the soak campaign (tests/soak): the record said cancelled but
+  // its history ended with `lost`, without a terminal state.
+  auto log = std::make_shared<slot_log>();
+  auto s = slot(log, "n1/0");
+  submit("gone");
+  caf::anon_send(s, started_atom::value, std::string{"gone"}, int32_t{7});
+  sched->run();
+  caf::anon_send(master, stop_atom::value, std::string{"gone"});
+  sched->run();
+  REQUIRE(log->stops == std::vector<std::string>{"gone"});
+  caf::anon_send_exit(s, caf::exit_reason::kill);
+  sched->run();
+  CHECK(state_of("gone") == job_state::cancelled);
+  REQUIRE_FALSE(db->at("gone").history.empty());
+  CHECK(db->at("gone").history.back().state == job_state::cancelled);
+  CHECK(db->at("gone").end_time > 0);
+}
+
 TEST_CASE_METHOD(fixture, "a second submission with the same id is refused", "[actors]") {
   submit("dup");
   caf::scoped_actor client{*sys};

@@ -283,6 +283,23 @@ TEST_CASE("malformed YAML names the file and the line", "[config]") {
   CHECK(r.error.find(h.file(atlas_file) + ": not valid YAML (line ") == 0);
 }
 
+TEST_CASE("errors and warnings quoting a file's control characters stay one line", "[config]") {
+  // Found by tests/fuzz (config): yaml-cpp's message ended with the raw
+  // character it could not escape, a newline.
+  temp_home h;
+  h.write(atlas_file, std::string("\x03queue:  \0\ntyre", 15));
+  auto r = load_node_config(h.env(), {});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error.find('\n') == std::string::npos);
+  CHECK(r.error.find(h.file(atlas_file) + ": not valid YAML (line ") == 0);
+  temp_home h2;
+  h2.write(atlas_file, "\"a\\nb\": 1\n");
+  r = load_node_config(h2.env(), {});
+  REQUIRE(r.ok());
+  REQUIRE(r.warnings.size() == 1);
+  CHECK(r.warnings[0] == "unknown key 'a\\nb' in " + h2.file(atlas_file) + " (ignored)");
+}
+
 TEST_CASE("unknown keys are warned about, naming file and key", "[config]") {
   temp_home h;
   h.write(atlas_file, "limts: {}\nlimits: {stop_grace: 3}\n");

@@ -789,4 +789,8 @@ TEST_CASE("chunks carry their hex size and error bodies are escaped JSON", "[htt
   CHECK(http_wire::chunk("hello") == "5\r\nhello\r\n");
   CHECK(http_wire::chunk(std::string(26, 'x')) == "1a\r\n" + std::string(26, 'x') + "\r\n");
   CHECK(http_wire::json_error("a \"b\" \\ c\n") == "{\"error\":\"a \\\"b\\\" \\\\ c\\u000a\"}");
+  // Found by tests/fuzz (http_wire): bytes that are not UTF-8 made the body
+  // invalid JSON. Valid UTF-8 is kept.
+  CHECK(http_wire::json_error("a\x99\x80\xED\xA0\x80 \xC3\xA9") ==
+        "{\"error\":\"a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD \xC3\xA9\"}");
 }

@@ -77,3 +77,15 @@ TEST_CASE("the GPUs given to a job survive the record's round trip", "[job_codec
   REQUIRE(back);
   CHECK(back->gpus == std::vector<std::string>{"1", "3"});
 }
+
+TEST_CASE("a negative seq in a stored record reads as 0, not wrapped around", "[job_codec]") {
+  // Found by tests/fuzz (job_submission): -7 became 18446744073709551609,
+  // which the record's own JSON then could not carry back.
+  std::string err;
+  auto rec = job_from_json(R"({"job_id":"j-2","state":"completed","spec":{},"seq":-7})", err);
+  REQUIRE(rec);
+  CHECK(rec->seq == 0);
+  auto back = job_from_json(to_json(*rec), err);
+  REQUIRE(back);
+  CHECK(to_json(*back) == to_json(*rec));
+}

@@ -34,3 +34,18 @@ TEST_CASE("the writer nests arrays and raw values with commas in place", "[json]
   w.begin_array().value(1).begin_object().key("k").raw("[1,2]").end_object().null().end_array();
   CHECK(w.str() == R"([1,{"k":[1,2]},null])");
 }
+
+TEST_CASE("the writer replaces UTF-8 that strict parsers refuse", "[json]") {
+  // Overlong forms, surrogates (CESU-8) and code points above U+10FFFF are
+  // not UTF-8: simdjson and Python's json refuse them, so an answer quoting
+  // such job output must not carry them.
+  const std::string bad[] = {"\xC0\x80", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+                             "\xF5\x80\x80\x80", "\xF0\x80\x80\xAF"};
+  for (const auto& b : bad) {
+    auto q = json::quote("x" + b + "y");
+    CHECK(q.find(b) == std::string::npos);
+    std::string err;
+    CHECK(json::parse(q, err));
+  }
+  CHECK(json::quote("\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80") == "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"");
+}

@@ -119,3 +119,38 @@ TEST_CASE_METHOD(fixture, "errors carry their code and message across serializat
   CHECK(error_message(err2) == "job 'x' not found");
   CHECK(http_status_of(make_error(ec::unavailable, "redis down")) == 503);
 }
+
+TEST_CASE_METHOD(fixture, "infinite times from a peer load as 0 and serialize again",
+                 "[messages]") {
+  // Found by tests/fuzz (caf_payload): CAF 0.17's serializer never returns
+  // from writing an infinite double, so a record a peer sent with one would
+  // hang whoever forwarded it.
+  job_record x;
+  x.job_id = "j";
+  x.queued_time = 1.5;
+  x.history.push_back(job_transition{job_state::queued, 1.5, ""});
+  std::vector<char> buf;
+  caf::binary_serializer sink{*sys, buf};
+  REQUIRE(!sink(x));
+  // 1.5 and +inf as IEEE 754 bits, in either byte order.
+  const std::string one_and_half("\x3F\xF8\0\0\0\0\0\0", 8), inf("\x7F\xF0\0\0\0\0\0\0", 8);
+  std::string bytes(buf.begin(), buf.end());
+  int replaced = 0;
+  for (auto [from, to] : {std::pair{one_and_half, inf},
+                          std::pair{std::string(one_and_half.rbegin(), one_and_half.rend()),
+                                    std::string(inf.rbegin(), inf.rend())}})
+    for (size_t at = bytes.find(from); at != std::string::npos; at = bytes.find(from, at + 8)) {
+      bytes.replace(at, 8, to);
+      ++replaced;
+    }
+  REQUIRE(replaced == 2);
+  job_record y;
+  caf::binary_deserializer source{*sys, bytes.data(), bytes.size()};
+  REQUIRE(!source(y));
+  CHECK(y.queued_time == 0);
+  REQUIRE(y.history.size() == 1);
+  CHECK(y.history[0].time == 0);
+  std::vector<char> again;
+  caf::binary_serializer sink2{*sys, again};
+  CHECK(!sink2(y)); // returns at all
+}
