@@ -249,6 +249,10 @@ writer& writer::value(double x) {
     out_ += "null";
     return *this;
   }
+  if (x == 0 && std::signbit(x)) { // "-0" would read back as the integer 0
+    out_ += "-0.0";
+    return *this;
+  }
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.17g", x);
   out_ += buf;

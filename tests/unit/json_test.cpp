@@ -49,3 +49,16 @@ TEST_CASE("the writer replaces UTF-8 that strict parsers refuse", "[json]") {
   }
   CHECK(json::quote("\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80") == "\"\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80\"");
 }
+
+TEST_CASE("negative zero dumps as a number that reads back as itself", "[json]") {
+  // Found by fuzzing: "-0" reads back as the integer 0, so a stored spec
+  // holding -0e11 changed on its second round trip.
+  std::string err;
+  auto v = json::parse(R"({"x":-0e11})", err);
+  REQUIRE(v);
+  auto once = v->dump();
+  CHECK(once == R"({"x":-0.0})");
+  auto again = json::parse(once, err);
+  REQUIRE(again);
+  CHECK(again->dump() == once);
+}
