@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Summarizes meson's testlog.json files (one or more builds) for CI.
 
-Prints one line per test that did not pass, then, last, exactly one line
-`N passed, N failed` (with `, N skipped` when some were skipped). Exits 1
+Prints one line per test that did not pass (and how many were skipped),
+then, last, exactly one line `N passed, N failed`. Exits 1
 when a test failed or none ran, else 0.
 
 testlog.json holds one JSON object per line, one per test, with "name" and
@@ -28,10 +28,9 @@ def main(argv):
         passed, failed, skipped = passed + p, failed + f, skipped + s
     if passed + failed == 0:
         print(f"summarize-tests: no test ran ({', '.join(argv[1:])})", file=sys.stderr)
-    summary = f"{passed} passed, {failed} failed"
     if skipped:
-        summary += f", {skipped} skipped"
-    print(summary)
+        print(f"{skipped} skipped")
+    print(f"{passed} passed, {failed} failed")
     return 1 if failed or passed + failed == 0 else 0
 
 
