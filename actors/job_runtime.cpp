@@ -14,32 +14,6 @@ namespace atlas {
 
 namespace {
 
-/// A spec field that is a list of words, or one string split on spaces.
-std::optional<std::vector<std::string>> words(const json::value* v, std::string& error,
-                                              const char* field) {
-  std::vector<std::string> out;
-  if (v == nullptr || v->is_null())
-    return out;
-  if (v->is_string()) {
-    std::istringstream in(v->string);
-    for (std::string w; in >> w;)
-      out.push_back(w);
-    return out;
-  }
-  if (v->is_array()) {
-    for (auto& x : v->array) {
-      if (!x.is_string()) {
-        error = std::string("spec.") + field + " must hold strings only";
-        return std::nullopt;
-      }
-      out.push_back(x.string);
-    }
-    return out;
-  }
-  error = std::string("spec.") + field + " must be a string or a list of strings";
-  return std::nullopt;
-}
-
 std::string scalar_text(const json::value& v) {
   return v.is_string() ? v.string : v.dump();
 }
@@ -59,8 +33,8 @@ std::optional<launch> make_launch(const node_config& cfg, const job_record& job,
     error = "spec is not a JSON object";
     return std::nullopt;
   }
-  auto command = words(spec->find("command"), error, "command");
-  auto entrypoint = words(spec->find("entrypoint"), error, "entrypoint");
+  auto command = json::spec_words(spec->find("command"), "command", error);
+  auto entrypoint = json::spec_words(spec->find("entrypoint"), "entrypoint", error);
   if (!command || !entrypoint)
     return std::nullopt;
   launch out;

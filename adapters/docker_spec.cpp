@@ -24,32 +24,6 @@ std::optional<json::value> parse_spec(const std::string& spec_json, std::string&
   return spec;
 }
 
-/// A spec field that is a list of words, or one string split on spaces.
-std::optional<std::vector<std::string>> words(const json::value* v, const char* field,
-                                              std::string& error) {
-  std::vector<std::string> out;
-  if (v == nullptr || v->is_null())
-    return out;
-  if (v->is_string()) {
-    std::istringstream in(v->string);
-    for (std::string w; in >> w;)
-      out.push_back(w);
-    return out;
-  }
-  if (v->is_array()) {
-    for (auto& x : v->array) {
-      if (!x.is_string()) {
-        error = std::string("spec.") + field + " must hold strings only";
-        return std::nullopt;
-      }
-      out.push_back(x.string);
-    }
-    return out;
-  }
-  error = std::string("spec.") + field + " must be a string or a list of strings";
-  return std::nullopt;
-}
-
 bool is_under(const std::string& path, const std::string& root) {
   if (root.empty())
     return false;
@@ -241,8 +215,8 @@ std::optional<std::string> create_body(const std::string& spec_json, const conta
     error = "the spec names no image and docker.image is not set in atlas.config.yaml";
     return std::nullopt;
   }
-  auto command = words(spec->find("command"), "command", error);
-  auto entrypoint = words(spec->find("entrypoint"), "entrypoint", error);
+  auto command = json::spec_words(spec->find("command"), "command", error);
+  auto entrypoint = json::spec_words(spec->find("entrypoint"), "entrypoint", error);
   if (!command || !entrypoint)
     return std::nullopt;
   if (entrypoint->empty()) {

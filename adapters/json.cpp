@@ -1,6 +1,7 @@
 #include "adapters/json.hpp"
 
 #include <cmath>
+#include <sstream>
 #include <cstdio>
 
 #include <simdjson.h>
@@ -278,6 +279,31 @@ writer& writer::raw(std::string_view json_text) {
   else
     out_.append(json_text);
   return *this;
+}
+
+std::optional<std::vector<std::string>> spec_words(const value* v, const char* field,
+                                                   std::string& error) {
+  std::vector<std::string> out;
+  if (v == nullptr || v->is_null())
+    return out;
+  if (v->is_string()) {
+    std::istringstream in(v->string);
+    for (std::string w; in >> w;)
+      out.push_back(w);
+    return out;
+  }
+  if (v->is_array()) {
+    for (auto& x : v->array) {
+      if (!x.is_string()) {
+        error = std::string("spec.") + field + " must hold strings only";
+        return std::nullopt;
+      }
+      out.push_back(x.string);
+    }
+    return out;
+  }
+  error = std::string("spec.") + field + " must be a string or a list of strings";
+  return std::nullopt;
 }
 
 } // namespace atlas::json

@@ -60,6 +60,12 @@ std::optional<value> parse(std::string_view text, std::string& error);
 void append_quoted(std::string& out, std::string_view s);
 std::string quote(std::string_view s);
 
+/// A Docker-style spec field (`command`, `entrypoint`) that is a list of
+/// strings, or one string split on spaces; absent or null is empty.
+/// nullopt with `error` ("spec.<field> ...") for anything else.
+std::optional<std::vector<std::string>> spec_words(const value* v, const char* field,
+                                                   std::string& error);
+
 /// Builds JSON text incrementally; commas are placed automatically.
 ///   writer w; w.begin_object().kv("a", 1).key("b").raw("[1,2]").end_object();
 class writer {
