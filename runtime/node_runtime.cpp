@@ -13,6 +13,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/logger.hpp>
 #include <caf/scoped_actor.hpp>
 #include <spdlog/spdlog.h>
 
@@ -278,6 +279,10 @@ bool node_runtime::tear_down() {
     // worker nodes), so the wait is bounded; the caller then exits at once.
     spdlog::debug("stopping the actor system ({} actors running)", rt.sys->registry().running());
     rt.sys->await_actors_before_shutdown(false);
+    // ~actor_system waits until its logger is destroyed, and this thread
+    // (which created the system) holds a reference to it in a thread-local:
+    // drop it here, or the destructor on the other thread never returns.
+    caf::logger::set_current_actor_system(nullptr);
     auto done = std::make_shared<std::promise<void>>();
     auto stopped = done->get_future();
     std::thread([sys = rt.sys.release(), done] {
