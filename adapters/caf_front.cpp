@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <string_view>
 #include <mutex>
 #include <unordered_set>
 #include <utility>
@@ -83,7 +84,7 @@ struct caf_front::impl : std::enable_shared_from_this<caf_front::impl> {
   void accept(uv_stream_t* server);
   void from_peer(relay* r, const char* data, size_t n);
   void from_caf(relay* r, const char* data, size_t n);
-  void send(relay* r, uv_tcp_t* to, std::string data);
+  void send(relay* r, uv_tcp_t* to, std::string_view data);
   void side_ended(relay* r, uv_tcp_t* ended);
   void close_relay(relay* r);
   void pause_if_full(relay* r, uv_tcp_t* to);
@@ -290,26 +291,26 @@ void caf_front::impl::from_peer(relay* r, const char* data, size_t n) {
     return close_relay(r);
   }
   if (!whole.empty())
-    send(r, &r->caf, std::move(whole));
+    send(r, &r->caf, whole);
 }
 
 void caf_front::impl::from_caf(relay* r, const char* data, size_t n) {
-  send(r, &r->peer, std::string{data, n});
+  send(r, &r->peer, std::string_view{data, n});
 }
 
-void caf_front::impl::send(relay* r, uv_tcp_t* to, std::string data) {
+void caf_front::impl::send(relay* r, uv_tcp_t* to, std::string_view data) {
   if (r->closed)
     return;
-  // Most writes complete at once; only the rest is queued.
-  uv_buf_t now = uv_buf_init(data.data(), static_cast<unsigned>(data.size()));
+  // Most writes complete at once; only the rest is copied and queued.
+  uv_buf_t now = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
   const int sent = uv_try_write(stream(to), &now, 1);
   if (sent == static_cast<int>(data.size()))
     return;
   if (sent > 0)
-    data.erase(0, static_cast<size_t>(sent));
+    data.remove_prefix(static_cast<size_t>(sent));
   else if (sent != UV_EAGAIN)
     return close_relay(r);
-  auto* w = new write_req{uv_write_t{}, r, std::move(data)};
+  auto* w = new write_req{uv_write_t{}, r, std::string{data}};
   w->req.data = w;
   const uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   if (uv_write(&w->req, stream(to), &buf, 1, &impl::on_write) != 0) {
