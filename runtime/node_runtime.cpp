@@ -149,8 +149,8 @@ status bring_up_master(node_runtime::parts& rt, const std::string& secret) {
   // holds each message until its bytes have arrived (see caf_front.hpp).
   auto inner = rt.sys->middleman().publish(rt.door, 0, "127.0.0.1");
   if (!inner)
-    return status::fail("cannot listen on CAF port " + std::to_string(cfg.caf_port) + ": "
-                        + rt.sys->render(inner.error()));
+    return status::fail("cannot listen on 127.0.0.1 for CAF (behind CAF port "
+                        + std::to_string(cfg.caf_port) + "): " + rt.sys->render(inner.error()));
   caf_front_options fo;
   fo.port = cfg.caf_port;
   fo.target_port = *inner;
