@@ -199,6 +199,10 @@ status node_runtime::bring_up() {
   register_message_types(*rt.caf_cfg);
   rt.caf_cfg->load<caf::io::middleman>();
   rt.caf_cfg->set("scheduler.policy", caf::atom("sharing"));
+  // Fewer threads mean fewer cross-thread hand-offs per request (measured:
+  // bench/RESULTS.md §3); more let CPU-heavy answers run side by side.
+  if (cfg.actor_threads > 0)
+    rt.caf_cfg->set("scheduler.max-threads", static_cast<size_t>(cfg.actor_threads));
   rt.caf_cfg->set("logger.console", caf::atom("none"));
   // Heartbeats in every process: a hung peer (not only a dead one) is seen.
   rt.caf_cfg->set("middleman.heartbeat-interval",
