@@ -314,9 +314,9 @@ bool node_runtime::tear_down() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (rt.sys) {
-    // Every actor of ours has its exit message. CAF 0.17 can still wait
-    // forever in ~actor_system once remote nodes were involved (seen on
-    // worker nodes), so the wait is bounded; the caller then exits at once.
+    // Every actor of ours has its exit message. The wait stays bounded as a
+    // safety net (the caller then exits at once): ~actor_system used to
+    // hang on every node, for the logger reference dropped below.
     spdlog::debug("stopping the actor system ({} actors running)", rt.sys->registry().running());
     rt.sys->await_actors_before_shutdown(false);
     // ~actor_system waits until its logger is destroyed, and this thread
