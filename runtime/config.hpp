@@ -74,6 +74,7 @@ struct node_config {
   std::string docker_user;                 // docker.user: "uid[:gid]" containers run as; empty: the image's
   std::string docker_python = "python3";   // docker.python: runs `python3 <command...>` in containers
   int gpu_reserve_after_s = 600;           // limits.gpu_reserve_after_s: a GPU job waiting longer gets GPUs held for it
+  int actor_threads = 0;                   // limits.actor_threads: CAF scheduler threads; 0: one per core (CAF's default)
   std::vector<std::string> gpus;           // -g: this node's GPU ids, as detected at start
   std::vector<std::string> gpu_details;    // -g: "<index> <name> (<memory>, <uuid>)" each
   // --- auth (atlas.config.yaml `auth:`, runtime/auth_config.cpp); on with -p or auth.enabled

@@ -97,6 +97,7 @@ std::string atlas_yaml(const std::string& h) {
          "#   max_retries: 1           # requeues of a job whose node was lost\n"
          "#   drain_timeout_s: 30      # `atlas-server stop` lets running jobs finish this long\n"
          "#   gpu_reserve_after_s: 600 # a GPU job waiting longer has GPUs held for it (no starvation)\n"
+         "#   actor_threads: 0         # actor scheduler threads; 0: one per core (see bench/RESULTS.md)\n"
          "# cluster:\n"
          "#   placement: spread        # spread | pack\n"
          "#   secret: \"\"               # nodes join only with this secret (default: config/cluster.secret)\n"
