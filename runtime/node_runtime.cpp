@@ -139,12 +139,34 @@ uint32_t caf_payload_limit(const node_config& cfg) {
                                                   UINT32_MAX));
 }
 
+/// Writes the master's public CAF endpoint to Redis for the workers.
+status record_endpoint(node_runtime::parts& rt, const std::string& endpoint) {
+  caf::scoped_actor self{*rt.sys};
+  status result = status::success();
+  self->request(rt.lookup, std::chrono::seconds(30), endpoint_atom::value, endpoint)
+    .receive([](bool) {},
+             [&](caf::error& err) {
+               result = status::fail("cannot record the master's endpoint in Redis: "
+                                     + error_message(err));
+             });
+  spdlog::info("master endpoint {} recorded", endpoint);
+  return result;
+}
+
 /// The master's part: queue owner, its door on the CAF port, its endpoint
 /// in Redis for the workers to find.
 status bring_up_master(node_runtime::parts& rt, const std::string& secret) {
   auto& cfg = *rt.cfg;
   rt.master = spawn_master(*rt.sys, rt.cfg, rt.lookup);
   rt.door = spawn_cluster_door(*rt.sys, secret, rt.master);
+  if (!cfg.caf_front) { // a trusted network: peers talk to CAF directly
+    spdlog::warn("cluster.caf_front is off: CAF's own port is open to peers (trusted networks only)");
+    auto port = rt.sys->middleman().publish(rt.door, cfg.caf_port, nullptr, true);
+    if (!port)
+      return status::fail("cannot listen on CAF port " + std::to_string(cfg.caf_port) + ": "
+                          + rt.sys->render(port.error()));
+    return record_endpoint(rt, advertised_host(cfg) + ":" + std::to_string(*port));
+  }
   // CAF listens on loopback only; peers reach it through the front, which
   // holds each message until its bytes have arrived (see caf_front.hpp).
   auto inner = rt.sys->middleman().publish(rt.door, 0, "127.0.0.1");
@@ -158,17 +180,7 @@ status bring_up_master(node_runtime::parts& rt, const std::string& secret) {
   rt.front = std::make_unique<caf_front>(rt.loop, fo);
   if (auto st = rt.front->listen(); !st)
     return st;
-  auto endpoint = advertised_host(cfg) + ":" + std::to_string(rt.front->port());
-  caf::scoped_actor self{*rt.sys};
-  status result = status::success();
-  self->request(rt.lookup, std::chrono::seconds(30), endpoint_atom::value, endpoint)
-    .receive([](bool) {},
-             [&](caf::error& err) {
-               result = status::fail("cannot record the master's endpoint in Redis: "
-                                     + error_message(err));
-             });
-  spdlog::info("master endpoint {} recorded", endpoint);
-  return result;
+  return record_endpoint(rt, advertised_host(cfg) + ":" + std::to_string(rt.front->port()));
 }
 
 } // namespace

@@ -445,3 +445,16 @@ TEST_CASE("limits.actor_threads sets the actor scheduler's threads, 0 by default
   h.write(atlas_file, "limits: {actor_threads: 1000}\n");
   CHECK(load_node_config(h.env(), {}).error.find(f + ": limits.actor_threads") == 0);
 }
+
+TEST_CASE("cluster.caf_front is on unless turned off", "[config]") {
+  temp_home h;
+  auto r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  CHECK(r.config.caf_front);
+  h.write(atlas_file, "cluster: {caf_front: false}\n");
+  r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.config.caf_front);
+  h.write(atlas_file, "cluster: {caf_front: maybe}\n");
+  CHECK(load_node_config(h.env(), {}).error.find("cluster.caf_front") != std::string::npos);
+}
