@@ -160,17 +160,10 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
       st.rec.host_address = info.host_address;
       st.rec.gpus = info.job_gpus;
       st.rec.reason.clear();
-      // A fresh tracking secret per dispatch; Redis keeps its digest, queued
-      // before the record so it is there before the slot starts the job.
+      // A fresh tracking secret per dispatch. The pending write stores its
+      // digest and the node in the lookup table with the record, in one
+      // round trip, so all three are durable before the slot touches the job.
       st.rec.job_secret = dashboard::new_job_secret();
-      self->request(st.lookup, caf::infinite, track_atom::value, std::string{"secret"},
-                    std::vector<std::string>{st.rec.job_id, st.rec.job_secret})
-        .then([=](const std::string&) {}, [=](caf::error&) {});
-      // Pending is durable, and the lookup table names the node, before the
-      // slot touches the job.
-      self->request(st.lookup, caf::infinite, route_atom::value, st.rec.job_id,
-                    info.host_address)
-        .then([=](bool) {}, [=](caf::error&) {});
       persist(self, [=] {
         auto& st = self->state;
         if (st.rec.state == job_state::pending && st.slot)

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <iterator>
+#include <optional>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -12,6 +12,7 @@
 
 #include "actors/counted.hpp"
 #include "actors/dashboard_store.hpp"
+#include "actors/lookup_writes.hpp"
 #include "adapters/redis_client.hpp"
 #include "messages/errors.hpp"
 #include "messages/redis_keys.hpp"
@@ -22,11 +23,6 @@ namespace atlas {
 namespace {
 
 using cmd = std::vector<std::string>;
-
-constexpr job_state all_states[] = {job_state::queued,    job_state::pending,
-                                    job_state::running,   job_state::completed,
-                                    job_state::failed,    job_state::cancelled,
-                                    job_state::lost};
 
 struct lookup_state {
   static inline const char* name = "lookup";
@@ -57,35 +53,45 @@ struct lookup_state {
     return with_retry([&](std::string& err) { return redis->transaction(cmds, &err); });
   }
 
+  /// One round trip, not atomic (see actors/lookup_writes.hpp for why the
+  /// order of `cmds` is enough). Error replies (a key of the wrong type) are
+  /// logged: the write is not repeated for them.
+  std::optional<std::vector<redis_reply>> pipeline(const std::vector<cmd>& cmds) {
+    auto replies =
+      with_retry([&](std::string& err) { return redis->pipeline(cmds, &err); });
+    if (replies)
+      for (size_t i = 0; i < replies->size(); ++i)
+        if ((*replies)[i].is_error())
+          spdlog::error("lookup: Redis refused {} {}: {}", cmds[i][0],
+                        cmds[i].size() > 1 ? cmds[i][1] : "", (*replies)[i].str);
+    return replies;
+  }
+
   std::optional<redis_reply> command(const cmd& c) {
     return with_retry([&](std::string& err) { return redis->command(c, &err); });
   }
 
-  /// The commands that store a record and move it into its state's index.
-  /// A record only ever enters the index of a state it was stored in, and
-  /// every such state is in its history (queued included), so only those
-  /// indexes are cleaned: 4-7 commands instead of 9 per write.
-  static std::vector<cmd> store(const job_record& rec) {
-    std::vector<cmd> cmds;
-    cmds.push_back({"SET", keys::job(rec.job_id), to_json(rec)});
-    cmds.push_back({"SADD", keys::all_jobs, rec.job_id});
-    bool seen[std::size(all_states)] = {};
-    auto clean = [&](job_state s) {
-      auto i = static_cast<size_t>(std::find(std::begin(all_states), std::end(all_states), s)
-                                   - std::begin(all_states));
-      if (s == rec.state || i >= std::size(all_states) || seen[i])
-        return;
-      seen[i] = true;
-      cmds.push_back({"SREM", keys::state_set(to_string(s)), rec.job_id});
-    };
-    clean(job_state::queued);
-    for (auto& t : rec.history)
-      clean(t.state);
-    cmds.push_back({"SADD", keys::state_set(to_string(rec.state)), rec.job_id});
-    return cmds;
+  /// SET NX found a record. It is ours when it is byte for byte what we
+  /// wrote: a write Redis applied but whose answer was lost, then sent again.
+  /// Otherwise it is another job's, and the index entry the refused write
+  /// added is taken back unless that job is in the same state.
+  /// Nullopt when Redis is unavailable.
+  std::optional<bool> is_own_record(const job_record& rec) {
+    auto stored = command({"GET", keys::job(rec.job_id)});
+    if (!stored)
+      return std::nullopt;
+    if (stored->type == redis_reply::kind::string && stored->str == to_json(rec))
+      return true;
+    std::string err;
+    auto other = stored->type == redis_reply::kind::string
+                   ? job_from_json(stored->str, err) : std::nullopt;
+    if (!other || other->state != rec.state)
+      command({"SREM", keys::state_set(to_string(rec.state)), rec.job_id});
+    return false;
   }
 
-  caf::result<std::vector<job_record>> read_records(const std::vector<std::string>& ids) {
+  /// Nullopt when Redis is unavailable.
+  std::optional<std::vector<job_record>> read_records(const std::vector<std::string>& ids) {
     std::vector<job_record> out;
     if (ids.empty())
       return out;
@@ -94,7 +100,7 @@ struct lookup_state {
       mget.push_back(keys::job(id));
     auto reply = command(mget);
     if (!reply)
-      return make_error(ec::unavailable, "Redis unavailable");
+      return std::nullopt;
     for (auto& e : reply->elements) {
       if (e.type != redis_reply::kind::string)
         continue; // deleted meanwhile
@@ -107,14 +113,22 @@ struct lookup_state {
     return out;
   }
 
-  caf::result<std::vector<job_record>> read_set(const std::string& key) {
+  /// The records whose ids are in the set `key`; with `state`, only those
+  /// actually in it (an index entry may be stale, the record is not).
+  caf::result<std::vector<job_record>> read_set(const std::string& key,
+                                                std::optional<job_state> state = {}) {
     auto reply = command({"SMEMBERS", key});
     if (!reply)
       return make_error(ec::unavailable, "Redis unavailable");
     std::vector<std::string> ids;
     for (auto& e : reply->elements)
       ids.push_back(e.str);
-    return read_records(ids);
+    auto recs = read_records(ids);
+    if (!recs)
+      return make_error(ec::unavailable, "Redis unavailable");
+    if (state)
+      std::erase_if(*recs, [&](const job_record& r) { return r.state != *state; });
+    return std::move(*recs);
   }
 };
 
@@ -132,21 +146,31 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
     spdlog::warn("lookup: {} (will retry on first use)", st.error());
   return {
     [=](enqueue_atom, const job_record& rec) -> caf::result<bool> {
-      // The master is the only writer of new records, so check-then-write
-      // cannot race with another submission of the same id.
-      auto exists = self->state.command({"EXISTS", keys::job(rec.job_id)});
-      if (!exists)
+      auto replies = self->state.pipeline(lookup_writes::enqueue(rec));
+      if (!replies)
         return unavailable();
-      if (exists->integer > 0)
-        return make_error(ec::conflict, "job '" + rec.job_id + "' already exists");
-      auto cmds = lookup_state::store(rec);
-      if (!self->state.transaction(cmds))
+      if (lookup_writes::enqueue_created(*replies))
+        return true;
+      auto own = self->state.is_own_record(rec);
+      if (!own)
         return unavailable();
-      return true;
+      if (*own)
+        return true;
+      return make_error(ec::conflict, "job '" + rec.job_id + "' already exists");
     },
     [=](put_atom, const job_record& rec) -> caf::result<bool> {
-      if (!self->state.transaction(lookup_state::store(rec)))
+      auto from = lookup_writes::last_stored_state(rec);
+      auto replies = self->state.pipeline(lookup_writes::transition(rec, from));
+      if (!replies)
         return unavailable();
+      if (!lookup_writes::transition_indexed(rec, from, *replies)) {
+        // Not in the set its history names: a write cut off and sent again,
+        // or a transition that was never stored on its own. Rare.
+        spdlog::debug("lookup: reindexing job_id={} state={}", rec.job_id,
+                      to_string(rec.state));
+        if (!self->state.pipeline(lookup_writes::reindex(rec)))
+          return unavailable();
+      }
       return true;
     },
     [=](get_atom, const std::string& id) -> caf::result<job_record> {
@@ -165,17 +189,11 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
       return self->state.read_set(keys::all_jobs);
     },
     [=](list_atom, job_state s) -> caf::result<std::vector<job_record>> {
-      return self->state.read_set(keys::state_set(to_string(s)));
+      return self->state.read_set(keys::state_set(to_string(s)), s);
     },
     [=](delete_atom, const std::string& id) -> caf::result<bool> {
-      std::vector<cmd> cmds;
-      cmds.push_back({"DEL", keys::job(id)});
-      cmds.push_back({"SREM", keys::all_jobs, id});
-      for (auto s : all_states)
-        cmds.push_back({"SREM", keys::state_set(to_string(s)), id});
-      cmds.push_back({"HDEL", keys::routing_map, id});
-      for (auto& key : dashboard::tracking_keys(id))
-        cmds.push_back({"DEL", key});
+      // Atomic: not on a job's path, and a half-deleted job would show.
+      auto cmds = lookup_writes::remove(id, dashboard::tracking_keys(id));
       auto replies = self->state.transaction(cmds);
       if (!replies)
         return unavailable();

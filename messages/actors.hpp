@@ -21,10 +21,12 @@ namespace atlas {
 /// The Redis-backed registry: job records, state indexes, the lookup table.
 /// Runs detached: its blocking Redis calls never hold a scheduler thread.
 using lookup_actor = caf::typed_actor<
-  // Persists a new job's record and its queue index atomically;
-  // error conflict when a job with that id exists.
+  // Persists a new job's record and its state's index (one pipelined
+  // round trip); error conflict when a job with that id exists.
   caf::replies_to<enqueue_atom, job_record>::with<bool>,
-  // Overwrites a job's record and moves it to its state's index.
+  // Overwrites a job's record and moves it to its state's index. A pending
+  // record's write (a dispatch) also stores its tracking secret's digest
+  // and its host address in the lookup table, in the same round trip.
   caf::replies_to<put_atom, job_record>::with<bool>,
   // Reads one record; error not_found when there is none.
   caf::replies_to<get_atom, std::string>::with<job_record>,

@@ -1,0 +1,63 @@
+#pragma once
+
+// The Redis commands behind the lookup actor's writes (plain C++, no actors).
+//
+// Layout: the record `atlas:job:<id>` is the source of truth; `atlas:jobs`
+// and the per-state sets are indexes. Readers of a state set keep only the
+// records that are in that state (a stale index entry is harmless), so a
+// write needs no MULTI/EXEC: its commands are pipelined in one round trip,
+// ordered so that a write cut off half way never loses a job:
+// - a new job enters `atlas:jobs` and its state set before its record exists
+//   (recovery lists `atlas:jobs` and skips ids without a record);
+// - a transition moves the id between state sets with one SMOVE before the
+//   record is overwritten, so a cut-off write leaves the record in its old
+//   state, which the master then writes again, repairing the index.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "adapters/redis_client.hpp"
+#include "messages/job.hpp"
+
+namespace atlas::lookup_writes {
+
+using cmd = std::vector<std::string>;
+
+/// A new job: SADD atlas:jobs, SADD to its state's set, SET NX the record
+/// (3 commands). The SET's reply (the last) is nil when a record with that
+/// id already exists: nothing was overwritten.
+std::vector<cmd> enqueue(const job_record& rec);
+
+/// Whether the replies of enqueue() created the record.
+bool enqueue_created(const std::vector<redis_reply>& replies);
+
+/// The state this job's record was last stored in, as far as its history
+/// tells: the entry before the last that is not `lost` (a lost job is always
+/// stored in the state it moves on to). Nullopt for a record with a single
+/// history entry. A guess: a transition that was never stored on its own
+/// (pending → running → completed reported at once) makes it wrong, which
+/// transition()'s SMOVE reply then shows.
+std::optional<job_state> last_stored_state(const job_record& rec);
+
+/// A write of an existing job: SMOVE from `from` to its state's set (SADD
+/// when `from` is unknown or the same state), then SET the record: 2
+/// commands. The write of a pending record (a dispatch) also stores the
+/// tracking secret's digest and HSETs the original's routing table to its
+/// host address, before the record: 4 commands.
+std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from);
+
+/// True when transition()'s SMOVE found the id in `from`'s set (or no SMOVE
+/// was needed); false means the index must be repaired with reindex().
+bool transition_indexed(const job_record& rec, std::optional<job_state> from,
+                        const std::vector<redis_reply>& replies);
+
+/// The rare path: SADD the id to its state's set and SREM it from every
+/// other state's set.
+std::vector<cmd> reindex(const job_record& rec);
+
+/// Removes a job: its record, its index entries, its routing entry and
+/// `extra_keys` (its tracking data).
+std::vector<cmd> remove(const std::string& id, const std::vector<std::string>& extra_keys);
+
+} // namespace atlas::lookup_writes

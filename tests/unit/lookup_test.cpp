@@ -1,0 +1,300 @@
+// The lookup actor against a real redis-server: what one job's lifecycle
+// costs in Redis commands (counted by Redis itself), and that the indexes
+// stay right on the rare paths (a guessed previous state that is wrong, a
+// stale index entry, a repeated or conflicting submission, deletion).
+
+#include "tests/unit/redis_server.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/dashboard_store.hpp"
+#include "actors/lookup.hpp"
+#include "adapters/redis_client.hpp"
+#include "messages/actors.hpp"
+#include "messages/errors.hpp"
+#include "messages/redis_keys.hpp"
+#include "messages/types.hpp"
+
+using namespace atlas;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct fixture {
+  test::redis_server server;
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  lookup_actor lookup;
+  std::unique_ptr<redis_client> redis; // the test's own look at Redis
+
+  fixture() {
+    REQUIRE(server.start());
+    register_message_types(cfg);
+    cfg.set("logger.verbosity", caf::atom("quiet"));
+    sys = std::make_unique<caf::actor_system>(cfg);
+    lookup = spawn_lookup(*sys, "127.0.0.1", server.port(), 2);
+    redis = std::make_unique<redis_client>("127.0.0.1", server.port());
+  }
+  ~fixture() {
+    caf::anon_send_exit(lookup, caf::exit_reason::user_shutdown);
+    lookup = nullptr; // its thread ends once no handle is left
+    sys.reset();      // waits for that before Redis goes
+  }
+
+  /// Sends one message to the lookup and waits for its answer: the value,
+  /// or the error's code in `*code`.
+  template <class T, class... Ts>
+  std::optional<T> ask(ec* code, Ts&&... xs) {
+    caf::scoped_actor self{*sys};
+    std::optional<T> out;
+    self->request(lookup, 10s, std::forward<Ts>(xs)...)
+      .receive([&](T& x) { out = std::move(x); },
+               [&](caf::error& err) {
+                 if (code != nullptr)
+                   *code = static_cast<ec>(err.code());
+               });
+    return out;
+  }
+  bool enqueue(const job_record& rec) { return ask<bool>(nullptr, enqueue_atom::value, rec).value_or(false); }
+  bool put(const job_record& rec) { return ask<bool>(nullptr, put_atom::value, rec).value_or(false); }
+  std::vector<job_record> list(job_state s) {
+    return ask<std::vector<job_record>>(nullptr, list_atom::value, s).value_or(std::vector<job_record>{});
+  }
+  std::vector<job_record> list_all() {
+    return ask<std::vector<job_record>>(nullptr, list_atom::value).value_or(std::vector<job_record>{});
+  }
+
+  redis_reply run(const std::vector<std::string>& argv) {
+    auto r = redis->command(argv);
+    REQUIRE(r);
+    return *r;
+  }
+  /// The state sets that hold `id`.
+  std::set<std::string> indexes_of(const std::string& id) {
+    std::set<std::string> out;
+    for (auto s : {job_state::queued, job_state::pending, job_state::running,
+                   job_state::completed, job_state::failed, job_state::cancelled,
+                   job_state::lost})
+      if (run({"SISMEMBER", keys::state_set(to_string(s)), id}).integer == 1)
+        out.insert(std::string(to_string(s)));
+    return out;
+  }
+  /// Calls per command name since the last CONFIG RESETSTAT, as Redis
+  /// counts them (the test's own INFO and CONFIG left out).
+  std::map<std::string, long> commandstats() {
+    auto info = run({"INFO", "commandstats"});
+    std::map<std::string, long> out;
+    std::istringstream in(info.str);
+    for (std::string line; std::getline(in, line);) {
+      const std::string prefix = "cmdstat_";
+      if (line.rfind(prefix, 0) != 0)
+        continue;
+      auto colon = line.find(':');
+      auto name = line.substr(prefix.size(), colon - prefix.size());
+      auto calls = line.find("calls=");
+      if (name == "info" || name.rfind("config", 0) == 0 || calls == std::string::npos)
+        continue;
+      out[name] = std::stol(line.substr(calls + 6));
+    }
+    return out;
+  }
+};
+
+job_record new_job(const std::string& id) {
+  job_record rec;
+  rec.job_id = id;
+  rec.username = "ann";
+  rec.spec = R"({"command":["main.py"]})";
+  rec.queued_time = 1000;
+  rec.history.push_back({job_state::queued, 1000, ""});
+  return rec;
+}
+
+/// What the job actor does to its record on a transition.
+void move_to(job_record& rec, job_state s) {
+  rec.state = s;
+  rec.history.push_back({s, rec.history.back().time + 1, rec.slot});
+}
+
+void dispatch(job_record& rec) {
+  move_to(rec, job_state::pending);
+  rec.slot = "n1/0";
+  rec.node = "n1";
+  rec.host_address = "10.0.0.7";
+  rec.job_secret = dashboard::new_job_secret();
+}
+
+} // namespace
+
+TEST_CASE_METHOD(fixture, "one job's lifecycle costs fewer than 12 Redis commands, no MULTI/EXEC",
+                 "[lookup]") {
+  run({"CONFIG", "RESETSTAT"});
+  auto rec = new_job("life-1");
+  REQUIRE(enqueue(rec));
+  dispatch(rec);
+  REQUIRE(put(rec));
+  move_to(rec, job_state::running);
+  REQUIRE(put(rec));
+  move_to(rec, job_state::completed);
+  REQUIRE(put(rec));
+
+  auto stats = commandstats();
+  long total = 0;
+  for (auto& [name, calls] : stats)
+    total += calls;
+  INFO("commands: " << [&] {
+    std::string s;
+    for (auto& [name, calls] : stats)
+      s += name + "=" + std::to_string(calls) + " ";
+    return s;
+  }());
+  CHECK(total < 12);
+  CHECK(total == 11); // enqueue 3, pending 4 (with secret and routing), running 2, end 2
+  CHECK(stats.count("multi") == 0);
+  CHECK(stats.count("exec") == 0);
+  CHECK(stats.count("exists") == 0);
+
+  // And what they left is complete: the record, its one index, the
+  // routing entry, the secret's digest.
+  auto stored = ask<job_record>(nullptr, get_atom::value, std::string("life-1"));
+  REQUIRE(stored);
+  CHECK(stored->state == job_state::completed);
+  CHECK(stored->history.size() == 4);
+  CHECK(indexes_of("life-1") == std::set<std::string>{"completed"});
+  CHECK(run({"SISMEMBER", keys::all_jobs, "life-1"}).integer == 1);
+  CHECK(run({"HGET", keys::routing_map, "life-1"}).str == "10.0.0.7");
+  CHECK(run({"GET", keys::job_secret("life-1")}).str == dashboard::secret_digest(rec.job_secret));
+}
+
+TEST_CASE_METHOD(fixture, "a requeued job and an unstored running state still end in one index",
+                 "[lookup]") {
+  auto rec = new_job("requeued-1");
+  REQUIRE(enqueue(rec));
+  dispatch(rec);
+  REQUIRE(put(rec));
+  // Lost and requeued are stored as one write (lost never on its own).
+  move_to(rec, job_state::lost);
+  move_to(rec, job_state::queued);
+  REQUIRE(put(rec));
+  CHECK(indexes_of("requeued-1") == std::set<std::string>{"queued"});
+  dispatch(rec);
+  REQUIRE(put(rec));
+  CHECK(indexes_of("requeued-1") == std::set<std::string>{"pending"});
+  // Pending → running → completed reported at once: the history's guess
+  // (running) is wrong, the SMOVE says so and the index is repaired.
+  move_to(rec, job_state::running);
+  move_to(rec, job_state::completed);
+  REQUIRE(put(rec));
+  CHECK(indexes_of("requeued-1") == std::set<std::string>{"completed"});
+  // A write sent again after it was applied (an answer lost) repairs too.
+  REQUIRE(put(rec));
+  CHECK(indexes_of("requeued-1") == std::set<std::string>{"completed"});
+}
+
+TEST_CASE_METHOD(fixture, "a stale index entry does not show a job under the wrong state",
+                 "[lookup]") {
+  auto done = new_job("stale-1");
+  REQUIRE(enqueue(done));
+  dispatch(done);
+  REQUIRE(put(done));
+  move_to(done, job_state::running);
+  REQUIRE(put(done));
+  move_to(done, job_state::completed);
+  REQUIRE(put(done));
+  auto waiting = new_job("stale-2");
+  REQUIRE(enqueue(waiting));
+
+  // As a write cut off half way could leave them: a completed job's id in
+  // the running set, a queued one's in pending, an id without a record.
+  run({"SADD", keys::state_set("running"), "stale-1"});
+  run({"SADD", keys::state_set("pending"), "stale-2"});
+  run({"SADD", keys::all_jobs, "no-record"});
+  run({"SADD", keys::state_set("queued"), "no-record"});
+
+  CHECK(list(job_state::running).empty());
+  CHECK(list(job_state::pending).empty());
+  auto queued = list(job_state::queued);
+  REQUIRE(queued.size() == 1);
+  CHECK(queued[0].job_id == "stale-2");
+  auto completed = list(job_state::completed);
+  REQUIRE(completed.size() == 1);
+  CHECK(completed[0].job_id == "stale-1");
+  CHECK(list_all().size() == 2);
+}
+
+TEST_CASE_METHOD(fixture, "a second submission of an id is refused and leaves no index entry",
+                 "[lookup]") {
+  auto first = new_job("dup-1");
+  REQUIRE(enqueue(first));
+  // The same write again (its answer was lost and it was sent again): ours.
+  CHECK(enqueue(first));
+  dispatch(first);
+  REQUIRE(put(first));
+  move_to(first, job_state::running);
+  REQUIRE(put(first));
+  move_to(first, job_state::completed);
+  REQUIRE(put(first));
+
+  auto second = new_job("dup-1");
+  second.queued_time = 2000;
+  ec code = ec::unspecified;
+  CHECK_FALSE(ask<bool>(&code, enqueue_atom::value, second));
+  CHECK(code == ec::conflict);
+  auto stored = ask<job_record>(nullptr, get_atom::value, std::string("dup-1"));
+  REQUIRE(stored);
+  CHECK(stored->state == job_state::completed); // not overwritten
+  CHECK(indexes_of("dup-1") == std::set<std::string>{"completed"});
+}
+
+TEST_CASE_METHOD(fixture, "deleting a job removes its record, indexes, routing and tracking keys",
+                 "[lookup]") {
+  auto rec = new_job("gone-1");
+  REQUIRE(enqueue(rec));
+  dispatch(rec);
+  REQUIRE(put(rec));
+  move_to(rec, job_state::running);
+  REQUIRE(put(rec));
+  move_to(rec, job_state::failed);
+  REQUIRE(put(rec));
+  run({"SADD", keys::state_set("running"), "gone-1"}); // a stale entry goes too
+  REQUIRE(run({"DBSIZE"}).integer > 0);
+
+  CHECK(ask<bool>(nullptr, delete_atom::value, std::string("gone-1")).value_or(false));
+  auto left = run({"KEYS", "*"});
+  std::string names;
+  for (auto& k : left.elements)
+    names += k.str + " ";
+  INFO("keys left: " << names);
+  CHECK(left.elements.empty());
+}
+
+TEST_CASE_METHOD(fixture, "a write waits for Redis to come back and is then stored",
+                 "[lookup]") {
+  auto rec = new_job("retry-1");
+  REQUIRE(enqueue(rec));
+  server.stop(SIGTERM);
+  std::thread restart([&] {
+    std::this_thread::sleep_for(300ms);
+    server.start();
+  });
+  dispatch(rec);
+  bool stored = put(rec); // retried with backoff while Redis is away
+  restart.join();
+  CHECK(stored);
+  // This test's server keeps nothing across a restart: only the write
+  // made after it is there, in its index.
+  CHECK(indexes_of("retry-1") == std::set<std::string>{"pending"});
+  auto got = ask<job_record>(nullptr, get_atom::value, std::string("retry-1"));
+  REQUIRE(got);
+  CHECK(got->state == job_state::pending);
+}
