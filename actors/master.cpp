@@ -445,8 +445,10 @@ master_actor::behavior_type master_impl(master_ptr self,
       if (pos >= order.size())
         return make_error(ec::not_found, "Bad queue position " + std::to_string(pos));
       auto rec = st.queued[order[pos].job_id];
-      cancel_queued(self, rec.job_id);
-      return rec;
+      // Answered once its end is persisted: a read right after sees it.
+      auto rp = self->make_response_promise<job_record>();
+      cancel_queued(self, rec.job_id, [rp, rec]() mutable { rp.deliver(rec); });
+      return rp;
     },
     [=](move_atom, uint64_t from, uint64_t to) -> caf::result<bool> {
       auto& st = self->state;
@@ -462,12 +464,21 @@ master_actor::behavior_type master_impl(master_ptr self,
       }
       return true;
     },
-    [=](clear_atom) {
+    [=](clear_atom) -> caf::result<uint64_t> {
       auto& st = self->state;
       auto order = st.policy.ordered();
+      auto n = static_cast<uint64_t>(order.size());
+      if (n == 0)
+        return n;
+      // Answered once every cancellation is persisted.
+      auto rp = self->make_response_promise<uint64_t>();
+      auto left = std::make_shared<uint64_t>(n);
       for (auto& q : order)
-        cancel_queued(self, q.job_id);
-      return static_cast<uint64_t>(order.size());
+        cancel_queued(self, q.job_id, [rp, left, n]() mutable {
+          if (--*left == 0)
+            rp.deliver(n);
+        });
+      return rp;
     },
     [=](get_atom, slots_atom) {
       std::vector<slot_info> out;
