@@ -130,10 +130,6 @@ bool cancel_queued(master_ptr self, const std::string& id, F then) {
   return true;
 }
 
-bool cancel_queued(master_ptr self, const std::string& id) {
-  return cancel_queued(self, id, [] {});
-}
-
 void release_job(master_ptr self, const std::string& id) {
   auto& st = self->state;
   auto j = st.jobs.find(id);
@@ -429,7 +425,16 @@ master_actor::behavior_type master_impl(master_ptr self,
       auto j = st.jobs.find(id);
       if (j == st.jobs.end())
         return make_error(ec::not_found, "job '" + id + "' is not queued or running");
-      return self->delegate(j->second.handle, stop_atom::value);
+      auto rp = self->make_response_promise<bool>();
+      self->request(j->second.handle, caf::infinite, stop_atom::value)
+        .then([=](bool ok) mutable { rp.deliver(ok); },
+              [=](caf::error& err) mutable {
+                // Its actor had just requeued it and ended (the requeue
+                // arrived before this answer): stop the record instead.
+                if (!cancel_queued(self, id, [rp]() mutable { rp.deliver(true); }))
+                  rp.deliver(err);
+              });
+      return rp;
     },
     [=](list_atom) {
       auto& st = self->state;

@@ -427,3 +427,21 @@ TEST_CASE_METHOD(fixture, "a restarted master queues the queued and lost records
   caf::anon_send_exit(m2, caf::exit_reason::user_shutdown);
   sched->run();
 }
+
+TEST_CASE_METHOD(fixture, "a job stopped while its requeue is persisted ends cancelled, not queued",
+                 "[actors]") {
+  auto log = std::make_shared<slot_log>();
+  auto s = slot(log, "n1/0");
+  submit("race");
+  REQUIRE(log->runs == std::vector<std::string>{"race"});
+  caf::anon_send_exit(s, caf::exit_reason::kill);
+  sched->run_once(); // the slot ends: the master's next message is its down
+  caf::scoped_actor client{*sys};
+  client->send(master, stop_atom::value, std::string{"race"});
+  sched->run();
+  client->receive([](bool) {}, [](caf::error&) {});
+  CHECK(state_of("race") == job_state::cancelled);
+  CHECK(db->at("race").history.back().state == job_state::cancelled);
+  CHECK(queued_ids(*this).empty());
+  CHECK(master_summary(*this, master).rfind("0 queued, 0 active", 0) == 0);
+}
