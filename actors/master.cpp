@@ -478,11 +478,13 @@ master_actor::behavior_type master_impl(master_ptr self,
       // Answered once every cancellation is persisted.
       auto rp = self->make_response_promise<uint64_t>();
       auto left = std::make_shared<uint64_t>(n);
+      auto one_done = [rp, left, n]() mutable {
+        if (--*left == 0)
+          rp.deliver(n);
+      };
       for (auto& q : order)
-        cancel_queued(self, q.job_id, [rp, left, n]() mutable {
-          if (--*left == 0)
-            rp.deliver(n);
-        });
+        if (!cancel_queued(self, q.job_id, one_done))
+          one_done(); // a policy entry without its record: nothing to write
       return rp;
     },
     [=](get_atom, slots_atom) {
