@@ -5,6 +5,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/logger.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -193,6 +194,9 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
             node_actor me = self;
             self->state.ctx.loop->post_work([sys, me, host, port, endpoint] {
               auto door = sys->middleman().remote_actor<cluster_actor>(host, port);
+              // remote_actor left a reference to CAF's logger in this pool
+              // thread's thread-local; ~actor_system waits for that logger.
+              caf::logger::set_current_actor_system(nullptr);
               if (door)
                 caf::anon_send(me, connect_atom::value, *door);
               else

@@ -34,7 +34,7 @@ void event_loop::start() {
   running_ = true; // before the thread, so a post() right after start() is awaited
   try {
     thread_ = std::thread([this] {
-      thread_id_ = std::this_thread::get_id();
+      thread_id_.store(std::this_thread::get_id());
       uv_run(&loop_, UV_RUN_DEFAULT);
       running_ = false;
     });
@@ -97,7 +97,7 @@ void event_loop::stop() {
 }
 
 bool event_loop::in_loop_thread() const {
-  return std::this_thread::get_id() == thread_id_;
+  return std::this_thread::get_id() == thread_id_.load();
 }
 
 } // namespace atlas

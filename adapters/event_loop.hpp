@@ -52,7 +52,8 @@ private:
   uv_loop_t loop_;
   uv_async_t wakeup_;
   std::thread thread_;
-  std::thread::id thread_id_;
+  // Written by the loop thread as it starts, read from any thread.
+  std::atomic<std::thread::id> thread_id_{};
   std::mutex mtx_;
   std::vector<std::function<void(uv_loop_t*)>> pending_;
   std::atomic<bool> started_{false};

@@ -229,6 +229,14 @@ void http_server::impl::on_read(uv_stream_t* st, ssize_t n, const uv_buf_t* buf)
   impl& s = *c->srv;
   if (n == 0 || c->closed)
     return;
+  if (n == UV_EOF && c->busy && !c->lingering) {
+    // A FIN after a complete request: the client may only have shut its
+    // write side (`nc -N`, some HTTP/1.0 tools) and still wait for the
+    // answer, so the requests read are answered, then the connection
+    // closes. A client that closed for good is found out by the write.
+    s.half_closed(c);
+    return;
+  }
   if (n < 0) { // the client went away: nobody is left to answer
     s.close_now(c);
     return;
@@ -246,6 +254,13 @@ void http_server::impl::on_read(uv_stream_t* st, ssize_t n, const uv_buf_t* buf)
   } catch (...) {
     s.close_now(c);
   }
+}
+
+void http_server::impl::half_closed(conn* c) {
+  c->peer_done = true;
+  read_off(c);
+  if (c->streaming) // a stream to a client that may be gone is bounded by the idle timeout
+    arm_idle(c);
 }
 
 void http_server::impl::consume(conn* c, const char* data, size_t n) {
@@ -382,6 +397,8 @@ void http_server::impl::written(conn* c) {
   std::string pipelined = std::move(c->pending);
   c->pending.clear();
   consume(c, pipelined.data(), pipelined.size());
+  if (c->peer_done && !c->busy && !c->closed && !c->lingering)
+    return linger(c); // every request the client sent before its FIN is answered
   if (!c->closed && !c->lingering && c->pending.size() < input_cap())
     read_on(c);
 }
@@ -415,7 +432,10 @@ void http_server::impl::on_write(uv_write_t* req, int status) {
   if (c->writes > 0)
     return s.arm_idle(c);
   if (!c->finished) { // waiting for the handler or the next chunk
-    uv_timer_stop(&c->timer);
+    if (c->peer_done && c->streaming)
+      s.arm_idle(c); // see half_closed()
+    else
+      uv_timer_stop(&c->timer);
     return;
   }
   try {
@@ -430,6 +450,8 @@ void http_server::impl::on_write(uv_write_t* req, int status) {
 // Closing right away could turn unread input into a RST that destroys the
 // answer on its way; send FIN, drain for a moment, then close.
 void http_server::impl::linger(conn* c) {
+  if (c->peer_done) // the client's FIN came: nothing left to drain
+    return close_now(c);
   c->lingering = true;
   c->pending.clear();
   forget(c);
@@ -483,7 +505,7 @@ void http_server::impl::arm(conn* c, uint64_t ms) {
 }
 
 void http_server::impl::read_on(conn* c) {
-  if (!c->reading && !c->closed &&
+  if (!c->reading && !c->closed && !c->peer_done &&
       uv_read_start(c->stream(), &impl::on_alloc, &impl::on_read) == 0)
     c->reading = true;
 }

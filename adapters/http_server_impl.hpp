@@ -63,6 +63,7 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
       arm(c, static_cast<uint64_t>(opts.idle_timeout_ms));
   }
   void read_on(conn* c);
+  void half_closed(conn* c);
   void read_off(conn* c);
   size_t input_cap() const { return std::max<size_t>(read_size, opts.max_header_bytes); }
 
@@ -125,6 +126,9 @@ struct http_server::impl::conn {
   int writes = 0;
   std::string pending; // pipelined bytes that arrived meanwhile
   bool reading = false, lingering = false, closed = false;
+  // The client sent FIN (shutdown(SHUT_WR), or closed) after a complete
+  // request: what was read is still answered, then the connection closes.
+  bool peer_done = false;
 
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp); }
   int refuse(uint16_t code, std::string message) {

@@ -58,6 +58,8 @@ def main():
     ap.add_argument("--duration", type=int, default=30)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--actor-threads", type=int, default=0,
+                    help="the nodes' limits.actor_threads (0: one per core)")
     ap.add_argument("--perf", metavar="DIR",
                     help="record perf profiles (cpu-clock) of the node under load into DIR")
     a = ap.parse_args()
@@ -65,7 +67,8 @@ def main():
         print("wrk not installed (bash bench/setup.sh)", file=sys.stderr)
         return 1
     print(bc.machine_line())
-    cluster = bc.cluster_harness.Cluster(workers=1, slots=1)
+    config = (f"limits:\n  actor_threads: {a.actor_threads}\n" if a.actor_threads else "")
+    cluster = bc.cluster_harness.Cluster(workers=1, slots=1, atlas_config=config)
     try:
         cluster.start()
         job_id = "wrk-job"

@@ -291,7 +291,8 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   }
   if (auto l = f->sub("limits")) {
     l->known({"max_upload_mb", "max_body_kb", "max_header_kb", "log_cap_mb", "stop_grace_s",
-              "idle_timeout_s", "max_retries", "drain_timeout_s", "gpu_reserve_after_s"});
+              "idle_timeout_s", "max_retries", "drain_timeout_s", "gpu_reserve_after_s",
+              "actor_threads"});
     uint64_t v = 0;
     if (l->whole("max_upload_mb", v, 1, 1u << 20, " of megabytes"))
       c.max_upload_bytes = v << 20;
@@ -306,6 +307,7 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     l->whole("max_retries", c.max_retries, 0, INT32_MAX, "");
     l->whole("drain_timeout_s", c.drain_timeout_s, 0, INT32_MAX, " of seconds");
     l->whole("gpu_reserve_after_s", c.gpu_reserve_after_s, 0, INT32_MAX, " of seconds");
+    l->whole("actor_threads", c.actor_threads, 0, 256, " of threads (0: one per core)");
   }
   if (auto b = f->sub("bench")) { // only read by `runner: bench-sleep`
     b->known({"sleep_ms"});
@@ -313,7 +315,8 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   }
   if (auto cl = f->sub("cluster")) {
     cl->known({"placement", "secret", "heartbeat_ms", "connection_timeout_ms", "rejoin_grace_s",
-               "shared_fs"});
+               "shared_fs", "caf_front"});
+    cl->flag("caf_front", c.caf_front);
     cl->choice("shared_fs", c.shared_fs, {"auto", "yes", "no"}, "auto, yes or no");
     cl->choice("placement", c.placement, {"spread", "pack"}, "spread or pack");
     cl->str("secret", c.cluster_secret);

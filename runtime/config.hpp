@@ -61,6 +61,7 @@ struct node_config {
   int heartbeat_ms = 500;                  // cluster.heartbeat_ms: CAF heartbeats between nodes
   int connection_timeout_ms = 3000;        // cluster.connection_timeout_ms: a silent peer is dead after this
   std::string shared_fs = "auto";          // cluster.shared_fs: auto | yes | no: does this node see the master's job store?
+  bool caf_front = true;                   // cluster.caf_front: peers reach CAF through the checking front (adapters/caf_front.hpp)
   int rejoin_grace_s = 10;                 // cluster.rejoin_grace_s: after a master restart, slots have this long to report their jobs
   std::string log_level = "info";          // worker_config/execution/default.config.yaml log_level
   uint32_t bench_sleep_ms = 0;             // bench.sleep_ms: how long a `runner: bench-sleep` job "runs"
@@ -74,6 +75,7 @@ struct node_config {
   std::string docker_user;                 // docker.user: "uid[:gid]" containers run as; empty: the image's
   std::string docker_python = "python3";   // docker.python: runs `python3 <command...>` in containers
   int gpu_reserve_after_s = 600;           // limits.gpu_reserve_after_s: a GPU job waiting longer gets GPUs held for it
+  int actor_threads = 0;                   // limits.actor_threads: CAF scheduler threads; 0: one per core (CAF's default)
   std::vector<std::string> gpus;           // -g: this node's GPU ids, as detected at start
   std::vector<std::string> gpu_details;    // -g: "<index> <name> (<memory>, <uuid>)" each
   // --- auth (atlas.config.yaml `auth:`, runtime/auth_config.cpp); on with -p or auth.enabled

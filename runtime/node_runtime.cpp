@@ -1,5 +1,6 @@
 #include "runtime/node_runtime.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -13,6 +14,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/logger.hpp>
 #include <caf/scoped_actor.hpp>
 #include <spdlog/spdlog.h>
 
@@ -28,6 +30,7 @@
 #include "adapters/http_server.hpp"
 #include "adapters/process.hpp"
 #include "adapters/bench_sleep_runner.hpp"
+#include "adapters/caf_front.hpp"
 #include "adapters/process_runner.hpp"
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
@@ -52,6 +55,7 @@ struct node_runtime::parts {
   std::unique_ptr<caf::actor_system_config> caf_cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::vector<std::unique_ptr<http_server>> servers;
+  std::unique_ptr<caf_front> front; // the master's public CAF port
   node_actor node;
   lookup_actor lookup;
   master_actor master;
@@ -126,17 +130,18 @@ status ensure_redis(node_runtime::parts& rt) {
   return status::success();
 }
 
-/// The master's part: queue owner, its door on the CAF port, its endpoint
-/// in Redis for the workers to find.
-status bring_up_master(node_runtime::parts& rt, const std::string& secret) {
-  auto& cfg = *rt.cfg;
-  rt.master = spawn_master(*rt.sys, rt.cfg, rt.lookup);
-  rt.door = spawn_cluster_door(*rt.sys, secret, rt.master);
-  auto port = rt.sys->middleman().publish(rt.door, cfg.caf_port, nullptr, true);
-  if (!port)
-    return status::fail("cannot listen on CAF port " + std::to_string(cfg.caf_port) + ": "
-                        + rt.sys->render(port.error()));
-  auto endpoint = advertised_host(cfg) + ":" + std::to_string(*port);
+/// The most one CAF message from a peer may carry. The biggest legitimate
+/// ones are answers proxied from a worker's gateway: a job's log as JSON
+/// (log_cap_bytes, up to 6 bytes per byte once escaped as \u00XX) or an
+/// artifact (at most 256 MiB). Never less than 512 MiB.
+uint32_t caf_payload_limit(const node_config& cfg) {
+  const uint64_t logs = 6 * (cfg.log_cap_bytes + 4096) + (16ull << 20);
+  return static_cast<uint32_t>(std::min<uint64_t>(std::max<uint64_t>(logs, 512ull << 20),
+                                                  UINT32_MAX));
+}
+
+/// Writes the master's public CAF endpoint to Redis for the workers.
+status record_endpoint(node_runtime::parts& rt, const std::string& endpoint) {
   caf::scoped_actor self{*rt.sys};
   status result = status::success();
   self->request(rt.lookup, std::chrono::seconds(30), endpoint_atom::value, endpoint)
@@ -147,6 +152,36 @@ status bring_up_master(node_runtime::parts& rt, const std::string& secret) {
              });
   spdlog::info("master endpoint {} recorded", endpoint);
   return result;
+}
+
+/// The master's part: queue owner, its door on the CAF port, its endpoint
+/// in Redis for the workers to find.
+status bring_up_master(node_runtime::parts& rt, const std::string& secret) {
+  auto& cfg = *rt.cfg;
+  rt.master = spawn_master(*rt.sys, rt.cfg, rt.lookup);
+  rt.door = spawn_cluster_door(*rt.sys, secret, rt.master);
+  if (!cfg.caf_front) { // a trusted network: peers talk to CAF directly
+    spdlog::warn("cluster.caf_front is off: CAF's own port is open to peers (trusted networks only)");
+    auto port = rt.sys->middleman().publish(rt.door, cfg.caf_port, nullptr, true);
+    if (!port)
+      return status::fail("cannot listen on CAF port " + std::to_string(cfg.caf_port) + ": "
+                          + rt.sys->render(port.error()));
+    return record_endpoint(rt, advertised_host(cfg) + ":" + std::to_string(*port));
+  }
+  // CAF listens on loopback only; peers reach it through the front, which
+  // holds each message until its bytes have arrived (see caf_front.hpp).
+  auto inner = rt.sys->middleman().publish(rt.door, 0, "127.0.0.1");
+  if (!inner)
+    return status::fail("cannot listen on 127.0.0.1 for CAF (behind CAF port "
+                        + std::to_string(cfg.caf_port) + "): " + rt.sys->render(inner.error()));
+  caf_front_options fo;
+  fo.port = cfg.caf_port;
+  fo.target_port = *inner;
+  fo.limits.payload = caf_payload_limit(cfg);
+  rt.front = std::make_unique<caf_front>(rt.loop, fo);
+  if (auto st = rt.front->listen(); !st)
+    return st;
+  return record_endpoint(rt, advertised_host(cfg) + ":" + std::to_string(rt.front->port()));
 }
 
 } // namespace
@@ -177,6 +212,10 @@ status node_runtime::bring_up() {
   register_message_types(*rt.caf_cfg);
   rt.caf_cfg->load<caf::io::middleman>();
   rt.caf_cfg->set("scheduler.policy", caf::atom("sharing"));
+  // Fewer threads mean fewer cross-thread hand-offs per request (measured:
+  // bench/RESULTS.md §3); more let CPU-heavy answers run side by side.
+  if (cfg.actor_threads > 0)
+    rt.caf_cfg->set("scheduler.max-threads", static_cast<size_t>(cfg.actor_threads));
   rt.caf_cfg->set("logger.console", caf::atom("none"));
   // Heartbeats in every process: a hung peer (not only a dead one) is seen.
   rt.caf_cfg->set("middleman.heartbeat-interval",
@@ -246,6 +285,8 @@ bool node_runtime::tear_down() {
   spdlog::debug("closing HTTP servers");
   for (auto& s : rt.servers)
     s->close(); // no handler runs after this
+  if (rt.front)
+    rt.front->close(); // the peers' connections end here
   if (rt.sys) {
     for (auto& b : rt.bridges) {
       caf::anon_send_exit(*b, caf::exit_reason::user_shutdown);
@@ -273,11 +314,15 @@ bool node_runtime::tear_down() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (rt.sys) {
-    // Every actor of ours has its exit message. CAF 0.17 can still wait
-    // forever in ~actor_system once remote nodes were involved (seen on
-    // worker nodes), so the wait is bounded; the caller then exits at once.
+    // Every actor of ours has its exit message. The wait stays bounded as a
+    // safety net (the caller then exits at once): ~actor_system used to
+    // hang on every node, for the logger reference dropped below.
     spdlog::debug("stopping the actor system ({} actors running)", rt.sys->registry().running());
     rt.sys->await_actors_before_shutdown(false);
+    // ~actor_system waits until its logger is destroyed, and this thread
+    // (which created the system) holds a reference to it in a thread-local:
+    // drop it here, or the destructor on the other thread never returns.
+    caf::logger::set_current_actor_system(nullptr);
     auto done = std::make_shared<std::promise<void>>();
     auto stopped = done->get_future();
     std::thread([sys = rt.sys.release(), done] {

@@ -538,6 +538,22 @@ def summary():
         print(f"     {name}: {seconds:.2f}s", flush=True)
 
 
+def test_a_worker_that_joined_stops_its_actor_system_cleanly():
+    # remote_actor() (run on libuv's thread pool) left a reference to CAF's
+    # logger in that thread, so ~actor_system never returned on workers: each
+    # stop ran out its 2 s bound and exited without destructors.
+    node = cluster.node("clean-stop", slots=cluster.slots_per_worker)
+    node.start()
+    try:
+        cluster.wait_joined(node)
+    finally:
+        node.stop()
+    log = node.node_log()
+    assert node.proc.returncode == 0, (node.proc.returncode, log)
+    assert "node stopped" in log, log
+    assert "did not stop within" not in log, log
+
+
 def test_nothing_is_left_running():
     summary()
     nodes = {n.pid for n in [M, *cluster.workers] if n.running()}
@@ -564,6 +580,7 @@ try:
         test_sigkill_of_the_master_during_a_burst_loses_no_acknowledged_job,
         test_redis_killed_and_restarted_during_a_burst_loses_no_acknowledged_job,
         test_cluster_in_network_namespaces,
+        test_a_worker_that_joined_stops_its_actor_system_cleanly,
         test_nothing_is_left_running,
     ] if not only or any(w in t.__name__ for w in only) or t is test_nothing_is_left_running])
 finally:

@@ -406,6 +406,17 @@ def test_the_master_runs_redis_in_its_node_dir_and_restarts_it_when_killed():
     assert not port_open(port)
 
 
+def test_an_idle_node_stops_its_actor_system_cleanly():
+    # ~actor_system on the tear-down thread waited forever for a logger the
+    # main thread still referenced, so every stop ran out its 2 s bound and
+    # exited without destructors (and without LeakSanitizer's exit check).
+    node = make_node(slots=1).start()
+    stop_foreground(node)
+    log = node.node_log()
+    assert "node stopped" in log, log
+    assert "did not stop within" not in log, log
+
+
 try:
     daemon = make_node(slots=1)
     config_redis = Redis(tempfile.mkdtemp(prefix="atlas-it-redis-"))
@@ -425,6 +436,7 @@ try:
         test_a_queued_job_stopped_after_a_restart_ends_cancelled_and_the_other_stays,
         test_the_master_runs_redis_in_its_node_dir_and_restarts_it_when_killed,
         test_a_job_running_when_the_node_stops_is_requeued_and_runs_again,
+        test_an_idle_node_stops_its_actor_system_cleanly,
     ])
 finally:
     for n in daemons:

@@ -18,7 +18,8 @@ each job run leaves behind, that:
   - no node's memory grew without bound (RSS sampled every few seconds:
     the late quarter of a node's longest-lived process against its early
     quarter) and no node's RSS spiked (peak above 3x the late level and
-    256 MiB more; garbage on a CAF port does that, see --skip-caf-port).
+    256 MiB more; garbage on the CAF port of a server without its front
+    did that, see --skip-caf-port).
 
 It prints one summary table, and writes it as JSON with --json. Exit status
 0 only when every check holds.
@@ -624,9 +625,9 @@ def main():
     ap.add_argument("--settle-s", type=float, default=240)
     ap.add_argument("--json", help="also write the summary here")
     ap.add_argument("--skip-caf-port", action="store_true",
-                    help="send no garbage to the CAF ports (see the open finding in "
-                         "bench/RESULTS.md: CAF 0.17 allocates a peer-announced payload "
-                         "before any check)")
+                    help="send no garbage to the CAF ports (for servers built before the "
+                         "CAF port front: CAF 0.17 alone allocates a peer-announced payload "
+                         "before any check; bench/RESULTS.md, Hardening, finding 2)")
     args = ap.parse_args()
     args.fault_gap = (8, 30)
     if args.tiny:

@@ -431,3 +431,30 @@ TEST_CASE("submission config errors name the file and key", "[config]") {
   r = load_submission_config(h.path, "../etc/passwd");
   CHECK(r.error.find("environment name '../etc/passwd': expected") == 0);
 }
+
+TEST_CASE("limits.actor_threads sets the actor scheduler's threads, 0 by default", "[config]") {
+  temp_home h;
+  const std::string f = h.file(atlas_file);
+  auto r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  CHECK(r.config.actor_threads == 0);
+  h.write(atlas_file, "limits: {actor_threads: 1}\n");
+  r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  CHECK(r.config.actor_threads == 1);
+  h.write(atlas_file, "limits: {actor_threads: 1000}\n");
+  CHECK(load_node_config(h.env(), {}).error.find(f + ": limits.actor_threads") == 0);
+}
+
+TEST_CASE("cluster.caf_front is on unless turned off", "[config]") {
+  temp_home h;
+  auto r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  CHECK(r.config.caf_front);
+  h.write(atlas_file, "cluster: {caf_front: false}\n");
+  r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.config.caf_front);
+  h.write(atlas_file, "cluster: {caf_front: maybe}\n");
+  CHECK(load_node_config(h.env(), {}).error.find("cluster.caf_front") != std::string::npos);
+}

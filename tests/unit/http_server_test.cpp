@@ -66,6 +66,16 @@ public:
 
   bool connected() const { return connected_; }
 
+  // Closes with a RST (SO_LINGER 0): a client that is gone for sure.
+  void reset() {
+    linger l{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close();
+  }
+
+  // shutdown(SHUT_WR): no more requests, still reading the answers.
+  void shut_write() { ::shutdown(fd_, SHUT_WR); }
+
   void close() {
     if (fd_ >= 0)
       ::close(fd_);
@@ -707,10 +717,62 @@ TEST_CASE("is_open turns false when the client goes away", "[http_server]") {
   auto token = f.wait_held();
   REQUIRE(token);
   CHECK(f.server->is_open(*token));
-  c.close();
+  c.reset(); // a FIN alone may be a half-close that still waits (see below)
   CHECK(eventually([&] { return !f.server->is_open(*token); }));
   f.server->respond(*token, text("nobody listens")); // ignored
   f.server->send_chunk(*token, "nor here");
+}
+
+TEST_CASE("a client that shuts its write side after a request still gets the answer",
+          "[http_server]") {
+  fixture f;
+  test_client c(f.port);
+  SECTION("one request, answered later from another thread") {
+    REQUIRE(c.send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto token = f.wait_held();
+    REQUIRE(token);
+    c.shut_write();
+    std::this_thread::sleep_for(100ms); // the server has seen the FIN before the answer
+    CHECK(f.server->is_open(*token));
+    std::thread answerer{[&] { f.server->respond(*token, text("after the FIN")); }};
+    answerer.join();
+    auto r = c.read_response();
+    CHECK(r.status == 200);
+    CHECK(r.body == "after the FIN");
+    CHECK(c.closed_by_server());
+  }
+  SECTION("FIN right behind the request, HTTP/1.0") {
+    REQUIRE(c.send("GET /hold HTTP/1.0\r\n\r\n"));
+    c.shut_write();
+    auto token = f.wait_held();
+    REQUIRE(token);
+    std::this_thread::sleep_for(100ms);
+    f.server->respond(*token, text("late"));
+    auto r = c.read_response();
+    CHECK(r.status == 200);
+    CHECK(r.body == "late");
+    CHECK(c.closed_by_server());
+  }
+  SECTION("two pipelined requests are both answered, in order, then the connection closes") {
+    REQUIRE(c.send("GET /hold HTTP/1.1\r\n\r\nGET /hold HTTP/1.1\r\n\r\n"));
+    c.shut_write();
+    auto first = f.wait_held(1);
+    REQUIRE(first);
+    std::this_thread::sleep_for(100ms);
+    f.server->respond(*first, text("one"));
+    CHECK(c.read_response().body == "one");
+    auto second = f.wait_held(2);
+    REQUIRE(second);
+    f.server->respond(*second, text("two"));
+    CHECK(c.read_response().body == "two");
+    CHECK(c.closed_by_server());
+  }
+  SECTION("a FIN with no complete request closes at once, as before") {
+    REQUIRE(c.send("GET /hold HTTP/1.1\r\n"));
+    c.shut_write();
+    CHECK(c.closed_by_server());
+    CHECK_FALSE(f.wait_held());
+  }
 }
 
 TEST_CASE("listen() on a port in use names the address and the reason", "[http_server]") {
