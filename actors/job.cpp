@@ -103,7 +103,15 @@ void handle_lost(job_ptr self, const std::string& reason) {
   rec.job_secret.clear(); // the next dispatch makes a new one
   self->state.slot = nullptr;
   spdlog::warn("job lost, requeued job_id={} retry={}: {}", rec.job_id, rec.retries, reason);
-  persist(self, [=] { self->send(self->state.master, requeue_atom::value, self->state.rec); });
+  // Queued again, it is a record in the master's queue until its next
+  // dispatch spawns a new lifecycle actor: this one ends (unless a stop
+  // cancelled it meanwhile, which ends it through finish()).
+  persist(self, [=] {
+    if (self->state.rec.state != job_state::queued)
+      return;
+    self->send(self->state.master, requeue_atom::value, self->state.rec);
+    self->quit();
+  });
 }
 
 /// A state change the slot reported (directly, or held while the master

@@ -13,6 +13,7 @@
 #include "actors/job.hpp"
 #include "actors/master_gpus.hpp"
 #include "actors/master_state.hpp"
+#include "actors/queued_record.hpp"
 #include "messages/errors.hpp"
 #include "runtime/job_codec.hpp"
 
@@ -28,19 +29,20 @@ void enqueue_local(master_ptr self, job_record rec) {
 }
 
 /// Gives `job` (just taken from the policy) to the free slot `key`, with the
-/// GPUs of the slot's node it asks for. False when the job is gone meanwhile.
+/// GPUs of the slot's node it asks for. Its lifecycle actor starts here: a
+/// queued job is only its record in `queued` (memory per queued job).
+/// False when the job is gone meanwhile.
 bool hand_out(master_ptr self, const std::string& key, const queued_job& job, gpu_round& gpus) {
   auto& st = self->state;
   auto& slot = st.slots.at(key);
-  auto rec = st.queued.find(job.job_id);
-  auto active = st.jobs.find(job.job_id);
-  if (rec == st.queued.end() || active == st.jobs.end()) {
+  auto rec = st.queued.extract(job.job_id);
+  if (rec.empty()) {
     st.policy.running_changed(job.username, -1);
-    st.queued.erase(job.job_id);
     return false;
   }
-  st.queued.erase(rec);
-  active->second.running = true;
+  auto handle = spawn_job(self->system(), std::move(rec.mapped()), st.lookup, self,
+                          st.cfg->max_retries);
+  auto active = st.jobs.insert_or_assign(job.job_id, active_job{handle, job.username, true}).first;
   slot.info.current_job = job.job_id;
   slot.info.job_gpus = gpus.ledger.take(slot.info.node_id, job.num_gpus, slot.info.gpus);
   gpus.held.erase(slot.info.node_id); // if it was held, it was held for this job
@@ -95,14 +97,37 @@ void try_dispatch(master_ptr self) {
   }
 }
 
-/// Cancels a queued job: out of the queue, then through its lifecycle.
-void cancel_queued(master_ptr self, const std::string& id) {
+/// Writes a record no actor holds; retries while Redis is away (the lookup
+/// backs off) so that the transition is never dropped, then calls `then`.
+template <class F>
+void persist_record(master_ptr self, job_record rec, F then) {
+  self->request(self->state.lookup, caf::infinite, put_atom::value, rec)
+    .then([=](bool) mutable { then(); },
+          [=](caf::error& err) {
+            spdlog::error("persisting job failed, retrying job_id={}: {}", rec.job_id,
+                          error_message(err));
+            persist_record(self, rec, then);
+          });
+}
+
+/// Cancels a queued job: out of the queue, its record ends `cancelled` (it
+/// has no lifecycle actor yet). `then` runs once that is persisted. False
+/// when the job is not queued.
+template <class F>
+bool cancel_queued(master_ptr self, const std::string& id, F then) {
   auto& st = self->state;
+  auto rec = st.queued.extract(id);
+  if (rec.empty())
+    return false;
   st.policy.remove(id);
-  st.queued.erase(id);
-  if (auto j = st.jobs.find(id); j != st.jobs.end())
-    self->request(j->second.handle, caf::infinite, stop_atom::value)
-      .then([](bool) {}, [](caf::error&) {});
+  auto& r = rec.mapped();
+  if (!cancel_queued_record(r, now_seconds()))
+    return false;
+  persist_record(self, std::move(r), [=]() mutable {
+    spdlog::info("job finished job_id={} state=cancelled {}", id, stopped_while_queued);
+    then();
+  });
+  return true;
 }
 
 void release_job(master_ptr self, const std::string& id) {
@@ -134,19 +159,23 @@ void recover(master_ptr self) {
         size_t n = 0;
         for (auto& rec : recs) {
           st.last_seq = std::max(st.last_seq, rec.seq);
-          if (is_terminal(rec.state) || st.jobs.count(rec.job_id))
+          if (is_terminal(rec.state) || st.jobs.count(rec.job_id) || st.queued.count(rec.job_id))
             continue;
           ++n;
-          auto was = rec.state;
-          auto handle = spawn_job(self->system(), rec, st.lookup, self, st.cfg->max_retries);
-          st.jobs[rec.job_id] = active_job{handle, rec.username, false};
-          if (was == job_state::queued || was == job_state::lost) {
-            if (was == job_state::lost)
-              self->send(handle, lost_atom::value, std::string{"master restarted"});
-            else
+          if (rec.state == job_state::lost) {
+            // Lost under the previous master, which stopped before it
+            // acted on it: requeued (or failed) here, without an actor.
+            bool again = requeue_lost_record(rec, "master restarted", st.cfg->max_retries,
+                                             now_seconds());
+            if (again)
               enqueue_local(self, rec);
+            persist_record(self, std::move(rec), [] {});
+          } else if (rec.state == job_state::queued) {
+            enqueue_local(self, std::move(rec)); // its actor starts at dispatch
           } else {
             // Its slot may still run it: wait for the slot to rejoin.
+            auto handle = spawn_job(self->system(), rec, st.lookup, self, st.cfg->max_retries);
+            st.jobs[rec.job_id] = active_job{handle, rec.username, false};
             st.awaiting.insert(rec.job_id);
           }
         }
@@ -198,7 +227,7 @@ master_actor::behavior_type master_impl(master_ptr self,
     [=](submit_atom, job_record& rec) -> caf::result<std::string> {
       auto& st = self->state;
       auto id = rec.job_id;
-      if (st.jobs.count(id) || st.submitting.count(id))
+      if (st.jobs.count(id) || st.queued.count(id) || st.submitting.count(id))
         return make_error(ec::conflict, "job '" + id + "' already exists");
       rec.state = job_state::queued;
       rec.seq = st.next_seq();
@@ -224,11 +253,9 @@ master_actor::behavior_type master_impl(master_ptr self,
               rp.deliver(id);
               return;
             }
-            auto handle = spawn_job(self->system(), rec, st.lookup, self, st.cfg->max_retries);
-            st.jobs[id] = active_job{handle, rec.username, false};
-            enqueue_local(self, rec);
             spdlog::info("job queued job_id={} user={} project={}", id, rec.username,
                          rec.project_name);
+            enqueue_local(self, std::move(rec)); // its actor starts at dispatch
             try_dispatch(self);
             rp.deliver(id);
           },
@@ -301,6 +328,8 @@ master_actor::behavior_type master_impl(master_ptr self,
     },
     [=](jobs_atom, const std::string& id) -> caf::result<job_record> {
       auto& st = self->state;
+      if (auto q = st.queued.find(id); q != st.queued.end())
+        return q->second;
       if (auto j = st.jobs.find(id); j != st.jobs.end())
         return self->delegate(j->second.handle, get_atom::value);
       return self->delegate(st.lookup, get_atom::value, id);
@@ -369,14 +398,16 @@ master_actor::behavior_type master_impl(master_ptr self,
     },
     [=](done_atom, const std::string& id) { release_job(self, id); },
     [=](requeue_atom, job_record& rec) {
+      // The job's lifecycle actor persisted it queued again and ended: from
+      // here on it is a queued record like any other, until its dispatch.
       auto& st = self->state;
       auto j = st.jobs.find(rec.job_id);
-      if (j == st.jobs.end())
+      if (j == st.jobs.end() || rec.state != job_state::queued)
         return;
-      if (j->second.running) {
+      if (j->second.running)
         st.policy.running_changed(j->second.username, -1);
-        j->second.running = false;
-      }
+      st.jobs.erase(j);
+      st.awaiting.erase(rec.job_id);
       // The slot that lost it may still list it: free that record.
       for (auto& [key, s] : st.slots)
         if (s.info.current_job == rec.job_id)
@@ -386,14 +417,24 @@ master_actor::behavior_type master_impl(master_ptr self,
     },
     [=](stop_atom, const std::string& id) -> caf::result<bool> {
       auto& st = self->state;
+      if (st.queued.count(id)) {
+        auto rp = self->make_response_promise<bool>();
+        cancel_queued(self, id, [rp]() mutable { rp.deliver(true); });
+        return rp;
+      }
       auto j = st.jobs.find(id);
       if (j == st.jobs.end())
         return make_error(ec::not_found, "job '" + id + "' is not queued or running");
-      if (st.queued.count(id)) {
-        st.policy.remove(id);
-        st.queued.erase(id);
-      }
-      return self->delegate(j->second.handle, stop_atom::value);
+      auto rp = self->make_response_promise<bool>();
+      self->request(j->second.handle, caf::infinite, stop_atom::value)
+        .then([=](bool ok) mutable { rp.deliver(ok); },
+              [=](caf::error& err) mutable {
+                // Its actor had just requeued it and ended (the requeue
+                // arrived before this answer): stop the record instead.
+                if (!cancel_queued(self, id, [rp]() mutable { rp.deliver(true); }))
+                  rp.deliver(err);
+              });
+      return rp;
     },
     [=](list_atom) {
       auto& st = self->state;
@@ -409,8 +450,10 @@ master_actor::behavior_type master_impl(master_ptr self,
       if (pos >= order.size())
         return make_error(ec::not_found, "Bad queue position " + std::to_string(pos));
       auto rec = st.queued[order[pos].job_id];
-      cancel_queued(self, rec.job_id);
-      return rec;
+      // Answered once its end is persisted: a read right after sees it.
+      auto rp = self->make_response_promise<job_record>();
+      cancel_queued(self, rec.job_id, [rp, rec]() mutable { rp.deliver(rec); });
+      return rp;
     },
     [=](move_atom, uint64_t from, uint64_t to) -> caf::result<bool> {
       auto& st = self->state;
@@ -426,12 +469,23 @@ master_actor::behavior_type master_impl(master_ptr self,
       }
       return true;
     },
-    [=](clear_atom) {
+    [=](clear_atom) -> caf::result<uint64_t> {
       auto& st = self->state;
       auto order = st.policy.ordered();
+      auto n = static_cast<uint64_t>(order.size());
+      if (n == 0)
+        return n;
+      // Answered once every cancellation is persisted.
+      auto rp = self->make_response_promise<uint64_t>();
+      auto left = std::make_shared<uint64_t>(n);
+      auto one_done = [rp, left, n]() mutable {
+        if (--*left == 0)
+          rp.deliver(n);
+      };
       for (auto& q : order)
-        cancel_queued(self, q.job_id);
-      return static_cast<uint64_t>(order.size());
+        if (!cancel_queued(self, q.job_id, one_done))
+          one_done(); // a policy entry without its record: nothing to write
+      return rp;
     },
     [=](get_atom, slots_atom) {
       std::vector<slot_info> out;
@@ -441,6 +495,8 @@ master_actor::behavior_type master_impl(master_ptr self,
     },
     [=](get_atom, const std::string& id) -> caf::result<job_record> {
       auto& st = self->state;
+      if (auto q = st.queued.find(id); q != st.queued.end())
+        return q->second;
       auto j = st.jobs.find(id);
       if (j == st.jobs.end())
         return make_error(ec::not_found, "job '" + id + "' is not active");

@@ -43,8 +43,10 @@ struct master_state {
   std::shared_ptr<const node_config> cfg;
   lookup_actor lookup;
   queue_policy policy;
+  // A queued job is its record here (the only copy) and its policy entry;
+  // its lifecycle actor is spawned at dispatch, and a requeued job's ends.
   std::unordered_map<std::string, job_record> queued;  // records of queued jobs
-  std::unordered_map<std::string, active_job> jobs;    // every unfinished job
+  std::unordered_map<std::string, active_job> jobs;    // dispatched, unfinished jobs
   std::map<std::string, slot_entry> slots;             // by slot key
   std::set<std::string> free_slots;
   std::set<std::string> submitting;                    // ids being persisted

@@ -72,7 +72,7 @@ def stop_perf(proc):
 
 
 def run(nodes, slots, jobs, job_ms, in_flight, runner="bench-sleep", perf_out=None,
-        log_level="info", caf_front=True):
+        log_level="info", caf_front=True, fill_only=False):
     config = (f"runner: bench-sleep\nbench:\n  sleep_ms: {job_ms}\n" if runner == "bench-sleep"
               else "") + f"log_level: {log_level}\n"
     if not caf_front:
@@ -89,6 +89,15 @@ def run(nodes, slots, jobs, job_ms, in_flight, runner="bench-sleep", perf_out=No
         submit_s, _ = bc.submit_all(cluster.master.url, requests, in_flight)
         cpu1 = cpu_seconds(mpid)
         rss_queued = status_kb(mpid, "VmRSS")
+        if fill_only:  # no worker starts: the figures of the full queue only
+            stop_perf(perf)
+            return {
+                "nodes": nodes, "slots": slots, "jobs": jobs, "job_ms": job_ms,
+                "submit_per_s": jobs / submit_s,
+                "master_cpu_submit_us": (cpu1 - cpu0) / jobs * 1e6,
+                "master_rss_queued_mb": rss_queued / 1024,
+                "master_peak_rss_mb": status_kb(mpid, "VmHWM") / 1024,
+            }
 
         t_start = time.time()
         for w in cluster.workers:  # all at once; each joins as soon as it is up
@@ -164,10 +173,20 @@ def main():
     ap.add_argument("--log-level", default="info", help="the nodes' log_level")
     ap.add_argument("--no-caf-front", action="store_true",
                     help="cluster.caf_front: false (workers talk to CAF directly)")
+    ap.add_argument("--fill-only", action="store_true",
+                    help="stop once every job is queued (no worker starts): submission "
+                         "figures and the master's RSS with the full queue only")
     a = ap.parse_args()
     print(bc.machine_line())
     r = run(a.nodes, a.slots, a.jobs, a.job_ms, a.in_flight, a.runner, a.perf, a.log_level,
-            not a.no_caf_front)
+            not a.no_caf_front, a.fill_only)
+    if a.fill_only:
+        bc.table(f"control plane, queue filled only: {a.jobs} jobs", [
+            ("submissions/s (queue filling)", r["submit_per_s"], "jobs/s"),
+            ("master CPU per job, submit", r["master_cpu_submit_us"], "us"),
+            ("master RSS, all jobs queued", r["master_rss_queued_mb"], "MB"),
+            ("master peak RSS", r["master_peak_rss_mb"], "MB")])
+        return
     bc.table(f"control plane: {a.nodes} worker nodes x {a.slots} slots, {a.jobs} jobs, "
              f"runner {a.runner}" + (f" {a.job_ms} ms" if a.runner == "bench-sleep" else ""), [
                  ("submissions/s (queue filling)", r["submit_per_s"], "jobs/s"),

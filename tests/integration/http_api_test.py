@@ -370,6 +370,8 @@ def test_patch_moves_a_job_and_delete_by_position_cancels_it():
     assert queued_ids(queue_node) == ["q-c1", "q-b1", "q-a2", "q-low", "q-a3"]
     job = queue_node.job("q-a1")
     assert job["state"] == "cancelled", job
+    assert job["reason"] == "stopped by user while queued", job
+    assert [h["state"] for h in job["history"]] == ["queued", "cancelled"], job
     status, failed = queue_node.json("GET", "/failed_jobs")
     assert "q-a1" in failed, failed
     # A queued job is active: it cannot be deleted as a finished one.
@@ -390,7 +392,9 @@ def test_clearing_the_queue_cancels_every_queued_job():
     assert clear_queue(queue_node) == 6
     assert queued_ids(queue_node) == []
     for job_id in ["q-c1", "q-b1", "q-a2", "q-low", "q-a3", "q-late"]:
-        assert queue_node.job(job_id)["state"] == "cancelled"
+        job = queue_node.job(job_id)
+        assert job["state"] == "cancelled", job
+        assert job["history"][-1]["state"] == "cancelled", job
     assert clear_queue(queue_node) == 0
 
 

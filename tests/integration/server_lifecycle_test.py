@@ -303,6 +303,28 @@ def test_a_queued_job_survives_a_node_restart_then_runs():
     assert queued_ids(node) == []
 
 
+def test_a_queued_job_stopped_after_a_restart_ends_cancelled_and_the_other_stays():
+    # A queued job is a record in the master (no lifecycle actor until its
+    # dispatch): after a restart it is read back as one, and stopping it ends
+    # it on that record.
+    node = make_node(slots=0).start()
+    submit(node, "restop-1")
+    submit(node, "restop-2")
+    stop_foreground(node)
+    node.start()
+    assert queued_ids(node) == ["restop-1", "restop-2"]
+    status, raw = node.request("DELETE", "/running_jobs/restop-1")
+    assert status == 204, (status, raw)
+    job = node.job("restop-1")
+    assert job["state"] == "cancelled", job
+    assert job["reason"] == "stopped by user while queued", job
+    assert [h["state"] for h in job["history"]] == ["queued", "cancelled"], job
+    assert queued_ids(node) == ["restop-2"]
+    status, raw = node.request("DELETE", "/running_jobs/restop-1")
+    assert status == 409, (status, raw)
+    assert node.job("restop-2")["state"] == "queued"
+
+
 def test_a_job_running_when_the_node_stops_is_requeued_and_runs_again():
     node = make_node(slots=1).start()
     marks = tempfile.mkdtemp(prefix="atlas-marks-")
@@ -411,6 +433,7 @@ try:
         test_a_bad_host_address_stops_start_up,
         test_limits_drain_timeout_s_is_a_known_setting,
         test_a_queued_job_survives_a_node_restart_then_runs,
+        test_a_queued_job_stopped_after_a_restart_ends_cancelled_and_the_other_stays,
         test_the_master_runs_redis_in_its_node_dir_and_restarts_it_when_killed,
         test_a_job_running_when_the_node_stops_is_requeued_and_runs_again,
         test_an_idle_node_stops_its_actor_system_cleanly,

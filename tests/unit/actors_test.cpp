@@ -291,3 +291,157 @@ TEST_CASE_METHOD(fixture, "a second submission with the same id is refused", "[a
                   [&](caf::error& err) { refused = http_status_of(err) == 409; });
   CHECK(refused);
 }
+
+namespace {
+
+/// What the master says about itself: "<n> queued, <m> active, ...".
+std::string master_summary(fixture& f, const master_actor& m) {
+  caf::scoped_actor client{*f.sys};
+  client->send(m, stats_atom::value);
+  f.sched->run();
+  std::string out;
+  client->receive([&](actor_stats& s) { out = s.summary; }, [](caf::error&) {});
+  return out;
+}
+
+std::vector<std::string> queued_ids(fixture& f) {
+  caf::scoped_actor client{*f.sys};
+  client->send(f.master, list_atom::value);
+  f.sched->run();
+  std::vector<std::string> out;
+  client->receive(
+    [&](std::vector<job_record>& recs) {
+      for (auto& r : recs)
+        out.push_back(r.job_id);
+    },
+    [](caf::error&) {});
+  return out;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(fixture, "a queued job is a record only: its lifecycle actor starts at dispatch",
+                 "[actors]") {
+  submit("w1");
+  submit("w2");
+  CHECK(master_summary(*this, master).rfind("2 queued, 0 active", 0) == 0);
+  CHECK(queued_ids(*this) == std::vector<std::string>{"w1", "w2"});
+  // Its record is answered by the master while queued.
+  caf::scoped_actor client{*sys};
+  client->send(master, jobs_atom::value, std::string{"w2"});
+  sched->run();
+  job_record got;
+  client->receive([&](job_record& r) { got = r; }, [](caf::error&) {});
+  CHECK(got.job_id == "w2");
+  CHECK(got.state == job_state::queued);
+  auto log = std::make_shared<slot_log>();
+  slot(log, "n1/0");
+  CHECK(log->runs == std::vector<std::string>{"w1"});
+  CHECK(master_summary(*this, master).rfind("1 queued, 1 active", 0) == 0);
+  CHECK(queued_ids(*this) == std::vector<std::string>{"w2"});
+}
+
+TEST_CASE_METHOD(fixture, "a job stopped while queued ends cancelled with its reason, in history too",
+                 "[actors]") {
+  submit("sq");
+  caf::scoped_actor client{*sys};
+  client->send(master, stop_atom::value, std::string{"sq"});
+  sched->run();
+  bool answered = false;
+  client->receive([&](bool ok) { answered = ok; }, [](caf::error&) {});
+  CHECK(answered);
+  auto& rec = db->at("sq");
+  CHECK(rec.state == job_state::cancelled);
+  CHECK(rec.reason == "stopped by user while queued");
+  CHECK(rec.end_time > 0);
+  std::vector<job_state> steps;
+  for (auto& t : rec.history)
+    steps.push_back(t.state);
+  CHECK(steps == std::vector<job_state>{job_state::queued, job_state::cancelled});
+  CHECK(master_summary(*this, master).rfind("0 queued, 0 active", 0) == 0);
+  // Stopping it again: it is neither queued nor running any more.
+  client->send(master, stop_atom::value, std::string{"sq"});
+  sched->run();
+  bool refused = false;
+  client->receive([](bool) {}, [&](caf::error& err) { refused = http_status_of(err) == 404; });
+  CHECK(refused);
+}
+
+TEST_CASE_METHOD(fixture, "a requeued job drops its actor, waits as a record and can be stopped",
+                 "[actors]") {
+  auto log = std::make_shared<slot_log>();
+  auto s = slot(log, "n1/0");
+  submit("rq");
+  REQUIRE(log->runs == std::vector<std::string>{"rq"});
+  CHECK(master_summary(*this, master).rfind("0 queued, 1 active", 0) == 0);
+  caf::anon_send_exit(s, caf::exit_reason::kill);
+  sched->run();
+  CHECK(state_of("rq") == job_state::queued);
+  CHECK(db->at("rq").retries == 1);
+  CHECK(master_summary(*this, master).rfind("1 queued, 0 active", 0) == 0);
+  caf::scoped_actor client{*sys};
+  client->send(master, stop_atom::value, std::string{"rq"});
+  sched->run();
+  client->receive([](bool) {}, [](caf::error&) {});
+  CHECK(state_of("rq") == job_state::cancelled);
+  CHECK(db->at("rq").reason == "stopped by user while queued");
+  CHECK(db->at("rq").history.back().state == job_state::cancelled);
+}
+
+TEST_CASE_METHOD(fixture, "a restarted master queues the queued and lost records it finds, in order",
+                 "[actors]") {
+  auto record = [&](std::string id, job_state s, uint64_t seq) {
+    job_record r;
+    r.job_id = id;
+    r.username = "ann";
+    r.spec = "{}";
+    r.state = s;
+    r.seq = seq;
+    r.queued_time = 1;
+    r.history = {job_transition{job_state::queued, 1, {}}};
+    if (s == job_state::lost) {
+      r.history.push_back(job_transition{job_state::pending, 2, "n9/0"});
+      r.history.push_back(job_transition{job_state::lost, 3, "n9/0"});
+      r.slot = "n9/0";
+    }
+    (*db)[id] = r;
+  };
+  record("old-q", job_state::queued, 10);
+  record("old-lost", job_state::lost, 5);
+  record("old-done", job_state::completed, 1);
+  auto cfg2 = std::make_shared<node_config>();
+  cfg2->node_id = "n1";
+  auto m2 = spawn_master(*sys, cfg2, lookup);
+  sched->run();
+  CHECK(master_summary(*this, m2).rfind("2 queued, 0 active", 0) == 0);
+  CHECK(state_of("old-lost") == job_state::queued);
+  CHECK(db->at("old-lost").retries == 1);
+  CHECK(db->at("old-lost").slot.empty());
+  CHECK(db->at("old-lost").history.back().state == job_state::queued);
+  auto log = std::make_shared<slot_log>();
+  sys->spawn(fake_slot, log, m2, std::string{"n1/0"});
+  sched->run();
+  CHECK(log->runs == std::vector<std::string>{"old-lost"}); // submitted first
+  CHECK(state_of("old-lost") == job_state::pending);
+  CHECK(state_of("old-q") == job_state::queued);
+  caf::anon_send_exit(m2, caf::exit_reason::user_shutdown);
+  sched->run();
+}
+
+TEST_CASE_METHOD(fixture, "a job stopped while its requeue is persisted ends cancelled, not queued",
+                 "[actors]") {
+  auto log = std::make_shared<slot_log>();
+  auto s = slot(log, "n1/0");
+  submit("race");
+  REQUIRE(log->runs == std::vector<std::string>{"race"});
+  caf::anon_send_exit(s, caf::exit_reason::kill);
+  sched->run_once(); // the slot ends: the master's next message is its down
+  caf::scoped_actor client{*sys};
+  client->send(master, stop_atom::value, std::string{"race"});
+  sched->run();
+  client->receive([](bool) {}, [](caf::error&) {});
+  CHECK(state_of("race") == job_state::cancelled);
+  CHECK(db->at("race").history.back().state == job_state::cancelled);
+  CHECK(queued_ids(*this).empty());
+  CHECK(master_summary(*this, master).rfind("0 queued, 0 active", 0) == 0);
+}
