@@ -9,7 +9,9 @@ Prints requests/s and latency p50/p99 of each, and proxied/direct."""
 
 import argparse
 import json
+import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -33,12 +35,37 @@ def parse_wrk(text):
             "socket_errors": errors.group(0) if errors else ""}
 
 
+def cpu_s(pid):
+    """CPU seconds (user + system) a process has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        x = f.read().rsplit(") ", 1)[1].split()
+    return (int(x[11]) + int(x[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(cluster, run):
+    """Runs wrk via `run`; adds each process's CPU microseconds per request
+    (where the time of a request goes: the bound on a shared machine)."""
+    pids = {"master": cluster.master.pid, "worker": cluster.workers[0].pid,
+            "redis": cluster.redis.pid()}
+    before = {k: cpu_s(p) for k, p in pids.items()}
+    wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = run()
+    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    n = max(1.0, r["rps"] * r["seconds"])
+    r["cpu_us"] = {k: (cpu_s(p) - before[k]) * 1e6 / n for k, p in pids.items()}
+    r["cpu_us"]["wrk"] = ((wrk_after.ru_utime + wrk_after.ru_stime)
+                          - (wrk_before.ru_utime + wrk_before.ru_stime)) * 1e6 / n
+    return r
+
+
 def wrk(url, duration, connections, threads):
     r = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
                         "--latency", "--timeout", "10s", url],
                        capture_output=True, text=True, timeout=duration + 60)
     assert r.returncode == 0, r.stderr
-    return parse_wrk(r.stdout)
+    out = parse_wrk(r.stdout)
+    out["seconds"] = duration
+    return out
 
 
 def start_perf(pid, directory, name):
@@ -60,6 +87,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--actor-threads", type=int, default=0,
                     help="the nodes' limits.actor_threads (0: one per core)")
+    ap.add_argument("--no-caf-front", action="store_true",
+                    help="cluster.caf_front: false (the worker talks to CAF directly)")
     ap.add_argument("--perf", metavar="DIR",
                     help="record perf profiles (cpu-clock) of the node under load into DIR")
     a = ap.parse_args()
@@ -68,6 +97,7 @@ def main():
         return 1
     print(bc.machine_line())
     config = (f"limits:\n  actor_threads: {a.actor_threads}\n" if a.actor_threads else "")
+    config += "cluster:\n  caf_front: false\n" if a.no_caf_front else ""
     cluster = bc.cluster_harness.Cluster(workers=1, slots=1, atlas_config=config)
     try:
         cluster.start()
@@ -85,11 +115,12 @@ def main():
         status, raw = cluster.master.request("GET", f"/jobs/{job_id}")
         assert status == 200 and json.loads(raw)["logs"] == body["logs"], (status, raw)
         perf = start_perf(worker.pid, a.perf, "direct") if a.perf else None
-        direct = wrk(f"{worker.url}/jobs/{job_id}", a.duration, a.connections, a.threads)
+        direct = measured(cluster, lambda: wrk(f"{worker.url}/jobs/{job_id}", a.duration,
+                                               a.connections, a.threads))
         stop_perf(perf)
         perf = start_perf(cluster.master.pid, a.perf, "proxied-master") if a.perf else None
-        proxied = wrk(f"{cluster.master.url}/jobs/{job_id}", a.duration, a.connections,
-                      a.threads)
+        proxied = measured(cluster, lambda: wrk(f"{cluster.master.url}/jobs/{job_id}",
+                                                a.duration, a.connections, a.threads))
         stop_perf(perf)
     finally:
         cluster.cleanup()
@@ -99,7 +130,8 @@ def main():
                  f"{a.duration} s, keep-alive)", [
                      ("requests/s", r["rps"], "req/s"),
                      ("latency p50", r["p50_ms"], "ms"),
-                     ("latency p99", r["p99_ms"], "ms")])
+                     ("latency p99", r["p99_ms"], "ms")]
+                 + [(f"CPU per request, {k}", v, "us") for k, v in r["cpu_us"].items()])
         if r["socket_errors"]:
             print("  " + r["socket_errors"])
     print(f"\nproxied/direct: {proxied['rps'] / direct['rps']:.2f}")
