@@ -217,11 +217,6 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
       return self->stats("", "Redis " + redis.host() + ":" + std::to_string(redis.port())
                                + (redis.connected() ? " connected" : " not connected"));
     },
-    [=](route_atom, const std::string& id, const std::string& address) -> caf::result<bool> {
-      if (!self->state.command({"HSET", keys::routing_map, id, address}))
-        return unavailable();
-      return true;
-    },
     [=](track_atom, const std::string& op,
         const std::vector<std::string>& args) -> caf::result<std::string> {
       auto tx = [=](const std::vector<cmd>& cmds) { return self->state.transaction(cmds); };

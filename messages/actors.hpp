@@ -36,8 +36,6 @@ using lookup_actor = caf::typed_actor<
   caf::replies_to<list_atom, job_state>::with<std::vector<job_record>>,
   // Removes a record, its indexes and its lookup-table entry.
   caf::replies_to<delete_atom, std::string>::with<bool>,
-  // Records job id -> HOST_ADDRESS in the lookup table.
-  caf::replies_to<route_atom, std::string, std::string>::with<bool>,
   // Records the master's CAF endpoint "host:port".
   caf::replies_to<endpoint_atom, std::string>::with<bool>,
   // Reads the master's CAF endpoint; error not_found before any master ran.

@@ -11,7 +11,6 @@ using put_atom = caf::atom_constant<caf::atom("put")>;
 using get_atom = caf::atom_constant<caf::atom("get")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
-using route_atom = caf::atom_constant<caf::atom("route")>;
 using register_atom = caf::atom_constant<caf::atom("register")>;
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
 using dispatch_atom = caf::atom_constant<caf::atom("dispatch")>;

@@ -64,7 +64,6 @@ fake_lookup(lookup_actor::stateful_pointer<fake_lookup_state> self, std::shared_
       return out;
     },
     [=](delete_atom, const std::string& id) { return db->erase(id) > 0; },
-    [=](route_atom, const std::string&, const std::string&) { return true; },
     [=](endpoint_atom, const std::string&) { return true; },
     [=](endpoint_atom) -> caf::result<std::string> { return std::string{"x:1"}; },
     [=](stats_atom) { return actor_stats{}; },
