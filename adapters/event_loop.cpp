@@ -1,5 +1,9 @@
 #include "adapters/event_loop.hpp"
 
+#include <csignal>
+
+#include <pthread.h>
+
 namespace atlas {
 
 namespace {
@@ -34,6 +38,13 @@ void event_loop::start() {
   running_ = true; // before the thread, so a post() right after start() is awaited
   try {
     thread_ = std::thread([this] {
+      // Every socket and pipe write of the loop happens on this thread: a
+      // peer that went away must give EPIPE, never kill the process,
+      // whatever the embedding program does with SIGPIPE.
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
       thread_id_.store(std::this_thread::get_id());
       uv_run(&loop_, UV_RUN_DEFAULT);
       running_ = false;

@@ -9,9 +9,11 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -811,6 +813,28 @@ TEST_CASE("listen() on a loop that is not running fails at once", "[http_server]
   CHECK(st.error() == "cannot listen on 127.0.0.1:0: the event loop is not running");
   server.close();
   CHECK(std::chrono::steady_clock::now() - begin < 1s);
+}
+
+TEST_CASE("a write to a peer that went away gives EPIPE on the loop, not SIGPIPE",
+          "[http_server]") {
+  // SIGPIPE keeps its default action (end the process) in this test program,
+  // as in any program that embeds the loop without ignoring it.
+  REQUIRE(std::signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+  int sv[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  ::close(sv[1]); // the peer is gone: a write raises SIGPIPE unless blocked
+  event_loop loop;
+  loop.start();
+  std::promise<int> written;
+  loop.post([&](uv_loop_t*) {
+    const ssize_t n = ::write(sv[0], "x", 1);
+    written.set_value(n < 0 ? errno : 0);
+  });
+  auto result = written.get_future();
+  REQUIRE(result.wait_for(5s) == std::future_status::ready);
+  CHECK(result.get() == EPIPE);
+  loop.stop();
+  ::close(sv[0]);
 }
 
 TEST_CASE("a request target splits into a decoded path and a raw query", "[http_wire]") {
