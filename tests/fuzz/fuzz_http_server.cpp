@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -80,23 +81,33 @@ server& the_server() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto& s = the_server();
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    std::abort();
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(s.port);
   ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  // Hundreds of thousands of connections a run use up the ephemeral ports
-  // (TIME_WAIT): wait for one to free rather than report a finding.
-  int tries = 0;
-  while (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    if (errno != EADDRNOTAVAIL || ++tries > 200)
-      std::abort(); // the server went away
-    ::usleep(50000);
+  int fd = -1;
+  for (int tries = 0;;) {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+      std::abort();
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+      break;
+    const int err = errno;
+    ::close(fd);
+    // libFuzzer's timeout alarm (SIGALRM) can interrupt a connect: again.
+    if (err == EINTR)
+      continue;
+    // Hundreds of thousands of connections a run use up the ephemeral ports
+    // (TIME_WAIT): wait for one to free rather than report a finding.
+    if (err == EADDRNOTAVAIL && ++tries <= 200) {
+      ::usleep(50000);
+      continue;
+    }
+    std::fprintf(stderr, "fuzz_http_server: connect: %s\n", std::strerror(err));
+    std::abort(); // the server went away
   }
   size_t sent = 0;
   while (sent < size) {
