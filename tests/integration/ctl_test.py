@@ -349,9 +349,13 @@ def test_a_frozen_master_is_one_line_and_exit_1_within_seconds():
     finally:
         M.signal(signal.SIGCONT)
     one_line_failure(r, f"127.0.0.1:{M.caf_port}", 8)
-    # Thawed, it answers again.
+    # Thawed, it answers again, and the workers, which took it for dead
+    # while it was frozen, join it again.
     wait_until(lambda: ctl("nodes", "--json", check=None).returncode == 0, 20,
                "the thawed master to answer")
+    every_node = {M.node_id, A.node_id, B.node_id}
+    wait_until(lambda: {n["node_id"] for n in ctl_json("nodes")["nodes"]} == every_node, 30,
+               "both workers to rejoin the thawed master")
 
 
 def test_a_wrong_secret_is_refused_with_one_line():
