@@ -16,6 +16,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "adapters/tcp_listen.hpp"
+
 namespace atlas {
 
 namespace {
@@ -77,7 +79,6 @@ struct caf_front::impl : std::enable_shared_from_this<caf_front::impl> {
   }
 
   status do_listen(uv_loop_t* l);
-  int bind_listen(uv_loop_t* l, const sockaddr* addr);
   void do_close();
 
   // -- relays --
@@ -145,56 +146,17 @@ struct write_req {
 
 // -- listening ------------------------------------------------------------------
 
-int caf_front::impl::bind_listen(uv_loop_t* l, const sockaddr* addr) {
-  auto* tcp = new uv_tcp_t{};
-  uv_tcp_init(l, tcp);
-  tcp->data = this;
-  int r = uv_tcp_bind(tcp, addr, 0); // IPv6 "::" also takes IPv4 (not IPV6ONLY)
-  if (r == 0) // libuv reports most bind errors (address in use) only here
-    r = uv_listen(stream(tcp), 511, &impl::on_connection);
-  if (r != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    return r;
-  }
-  listener = tcp;
-  return 0;
-}
-
 status caf_front::impl::do_listen(uv_loop_t* l) {
   if (stopped)
     return status::fail(where() + ": closed");
   if (listener != nullptr)
     return status::fail(where() + ": already listening");
-  int r = 0;
-  if (opts.host.empty()) {
-    // Every interface, as CAF's publish() without an address: IPv6 (with
-    // IPv4 mapped) where the system has it, else IPv4.
-    sockaddr_in6 any6{};
-    uv_ip6_addr("::", opts.port, &any6);
-    r = bind_listen(l, reinterpret_cast<const sockaddr*>(&any6));
-    if (r == UV_EAFNOSUPPORT || r == UV_EADDRNOTAVAIL) {
-      sockaddr_in any4{};
-      uv_ip4_addr("0.0.0.0", opts.port, &any4);
-      r = bind_listen(l, reinterpret_cast<const sockaddr*>(&any4));
-    }
-  } else {
-    sockaddr_storage addr{};
-    r = opts.host.find(':') != std::string::npos
-          ? uv_ip6_addr(opts.host.c_str(), opts.port, reinterpret_cast<sockaddr_in6*>(&addr))
-          : uv_ip4_addr(opts.host.c_str(), opts.port, reinterpret_cast<sockaddr_in*>(&addr));
-    if (r != 0)
-      return status::fail(where() + ": not an IP address");
-    r = bind_listen(l, reinterpret_cast<const sockaddr*>(&addr));
-  }
-  if (r != 0)
-    return status::fail(where() + ": " + uv_strerror(r));
-  sockaddr_storage bound{};
-  int len = sizeof bound;
-  uv_tcp_getsockname(listener, reinterpret_cast<sockaddr*>(&bound), &len);
-  bound_port = ntohs(bound.ss_family == AF_INET6
-                       ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                       : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  // An empty host: every interface, as CAF's publish() without an address.
+  std::string error;
+  listener = listen_tcp(l, opts.host, opts.port, this, &impl::on_connection, error);
+  if (listener == nullptr)
+    return status::fail(where() + ": " + error);
+  bound_port = atlas::bound_port(listener);
   return status::success();
 }
 

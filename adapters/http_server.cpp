@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "adapters/http_server_impl.hpp"
+#include "adapters/tcp_listen.hpp"
 
 namespace atlas {
 
@@ -76,30 +77,11 @@ status http_server::impl::do_listen(uv_loop_t* l) {
     upload_dir = std::filesystem::temp_directory_path(ec).string();
   else if (std::filesystem::create_directories(upload_dir, ec); ec)
     return status::fail("cannot create upload directory " + upload_dir + ": " + ec.message());
-  sockaddr_storage addr{};
-  int r = opts.host.find(':') != std::string::npos
-            ? uv_ip6_addr(opts.host.c_str(), opts.port, reinterpret_cast<sockaddr_in6*>(&addr))
-            : uv_ip4_addr(opts.host.c_str(), opts.port, reinterpret_cast<sockaddr_in*>(&addr));
-  if (r != 0)
-    return status::fail(where() + ": not an IP address");
-  auto* tcp = new uv_tcp_t{};
-  uv_tcp_init(l, tcp);
-  tcp->data = this;
-  r = uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&addr), 0);
-  if (r == 0) // libuv reports most bind errors (address in use) only here
-    r = uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 511, &impl::on_connection);
-  if (r != 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(tcp),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
-    return status::fail(where() + ": " + uv_strerror(r));
-  }
-  sockaddr_storage bound{};
-  int len = sizeof bound;
-  uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&bound), &len);
-  bound_port = ntohs(bound.ss_family == AF_INET6
-                       ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                       : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  listener = tcp;
+  std::string error;
+  listener = listen_tcp(l, opts.host, opts.port, this, &impl::on_connection, error);
+  if (listener == nullptr)
+    return status::fail(where() + ": " + error);
+  bound_port = atlas::bound_port(listener);
   return status::success();
 }
 
