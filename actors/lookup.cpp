@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
+#include <map>
 #include <optional>
+#include <set>
+#include <span>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -24,10 +28,27 @@ namespace {
 
 using cmd = std::vector<std::string>;
 
+/// A write waiting for the batch's round trip: its commands are
+/// [first, first + count) of the batch's.
+struct pending_write {
+  bool is_new = false; // enqueue (SET NX), not a transition
+  job_record rec;
+  std::optional<job_state> from;
+  size_t first = 0;
+  size_t count = 0;
+  caf::typed_response_promise<bool> answer;
+};
+
 struct lookup_state {
   static inline const char* name = "lookup";
+  // Enough to amortise the round trip; few enough that no write waits long.
+  static constexpr size_t max_batch = 256;
   std::unique_ptr<redis_client> redis;
   int retry_s = 10;
+  std::vector<pending_write> batch;
+  std::vector<cmd> batch_cmds;
+  uint64_t writes = 0;  // enqueue and put, for atlas-ctl
+  uint64_t flushes = 0; // the round trips they took
 
   /// Runs `attempt` until it succeeds or the retry budget is spent. Blocking
   /// is fine here: this actor runs on its own thread.
@@ -138,6 +159,94 @@ caf::error unavailable() {
   return make_error(ec::unavailable, "Redis is unavailable; nothing was changed");
 }
 
+/// A new job's answer once its batch is back: created, or the record found
+/// is its own (a write sent again), or another job's (conflict).
+void answer_enqueue(lookup_state& st, pending_write& w, std::span<const redis_reply> replies) {
+  if (lookup_writes::enqueue_created(replies)) {
+    w.answer.deliver(true);
+    return;
+  }
+  auto own = st.is_own_record(w.rec);
+  if (!own)
+    w.answer.deliver(unavailable());
+  else if (*own)
+    w.answer.deliver(true);
+  else
+    w.answer.deliver(make_error(ec::conflict, "job '" + w.rec.job_id + "' already exists"));
+}
+
+/// Sends every batched write in one pipelined round trip and answers each.
+/// A transition whose id was not in the set its history names (a write cut
+/// off and sent again, or one never stored on its own; rare) has its index
+/// repaired from the job's last record in the batch, since a later write of
+/// the same job in this batch already ran.
+void flush(lookup_ptr self) {
+  auto& st = self->state;
+  if (st.batch.empty())
+    return;
+  auto batch = std::move(st.batch);
+  auto cmds = std::move(st.batch_cmds);
+  st.batch.clear();
+  st.batch_cmds.clear();
+  st.writes += batch.size();
+  ++st.flushes;
+  auto replies = st.pipeline(cmds);
+  if (!replies) {
+    for (auto& w : batch)
+      w.answer.deliver(unavailable());
+    return;
+  }
+  std::map<std::string, const job_record*> last;  // each job's last transition
+  std::set<std::string> repair;                    // jobs whose index needs it
+  for (auto& w : batch) {
+    auto mine = std::span<const redis_reply>(*replies).subspan(w.first, w.count);
+    if (w.is_new) {
+      answer_enqueue(st, w, mine);
+      continue;
+    }
+    last[w.rec.job_id] = &w.rec;
+    if (!lookup_writes::transition_indexed(w.rec, w.from, mine))
+      repair.insert(w.rec.job_id);
+  }
+  std::set<std::string> failed;
+  for (auto& id : repair) {
+    spdlog::debug("lookup: reindexing job_id={} state={}", id, to_string(last[id]->state));
+    if (!st.pipeline(lookup_writes::reindex(*last[id])))
+      failed.insert(id);
+  }
+  for (auto& w : batch) {
+    if (w.is_new)
+      continue;
+    if (failed.count(w.rec.job_id))
+      w.answer.deliver(unavailable());
+    else
+      w.answer.deliver(true);
+  }
+}
+
+/// Adds a write to the batch. The first one asks this actor to flush: that
+/// message queues behind the writes already in the mailbox, which join.
+caf::result<bool> batch_write(lookup_ptr self, bool is_new, job_record& rec) {
+  auto& st = self->state;
+  pending_write w;
+  w.is_new = is_new;
+  if (!is_new)
+    w.from = lookup_writes::last_stored_state(rec);
+  auto cmds = is_new ? lookup_writes::enqueue(rec) : lookup_writes::transition(rec, w.from);
+  w.first = st.batch_cmds.size();
+  w.count = cmds.size();
+  std::move(cmds.begin(), cmds.end(), std::back_inserter(st.batch_cmds));
+  w.rec = std::move(rec);
+  w.answer = self->make_response_promise<bool>();
+  auto answer = w.answer;
+  st.batch.push_back(std::move(w));
+  if (st.batch.size() == 1)
+    self->send(self, flush_atom::value);
+  else if (st.batch.size() >= lookup_state::max_batch)
+    flush(self);
+  return answer;
+}
+
 lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint16_t port,
                                         int retry_s) {
   self->state.redis = std::make_unique<redis_client>(host, port);
@@ -145,35 +254,11 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
   if (auto st = self->state.redis->connect(); !st)
     spdlog::warn("lookup: {} (will retry on first use)", st.error());
   return {
-    [=](enqueue_atom, const job_record& rec) -> caf::result<bool> {
-      auto replies = self->state.pipeline(lookup_writes::enqueue(rec));
-      if (!replies)
-        return unavailable();
-      if (lookup_writes::enqueue_created(*replies))
-        return true;
-      auto own = self->state.is_own_record(rec);
-      if (!own)
-        return unavailable();
-      if (*own)
-        return true;
-      return make_error(ec::conflict, "job '" + rec.job_id + "' already exists");
-    },
-    [=](put_atom, const job_record& rec) -> caf::result<bool> {
-      auto from = lookup_writes::last_stored_state(rec);
-      auto replies = self->state.pipeline(lookup_writes::transition(rec, from));
-      if (!replies)
-        return unavailable();
-      if (!lookup_writes::transition_indexed(rec, from, *replies)) {
-        // Not in the set its history names: a write cut off and sent again,
-        // or a transition that was never stored on its own. Rare.
-        spdlog::debug("lookup: reindexing job_id={} state={}", rec.job_id,
-                      to_string(rec.state));
-        if (!self->state.pipeline(lookup_writes::reindex(rec)))
-          return unavailable();
-      }
-      return true;
-    },
+    [=](enqueue_atom, job_record& rec) { return batch_write(self, true, rec); },
+    [=](put_atom, job_record& rec) { return batch_write(self, false, rec); },
+    [=](flush_atom) { flush(self); },
     [=](get_atom, const std::string& id) -> caf::result<job_record> {
+      flush(self);
       auto reply = self->state.command({"GET", keys::job(id)});
       if (!reply)
         return unavailable();
@@ -186,12 +271,15 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
       return std::move(*rec);
     },
     [=](list_atom) -> caf::result<std::vector<job_record>> {
+      flush(self);
       return self->state.read_set(keys::all_jobs);
     },
     [=](list_atom, job_state s) -> caf::result<std::vector<job_record>> {
+      flush(self);
       return self->state.read_set(keys::state_set(to_string(s)), s);
     },
     [=](delete_atom, const std::string& id) -> caf::result<bool> {
+      flush(self);
       // Atomic: not on a job's path, and a half-deleted job would show.
       auto cmds = lookup_writes::remove(id, dashboard::tracking_keys(id));
       auto replies = self->state.transaction(cmds);
@@ -200,11 +288,13 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
       return !replies->empty() && (*replies)[0].integer > 0;
     },
     [=](endpoint_atom, const std::string& endpoint) -> caf::result<bool> {
+      flush(self);
       if (!self->state.command({"SET", keys::master_endpoint, endpoint}))
         return unavailable();
       return true;
     },
     [=](endpoint_atom) -> caf::result<std::string> {
+      flush(self);
       auto reply = self->state.command({"GET", keys::master_endpoint});
       if (!reply)
         return unavailable();
@@ -214,11 +304,15 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
     },
     [=](stats_atom) {
       auto& redis = *self->state.redis;
+      auto& st = self->state;
       return self->stats("", "Redis " + redis.host() + ":" + std::to_string(redis.port())
-                               + (redis.connected() ? " connected" : " not connected"));
+                               + (redis.connected() ? " connected, " : " not connected, ")
+                               + std::to_string(st.writes) + " writes in "
+                               + std::to_string(st.flushes) + " round trips");
     },
     [=](track_atom, const std::string& op,
         const std::vector<std::string>& args) -> caf::result<std::string> {
+      flush(self);
       auto tx = [=](const std::vector<cmd>& cmds) { return self->state.transaction(cmds); };
       auto answer = dashboard::run(tx, op, args);
       switch (answer.status) {

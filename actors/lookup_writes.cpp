@@ -29,7 +29,7 @@ std::vector<cmd> enqueue(const job_record& rec) {
           {"SET", keys::job(rec.job_id), to_json(rec), "NX"}};
 }
 
-bool enqueue_created(const std::vector<redis_reply>& replies) {
+bool enqueue_created(std::span<const redis_reply> replies) {
   return !replies.empty() && replies.back().is_status("OK");
 }
 
@@ -62,7 +62,7 @@ std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from
 }
 
 bool transition_indexed(const job_record& rec, std::optional<job_state> from,
-                        const std::vector<redis_reply>& replies) {
+                        std::span<const redis_reply> replies) {
   if (!from || *from == rec.state)
     return true; // SADD: the id is in its state's set now
   if (replies.size() < 2)

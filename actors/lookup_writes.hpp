@@ -14,6 +14,7 @@
 //   state, which the master then writes again, repairing the index.
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,7 @@ using cmd = std::vector<std::string>;
 std::vector<cmd> enqueue(const job_record& rec);
 
 /// Whether the replies of enqueue() created the record.
-bool enqueue_created(const std::vector<redis_reply>& replies);
+bool enqueue_created(std::span<const redis_reply> replies);
 
 /// The state this job's record was last stored in, as far as its history
 /// tells: the entry before the last that is not `lost` (a lost job is always
@@ -50,7 +51,7 @@ std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from
 /// True when transition()'s SMOVE found the id in `from`'s set (or no SMOVE
 /// was needed); false means the index must be repaired with reindex().
 bool transition_indexed(const job_record& rec, std::optional<job_state> from,
-                        const std::vector<redis_reply>& replies);
+                        std::span<const redis_reply> replies);
 
 /// The rare path: SADD the id to its state's set and SREM it from every
 /// other state's set.

@@ -72,9 +72,11 @@ def stop_perf(proc):
 
 
 def run(nodes, slots, jobs, job_ms, in_flight, runner="bench-sleep", perf_out=None,
-        log_level="info", caf_front=True, fill_only=False):
+        log_level="info", caf_front=True, fill_only=False, actor_threads=0):
     config = (f"runner: bench-sleep\nbench:\n  sleep_ms: {job_ms}\n" if runner == "bench-sleep"
               else "") + f"log_level: {log_level}\n"
+    if actor_threads:
+        config += f"limits:\n  actor_threads: {actor_threads}\n"
     if not caf_front:
         config += "cluster:\n  caf_front: false\n"
     cluster = bc.cluster_harness.Cluster(workers=nodes, slots=slots, atlas_config=config)
@@ -82,6 +84,7 @@ def run(nodes, slots, jobs, job_ms, in_flight, runner="bench-sleep", perf_out=No
     try:
         cluster.master.start()
         mpid = cluster.master.pid
+        rpid = redis_pid(cluster)
         ids = [f"cp-{i:06d}" for i in range(jobs)]
         requests = [(bc.bundle_request(j), bc.queue_request(j, cluster.token)) for j in ids]
         perf = start_perf(mpid, perf_out) if perf_out else None
@@ -99,6 +102,7 @@ def run(nodes, slots, jobs, job_ms, in_flight, runner="bench-sleep", perf_out=No
                 "master_peak_rss_mb": status_kb(mpid, "VmHWM") / 1024,
             }
 
+        rcpu1 = cpu_seconds(rpid)
         t_start = time.time()
         for w in cluster.workers:  # all at once; each joins as soon as it is up
             _launch(w)
@@ -115,6 +119,8 @@ def run(nodes, slots, jobs, job_ms, in_flight, runner="bench-sleep", perf_out=No
             samples.append((time.time(), done))
         t_end = time.time()
         cpu2 = cpu_seconds(mpid)
+        rcpu2 = cpu_seconds(rpid)
+        workers_cpu = sum(cpu_seconds(w.pid) for w in cluster.workers)
         stop_perf(perf)
         redis1 = commandstats(cluster.redis.port)
         hwm = status_kb(mpid, "VmHWM")
@@ -144,12 +150,19 @@ def run(nodes, slots, jobs, job_ms, in_flight, runner="bench-sleep", perf_out=No
         "master_cpu_submit_us": (cpu1 - cpu0) / jobs * 1e6,
         "master_cpu_dispatch_us": (cpu2 - cpu1) / jobs * 1e6,
         "master_cpu_us": (cpu2 - cpu0) / jobs * 1e6,
+        "workers_cpu_us": workers_cpu / jobs * 1e6,
+        "redis_cpu_dispatch_us": (rcpu2 - rcpu1) / jobs * 1e6,
         "master_rss_queued_mb": rss_queued / 1024,
         "master_peak_rss_mb": hwm / 1024,
         "workers_rss_mb": worker_rss / 1024,
         "redis_cmds_per_job": sum(cmds.values()) / jobs,
         "redis_cmds": {k: v / jobs for k, v in sorted(cmds.items(), key=lambda kv: -kv[1])},
     }
+
+
+def redis_pid(cluster):
+    with open(cluster.home + "/test-redis/redis.pid") as f:
+        return int(f.read().strip())
 
 
 def _launch(node):
@@ -173,13 +186,15 @@ def main():
     ap.add_argument("--log-level", default="info", help="the nodes' log_level")
     ap.add_argument("--no-caf-front", action="store_true",
                     help="cluster.caf_front: false (workers talk to CAF directly)")
+    ap.add_argument("--actor-threads", type=int, default=0,
+                    help="limits.actor_threads of every node (0: one per core)")
     ap.add_argument("--fill-only", action="store_true",
                     help="stop once every job is queued (no worker starts): submission "
                          "figures and the master's RSS with the full queue only")
     a = ap.parse_args()
     print(bc.machine_line())
     r = run(a.nodes, a.slots, a.jobs, a.job_ms, a.in_flight, a.runner, a.perf, a.log_level,
-            not a.no_caf_front, a.fill_only)
+            not a.no_caf_front, a.fill_only, a.actor_threads)
     if a.fill_only:
         bc.table(f"control plane, queue filled only: {a.jobs} jobs", [
             ("submissions/s (queue filling)", r["submit_per_s"], "jobs/s"),
@@ -195,6 +210,8 @@ def main():
                  ("master CPU per job, submit", r["master_cpu_submit_us"], "us"),
                  ("master CPU per job, dispatch+end", r["master_cpu_dispatch_us"], "us"),
                  ("master CPU per job, total", r["master_cpu_us"], "us"),
+                 ("worker nodes CPU per job (all of them)", r["workers_cpu_us"], "us"),
+                 ("Redis CPU per job, dispatch+end", r["redis_cpu_dispatch_us"], "us"),
                  ("master RSS, all jobs queued", r["master_rss_queued_mb"], "MB"),
                  ("master peak RSS", r["master_peak_rss_mb"], "MB"),
                  ("worker nodes RSS, total", r["workers_rss_mb"], "MB"),

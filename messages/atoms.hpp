@@ -48,5 +48,6 @@ using jobs_atom = caf::atom_constant<caf::atom("jobs")>;
 using actors_atom = caf::atom_constant<caf::atom("actors")>;
 using ping_atom = caf::atom_constant<caf::atom("ping")>;
 using track_atom = caf::atom_constant<caf::atom("track")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 
 } // namespace atlas

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
@@ -199,6 +200,78 @@ TEST_CASE_METHOD(fixture, "a requeued job and an unstored running state still en
   // A write sent again after it was applied (an answer lost) repairs too.
   REQUIRE(put(rec));
   CHECK(indexes_of("requeued-1") == std::set<std::string>{"completed"});
+}
+
+TEST_CASE_METHOD(fixture, "writes waiting together share one round trip and are all stored",
+                 "[lookup]") {
+  // Sent without waiting, as the master's job actors do: the lookup batches
+  // what is in its mailbox. Two writes of one job may share a batch.
+  constexpr int n = 200;
+  caf::scoped_actor self{*sys};
+  std::vector<job_record> recs;
+  for (int i = 0; i < n; ++i)
+    recs.push_back(new_job("batch-" + std::to_string(i)));
+  using handle = decltype(self->request(lookup, 10s, put_atom::value, job_record{}));
+  std::vector<handle> asked;
+  // Every request leaves before any answer is read.
+  auto fire = [&](auto atom, auto change) {
+    for (auto& r : recs) {
+      change(r);
+      asked.push_back(self->request(lookup, 10s, atom, r));
+    }
+  };
+  auto answers = [&] {
+    int ok = 0;
+    for (auto& h : asked)
+      h.receive([&](bool b) { ok += b ? 1 : 0; }, [&](caf::error&) {});
+    asked.clear();
+    return ok;
+  };
+  fire(enqueue_atom::value, [](job_record&) {});
+  CHECK(answers() == n);
+  fire(put_atom::value, dispatch);
+  // Running is followed at once by its end, in the same batch: the second
+  // write's index move depends on the first's.
+  fire(put_atom::value, [](job_record& r) { move_to(r, job_state::running); });
+  fire(put_atom::value, [](job_record& r) { move_to(r, job_state::completed); });
+  CHECK(answers() == 3 * n);
+  CHECK(list(job_state::completed).size() == n);
+  CHECK(run({"SCARD", keys::state_set("running")}).integer == 0);
+  CHECK(run({"SCARD", keys::state_set("queued")}).integer == 0);
+  CHECK(indexes_of("batch-7") == std::set<std::string>{"completed"});
+  auto stats = ask<actor_stats>(nullptr, stats_atom::value);
+  REQUIRE(stats);
+  INFO(stats->summary);
+  unsigned long writes = 0, trips = 0;
+  REQUIRE(std::sscanf(stats->summary.c_str(), "%*[^,], %lu writes in %lu round trips", &writes,
+                      &trips) == 2);
+  CHECK(writes == 4 * n);
+  CHECK(trips < writes / 4); // batches of several writes each
+}
+
+TEST_CASE_METHOD(fixture, "a batch whose first write has a wrong guess is repaired from its last",
+                 "[lookup]") {
+  auto rec = new_job("guess-1");
+  REQUIRE(enqueue(rec));
+  dispatch(rec);
+  REQUIRE(put(rec));
+  move_to(rec, job_state::running);
+  REQUIRE(put(rec));
+  // The running write sent again (its answer was lost), then the end, in one
+  // batch: the first SMOVE (pending → running) finds nothing to move and
+  // asks for a repair, the second (running → completed) succeeds. Repairing
+  // from the first write's record would put the job back under running.
+  auto completed = rec;
+  move_to(completed, job_state::completed);
+  caf::scoped_actor self{*sys};
+  auto first = self->request(lookup, 10s, put_atom::value, rec);
+  auto second = self->request(lookup, 10s, put_atom::value, completed);
+  int ok = 0;
+  first.receive([&](bool b) { ok += b ? 1 : 0; }, [&](caf::error&) {});
+  second.receive([&](bool b) { ok += b ? 1 : 0; }, [&](caf::error&) {});
+  CHECK(ok == 2);
+  CHECK(indexes_of("guess-1") == std::set<std::string>{"completed"});
+  CHECK(list(job_state::completed).size() == 1);
 }
 
 TEST_CASE_METHOD(fixture, "a stale index entry does not show a job under the wrong state",
