@@ -28,26 +28,28 @@ namespace {
 
 using cmd = std::vector<std::string>;
 
-/// A write waiting for the batch's round trip: its commands are
+/// A request waiting for the batch's round trip: its commands are
 /// [first, first + count) of the batch's.
-struct pending_write {
-  bool is_new = false; // enqueue (SET NX), not a transition
-  job_record rec;
-  std::optional<job_state> from;
+struct pending_op {
+  enum class kind { enqueue, put, read } what;
+  job_record rec;                 // enqueue, put: what is written
+  std::string id;                 // read: the job
+  std::optional<job_state> from;  // put: the state it was stored in before
   size_t first = 0;
   size_t count = 0;
-  caf::typed_response_promise<bool> answer;
+  caf::typed_response_promise<bool> stored;     // enqueue, put
+  caf::typed_response_promise<job_record> read; // read
 };
 
 struct lookup_state {
   static inline const char* name = "lookup";
-  // Enough to amortise the round trip; few enough that no write waits long.
+  // Enough to amortise the round trip; few enough that nothing waits long.
   static constexpr size_t max_batch = 256;
   std::unique_ptr<redis_client> redis;
   int retry_s = 10;
-  std::vector<pending_write> batch;
+  std::vector<pending_op> batch;
   std::vector<cmd> batch_cmds;
-  uint64_t writes = 0;  // enqueue and put, for atlas-ctl
+  uint64_t batched = 0; // enqueues, puts and reads, for atlas-ctl
   uint64_t flushes = 0; // the round trips they took
 
   /// Runs `attempt` until it succeeds or the retry budget is spent. Blocking
@@ -161,25 +163,37 @@ caf::error unavailable() {
 
 /// A new job's answer once its batch is back: created, or the record found
 /// is its own (a write sent again), or another job's (conflict).
-void answer_enqueue(lookup_state& st, pending_write& w, std::span<const redis_reply> replies) {
+void answer_enqueue(lookup_state& st, pending_op& op, std::span<const redis_reply> replies) {
   if (lookup_writes::enqueue_created(replies)) {
-    w.answer.deliver(true);
+    op.stored.deliver(true);
     return;
   }
-  auto own = st.is_own_record(w.rec);
+  auto own = st.is_own_record(op.rec);
   if (!own)
-    w.answer.deliver(unavailable());
+    op.stored.deliver(unavailable());
   else if (*own)
-    w.answer.deliver(true);
+    op.stored.deliver(true);
   else
-    w.answer.deliver(make_error(ec::conflict, "job '" + w.rec.job_id + "' already exists"));
+    op.stored.deliver(make_error(ec::conflict, "job '" + op.rec.job_id + "' already exists"));
 }
 
-/// Sends every batched write in one pipelined round trip and answers each.
-/// A transition whose id was not in the set its history names (a write cut
-/// off and sent again, or one never stored on its own; rare) has its index
-/// repaired from the job's last record in the batch, since a later write of
-/// the same job in this batch already ran.
+void answer_read(pending_op& op, const redis_reply& reply) {
+  if (reply.type != redis_reply::kind::string) {
+    op.read.deliver(make_error(ec::not_found, "job '" + op.id + "' not found"));
+    return;
+  }
+  std::string err;
+  if (auto rec = job_from_json(reply.str, err))
+    op.read.deliver(std::move(*rec));
+  else
+    op.read.deliver(make_error(ec::unspecified, "job '" + op.id + "' has a broken record: " + err));
+}
+
+/// Sends every batched request in one pipelined round trip and answers
+/// each; a read sees the writes before it. A transition whose id was not in
+/// the set its history names (a write cut off and sent again, or one never
+/// stored on its own; rare) has its index repaired from the job's last
+/// record in the batch, since a later write of the same job already ran.
 void flush(lookup_ptr self) {
   auto& st = self->state;
   if (st.batch.empty())
@@ -188,25 +202,30 @@ void flush(lookup_ptr self) {
   auto cmds = std::move(st.batch_cmds);
   st.batch.clear();
   st.batch_cmds.clear();
-  st.writes += batch.size();
+  st.batched += batch.size();
   ++st.flushes;
   auto replies = st.pipeline(cmds);
   if (!replies) {
-    for (auto& w : batch)
-      w.answer.deliver(unavailable());
+    for (auto& op : batch)
+      if (op.what == pending_op::kind::read)
+        op.read.deliver(make_error(ec::unavailable, "Redis is unavailable"));
+      else
+        op.stored.deliver(unavailable());
     return;
   }
   std::map<std::string, const job_record*> last;  // each job's last transition
   std::set<std::string> repair;                    // jobs whose index needs it
-  for (auto& w : batch) {
-    auto mine = std::span<const redis_reply>(*replies).subspan(w.first, w.count);
-    if (w.is_new) {
-      answer_enqueue(st, w, mine);
-      continue;
+  for (auto& op : batch) {
+    auto mine = std::span<const redis_reply>(*replies).subspan(op.first, op.count);
+    if (op.what == pending_op::kind::enqueue) {
+      answer_enqueue(st, op, mine);
+    } else if (op.what == pending_op::kind::read) {
+      answer_read(op, mine.front());
+    } else {
+      last[op.rec.job_id] = &op.rec;
+      if (!lookup_writes::transition_indexed(op.rec, op.from, mine))
+        repair.insert(op.rec.job_id);
     }
-    last[w.rec.job_id] = &w.rec;
-    if (!lookup_writes::transition_indexed(w.rec, w.from, mine))
-      repair.insert(w.rec.job_id);
   }
   std::set<std::string> failed;
   for (auto& id : repair) {
@@ -214,36 +233,51 @@ void flush(lookup_ptr self) {
     if (!st.pipeline(lookup_writes::reindex(*last[id])))
       failed.insert(id);
   }
-  for (auto& w : batch) {
-    if (w.is_new)
+  for (auto& op : batch) {
+    if (op.what != pending_op::kind::put)
       continue;
-    if (failed.count(w.rec.job_id))
-      w.answer.deliver(unavailable());
+    if (failed.count(op.rec.job_id))
+      op.stored.deliver(unavailable());
     else
-      w.answer.deliver(true);
+      op.stored.deliver(true);
   }
 }
 
-/// Adds a write to the batch. The first one asks this actor to flush: that
-/// message queues behind the writes already in the mailbox, which join.
-caf::result<bool> batch_write(lookup_ptr self, bool is_new, job_record& rec) {
+/// Adds a request to the batch. The first one asks this actor to flush:
+/// that message queues behind the requests already in the mailbox, which
+/// join the batch.
+void add_to_batch(lookup_ptr self, pending_op op, std::vector<cmd> cmds) {
   auto& st = self->state;
-  pending_write w;
-  w.is_new = is_new;
-  if (!is_new)
-    w.from = lookup_writes::last_stored_state(rec);
-  auto cmds = is_new ? lookup_writes::enqueue(rec) : lookup_writes::transition(rec, w.from);
-  w.first = st.batch_cmds.size();
-  w.count = cmds.size();
+  op.first = st.batch_cmds.size();
+  op.count = cmds.size();
   std::move(cmds.begin(), cmds.end(), std::back_inserter(st.batch_cmds));
-  w.rec = std::move(rec);
-  w.answer = self->make_response_promise<bool>();
-  auto answer = w.answer;
-  st.batch.push_back(std::move(w));
+  st.batch.push_back(std::move(op));
   if (st.batch.size() == 1)
     self->send(self, flush_atom::value);
   else if (st.batch.size() >= lookup_state::max_batch)
     flush(self);
+}
+
+caf::result<bool> batch_write(lookup_ptr self, bool is_new, job_record& rec) {
+  pending_op op;
+  op.what = is_new ? pending_op::kind::enqueue : pending_op::kind::put;
+  if (!is_new)
+    op.from = lookup_writes::last_stored_state(rec);
+  auto cmds = is_new ? lookup_writes::enqueue(rec) : lookup_writes::transition(rec, op.from);
+  op.rec = std::move(rec);
+  op.stored = self->make_response_promise<bool>();
+  auto answer = op.stored;
+  add_to_batch(self, std::move(op), std::move(cmds));
+  return answer;
+}
+
+caf::result<job_record> batch_read(lookup_ptr self, const std::string& id) {
+  pending_op op;
+  op.what = pending_op::kind::read;
+  op.id = id;
+  op.read = self->make_response_promise<job_record>();
+  auto answer = op.read;
+  add_to_batch(self, std::move(op), {{"GET", keys::job(id)}});
   return answer;
 }
 
@@ -257,19 +291,7 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
     [=](enqueue_atom, job_record& rec) { return batch_write(self, true, rec); },
     [=](put_atom, job_record& rec) { return batch_write(self, false, rec); },
     [=](flush_atom) { flush(self); },
-    [=](get_atom, const std::string& id) -> caf::result<job_record> {
-      flush(self);
-      auto reply = self->state.command({"GET", keys::job(id)});
-      if (!reply)
-        return unavailable();
-      if (reply->type != redis_reply::kind::string)
-        return make_error(ec::not_found, "job '" + id + "' not found");
-      std::string err;
-      auto rec = job_from_json(reply->str, err);
-      if (!rec)
-        return make_error(ec::unspecified, "job '" + id + "' has a broken record: " + err);
-      return std::move(*rec);
-    },
+    [=](get_atom, const std::string& id) { return batch_read(self, id); },
     [=](list_atom) -> caf::result<std::vector<job_record>> {
       flush(self);
       return self->state.read_set(keys::all_jobs);
@@ -307,7 +329,7 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
       auto& st = self->state;
       return self->stats("", "Redis " + redis.host() + ":" + std::to_string(redis.port())
                                + (redis.connected() ? " connected, " : " not connected, ")
-                               + std::to_string(st.writes) + " writes in "
+                               + std::to_string(st.batched) + " reads and writes in "
                                + std::to_string(st.flushes) + " round trips");
     },
     [=](track_atom, const std::string& op,

@@ -20,9 +20,9 @@ namespace atlas {
 
 /// The Redis-backed registry: job records, state indexes, the lookup table.
 /// Runs detached: its blocking Redis calls never hold a scheduler thread.
-/// Writes (enqueue, put) are batched: those waiting in its mailbox share one
-/// pipelined round trip, and each is answered once it is stored. Every
-/// other request first stores the writes before it, so it sees them.
+/// Writes (enqueue, put) and reads of one record (get) are batched: those
+/// waiting in its mailbox share one pipelined round trip, each answered once
+/// it is back. Every other request first flushes the batch before it.
 using lookup_actor = caf::typed_actor<
   // Persists a new job's record and its state's index (one pipelined
   // round trip); error conflict when a job with that id exists.
@@ -45,7 +45,7 @@ using lookup_actor = caf::typed_actor<
   caf::replies_to<endpoint_atom>::with<std::string>,
   // Its own account of itself, for atlas-ctl.
   caf::replies_to<stats_atom>::with<actor_stats>,
-  // From itself: the writes received so far go to Redis in one round trip.
+  // From itself: the requests batched so far go to Redis in one round trip.
   caf::reacts_to<flush_atom>,
   // Experiment tracking and dashboard data: runs a dashboard store operation
   // (actors/dashboard_store.hpp) and answers its JSON.
