@@ -58,11 +58,17 @@ bool transition(job_ptr self, job_state to) {
 void finish(job_ptr self) {
   auto id = self->state.rec.job_id;
   persist(self, [=] {
-    spdlog::info("job finished job_id={} state={} {}", id,
-                 to_string(self->state.rec.state), self->state.rec.reason);
-    self->send(self->state.master, done_atom::value, id);
-    if (self->state.final_ack.pending())
-      self->state.final_ack.deliver(true);
+    auto& st = self->state;
+    spdlog::info("job finished job_id={} state={} {}", id, to_string(st.rec.state),
+                 st.rec.reason);
+    // Ended by its slot's final report: the answer frees the slot, and the
+    // master may hand it a job right away (the answer travels first).
+    std::string freed;
+    if (st.final_ack.pending()) {
+      st.final_ack.deliver(true);
+      freed = st.rec.slot;
+    }
+    self->send(st.master, done_atom::value, id, freed);
     self->quit();
   });
 }
@@ -148,6 +154,17 @@ void apply_report(job_ptr self, const job_report& rep) {
   }
 }
 
+/// Only the slot the job is placed on speaks for it: a copy the master gave
+/// up on (and told to stop) is not heard.
+bool from_its_slot(job_ptr self) {
+  auto from = caf::actor_cast<caf::actor_addr>(self->current_sender());
+  if (self->state.slot && from == self->state.slot.address())
+    return true;
+  spdlog::warn("report from a slot that does not hold the job ignored job_id={}",
+               self->state.rec.job_id);
+  return false;
+}
+
 job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor lookup,
                                   master_actor master, int max_retries) {
   self->state.rec = std::move(rec);
@@ -158,7 +175,7 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
     [=](dispatch_atom, worker_slot_actor& slot, const slot_info& info) {
       auto& st = self->state;
       if (!transition(self, job_state::pending)) {
-        self->send(st.master, idle_atom::value, info.key); // give the slot back
+        self->send(st.master, idle_atom::value, info.key, st.rec.job_id); // give the slot back
         return;
       }
       st.slot = slot;
@@ -178,15 +195,17 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
           self->send(st.slot, run_atom::value, st.rec, caf::actor_cast<caf::actor>(self));
       });
     },
+    [=](started_atom, const std::string& id) {
+      if (!from_its_slot(self) || id != self->state.rec.job_id)
+        return;
+      job_report rep;
+      rep.job_id = id;
+      rep.state = job_state::running;
+      apply_report(self, rep);
+    },
     [=](report_atom, const job_report& rep) -> caf::result<bool> {
-      // Only the slot the job is placed on speaks for it: a copy the master
-      // gave up on (and told to stop) is not heard.
-      auto from = caf::actor_cast<caf::actor_addr>(self->current_sender());
-      if (!self->state.slot || from != self->state.slot.address()) {
-        spdlog::warn("report from a slot that does not hold the job ignored job_id={}",
-                     self->state.rec.job_id);
+      if (!from_its_slot(self))
         return false;
-      }
       if (!is_terminal(rep.state)) {
         apply_report(self, rep);
         return true;

@@ -130,6 +130,22 @@ bool cancel_queued(master_ptr self, const std::string& id, F then) {
   return true;
 }
 
+/// A slot's job ended: the slot takes work again, unless it is draining or
+/// the notice is stale (the slot holds another job here by now).
+bool free_slot(master_state& st, const std::string& key, const std::string& job_id) {
+  auto s = st.slots.find(key);
+  if (s == st.slots.end())
+    return false;
+  auto& current = s->second.info.current_job;
+  if (!current.empty() && current != job_id)
+    return false;
+  current.clear();
+  ++s->second.info.jobs_run;
+  if (!st.draining.count(key))
+    st.free_slots.insert(key);
+  return true;
+}
+
 void release_job(master_ptr self, const std::string& id) {
   auto& st = self->state;
   auto j = st.jobs.find(id);
@@ -380,23 +396,20 @@ master_actor::behavior_type master_impl(master_ptr self,
                      std::string{"its node did not rejoin after the master restarted"});
       st.awaiting.clear();
     },
-    [=](idle_atom, const std::string& key) {
-      auto& st = self->state;
-      auto s = st.slots.find(key);
-      if (s == st.slots.end())
-        return;
-      s->second.info.current_job.clear();
-      ++s->second.info.jobs_run;
-      if (!st.draining.count(key))
-        st.free_slots.insert(key);
-      try_dispatch(self);
+    [=](idle_atom, const std::string& key, const std::string& job_id) {
+      if (free_slot(self->state, key, job_id))
+        try_dispatch(self);
     },
     [=](drain_atom, const std::string& key) {
       auto& st = self->state;
       st.free_slots.erase(key);
       st.draining.insert(key);
     },
-    [=](done_atom, const std::string& id) { release_job(self, id); },
+    [=](done_atom, const std::string& id, const std::string& slot_key) {
+      release_job(self, id);
+      if (!slot_key.empty() && free_slot(self->state, slot_key, id))
+        try_dispatch(self);
+    },
     [=](requeue_atom, job_record& rec) {
       // The job's lifecycle actor persisted it queued again and ended: from
       // here on it is a queued record like any other, until its dispatch.

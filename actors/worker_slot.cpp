@@ -54,7 +54,7 @@ std::string run_id(const slot_state& st) {
   return st.job.job_id + "-slot" + std::to_string(st.info.index);
 }
 
-void finish(slot_ptr self);
+void finish(slot_ptr self, bool master_freed = false);
 
 /// Tells the job's lifecycle actor what happened. When the master's side
 /// cannot be reached, the slot holds on to the news (and to the job) and
@@ -78,6 +78,12 @@ void report(slot_ptr self, job_state state, std::string reason = {},
                  to_string(state));
     return;
   }
+  if (state == job_state::running) {
+    // One-way, on the hot path: if it is lost, the report held above is
+    // handed over when the slot registers with a master again.
+    self->send(st.job_handle, started_atom::value, rep.job_id);
+    return;
+  }
   self->request(st.job_handle, std::chrono::seconds(10), report_atom::value, rep)
     .then(
       [=](bool accepted) {
@@ -86,7 +92,8 @@ void report(slot_ptr self, job_state state, std::string reason = {},
           return;
         if (!accepted)
           spdlog::warn("master no longer assigns job_id={} to slot={}", rep.job_id, st.info.key);
-        finish(self);
+        // An accepted end freed this slot on the master already.
+        finish(self, accepted && is_terminal(state));
       },
       [=](caf::error& err) {
         spdlog::warn("report of job_id={} not delivered ({}); held until a master is back",
@@ -94,9 +101,11 @@ void report(slot_ptr self, job_state state, std::string reason = {},
       });
 }
 
-/// The job is over on this slot: free it and ask for more work.
-void finish(slot_ptr self) {
+/// The job is over on this slot: free it and ask for more work, unless the
+/// master freed it already (`master_freed`: it accepted the job's end).
+void finish(slot_ptr self, bool master_freed) {
   auto& st = self->state;
+  auto finished = st.job.job_id;
   st.busy = false;
   st.runner = nullptr;
   st.started = false;
@@ -114,8 +123,8 @@ void finish(slot_ptr self) {
   st.job = job_record{};
   st.job_handle = nullptr;
   self->send(st.node, idle_atom::value, st.info.key);
-  if (!st.draining && st.master)
-    self->send(st.master, idle_atom::value, st.info.key);
+  if (!st.draining && st.master && !master_freed)
+    self->send(st.master, idle_atom::value, st.info.key, finished);
 }
 
 /// Extracts the bundle on the thread pool, then reports back. `fetched`:

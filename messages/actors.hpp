@@ -90,7 +90,12 @@ using job_actor = caf::typed_actor<
   // The master placed the job on a slot: pending, then run there.
   caf::reacts_to<dispatch_atom, worker_slot_actor, slot_info>,
   // A slot reports a state change; answered so the slot knows it arrived.
+  // An accepted final report is answered once persisted, and then frees the
+  // slot on the master too: the slot sends no `idle` after it.
   caf::replies_to<report_atom, job_report>::with<bool>,
+  // A slot started the job. One-way: a lost one is repeated by the report
+  // the slot holds when it registers with a master again.
+  caf::reacts_to<started_atom, std::string>,
   // A slot that re-registered still holds this job: true when it may keep it.
   caf::replies_to<adopt_atom, worker_slot_actor, slot_info>::with<bool>,
   // The slot or node holding the job disappeared.
@@ -108,12 +113,14 @@ using master_actor = caf::typed_actor<
   caf::replies_to<submit_atom, job_record>::with<std::string>,
   // A slot joins the cluster (free).
   caf::reacts_to<register_atom, slot_info, worker_slot_actor>,
-  // A slot finished its job and is free again.
-  caf::reacts_to<idle_atom, std::string>,
+  // A slot finished a job (its id) and is free again; ignored when the
+  // master has given the slot another job since.
+  caf::reacts_to<idle_atom, std::string, std::string>,
   // A slot takes no more work (its node is draining).
   caf::reacts_to<drain_atom, std::string>,
-  // A job actor reached a terminal state.
-  caf::reacts_to<done_atom, std::string>,
+  // A job actor reached a terminal state; the key of the slot it frees, when
+  // that slot's final report ended it ("" otherwise).
+  caf::reacts_to<done_atom, std::string, std::string>,
   // A lost job goes back into the queue.
   caf::reacts_to<requeue_atom, job_record>,
   // Stops (or cancels, when queued) a job.

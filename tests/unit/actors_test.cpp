@@ -94,12 +94,20 @@ fake_slot(worker_slot_actor::stateful_pointer<fake_slot_state> self,
   info.key = key;
   info.node_id = "n1";
   self->send(master, register_atom::value, info, worker_slot_actor{self});
+  // As the real slot: running is one-way; an accepted end frees the slot on
+  // the master, a refused one is followed by `idle`.
   auto report = [=](job_state s, int64_t rc) {
-    job_report rep{log->runs.back(), s, rc, true, s == job_state::completed ? "" : "failed"};
-    self->request(caf::actor_cast<job_actor>(log->job), caf::infinite, report_atom::value, rep)
-      .then([=](bool) {
-        if (is_terminal(s))
-          self->send(master, idle_atom::value, key);
+    auto job = caf::actor_cast<job_actor>(log->job);
+    auto id = log->runs.back();
+    if (s == job_state::running) {
+      self->send(job, started_atom::value, id);
+      return;
+    }
+    job_report rep{id, s, rc, true, s == job_state::completed ? "" : "failed"};
+    self->request(job, caf::infinite, report_atom::value, rep)
+      .then([=](bool accepted) {
+        if (!accepted)
+          self->send(master, idle_atom::value, key, id);
       }, [](caf::error&) {});
   };
   return {
