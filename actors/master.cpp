@@ -230,7 +230,7 @@ master_actor::behavior_type master_impl(master_ptr self,
       spdlog::warn("slot gone slot={} node={}", info.key, info.node_id);
       st.free_slots.erase(i->first);
       st.draining.erase(i->first);
-      st.slots.erase(i);
+      st.erase_slot(i);
       if (!info.current_job.empty())
         if (auto j = st.jobs.find(info.current_job); j != st.jobs.end())
           self->send(j->second.handle, lost_atom::value,
@@ -292,9 +292,9 @@ master_actor::behavior_type master_impl(master_ptr self,
                    info.gpus.size(), info.current_job.empty() ? "-" : info.current_job);
       auto held = info.current_job;
       st.draining.erase(info.key);
-      st.slots[info.key] = slot_entry{slot, info};
+      auto& entry = st.put_slot(slot_entry{slot, info});
       if (held.empty()) {
-        st.slots[info.key].info.current_job.clear();
+        entry.info.current_job.clear();
         st.free_slots.insert(info.key);
         try_dispatch(self);
         return;

@@ -19,6 +19,8 @@ gpu_ledger ledger_of(const master_state& st) {
 
 gpu_round gpu_round_of(const master_state& st, double now) {
   gpu_round round;
+  if (st.gpu_slots == 0)
+    return round; // no GPUs in the cluster: an empty ledger, nothing to hold
   round.ledger = ledger_of(st);
   if (round.ledger.largest() == 0)
     return round; // no GPUs in the cluster: nothing to hold
@@ -36,7 +38,8 @@ gpu_round gpu_round_of(const master_state& st, double now) {
 }
 
 std::string gpu_misfit_of(const master_state& st, int64_t need) {
-  return gpu_misfit(need, ledger_of(st).largest(), !st.slots.empty());
+  auto largest = st.gpu_slots == 0 ? 0 : ledger_of(st).largest();
+  return gpu_misfit(need, largest, !st.slots.empty());
 }
 
 } // namespace atlas

@@ -47,7 +47,8 @@ struct master_state {
   // its lifecycle actor is spawned at dispatch, and a requeued job's ends.
   std::unordered_map<std::string, job_record> queued;  // records of queued jobs
   std::unordered_map<std::string, active_job> jobs;    // dispatched, unfinished jobs
-  std::map<std::string, slot_entry> slots;             // by slot key
+  std::map<std::string, slot_entry> slots;             // by slot key ("<node>/<index>")
+  size_t gpu_slots = 0;                                // slots with GPUs: none, no ledger
   std::set<std::string> free_slots;
   std::set<std::string> submitting;                    // ids being persisted
   std::set<std::string> awaiting;                      // recovered jobs whose slot may rejoin
@@ -68,20 +69,47 @@ struct master_state {
     return last_seq;
   }
 
+  /// Adds or replaces a slot in the registry.
+  slot_entry& put_slot(slot_entry entry) {
+    auto key = entry.info.key;
+    if (auto old = slots.find(key); old != slots.end() && !old->second.info.gpus.empty())
+      --gpu_slots;
+    if (!entry.info.gpus.empty())
+      ++gpu_slots;
+    return slots[key] = std::move(entry);
+  }
+
+  void erase_slot(std::map<std::string, slot_entry>::iterator slot) {
+    if (!slot->second.info.gpus.empty())
+      --gpu_slots;
+    slots.erase(slot);
+  }
+
+  /// Slots of `node_id` that hold a job: its slots are adjacent in `slots`.
+  size_t busy_on(const std::string& node_id) const {
+    size_t n = 0;
+    auto prefix = node_id + "/";
+    for (auto s = slots.lower_bound(prefix);
+         s != slots.end() && s->first.compare(0, prefix.size(), prefix) == 0; ++s)
+      if (s->second.info.node_id == node_id && !s->second.info.current_job.empty())
+        ++n;
+    return n;
+  }
+
   /// Free slots in placement order: spread fills the emptiest node first,
-  /// pack the fullest.
+  /// pack the fullest. Costs the free slots and their nodes' slots, not the
+  /// whole registry: it runs once per dispatched job.
   std::vector<std::string> placement_order() const {
-    std::map<std::string, size_t> busy; // per node, counted once per call
-    for (auto& [key, s] : slots)
-      if (!s.info.current_job.empty())
-        ++busy[s.info.node_id];
+    std::unordered_map<std::string, size_t> busy; // per node with a free slot
     std::vector<std::pair<size_t, std::string>> ranked;
     for (auto& key : free_slots) {
       auto& node_id = slots.at(key).info.node_id;
       if (auto n = nodes.find(node_id); n != nodes.end() && n->second.drained)
         continue;
-      auto b = busy.count(node_id) ? busy.at(node_id) : 0;
-      ranked.emplace_back(cfg->placement == "pack" ? ~b : b, key);
+      auto [b, fresh] = busy.try_emplace(node_id, 0);
+      if (fresh)
+        b->second = busy_on(node_id);
+      ranked.emplace_back(cfg->placement == "pack" ? ~b->second : b->second, key);
     }
     std::sort(ranked.begin(), ranked.end());
     std::vector<std::string> out;

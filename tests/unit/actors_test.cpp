@@ -16,6 +16,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/master.hpp"
+#include "actors/master_state.hpp"
 #include "messages/actors.hpp"
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
@@ -452,4 +453,45 @@ TEST_CASE_METHOD(fixture, "a job stopped while its requeue is persisted ends can
   CHECK(db->at("race").history.back().state == job_state::cancelled);
   CHECK(queued_ids(*this).empty());
   CHECK(master_summary(*this, master).rfind("0 queued, 0 active", 0) == 0);
+}
+
+TEST_CASE("placement ranks free slots by their node's busy slots, spread or pack", "[actors]") {
+  auto cfg = std::make_shared<node_config>();
+  master_state st;
+  st.cfg = cfg;
+  // node: busy slots, free slots. "a/b" is a node whose id contains the
+  // separator: its slots must not count for node "a".
+  auto add = [&](const std::string& node, int busy, int free) {
+    for (int i = 0; i < busy + free; ++i) {
+      slot_entry e;
+      e.info.node_id = node;
+      e.info.key = node + "/" + std::to_string(i);
+      if (i < busy)
+        e.info.current_job = node + "-job" + std::to_string(i);
+      else
+        st.free_slots.insert(e.info.key);
+      st.put_slot(std::move(e));
+    }
+  };
+  add("a", 2, 1);
+  add("a/b", 3, 0);
+  add("c", 0, 2);
+  add("d", 1, 1);
+  add("e", 0, 1);
+  st.nodes["e"].drained = true; // takes no work
+  CHECK(st.busy_on("a") == 2);
+  CHECK(st.placement_order() == std::vector<std::string>{"c/0", "c/1", "d/1", "a/2"});
+  cfg->placement = "pack";
+  CHECK(st.placement_order() == std::vector<std::string>{"a/2", "d/1", "c/0", "c/1"});
+  CHECK(st.gpu_slots == 0);
+  slot_entry g;
+  g.info.node_id = "c";
+  g.info.key = "c/0";
+  g.info.gpus = {"0"};
+  st.put_slot(g);
+  CHECK(st.gpu_slots == 1);
+  st.put_slot(g); // registered again: still one
+  CHECK(st.gpu_slots == 1);
+  st.erase_slot(st.slots.find("c/0"));
+  CHECK(st.gpu_slots == 0);
 }
