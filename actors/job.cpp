@@ -248,6 +248,11 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
       }
       return true;
     },
+    [=](placed_atom, const std::string& slot_key) {
+      auto& rec = self->state.rec;
+      return rec.slot == slot_key
+             && (rec.state == job_state::pending || rec.state == job_state::running);
+    },
     [=](get_atom) {
       auto rec = self->state.rec;
       rec.job_secret.clear(); // only the slot that runs the job gets it

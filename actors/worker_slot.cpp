@@ -233,20 +233,18 @@ void confirm_then_archive(slot_ptr self) {
     return;
   }
   auto asked = st.job_handle;
-  self->request(st.job_handle, std::chrono::seconds(5), get_atom::value)
+  self->request(st.job_handle, std::chrono::seconds(5), placed_atom::value, st.info.key)
     .then(
-      [=](job_record& rec) {
+      [=](bool ours) {
         auto& st = self->state;
         if (!st.busy || st.job.job_id != id)
           return;
-        bool ours = rec.slot == st.info.key
-                    && (rec.state == job_state::pending || rec.state == job_state::running);
         if (ours) {
           archive_work_dir(self);
           return;
         }
-        spdlog::warn("job_id={} is {} on {} now: this copy leaves its files alone", id,
-                     to_string(rec.state), rec.slot.empty() ? "no slot" : rec.slot);
+        spdlog::warn("job_id={} is no longer placed on slot={}: this copy leaves its files alone",
+                     id, st.info.key);
         finish(self);
       },
       [=](caf::error&) {

@@ -104,6 +104,9 @@ using job_actor = caf::typed_actor<
   caf::replies_to<stop_atom>::with<bool>,
   // The current record.
   caf::replies_to<get_atom>::with<job_record>,
+  // Whether the job is still placed on this slot (pending or running
+  // there): asked before a slot moves the job's files into the archive.
+  caf::replies_to<placed_atom, std::string>::with<bool>,
   // Its own account of itself, for atlas-ctl.
   caf::replies_to<stats_atom>::with<actor_stats>>;
 

@@ -49,5 +49,6 @@ using actors_atom = caf::atom_constant<caf::atom("actors")>;
 using ping_atom = caf::atom_constant<caf::atom("ping")>;
 using track_atom = caf::atom_constant<caf::atom("track")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using placed_atom = caf::atom_constant<caf::atom("placed")>;
 
 } // namespace atlas
