@@ -38,9 +38,47 @@ constexpr uint64_t follow_chunk = 64 << 10;
 /// shared file system.
 constexpr uint64_t bundle_chunk_bytes = 1 << 20;
 
+/// Forwards the request unchanged to the gateway of the node that ran the
+/// job and answers what it answers. A gateway known from an earlier request
+/// is asked directly; if that fails (the node restarted), the master is
+/// asked for the current one.
+template <class F>
+void forward(gateway_ptr self, answer rp, const http_request& req, job_record rec, F local) {
+  auto& st = self->state;
+  auto fwd = req;
+  fwd.headers[forwarded_header] = st.cfg->node_id;
+  auto node = rec.node;
+  auto via = [=](http_gateway_actor gateway, bool cached) mutable {
+    self->request(gateway, std::chrono::seconds(60), fwd)
+      .then([=](http_response& r) mutable { rp.deliver(std::move(r)); },
+            [=](caf::error&) mutable {
+              self->state.owners.erase(node);
+              if (cached)
+                forward(self, rp, req, rec, local);
+              else
+                local(rec); // unreachable now: answer from the shared file system
+            });
+  };
+  if (auto known = st.owners.find(node); known != st.owners.end()) {
+    via(known->second, true);
+    return;
+  }
+  self->request(st.master, std::chrono::seconds(10), get_atom::value, node_atom::value, node)
+    .then(
+      [=](caf::actor& gateway) mutable {
+        auto handle = caf::actor_cast<http_gateway_actor>(gateway);
+        if (auto& known = self->state.owners[node]; known != handle) {
+          known = handle;
+          self->monitor(handle); // a request to a dead node's gateway would wait
+        }
+        via(handle, false);
+      },
+      // The node is gone: its files may still be on the shared file system.
+      [=](caf::error&) mutable { local(rec); });
+}
+
 /// Reads the record, then answers here when this node ran the job (or the
-/// request was forwarded to it), else forwards the request unchanged to the
-/// gateway of the node that ran it and returns that node's answer.
+/// request was forwarded to it), else forwards it to the node that ran it.
 template <class F>
 void at_owner(gateway_ptr self, answer rp, const http_request& req, const std::string& id,
               F local) {
@@ -51,18 +89,7 @@ void at_owner(gateway_ptr self, answer rp, const http_request& req, const std::s
       local(rec);
       return;
     }
-    self->request(st.master, std::chrono::seconds(10), get_atom::value, node_atom::value, rec.node)
-      .then(
-        [=](caf::actor& gateway) mutable {
-          auto fwd = req;
-          fwd.headers[forwarded_header] = self->state.cfg->node_id;
-          self->request(caf::actor_cast<http_gateway_actor>(gateway), std::chrono::seconds(60), fwd)
-            .then([=](http_response& r) mutable { rp.deliver(std::move(r)); },
-                  // Unreachable now: answer from the shared file system.
-                  [=](caf::error&) mutable { local(rec); });
-        },
-        // The node is gone: its files may still be on the shared file system.
-        [=](caf::error&) mutable { local(rec); });
+    forward(self, rp, req, std::move(rec), local);
   });
 }
 
@@ -310,13 +337,20 @@ http_gateway_actor::behavior_type gateway_impl(gateway_ptr self,
   self->state.loop = loop;
   self->state.lookup = std::move(lookup);
   self->state.master = std::move(master);
+  self->set_down_handler([=](caf::down_msg& dm) {
+    std::erase_if(self->state.owners,
+                  [&](const auto& o) { return o.second.address() == dm.source; });
+  });
   return {
     [=](http_request& req) -> caf::result<http_response> {
       auto rp = self->make_response_promise<http_response>();
       route(self, rp, req);
       return rp;
     },
-    [=](register_atom, master_actor& master) { self->state.master = master; },
+    [=](register_atom, master_actor& master) {
+      self->state.master = master;
+      self->state.owners.clear(); // a new master: ask it again
+    },
     [=](stats_atom) {
       auto& st = self->state;
       return self->stats(st.cfg->node_id, std::to_string(st.parked.size()) + " file task(s) in flight"

@@ -38,6 +38,10 @@ struct gateway_state {
   master_actor master;
   uint64_t next_ticket = 1;
   std::unordered_map<uint64_t, continuation> parked; // waiting for the thread pool
+  // Other nodes' gateways, as the master named them: forwarded requests
+  // skip asking it again. An entry goes when its gateway goes down (it is
+  // monitored) or a request through it fails.
+  std::unordered_map<std::string, http_gateway_actor> owners;
   std::shared_ptr<oidc_client> oidc; // -p mode: Keycloak's keys (actors/auth_gate.cpp)
 };
 

@@ -290,6 +290,9 @@ def test_sigkill_of_a_worker_requeues_its_job_on_the_other():
     victim = cluster.by_node_id(rec["node"])
     other = other_worker(victim)
     wait_until(lambda: cluster.pgids_of(job), 10, "the job's process group")
+    # Through the master: its gateway keeps the victim's gateway for the next
+    # forwarded request.
+    assert M.request("GET", f"/jobs/{job}")[0] == 200
     t_kill = time.monotonic()
     victim.kill()
     # Its copy lives on in its own process group: end it, it must not finish.
@@ -315,6 +318,14 @@ def test_sigkill_of_a_worker_requeues_its_job_on_the_other():
     victim.start()
     cluster.wait_joined(victim, 20)
     measured["restarted worker: start -> slots on the master"] = time.monotonic() - t
+    # A job that ran on it, asked through the master, whose gateway still
+    # holds the old (dead) gateway: it asks the master for the new one.
+    ran_there = [i for i, r in cluster.records("spread-").items() if r["node"] == victim.node_id]
+    assert ran_there
+    path = f"/jobs/{ran_there[0]}"
+    via_master, direct = M.request("GET", path), victim.request("GET", path)
+    assert via_master[0] == 200 and direct[0] == 200, (via_master, direct)
+    assert json.loads(via_master[1]) == json.loads(direct[1])
 
 
 def sigstop_scenario(job, sleep, label):
