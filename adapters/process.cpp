@@ -7,7 +7,9 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,6 +69,47 @@ int find_program(const std::string& name, const std::vector<std::string>& env,
   return err;
 }
 
+/// The child's side of its start: stdin on /dev/null, stdout and stderr
+/// into the pipes, its own session (and so group), default signal handling
+/// and no blocked signals (the loop thread blocks SIGPIPE, and this process
+/// ignores it). Errors (an errno value) come back from posix_spawn, exec's
+/// included.
+int spawn_child(const std::string& file, const process_spec& spec, int out_fd, int err_fd,
+                char* const* argv, char* const* envp, pid_t& pid) {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  if (int e = posix_spawn_file_actions_init(&actions); e != 0)
+    return e;
+  if (int e = posix_spawnattr_init(&attr); e != 0) {
+    posix_spawn_file_actions_destroy(&actions);
+    return e;
+  }
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  sigdelset(&all, SIGKILL);
+  sigdelset(&all, SIGSTOP);
+  int e = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (e == 0)
+    e = posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  if (e == 0)
+    e = posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  if (e == 0 && !spec.cwd.empty())
+    e = posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str());
+  if (e == 0)
+    e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK
+                                            | POSIX_SPAWN_SETSIGDEF);
+  if (e == 0)
+    e = posix_spawnattr_setsigmask(&attr, &none);
+  if (e == 0)
+    e = posix_spawnattr_setsigdefault(&attr, &all);
+  if (e == 0)
+    e = posix_spawn(&pid, file.c_str(), &actions, &attr, argv, envp);
+  posix_spawnattr_destroy(&attr);
+  posix_spawn_file_actions_destroy(&actions);
+  return e;
+}
+
 } // namespace
 
 struct process_supervisor::run {
@@ -76,7 +119,8 @@ struct process_supervisor::run {
   std::function<void(process_exit)> on_exit;
   process_exit result;
 
-  uv_process_t proc{};
+  uv_poll_t exit_watch{}; // readable on `pidfd` once the child has exited
+  int pidfd = -1;
   uv_pipe_t out{};
   uv_pipe_t err{};
   uv_timer_t grace{};
@@ -95,6 +139,8 @@ struct process_supervisor::run {
   ~run() {
     if (log_fd >= 0)
       ::close(log_fd);
+    if (pidfd >= 0)
+      ::close(pidfd);
   }
 };
 
@@ -175,36 +221,45 @@ void process_supervisor::start_run(uv_loop_t* loop, std::unique_ptr<run> owned) 
     env.push_back(const_cast<char*>(kv.c_str()));
   env.push_back(nullptr);
 
+  int out_pipe[2] = {-1, -1};
+  int err_pipe[2] = {-1, -1};
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0)
+    return fail("pipe: " + errno_text(errno));
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    int e = errno;
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    return fail("pipe: " + errno_text(e));
+  }
+  pid_t pid = 0;
+  int spawned = spawn_child(file, spec, out_pipe[1], err_pipe[1], args.data(), env.data(), pid);
+  ::close(out_pipe[1]); // the child has its copies
+  ::close(err_pipe[1]);
+  int pidfd = spawned == 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1;
+  if (spawned == 0 && pidfd < 0) {
+    // Its exit could not be seen: it must not run unwatched.
+    int e = errno;
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    spawned = e;
+  }
+  if (spawned != 0) {
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    return fail(errno_text(spawned));
+  }
+  r->pid = pid;
+  r->pidfd = pidfd;
+
   uv_pipe_init(loop, &r->out, 0);
   uv_pipe_init(loop, &r->err, 0);
   uv_timer_init(loop, &r->grace);
-  r->out.data = r->err.data = r->grace.data = r->proc.data = r;
-  r->open_handles = 4; // uv_spawn initialises proc even when it fails
-
-  uv_stdio_container_t stdio[3];
-  stdio[0].flags = UV_IGNORE; // libuv puts /dev/null there
-  stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-  stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(&r->out);
-  stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
-  stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(&r->err);
-
-  uv_process_options_t options{};
-  options.exit_cb = &process_supervisor::on_process_exit;
-  options.file = file.c_str();
-  options.args = args.data();
-  options.env = env.data();
-  options.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-  options.flags = UV_PROCESS_DETACHED; // setsid(): own session and group
-  options.stdio_count = 3;
-  options.stdio = stdio;
-
-  if (int rc = uv_spawn(loop, &r->proc, &options); rc != 0) {
-    r->result.error = "cannot start '" + shown + "': " + uv_strerror(rc);
-    r->exited = true;
-    close_run(r);
-    return;
-  }
-  r->pid = r->proc.pid;
+  uv_poll_init(loop, &r->exit_watch, pidfd);
+  r->out.data = r->err.data = r->grace.data = r->exit_watch.data = r;
+  r->open_handles = 4;
+  uv_pipe_open(&r->out, out_pipe[0]);
+  uv_pipe_open(&r->err, err_pipe[0]);
+  uv_poll_start(&r->exit_watch, UV_READABLE, &process_supervisor::on_pidfd);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&r->out), &on_alloc, &on_read);
   uv_read_start(reinterpret_cast<uv_stream_t*>(&r->err), &on_alloc, &on_read);
   if (r->on_started) {
@@ -240,11 +295,22 @@ void process_supervisor::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf)
   r->owner->finish_if_done(r);
 }
 
-void process_supervisor::on_process_exit(uv_process_t* p, int64_t status, int sig) {
+void process_supervisor::on_pidfd(uv_poll_t* p, int, int) {
   auto* r = static_cast<run*>(p->data);
+  int status = 0;
+  pid_t got = ::waitpid(r->pid, &status, WNOHANG);
+  if (got == 0 || (got < 0 && errno == EINTR))
+    return; // not yet: the poll reports again
+  uv_poll_stop(p);
   r->exited = true;
-  r->result.exit_status = sig != 0 ? -1 : status;
-  r->result.term_signal = sig;
+  if (got < 0) { // reaped elsewhere: the status is lost
+    r->result.exit_status = -1;
+  } else if (WIFSIGNALED(status)) {
+    r->result.exit_status = -1;
+    r->result.term_signal = WTERMSIG(status);
+  } else {
+    r->result.exit_status = WEXITSTATUS(status);
+  }
   // The group is the job's alone: whatever is left in it goes with the leader.
   ::kill(-r->pid, SIGKILL);
   if (!(r->out_eof && r->err_eof))
@@ -267,7 +333,7 @@ void process_supervisor::close_run(run* r) {
     return;
   r->closing = true;
   uv_handle_t* handles[] = {
-    reinterpret_cast<uv_handle_t*>(&r->proc), reinterpret_cast<uv_handle_t*>(&r->out),
+    reinterpret_cast<uv_handle_t*>(&r->exit_watch), reinterpret_cast<uv_handle_t*>(&r->out),
     reinterpret_cast<uv_handle_t*>(&r->err), reinterpret_cast<uv_handle_t*>(&r->grace)};
   for (auto* h : handles)
     uv_close(h, &process_supervisor::on_closed);

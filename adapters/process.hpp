@@ -43,7 +43,9 @@ struct process_exit {
   std::string failure;
 };
 
-/// Runs child processes on an event_loop (libuv uv_spawn).
+/// Runs child processes on an event_loop: posix_spawn (a vfork-style start,
+/// no copy of this multi-threaded process's page tables as with fork), the
+/// exit watched through a pidfd on the loop.
 ///
 /// Each child leads its own session and process group, has stdin on
 /// /dev/null, and its stdout and stderr are read on the loop thread and
@@ -92,7 +94,7 @@ private:
 
   static void on_alloc(uv_handle_t* h, size_t hint, uv_buf_t* buf);
   static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
-  static void on_process_exit(uv_process_t* p, int64_t status, int sig);
+  static void on_pidfd(uv_poll_t* p, int status, int events);
   static void on_grace_timeout(uv_timer_t* t);
   static void on_closed(uv_handle_t* h);
 

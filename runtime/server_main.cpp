@@ -152,7 +152,8 @@ int start(const start_flags& flags, bool foreground) {
   }
 
   // Signals that end the node are taken by sigwait below, on this thread
-  // only: block them before any other thread exists. SIGCHLD stays with libuv.
+  // only: block them before any other thread exists. SIGCHLD keeps its
+  // default: the process adapter reaps its children (adapters/process.cpp).
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
