@@ -9,6 +9,7 @@ packages=(
   libcaf-dev libhiredis-dev libuv1-dev libyaml-cpp-dev      # libraries
   libsimdjson-dev libspdlog-dev libfmt-dev libhttp-parser-dev
   libcurl4-openssl-dev libarchive-dev libssl-dev
+  libjemalloc-dev                                           # atlas-server's allocator
   catch2                                                    # unit tests
   redis-server python3 curl procps                          # tests and scripts
   clang libclang-rt-14-dev                                  # fuzzing (libFuzzer)
