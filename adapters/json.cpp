@@ -1,8 +1,9 @@
 #include "adapters/json.hpp"
 
+#include <charconv>
 #include <cmath>
-#include <sstream>
 #include <cstdio>
+#include <sstream>
 
 #include <simdjson.h>
 
@@ -138,6 +139,18 @@ void append_quoted(std::string& out, std::string_view s) {
   out.push_back('"');
   size_t i = 0;
   while (i < s.size()) {
+    // Plain printable ASCII, the common case, is copied a run at a time.
+    size_t plain = i;
+    while (plain < s.size()) {
+      auto c = static_cast<unsigned char>(s[plain]);
+      if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+        break;
+      ++plain;
+    }
+    out.append(s.data() + i, plain - i);
+    i = plain;
+    if (i == s.size())
+      break;
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
@@ -254,9 +267,10 @@ writer& writer::value(double x) {
     out_ += "-0.0";
     return *this;
   }
+  // The shortest text that reads back as exactly `x` (and no printf).
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.17g", x);
-  out_ += buf;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), x);
+  out_.append(buf, ec == std::errc{} ? end : buf);
   return *this;
 }
 

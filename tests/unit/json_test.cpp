@@ -62,3 +62,22 @@ TEST_CASE("negative zero dumps as a number that reads back as itself", "[json]")
   REQUIRE(again);
   CHECK(again->dump() == once);
 }
+
+TEST_CASE("numbers are written in their shortest form and read back exactly", "[json]") {
+  json::writer w;
+  w.begin_array().value(0.1).value(1732847000.123456).value(1e300).value(2.0).value(-1.5e-7).end_array();
+  CHECK(w.str() == "[0.1,1732847000.123456,1e+300,2,-1.5e-07]");
+  std::string err;
+  auto v = json::parse(w.str(), err);
+  REQUIRE(v);
+  CHECK(v->array[1].number == 1732847000.123456);
+  CHECK(v->array[2].number == 1e300);
+  CHECK(v->array[4].number == -1.5e-7);
+}
+
+TEST_CASE("quoting copies plain runs and escapes what sits between them", "[json]") {
+  CHECK(json::quote("plain text") == "\"plain text\"");
+  CHECK(json::quote("a\"b\\c\td\x02") == "\"a\\\"b\\\\c\\td\\u0002\"");
+  CHECK(json::quote("caf\xC3\xA9 ok") == "\"caf\xC3\xA9 ok\"");
+  CHECK(json::quote("") == "\"\"");
+}
