@@ -267,10 +267,15 @@ writer& writer::value(double x) {
     out_ += "-0.0";
     return *this;
   }
-  // The shortest text that reads back as exactly `x` (and no printf).
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), x);
-  out_.append(buf, ec == std::errc{} ? end : buf);
+  // The shortest text that reads back as exactly `x` (and no printf). A
+  // whole number past int64 would print as a long integer literal, which
+  // readers (simdjson included) refuse: those get an exponent.
+  char buf[40];
+  auto r = std::to_chars(buf, buf + sizeof(buf), x);
+  if (r.ec == std::errc{} && std::fabs(x) >= 9.2e18
+      && std::string_view(buf, r.ptr).find_first_of(".e") == std::string_view::npos)
+    r = std::to_chars(buf, buf + sizeof(buf), x, std::chars_format::scientific);
+  out_.append(buf, r.ec == std::errc{} ? r.ptr : buf);
   return *this;
 }
 

@@ -75,6 +75,20 @@ TEST_CASE("numbers are written in their shortest form and read back exactly", "[
   CHECK(v->array[4].number == -1.5e-7);
 }
 
+TEST_CASE("a whole number past int64 is written with an exponent and reads back", "[json]") {
+  // Found by fuzz_job_submission: -16311616363316363e3 printed as a 20-digit
+  // integer literal, which the parser refuses.
+  std::string err;
+  auto v = json::parse("[-16311616363316363e3,1e19,123456789012345678]", err);
+  REQUIRE(v);
+  auto text = v->dump();
+  CHECK(text == "[-1.6311616363316363e+19,1e+19,123456789012345678]");
+  auto again = json::parse(text, err);
+  REQUIRE(again);
+  CHECK(again->array[0].number == -16311616363316363e3);
+  CHECK(again->dump() == text);
+}
+
 TEST_CASE("quoting copies plain runs and escapes what sits between them", "[json]") {
   CHECK(json::quote("plain text") == "\"plain text\"");
   CHECK(json::quote("a\"b\\c\td\x02") == "\"a\\\"b\\\\c\\td\\u0002\"");
