@@ -3,6 +3,8 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <system_error>
 
 #include <caf/actor_system.hpp>
@@ -44,6 +46,13 @@ struct slot_state {
   bool requeue = false; // stopped by a node drain: the job goes back to the queue
   bool discarded = false; // the master gave the job to someone else: no report
   bool exit_held = false; // ended while the master was away: files untouched until it confirms
+  // Questions to the job's lifecycle actor wait for their answer until a
+  // deadline that a once-a-second tick checks: CAF's own request timeout
+  // wakes its timer thread twice per request (set and cancel), twice per job.
+  std::map<uint64_t, std::pair<std::chrono::steady_clock::time_point,
+                               std::function<void()>>> waiting; // by token: deadline, on timeout
+  uint64_t next_token = 1;
+  bool ticking = false;
 };
 
 using slot_ptr = counted_pointer<worker_slot_actor, slot_state>;
@@ -55,6 +64,40 @@ std::string run_id(const slot_state& st) {
 }
 
 void finish(slot_ptr self, bool master_freed = false);
+
+void tick_if_waiting(slot_ptr self) {
+  auto& st = self->state;
+  if (st.ticking || st.waiting.empty())
+    return;
+  st.ticking = true;
+  self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
+}
+
+/// Asks the job's lifecycle actor something answered with a bool. Exactly
+/// one of `answered` and `failed` runs: `failed` on an error, or once
+/// `timeout` has passed without an answer (checked by the tick, so up to a
+/// second late).
+template <class Answered, class Failed, class... Ts>
+void ask_job(slot_ptr self, std::chrono::seconds timeout, Answered answered, Failed failed,
+             Ts&&... xs) {
+  auto& st = self->state;
+  auto token = st.next_token++;
+  st.waiting.emplace(token, std::make_pair(std::chrono::steady_clock::now() + timeout, [=] {
+                       auto err = caf::make_error(caf::sec::request_timeout);
+                       failed(err);
+                     }));
+  tick_if_waiting(self);
+  self->request(st.job_handle, caf::infinite, std::forward<Ts>(xs)...)
+    .then(
+      [=](bool b) {
+        if (self->state.waiting.erase(token) > 0)
+          answered(b);
+      },
+      [=](caf::error& err) {
+        if (self->state.waiting.erase(token) > 0)
+          failed(err);
+      });
+}
 
 /// Tells the job's lifecycle actor what happened. When the master's side
 /// cannot be reached, the slot holds on to the news (and to the job) and
@@ -84,21 +127,22 @@ void report(slot_ptr self, job_state state, std::string reason = {},
     self->send(st.job_handle, started_atom::value, rep.job_id);
     return;
   }
-  self->request(st.job_handle, std::chrono::seconds(10), report_atom::value, rep)
-    .then(
-      [=](bool accepted) {
-        auto& st = self->state;
-        if (!final || rep.job_id != st.job.job_id)
-          return;
-        if (!accepted)
-          spdlog::warn("master no longer assigns job_id={} to slot={}", rep.job_id, st.info.key);
-        // An accepted end freed this slot on the master already.
-        finish(self, accepted && is_terminal(state));
-      },
-      [=](caf::error& err) {
-        spdlog::warn("report of job_id={} not delivered ({}); held until a master is back",
-                     rep.job_id, caf::to_string(err));
-      });
+  ask_job(
+    self, std::chrono::seconds(10),
+    [=](bool accepted) {
+      auto& st = self->state;
+      if (!final || rep.job_id != st.job.job_id)
+        return;
+      if (!accepted)
+        spdlog::warn("master no longer assigns job_id={} to slot={}", rep.job_id, st.info.key);
+      // An accepted end freed this slot on the master already.
+      finish(self, accepted && is_terminal(state));
+    },
+    [=](const caf::error& err) {
+      spdlog::warn("report of job_id={} not delivered ({}); held until a master is back",
+                   rep.job_id, caf::to_string(err));
+    },
+    report_atom::value, rep);
 }
 
 /// The job is over on this slot: free it and ask for more work, unless the
@@ -233,29 +277,30 @@ void confirm_then_archive(slot_ptr self) {
     return;
   }
   auto asked = st.job_handle;
-  self->request(st.job_handle, std::chrono::seconds(5), placed_atom::value, st.info.key)
-    .then(
-      [=](bool ours) {
-        auto& st = self->state;
-        if (!st.busy || st.job.job_id != id)
-          return;
-        if (ours) {
-          archive_work_dir(self);
-          return;
-        }
-        spdlog::warn("job_id={} is no longer placed on slot={}: this copy leaves its files alone",
-                     id, st.info.key);
-        finish(self);
-      },
-      [=](caf::error&) {
-        auto& st = self->state;
-        // A new master may have adopted the job while the old one did not
-        // answer: ask the new one.
-        if (st.busy && st.job.job_id == id && st.job_handle && st.job_handle != asked)
-          confirm_then_archive(self);
-        else
-          hold();
-      });
+  ask_job(
+    self, std::chrono::seconds(5),
+    [=](bool ours) {
+      auto& st = self->state;
+      if (!st.busy || st.job.job_id != id)
+        return;
+      if (ours) {
+        archive_work_dir(self);
+        return;
+      }
+      spdlog::warn("job_id={} is no longer placed on slot={}: this copy leaves its files alone",
+                   id, st.info.key);
+      finish(self);
+    },
+    [=](const caf::error&) {
+      auto& st = self->state;
+      // A new master may have adopted the job while the old one did not
+      // answer: ask the new one.
+      if (st.busy && st.job.job_id == id && st.job_handle && st.job_handle != asked)
+        confirm_then_archive(self);
+      else
+        hold();
+    },
+    placed_atom::value, st.info.key);
 }
 
 /// Moves the working directory into the archive on the thread pool.
@@ -428,6 +473,23 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       st.runner->signal(run_id(st), SIGTERM);
       self->delayed_send(self, std::chrono::seconds(st.ctx.config->stop_grace_s),
                          kill_atom::value, id);
+    },
+    [=](tick_atom) {
+      auto& st = self->state;
+      st.ticking = false;
+      auto now = std::chrono::steady_clock::now();
+      std::vector<std::function<void()>> expired;
+      for (auto w = st.waiting.begin(); w != st.waiting.end();) {
+        if (w->second.first <= now) {
+          expired.push_back(std::move(w->second.second));
+          w = st.waiting.erase(w);
+        } else {
+          ++w;
+        }
+      }
+      for (auto& on_timeout : expired)
+        on_timeout();
+      tick_if_waiting(self);
     },
     [=](kill_atom, const std::string& id) {
       auto& st = self->state;

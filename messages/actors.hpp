@@ -82,7 +82,10 @@ using worker_slot_actor = caf::typed_actor<
   // From the event loop: working directory archived ("" or an error).
   caf::reacts_to<archived_atom, std::string, std::string>,
   // Grace period over: SIGKILL if the job still runs.
-  caf::reacts_to<kill_atom, std::string>>;
+  caf::reacts_to<kill_atom, std::string>,
+  // From itself, once a second while it waits for answers: those past
+  // their deadline fail.
+  caf::reacts_to<tick_atom>>;
 
 /// The lifecycle of one job, as an explicit state machine. Lives on the
 /// master; persists every transition before acting on it.

@@ -50,5 +50,6 @@ using ping_atom = caf::atom_constant<caf::atom("ping")>;
 using track_atom = caf::atom_constant<caf::atom("track")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using placed_atom = caf::atom_constant<caf::atom("placed")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
 } // namespace atlas
