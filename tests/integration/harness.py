@@ -19,10 +19,42 @@ SERVER = os.environ.get("ATLAS_SERVER", "atlas-server")
 CLI = os.environ.get("FOUNDATIONS_CLI", "foundations")
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports handed out so far by this process (each test file is one process).
+_next_port = [None]
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free now, below the kernel's ephemeral range: a port
+    from that range (what binding port 0 gives) can be taken as the source
+    port of any outgoing connection of the tests running alongside before
+    the server binds it ("address already in use" in a CI run). Each test
+    process starts at its own place in the range, by pid, and moves on."""
+    low, top = 15000, _ephemeral_low()
+    if top - low < 1000:  # an unusual range: fall back to the kernel's pick
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    span = top - low
+    if _next_port[0] is None:
+        _next_port[0] = low + (os.getpid() * 97) % span
+    for _ in range(span):
+        port = _next_port[0]
+        _next_port[0] = low + (port - low + 1) % span
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port between {low} and {top}")
 
 
 def wait_until(predicate, timeout, what):
