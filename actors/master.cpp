@@ -116,14 +116,14 @@ void persist_record(master_ptr self, job_record rec, F then) {
 template <class F>
 bool cancel_queued(master_ptr self, const std::string& id, F then) {
   auto& st = self->state;
-  auto rec = st.queued.extract(id);
-  if (rec.empty())
+  // The record leaves the queue only once it is cancelled: a refusal keeps it.
+  auto q = st.queued.find(id);
+  if (q == st.queued.end() || !cancel_queued_record(q->second, now_seconds()))
     return false;
+  auto rec = std::move(q->second);
+  st.queued.erase(q);
   st.policy.remove(id);
-  auto& r = rec.mapped();
-  if (!cancel_queued_record(r, now_seconds()))
-    return false;
-  persist_record(self, std::move(r), [=]() mutable {
+  persist_record(self, std::move(rec), [=]() mutable {
     spdlog::info("job finished job_id={} state=cancelled {}", id, stopped_while_queued);
     then();
   });
