@@ -5,6 +5,7 @@
 #include "adapters/jwt.hpp"
 
 #include <array>
+#include <limits>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -99,7 +100,16 @@ std::optional<int64_t> numeric_date(const json::value& obj, std::string_view key
     bad = true;
     return std::nullopt;
   }
-  return m->type == json::value::kind::integer ? m->integer : static_cast<int64_t>(m->number);
+  if (m->type == json::value::kind::integer)
+    return m->integer;
+  // A fraction is cut off; a date past int64 (casting it would be undefined
+  // behaviour) is the furthest one there is.
+  constexpr double limit = 9.2e18;
+  if (m->number >= limit)
+    return std::numeric_limits<int64_t>::max();
+  if (m->number <= -limit)
+    return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(m->number);
 }
 
 bool names_audience(const json::value& payload, const std::string& client) {

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -235,6 +236,16 @@ TEST_CASE("a JWKS keeps only RSA signing keys of 2048 bits or more", "[jwt]") {
 TEST_CASE("the CLI can read a token's expiry without verifying it", "[jwt]") {
   CHECK(unverified_expiry(rs256(payload(now + 42))) == now + 42);
   CHECK_FALSE(unverified_expiry("None"));
+}
+
+TEST_CASE("a date past int64 reads as the furthest date, not as undefined behaviour", "[jwt]") {
+  // Found by fuzz_jwt (UBSan: 1.7e+19 cast to a 64-bit integer).
+  auto body = [](const std::string& exp) {
+    return "{\"iss\":\"" + std::string(issuer) + "\",\"exp\":" + exp + "}";
+  };
+  CHECK(unverified_expiry(rs256(body("1.7e19"))) == std::numeric_limits<int64_t>::max());
+  CHECK(unverified_expiry(rs256(body("-1.7e19"))) == std::numeric_limits<int64_t>::min());
+  CHECK(unverified_expiry(rs256(body("1700000000.9"))) == 1700000000);
 }
 
 TEST_CASE("verifying a token takes well under a millisecond", "[jwt][perf]") {
