@@ -5,6 +5,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/peer_check.hpp"
 #include "messages/errors.hpp"
 
 namespace atlas {
@@ -34,11 +35,27 @@ cluster_actor::behavior_type door_impl(cluster_actor::stateful_pointer<door_stat
                       node.host_address);
         return make_error(ec::forbidden, "refused by the master: wrong cluster secret");
       }
+      // The node is who its certificate says, and hands over its own actors.
+      auto who = sender_of(self);
+      bool named = who.local || (who.peer.verified ? who.peer.name == node.node_id
+                                                   : name_plaintext_sender(self, node.node_id));
+      if (!named || !(who.local_or("worker") || who.is("master"))
+          || !on_sender_node(self, gateway.address()) || !on_sender_node(self, node_handle.address()))
+        return refuse(self, who, "joining as node '" + node.node_id + "'");
       self->send(master, join_atom::value, node, caf::actor_cast<caf::actor>(gateway),
                  node_handle);
       return master;
     },
     [=](join_atom, const std::string& shown) -> caf::result<master_actor> {
+      // A tool: its operator certificate is its credential; without TLS
+      // (loopback only) the secret is.
+      auto who = sender_of(self);
+      if (who.peer.verified) {
+        if (!who.is("operator"))
+          return refuse(self, who, "joining as a tool");
+        spdlog::info("operator {} connected", who.peer.name);
+        return master;
+      }
       if (secret.empty() || !same_secret(shown, secret)) {
         spdlog::error("tool refused: wrong cluster secret");
         return make_error(ec::forbidden, "refused by the master: wrong cluster secret");

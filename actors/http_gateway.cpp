@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/http_gateway_impl.hpp"
+#include "actors/peer_check.hpp"
 #include "adapters/event_loop.hpp"
 #include "adapters/json.hpp"
 #include "messages/errors.hpp"
@@ -28,7 +29,8 @@ namespace gateway {
 
 namespace {
 
-/// Marks a request forwarded by another node's gateway: answer it here.
+/// The node a request came from, when another node's gateway forwarded it:
+/// set here from the sender's certificate, never taken from a client.
 constexpr const char* forwarded_header = "x-atlas-forwarded-by";
 
 /// Bytes of log sent per chunk of a followed stream.
@@ -77,15 +79,19 @@ void forward(gateway_ptr self, answer rp, const http_request& req, job_record re
       [=](caf::error&) mutable { local(rec); });
 }
 
-/// Reads the record, then answers here when this node ran the job (or the
-/// request was forwarded to it), else forwards it to the node that ran it.
+/// Reads the record, then answers here when this node ran the job, else
+/// forwards it towards the node that ran it. A worker forwards through the
+/// master, which forwards it on; a request the master forwarded is
+/// answered where it arrives (from the shared file system when needed).
 template <class F>
 void at_owner(gateway_ptr self, answer rp, const http_request& req, const std::string& id,
               F local) {
   with_record(self, rp, id, [=](job_record& rec) mutable {
     auto& st = self->state;
-    if (rec.node.empty() || rec.node == st.cfg->node_id || req.headers.count(forwarded_header)
-        || !st.master) {
+    auto via = req.headers.find(forwarded_header);
+    bool forwarded = via != req.headers.end();
+    if (rec.node.empty() || rec.node == st.cfg->node_id || !st.master
+        || (forwarded && (!st.cfg->is_master || via->second == rec.node))) {
       local(rec);
       return;
     }
@@ -113,6 +119,24 @@ void give(answer& rp, http_response r) {
 /// An actor error as an HTTP answer.
 http_response from_error(const caf::error& err) {
   return error_answer(http_status_of(err), error_message(err));
+}
+
+void forward_to_master(gateway_ptr self, answer rp, const http_request& req) {
+  auto& st = self->state;
+  if (!st.master)
+    return give(rp, error_answer(503, "this node has not joined a master yet"));
+  // Asked by a worker, the master names its own gateway.
+  self->request(st.master, std::chrono::seconds(10), get_atom::value, node_atom::value,
+                std::string{})
+    .then(
+      [=](caf::actor& gateway) mutable {
+        auto fwd = req;
+        fwd.headers[forwarded_header] = self->state.cfg->node_id;
+        self->request(caf::actor_cast<http_gateway_actor>(gateway), std::chrono::seconds(60), fwd)
+          .then([=](http_response& r) mutable { rp.deliver(std::move(r)); },
+                [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+      },
+      [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
 void get_logs(gateway_ptr self, answer rp, const http_request& req, const std::string& id,
@@ -343,20 +367,47 @@ http_gateway_actor::behavior_type gateway_impl(gateway_ptr self,
   });
   return {
     [=](http_request& req) -> caf::result<http_response> {
+      // The master's gateway takes requests other nodes forward; a worker's
+      // only those the master forwards.
+      auto who = sender_of(self);
+      bool from_node = self->state.cfg->is_master ? who.is("worker") || who.is("master")
+                                                  : who.is("master");
+      if (!who.local && !from_node)
+        return refuse(self, who, "an HTTP request");
+      if (who.local) {
+        req.headers.erase(forwarded_header); // a client's, not a node's
+      } else {
+        // Forwarded by a node: what only this node may set never comes from
+        // the wire. The bearer token travels along and is verified again.
+        req.upload_path.clear();
+        req.upload_filename.clear();
+        req.upload_field.clear();
+        req.listener = "forwarded";
+        req.headers[forwarded_header] = who.peer.name;
+      }
       auto rp = self->make_response_promise<http_response>();
-      route(self, rp, req);
+      if (!self->state.cfg->is_master && acts_through_master(req))
+        forward_to_master(self, rp, req);
+      else
+        route(self, rp, req);
       return rp;
     },
     [=](register_atom, master_actor& master) {
+      if (!local_only(self, "register"))
+        return;
       self->state.master = master;
       self->state.owners.clear(); // a new master: ask it again
     },
-    [=](stats_atom) {
+    [=](stats_atom) -> caf::result<actor_stats> {
+      if (auto who = sender_of(self); !who.local_or("master"))
+        return refuse(self, who, "stats");
       auto& st = self->state;
       return self->stats(st.cfg->node_id, std::to_string(st.parked.size()) + " file task(s) in flight"
                                             + (st.master ? "" : ", no master"));
     },
     [=](done_atom, uint64_t ticket, http_response& r) {
+      if (!local_only(self, "done"))
+        return;
       auto i = self->state.parked.find(ticket);
       if (i == self->state.parked.end())
         return;

@@ -70,6 +70,13 @@ void with_record(gateway_ptr self, answer rp, const std::string& id, F then) {
 
 // --- operations (http_gateway.cpp): each delivers exactly one answer
 
+/// Whether a request acts through the master (the queue, the slots, stopping
+/// a job): a worker forwards those to the master's gateway, which checks
+/// them as its own (http_routes.cpp).
+bool acts_through_master(const http_request& req);
+/// Sends the request to the master's gateway and answers what it answers.
+void forward_to_master(gateway_ptr self, answer rp, const http_request& req);
+
 /// The job's log (capped) as a JSON string, or as plain text.
 void get_logs(gateway_ptr self, answer rp, const http_request& req, const std::string& id,
               bool as_json);

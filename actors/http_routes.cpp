@@ -14,6 +14,14 @@
 
 namespace atlas::gateway {
 
+bool acts_through_master(const http_request& req) {
+  auto parts = split_path(req.path);
+  auto n = parts.size();
+  auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
+  return is(0, "queued_jobs") || is(0, "workers") || (is(0, "running_jobs") && req.method == "DELETE")
+         || (is(0, "api") && is(2, "queued_jobs"));
+}
+
 /// Routes one checked request. Every branch delivers exactly one answer.
 void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   auto parts = split_path(req.path);
@@ -37,10 +45,7 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   }
   if (is(0, "job_bundle") && n == 1 && m == "POST")
     return upload_bundle(self, rp, req);
-  bool needs_master = is(0, "queued_jobs") || is(0, "workers")
-                      || (is(0, "running_jobs") && m == "DELETE")
-                      || (is(0, "api") && is(2, "queued_jobs"));
-  if (needs_master && !st.master)
+  if (acts_through_master(req) && !st.master)
     return give(rp, error_answer(503, "this node has not joined a master yet"));
   if (is(0, "job_bundle") && n == 2 && m == "GET")
     return download_artifacts(self, rp, req, parts[1]);

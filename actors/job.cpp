@@ -7,6 +7,7 @@
 
 #include "actors/counted.hpp"
 #include "actors/dashboard_store.hpp"
+#include "actors/peer_check.hpp"
 #include "messages/errors.hpp"
 #include "runtime/job_codec.hpp"
 
@@ -173,6 +174,8 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
   self->state.max_retries = max_retries;
   return {
     [=](dispatch_atom, worker_slot_actor& slot, const slot_info& info) {
+      if (!local_only(self, "dispatch"))
+        return;
       auto& st = self->state;
       if (!transition(self, job_state::pending)) {
         self->send(st.master, idle_atom::value, info.key, st.rec.job_id); // give the slot back
@@ -217,7 +220,9 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
         rp.deliver(false); // refused: nothing to persist
       return rp;
     },
-    [=](adopt_atom, worker_slot_actor& slot, const slot_info& info) -> bool {
+    [=](adopt_atom, worker_slot_actor& slot, const slot_info& info) -> caf::result<bool> {
+      if (auto who = sender_of(self); !who.local)
+        return refuse(self, who, "adopt");
       auto& st = self->state;
       bool ours = (st.rec.state == job_state::pending || st.rec.state == job_state::running)
                   && st.rec.slot == info.key;
@@ -232,8 +237,13 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
         apply_report(self, info.report);
       return true;
     },
-    [=](lost_atom, const std::string& reason) { handle_lost(self, reason); },
+    [=](lost_atom, const std::string& reason) {
+      if (local_only(self, "lost"))
+        handle_lost(self, reason);
+    },
     [=](stop_atom) -> caf::result<bool> {
+      if (auto who = sender_of(self); !who.local)
+        return refuse(self, who, "stop");
       auto& st = self->state;
       if (is_terminal(st.rec.state))
         return make_error(ec::conflict, "job '" + st.rec.job_id + "' has already finished");
@@ -248,17 +258,24 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
       }
       return true;
     },
-    [=](placed_atom, const std::string& slot_key) {
+    [=](placed_atom, const std::string& slot_key) -> caf::result<bool> {
+      // Asked by the slot the job runs on: true only when it is still there.
       auto& rec = self->state.rec;
+      if (!sender_of(self).local && !from_its_slot(self))
+        return false;
       return rec.slot == slot_key
              && (rec.state == job_state::pending || rec.state == job_state::running);
     },
-    [=](get_atom) {
+    [=](get_atom) -> caf::result<job_record> {
+      if (auto who = sender_of(self); !who.local_or("operator"))
+        return refuse(self, who, "reading the record");
       auto rec = self->state.rec;
       rec.job_secret.clear(); // only the slot that runs the job gets it
       return rec;
     },
-    [=](stats_atom) {
+    [=](stats_atom) -> caf::result<actor_stats> {
+      if (auto who = sender_of(self); !who.local_or("operator"))
+        return refuse(self, who, "stats");
       auto& rec = self->state.rec;
       return self->stats("", rec.job_id + " " + std::string(to_string(rec.state))
                                + (rec.slot.empty() ? "" : " on " + rec.slot)

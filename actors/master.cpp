@@ -13,6 +13,7 @@
 #include "actors/job.hpp"
 #include "actors/master_gpus.hpp"
 #include "actors/master_state.hpp"
+#include "actors/peer_check.hpp"
 #include "actors/queued_record.hpp"
 #include "messages/errors.hpp"
 #include "runtime/job_codec.hpp"
@@ -239,8 +240,25 @@ master_actor::behavior_type master_impl(master_ptr self,
     }
   });
   recover(self);
+  // Who may send what (DESIGN.md §8): this node; worker nodes, for their own
+  // slots; operator tools (atlas-ctl), to inspect and to drain or stop.
+  auto node_owns = [=](const message_sender& who, const std::string& node_id) {
+    return who.local ? node_id == self->state.cfg->node_id
+                     : !who.peer.name.empty() && who.peer.name == node_id
+                         && (who.is("worker") || who.is("master"));
+  };
+  auto owns_slot = [=](const message_sender& who, const std::string& key) {
+    auto slash = key.rfind('/');
+    return slash != std::string::npos && node_owns(who, key.substr(0, slash));
+  };
+  auto operator_or_local = [=](std::string_view what) -> caf::error {
+    auto who = sender_of(self);
+    return who.local_or("operator") ? caf::error{} : refuse(self, who, what);
+  };
   return {
     [=](submit_atom, job_record& rec) -> caf::result<std::string> {
+      if (auto who = sender_of(self); !who.local)
+        return refuse(self, who, "submit");
       auto& st = self->state;
       auto id = rec.job_id;
       if (st.jobs.count(id) || st.queued.count(id) || st.submitting.count(id))
@@ -282,6 +300,12 @@ master_actor::behavior_type master_impl(master_ptr self,
       return rp;
     },
     [=](register_atom, slot_info& info, worker_slot_actor& slot) {
+      auto who = sender_of(self);
+      if (!node_owns(who, info.node_id) || info.key != info.node_id + "/" + std::to_string(info.index)
+          || !on_sender_node(self, slot.address())) {
+        refuse(self, who, "registering slot '" + info.key + "'");
+        return;
+      }
       auto& st = self->state;
       if (!st.recovered) {
         st.early_slots.emplace_back(std::move(info), std::move(slot));
@@ -325,6 +349,8 @@ master_actor::behavior_type master_impl(master_ptr self,
           [=](caf::error&) { self->send(slot, discard_atom::value, held); });
     },
     [=](join_atom, const node_info& node, caf::actor& gateway, caf::actor& node_handle) {
+      if (!local_only(self, "join")) // nodes join through the door
+        return;
       auto& st = self->state;
       spdlog::info("node joined node={} address={} slots={}", node.node_id, node.host_address,
                    node.num_slots);
@@ -334,15 +360,29 @@ master_actor::behavior_type master_impl(master_ptr self,
       entry = node_entry{node, gateway, node_handle, now_seconds(), drained};
     },
     [=](ping_atom, const std::string& node_id) {
+      if (!node_owns(sender_of(self), node_id))
+        return;
       if (auto n = self->state.nodes.find(node_id); n != self->state.nodes.end())
         n->second.last_seen = now_seconds();
     },
-    [=](nodes_atom) { return node_views(self); },
-    [=](queue_atom) { return queue_with_reasons(self); },
-    [=](jobs_atom) {
+    [=](nodes_atom) -> caf::result<std::vector<node_view>> {
+      if (auto err = operator_or_local("listing nodes"))
+        return err;
+      return node_views(self);
+    },
+    [=](queue_atom) -> caf::result<std::vector<queue_entry>> {
+      if (auto err = operator_or_local("listing the queue"))
+        return err;
+      return queue_with_reasons(self);
+    },
+    [=](jobs_atom) -> caf::result<std::vector<job_record>> {
+      if (auto err = operator_or_local("listing jobs"))
+        return err;
       return self->delegate(self->state.lookup, list_atom::value);
     },
     [=](jobs_atom, const std::string& id) -> caf::result<job_record> {
+      if (auto err = operator_or_local("reading a job"))
+        return err;
       auto& st = self->state;
       if (auto q = st.queued.find(id); q != st.queued.end())
         return q->second;
@@ -350,8 +390,14 @@ master_actor::behavior_type master_impl(master_ptr self,
         return self->delegate(j->second.handle, get_atom::value);
       return self->delegate(st.lookup, get_atom::value, id);
     },
-    [=](actors_atom) { return all_actor_stats(self); },
+    [=](actors_atom) -> caf::result<std::vector<actor_stats>> {
+      if (auto err = operator_or_local("listing actors"))
+        return err;
+      return all_actor_stats(self);
+    },
     [=](drain_atom, const std::string& node_id, bool on) -> caf::result<bool> {
+      if (auto err = operator_or_local("draining a node"))
+        return err;
       auto& st = self->state;
       auto n = st.nodes.find(node_id);
       if (n == st.nodes.end())
@@ -362,7 +408,9 @@ master_actor::behavior_type master_impl(master_ptr self,
         try_dispatch(self);
       return true;
     },
-    [=](stats_atom) {
+    [=](stats_atom) -> caf::result<actor_stats> {
+      if (auto err = operator_or_local("stats"))
+        return err;
       auto& st = self->state;
       return self->stats(st.cfg->node_id,
                          std::to_string(st.policy.size()) + " queued, " + std::to_string(st.jobs.size())
@@ -372,13 +420,25 @@ master_actor::behavior_type master_impl(master_ptr self,
     },
     [=](get_atom, node_atom, const std::string& node_id) -> caf::result<caf::actor> {
       auto& st = self->state;
-      auto n = st.nodes.find(node_id);
+      auto who = sender_of(self);
+      if (!who.local && !who.is("worker"))
+        return refuse(self, who, "asking for a node's gateway");
+      // Other nodes' gateways are never handed out: a worker sends requests
+      // about any job through the master's gateway, which forwards them.
+      auto n = st.nodes.find(who.local ? node_id : st.cfg->node_id);
       if (n == st.nodes.end())
         return make_error(ec::unavailable, "node '" + node_id + "' is not connected");
       return n->second.gateway;
     },
     [=](fetch_atom, const std::string& id, uint64_t offset) -> caf::result<http_response> {
       auto& st = self->state;
+      // A node fetches only the bundle of a job placed on one of its slots.
+      auto who = sender_of(self);
+      bool placed_there = false;
+      for (auto& [key, s] : st.slots)
+        placed_there = placed_there || (s.info.current_job == id && owns_slot(who, key));
+      if (!who.local && !placed_there)
+        return refuse(self, who, "fetching the bundle of job '" + id + "'");
       auto n = st.nodes.find(st.cfg->node_id);
       if (n == st.nodes.end())
         return make_error(ec::unavailable, "the master's gateway is not up");
@@ -389,6 +449,8 @@ master_actor::behavior_type master_impl(master_ptr self,
       return self->delegate(caf::actor_cast<http_gateway_actor>(n->second.gateway), std::move(req));
     },
     [=](recover_atom) {
+      if (!local_only(self, "recover"))
+        return;
       auto& st = self->state;
       for (auto& id : st.awaiting)
         if (auto j = st.jobs.find(id); j != st.jobs.end())
@@ -397,20 +459,32 @@ master_actor::behavior_type master_impl(master_ptr self,
       st.awaiting.clear();
     },
     [=](idle_atom, const std::string& key, const std::string& job_id) {
+      if (auto who = sender_of(self); !owns_slot(who, key)) {
+        refuse(self, who, "freeing slot '" + key + "'");
+        return;
+      }
       if (free_slot(self->state, key, job_id))
         try_dispatch(self);
     },
     [=](drain_atom, const std::string& key) {
+      if (auto who = sender_of(self); !owns_slot(who, key)) {
+        refuse(self, who, "draining slot '" + key + "'");
+        return;
+      }
       auto& st = self->state;
       st.free_slots.erase(key);
       st.draining.insert(key);
     },
     [=](done_atom, const std::string& id, const std::string& slot_key) {
+      if (!local_only(self, "done"))
+        return;
       release_job(self, id);
       if (!slot_key.empty() && free_slot(self->state, slot_key, id))
         try_dispatch(self);
     },
     [=](requeue_atom, job_record& rec) {
+      if (!local_only(self, "requeue"))
+        return;
       // The job's lifecycle actor persisted it queued again and ended: from
       // here on it is a queued record like any other, until its dispatch.
       auto& st = self->state;
@@ -429,6 +503,8 @@ master_actor::behavior_type master_impl(master_ptr self,
       try_dispatch(self);
     },
     [=](stop_atom, const std::string& id) -> caf::result<bool> {
+      if (auto err = operator_or_local("stopping a job"))
+        return err;
       auto& st = self->state;
       if (st.queued.count(id)) {
         auto rp = self->make_response_promise<bool>();
@@ -449,7 +525,9 @@ master_actor::behavior_type master_impl(master_ptr self,
               });
       return rp;
     },
-    [=](list_atom) {
+    [=](list_atom) -> caf::result<std::vector<job_record>> {
+      if (auto err = operator_or_local("listing the queue"))
+        return err;
       auto& st = self->state;
       std::vector<job_record> out;
       for (auto& q : st.policy.ordered())
@@ -458,6 +536,8 @@ master_actor::behavior_type master_impl(master_ptr self,
       return out;
     },
     [=](dequeue_atom, uint64_t pos) -> caf::result<job_record> {
+      if (auto who = sender_of(self); !who.local)
+        return refuse(self, who, "removing a queued job");
       auto& st = self->state;
       auto order = st.policy.ordered();
       if (pos >= order.size())
@@ -469,6 +549,8 @@ master_actor::behavior_type master_impl(master_ptr self,
       return rp;
     },
     [=](move_atom, uint64_t from, uint64_t to) -> caf::result<bool> {
+      if (auto who = sender_of(self); !who.local)
+        return refuse(self, who, "moving a queued job");
       auto& st = self->state;
       auto order = st.policy.move(from, to);
       if (!order)
@@ -483,6 +565,8 @@ master_actor::behavior_type master_impl(master_ptr self,
       return true;
     },
     [=](clear_atom) -> caf::result<uint64_t> {
+      if (auto who = sender_of(self); !who.local)
+        return refuse(self, who, "clearing the queue");
       auto& st = self->state;
       auto order = st.policy.ordered();
       auto n = static_cast<uint64_t>(order.size());
@@ -500,13 +584,17 @@ master_actor::behavior_type master_impl(master_ptr self,
           one_done(); // a policy entry without its record: nothing to write
       return rp;
     },
-    [=](get_atom, slots_atom) {
+    [=](get_atom, slots_atom) -> caf::result<std::vector<slot_info>> {
+      if (auto err = operator_or_local("listing slots"))
+        return err;
       std::vector<slot_info> out;
       for (auto& [key, s] : self->state.slots)
         out.push_back(s.info);
       return out;
     },
     [=](get_atom, const std::string& id) -> caf::result<job_record> {
+      if (auto err = operator_or_local("reading a job"))
+        return err;
       auto& st = self->state;
       if (auto q = st.queued.find(id); q != st.queued.end())
         return q->second;

@@ -11,7 +11,10 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/cluster_link.hpp"
 #include "actors/counted.hpp"
+#include "actors/peer_check.hpp"
+#include "adapters/caf_front.hpp"
 #include "adapters/event_loop.hpp"
 #include "adapters/process.hpp"
 #include "messages/errors.hpp"
@@ -113,6 +116,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
   });
   return {
     [=](redis_atom) {
+      if (!local_only(self, "redis"))
+        return;
       auto& st = self->state;
       if (st.draining)
         return;
@@ -133,6 +138,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
         });
     },
     [=](redis_atom, int64_t status) {
+      if (!local_only(self, "redis"))
+        return;
       auto& st = self->state;
       if (st.draining)
         return;
@@ -144,6 +151,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
       self->delayed_send(self, delay, redis_atom::value);
     },
     [=](drain_atom, int32_t drain_s) -> caf::result<bool> {
+      if (auto who = sender_of(self); !who.local)
+        return refuse(self, who, "drain");
       auto& st = self->state;
       st.draining = true;
       st.drained = self->make_response_promise<bool>();
@@ -169,6 +178,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
       return rp;
     },
     [=](kill_atom) {
+      if (!local_only(self, "kill"))
+        return;
       auto& st = self->state;
       if (st.busy.empty())
         return;
@@ -177,9 +188,17 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
       for (auto& slot : st.slots)
         self->send(slot, drain_atom::value, true);
     },
-    [=](register_atom, worker_slot_actor& slot) { self->state.slots.push_back(slot); },
-    [=](register_atom, http_gateway_actor& gateway) { self->state.gateway = gateway; },
+    [=](register_atom, worker_slot_actor& slot) {
+      if (local_only(self, "register"))
+        self->state.slots.push_back(slot);
+    },
+    [=](register_atom, http_gateway_actor& gateway) {
+      if (local_only(self, "register"))
+        self->state.gateway = gateway;
+    },
     [=](connect_atom) {
+      if (!local_only(self, "connect"))
+        return;
       auto& st = self->state;
       if (st.draining || st.master || !st.lookup)
         return;
@@ -189,24 +208,35 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
             auto colon = endpoint.rfind(':');
             auto host = endpoint.substr(0, colon);
             auto port = static_cast<uint16_t>(std::stoi(endpoint.substr(colon + 1)));
-            // remote_actor blocks: run it on the thread pool, answer by message.
+            // Through the cluster port (TLS, checked); CAF's handshake over
+            // the new link blocks, so it runs on the thread pool.
             auto* sys = &self->system();
+            auto* loop = self->state.ctx.loop;
             node_actor me = self;
-            self->state.ctx.loop->post_work([sys, me, host, port, endpoint] {
-              auto door = sys->middleman().remote_actor<cluster_actor>(host, port);
-              // remote_actor left a reference to CAF's logger in this pool
-              // thread's thread-local; ~actor_system waits for that logger.
-              caf::logger::set_current_actor_system(nullptr);
-              if (door)
-                caf::anon_send(me, connect_atom::value, *door);
-              else
-                caf::anon_send(me, connect_atom::value,
-                               "master at " + endpoint + ": " + sys->render(door.error()));
-            });
+            self->state.ctx.front->dial(
+              host, port, "master",
+              [sys, loop, me, port, endpoint](int fd, const peer_identity&) {
+                loop->post_work([sys, me, fd, port, endpoint] {
+                  auto door = attach_outbound(*sys, fd, port, std::chrono::seconds(10));
+                  // The scoped actor left a reference to CAF's logger in this
+                  // pool thread's thread-local; ~actor_system waits for it.
+                  caf::logger::set_current_actor_system(nullptr);
+                  if (door)
+                    caf::anon_send(me, connect_atom::value, *door);
+                  else
+                    caf::anon_send(me, connect_atom::value,
+                                   "master at " + endpoint + ": " + sys->render(door.error()));
+                });
+              },
+              [me, endpoint](const std::string& error) {
+                caf::anon_send(me, connect_atom::value, "master at " + endpoint + ": " + error);
+              });
           },
           [=](caf::error& err) { retry_connect(self, error_message(err)); });
     },
     [=](connect_atom, cluster_actor& door) {
+      if (!local_only(self, "connect"))
+        return;
       auto& st = self->state;
       node_info me;
       me.node_id = st.ctx.config->node_id;
@@ -233,19 +263,33 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
           },
           [=](caf::error& err) { retry_connect(self, error_message(err)); });
     },
-    [=](connect_atom, const std::string& error) { retry_connect(self, error); },
+    [=](connect_atom, const std::string& error) {
+      if (local_only(self, "connect"))
+        retry_connect(self, error);
+    },
     [=](register_atom, master_actor& master) {
+      if (!local_only(self, "register"))
+        return;
       self->state.master = master; // the master node's own master: heartbeats only
       start_pings(self);
     },
     [=](ping_atom) {
+      if (!local_only(self, "ping"))
+        return;
       auto& st = self->state;
       if (st.master)
         self->send(st.master, ping_atom::value, st.ctx.config->node_id);
       self->delayed_send(self, ping_interval, ping_atom::value);
     },
-    [=](actors_atom) -> caf::result<std::vector<actor_stats>> { return node_actor_stats(self); },
-    [=](stats_atom) {
+    // The master gathers every node's actors for atlas-ctl.
+    [=](actors_atom) -> caf::result<std::vector<actor_stats>> {
+      if (auto who = sender_of(self); !who.local_or("master"))
+        return refuse(self, who, "actors");
+      return node_actor_stats(self);
+    },
+    [=](stats_atom) -> caf::result<actor_stats> {
+      if (auto who = sender_of(self); !who.local_or("master"))
+        return refuse(self, who, "stats");
       auto& st = self->state;
       return self->stats(st.ctx.config->node_id,
                          std::string(st.ctx.config->is_master ? "master" : "worker") + " node, "
@@ -253,6 +297,8 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
                            + (st.master ? "" : ", no master") + (st.draining ? ", draining" : ""));
     },
     [=](idle_atom, const std::string& key) {
+      if (!local_only(self, "idle"))
+        return;
       self->state.busy.erase(key);
       check_drained(self);
     },

@@ -16,6 +16,7 @@
 #include "actors/counted.hpp"
 #include "actors/job_runners.hpp"
 #include "actors/job_runtime.hpp"
+#include "actors/peer_check.hpp"
 #include "adapters/archive.hpp"
 #include "adapters/event_loop.hpp"
 #include "runtime/job_files.hpp"
@@ -379,6 +380,11 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
   spdlog::info("slot ready node={} slot={}", st.info.node_id, st.info.key);
   return {
     [=](run_atom, job_record& rec, caf::actor& job) {
+      // Work comes from the master, with a lifecycle actor of the master's.
+      if (auto who = sender_of(self); !who.local_or("master") || !on_sender_node(self, job.address())) {
+        refuse(self, who, "run");
+        return;
+      }
       auto& st = self->state;
       if (st.busy || st.draining) {
         // The master only sends work to free slots; refuse loudly otherwise.
@@ -397,6 +403,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
     },
     [=](prepared_atom, const std::string& id, const std::string& error,
         const std::string& cwd) {
+      if (!local_only(self, "prepared"))
+        return;
       auto& st = self->state;
       if (!st.busy || id != st.job.job_id)
         return;
@@ -413,6 +421,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       }
     },
     [=](started_atom, const std::string& id, int32_t pid) {
+      if (!local_only(self, "started"))
+        return;
       auto& st = self->state;
       if (!st.busy || id != st.job.job_id)
         return;
@@ -429,6 +439,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
     },
     [=](exited_atom, const std::string& id, int64_t status, int32_t sig,
         const std::string& error, const std::string& failure) {
+      if (!local_only(self, "exited"))
+        return;
       auto& st = self->state;
       if (!st.busy || id != st.job.job_id)
         return;
@@ -451,6 +463,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       confirm_then_archive(self);
     },
     [=](archived_atom, const std::string& id, const std::string& error) {
+      if (!local_only(self, "archived"))
+        return;
       auto& st = self->state;
       if (!st.busy || id != st.job.job_id)
         return;
@@ -462,6 +476,10 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       report(self, st.job.state, st.job.reason, rc);
     },
     [=](stop_atom, const std::string& id) {
+      if (auto who = sender_of(self); !who.local_or("master")) {
+        refuse(self, who, "stop");
+        return;
+      }
       auto& st = self->state;
       if (!st.busy || id != st.job.job_id || st.exited)
         return;
@@ -475,6 +493,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
                          kill_atom::value, id);
     },
     [=](tick_atom) {
+      if (!local_only(self, "tick"))
+        return;
       auto& st = self->state;
       st.ticking = false;
       auto now = std::chrono::steady_clock::now();
@@ -492,6 +512,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       tick_if_waiting(self);
     },
     [=](kill_atom, const std::string& id) {
+      if (!local_only(self, "kill"))
+        return;
       auto& st = self->state;
       if (st.busy && id == st.job.job_id && !st.exited && st.started) {
         spdlog::warn("grace period over, killing job_id={} slot={}", id, st.info.key);
@@ -499,6 +521,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       }
     },
     [=](drain_atom, bool stop_job) {
+      if (!local_only(self, "drain"))
+        return;
       auto& st = self->state;
       if (!st.draining && st.master)
         self->send(st.master, drain_atom::value, st.info.key);
@@ -508,8 +532,14 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         self->send(self, stop_atom::value, st.job.job_id);
       }
     },
-    [=](get_atom) { return self->state.info; },
-    [=](stats_atom) {
+    [=](get_atom) -> caf::result<slot_info> {
+      if (auto who = sender_of(self); !who.local_or("master"))
+        return refuse(self, who, "get");
+      return self->state.info;
+    },
+    [=](stats_atom) -> caf::result<actor_stats> {
+      if (auto who = sender_of(self); !who.local_or("master"))
+        return refuse(self, who, "stats");
       auto& st = self->state;
       std::string summary = st.draining ? "draining, " : "";
       if (!st.busy)
@@ -525,6 +555,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       return self->stats(st.info.node_id, summary);
     },
     [=](register_atom, caf::actor& new_master) {
+      if (!local_only(self, "register"))
+        return;
       auto& st = self->state;
       st.master = caf::actor_cast<master_actor>(new_master);
       st.job_handle = nullptr; // the new master hands out new lifecycle actors
@@ -532,6 +564,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
     },
     [=](fetch_atom, const std::string& id, uint64_t written, uint64_t total,
         const std::string& error) {
+      if (!local_only(self, "fetch"))
+        return;
       auto& st = self->state;
       if (!st.busy || id != st.job.job_id)
         return;
@@ -543,6 +577,10 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         fetch_bundle(self, written);
     },
     [=](adopt_atom, const std::string& id, caf::actor& job) {
+      if (auto who = sender_of(self); !who.local_or("master") || !on_sender_node(self, job.address())) {
+        refuse(self, who, "adopt");
+        return;
+      }
       auto& st = self->state;
       if (!st.busy || id != st.job.job_id)
         return;
@@ -553,6 +591,10 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       }
     },
     [=](discard_atom, const std::string& id) {
+      if (auto who = sender_of(self); !who.local_or("master")) {
+        refuse(self, who, "discard");
+        return;
+      }
       auto& st = self->state;
       if (!st.busy || id != st.job.job_id)
         return;

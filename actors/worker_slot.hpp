@@ -11,6 +11,7 @@ namespace atlas {
 class event_loop;
 class process_supervisor;
 class job_runners;
+class caf_front;
 
 /// What the node's actors share. The node's runtime owns all of it and
 /// outlives every actor.
@@ -20,6 +21,7 @@ struct node_context {
   process_supervisor* processes = nullptr;   // the managed Redis runs through it
   const job_runners* runners = nullptr;      // jobs run through one of them
   std::atomic<int>* redis_pid = nullptr;     // pid of the managed redis-server, 0 if none
+  caf_front* front = nullptr;                // the cluster port: workers dial the master through it
 };
 
 /// Spawns slot `index` of this node; it registers itself with `master` and

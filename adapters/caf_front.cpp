@@ -1,6 +1,8 @@
-// The cluster port's front: accept a peer, connect to CAF on loopback, then
-// relay both ways on the loop thread. Peer -> CAF goes through a basp_framer
-// (whole messages only, within limits); CAF -> peer is copied unchanged.
+// The cluster port: TLS to the peer, a socketpair to CAF, and between them
+// the framer and the guard. Everything runs on the loop thread.
+//
+//   peer (TCP, TLS) --decrypt--> basp_framer --> basp_guard --> CAF (socketpair)
+//   peer (TCP, TLS) <--encrypt-------------------------------- CAF
 
 #include "adapters/caf_front.hpp"
 
@@ -8,14 +10,18 @@
 #include <atomic>
 #include <chrono>
 #include <future>
-#include <string_view>
 #include <mutex>
+#include <string_view>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
+#include "adapters/basp_guard.hpp"
 #include "adapters/tcp_listen.hpp"
 
 namespace atlas {
@@ -26,11 +32,7 @@ constexpr auto call_timeout = std::chrono::seconds(10); // listen()/close() wait
 constexpr uint64_t flush_ms = 5000; // after one side ended, the other gets this long to drain
 constexpr size_t read_size = 64 << 10;
 
-std::string peer_name(const uv_tcp_t* tcp) {
-  sockaddr_storage sa{};
-  int len = sizeof sa;
-  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
-    return "unknown";
+std::string address_of(const sockaddr_storage& sa) {
   char ip[64] = {};
   if (sa.ss_family == AF_INET6) {
     auto* a = reinterpret_cast<const sockaddr_in6*>(&sa);
@@ -45,15 +47,27 @@ std::string peer_name(const uv_tcp_t* tcp) {
   return std::string{ip} + ":" + std::to_string(ntohs(a->sin_port));
 }
 
-uv_stream_t* stream(uv_tcp_t* t) {
-  return reinterpret_cast<uv_stream_t*>(t);
+bool is_loopback(const sockaddr_storage& sa) {
+  if (sa.ss_family == AF_INET)
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(&sa)->sin_addr.s_addr) >> 24) == 127;
+  if (sa.ss_family != AF_INET6)
+    return false;
+  auto& a = reinterpret_cast<const sockaddr_in6*>(&sa)->sin6_addr;
+  static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return IN6_IS_ADDR_LOOPBACK(&a) || (std::memcmp(a.s6_addr, v4_mapped, 12) == 0 && a.s6_addr[12] == 127);
+}
+
+uv_stream_t* stream(void* h) {
+  return static_cast<uv_stream_t*>(h);
 }
 
 } // namespace
 
-// All members below `mtx`-free atomics belong to the loop thread.
+// All members below the atomics belong to the loop thread.
 struct caf_front::impl : std::enable_shared_from_this<caf_front::impl> {
   struct relay;
+  using ready_fn = std::function<void(int, const peer_identity&)>;
+  using failed_fn = std::function<void(const std::string&)>;
 
   impl(event_loop& l, caf_front_options o) : loop(l), opts(std::move(o)) {}
 
@@ -82,15 +96,22 @@ struct caf_front::impl : std::enable_shared_from_this<caf_front::impl> {
   void do_close();
 
   // -- relays --
+  relay* make_relay(uv_loop_t* l, bool inbound);
   void accept(uv_stream_t* server);
+  void start_dial(uv_loop_t* l, const sockaddr* addr, std::string name, std::string role,
+                  ready_fn ready, failed_fn failed);
+  void start_tls(relay* r);
+  std::shared_ptr<tls_context> tls_now(std::string& error);
+  void attach(relay* r);
   void from_peer(relay* r, const char* data, size_t n);
+  void to_caf(relay* r, std::string_view plain);
   void from_caf(relay* r, const char* data, size_t n);
-  void send(relay* r, uv_tcp_t* to, std::string_view data);
-  void side_ended(relay* r, uv_tcp_t* ended);
-  void close_relay(relay* r);
-  void pause_if_full(relay* r, uv_tcp_t* to);
-  void read_on(relay* r, uv_tcp_t* t);
-  void read_off(relay* r, uv_tcp_t* t);
+  void send(relay* r, uv_stream_t* to, std::string_view data);
+  void side_ended(relay* r, uv_stream_t* ended);
+  void close_relay(relay* r, const std::string& why = {});
+  void pause_if_full(relay* r, uv_stream_t* to);
+  void read_on(relay* r, uv_stream_t* s);
+  void read_off(relay* r, uv_stream_t* s);
 
   static void on_connection(uv_stream_t* server, int status);
   static void on_connected(uv_connect_t* req, int status);
@@ -107,6 +128,7 @@ struct caf_front::impl : std::enable_shared_from_this<caf_front::impl> {
   std::atomic<size_t> open_relays{0};
 
   uv_tcp_t* listener = nullptr;
+  std::shared_ptr<tls_context> tls; // once opts.tls gave one
   std::unordered_set<relay*> relays;
   std::array<char, read_size> read_buf; // reads are handled one at a time
 };
@@ -114,24 +136,42 @@ struct caf_front::impl : std::enable_shared_from_this<caf_front::impl> {
 // One peer's connection and its twin towards CAF; deletes itself once its
 // three handles are closed.
 struct caf_front::impl::relay {
-  explicit relay(impl* f) : front(f), keep(f->shared_from_this()), framer(f->opts.limits) {}
+  relay(impl* f, bool in) : front(f), keep(f->shared_from_this()), inbound(in),
+                            framer(f->opts.limits), out_framer({UINT32_MAX, UINT32_MAX}) {}
 
   impl* front;
   std::shared_ptr<impl> keep; // close callbacks may run after ~caf_front
+  bool inbound;               // the peer connected to us
   uv_tcp_t peer{};
-  uv_tcp_t caf{};
-  uv_timer_t timer{};
+  uv_pipe_t caf{};            // our end of CAF's socketpair, once attached
+  uv_timer_t timer{};         // the handshake's deadline, then the flush's
   uv_connect_t connect{};
   uv_shutdown_t shut{};
   int open_handles = 3;
-  basp_framer framer;
-  std::string name; // the peer's address, for the log
+  basp_framer framer;     // peer -> CAF
+  basp_framer out_framer; // CAF -> peer
+  std::unique_ptr<tls_session> tls;
+  std::unique_ptr<basp_guard> guard;
+  peer_identity who;
+  std::string name;      // the peer's address (and identity, once known), for the log
+  std::string want_role; // dialled: the role the server must show
+  ready_fn ready;
+  failed_fn failed;
+  bool attached = false;
   bool peer_reading = false, caf_reading = false, peer_ended = false, caf_ended = false;
   bool closed = false;
 
-  bool ended(const uv_tcp_t* t) const { return t == &peer ? peer_ended : caf_ended; }
-  bool& reading(const uv_tcp_t* t) { return t == &peer ? peer_reading : caf_reading; }
-  uv_tcp_t* other(const uv_tcp_t* t) { return t == &peer ? &caf : &peer; }
+  uv_stream_t* peer_s() { return stream(&peer); }
+  uv_stream_t* caf_s() { return stream(&caf); }
+  bool ended(const uv_stream_t* s) const {
+    return s == reinterpret_cast<const uv_stream_t*>(&peer) ? peer_ended : caf_ended;
+  }
+  bool& reading(const uv_stream_t* s) {
+    return s == reinterpret_cast<const uv_stream_t*>(&peer) ? peer_reading : caf_reading;
+  }
+  uv_stream_t* other(const uv_stream_t* s) {
+    return s == reinterpret_cast<const uv_stream_t*>(&peer) ? caf_s() : peer_s();
+  }
 };
 
 namespace {
@@ -151,7 +191,6 @@ status caf_front::impl::do_listen(uv_loop_t* l) {
     return status::fail(where() + ": closed");
   if (listener != nullptr)
     return status::fail(where() + ": already listening");
-  // An empty host: every interface, as CAF's publish() without an address.
   std::string error;
   listener = listen_tcp(l, opts.host, opts.port, this, &impl::on_connection, error);
   if (listener == nullptr)
@@ -165,10 +204,29 @@ void caf_front::impl::do_close() {
     uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(listener, nullptr)),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
   for (relay* r : std::vector<relay*>(relays.begin(), relays.end()))
-    close_relay(r);
+    close_relay(r, "the node is closing its cluster port");
 }
 
 // -- relays ---------------------------------------------------------------------
+
+caf_front::impl::relay* caf_front::impl::make_relay(uv_loop_t* l, bool inbound) {
+  auto* r = new relay(this, inbound);
+  uv_tcp_init(l, &r->peer);
+  uv_pipe_init(l, &r->caf, 0);
+  uv_timer_init(l, &r->timer);
+  r->peer.data = r->caf.data = r->timer.data = r;
+  relays.insert(r);
+  ++open_relays;
+  uv_tcp_nodelay(&r->peer, 1); // BASP heartbeats and handshakes are small
+  // A peer that does not complete its handshake in time holds nothing.
+  uv_timer_start(&r->timer, [](uv_timer_t* t) {
+    auto* x = static_cast<relay*>(t->data);
+    if (!x->closed && !x->attached)
+      x->front->close_relay(x, "no TLS handshake within "
+                                 + std::to_string(x->front->opts.handshake_ms / 1000) + " s");
+  }, opts.handshake_ms, 0);
+  return r;
+}
 
 void caf_front::impl::on_connection(uv_stream_t* server, int status) {
   auto* f = static_cast<impl*>(server->data);
@@ -181,24 +239,33 @@ void caf_front::impl::on_connection(uv_stream_t* server, int status) {
 }
 
 void caf_front::impl::accept(uv_stream_t* server) {
-  auto* r = new relay(this);
-  uv_tcp_init(server->loop, &r->peer);
-  uv_tcp_init(server->loop, &r->caf);
-  uv_timer_init(server->loop, &r->timer);
-  r->peer.data = r->caf.data = r->timer.data = r;
-  relays.insert(r);
-  ++open_relays;
-  if (uv_accept(server, stream(&r->peer)) != 0)
+  relay* r = make_relay(server->loop, true);
+  if (uv_accept(server, r->peer_s()) != 0)
     return close_relay(r);
-  r->name = peer_name(&r->peer);
-  uv_tcp_nodelay(&r->peer, 1); // BASP heartbeats and handshakes are small
-  uv_tcp_nodelay(&r->caf, 1);
-  sockaddr_in target{};
-  uv_ip4_addr("127.0.0.1", opts.target_port, &target);
+  sockaddr_storage sa{};
+  int len = sizeof sa;
+  if (uv_tcp_getpeername(&r->peer, reinterpret_cast<sockaddr*>(&sa), &len) != 0)
+    return close_relay(r);
+  r->name = address_of(sa);
+  if (!opts.tls) {
+    if (!is_loopback(sa)) // cluster.tls: false is for one machine only
+      return close_relay(r, "plaintext (cluster.tls: false) is refused from other machines");
+    r->who = {"", "worker", false}; // named by its join (peer_directory::name_unverified)
+    return attach(r);
+  }
+  start_tls(r);
+}
+
+void caf_front::impl::start_dial(uv_loop_t* l, const sockaddr* addr, std::string name,
+                                 std::string role, ready_fn ready, failed_fn failed) {
+  relay* r = make_relay(l, false);
+  r->name = std::move(name);
+  r->want_role = std::move(role);
+  r->ready = std::move(ready);
+  r->failed = std::move(failed);
   r->connect.data = r;
-  if (uv_tcp_connect(&r->connect, &r->caf, reinterpret_cast<const sockaddr*>(&target),
-                     &impl::on_connected) != 0)
-    close_relay(r);
+  if (int rc = uv_tcp_connect(&r->connect, &r->peer, addr, &impl::on_connected); rc != 0)
+    close_relay(r, uv_strerror(rc));
 }
 
 void caf_front::impl::on_connected(uv_connect_t* req, int status) {
@@ -206,14 +273,73 @@ void caf_front::impl::on_connected(uv_connect_t* req, int status) {
   if (r->closed)
     return;
   impl& f = *r->front;
-  if (status < 0) {
-    spdlog::warn("CAF port: cannot relay the connection from {} to CAF on 127.0.0.1:{}: {}",
-                 r->name, f.opts.target_port, uv_strerror(status));
-    return f.close_relay(r);
+  if (status < 0)
+    return f.close_relay(r, uv_strerror(status));
+  if (!f.opts.tls) {
+    sockaddr_storage sa{};
+    int len = sizeof sa;
+    uv_tcp_getpeername(&r->peer, reinterpret_cast<sockaddr*>(&sa), &len);
+    if (!is_loopback(sa))
+      return f.close_relay(r, "plaintext (cluster.tls: false) is refused to other machines");
+    r->who = {"", "master", false};
+    return f.attach(r);
   }
-  // The peer is read only now: nothing it sends waits on our side meanwhile.
-  f.read_on(r, &r->peer);
-  f.read_on(r, &r->caf);
+  f.start_tls(r);
+}
+
+std::shared_ptr<tls_context> caf_front::impl::tls_now(std::string& error) {
+  if (!tls)
+    tls = opts.tls(error);
+  return tls;
+}
+
+void caf_front::impl::start_tls(relay* r) {
+  std::string error;
+  auto ctx = tls_now(error);
+  if (!ctx)
+    return close_relay(r, error);
+  r->tls = std::make_unique<tls_session>(std::move(ctx), r->inbound);
+  std::string hello;
+  if (auto st = r->tls->start(hello); !st)
+    return close_relay(r, st.error());
+  if (!hello.empty())
+    send(r, r->peer_s(), hello);
+  read_on(r, r->peer_s());
+}
+
+// The peer is known: CAF gets its end of a new socketpair.
+void caf_front::impl::attach(relay* r) {
+  if (r->tls) {
+    r->who = r->tls->peer();
+    bool allowed = r->inbound ? opts.roles.count(r->who.role) > 0 : r->who.role == r->want_role;
+    if (!allowed)
+      return close_relay(r, "its certificate's role '" + r->who.role + "' "
+                              + (r->inbound ? "may not connect here" : "is not '" + r->want_role + "'"));
+    r->name += " (" + r->who.name + ", " + r->who.role + ")";
+  }
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    return close_relay(r, std::string("socketpair: ") + std::strerror(errno));
+  if (uv_pipe_open(&r->caf, fds[0]) != 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return close_relay(r, "cannot open CAF's end of the connection");
+  }
+  r->attached = true;
+  uv_timer_stop(&r->timer);
+  r->guard = std::make_unique<basp_guard>(*opts.peers, r->who, r->inbound);
+  if (r->inbound) {
+    if (opts.attach)
+      opts.attach(fds[1], r->who);
+    else
+      ::close(fds[1]);
+  } else {
+    auto ready = std::exchange(r->ready, nullptr);
+    r->failed = nullptr;
+    ready(fds[1], r->who);
+  }
+  read_on(r, r->peer_s());
+  read_on(r, r->caf_s());
 }
 
 void caf_front::impl::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -226,86 +352,118 @@ void caf_front::impl::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
   impl& f = *r->front;
   if (n == 0 || r->closed)
     return;
-  auto* t = reinterpret_cast<uv_tcp_t*>(s);
   try {
     if (n == UV_EOF)
-      return f.side_ended(r, t);
+      return f.side_ended(r, s);
     if (n < 0)
-      return f.close_relay(r);
-    if (t == &r->peer)
+      return f.close_relay(r, uv_strerror(static_cast<int>(n)));
+    if (s == r->peer_s())
       f.from_peer(r, buf->base, static_cast<size_t>(n));
     else
       f.from_caf(r, buf->base, static_cast<size_t>(n));
   } catch (...) { // out of memory: this connection goes, the node stays
-    f.close_relay(r);
+    f.close_relay(r, "out of memory");
   }
 }
 
 void caf_front::impl::from_peer(relay* r, const char* data, size_t n) {
+  if (!r->tls)
+    return to_caf(r, {data, n});
+  std::string plain, back;
+  auto st = r->tls->feed({data, n}, plain, back);
+  if (!back.empty())
+    send(r, r->peer_s(), back);
+  if (!st)
+    return close_relay(r, st.error());
+  if (!r->attached && r->tls->established())
+    attach(r);
+  if (!plain.empty() && !r->closed)
+    to_caf(r, plain);
+}
+
+void caf_front::impl::to_caf(relay* r, std::string_view plain) {
   std::string whole;
-  if (r->framer.feed({data, n}, whole) == basp_framer::verdict::too_large) {
+  if (r->framer.feed(plain, whole) == basp_framer::verdict::too_large) {
     const bool first = r->framer.messages() == 0;
-    spdlog::warn("CAF port: closed the connection from {}: its {} BASP message (operation {}) "
-                 "announced {} bytes of payload, more than the {} allowed",
-                 r->name, first ? "first" : "next", r->framer.refused_operation(),
-                 r->framer.refused_payload(),
-                 first ? opts.limits.first_payload : opts.limits.payload);
-    return close_relay(r);
+    return close_relay(r, "its " + std::string(first ? "first" : "next") + " BASP message (operation "
+                            + std::to_string(r->framer.refused_operation()) + ") announced "
+                            + std::to_string(r->framer.refused_payload())
+                            + " bytes of payload, more than the "
+                            + std::to_string(first ? opts.limits.first_payload : opts.limits.payload)
+                            + " allowed");
   }
-  if (!whole.empty())
-    send(r, &r->caf, whole);
+  if (whole.empty())
+    return;
+  std::string passed;
+  if (auto why = r->guard->check(whole, passed); !why.empty())
+    return close_relay(r, "refused " + why);
+  if (!passed.empty())
+    send(r, r->caf_s(), passed);
 }
 
 void caf_front::impl::from_caf(relay* r, const char* data, size_t n) {
-  send(r, &r->peer, std::string_view{data, n});
+  std::string whole; // CAF's own messages: cut only to see the requests in them
+  if (r->out_framer.feed({data, n}, whole) == basp_framer::verdict::too_large)
+    return close_relay(r, "CAF wrote a message larger than 4 GiB");
+  if (whole.empty())
+    return;
+  r->guard->sent(whole);
+  if (!r->tls)
+    return send(r, r->peer_s(), whole);
+  std::string cipher;
+  if (auto st = r->tls->write(whole, cipher); !st)
+    return close_relay(r, st.error());
+  send(r, r->peer_s(), cipher);
 }
 
-void caf_front::impl::send(relay* r, uv_tcp_t* to, std::string_view data) {
+void caf_front::impl::send(relay* r, uv_stream_t* to, std::string_view data) {
   if (r->closed)
     return;
   // Most writes complete at once; only the rest is copied and queued.
   uv_buf_t now = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
-  const int sent = uv_try_write(stream(to), &now, 1);
+  const int sent = uv_stream_get_write_queue_size(to) == 0 ? uv_try_write(to, &now, 1) : UV_EAGAIN;
   if (sent == static_cast<int>(data.size()))
     return;
   if (sent > 0)
     data.remove_prefix(static_cast<size_t>(sent));
   else if (sent != UV_EAGAIN)
-    return close_relay(r);
+    return close_relay(r, uv_strerror(sent));
   auto* w = new write_req{uv_write_t{}, r, std::string{data}};
   w->req.data = w;
   const uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  if (uv_write(&w->req, stream(to), &buf, 1, &impl::on_write) != 0) {
+  if (uv_write(&w->req, to, &buf, 1, &impl::on_write) != 0) {
     delete w;
     return close_relay(r);
   }
   pause_if_full(r, to);
 }
 
-void caf_front::impl::pause_if_full(relay* r, uv_tcp_t* to) {
-  if (uv_stream_get_write_queue_size(stream(to)) > opts.high_water)
+void caf_front::impl::pause_if_full(relay* r, uv_stream_t* to) {
+  if (uv_stream_get_write_queue_size(to) > opts.high_water)
     read_off(r, r->other(to));
 }
 
 void caf_front::impl::on_write(uv_write_t* req, int status) {
   auto* w = static_cast<write_req*>(req->data);
   relay* r = w->r;
-  auto* to = reinterpret_cast<uv_tcp_t*>(req->handle);
+  uv_stream_t* to = req->handle;
   delete w;
   if (r->closed)
     return;
   impl& f = *r->front;
   if (status < 0)
-    return f.close_relay(r);
-  const size_t queued = uv_stream_get_write_queue_size(stream(to));
-  if (queued <= f.opts.high_water / 2 && !r->ended(r->other(to)))
+    return f.close_relay(r, uv_strerror(status));
+  const size_t queued = uv_stream_get_write_queue_size(to);
+  if (queued <= f.opts.high_water / 2 && !r->ended(r->other(to)) && r->attached)
     f.read_on(r, r->other(to));
 }
 
 // One side sent FIN: what is queued towards the other side still goes (a
 // message cut short by the FIN does not), then both close.
-void caf_front::impl::side_ended(relay* r, uv_tcp_t* ended) {
-  if (ended == &r->peer)
+void caf_front::impl::side_ended(relay* r, uv_stream_t* ended) {
+  if (!r->attached)
+    return close_relay(r, "closed during the handshake");
+  if (ended == r->peer_s())
     r->peer_ended = true;
   else
     r->caf_ended = true;
@@ -313,7 +471,7 @@ void caf_front::impl::side_ended(relay* r, uv_tcp_t* ended) {
   if (r->peer_ended && r->caf_ended)
     return close_relay(r);
   r->shut.data = r;
-  if (uv_shutdown(&r->shut, stream(r->other(ended)), [](uv_shutdown_t* req, int) {
+  if (uv_shutdown(&r->shut, r->other(ended), [](uv_shutdown_t* req, int) {
         auto* x = static_cast<relay*>(req->data);
         if (!x->closed)
           x->front->close_relay(x);
@@ -326,10 +484,15 @@ void caf_front::impl::side_ended(relay* r, uv_tcp_t* ended) {
   }, flush_ms, 0);
 }
 
-void caf_front::impl::close_relay(relay* r) {
+void caf_front::impl::close_relay(relay* r, const std::string& why) {
   if (r->closed)
     return;
   r->closed = true;
+  if (!why.empty())
+    spdlog::warn("CAF port: closed the connection {} {}: {}", r->inbound ? "from" : "to",
+                 r->name, why);
+  if (auto failed = std::exchange(r->failed, nullptr))
+    failed(why.empty() ? "the connection closed" : why);
   relays.erase(r);
   --open_relays;
   uv_close(reinterpret_cast<uv_handle_t*>(&r->peer), &impl::on_closed);
@@ -343,17 +506,16 @@ void caf_front::impl::on_closed(uv_handle_t* h) {
     delete r; // may release the last reference to the impl
 }
 
-void caf_front::impl::read_on(relay* r, uv_tcp_t* t) {
-  bool& on = r->reading(t);
-  if (!on && !r->closed && !r->ended(t)
-      && uv_read_start(stream(t), &impl::on_alloc, &impl::on_read) == 0)
+void caf_front::impl::read_on(relay* r, uv_stream_t* s) {
+  bool& on = r->reading(s);
+  if (!on && !r->closed && !r->ended(s) && uv_read_start(s, &impl::on_alloc, &impl::on_read) == 0)
     on = true;
 }
 
-void caf_front::impl::read_off(relay* r, uv_tcp_t* t) {
-  bool& on = r->reading(t);
+void caf_front::impl::read_off(relay* r, uv_stream_t* s) {
+  bool& on = r->reading(s);
   if (on)
-    uv_read_stop(stream(t));
+    uv_read_stop(s);
   on = false;
 }
 
@@ -389,6 +551,49 @@ status caf_front::listen() {
   } catch (...) {
     return status::fail(impl_->where() + ": out of memory");
   }
+}
+
+namespace {
+
+struct resolve_req {
+  uv_getaddrinfo_t req;
+  std::shared_ptr<caf_front::impl> front;
+  std::string name, role;
+  caf_front::impl::ready_fn ready;
+  caf_front::impl::failed_fn failed;
+};
+
+} // namespace
+
+void caf_front::dial(std::string host, uint16_t port, std::string role,
+                     std::function<void(int, const peer_identity&)> ready,
+                     std::function<void(const std::string&)> failed) {
+  impl_->listen_called = true; // close() has relays to close
+  auto* q = new resolve_req{uv_getaddrinfo_t{}, impl_, host + ":" + std::to_string(port),
+                            std::move(role), std::move(ready), std::move(failed)};
+  impl_->post([q, host = std::move(host), port](impl& f) {
+    q->req.data = q;
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    auto done = [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+      std::unique_ptr<resolve_req> q{static_cast<resolve_req*>(req->data)};
+      impl& f = *q->front;
+      if (status < 0 || res == nullptr || f.stopped) {
+        q->failed(q->name + ": " + (f.stopped ? "closed" : uv_strerror(status)));
+      } else {
+        f.start_dial(req->loop, res->ai_addr, q->name, q->role, std::move(q->ready),
+                     std::move(q->failed));
+      }
+      uv_freeaddrinfo(res);
+    };
+    // Brackets from an IPv6 endpoint are not part of the address.
+    auto name = host.size() > 1 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+    if (int rc = uv_getaddrinfo(f.loop.raw(), &q->req, done, name.c_str(),
+                                std::to_string(port).c_str(), &hints); rc != 0) {
+      std::unique_ptr<resolve_req> owned{q};
+      owned->failed(owned->name + ": " + uv_strerror(rc));
+    }
+  });
 }
 
 uint16_t caf_front::port() const {

@@ -315,8 +315,8 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   }
   if (auto cl = f->sub("cluster")) {
     cl->known({"placement", "secret", "heartbeat_ms", "connection_timeout_ms", "rejoin_grace_s",
-               "shared_fs", "caf_front"});
-    cl->flag("caf_front", c.caf_front);
+               "shared_fs", "tls"});
+    cl->flag("tls", c.cluster_tls);
     cl->choice("shared_fs", c.shared_fs, {"auto", "yes", "no"}, "auto, yes or no");
     cl->choice("placement", c.placement, {"spread", "pack"}, "spread or pack");
     cl->str("secret", c.cluster_secret);

@@ -61,7 +61,7 @@ struct node_config {
   int heartbeat_ms = 500;                  // cluster.heartbeat_ms: CAF heartbeats between nodes
   int connection_timeout_ms = 3000;        // cluster.connection_timeout_ms: a silent peer is dead after this
   std::string shared_fs = "auto";          // cluster.shared_fs: auto | yes | no: does this node see the master's job store?
-  bool caf_front = true;                   // cluster.caf_front: peers reach CAF through the checking front (adapters/caf_front.hpp)
+  bool cluster_tls = true;                 // cluster.tls: mutual TLS between nodes; false: loopback peers only
   int rejoin_grace_s = 10;                 // cluster.rejoin_grace_s: after a master restart, slots have this long to report their jobs
   std::string log_level = "info";          // worker_config/execution/default.config.yaml log_level
   uint32_t bench_sleep_ms = 0;             // bench.sleep_ms: how long a `runner: bench-sleep` job "runs"

@@ -105,7 +105,7 @@ std::string atlas_yaml(const std::string& h) {
          "#   connection_timeout_ms: 3000  # a silent node is declared lost after this\n"
          "#   shared_fs: auto          # yes | no | auto (fetch a bundle from the master when it is not here)\n"
          "#   rejoin_grace_s: 10       # after a master restart, nodes have this long to report their jobs\n"
-         "#   caf_front: true          # peers reach CAF through a front that checks its framing; false: trusted networks only\n"
+         "#   tls: true                # mutual TLS between nodes (config/tls/); false: one machine only, loopback peers\n"
          "# auth: {}\n"
          "# docker:                    # runner: docker, or a spec that names an image\n"
          "#   socket: /var/run/docker.sock\n"

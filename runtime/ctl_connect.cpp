@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <future>
 #include <thread>
 
@@ -15,6 +16,11 @@
 #include <unistd.h>
 
 #include <caf/io/middleman.hpp>
+
+#include "actors/cluster_link.hpp"
+#include "actors/peer_check.hpp"
+#include "adapters/peer_directory.hpp"
+#include "runtime/cluster_tls.hpp"
 
 #include "adapters/redis_client.hpp"
 #include "messages/errors.hpp"
@@ -117,40 +123,70 @@ std::string tcp_probe(const endpoint& e, int timeout_ms) {
   return error;
 }
 
-/// The master's cluster door over a new CAF connection. remote_actor can
-/// block on a peer that accepts but never answers: it runs on another
-/// thread, waited for until `deadline`; a handshake cut off by CAF's
-/// connection timeout is tried again until then.
+/// An operator's certificate: the one named by the environment, else one
+/// valid for an hour, issued now from the cluster CA into a private
+/// directory that is gone again once loaded.
+std::shared_ptr<tls_context> operator_tls(const node_config& cfg, std::string& error) {
+  auto env = [](const char* name) {
+    auto v = std::getenv(name);
+    return std::string(v != nullptr ? v : "");
+  };
+  auto ca = cluster_ca(cfg.foundations_home);
+  if (!env("ATLAS_CTL_CERT").empty()) {
+    auto ca_cert = env("ATLAS_CTL_CA").empty() ? ca.cert : env("ATLAS_CTL_CA");
+    return tls_context::make({ca_cert, env("ATLAS_CTL_CERT"), env("ATLAS_CTL_KEY")}, error);
+  }
+  if (::access(ca.key.c_str(), R_OK) != 0) {
+    error = "no operator certificate: set ATLAS_CTL_CERT and ATLAS_CTL_KEY (issued with "
+            "`atlas-server issue-cert NAME --role operator`), or run atlas-ctl where the "
+            "cluster CA key (" + ca.key + ") is readable";
+    return nullptr;
+  }
+  char dir[] = "/tmp/atlas-ctl-XXXXXX";
+  if (::mkdtemp(dir) == nullptr) {
+    error = std::string("cannot make a private directory: ") + std::strerror(errno);
+    return nullptr;
+  }
+  auto user = env("USER").empty() ? std::to_string(::getuid()) : env("USER");
+  auto name = "atlas-ctl-" + user;
+  std::shared_ptr<tls_context> ctx;
+  if (auto st = issue_certificate_into(cfg.foundations_home, name, "operator", 3600, dir); !st)
+    error = st.error();
+  else
+    ctx = tls_context::make({std::string(dir) + "/ca.crt", std::string(dir) + "/" + name + ".crt",
+                             std::string(dir) + "/" + name + ".key"}, error);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return ctx;
+}
+
+/// The master's cluster door over a new link through the cluster port; CAF's
+/// handshake over it runs on another thread, waited for until `deadline`.
 cluster_actor open_door(session& s, std::chrono::steady_clock::time_point deadline) {
   auto where = s.where.text();
   auto result = std::make_shared<std::promise<caf::expected<cluster_actor>>>();
   auto door_future = result->get_future();
-  std::thread([sys = s.sys, e = s.where, result, deadline] {
-    for (;;) {
-      auto door = sys->middleman().remote_actor<cluster_actor>(e.host, e.port);
-      if (door || door.error() != caf::sec::connection_timeout
-          || std::chrono::steady_clock::now() + std::chrono::milliseconds(100) >= deadline) {
-        result->set_value(std::move(door));
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }).detach();
-  auto silent = "cannot reach the master at " + where + ": its CAF port accepted but did not "
-                "answer within " + std::to_string(handshake_timeout.count())
-                + " s (a hung master, or not atlas-server)";
+  auto* sys = s.sys;
+  auto port = s.where.port;
+  auto timeout = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
+  s.front->dial(
+    s.where.host, s.where.port, "master",
+    [sys, port, result, timeout](int fd, const peer_identity&) {
+      std::thread([sys, fd, port, result, timeout] {
+        result->set_value(attach_outbound(*sys, fd, port, std::max(timeout, std::chrono::seconds(1))));
+      }).detach();
+    },
+    [result](const std::string& error) {
+      result->set_value(caf::expected<cluster_actor>{make_error(ec::unavailable, error)});
+    });
   if (door_future.wait_until(deadline) != std::future_status::ready)
-    fail(silent);
+    fail("cannot reach the master at " + where + ": its cluster port accepted but did not "
+         "answer within " + std::to_string(handshake_timeout.count())
+         + " s (a hung master, or not atlas-server)");
   auto door = door_future.get();
   if (door)
     return std::move(*door);
-  auto& err = door.error();
-  if (err == caf::sec::connection_timeout)
-    fail(silent);
-  if (err == caf::sec::incompatible_versions || err == caf::sec::incompatible_application_ids
-      || err == caf::sec::unexpected_response)
-    fail("cannot reach the master at " + where + ": not an atlas-server CAF port");
-  fail("cannot reach the master at " + where + ": " + s.sys->render(err));
+  fail("cannot reach the master at " + where + ": " + describe(door.error()));
 }
 
 } // namespace
@@ -197,8 +233,8 @@ void connect(session& s, const node_config& cfg, const std::string& master_flag)
   auto where = s.where.text();
   if (auto err = tcp_probe(s.where, 2000); !err.empty())
     fail("cannot reach the master at " + where + ": " + err);
-  auto secret = read_cluster_secret(cfg);
-  if (secret.empty())
+  auto secret = read_cluster_secret(cfg); // the credential when TLS is off
+  if (!cfg.cluster_tls && secret.empty())
     fail("no cluster secret: set cluster.secret in atlas.config.yaml, ATLAS_CLUSTER_SECRET, or "
          "config/cluster.secret in FOUNDATIONS_HOME (" + cfg.foundations_home + ")");
 
@@ -215,6 +251,18 @@ void connect(session& s, const node_config& cfg, const std::string& master_flag)
   s.cfg->set("middleman.connection-timeout",
              caf::timespan{std::chrono::milliseconds(cfg.connection_timeout_ms)});
   s.sys = new caf::actor_system(*s.cfg);
+  cluster_peers().set_local(local_node_bytes(*s.sys));
+  s.loop = std::make_unique<event_loop>();
+  s.loop->start();
+  caf_front_options fo;
+  if (cfg.cluster_tls) {
+    std::string error;
+    auto ctx = operator_tls(cfg, error);
+    if (!ctx)
+      fail(error);
+    fo.tls = [ctx](std::string&) { return ctx; };
+  }
+  s.front = std::make_unique<caf_front>(*s.loop, fo);
 
   // CAF 0.17.6 drops a connection still in its handshake at the next
   // heartbeat tick (its last_seen starts at the clock's epoch), and a master

@@ -16,6 +16,8 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include "adapters/caf_front.hpp"
+#include "adapters/event_loop.hpp"
 #include "messages/actors.hpp"
 #include "runtime/config.hpp"
 
@@ -44,7 +46,10 @@ struct endpoint {
 };
 
 /// The link to the master: its handle and a blocking actor to ask with.
+/// The cluster port's client side (mutual TLS) runs on `loop`.
 struct session {
+  std::unique_ptr<event_loop> loop;
+  std::unique_ptr<caf_front> front;
   std::unique_ptr<caf::actor_system_config> cfg;
   caf::actor_system* sys = nullptr; // never destroyed: see finish()
   std::unique_ptr<caf::scoped_actor> self;
@@ -56,7 +61,11 @@ struct session {
 std::string describe(const caf::error& err);
 
 /// Finds the master (`master_flag`, else the endpoint recorded in Redis),
-/// connects and shows the cluster secret at its door; fills `s`. Fails
+/// connects over mutual TLS with an operator certificate and joins at its
+/// door (without TLS, loopback only: with the cluster secret); fills `s`.
+/// The certificate: ATLAS_CTL_CERT and ATLAS_CTL_KEY (with the CA from
+/// ATLAS_CTL_CA or config/tls/ca.crt), else one valid for an hour that
+/// atlas-ctl issues itself from the cluster CA, when it may read its key. Fails
 /// (exits) when the master cannot be reached or refuses, all within a few
 /// seconds.
 void connect(session& s, const node_config& cfg, const std::string& master_flag);

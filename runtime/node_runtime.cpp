@@ -19,12 +19,14 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/cluster_door.hpp"
+#include "actors/cluster_link.hpp"
 #include "actors/http_bridge.hpp"
 #include "actors/http_gateway.hpp"
 #include "actors/job_runners.hpp"
 #include "actors/lookup.hpp"
 #include "actors/master.hpp"
 #include "actors/node.hpp"
+#include "actors/peer_check.hpp"
 #include "actors/worker_slot.hpp"
 #include "adapters/event_loop.hpp"
 #include "adapters/http_server.hpp"
@@ -35,6 +37,7 @@
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
 #include "runtime/cluster_secret.hpp"
+#include "runtime/cluster_tls.hpp"
 #include "runtime/config.hpp"
 #include "runtime/docker_setup.hpp"
 #include "runtime/gpu_detect.hpp"
@@ -55,7 +58,7 @@ struct node_runtime::parts {
   std::unique_ptr<caf::actor_system_config> caf_cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::vector<std::unique_ptr<http_server>> servers;
-  std::unique_ptr<caf_front> front; // the master's public CAF port
+  std::unique_ptr<caf_front> front; // the cluster port (adapters/caf_front.hpp)
   node_actor node;
   lookup_actor lookup;
   master_actor master;
@@ -140,6 +143,11 @@ uint32_t caf_payload_limit(const node_config& cfg) {
                                                   UINT32_MAX));
 }
 
+/// 127.x, ::1 or localhost: where plaintext between nodes is allowed.
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
+}
+
 /// Writes the master's public CAF endpoint to Redis for the workers.
 status record_endpoint(node_runtime::parts& rt, const std::string& endpoint) {
   caf::scoped_actor self{*rt.sys};
@@ -154,34 +162,48 @@ status record_endpoint(node_runtime::parts& rt, const std::string& endpoint) {
   return result;
 }
 
-/// The master's part: queue owner, its door on the CAF port, its endpoint
-/// in Redis for the workers to find.
+/// The master's part: queue owner, its door on the cluster port, its
+/// endpoint in Redis for the workers to find.
 status bring_up_master(node_runtime::parts& rt, const std::string& secret) {
   auto& cfg = *rt.cfg;
   rt.master = spawn_master(*rt.sys, rt.cfg, rt.lookup);
   rt.door = spawn_cluster_door(*rt.sys, secret, rt.master);
-  if (!cfg.caf_front) { // a trusted network: peers talk to CAF directly
-    spdlog::warn("cluster.caf_front is off: CAF's own port is open to peers (trusted networks only)");
-    auto port = rt.sys->middleman().publish(rt.door, cfg.caf_port, nullptr, true);
-    if (!port)
-      return status::fail("cannot listen on CAF port " + std::to_string(cfg.caf_port) + ": "
-                          + rt.sys->render(port.error()));
-    return record_endpoint(rt, advertised_host(cfg) + ":" + std::to_string(*port));
-  }
-  // CAF listens on loopback only; peers reach it through the front, which
-  // holds each message until its bytes have arrived (see caf_front.hpp).
-  auto inner = rt.sys->middleman().publish(rt.door, 0, "127.0.0.1");
-  if (!inner)
-    return status::fail("cannot listen on 127.0.0.1 for CAF (behind CAF port "
-                        + std::to_string(cfg.caf_port) + "): " + rt.sys->render(inner.error()));
-  caf_front_options fo;
-  fo.port = cfg.caf_port;
-  fo.target_port = *inner;
-  fo.limits.payload = caf_payload_limit(cfg);
-  rt.front = std::make_unique<caf_front>(rt.loop, fo);
   if (auto st = rt.front->listen(); !st)
     return st;
   return record_endpoint(rt, advertised_host(cfg) + ":" + std::to_string(rt.front->port()));
+}
+
+/// The cluster port, both ways: the master accepts nodes and tools on it,
+/// workers dial the master through it. With cluster.tls off it carries
+/// plaintext between loopback addresses only.
+status make_cluster_port(node_runtime::parts& rt) {
+  auto& cfg = *rt.cfg;
+  cluster_peers().set_local(local_node_bytes(*rt.sys));
+  caf_front_options fo;
+  fo.port = cfg.caf_port;
+  fo.limits.payload = caf_payload_limit(cfg);
+  if (cfg.cluster_tls) {
+    if (cfg.is_master) {
+      if (auto st = ensure_cluster_ca(cfg); !st)
+        return st;
+      std::string error; // a master without a usable certificate says so now
+      if (!node_tls_context(cfg, error))
+        return status::fail(error);
+    }
+    auto shared = rt.cfg;
+    fo.tls = [shared](std::string& error) { return node_tls_context(*shared, error); };
+  } else {
+    if (!is_loopback_host(advertised_host(cfg)))
+      return status::fail("cluster.tls: false is for one machine only, and HOST_ADDRESS ("
+                          + cfg.host_address + ") is not a loopback address");
+    spdlog::warn("cluster.tls is off: nodes talk in plaintext, on loopback only");
+    fo.host = "127.0.0.1";
+  }
+  fo.attach = [&rt](int fd, const peer_identity&) {
+    attach_inbound(*rt.sys, fd, rt.door, rt.front->port());
+  };
+  rt.front = std::make_unique<caf_front>(rt.loop, fo);
+  return status::success();
 }
 
 } // namespace
@@ -227,10 +249,13 @@ status node_runtime::bring_up() {
   if (auto n = kill_leftover_jobs(cfg.node_dir); n > 0)
     spdlog::warn("ended {} job process group(s) left running by this node's previous run", n);
   auto secret = ensure_cluster_secret(cfg);
+  if (auto st = make_cluster_port(rt); !st)
+    return st;
   resolve_dashboard_dirs(cfg);
   spdlog::info("dashboard files: {}; job SDK: {}", cfg.web_dir.empty() ? "(none)" : cfg.web_dir,
                cfg.sdk_dir.empty() ? "(none)" : cfg.sdk_dir);
-  node_context ctx{rt.cfg, &rt.loop, rt.processes.get(), rt.runners.get(), &rt.redis_pid};
+  node_context ctx{rt.cfg, &rt.loop, rt.processes.get(), rt.runners.get(), &rt.redis_pid,
+                   rt.front.get()};
   if (cfg.is_master) {
     rt.node = spawn_node(*rt.sys, ctx);
     if (auto st = ensure_redis(rt); !st)

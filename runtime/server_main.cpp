@@ -22,6 +22,7 @@
 
 #include "runtime/config.hpp"
 #include "runtime/gpu_detect.hpp"
+#include "runtime/cluster_tls.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_runtime.hpp"
 
@@ -33,6 +34,7 @@ namespace {
 void usage(std::ostream& out) {
   out << "usage: atlas-server start [-p] [-g] [--role auto|master|worker] [--foreground]\n"
          "       atlas-server stop\n"
+         "       atlas-server issue-cert NAME [--role worker|operator] [--days N] --out DIR\n"
          "       atlas-server version\n";
 }
 
@@ -234,6 +236,42 @@ int stop() {
   return 0;
 }
 
+/// A certificate of the cluster CA for a node or an operator that does not
+/// share FOUNDATIONS_HOME (runtime/cluster_tls.hpp).
+int issue_cert(int argc, char** argv) {
+  if (argc < 3 || argv[2][0] == '-') {
+    usage(std::cerr);
+    return 2;
+  }
+  std::string name = argv[2], role = "worker", out;
+  long days = 365;
+  for (int i = 3; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--role")
+      role = argv[i + 1];
+    else if (a == "--out")
+      out = argv[i + 1];
+    else if (a == "--days")
+      days = std::strtol(argv[i + 1], nullptr, 10);
+    else
+      return usage(std::cerr), 2;
+  }
+  if ((argc - 3) % 2 != 0 || out.empty() || days <= 0 || (role != "worker" && role != "operator")) {
+    std::cerr << "atlas-server: issue-cert needs --out DIR, a --role of worker or operator and "
+                 "--days above 0\n";
+    return 2;
+  }
+  auto st = issue_certificate_into(foundations_home(current_environment()), name, role,
+                                   days * 86400, out);
+  if (!st) {
+    std::cerr << "atlas-server: " << st.error() << "\n";
+    return 1;
+  }
+  std::cout << "issued " << out << "/" << name << ".crt (" << role << ", " << days
+            << " days) with its key and the cluster CA's certificate\n";
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -248,6 +286,8 @@ int main(int argc, char** argv) {
   }
   if (cmd == "stop")
     return stop();
+  if (cmd == "issue-cert")
+    return issue_cert(argc, argv);
   if (cmd == "-h" || cmd == "--help") {
     usage(std::cout);
     return 0;

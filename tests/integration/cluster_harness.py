@@ -521,3 +521,41 @@ def timed(predicate, timeout, what, interval=0.02):
             return value, time.monotonic()
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# --- certificates (runtime/cluster_tls.hpp)
+
+def foreign_certificate(directory, cn, ou):
+    """A CA of someone else's and a certificate from it, made with the openssl
+    tool: (ca.crt, cert, key) paths."""
+    os.makedirs(directory, exist_ok=True)
+    run = lambda *a: subprocess.run(["openssl", *a], cwd=directory, check=True,
+                                    capture_output=True, timeout=60)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+        "-subj", "/CN=someone else's CA")
+    run("req", *ec, "-keyout", f"{cn}.key", "-out", f"{cn}.csr", "-subj", f"/CN={cn}/OU={ou}")
+    run("x509", "-req", "-in", f"{cn}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", f"{cn}.crt", "-days", "1")
+    return tuple(os.path.join(directory, f) for f in ("ca.crt", f"{cn}.crt", f"{cn}.key"))
+
+
+def issue_certificate(cluster_home, name, role, out_dir):
+    """`atlas-server issue-cert` from the cluster CA: (ca.crt, cert, key) paths."""
+    subprocess.run([SERVER, "issue-cert", name, "--role", role, "--days", "1", "--out", out_dir],
+                   env={**os.environ, "FOUNDATIONS_HOME": cluster_home}, check=True,
+                   capture_output=True, timeout=30)
+    return tuple(os.path.join(out_dir, f) for f in ("ca.crt", f"{name}.crt", f"{name}.key"))
+
+
+def provision_node(cluster_home, node, home):
+    """What an operator copies to a node that does not share FOUNDATIONS_HOME:
+    the cluster CA's certificate and one issued for the node."""
+    ca, cert, key = issue_certificate(cluster_home, node.node_id, "worker",
+                                      tempfile.mkdtemp(prefix="atlas-issued-"))
+    os.makedirs(f"{home}/config/tls", exist_ok=True)
+    os.makedirs(f"{home}/nodes/{node.node_id}/tls", exist_ok=True)
+    shutil.copy(ca, f"{home}/config/tls/ca.crt")
+    shutil.copy(cert, f"{home}/nodes/{node.node_id}/tls/node.crt")
+    shutil.copy(key, f"{home}/nodes/{node.node_id}/tls/node.key")
+

@@ -24,7 +24,8 @@ import time
 
 import harness
 from harness import wait_until
-from cluster_harness import TINY_ENTRYPOINT, Cluster, Namespaces, group_alive, pid_alive, timed
+from cluster_harness import (TINY_ENTRYPOINT, Cluster, Namespaces, foreign_certificate,
+                             group_alive, pid_alive, provision_node, timed)
 
 TERMINAL = {"completed", "failed", "cancelled"}
 measured = {}  # name -> seconds, printed at the end
@@ -225,34 +226,45 @@ def test_logs_status_and_stop_through_the_master_match_the_worker():
 
 # --- 6 ---------------------------------------------------------------------
 
-def test_a_worker_without_the_cluster_secret_is_refused():
+def test_a_worker_without_the_cluster_secret_or_certificate_is_refused():
     wrong = cluster.node("wrong-secret", env={"ATLAS_CLUSTER_SECRET": "wrong"})
     own_home = tempfile.mkdtemp(prefix="atlas-nosecret-")
     cleanup_dirs.append(own_home)
-    stranger = cluster.node("no-secret", home=own_home)  # its own home: no secret at all
-    wrong.start()
-    stranger.start()
+    stranger = cluster.node("no-secret", home=own_home)  # its own home: no secret, no CA
+    # Another cluster's CA: its certificate is not ours.
+    other_home = tempfile.mkdtemp(prefix="atlas-other-ca-")
+    cleanup_dirs.append(other_home)
+    foreign_certificate(f"{other_home}/config/tls", "x", "worker")  # leaves its ca.crt, ca.key
+    outsider = cluster.node("other-ca", home=other_home,
+                            env={"ATLAS_CLUSTER_SECRET": open(cluster.home + "/config/cluster.secret").read().strip()})
+    for n in (wrong, stranger, outsider):
+        n.start()
     try:
-        for n in (wrong, stranger):
-            wait_until(lambda: f"node refused: wrong cluster secret node={n.node_id}"
-                       in M.node_log(), 15, f"the master to refuse {n.name}")
+        wait_until(lambda: f"node refused: wrong cluster secret node={wrong.node_id}"
+                   in M.node_log(), 15, "the master to refuse the wrong secret")
+        wait_until(lambda: "no cluster CA at" in stranger.node_log(), 15,
+                   "the node without a CA to say so")
+        wait_until(lambda: "TLS handshake: certificate refused" in outsider.node_log(), 15,
+                   "the node of another CA to be refused")
         # They keep trying; none of their slots ever shows up.
         wait_until(lambda: count_lines(wrong.node_log(), "cannot join the master") >= 2, 10,
                    "the refused worker to retry")
         nodes = {s["node"] for s in cluster.workers_view().values()}
-        assert wrong.node_id not in nodes and stranger.node_id not in nodes, nodes
+        for n in (wrong, stranger, outsider):
+            assert n.node_id not in nodes, nodes
         assert worker_ids() <= nodes
         assert wrong.request("POST", "/queued_jobs", "{}")[0] == 503
         with open(cluster.home + "/config/cluster.secret") as f:
             secret = f.read().strip()
         assert len(secret) >= 32
-        for n in (M, wrong, stranger):
+        for n in (M, wrong, stranger, outsider):
             assert secret not in n.node_log(), f"{n.name}'s log shows the cluster secret"
     finally:
-        wrong.stop()
-        stranger.stop()
+        for n in (wrong, stranger, outsider):
+            n.stop()
     nodes = {s["node"] for s in cluster.workers_view().values()}
-    assert wrong.node_id not in nodes and stranger.node_id not in nodes, nodes
+    for n in (wrong, stranger, outsider):
+        assert n.node_id not in nodes, nodes
 
 
 def test_a_worker_without_the_shared_file_system_fetches_bundles_over_caf():
@@ -262,6 +274,7 @@ def test_a_worker_without_the_shared_file_system_fetches_bundles_over_caf():
         secret = f.read().strip()
     # Its own FOUNDATIONS_HOME: it cannot see the master's job store.
     loner = cluster.node("own-fs", slots=2, home=own_home, env={"ATLAS_CLUSTER_SECRET": secret})
+    provision_node(cluster.home, loner, own_home)  # its certificate, as an operator would copy it
     loner.start()
     try:
         wait_until(lambda: len(cluster.slots_of(loner)) == 2, 15, "the loner's slots")
@@ -583,7 +596,7 @@ try:
     harness.run_tests([t for t in [
         test_forty_jobs_spread_over_both_workers_each_run_once,
         test_logs_status_and_stop_through_the_master_match_the_worker,
-        test_a_worker_without_the_cluster_secret_is_refused,
+        test_a_worker_without_the_cluster_secret_or_certificate_is_refused,
         test_a_worker_without_the_shared_file_system_fetches_bundles_over_caf,
         test_sigkill_of_a_worker_requeues_its_job_on_the_other,
         test_sigstop_of_a_worker_is_detected_and_its_running_copy_discarded,

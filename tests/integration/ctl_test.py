@@ -13,16 +13,18 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 import harness
 from harness import free_port, wait_until
-from cluster_harness import Cluster
+from cluster_harness import Cluster, foreign_certificate, issue_certificate
 
 CTL = os.environ.get("ATLAS_CTL", "atlas-ctl")
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -358,12 +360,24 @@ def test_a_frozen_master_is_one_line_and_exit_1_within_seconds():
                "both workers to rejoin the thawed master")
 
 
-def test_a_wrong_secret_is_refused_with_one_line():
-    env = {**M.env, "ATLAS_CLUSTER_SECRET": "wrong"}
-    one_line_failure(ctl("nodes", env=env, check=None), "wrong cluster secret", 5)
-    one_line_failure(ctl("drain", A.node_id, env=env, check=None), "wrong cluster secret", 5)
+def test_a_certificate_that_is_not_an_operators_is_refused_with_one_line():
+    # Someone else's CA, even with the cluster secret: no TLS session at all.
+    d = tempfile.mkdtemp(prefix="atlas-ctl-cert-")
+    ca, cert, key = foreign_certificate(f"{d}/other", "mallory", "operator")
+    env = {**M.env, "ATLAS_CTL_CERT": cert, "ATLAS_CTL_KEY": key}
+    one_line_failure(ctl("nodes", env=env, check=None), "certificate", 5)
+    # Our CA, but a worker's certificate: the door wants an operator.
+    _, cert, key = issue_certificate(cluster.home, "not-an-operator", "worker", f"{d}/ours")
+    env = {**M.env, "ATLAS_CTL_CERT": cert, "ATLAS_CTL_KEY": key}
+    one_line_failure(ctl("drain", A.node_id, env=env, check=None), "refused", 5)
     nodes = {n["node_id"]: n for n in ctl_json("nodes")["nodes"]}
     assert nodes[A.node_id]["drained"] is False
+    # An operator's certificate issued for a machine without the shared home.
+    _, cert, key = issue_certificate(cluster.home, "ops-laptop", "operator", f"{d}/ops")
+    env = {**M.env, "ATLAS_CTL_CERT": cert, "ATLAS_CTL_KEY": key}
+    assert A.node_id in ctl("nodes", env=env).stdout
+    shutil.rmtree(d, ignore_errors=True)
+    assert "operator ops-laptop connected" in M.node_log()
 
 
 def test_a_master_that_went_away_is_one_line():
@@ -402,7 +416,7 @@ try:
         test_an_unreachable_master_is_one_line_and_exit_1,
         test_a_hung_master_is_one_line_and_exit_1_within_seconds,
         test_a_frozen_master_is_one_line_and_exit_1_within_seconds,
-        test_a_wrong_secret_is_refused_with_one_line,
+        test_a_certificate_that_is_not_an_operators_is_refused_with_one_line,
         test_a_master_that_went_away_is_one_line,
     ])
 finally:

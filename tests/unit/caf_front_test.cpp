@@ -15,6 +15,13 @@
 #include "adapters/basp_framer.hpp"
 #include "adapters/caf_front.hpp"
 #include "adapters/event_loop.hpp"
+#include "adapters/peer_directory.hpp"
+#include "adapters/tls.hpp"
+
+#include <atomic>
+#include <filesystem>
+#include <future>
+#include <memory>
 
 using namespace atlas;
 using namespace std::chrono_literals;
@@ -201,13 +208,6 @@ int connect_loopback(uint16_t port) {
   return fd;
 }
 
-int accept_within(int lfd, int ms) {
-  pollfd p{lfd, POLLIN, 0};
-  if (::poll(&p, 1, ms) != 1)
-    return -1;
-  return ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-}
-
 void send_all(int fd, const std::string& s) {
   size_t off = 0;
   while (off < s.size()) {
@@ -256,35 +256,67 @@ bool eventually(F f, int ms = 3000) {
 
 } // namespace
 
-TEST_CASE("the front relays whole messages to CAF and CAF's bytes back", "[caf_front]") {
+namespace {
+
+const std::string node_tag = std::string("\x1c\x2e\x0d\x3a\0\0\0\0", 8);
+std::string node_id(char c) {
+  return node_tag + std::string(24, c);
+}
+
+// A direct message as the guard lets it pass: no stages, from an actor.
+std::string direct(const std::string& body) {
+  return message(2, std::string(1, '\0') + body);
+}
+
+/// A plaintext front (cluster.tls: false, loopback) whose accepted
+/// connections hand CAF's end to the test.
+struct plain_front {
   event_loop loop;
-  loop.start();
-  uint16_t target_port = 0;
-  int target = listen_loopback(target_port);
-  caf_front_options o;
-  o.host = "127.0.0.1";
-  o.target_port = target_port;
-  o.limits = small_limits();
-  caf_front front{loop, o};
+  peer_directory dir;
+  std::promise<int> caf_end;
+  std::unique_ptr<caf_front> front;
+  plain_front() {
+    loop.start();
+    dir.set_local(node_id('L'));
+    caf_front_options o;
+    o.host = "127.0.0.1";
+    o.limits = small_limits();
+    o.peers = &dir;
+    o.attach = [this](int fd, const peer_identity&) { caf_end.set_value(fd); };
+    front = std::make_unique<caf_front>(loop, o);
+  }
+  ~plain_front() {
+    front->close();
+    loop.stop();
+  }
+};
+
+} // namespace
+
+TEST_CASE("the front relays whole, allowed messages to CAF and CAF's bytes back", "[caf_front]") {
+  plain_front pf;
+  auto& front = *pf.front;
   REQUIRE(front.listen());
   REQUIRE(front.port() != 0);
-
   int peer = connect_loopback(front.port());
-  int caf = accept_within(target, 3000);
-  REQUIRE(caf >= 0);
+  auto got_caf = pf.caf_end.get_future();
+  REQUIRE(got_caf.wait_for(3s) == std::future_status::ready);
+  int caf = got_caf.get();
   CHECK(eventually([&] { return front.connections() == 1; }));
 
   // CAF speaks first (its server handshake): passed through as is.
-  const std::string hello = pattern(5000, 's');
+  const std::string hello = message(0, pattern(5000, 's'));
   send_all(caf, hello);
   CHECK(read_for(peer, hello.size(), 3000) == hello);
 
-  // A message sent in pieces reaches CAF only once it is whole.
-  const std::string m = message(1, pattern(80, 'h'));
+  // The peer's handshake, sent in pieces, reaches CAF only once it is whole.
+  const std::string m = message(1, node_id('A'));
   send_all(peer, m.substr(0, 50));
   CHECK(read_for(caf, 1, 300).empty());
-  send_all(peer, m.substr(50) + message(6, "") + message(2, "x"));
-  CHECK(read_for(caf, m.size() + 65, 3000) == m + message(6, "") + message(2, "x"));
+  send_all(peer, m.substr(50) + message(6, "") + direct("x"));
+  const std::string passed = m + message(6, "") + direct("x");
+  CHECK(read_for(caf, passed.size(), 3000) == passed);
+  CHECK(pf.dir.lookup(node_id('A')));
 
   SECTION("a header announcing too much closes both sides") {
     send_all(peer, header(2, 0xffffffffu));
@@ -292,6 +324,13 @@ TEST_CASE("the front relays whole messages to CAF and CAF's bytes back", "[caf_f
     CHECK(read_for(caf, 1, 3000, &eof).empty());
     CHECK(eof);
     read_for(peer, 1, 3000, &eof);
+    CHECK(eof);
+    CHECK(eventually([&] { return front.connections() == 0; }));
+  }
+  SECTION("a routed message claiming another node closes both sides, and CAF never sees it") {
+    send_all(peer, message(3, node_id('B') + node_id('L') + std::string(1, '\0')));
+    bool eof = false;
+    CHECK(read_for(caf, 1, 3000, &eof).empty());
     CHECK(eof);
     CHECK(eventually([&] { return front.connections() == 0; }));
   }
@@ -303,16 +342,16 @@ TEST_CASE("the front relays whole messages to CAF and CAF's bytes back", "[caf_f
     CHECK(eventually([&] { return front.connections() == 0; }));
   }
   SECTION("the peer closing closes CAF's connection, after what was whole") {
-    send_all(peer, message(2, "last") + header(2, 10));
+    send_all(peer, direct("last") + header(2, 10));
     ::close(std::exchange(peer, -1));
     bool eof = false;
-    CHECK(read_for(caf, 1000, 3000, &eof) == message(2, "last"));
+    CHECK(read_for(caf, 1000, 3000, &eof) == direct("last"));
     CHECK(eof);
     CHECK(eventually([&] { return front.connections() == 0; }));
   }
   SECTION("a peer that does not read stops the front reading CAF, then resumes") {
     // CAF sends far more than the socket buffers and the high-water mark hold.
-    const std::string lots = pattern(64u << 20, 'b');
+    const std::string lots = direct(pattern(64u << 20, 'b'));
     std::thread writer{[&] {
       size_t off = 0;
       while (off < lots.size()) {
@@ -332,9 +371,6 @@ TEST_CASE("the front relays whole messages to CAF and CAF's bytes back", "[caf_f
     ::close(peer);
   if (caf >= 0)
     ::close(caf);
-  ::close(target);
-  front.close();
-  loop.stop();
 }
 
 TEST_CASE("the front's listen() on a port in use names the port", "[caf_front]") {
@@ -345,7 +381,6 @@ TEST_CASE("the front's listen() on a port in use names the port", "[caf_front]")
   caf_front_options o;
   o.host = "127.0.0.1";
   o.port = taken;
-  o.target_port = 1;
   caf_front front{loop, o};
   auto st = front.listen();
   REQUIRE_FALSE(st);
@@ -354,5 +389,164 @@ TEST_CASE("the front's listen() on a port in use names the port", "[caf_front]")
   CHECK(st.error().find("address already in use") != std::string::npos);
   ::close(fd);
   front.close();
+  loop.stop();
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+/// A cluster CA with certificates for a master and a worker, and a CA of
+/// someone else's with a "master" certificate of its own.
+struct pki {
+  fs::path dir;
+  pki() {
+    dir = fs::temp_directory_path() / ("caf-front-test-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "other");
+    REQUIRE(make_cluster_ca(path("ca.key"), path("ca.crt")));
+    tls_files ca{path("ca.crt"), "", path("ca.key")};
+    REQUIRE(issue_certificate(ca, "m1", "master", 3600, path("m1.key"), path("m1.crt")));
+    REQUIRE(issue_certificate(ca, "w1", "worker", 3600, path("w1.key"), path("w1.crt")));
+    REQUIRE(make_cluster_ca(path("other/ca.key"), path("other/ca.crt")));
+    tls_files other{path("other/ca.crt"), "", path("other/ca.key")};
+    REQUIRE(issue_certificate(other, "m1", "master", 3600, path("other/m1.key"),
+                              path("other/m1.crt")));
+  }
+  ~pki() { fs::remove_all(dir); }
+  std::string path(const std::string& name) const { return (dir / name).string(); }
+  std::function<std::shared_ptr<tls_context>(std::string&)> ctx(const std::string& ca,
+                                                                const std::string& name) const {
+    tls_files f{path(ca), path(name + ".crt"), path(name + ".key")};
+    return [f](std::string& error) { return tls_context::make(f, error); };
+  }
+};
+
+struct dial_result {
+  int fd = -1;
+  peer_identity who;
+  std::string error;
+};
+
+dial_result dial(caf_front& front, uint16_t port, const std::string& role = "master") {
+  auto done = std::make_shared<std::promise<dial_result>>();
+  auto f = done->get_future();
+  front.dial("127.0.0.1", port, role,
+             [done](int fd, const peer_identity& who) { done->set_value({fd, who, ""}); },
+             [done](const std::string& e) { done->set_value({-1, {}, e}); });
+  REQUIRE(f.wait_for(10s) == std::future_status::ready);
+  return f.get();
+}
+
+} // namespace
+
+TEST_CASE("mutual TLS: a worker dials a master; each side learns the other's certificate",
+          "[caf_front][tls]") {
+  pki keys;
+  event_loop loop;
+  loop.start();
+  peer_directory master_dir, worker_dir;
+  master_dir.set_local(node_id('M'));
+  worker_dir.set_local(node_id('W'));
+  std::promise<std::pair<int, peer_identity>> accepted;
+  caf_front_options mo;
+  mo.host = "127.0.0.1";
+  mo.tls = keys.ctx("ca.crt", "m1");
+  mo.peers = &master_dir;
+  std::atomic<bool> first{true};
+  mo.attach = [&](int fd, const peer_identity& who) {
+    if (first.exchange(false))
+      accepted.set_value({fd, who});
+    else
+      ::close(fd);
+  };
+  caf_front master{loop, mo};
+  REQUIRE(master.listen());
+  caf_front_options wo;
+  wo.tls = keys.ctx("ca.crt", "w1");
+  wo.peers = &worker_dir;
+  caf_front worker{loop, wo};
+
+  auto d = dial(worker, master.port());
+  REQUIRE(d.error.empty());
+  CHECK(d.who.name == "m1");
+  CHECK(d.who.role == "master");
+  CHECK(d.who.verified);
+  auto acc = accepted.get_future();
+  REQUIRE(acc.wait_for(5s) == std::future_status::ready);
+  auto [master_caf, worker_who] = acc.get();
+  CHECK(worker_who.name == "w1");
+  CHECK(worker_who.role == "worker");
+
+  // BASP both ways through the tunnel, bound to the certificates' names.
+  const std::string client_hello = message(1, node_id('W'));
+  send_all(d.fd, client_hello);
+  CHECK(read_for(master_caf, client_hello.size(), 3000) == client_hello);
+  const std::string server_hello = message(0, node_id('M') + "door");
+  send_all(master_caf, server_hello);
+  CHECK(read_for(d.fd, server_hello.size(), 3000) == server_hello);
+  CHECK(master_dir.lookup(node_id('W'))->name == "w1");
+  CHECK(worker_dir.lookup(node_id('M'))->name == "m1");
+
+  SECTION("a worker does not take another worker for its master") {
+    auto again = dial(worker, master.port(), "worker-only");
+    CHECK(again.fd < 0);
+    CHECK(again.error.find("is not 'worker-only'") != std::string::npos);
+  }
+  ::close(d.fd);
+  ::close(master_caf);
+  worker.close();
+  master.close();
+  loop.stop();
+}
+
+TEST_CASE("mutual TLS: a certificate from another CA gets no connection, either way",
+          "[caf_front][tls]") {
+  pki keys;
+  event_loop loop;
+  loop.start();
+  peer_directory dir;
+  dir.set_local(node_id('M'));
+  std::atomic<int> attached{0};
+  caf_front_options mo;
+  mo.host = "127.0.0.1";
+  mo.tls = keys.ctx("ca.crt", "m1");
+  mo.peers = &dir;
+  mo.attach = [&](int fd, const peer_identity&) {
+    ++attached;
+    ::close(fd);
+  };
+  caf_front master{loop, mo};
+  REQUIRE(master.listen());
+
+  caf_front_options so; // a stranger: its own CA, its own "m1"
+  so.tls = keys.ctx("other/ca.crt", "other/m1");
+  caf_front stranger{loop, so};
+  auto d = dial(stranger, master.port());
+  CHECK(d.fd < 0);
+  CHECK_FALSE(d.error.empty());
+  CHECK(attached == 0);
+
+  // A stranger's master does not get our worker either.
+  caf_front_options fake;
+  fake.host = "127.0.0.1";
+  fake.tls = keys.ctx("other/ca.crt", "other/m1");
+  fake.attach = [&](int fd, const peer_identity&) {
+    ++attached;
+    ::close(fd);
+  };
+  caf_front rogue{loop, fake};
+  REQUIRE(rogue.listen());
+  caf_front_options wo;
+  wo.tls = keys.ctx("ca.crt", "w1");
+  caf_front worker{loop, wo};
+  auto w = dial(worker, rogue.port());
+  CHECK(w.fd < 0);
+  CHECK(w.error.find("certificate") != std::string::npos);
+  CHECK(attached == 0);
+  worker.close();
+  rogue.close();
+  stranger.close();
+  master.close();
   loop.stop();
 }

@@ -1,0 +1,48 @@
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "adapters/tls.hpp"
+
+namespace atlas {
+
+/// Which cluster peer each CAF node id belongs to: the node id a peer's
+/// BASP handshake announced (its serialized bytes), bound to the identity
+/// of the connection it came on (the peer's certificate). Actors ask it who
+/// sent a message; the front fills it. A binding is permanent for the life
+/// of this process: once an id was a peer's, no other identity can claim
+/// it, even after that peer disconnected.
+///
+/// Thread-safe: the front binds on the loop thread, actors look up on
+/// theirs. One per process (cluster_peers()).
+class peer_directory {
+public:
+  /// This node's own id bytes: no peer may claim them.
+  void set_local(std::string bytes);
+  std::string local() const;
+
+  /// Binds `node` to `who`; false when it is this node's id or is bound to
+  /// another identity already.
+  bool bind(const std::string& node, const peer_identity& who);
+
+  /// The identity bound to `node`, if any.
+  std::optional<peer_identity> lookup(std::string_view node) const;
+
+  /// A plaintext peer (cluster.tls: false) names itself when it joins:
+  /// sets the name of an unverified binding that has none yet.
+  bool name_unverified(const std::string& node, const std::string& name);
+
+private:
+  mutable std::mutex mtx_;
+  std::string local_;
+  std::unordered_map<std::string, peer_identity> peers_;
+};
+
+/// The process's directory.
+peer_directory& cluster_peers();
+
+} // namespace atlas
