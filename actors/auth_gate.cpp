@@ -19,6 +19,7 @@
 #include "adapters/json.hpp"
 #include "adapters/oidc.hpp"
 #include "runtime/auth_rules.hpp"
+#include "runtime/header_auth.hpp"
 #include "runtime/http_answers.hpp"
 
 namespace atlas::gateway {
@@ -57,15 +58,8 @@ http_response provider_answer(const http_result& r) {
 
 std::shared_ptr<oidc_client> client_of(gateway_ptr self) {
   auto& st = self->state;
-  if (!st.oidc) {
-    oidc_settings s;
-    s.issuer = st.cfg->auth_issuer;
-    s.client_id = st.cfg->auth_client_id;
-    s.ca_file = st.cfg->auth_ca_file;
-    s.leeway_s = st.cfg->auth_leeway_s;
-    s.refresh_interval_s = st.cfg->auth_jwks_refresh_s;
-    st.oidc = std::make_shared<oidc_client>(std::move(s));
-  }
+  if (!st.oidc) // shared with the servers' header check: one key cache per node
+    st.oidc = node_oidc_client(*st.cfg);
   return st.oidc;
 }
 
