@@ -198,6 +198,22 @@ void clear_own_queue(gateway_ptr self, answer rp, const std::string& user) {
       [rp](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
+/// Routes a request on job `id` once its owner is `user` (admins are let
+/// through before); an unknown id goes to the route, which says 404.
+void owner_then_route(gateway_ptr self, answer rp, http_request req, const std::string& id,
+                      const std::string& user) {
+  if (!valid_job_id(id))
+    return route_checked(self, rp, req);
+  self->request(self->state.lookup, caf::infinite, get_atom::value, id)
+    .then(
+      [=](job_record& rec) mutable {
+        if (!auth::may_act_on(rec.username, user, false))
+          return give(rp, forbidden(self, req, user, rec.username, id));
+        route_checked(self, rp, req);
+      },
+      [=](caf::error&) mutable { route_checked(self, rp, req); });
+}
+
 void check_owner_then_route(gateway_ptr self, answer rp, http_request req) {
   auto& st = self->state;
   auto parts = split_path(req.path);
@@ -216,20 +232,13 @@ void check_owner_then_route(gateway_ptr self, answer rp, http_request req) {
 
   bool by_id = n == 2 && m == "DELETE"
                && (is(0, "running_jobs") || is(0, "completed_jobs") || is(0, "failed_jobs"));
-  if (by_id) {
-    if (!valid_job_id(parts[1]))
-      return route_checked(self, rp, req); // the route says 404
-    auto id = parts[1];
-    self->request(st.lookup, caf::infinite, get_atom::value, id)
-      .then(
-        [=](job_record& rec) mutable {
-          if (!auth::may_act_on(rec.username, user, false))
-            return give(rp, forbidden(self, req, user, rec.username, id));
-          route_checked(self, rp, req);
-        },
-        [=](caf::error&) mutable { route_checked(self, rp, req); });
-    return;
-  }
+  if (by_id)
+    return owner_then_route(self, rp, std::move(req), parts[1], user);
+  // The dashboard's tags change a job as stop and delete do: the same rule.
+  bool tags = is(0, "api") && is(1, "v2beta") && is(2, "projects") && is(4, "job_listing")
+              && is(6, "tags") && ((n == 7 && m == "POST") || (n == 8 && m == "DELETE"));
+  if (tags)
+    return owner_then_route(self, rp, std::move(req), parts[5], user);
   bool by_position = is(0, "queued_jobs") && n == 2 && (m == "DELETE" || m == "PATCH");
   if (by_position && st.master) {
     auto pos = parse_index(parts[1]);
