@@ -538,7 +538,8 @@ def test_every_node_of_a_cluster_checks_tokens_and_forwarded_requests_are_checke
             s, health = plain[n.name]("GET", "/healthz")
             assert s == 200 and json.loads(health)["auth"] is True
         job_id = "auth-cl-" + uuid.uuid4().hex[:8]
-        s, _ = c.upload(job_id, {"noop.txt": "x\n"})
+        s, _ = c.upload(job_id, {"noop.txt": "x\n"},  # the submitter's own bundle
+                        headers={"Authorization": f"Bearer {alice}"})
         assert s == 200
         body = {"job_id": job_id, "gpu_spec": {"num_gpus": 0},
                 "spec": {"entrypoint": TINY_ENTRYPOINT, "environment": {"MARKS": c.marks}},
