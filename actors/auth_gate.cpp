@@ -19,6 +19,7 @@
 #include "adapters/json.hpp"
 #include "adapters/oidc.hpp"
 #include "runtime/auth_rules.hpp"
+#include "runtime/header_auth.hpp"
 #include "runtime/http_answers.hpp"
 
 namespace atlas::gateway {
@@ -57,15 +58,8 @@ http_response provider_answer(const http_result& r) {
 
 std::shared_ptr<oidc_client> client_of(gateway_ptr self) {
   auto& st = self->state;
-  if (!st.oidc) {
-    oidc_settings s;
-    s.issuer = st.cfg->auth_issuer;
-    s.client_id = st.cfg->auth_client_id;
-    s.ca_file = st.cfg->auth_ca_file;
-    s.leeway_s = st.cfg->auth_leeway_s;
-    s.refresh_interval_s = st.cfg->auth_jwks_refresh_s;
-    st.oidc = std::make_shared<oidc_client>(std::move(s));
-  }
+  if (!st.oidc) // shared with the servers' header check: one key cache per node
+    st.oidc = node_oidc_client(*st.cfg);
   return st.oidc;
 }
 
@@ -204,6 +198,22 @@ void clear_own_queue(gateway_ptr self, answer rp, const std::string& user) {
       [rp](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
+/// Routes a request on job `id` once its owner is `user` (admins are let
+/// through before); an unknown id goes to the route, which says 404.
+void owner_then_route(gateway_ptr self, answer rp, http_request req, const std::string& id,
+                      const std::string& user) {
+  if (!valid_job_id(id))
+    return route_checked(self, rp, req);
+  self->request(self->state.lookup, caf::infinite, get_atom::value, id)
+    .then(
+      [=](job_record& rec) mutable {
+        if (!auth::may_act_on(rec.username, user, false))
+          return give(rp, forbidden(self, req, user, rec.username, id));
+        route_checked(self, rp, req);
+      },
+      [=](caf::error&) mutable { route_checked(self, rp, req); });
+}
+
 void check_owner_then_route(gateway_ptr self, answer rp, http_request req) {
   auto& st = self->state;
   auto parts = split_path(req.path);
@@ -222,20 +232,13 @@ void check_owner_then_route(gateway_ptr self, answer rp, http_request req) {
 
   bool by_id = n == 2 && m == "DELETE"
                && (is(0, "running_jobs") || is(0, "completed_jobs") || is(0, "failed_jobs"));
-  if (by_id) {
-    if (!valid_job_id(parts[1]))
-      return route_checked(self, rp, req); // the route says 404
-    auto id = parts[1];
-    self->request(st.lookup, caf::infinite, get_atom::value, id)
-      .then(
-        [=](job_record& rec) mutable {
-          if (!auth::may_act_on(rec.username, user, false))
-            return give(rp, forbidden(self, req, user, rec.username, id));
-          route_checked(self, rp, req);
-        },
-        [=](caf::error&) mutable { route_checked(self, rp, req); });
-    return;
-  }
+  if (by_id)
+    return owner_then_route(self, rp, std::move(req), parts[1], user);
+  // The dashboard's tags change a job as stop and delete do: the same rule.
+  bool tags = is(0, "api") && is(1, "v2beta") && is(2, "projects") && is(4, "job_listing")
+              && is(6, "tags") && ((n == 7 && m == "POST") || (n == 8 && m == "DELETE"));
+  if (tags)
+    return owner_then_route(self, rp, std::move(req), parts[5], user);
   bool by_position = is(0, "queued_jobs") && n == 2 && (m == "DELETE" || m == "PATCH");
   if (by_position && st.master) {
     auto pos = parse_index(parts[1]);

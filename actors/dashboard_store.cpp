@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "adapters/json.hpp"
+#include "messages/job_state.hpp"
 #include "messages/redis_keys.hpp"
 
 namespace atlas::dashboard {
@@ -106,16 +107,36 @@ std::string entry_commands(const std::string& id, const json::value& e, size_t i
   return {};
 }
 
+/// The state of a stored job record when it is terminal.
+std::optional<std::string> ended_state(const redis_reply& record) {
+  if (record.type != redis_reply::kind::string)
+    return std::nullopt;
+  std::string err;
+  auto v = json::parse(record.str, err);
+  auto name = v && v->is_object() ? v->get_string("state") : std::nullopt;
+  auto state = name ? parse_job_state(*name) : std::nullopt;
+  if (!state || !is_terminal(*state))
+    return std::nullopt;
+  return *name;
+}
+
 store_answer track(const redis_tx& tx, const std::string& id, const std::string& secret,
                    const std::string& body) {
-  auto stored = tx({{"GET", keys::job_secret(id)}});
-  if (!stored || stored->empty())
+  auto stored = tx({{"GET", keys::job_secret(id)}, {"GET", keys::job(id)}});
+  if (!stored || stored->size() != 2)
     return unavailable();
   auto& digest = (*stored)[0];
   auto given = secret_digest(secret);
-  if (secret.empty() || digest.type != redis_reply::kind::string
-      || digest.str.size() != given.size()
-      || CRYPTO_memcmp(digest.str.data(), given.data(), given.size()) != 0)
+  bool missing = digest.type != redis_reply::kind::string;
+  bool matches = !secret.empty() && !missing && digest.str.size() == given.size()
+                 && CRYPTO_memcmp(digest.str.data(), given.data(), given.size()) == 0;
+  // A secret ends with its job; its digest is deleted when the end is
+  // written (lookup_writes.cpp), and the record is checked too, for records
+  // written before that or a write cut off half way.
+  if (auto ended = ended_state((*stored)[1]); ended && (matches || missing))
+    return fail(403, "job '" + id + "' has ended (" + *ended
+                       + "): its tracking secret no longer works");
+  if (!matches)
     return fail(403, "wrong or missing job secret");
   std::string err;
   auto doc = json::parse(body, err);

@@ -34,7 +34,8 @@ struct store_answer {
 /// Runs one named operation. `args` per op:
 /// - "secret"  {job_id, secret}: remembers the job's tracking secret (its digest).
 /// - "track"   {job_id, secret, batch JSON}: checks the secret (403 when it is
-///   wrong or the job has none; nothing stored), validates the whole batch
+///   wrong, the job has none, or the job has ended; nothing stored),
+///   validates the whole batch
 ///   (400 naming the bad entry; nothing stored), then stores it.
 ///   Batch: {"entries": [{"kind": "metric"|"param"|"tag"|"artifact", "key", "value",
 ///   "step", "time", "path", "size"}, ...]}. Answers {"stored": n}.

@@ -19,6 +19,7 @@
 #include "adapters/event_loop.hpp"
 #include "adapters/json.hpp"
 #include "messages/errors.hpp"
+#include "runtime/auth_rules.hpp"
 #include "runtime/http_answers.hpp"
 #include "runtime/job_codec.hpp"
 #include "runtime/job_files.hpp"
@@ -207,6 +208,28 @@ void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
       [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
+namespace {
+
+/// The submitter as the auth gate set it: the token's user in -p mode,
+/// empty without -p (and the client can never set it, route() drops it).
+std::string submitter_of(const http_request& req) {
+  auto h = req.headers.find(auth::user_header);
+  return h == req.headers.end() ? std::string{} : h->second;
+}
+
+/// Removes a spooled upload that is not stored, then answers `r`.
+void refuse_upload(gateway_ptr self, answer rp, std::string spooled, http_response r) {
+  offload(self, [spooled] {
+            std::error_code ec;
+            if (!spooled.empty())
+              std::filesystem::remove(spooled, ec);
+            return no_content();
+          },
+          [rp, r](http_response&&) mutable { rp.deliver(std::move(r)); });
+}
+
+} // namespace
+
 void submit(gateway_ptr self, answer rp, const http_request& req) {
   std::string error;
   auto rec = job_from_submission(req.body, error);
@@ -214,15 +237,30 @@ void submit(gateway_ptr self, answer rp, const http_request& req) {
     rp.deliver(error_answer(400, error));
     return;
   }
-  auto bundle = job_paths::of(*self->state.cfg, rec->job_id).bundle;
+  auto paths = job_paths::of(*self->state.cfg, rec->job_id);
+  auto user = submitter_of(req);
+  auto owner = std::make_shared<std::string>(); // read on the thread pool, logged here
   offload(
     self,
-    [bundle] {
-      return std::filesystem::exists(bundle)
-               ? json_answer(200, "")
-               : error_answer(400, "Cannot queue a job that has no uploaded bundle");
+    [paths, user, owner, id = rec->job_id] {
+      auto bundle = read_bundle(paths);
+      if (!bundle.exists)
+        return error_answer(400, "Cannot queue a job that has no uploaded bundle");
+      *owner = bundle.owner;
+      // A job runs only code its submitter uploaded: with another user's
+      // bundle it would run that user's code as the submitter, or the reverse.
+      if (bundle.owner == user)
+        return json_answer(200, "");
+      return error_answer(403, "job '" + id + "': its bundle was uploaded by "
+                                 + (bundle.owner.empty() ? std::string{"no signed-in user"}
+                                                         : "user '" + bundle.owner + "'")
+                                 + "; a job can only use a bundle its submitter uploaded");
     },
-    [self, rp, rec = *rec](http_response&& check) mutable {
+    [self, rp, rec = *rec, user, owner](http_response&& check) mutable {
+      if (check.status == 403)
+        spdlog::warn("auth: refused user={} route=\"POST /queued_jobs\" job_id={} owner={} "
+                     "node={} reason=\"bundle of another user\"",
+                     user, rec.job_id, *owner, self->state.cfg->node_id);
       if (check.status != 200) {
         rp.deliver(std::move(check));
         return;
@@ -234,43 +272,42 @@ void submit(gateway_ptr self, answer rp, const http_request& req) {
 }
 
 void upload_bundle(gateway_ptr self, answer rp, const http_request& req) {
-  if (req.upload_path.empty() || req.upload_field != "job_bundle") {
-    auto spooled = req.upload_path; // a file under another field name
-    offload(self, [spooled] {
-              std::error_code ec;
-              if (!spooled.empty())
-                std::filesystem::remove(spooled, ec);
-              return json_answer(200, "");
-            },
-            [rp](http_response&&) mutable {
-              rp.deliver(error_answer(400, "Job bundle not found in request"));
-            });
-    return;
-  }
+  if (req.upload_path.empty() || req.upload_field != "job_bundle") // maybe a file under another name
+    return refuse_upload(self, rp, req.upload_path,
+                         error_answer(400, "Job bundle not found in request"));
   auto name = req.upload_filename;
   auto id = name.size() > 4 && name.ends_with(".tgz") ? name.substr(0, name.size() - 4) : "";
   auto upload = req.upload_path;
-  if (!valid_job_id(id)) {
-    offload(self, [upload] {
-              std::error_code ec;
-              std::filesystem::remove(upload, ec);
-              return json_answer(200, "");
-            },
-            [rp, name](http_response&&) mutable {
-              rp.deliver(error_answer(400, "Bad bundle name '" + name
+  if (!valid_job_id(id))
+    return refuse_upload(self, rp, upload,
+                         error_answer(400, "Bad bundle name '" + name
                                              + "': expected <job_id>.tgz"));
-            });
-    return;
-  }
-  auto dest = job_paths::of(*self->state.cfg, id).bundle;
-  offload(
-    self,
-    [upload, dest] {
-      auto st = store_bundle(upload, dest);
-      return st ? json_answer(200, json::quote("Job bundle uploaded"))
-                : error_answer(400, st.error());
-    },
-    [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+  auto paths = job_paths::of(*self->state.cfg, id);
+  auto owner = submitter_of(req); // the bundle is the uploader's (job_files.hpp)
+  // A job that exists keeps its bundle, even once the file is gone.
+  self->request(self->state.lookup, caf::infinite, get_atom::value, id)
+    .then(
+      [=](job_record&) mutable {
+        refuse_upload(self, rp, upload,
+                      error_answer(409, "job '" + id + "' already exists; a job's bundle cannot "
+                                        "be replaced (submit under a new job id)"));
+      },
+      [=](caf::error& err) mutable {
+        if (http_status_of(err) != 404)
+          return refuse_upload(self, rp, upload, from_error(err));
+        offload(
+          self,
+          [upload, paths, owner] {
+            auto st = store_bundle(upload, paths, owner);
+            if (st.ok())
+              return json_answer(200, json::quote("Job bundle uploaded"));
+            return error_answer(st.why == bundle_refusal::taken ? 409
+                                : st.why == bundle_refusal::io  ? 500
+                                                                : 400,
+                                st.message);
+          },
+          [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+      });
 }
 
 void delete_job(gateway_ptr self, answer rp, const http_request& req, const std::string& id) {

@@ -21,6 +21,12 @@ bool is_dispatch(const job_record& rec) {
   return rec.state == job_state::pending;
 }
 
+/// A write that ends the job's current dispatch: it ended, or it was lost
+/// and requeued.
+bool ends_dispatch(const job_record& rec) {
+  return is_terminal(rec.state) || (rec.state == job_state::queued && rec.retries > 0);
+}
+
 } // namespace
 
 std::vector<cmd> enqueue(const job_record& rec) {
@@ -53,6 +59,12 @@ std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from
     if (!rec.host_address.empty())
       cmds.push_back({"HSET", keys::routing_map, rec.job_id, rec.host_address});
   }
+  // A tracking secret lives as long as its dispatch: once the job ended (or
+  // was requeued, to be dispatched with a new one) it stores nothing more.
+  // Before the record, so a write cut off half way never leaves an ended job
+  // whose secret still works. (The SMOVE stays next to last.)
+  if (ends_dispatch(rec))
+    cmds.push_back({"DEL", keys::job_secret(rec.job_id)});
   if (from && *from != rec.state)
     cmds.push_back({"SMOVE", index_of(*from), index_of(rec.state), rec.job_id});
   else

@@ -45,7 +45,9 @@ std::optional<job_state> last_stored_state(const job_record& rec);
 /// when `from` is unknown or the same state), then SET the record: 2
 /// commands. The write of a pending record (a dispatch) also stores the
 /// tracking secret's digest and HSETs the original's routing table to its
-/// host address, before the record: 4 commands.
+/// host address, before the record: 4 commands. The write that ends a
+/// dispatch (a terminal state, or requeued after being lost) first DELetes
+/// the tracking secret's digest: 3 commands.
 std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from);
 
 /// True when transition()'s SMOVE found the id in `from`'s set (or no SMOVE

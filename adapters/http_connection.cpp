@@ -94,6 +94,7 @@ int http_server::impl::on_message_begin(http_parser* p) {
   c->started = true;
   c->header_bytes = c->body_bytes = 0;
   c->spool.reset();
+  c->refusal.reset();
   return 0;
 }
 
@@ -134,6 +135,18 @@ int http_server::impl::on_headers_complete(http_parser* p) {
   req.peer = c->peer;
   if (!split_target(c->url, req))
     return c->refuse(400, "bad request target");
+  // Who asks is settled before anything of the body is read, spooled or
+  // invited with 100 Continue (e.g. a bearer token in -p mode).
+  if (s.opts.header_check) {
+    std::optional<http_response> early;
+    try {
+      early = s.opts.header_check(req);
+    } catch (...) {
+      return c->refuse(500, "internal error");
+    }
+    if (early)
+      return c->refuse(std::move(*early));
+  }
   const bool chunked = (p->flags & F_CHUNKED) != 0;
   const bool sized = !chunked && p->content_length != ULLONG_MAX;
   const bool upload = p->method == HTTP_POST &&
@@ -270,6 +283,11 @@ void http_server::impl::consume(conn* c, const char* data, size_t n) {
     n -= used;
     if (c->closed)
       return;
+    if (c->refusal) {
+      http_response r = std::move(*c->refusal);
+      c->refusal.reset();
+      return reject(c, std::move(r));
+    }
     if (c->error_code != 0)
       return reject(c, c->error_code, c->error_message);
     if (c->complete) {
@@ -330,13 +348,18 @@ http_server::impl::conn* http_server::impl::find(uint64_t token) {
 // -- answers --------------------------------------------------------------------
 
 void http_server::impl::reject(conn* c, uint16_t code, std::string_view message) {
+  http_response r;
+  r.status = code;
+  r.body = json_error(message);
+  reject(c, std::move(r));
+}
+
+void http_server::impl::reject(conn* c, http_response r) {
   c->spool.reset(); // deletes a partial upload
   c->busy = true;
   c->keep_alive = c->head = c->started = false;
   c->pending.clear();
-  http_response r;
-  r.status = code;
-  r.body = json_error(message);
+  r.stream = false; // a refusal is one whole answer
   answer(c, r);
 }
 

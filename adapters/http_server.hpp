@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,17 @@
 #include "messages/http.hpp"
 
 namespace atlas {
+
+/// Decides a request from its request line and headers alone, before any
+/// byte of its body is read. Runs on the loop thread once per request, as
+/// soon as its headers are complete, so it must not block (no I/O). `req`
+/// holds method, path, query, headers and peer; its body and upload fields
+/// are empty. nullopt lets the request go on as usual. A response is sent at
+/// once with `Connection: close` (it may not be a stream): the body is never
+/// read, spooled or acknowledged with 100 Continue, the handler never sees
+/// the request, and the connection closes after the answer. A check that
+/// throws counts as a 500 answer.
+using http_header_check = std::function<std::optional<http_response>(const http_request& req)>;
 
 /// Limits and places. Every limit answers with a JSON error body
 /// ({"error":"..."}) and closes the connection.
@@ -35,6 +47,9 @@ struct http_server_options {
   /// restarts it with every slice. It never runs while a handler holds the
   /// request (unless writing the answer stalls for this long). 0 or less: none.
   int idle_timeout_ms = 60000;
+  /// Runs before the body limits and the upload spool (see above); empty:
+  /// every request is read whole.
+  http_header_check header_check;
 };
 
 /// Receives each complete request with the token that answers it (respond or

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -47,6 +48,7 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   void consume(conn* c, const char* data, size_t n);
   void deliver(conn* c);
   void reject(conn* c, uint16_t code, std::string_view message);
+  void reject(conn* c, http_response r); // answers, then closes; never reads on
   void answer(conn* c, const http_response& r);
   void start_stream(conn* c, const http_response& r);
   void write_chunk(conn* c, std::string_view data);
@@ -120,6 +122,7 @@ struct http_server::impl::conn {
   std::unique_ptr<upload_spool> spool;
   uint16_t error_code = 0; // set by a parser callback that refused the request
   std::string error_message;
+  std::optional<http_response> refusal; // the header check's whole answer, when it refused
   // The request being answered; nothing more is parsed until it is written.
   bool busy = false, head = false, keep_alive = false, streaming = false, finished = false;
   uint64_t token = 0;
@@ -134,6 +137,11 @@ struct http_server::impl::conn {
   int refuse(uint16_t code, std::string message) {
     error_code = code;
     error_message = std::move(message);
+    return -1;
+  }
+  int refuse(http_response r) {
+    error_code = r.status;
+    refusal = std::move(r);
     return -1;
   }
 };

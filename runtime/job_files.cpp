@@ -1,11 +1,16 @@
 #include "runtime/job_files.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "adapters/archive.hpp"
 
@@ -31,29 +36,141 @@ std::string read_file_range(const std::string& path, uint64_t offset, uint64_t m
   return out;
 }
 
-status store_bundle(const std::string& upload_path, const std::string& dest) {
+namespace {
+
+std::string random_suffix() {
+  std::random_device rd;
+  return std::to_string(rd()) + std::to_string(rd());
+}
+
+/// Writes `data` to a new file `path` and flushes it to disk.
+bool write_synced(const std::string& path, const std::string& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return false;
+  size_t done = 0;
+  while (done < data.size()) {
+    auto n = ::write(fd, data.data() + done, data.size() - done);
+    if (n <= 0) {
+      ::close(fd);
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  bool ok = ::fsync(fd) == 0;
+  return ::close(fd) == 0 && ok;
+}
+
+/// Gives `from` the name `to` unless `to` exists (link() never replaces),
+/// then drops the name `from`. errno is kept from link().
+bool link_new(const std::string& from, const std::string& to) {
+  bool linked = ::link(from.c_str(), to.c_str()) == 0;
+  int err = errno;
+  ::unlink(from.c_str());
+  errno = err;
+  return linked;
+}
+
+bundle_stored refused(bundle_refusal why, std::string message) {
+  return {why, std::move(message)};
+}
+
+bundle_stored taken(const std::string& upload_path) {
   std::error_code ec;
+  fs::remove(upload_path, ec);
+  return refused(bundle_refusal::taken,
+                 "a bundle for this job id was already uploaded; a job's bundle cannot be "
+                 "replaced (submit under a new job id)");
+}
+
+std::string read_whole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  return std::move(buf).str();
+}
+
+/// Moves the spooled file next to `dest` (a copy when the spool is on
+/// another file system), to be linked into place from there.
+bool move_aside(const std::string& upload_path, const std::string& aside, std::error_code& ec) {
+  fs::rename(upload_path, aside, ec);
+  if (!ec)
+    return true;
+  ec.clear();
+  fs::copy_file(upload_path, aside, ec);
+  std::error_code ignored;
+  fs::remove(upload_path, ignored);
+  return !ec;
+}
+
+} // namespace
+
+bundle_stored store_bundle(const std::string& upload_path, const job_paths& paths,
+                           const std::string& owner) {
+  std::error_code ec;
+  if (fs::exists(paths.bundle, ec))
+    return taken(upload_path);
   auto st = archive::check_tgz(upload_path);
   if (!st) {
     fs::remove(upload_path, ec);
-    return status::fail("Invalid job bundle: " + st.error());
+    return refused(bundle_refusal::invalid, "Invalid job bundle: " + st.error());
   }
-  fs::create_directories(fs::path(dest).parent_path(), ec);
-  fs::rename(upload_path, dest, ec);
-  if (ec) { // spool dir on another file system
-    ec.clear();
-    fs::copy_file(upload_path, dest, fs::copy_options::overwrite_existing, ec);
-    std::error_code ignored;
-    fs::remove(upload_path, ignored);
-    if (ec)
-      return status::fail("cannot store job bundle at " + dest + ": " + ec.message());
+  fs::create_directories(fs::path(paths.bundle).parent_path(), ec);
+  // First the claim: <id>.owner, written aside and linked into place.
+  auto suffix = ".upload-" + random_suffix();
+  auto owner_aside = paths.bundle_owner + suffix;
+  if (!write_synced(owner_aside, owner)) {
+    fs::remove(owner_aside, ec);
+    fs::remove(upload_path, ec);
+    return refused(bundle_refusal::io, "cannot record the bundle's owner at "
+                                         + paths.bundle_owner + ": " + std::strerror(errno));
   }
-  return status::success();
+  bool claimed = link_new(owner_aside, paths.bundle_owner);
+  if (!claimed && errno != EEXIST) {
+    fs::remove(upload_path, ec);
+    return refused(bundle_refusal::io, "cannot record the bundle's owner at "
+                                         + paths.bundle_owner + ": " + std::strerror(errno));
+  }
+  // An existing claim of the same uploader without its bundle is an upload
+  // cut off half way (a crash): that uploader may finish it.
+  if (!claimed && (read_whole(paths.bundle_owner) != owner || fs::exists(paths.bundle, ec)))
+    return taken(upload_path);
+  auto drop_claim = [&] {
+    if (claimed)
+      fs::remove(paths.bundle_owner, ec);
+  };
+  // Then the bundle, the same way.
+  auto bundle_aside = paths.bundle + suffix;
+  if (!move_aside(upload_path, bundle_aside, ec)) {
+    auto why = ec.message();
+    fs::remove(bundle_aside, ec);
+    drop_claim();
+    return refused(bundle_refusal::io, "cannot store job bundle at " + paths.bundle + ": " + why);
+  }
+  if (!link_new(bundle_aside, paths.bundle)) {
+    bool exists = errno == EEXIST; // a bundle stored before owners were recorded
+    auto why = std::string(std::strerror(errno));
+    drop_claim();
+    if (exists)
+      return taken(upload_path);
+    return refused(bundle_refusal::io, "cannot store job bundle at " + paths.bundle + ": " + why);
+  }
+  return {};
+}
+
+bundle_info read_bundle(const job_paths& paths) {
+  bundle_info b;
+  std::error_code ec;
+  b.exists = fs::exists(paths.bundle, ec);
+  if (b.exists && fs::exists(paths.bundle_owner, ec))
+    b.owner = read_whole(paths.bundle_owner);
+  return b;
 }
 
 void delete_job_files(const job_paths& paths) {
   std::error_code ec;
   fs::remove(paths.bundle, ec);
+  fs::remove(paths.bundle_owner, ec);
   fs::remove_all(paths.work_dir, ec);
   fs::remove(paths.log, ec);
   fs::remove_all(paths.archive_dir, ec);

@@ -15,11 +15,42 @@ namespace atlas {
 /// there is no such file.
 std::string read_file_range(const std::string& path, uint64_t offset, uint64_t max_bytes);
 
-/// Moves an uploaded bundle into the job store as <id>.tgz after checking
-/// that it is a gzip tar. The spooled file is removed either way.
-status store_bundle(const std::string& upload_path, const std::string& dest);
+/// Why store_bundle() did not store a bundle.
+enum class bundle_refusal : uint8_t {
+  none,
+  invalid, // not a gzip tar
+  taken,   // the job id already has a bundle (or another uploader's claim)
+  io,      // the job store could not be written
+};
 
-/// Removes the bundle, working directory, log and archive of a job.
+struct bundle_stored {
+  bundle_refusal why = bundle_refusal::none;
+  std::string message; // says what is wrong, fit for an answer
+  bool ok() const { return why == bundle_refusal::none; }
+};
+
+/// Moves an uploaded bundle into the job store as paths.bundle after
+/// checking that it is a gzip tar, and records `owner` (the uploader; empty
+/// without -p) in paths.bundle_owner. A job id's bundle is never replaced:
+/// both files are put in place with link(), which refuses an existing name,
+/// so of two uploads racing for one id only one stores anything. The owner
+/// record is a whole file (written aside, then linked), so it is there in
+/// full or not at all, and it survives a restart. The spooled file is
+/// removed either way.
+bundle_stored store_bundle(const std::string& upload_path, const job_paths& paths,
+                           const std::string& owner);
+
+/// A stored bundle and who uploaded it.
+struct bundle_info {
+  bool exists = false;
+  std::string owner; // empty: uploaded without -p (or before owners were recorded)
+};
+
+/// Reads what store_bundle() recorded for a job.
+bundle_info read_bundle(const job_paths& paths);
+
+/// Removes the bundle (and its owner record), working directory, log and
+/// archive of a job.
 void delete_job_files(const job_paths& paths);
 
 /// Packs the job's archived artifacts into a tgz held in memory.

@@ -198,19 +198,26 @@ def owner_of(rec):
     return rec.get("username") or (rec.get("metadata") or {}).get("username")
 
 
-def upload_bundle(job_id, token):
+def bundle_of(job_id, code=b"print('hi')\n"):
     import io
     import tarfile
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        data = b"print('hi')\n"
         info = tarfile.TarInfo(f"{job_id}/job_source/main.py")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
+        info.size = len(code)
+        tar.addfile(info, io.BytesIO(code))
+    return buf.getvalue()
+
+
+def upload_bundle(job_id, token, code=b"print('hi')\n"):
+    return upload_bytes(job_id, token, bundle_of(job_id, code))
+
+
+def upload_bytes(job_id, token, payload):
     boundary = uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"job_bundle\"; "
             f"filename=\"{job_id}.tgz\"\r\nContent-Type: application/gzip\r\n\r\n").encode() \
-        + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+        + payload + f"\r\n--{boundary}--\r\n".encode()
     h = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
     if token is not None:
         h["Authorization"] = f"Bearer {token}"
@@ -509,6 +516,217 @@ def test_an_unreachable_provider_is_503_for_signed_tokens_and_401_for_the_rest()
         n.cleanup()
 
 
+# -- ownership of uploads and tracking ---------------------------------------------
+
+JOB_STORE = os.path.join(node.home, "job_data", "job_store")
+WORK_DIR = os.path.join(node.home, "job_data", "working_dir")
+
+
+def queue_as(token, job_id, environment=None):
+    return call("POST", "/queued_jobs", token, submission(job_id, environment))
+
+
+def logs_of(job_id, token):
+    s, j = call("GET", f"/jobs/{job_id}", token)
+    assert s == 200, (s, j)
+    return j["logs"]
+
+
+def test_a_users_bundle_cannot_be_replaced_by_another_user():
+    admin, alice, bob = token_of("admin"), token_of("alice"), token_of("bob")
+    stop_everything(admin)
+    # The only slot is busy, so alice's job waits in the queue with her bundle.
+    blocker = "own-block-" + uuid.uuid4().hex[:8]
+    assert upload_bundle(blocker, alice, LONG_JOB.encode())[0] == 200
+    assert queue_as(alice, blocker)[0] == 201
+    wait_state(blocker, ("running",), admin)
+    job_id = "own-" + uuid.uuid4().hex[:8]
+    mine = bundle_of(job_id, b"print('ALICE-CODE', flush=True)\n")
+    assert upload_bytes(job_id, alice, mine)[0] == 200
+    assert queue_as(alice, job_id)[0] == 201
+    assert wait_state(job_id, ("queued",), admin)
+    # bob's upload under her job id is refused, and her bundle stays as it was.
+    theirs = bundle_of(job_id, b"print('BOB-CODE', flush=True)\n")
+    s, raw = upload_bytes(job_id, bob, theirs)
+    assert s == 409 and b"cannot be replaced" in raw, (s, raw)
+    # So is a second upload by alice herself: a job id's bundle is written once.
+    assert upload_bytes(job_id, alice, theirs)[0] == 409
+    with open(os.path.join(JOB_STORE, job_id + ".tgz"), "rb") as f:
+        assert f.read() == mine
+    with open(os.path.join(JOB_STORE, job_id + ".owner")) as f:
+        assert f.read() == "alice"
+    # Before any job exists, a bundle is just as much its uploader's.
+    other = "own-up-" + uuid.uuid4().hex[:8]
+    assert upload_bundle(other, alice)[0] == 200
+    assert upload_bytes(other, bob, bundle_of(other, b"print('BOB-CODE')\n"))[0] == 409
+    # alice's job runs her own code.
+    assert call("DELETE", f"/running_jobs/{blocker}", admin)[0] == 204
+    done = wait_state(job_id, ("completed", "failed"), admin)
+    assert done["status"] == "completed", done
+    logs = logs_of(job_id, admin)
+    assert "ALICE-CODE" in logs and "BOB-CODE" not in logs, logs
+
+
+def test_a_job_can_only_use_a_bundle_its_submitter_uploaded():
+    admin, alice, bob = token_of("admin"), token_of("alice"), token_of("bob")
+    stop_everything(admin)
+    job_id = "own-sub-" + uuid.uuid4().hex[:8]
+    assert upload_bundle(job_id, alice, b"print('ALICE-CODE', flush=True)\n")[0] == 200
+    before = len(all_jobs(admin))
+    for who, token in (("bob", bob), ("admin", admin)):  # admin too: it would run as them
+        s, body = queue_as(token, job_id)
+        assert s == 403, (who, s, body)
+        assert "uploaded by user 'alice'" in body["error"], body
+        assert "only use a bundle its submitter uploaded" in body["error"], body
+    assert call("GET", f"/jobs/{job_id}", admin)[0] == 404
+    assert len(all_jobs(admin)) == before
+    assert re.search(r'auth: refused user=bob route="POST /queued_jobs" job_id=' + job_id
+                     + r" owner=alice", node.node_log()), node.node_log()
+    # Its uploader may.
+    assert queue_as(alice, job_id)[0] == 201
+    done = wait_state(job_id, ("completed", "failed"), admin)
+    assert done["status"] == "completed" and owner_of(record(job_id, admin)) == "alice", done
+
+
+def test_only_the_owner_or_an_admin_may_tag_a_job():
+    admin, alice, bob = token_of("admin"), token_of("alice"), token_of("bob")
+    stop_everything(admin)
+    job_id = "own-tag-" + uuid.uuid4().hex[:8]
+    assert upload_bundle(job_id, alice)[0] == 200
+    assert queue_as(alice, job_id)[0] == 201
+    wait_state(job_id, ("completed", "failed"), admin)
+    tags = f"/api/v2beta/projects/p/job_listing/{job_id}/tags"
+
+    def tags_now():
+        s, d = call("GET", f"/api/v2beta/projects/p/job_listing/{job_id}", admin)
+        assert s == 200, (s, d)
+        return d["tags"]
+
+    def tag(token, key):
+        return call("POST", tags, token, {"tag": {"key": key, "value": "v"}})[0]
+
+    assert tag(bob, "by-bob") == 403
+    assert tag(alice, "by-alice") == 201
+    assert tag(admin, "by-admin") == 201
+    assert call("DELETE", f"{tags}/by-alice", bob)[0] == 403
+    assert set(tags_now()) == {"by-alice", "by-admin"}, tags_now()
+    assert call("DELETE", f"{tags}/by-admin", alice)[0] == 204
+    assert call("DELETE", f"{tags}/by-alice", admin)[0] == 204
+    assert tags_now() == {}
+    log = node.node_log()
+    assert re.search(r'auth: refused user=bob route="POST ' + tags + r'" job_id=' + job_id
+                     + r" owner=alice", log), log
+    assert re.search(r'auth: refused user=bob route="DELETE ' + tags + r'/by-alice"', log), log
+
+
+def spool_dirs():
+    import glob
+    dirs = glob.glob(os.path.join(node.home, "nodes", "*", "uploads"))
+    assert dirs, "the node has no uploads spool directory"
+    return dirs
+
+
+def spooled():
+    return [os.path.join(d, f) for d in spool_dirs() for f in os.listdir(d)]
+
+
+def raw_upload(base, token, declared, sent, expect_continue=False):
+    """Sends the head of a multipart upload declaring `declared` bytes and the
+    first `sent` bytes of it; returns the connected socket."""
+    import socket
+    port = int(base.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    head = (f"POST /job_bundle HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: {declared}\r\n")
+    if token is not None:
+        head += f"Authorization: Bearer {token}\r\n"
+    if expect_continue:
+        head += "Expect: 100-continue\r\n"
+    part = (b"--b\r\nContent-Disposition: form-data; name=\"job_bundle\"; "
+            b"filename=\"big.tgz\"\r\n\r\n")
+    sock.sendall(head.encode() + b"\r\n" + (part + b"\0" * sent)[:sent])
+    return sock
+
+
+def read_status(sock):
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        pass
+    line = data.split(b"\r\n", 1)[0]
+    return (int(line.split()[1]) if line.startswith(b"HTTP/") else 0), data
+
+
+def test_an_unauthenticated_large_upload_is_refused_before_its_body_is_spooled():
+    assert spooled() == []
+    declared = 300 << 20
+    expired = forged_tokens()["expired"]
+    for port_name, base in PORTS.items():
+        for name, tok in (("no token", None), ("Bearer None", "None"), ("expired", expired)):
+            sock = raw_upload(base, tok, declared, 256 << 10)
+            try:
+                status, raw = read_status(sock)
+                assert status == 401, (port_name, name, raw[:300])
+                assert b"Connection: close" in raw, raw[:300]
+                assert spooled() == [], (port_name, name, spooled())
+            finally:
+                sock.close()
+        # Expect: 100-continue gets the refusal, never the invitation.
+        sock = raw_upload(base, None, declared, 0, expect_continue=True)
+        try:
+            status, raw = read_status(sock)
+            assert status == 401, raw[:300]
+        finally:
+            sock.close()
+    assert spooled() == []
+    # The same upload with a valid token is read and spooled (the directory
+    # looked at is the right one), and goes when its client does.
+    sock = raw_upload(node.url, token_of("alice"), declared, 256 << 10)
+    try:
+        wait_until(lambda: spooled() != [], 10, "the valid upload to be spooled")
+    finally:
+        sock.close()
+    wait_until(lambda: spooled() == [], 10, "the cut-off upload to be removed")
+
+
+HOLD_JOB = ("import os, time\n"
+            "open('secret.txt', 'w').write(os.environ['ATLAS_JOB_SECRET'])\n"
+            "deadline = time.time() + 60\n"
+            "while not os.path.exists('release') and time.time() < deadline:\n"
+            "    time.sleep(0.05)\n")
+
+
+def test_an_ended_jobs_tracking_secret_is_refused():
+    admin, alice = token_of("admin"), token_of("alice")
+    stop_everything(admin)
+    job_id = "own-trk-" + uuid.uuid4().hex[:8]
+    assert upload_bundle(job_id, alice, HOLD_JOB.encode())[0] == 200
+    assert queue_as(alice, job_id)[0] == 201
+    source = os.path.join(WORK_DIR, job_id, "job_source")
+    secret = wait_until(lambda: (lambda p: open(p).read() if os.path.exists(p) else None)(
+        os.path.join(source, "secret.txt")), 30, "the job to write its secret")
+
+    def track(key):
+        return node.request("POST", f"/api/v1/jobs/{job_id}/tracking", json.dumps(
+            {"entries": [{"kind": "metric", "key": key, "value": 1, "step": 0}]}),
+            {"Content-Type": "application/json", "x-atlas-job-secret": secret})
+
+    s, raw = track("while_running")
+    assert s == 200, (s, raw)
+    open(os.path.join(source, "release"), "w").close()
+    wait_state(job_id, ("completed", "failed"), admin)
+    s, raw = track("after_end")
+    assert s == 403 and b"has ended" in raw, (s, raw)
+    s, d = call("GET", f"/api/v2beta/projects/p/job_listing/{job_id}", admin)
+    names = {m["name"] for m in d["output_metrics"]}
+    assert "while_running" in names and "after_end" not in names, names
+
+
 def with_token(n, token):
     """Makes a cluster harness node send `token` unless a test sets its own."""
     plain = n.request
@@ -538,7 +756,8 @@ def test_every_node_of_a_cluster_checks_tokens_and_forwarded_requests_are_checke
             s, health = plain[n.name]("GET", "/healthz")
             assert s == 200 and json.loads(health)["auth"] is True
         job_id = "auth-cl-" + uuid.uuid4().hex[:8]
-        s, _ = c.upload(job_id, {"noop.txt": "x\n"})
+        s, _ = c.upload(job_id, {"noop.txt": "x\n"},  # the submitter's own bundle
+                        headers={"Authorization": f"Bearer {alice}"})
         assert s == 200
         body = {"job_id": job_id, "gpu_spec": {"num_gpus": 0},
                 "spec": {"entrypoint": TINY_ENTRYPOINT, "environment": {"MARKS": c.marks}},
@@ -582,6 +801,11 @@ try:
         test_logout_revokes_the_refresh_token,
         test_a_new_provider_key_is_accepted_without_restarting_the_node,
         test_without_p_nothing_is_checked_and_identity_headers_are_dropped,
+        test_a_users_bundle_cannot_be_replaced_by_another_user,
+        test_a_job_can_only_use_a_bundle_its_submitter_uploaded,
+        test_only_the_owner_or_an_admin_may_tag_a_job,
+        test_an_unauthenticated_large_upload_is_refused_before_its_body_is_spooled,
+        test_an_ended_jobs_tracking_secret_is_refused,
         test_an_unreachable_provider_is_503_for_signed_tokens_and_401_for_the_rest,
         test_every_node_of_a_cluster_checks_tokens_and_forwarded_requests_are_checked_again,
     ])

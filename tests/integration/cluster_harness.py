@@ -351,14 +351,15 @@ class Cluster:
 
     # --- jobs
 
-    def upload(self, job_id, files=None, base=None, timeout=15):
+    def upload(self, job_id, files=None, base=None, timeout=15, headers=None):
         files = files or {"main.py": JOB_PY}
         boundary = uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"job_bundle\"; "
                 f"filename=\"{job_id}.tgz\"\r\nContent-Type: application/gzip\r\n\r\n").encode() \
             + bundle_bytes(job_id, files) + f"\r\n--{boundary}--\r\n".encode()
         return self.master.request("POST", "/job_bundle", body,
-                                   {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+                                   {"Content-Type": f"multipart/form-data; boundary={boundary}",
+                                    **(headers or {})},
                                    base=base, timeout=timeout)
 
     def queue(self, job_id, env=None, entrypoint=None, base=None, timeout=15, user="alice"):

@@ -257,7 +257,9 @@ def test_refused_uploads_leave_no_spool_files_behind():
 def test_a_duplicate_job_id_is_409_and_queued_once():
     clear_queue(queue_node)
     submit(queue_node, "dup-1")
-    assert upload(queue_node, "dup-1")[0] == 200
+    # A second upload for its id is refused too: a job's bundle is never replaced.
+    status, raw = upload(queue_node, "dup-1")
+    assert status == 409, (status, raw)
     status, body = queue(queue_node, "dup-1", user="mallory")
     assert status == 409, (status, body)
     error_of(json.dumps(body))

@@ -143,16 +143,47 @@ def test_a_wrong_or_missing_secret_is_refused_and_nothing_is_stored():
     [j] = [x for x in listing("sdk-exact")["jobs"] if x["job_id"] == logging_id]
     assert "evil" not in {m["name"] for m in j["output_metrics"]}
     assert "evil" not in j["tags"]
+
+
+HOLD_JOB = r'''
+import os, time
+with open("secret.txt", "w") as f:   # for the test only: to call as the job would
+    f.write(os.environ["ATLAS_JOB_SECRET"])
+deadline = time.time() + 60
+while not os.path.exists("release") and time.time() < deadline:
+    time.sleep(0.05)
+'''
+
+
+def test_a_running_jobs_secret_works_until_the_job_ends():
+    job_id = submit(node, HOLD_JOB, project="sdk-hold")
+    source = f"{node.home}/job_data/working_dir/{job_id}/job_source"
+    held = wait_until(lambda: (lambda p: open(p).read() if os.path.exists(p) else None)(
+        source + "/secret.txt"), 30, "the job to write its secret")
+    assert len(held) == 64, held
+    path = f"/api/v1/jobs/{job_id}/tracking"
+    # Redis keeps the digest, never the secret.
+    stored = redis_cli("GET", f"atlas:job:{job_id}:secret").strip()
+    assert stored == hashlib.sha256(held.encode()).hexdigest()
     # A malformed batch with the right secret is refused whole.
     bad = json.dumps({"entries": [{"kind": "metric", "key": "fine", "value": 1},
                                   {"kind": "metric", "key": "bad", "value": [1, 2]}]})
-    status, raw = node.request("POST", path, bad, {"x-atlas-job-secret": secret})
+    status, raw = node.request("POST", path, bad, {"x-atlas-job-secret": held})
     assert status == 400 and b"entry 1" in raw, (status, raw)
-    assert "fine" not in {m["name"] for m in detail("sdk-exact", logging_id)["output_metrics"]}
+    assert "fine" not in {m["name"] for m in detail("sdk-hold", job_id)["output_metrics"]}
     # The right secret is accepted (the check is not a blanket refusal).
-    status, raw = node.request("POST", path, json.dumps({"entries": [
-        {"kind": "metric", "key": "late", "value": 5, "step": 0}]}), {"x-atlas-job-secret": secret})
+    late = json.dumps({"entries": [{"kind": "metric", "key": "late", "value": 5, "step": 0}]})
+    status, raw = node.request("POST", path, late, {"x-atlas-job-secret": held})
     assert status == 200 and json.loads(raw) == {"stored": 1}, (status, raw)
+    # Once the job has ended, its secret stores nothing more and its digest is gone.
+    open(source + "/release", "w").close()
+    node.wait_for_status(job_id, ["completed", "failed"], timeout=60)
+    status, raw = node.request("POST", path, json.dumps({"entries": [
+        {"kind": "metric", "key": "after_end", "value": 1, "step": 0}]}),
+        {"x-atlas-job-secret": held})
+    assert status == 403 and b"has ended" in raw, (status, raw)
+    assert "after_end" not in {m["name"] for m in detail("sdk-hold", job_id)["output_metrics"]}
+    assert redis_cli("EXISTS", f"atlas:job:{job_id}:secret").strip() == "0"
 
 
 def test_the_secret_appears_in_no_answer_log_or_redis_value():
@@ -170,8 +201,8 @@ def test_the_secret_appears_in_no_answer_log_or_redis_value():
                 "set": ["SMEMBERS", key]}.get(kind)
         if dump:
             assert secret not in redis_cli(*dump), key
-    stored = redis_cli("GET", f"atlas:job:{logging_id}:secret").strip()
-    assert stored == hashlib.sha256(secret.encode()).hexdigest()
+    # The job has ended: its secret's digest went with it.
+    assert redis_cli("EXISTS", f"atlas:job:{logging_id}:secret").strip() == "0"
 
 
 def test_a_burst_of_10000_metrics_does_not_slow_the_job():
@@ -314,6 +345,7 @@ try:
     harness.run_tests([
         test_a_job_logs_metrics_params_tags_and_the_api_returns_them_exactly,
         test_a_wrong_or_missing_secret_is_refused_and_nothing_is_stored,
+        test_a_running_jobs_secret_works_until_the_job_ends,
         test_the_secret_appears_in_no_answer_log_or_redis_value,
         test_a_burst_of_10000_metrics_does_not_slow_the_job,
         test_outside_a_job_calls_do_nothing_after_one_warning,

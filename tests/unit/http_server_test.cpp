@@ -837,6 +837,123 @@ TEST_CASE("a write to a peer that went away gives EPIPE on the loop, not SIGPIPE
   ::close(sv[0]);
 }
 
+namespace {
+
+// A header check that lets through only "Authorization: Bearer good" and
+// remembers what it was shown.
+struct token_check {
+  std::shared_ptr<std::mutex> mtx = std::make_shared<std::mutex>();
+  std::shared_ptr<std::vector<http_request>> seen = std::make_shared<std::vector<http_request>>();
+
+  std::optional<http_response> operator()(const http_request& req) const {
+    {
+      std::lock_guard<std::mutex> guard{*mtx};
+      seen->push_back(req);
+    }
+    auto auth = req.headers.find("authorization");
+    if (auth != req.headers.end() && auth->second == "Bearer good")
+      return std::nullopt;
+    http_response r;
+    r.status = 401;
+    r.body = R"({"error":"a bearer token is required"})";
+    r.headers["WWW-Authenticate"] = "Bearer realm=\"test\"";
+    return r;
+  }
+  size_t count() const {
+    std::lock_guard<std::mutex> guard{*mtx};
+    return seen->size();
+  }
+};
+
+} // namespace
+
+TEST_CASE("a header check's refusal is sent before any body is read, and the connection closes",
+          "[http_server]") {
+  temp_dir dir;
+  http_server_options opts;
+  opts.upload_dir = dir.path;
+  opts.upload_paths = {"/hold"}; // an upload the handler would park if it ever saw it
+  token_check check;
+  opts.header_check = check;
+  fixture f(opts);
+  const std::string head =
+    "POST /hold HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=b\r\n";
+  {
+    // 300 MB declared and its first 32 KiB sent: refused from the headers.
+    test_client c(f.port);
+    const std::string start = multipart_body("b", std::string(64 << 10, 'q')).substr(0, 32 << 10);
+    REQUIRE(c.send(head + "Content-Length: " + std::to_string(300ull << 20) + "\r\n\r\n" + start));
+    auto r = c.read_response();
+    CHECK(r.status == 401);
+    CHECK(r.body == R"({"error":"a bearer token is required"})");
+    CHECK(r.headers["www-authenticate"] == "Bearer realm=\"test\"");
+    CHECK(r.headers["connection"] == "close");
+    CHECK(c.closed_by_server());
+  }
+  {
+    // Chunked, with a wrong token: the same.
+    test_client c(f.port);
+    REQUIRE(c.send(head + "Authorization: Bearer bad\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "5\r\n--b\r\n\r\n"));
+    CHECK(c.read_response().status == 401);
+    CHECK(c.closed_by_server());
+  }
+  {
+    // Expect: 100-continue: no invitation to send the body, the refusal instead.
+    test_client c(f.port);
+    REQUIRE(c.send(head + "Expect: 100-continue\r\nContent-Length: 1000\r\n\r\n"));
+    CHECK(c.read_response().status == 401);
+  }
+  CHECK(check.count() == 3);
+  CHECK(dir.files() == 0);
+  std::lock_guard<std::mutex> guard{f.mtx};
+  CHECK(f.held.empty());
+}
+
+TEST_CASE("a request the header check lets through is read whole and handled as usual",
+          "[http_server]") {
+  temp_dir dir;
+  http_server_options opts;
+  opts.upload_dir = dir.path + "/spool";
+  token_check check;
+  opts.header_check = check;
+  fixture f(opts);
+  const std::string body = multipart_body("b", "bundle bytes");
+  test_client c(f.port);
+  REQUIRE(c.send("POST /job_bundle?x=1 HTTP/1.1\r\nAuthorization: Bearer good\r\n"
+                 "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: " +
+                 std::to_string(body.size()) + "\r\n\r\n" + body));
+  auto r = c.read_response();
+  REQUIRE(r.status == 200);
+  CHECK(read_file(r.headers["x-upload-path"]) == "bundle bytes");
+  CHECK(r.headers["connection"] == "keep-alive");
+  REQUIRE(c.send("GET /echo HTTP/1.1\r\nAuthorization: Bearer good\r\n\r\n"));
+  CHECK(c.read_response().status == 200); // the same connection goes on
+  REQUIRE(check.count() == 2);
+  const http_request seen = check.seen->front();
+  CHECK(seen.method == "POST");
+  CHECK(seen.path == "/job_bundle");
+  CHECK(seen.query == "x=1");
+  CHECK(seen.headers.at("authorization") == "Bearer good");
+  CHECK(seen.body.empty());
+  CHECK(seen.upload_path.empty());
+  CHECK(!seen.peer.empty());
+}
+
+TEST_CASE("a header check that throws answers 500 and the handler never runs", "[http_server]") {
+  http_server_options opts;
+  opts.header_check = [](const http_request&) -> std::optional<http_response> {
+    throw std::runtime_error("check bug");
+  };
+  fixture f(opts);
+  test_client c(f.port);
+  REQUIRE(c.send("GET /hold HTTP/1.1\r\n\r\n"));
+  CHECK(c.read_response().status == 500);
+  CHECK(c.closed_by_server());
+  std::lock_guard<std::mutex> guard{f.mtx};
+  CHECK(f.held.empty());
+}
+
 TEST_CASE("a request target splits into a decoded path and a raw query", "[http_wire]") {
   http_request req;
   REQUIRE(http_wire::split_target("/jobs/a%20b%2Fc?x=%20&y#frag", req));
