@@ -242,10 +242,9 @@ master_actor::behavior_type master_impl(master_ptr self,
   recover(self);
   // Who may send what (DESIGN.md §8): this node; worker nodes, for their own
   // slots; operator tools (atlas-ctl), to inspect and to drain or stop.
-  auto node_owns = [=](const message_sender& who, const std::string& node_id) {
-    return who.local ? node_id == self->state.cfg->node_id
-                     : !who.peer.name.empty() && who.peer.name == node_id
-                         && (who.is("worker") || who.is("master"));
+  auto node_owns = [](const message_sender& who, const std::string& node_id) {
+    return who.local || (!who.peer.name.empty() && who.peer.name == node_id
+                         && (who.is("worker") || who.is("master")));
   };
   auto owns_slot = [=](const message_sender& who, const std::string& key) {
     auto slash = key.rfind('/');
@@ -301,8 +300,8 @@ master_actor::behavior_type master_impl(master_ptr self,
     },
     [=](register_atom, slot_info& info, worker_slot_actor& slot) {
       auto who = sender_of(self);
-      if (!node_owns(who, info.node_id) || info.key != info.node_id + "/" + std::to_string(info.index)
-          || !on_sender_node(self, slot.address())) {
+      bool well_named = info.key == info.node_id + "/" + std::to_string(info.index);
+      if (!node_owns(who, info.node_id) || !well_named || !on_sender_node(self, slot.address())) {
         refuse(self, who, "registering slot '" + info.key + "'");
         return;
       }

@@ -375,7 +375,10 @@ void caf_front::impl::from_peer(relay* r, const char* data, size_t n) {
     send(r, r->peer_s(), back);
   if (!st)
     return close_relay(r, st.error());
-  if (!r->attached && r->tls->established())
+  // A dialled link is up once the master speaks: in TLS 1.3 a client
+  // finishes its handshake before the server has checked its certificate,
+  // and a refusal arrives as an alert instead.
+  if (!r->attached && r->tls->established() && (r->inbound || !plain.empty()))
     attach(r);
   if (!plain.empty() && !r->closed)
     to_caf(r, plain);

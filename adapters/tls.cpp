@@ -205,6 +205,8 @@ status tls_session::failure(int rc, std::string_view during) {
   std::string why = e == SSL_ERROR_SSL ? openssl_error() : "TLS error " + std::to_string(e);
   if (long v = SSL_get_verify_result(ssl_); v != X509_V_OK)
     why = std::string("certificate refused: ") + X509_verify_cert_error_string(v);
+  else if (why.find(" alert ") != std::string::npos)
+    why = "the peer refused this side's certificate (" + why + ")";
   return status::fail(std::string(during) + ": " + why);
 }
 

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include <spdlog/spdlog.h>
+
 namespace atlas {
 
 namespace fs = std::filesystem;
@@ -51,10 +53,16 @@ status ensure_node_certificate(const node_config& cfg, tls_files& out) {
                         "first start (a node without the shared home needs it copied there)");
   peer_identity who;
   long left = 0;
-  if (read_certificate(out.cert, who, left) && who.name == cfg.node_id && who.role == role
-      && left > renew_before_s && fs::exists(out.key, ec))
+  bool usable = read_certificate(out.cert, who, left) && who.name == cfg.node_id
+                && who.role == role && left > 0 && fs::exists(out.key, ec);
+  bool can_issue = fs::exists(ca.key, ec);
+  if (usable && (left > renew_before_s || !can_issue)) {
+    if (left <= renew_before_s)
+      spdlog::warn("this node's certificate {} expires in {} hour(s): issue a new one with "
+                   "`atlas-server issue-cert`", out.cert, left / 3600);
     return status::success();
-  if (!fs::exists(ca.key, ec))
+  }
+  if (!can_issue)
     return status::fail("no certificate for node '" + cfg.node_id + "' (" + role + ") in " + dir
                         + ", and no cluster CA key here to issue one: run `atlas-server "
                         "issue-cert " + cfg.node_id + " --role " + role + " --out DIR"

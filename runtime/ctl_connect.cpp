@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <caf/io/middleman.hpp>
+#include <spdlog/spdlog.h>
 
 #include "actors/cluster_link.hpp"
 #include "actors/peer_check.hpp"
@@ -252,6 +253,7 @@ void connect(session& s, const node_config& cfg, const std::string& master_flag)
              caf::timespan{std::chrono::milliseconds(cfg.connection_timeout_ms)});
   s.sys = new caf::actor_system(*s.cfg);
   cluster_peers().set_local(local_node_bytes(*s.sys));
+  spdlog::set_level(spdlog::level::off); // atlas-ctl says what failed, in one line
   s.loop = std::make_unique<event_loop>();
   s.loop->start();
   caf_front_options fo;

@@ -92,8 +92,9 @@ worker_slot_actor::behavior_type
 fake_slot(worker_slot_actor::stateful_pointer<fake_slot_state> self,
           std::shared_ptr<slot_log> log, master_actor master, std::string key) {
   slot_info info;
-  info.key = key;
-  info.node_id = "n1";
+  info.key = key; // "<node>/<index>", as the master checks
+  info.node_id = key.substr(0, key.rfind('/'));
+  info.index = std::stoi(key.substr(key.rfind('/') + 1));
   self->send(master, register_atom::value, info, worker_slot_actor{self});
   // As the real slot: running is one-way; an accepted end frees the slot on
   // the master, a refused one is followed by `idle`.
