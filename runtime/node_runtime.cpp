@@ -41,6 +41,7 @@
 #include "runtime/config.hpp"
 #include "runtime/docker_setup.hpp"
 #include "runtime/gpu_detect.hpp"
+#include "runtime/header_auth.hpp"
 #include "runtime/dashboard_static.hpp"
 #include "runtime/job_codec.hpp"
 #include "runtime/job_files.hpp"
@@ -82,6 +83,8 @@ status serve(node_runtime::parts& rt, uint16_t port, const char* listener) {
   opts.max_upload_bytes = rt.cfg->max_upload_bytes;
   opts.upload_dir = rt.cfg->node_dir + "/uploads";
   opts.idle_timeout_ms = rt.cfg->idle_timeout_s * 1000;
+  // -p: the bearer token is checked from the headers, before any body is read.
+  opts.header_check = header_auth_check(rt.cfg, listener, rt.loop);
   auto bridge_slot = std::make_shared<http_bridge_actor>();
   auto server = std::make_unique<http_server>(
     rt.loop, opts, [bridge_slot, listener](http_request&& req, uint64_t token) {

@@ -446,15 +446,15 @@ TEST_CASE("limits.actor_threads sets the actor scheduler's threads, 0 by default
   CHECK(load_node_config(h.env(), {}).error.find(f + ": limits.actor_threads") == 0);
 }
 
-TEST_CASE("cluster.caf_front is on unless turned off", "[config]") {
+TEST_CASE("cluster.tls is on unless turned off", "[config]") {
   temp_home h;
   auto r = load_node_config(h.env(), {});
   REQUIRE(r.ok());
-  CHECK(r.config.caf_front);
-  h.write(atlas_file, "cluster: {caf_front: false}\n");
+  CHECK(r.config.cluster_tls);
+  h.write(atlas_file, "cluster: {tls: false}\n");
   r = load_node_config(h.env(), {});
   REQUIRE(r.ok());
-  CHECK_FALSE(r.config.caf_front);
-  h.write(atlas_file, "cluster: {caf_front: maybe}\n");
-  CHECK(load_node_config(h.env(), {}).error.find("cluster.caf_front") != std::string::npos);
+  CHECK_FALSE(r.config.cluster_tls);
+  h.write(atlas_file, "cluster: {tls: maybe}\n");
+  CHECK(load_node_config(h.env(), {}).error.find("cluster.tls") != std::string::npos);
 }
