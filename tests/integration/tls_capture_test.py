@@ -6,8 +6,9 @@ joins, not the job's environment, not its tracking secret (ATLAS_JOB_SECRET,
 sent to the slot with the job), not its bundle.
 
 The worker has a FOUNDATIONS_HOME of its own (its certificate and the CA
-certificate copied in as an operator would, the secret in
-ATLAS_CLUSTER_SECRET), so it cannot read the master's job store and fetches
+certificate copied in as an operator would, as provision_node() does; the
+secret in ATLAS_CLUSTER_SECRET), so it cannot read the master's job store and
+fetches
 the bundle from the master over the CAF port: the bundle really crosses that
 port. The bundle is a gzip tarball packed with compression level 0 (stored
 deflate blocks), so its marker is in the .tgz bytes verbatim: were the link
@@ -42,7 +43,7 @@ import uuid
 
 import harness
 from harness import wait_until
-from cluster_harness import Cluster, provision_node
+from cluster_harness import Cluster, issue_certificate
 
 CAPTURE_LIMIT_S = 240          # the capture thread stops by itself after this
 SOL_PACKET = 263
@@ -280,8 +281,15 @@ def scenario(cluster, label, cleanup_dirs, tls=True):
     shutil.copy(cluster.home + "/config/atlas.config.yaml", own_home + "/config/")
     worker = cluster.node(f"worker-{label}", slots=1, home=own_home,
                           env={"ATLAS_CLUSTER_SECRET": secret})
-    if tls:
-        provision_node(cluster.home, worker, own_home)
+    if tls:  # what provision_node() does, with the issued files inside own_home
+        ca, cert, key = issue_certificate(cluster.home, worker.node_id, "worker",
+                                          own_home + "/issued")
+        tls_dir = f"{own_home}/nodes/{worker.node_id}/tls"
+        os.makedirs(own_home + "/config/tls", exist_ok=True)
+        os.makedirs(tls_dir, exist_ok=True)
+        shutil.copy(ca, own_home + "/config/tls/ca.crt")
+        shutil.copy(cert, tls_dir + "/node.crt")
+        shutil.copy(key, tls_dir + "/node.key")
 
     capture = Capture({M.caf_port, M.http_port, worker.caf_port})
     t0 = time.monotonic()
