@@ -8,9 +8,8 @@ sent to the slot with the job), not its bundle.
 The worker has a FOUNDATIONS_HOME of its own (its certificate and the CA
 certificate copied in as an operator would, as provision_node() does; the
 secret in ATLAS_CLUSTER_SECRET), so it cannot read the master's job store and
-fetches
-the bundle from the master over the CAF port: the bundle really crosses that
-port. The bundle is a gzip tarball packed with compression level 0 (stored
+fetches the bundle from the master over the CAF port: the bundle really
+crosses that port. The bundle is a gzip tarball packed with compression level 0 (stored
 deflate blocks), so its marker is in the .tgz bytes verbatim: were the link
 plaintext, the marker would be on the wire.
 
@@ -296,7 +295,8 @@ def scenario(cluster, label, cleanup_dirs, tls=True):
     try:
         worker.start(30)
         wait_until(lambda: cluster.slots_of(worker), 30, f"{worker.name}'s slot on the master")
-        bundle = upload_stored(cluster, job_id, {"main.py": JOB, "marker.txt": bundle_marker + "\n"})
+        bundle = upload_stored(cluster, job_id,
+                               {"main.py": JOB, "marker.txt": bundle_marker + "\n"})
         assert bundle_marker.encode() in bundle  # level 0: verbatim in the .tgz
         status, raw = cluster.queue(job_id, {"CAPTURE_ENV_MARKER": env_marker})
         assert status == 201, (status, raw)
