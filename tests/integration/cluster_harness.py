@@ -552,11 +552,14 @@ def issue_certificate(cluster_home, name, role, out_dir):
 def provision_node(cluster_home, node, home):
     """What an operator copies to a node that does not share FOUNDATIONS_HOME:
     the cluster CA's certificate and one issued for the node."""
-    ca, cert, key = issue_certificate(cluster_home, node.node_id, "worker",
-                                      tempfile.mkdtemp(prefix="atlas-issued-"))
-    os.makedirs(f"{home}/config/tls", exist_ok=True)
-    os.makedirs(f"{home}/nodes/{node.node_id}/tls", exist_ok=True)
-    shutil.copy(ca, f"{home}/config/tls/ca.crt")
-    shutil.copy(cert, f"{home}/nodes/{node.node_id}/tls/node.crt")
-    shutil.copy(key, f"{home}/nodes/{node.node_id}/tls/node.key")
+    issued = tempfile.mkdtemp(prefix="atlas-issued-")
+    try:
+        ca, cert, key = issue_certificate(cluster_home, node.node_id, "worker", issued)
+        os.makedirs(f"{home}/config/tls", exist_ok=True)
+        os.makedirs(f"{home}/nodes/{node.node_id}/tls", exist_ok=True)
+        shutil.copy(ca, f"{home}/config/tls/ca.crt")
+        shutil.copy(cert, f"{home}/nodes/{node.node_id}/tls/node.crt")
+        shutil.copy(key, f"{home}/nodes/{node.node_id}/tls/node.key")
+    finally:
+        shutil.rmtree(issued, ignore_errors=True)  # a private key
 
