@@ -72,13 +72,13 @@ def stop_perf(proc):
 
 
 def run(nodes, slots, jobs, job_ms, in_flight, runner="bench-sleep", perf_out=None,
-        log_level="info", caf_front=True, fill_only=False, actor_threads=0):
+        log_level="info", tls=True, fill_only=False, actor_threads=0):
     config = (f"runner: bench-sleep\nbench:\n  sleep_ms: {job_ms}\n" if runner == "bench-sleep"
               else "") + f"log_level: {log_level}\n"
     if actor_threads:
         config += f"limits:\n  actor_threads: {actor_threads}\n"
-    if not caf_front:
-        config += "cluster:\n  caf_front: false\n"
+    if not tls:
+        config += "cluster:\n  tls: false\n"
     cluster = bc.cluster_harness.Cluster(workers=nodes, slots=slots, atlas_config=config)
     perf = None
     try:
@@ -184,8 +184,8 @@ def main():
                     help="process: every job runs /bin/true (for comparison)")
     ap.add_argument("--perf", help="record a perf profile of the master into this file")
     ap.add_argument("--log-level", default="info", help="the nodes' log_level")
-    ap.add_argument("--no-caf-front", action="store_true",
-                    help="cluster.caf_front: false (workers talk to CAF directly)")
+    ap.add_argument("--no-tls", action="store_true",
+                    help="cluster.tls: false (plaintext between nodes, loopback only)")
     ap.add_argument("--actor-threads", type=int, default=0,
                     help="limits.actor_threads of every node (0: one per core)")
     ap.add_argument("--fill-only", action="store_true",
@@ -194,7 +194,7 @@ def main():
     a = ap.parse_args()
     print(bc.machine_line())
     r = run(a.nodes, a.slots, a.jobs, a.job_ms, a.in_flight, a.runner, a.perf, a.log_level,
-            not a.no_caf_front, a.fill_only, a.actor_threads)
+            not a.no_tls, a.fill_only, a.actor_threads)
     if a.fill_only:
         bc.table(f"control plane, queue filled only: {a.jobs} jobs", [
             ("submissions/s (queue filling)", r["submit_per_s"], "jobs/s"),

@@ -87,8 +87,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--actor-threads", type=int, default=0,
                     help="the nodes' limits.actor_threads (0: one per core)")
-    ap.add_argument("--no-caf-front", action="store_true",
-                    help="cluster.caf_front: false (the worker talks to CAF directly)")
+    ap.add_argument("--no-tls", action="store_true",
+                    help="cluster.tls: false (plaintext between nodes, loopback only)")
     ap.add_argument("--perf", metavar="DIR",
                     help="record perf profiles (cpu-clock) of the node under load into DIR")
     a = ap.parse_args()
@@ -97,7 +97,7 @@ def main():
         return 1
     print(bc.machine_line())
     config = (f"limits:\n  actor_threads: {a.actor_threads}\n" if a.actor_threads else "")
-    config += "cluster:\n  caf_front: false\n" if a.no_caf_front else ""
+    config += "cluster:\n  tls: false\n" if a.no_tls else ""
     cluster = bc.cluster_harness.Cluster(workers=1, slots=1, atlas_config=config)
     try:
         cluster.start()
