@@ -445,7 +445,14 @@ master_actor::behavior_type master_impl(master_ptr self,
       req.method = "GET";
       req.path = "/api/v1/jobs/" + id + "/bundle";
       req.query = "offset=" + std::to_string(offset);
-      return self->delegate(caf::actor_cast<http_gateway_actor>(n->second.gateway), std::move(req));
+      // Asked (not delegated): the gateway must see the master, which made
+      // this request, not the node that asked the master for it.
+      auto rp = self->make_response_promise<http_response>();
+      self->request(caf::actor_cast<http_gateway_actor>(n->second.gateway), std::chrono::seconds(60),
+                    std::move(req))
+        .then([rp](http_response& r) mutable { rp.deliver(std::move(r)); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [=](recover_atom) {
       if (!local_only(self, "recover"))
