@@ -102,6 +102,7 @@ struct caf_front::impl : std::enable_shared_from_this<caf_front::impl> {
                   ready_fn ready, failed_fn failed);
   void start_tls(relay* r);
   std::shared_ptr<tls_context> tls_now(std::string& error);
+  bool admit(relay* r);
   void attach(relay* r);
   void from_peer(relay* r, const char* data, size_t n);
   void to_caf(relay* r, std::string_view plain);
@@ -157,6 +158,7 @@ struct caf_front::impl::relay {
   std::string want_role; // dialled: the role the server must show
   ready_fn ready;
   failed_fn failed;
+  bool admitted = false; // its certificate's role may be here
   bool attached = false;
   bool peer_reading = false, caf_reading = false, peer_ended = false, caf_ended = false;
   bool closed = false;
@@ -307,16 +309,22 @@ void caf_front::impl::start_tls(relay* r) {
   read_on(r, r->peer_s());
 }
 
+// TLS is up: the peer's certificate must show a role that may be here.
+bool caf_front::impl::admit(relay* r) {
+  r->who = r->tls->peer();
+  bool allowed = r->inbound ? opts.roles.count(r->who.role) > 0 : r->who.role == r->want_role;
+  if (!allowed) {
+    close_relay(r, "its certificate's role '" + r->who.role + "' "
+                     + (r->inbound ? "may not connect here" : "is not '" + r->want_role + "'"));
+    return false;
+  }
+  r->admitted = true;
+  r->name += " (" + r->who.name + ", " + r->who.role + ")";
+  return true;
+}
+
 // The peer is known: CAF gets its end of a new socketpair.
 void caf_front::impl::attach(relay* r) {
-  if (r->tls) {
-    r->who = r->tls->peer();
-    bool allowed = r->inbound ? opts.roles.count(r->who.role) > 0 : r->who.role == r->want_role;
-    if (!allowed)
-      return close_relay(r, "its certificate's role '" + r->who.role + "' "
-                              + (r->inbound ? "may not connect here" : "is not '" + r->want_role + "'"));
-    r->name += " (" + r->who.name + ", " + r->who.role + ")";
-  }
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
     return close_relay(r, std::string("socketpair: ") + std::strerror(errno));
@@ -375,11 +383,15 @@ void caf_front::impl::from_peer(relay* r, const char* data, size_t n) {
     send(r, r->peer_s(), back);
   if (!st)
     return close_relay(r, st.error());
-  // A dialled link is up once the master speaks: in TLS 1.3 a client
-  // finishes its handshake before the server has checked its certificate,
-  // and a refusal arrives as an alert instead.
-  if (!r->attached && r->tls->established() && (r->inbound || !plain.empty()))
-    attach(r);
+  if (!r->attached && r->tls->established()) {
+    if (!r->admitted && !admit(r))
+      return;
+    // A dialled link is up once the master speaks: in TLS 1.3 a client
+    // finishes its handshake before the server has checked its
+    // certificate, and a refusal arrives as an alert instead.
+    if (r->inbound || !plain.empty())
+      attach(r);
+  }
   if (!plain.empty() && !r->closed)
     to_caf(r, plain);
 }

@@ -51,7 +51,7 @@ std::string subject_field(X509* cert, int nid) {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string{};
 }
 
-/// Writes `pem` to `path` through a temporary file, `mode` from the start.
+/// Writes `text` to `path` through a temporary file, `mode` from the start.
 status write_file(const std::string& path, const std::string& text, mode_t mode) {
   auto tmp = path + ".tmp" + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -141,6 +141,19 @@ pkey_ptr read_key(const std::string& path) {
 x509_ptr read_cert(const std::string& path) {
   file_ptr f{std::fopen(path.c_str(), "r")};
   return f ? x509_ptr{PEM_read_X509(f.get(), nullptr, nullptr, nullptr)} : nullptr;
+}
+
+/// A key (0600) and its certificate as PEM files. The key first: a
+/// certificate without its key is of no use to anyone.
+status write_pair(EVP_PKEY* key, X509* cert, const std::string& key_path,
+                  const std::string& cert_path) {
+  auto key_pem = to_pem([&](BIO* b) {
+    return PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr);
+  });
+  auto cert_pem = to_pem([&](BIO* b) { return PEM_write_bio_X509(b, cert); });
+  if (auto st = write_file(key_path, key_pem, 0600); !st)
+    return st;
+  return write_file(cert_path, cert_pem, 0644);
 }
 
 } // namespace
@@ -297,14 +310,7 @@ status make_cluster_ca(const std::string& key_path, const std::string& cert_path
                   : nullptr;
   if (!cert)
     return status::fail("cannot create the cluster CA: " + openssl_error());
-  auto key_pem = to_pem([&](BIO* b) {
-    return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  });
-  auto cert_pem = to_pem([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
-  // The key first: a certificate without its key would be a CA nobody can use.
-  if (auto st = write_file(key_path, key_pem, 0600); !st)
-    return st;
-  return write_file(cert_path, cert_pem, 0644);
+  return write_pair(key.get(), cert.get(), key_path, cert_path);
 }
 
 status issue_certificate(const tls_files& ca, const std::string& name, const std::string& role,
@@ -320,13 +326,7 @@ status issue_certificate(const tls_files& ca, const std::string& name, const std
                   : nullptr;
   if (!cert)
     return status::fail("cannot issue a certificate for " + name + ": " + openssl_error());
-  auto key_pem = to_pem([&](BIO* b) {
-    return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-  });
-  auto cert_pem = to_pem([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
-  if (auto st = write_file(key_out, key_pem, 0600); !st)
-    return st;
-  return write_file(cert_out, cert_pem, 0644);
+  return write_pair(key.get(), cert.get(), key_out, cert_out);
 }
 
 status read_certificate(const std::string& cert_path, peer_identity& who, long& seconds_left) {
