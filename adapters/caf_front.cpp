@@ -129,7 +129,6 @@ struct caf_front::impl : std::enable_shared_from_this<caf_front::impl> {
   std::atomic<size_t> open_relays{0};
 
   uv_tcp_t* listener = nullptr;
-  std::shared_ptr<tls_context> tls; // once opts.tls gave one
   std::unordered_set<relay*> relays;
   std::array<char, read_size> read_buf; // reads are handled one at a time
 };
@@ -290,9 +289,7 @@ void caf_front::impl::on_connected(uv_connect_t* req, int status) {
 }
 
 std::shared_ptr<tls_context> caf_front::impl::tls_now(std::string& error) {
-  if (!tls)
-    tls = opts.tls(error);
-  return tls;
+  return opts.tls(error);
 }
 
 void caf_front::impl::start_tls(relay* r) {

@@ -25,9 +25,10 @@ struct caf_front_options {
   std::string host;
   uint16_t port = 0; ///< 0: the system picks one (see port())
   /// Mutual TLS with the cluster's certificates: where the context comes
-  /// from, asked (on the loop thread) until it gives one, which is kept. A
-  /// worker may start before the master made the cluster CA. Empty:
-  /// plaintext, which only loopback peers may use (cluster.tls: false).
+  /// from, asked (on the loop thread) for each new connection, so that a
+  /// worker may start before the master made the cluster CA and a renewed
+  /// certificate is used. Empty: plaintext, which only loopback peers may
+  /// use (cluster.tls: false).
   std::function<std::shared_ptr<tls_context>(std::string& error)> tls;
   /// Roles (certificate OU) that may connect to this node's listener.
   std::set<std::string> roles = {"master", "worker", "operator"};

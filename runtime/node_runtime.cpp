@@ -193,8 +193,24 @@ status make_cluster_port(node_runtime::parts& rt) {
       if (!node_tls_context(cfg, error))
         return status::fail(error);
     }
+    // Made again at most hourly, so that a certificate renewed in its last
+    // 30 days (runtime/cluster_tls.hpp) is picked up without a restart.
+    struct cached {
+      std::shared_ptr<tls_context> ctx;
+      std::chrono::steady_clock::time_point made;
+    };
+    auto cache = std::make_shared<cached>();
     auto shared = rt.cfg;
-    fo.tls = [shared](std::string& error) { return node_tls_context(*shared, error); };
+    fo.tls = [shared, cache](std::string& error) { // the loop thread only
+      auto now = std::chrono::steady_clock::now();
+      if (!cache->ctx || now - cache->made > std::chrono::hours(1)) {
+        if (auto fresh = node_tls_context(*shared, error); fresh || !cache->ctx) {
+          cache->ctx = std::move(fresh);
+          cache->made = now;
+        }
+      }
+      return cache->ctx;
+    };
   } else {
     if (!is_loopback_host(advertised_host(cfg)))
       return status::fail("cluster.tls: false is for one machine only, and HOST_ADDRESS ("
