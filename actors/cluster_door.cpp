@@ -38,7 +38,8 @@ cluster_actor::behavior_type door_impl(cluster_actor::stateful_pointer<door_stat
       // The node is who its certificate says, and hands over its own actors.
       auto who = sender_of(self);
       bool named = who.local || (who.peer.verified ? who.peer.name == node.node_id
-                                                   : name_plaintext_sender(self, node.node_id));
+                                                   : name_plaintext_sender(self, node.node_id,
+                                                                           "worker"));
       if (!named || !(who.local_or("worker") || who.is("master"))
           || !on_sender_node(self, gateway.address()) || !on_sender_node(self, node_handle.address()))
         return refuse(self, who, "joining as node '" + node.node_id + "'");
@@ -60,6 +61,8 @@ cluster_actor::behavior_type door_impl(cluster_actor::stateful_pointer<door_stat
         spdlog::error("tool refused: wrong cluster secret");
         return make_error(ec::forbidden, "refused by the master: wrong cluster secret");
       }
+      if (!who.local && !name_plaintext_sender(self, "atlas-ctl", "operator"))
+        return refuse(self, who, "joining as a tool");
       return master;
     },
   };

@@ -58,9 +58,11 @@ caf::error refuse(caf::local_actor* self, const message_sender& who, std::string
                                      + who.describe());
 }
 
-bool name_plaintext_sender(caf::local_actor* self, const std::string& name) {
+bool name_plaintext_sender(caf::local_actor* self, const std::string& name,
+                           const std::string& role) {
   const auto& src = self->current_sender();
-  return src && cluster_peers().name_unverified(node_bytes(self->system(), src->node()), name);
+  return src
+         && cluster_peers().name_unverified(node_bytes(self->system(), src->node()), name, role);
 }
 
 bool local_only(caf::local_actor* self, std::string_view what) {

@@ -37,8 +37,10 @@ bool on_sender_node(caf::local_actor* self, const caf::actor_addr& handle);
 caf::error refuse(caf::local_actor* self, const message_sender& who, std::string_view what);
 
 /// A plaintext peer (cluster.tls: false, loopback only) names itself when
-/// it joins: binds `name` to the sender unless it has another one already.
-bool name_plaintext_sender(caf::local_actor* self, const std::string& name);
+/// it joins (a node as a worker, atlas-ctl as an operator once it showed
+/// the secret): false when the sender has another name or role already.
+bool name_plaintext_sender(caf::local_actor* self, const std::string& name,
+                           const std::string& role);
 
 /// Whether the current message comes from this process; a message from a
 /// peer is refused (logged) for handlers that only the node itself uses.

@@ -31,14 +31,17 @@ std::optional<peer_identity> peer_directory::lookup(std::string_view node) const
   return it->second;
 }
 
-bool peer_directory::name_unverified(const std::string& node, const std::string& name) {
+bool peer_directory::name_unverified(const std::string& node, const std::string& name,
+                                     const std::string& role) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto it = peers_.find(node);
   if (it == peers_.end() || it->second.verified)
     return false;
-  if (it->second.name.empty())
+  if (it->second.name.empty()) {
     it->second.name = name;
-  return it->second.name == name;
+    it->second.role = role;
+  }
+  return it->second.name == name && it->second.role == role;
 }
 
 peer_directory& cluster_peers() {

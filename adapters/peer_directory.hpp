@@ -33,8 +33,9 @@ public:
   std::optional<peer_identity> lookup(std::string_view node) const;
 
   /// A plaintext peer (cluster.tls: false) names itself when it joins:
-  /// sets the name of an unverified binding that has none yet.
-  bool name_unverified(const std::string& node, const std::string& name);
+  /// sets the name and role of an unverified binding that has no name yet;
+  /// true when the binding has this name and role now.
+  bool name_unverified(const std::string& node, const std::string& name, const std::string& role);
 
 private:
   mutable std::mutex mtx_;

@@ -160,6 +160,28 @@ def test_a_request_from_the_wire_is_authenticated_in_p_mode():
         p.cleanup()
 
 
+def test_plaintext_is_for_one_machine_only():
+    # cluster.tls: false on loopback: jobs run, atlas-ctl gets in with the secret.
+    p = Cluster(workers=1, slots=1, atlas_config="cluster:\n  tls: false\n")
+    try:
+        p.start()
+        job = p.submit("plaintext-job", tiny=True)
+        p.wait_record(job, lambda r: r["status"] == "completed", 30, "completed")
+        r = subprocess.run([os.environ.get("ATLAS_CTL", "atlas-ctl"), "nodes"], env=p.master.env,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and p.workers[0].node_id in r.stdout, (r.stdout, r.stderr)
+        assert "cluster.tls is off" in p.master.node_log()
+        # A master whose HOST_ADDRESS is another machine's name refuses to start.
+        m = p.node("remote-master", role="master", slots=0,
+                   env={"HOST_ADDRESS": "http://atlas-master.invalid:5000/"})
+        r = subprocess.run([harness.SERVER, "start", "--foreground", "--role", "master"],
+                           env=m.env, capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0
+        assert "cluster.tls: false is for one machine only" in r.stdout + r.stderr, r
+    finally:
+        p.cleanup()
+
+
 def test_the_victims_job_completes_exactly_once():
     rec = cluster.wait_record(victim["job"], lambda r: r["status"] == "completed", 60,
                               "the victim's job to complete")
@@ -178,6 +200,7 @@ try:
         test_protocol_tricks_close_the_connection_and_reach_nothing,
         test_internal_fields_from_the_wire_are_ignored,
         test_a_request_from_the_wire_is_authenticated_in_p_mode,
+        test_plaintext_is_for_one_machine_only,
         test_the_victims_job_completes_exactly_once,
     ])
 finally:
