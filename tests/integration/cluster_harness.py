@@ -57,10 +57,11 @@ TINY_ENTRYPOINT = ["/bin/sh", "-c",
                    'echo "$HOST_ADDRESS" > "$MARKS/$FOUNDATIONS_JOB_ID.$$.$(date +%s%N)"']
 
 
-def bundle_bytes(job_id, files):
-    """A job bundle as the original client packs it: <job_id>/job_source/..."""
+def bundle_bytes(job_id, files, compresslevel=9):
+    """A job bundle as the original client packs it: <job_id>/job_source/...
+    (compresslevel 0: stored blocks, every file's bytes verbatim in the .tgz)."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=compresslevel) as tar:
         for name, text in files.items():
             data = text.encode()
             info = tarfile.TarInfo(f"{job_id}/job_source/{name}")

@@ -26,7 +26,6 @@ CAF port.
 
 Without root (no AF_PACKET) the test prints why it skips and exits 0."""
 
-import io
 import json
 import os
 import shutil
@@ -34,7 +33,6 @@ import signal
 import socket
 import struct
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -42,7 +40,7 @@ import uuid
 
 import harness
 from harness import wait_until
-from cluster_harness import Cluster, issue_certificate
+from cluster_harness import Cluster, bundle_bytes, issue_certificate
 
 CAPTURE_LIMIT_S = 240          # the capture thread stops by itself after this
 SOL_PACKET = 263
@@ -219,25 +217,10 @@ def tls_records(stream):
     return records
 
 
-def stored_bundle_bytes(job_id, files):
-    """bundle_bytes() packs with gzip level 9, which codes a marker away;
-    this packs the same layout at level 0 (stored blocks): every file's bytes
-    are in the .tgz verbatim."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=0) as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"{job_id}/job_source/{name}")
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def upload_stored(cluster, job_id, files):
     """Cluster.upload's multipart request with the level-0 bundle."""
     boundary = uuid.uuid4().hex
-    bundle = stored_bundle_bytes(job_id, files)
+    bundle = bundle_bytes(job_id, files, compresslevel=0)  # a marker stays verbatim
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"job_bundle\"; "
             f"filename=\"{job_id}.tgz\"\r\nContent-Type: application/gzip\r\n\r\n").encode() \
         + bundle + f"\r\n--{boundary}--\r\n".encode()
