@@ -315,8 +315,10 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   }
   if (auto cl = f->sub("cluster")) {
     cl->known({"placement", "secret", "heartbeat_ms", "connection_timeout_ms", "rejoin_grace_s",
-               "shared_fs", "tls"});
+               "shared_fs", "tls", "standby", "lease_ttl_ms"});
     cl->flag("tls", c.cluster_tls);
+    cl->flag("standby", c.standby);
+    cl->whole("lease_ttl_ms", c.lease_ttl_ms, 1000, 600000, " of milliseconds");
     cl->choice("shared_fs", c.shared_fs, {"auto", "yes", "no"}, "auto, yes or no");
     cl->choice("placement", c.placement, {"spread", "pack"}, "spread or pack");
     cl->str("secret", c.cluster_secret);

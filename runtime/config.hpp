@@ -39,6 +39,12 @@ struct node_config {
   uint16_t redis_port = 5556;
   bool manage_redis = true;       // master starts and supervises its own redis-server
   std::string redis_binary = "redis-server";
+  // Redis Sentinel instead of one address (redis.sentinels, REDIS_SENTINELS
+  // "host:port,host:port"): every node asks them for the current primary.
+  std::vector<std::string> redis_sentinels; // "host:port" each
+  std::string redis_master_name = "atlas";  // redis.master_name: the name the sentinels monitor
+  int redis_min_replica_acks = 0;           // redis.min_replica_acks: writes count once this many replicas have them (WAIT)
+  int redis_wait_timeout_ms = 1000;         // redis.wait_timeout_ms: how long WAIT waits for them
 
   // --- directories (worker_config/submission/scheduler.config.yaml and defaults)
   std::string working_dir_root;   // default <home>/job_data/working_dir (must be the same on all nodes)
@@ -63,6 +69,8 @@ struct node_config {
   std::string shared_fs = "auto";          // cluster.shared_fs: auto | yes | no: does this node see the master's job store?
   bool cluster_tls = true;                 // cluster.tls: mutual TLS between nodes; false: loopback peers only
   int rejoin_grace_s = 10;                 // cluster.rejoin_grace_s: after a master restart, slots have this long to report their jobs
+  bool standby = true;                     // cluster.standby: a second master waits as a hot standby; false: it refuses to start
+  int lease_ttl_ms = 5000;                 // cluster.lease_ttl_ms: the active master's lease in Redis; a standby takes over once it lapses
   std::string log_level = "info";          // worker_config/execution/default.config.yaml log_level
   uint32_t bench_sleep_ms = 0;             // bench.sleep_ms: how long a `runner: bench-sleep` job "runs"
   std::string web_dir;                     // ATLAS_WEB_DIR, else directories.web_dir, else found next to the program (runtime/dashboard_static.hpp)

@@ -11,7 +11,7 @@ packages=(
   libcurl4-openssl-dev libarchive-dev libssl-dev
   libjemalloc-dev                                           # atlas-server's allocator
   catch2                                                    # unit tests
-  redis-server python3 curl procps                          # tests and scripts
+  redis-server redis-sentinel python3 curl procps           # tests and scripts (sentinel: Redis failover test)
   clang libclang-rt-14-dev                                  # fuzzing (libFuzzer)
   docker.io busybox-static                                  # docker runner tests (own dockerd, busybox image)
   wrk                                                       # bench/ drivers (run by the tests on tiny sizes)
