@@ -40,7 +40,10 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   if ((is(0, "healthz") && n == 1) || (is(0, "api") && is(1, "v1") && is(2, "healthz"))) {
     json::writer w;
     w.begin_object().kv("status", "ok").kv("node", st.cfg->node_id)
-      .kv("role", st.cfg->is_master ? "master" : "worker").kv("auth", st.cfg->auth).end_object();
+      .kv("role", st.cfg->is_master ? "master" : "worker").kv("auth", st.cfg->auth);
+    if (st.cfg->is_master)
+      w.kv("epoch", st.cfg->lease_epoch);
+    w.end_object();
     return give(rp, json_answer(200, w.take()));
   }
   if (is(0, "job_bundle") && n == 1 && m == "POST")

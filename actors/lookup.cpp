@@ -28,6 +28,23 @@ namespace {
 
 using cmd = std::vector<std::string>;
 
+// KEYS[1]: the lease; ARGV[1]: the lease value of this master, then each
+// command as its argument count followed by its arguments. Runs them all
+// (error replies kept in place) only while the lease is still this
+// master's.
+constexpr const char* fenced_script = R"lua(
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('FENCED this master no longer holds the lease (' .. ARGV[1] .. ')')
+end
+local out, i = {}, 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  out[#out + 1] = redis.pcall(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return out
+)lua";
+
 /// A request waiting for the batch's round trip: its commands are
 /// [first, first + count) of the batch's.
 struct pending_op {
@@ -46,7 +63,7 @@ struct lookup_state {
   // Enough to amortise the round trip; few enough that nothing waits long.
   static constexpr size_t max_batch = 256;
   std::unique_ptr<redis_client> redis;
-  int retry_s = 10;
+  lookup_options opts;
   std::vector<pending_op> batch;
   std::vector<cmd> batch_cmds;
   uint64_t batched = 0; // enqueues, puts and reads, for atlas-ctl
@@ -57,7 +74,7 @@ struct lookup_state {
   template <class F>
   auto with_retry(F attempt) -> decltype(attempt(std::declval<std::string&>())) {
     std::string err;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(retry_s);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts.retry_s);
     auto backoff = std::chrono::milliseconds(50);
     for (;;) {
       if (auto res = attempt(err))
@@ -72,24 +89,75 @@ struct lookup_state {
     }
   }
 
-  std::optional<std::vector<redis_reply>> transaction(const std::vector<cmd>& cmds) {
-    return with_retry([&](std::string& err) { return redis->transaction(cmds, &err); });
+  /// One try of `cmds` in one round trip. Fenced (the active master):
+  /// inside one script that first checks the lease still names this master,
+  /// so a master that lost it writes nothing, and the batch is atomic.
+  /// Otherwise `atomic` wraps them in MULTI/EXEC. With replicas to wait
+  /// for, WAIT follows in the same round trip and must see enough of them.
+  std::optional<std::vector<redis_reply>> write_once(const std::vector<cmd>& cmds, bool atomic,
+                                                     std::string& err) {
+    const bool fenced = !opts.fence.empty();
+    const bool wait = opts.min_replica_acks > 0;
+    std::vector<cmd> wrapped;
+    if (fenced) {
+      cmd eval{"EVAL", fenced_script, "1", keys::master_lease, opts.fence};
+      for (auto& c : cmds) {
+        eval.push_back(std::to_string(c.size()));
+        eval.insert(eval.end(), c.begin(), c.end());
+      }
+      wrapped.push_back(std::move(eval));
+    } else if (atomic || wait) {
+      if (atomic)
+        wrapped.push_back({"MULTI"});
+      wrapped.insert(wrapped.end(), cmds.begin(), cmds.end());
+      if (atomic)
+        wrapped.push_back({"EXEC"});
+    }
+    if (wait)
+      wrapped.push_back({"WAIT", std::to_string(opts.min_replica_acks),
+                         std::to_string(opts.wait_timeout_ms)});
+    auto replies = redis->pipeline(wrapped.empty() ? cmds : wrapped, &err);
+    if (!replies)
+      return std::nullopt;
+    if (wait) {
+      auto acks = replies->back().integer;
+      if (replies->back().type != redis_reply::kind::integer || acks < opts.min_replica_acks) {
+        err = "only " + std::to_string(acks) + " of " + std::to_string(opts.min_replica_acks)
+              + " Redis replica(s) confirmed the write within "
+              + std::to_string(opts.wait_timeout_ms) + " ms";
+        return std::nullopt;
+      }
+      replies->pop_back();
+    }
+    if (fenced || atomic) {
+      auto& last = replies->back();
+      if (last.type == redis_reply::kind::array)
+        return std::move(last.elements);
+      err = last.is_error() ? last.str : "Redis refused the transaction";
+      return std::nullopt;
+    }
+    return replies;
   }
 
-  /// One round trip, not atomic (see actors/lookup_writes.hpp for why the
-  /// order of `cmds` is enough). Error replies (a key of the wrong type) are
-  /// logged: the write is not repeated for them.
+  std::optional<std::vector<redis_reply>> transaction(const std::vector<cmd>& cmds) {
+    return with_retry([&](std::string& err) { return write_once(cmds, true, err); });
+  }
+
+  /// One round trip, not atomic unless fenced (see actors/lookup_writes.hpp
+  /// for why the order of `cmds` is enough). Error replies (a key of the
+  /// wrong type) are logged: the write is not repeated for them.
   std::optional<std::vector<redis_reply>> pipeline(const std::vector<cmd>& cmds) {
     auto replies =
-      with_retry([&](std::string& err) { return redis->pipeline(cmds, &err); });
+      with_retry([&](std::string& err) { return write_once(cmds, false, err); });
     if (replies)
-      for (size_t i = 0; i < replies->size(); ++i)
+      for (size_t i = 0; i < replies->size() && i < cmds.size(); ++i)
         if ((*replies)[i].is_error())
           spdlog::error("lookup: Redis refused {} {}: {}", cmds[i][0],
                         cmds[i].size() > 1 ? cmds[i][1] : "", (*replies)[i].str);
     return replies;
   }
 
+  /// Reads only: writes go through pipeline() or transaction(), fenced.
   std::optional<redis_reply> command(const cmd& c) {
     return with_retry([&](std::string& err) { return redis->command(c, &err); });
   }
@@ -109,7 +177,7 @@ struct lookup_state {
     auto other = stored->type == redis_reply::kind::string
                    ? job_from_json(stored->str, err) : std::nullopt;
     if (!other || other->state != rec.state)
-      command({"SREM", keys::state_set(to_string(rec.state)), rec.job_id});
+      pipeline({{"SREM", keys::state_set(to_string(rec.state)), rec.job_id}});
     return false;
   }
 
@@ -281,10 +349,10 @@ caf::result<job_record> batch_read(lookup_ptr self, const std::string& id) {
   return answer;
 }
 
-lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint16_t port,
-                                        int retry_s) {
-  self->state.redis = std::make_unique<redis_client>(host, port);
-  self->state.retry_s = retry_s;
+lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
+                                        lookup_options opts) {
+  self->state.redis = std::make_unique<redis_client>(std::move(target));
+  self->state.opts = std::move(opts);
   if (auto st = self->state.redis->connect(); !st)
     spdlog::warn("lookup: {} (will retry on first use)", st.error());
   return {
@@ -311,7 +379,7 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
     },
     [=](endpoint_atom, const std::string& endpoint) -> caf::result<bool> {
       flush(self);
-      if (!self->state.command({"SET", keys::master_endpoint, endpoint}))
+      if (!self->state.pipeline({{"SET", keys::master_endpoint, endpoint}}))
         return unavailable();
       return true;
     },
@@ -329,6 +397,8 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
       auto& st = self->state;
       return self->stats("", "Redis " + redis.host() + ":" + std::to_string(redis.port())
                                + (redis.connected() ? " connected, " : " not connected, ")
+                               + (st.opts.fence.empty() ? "" : "fenced by lease epoch "
+                                  + st.opts.fence.substr(0, st.opts.fence.find(' ')) + ", ")
                                + std::to_string(st.batched) + " reads and writes in "
                                + std::to_string(st.flushes) + " round trips");
     },
@@ -350,9 +420,16 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, std::string host, uint1
 
 } // namespace
 
+lookup_actor spawn_lookup(caf::actor_system& sys, const redis_target& target,
+                          lookup_options opts) {
+  return sys.spawn<caf::detached>(lookup_impl, target, std::move(opts));
+}
+
 lookup_actor spawn_lookup(caf::actor_system& sys, std::string host, uint16_t port,
                           int retry_s) {
-  return sys.spawn<caf::detached>(lookup_impl, std::move(host), port, retry_s);
+  lookup_options opts;
+  opts.retry_s = retry_s;
+  return spawn_lookup(sys, redis_target{std::move(host), port, {}, {}}, std::move(opts));
 }
 
 } // namespace atlas

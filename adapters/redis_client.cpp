@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <csignal>
 #include <ctime>
 #include <exception>
@@ -106,9 +107,21 @@ void redis_client::context_deleter::operator()(redisContext* c) const {
 }
 
 redis_client::redis_client(std::string host, uint16_t port, std::chrono::milliseconds timeout)
-    : host_(std::move(host)), port_(port), timeout_(timeout) {
+    : redis_client(redis_target{std::move(host), port, {}, {}}, timeout) {}
+
+redis_client::redis_client(redis_target target, std::chrono::milliseconds timeout)
+    : target_(std::move(target)), timeout_(timeout) {
   if (timeout_ <= std::chrono::milliseconds::zero())
     timeout_ = std::chrono::milliseconds(1); // hiredis reads 0 as "no timeout"
+}
+
+std::string redis_target::describe() const {
+  if (sentinels.empty())
+    return host + ":" + std::to_string(port);
+  std::string out = "primary '" + master_name + "' of sentinels ";
+  for (size_t i = 0; i < sentinels.size(); ++i)
+    out += (i ? ", " : "") + sentinels[i];
+  return out;
 }
 
 redis_client::~redis_client() = default;
@@ -116,13 +129,41 @@ redis_client::redis_client(redis_client&&) noexcept = default;
 redis_client& redis_client::operator=(redis_client&&) noexcept = default;
 
 std::string redis_client::where() const {
-  return host_ + ":" + std::to_string(port_);
+  return target_.host + ":" + std::to_string(target_.port);
+}
+
+status redis_client::resolve_primary() {
+  std::string why;
+  for (auto& s : target_.sentinels) {
+    auto colon = s.rfind(':');
+    auto port = colon == std::string::npos ? 0 : std::atoi(s.c_str() + colon + 1);
+    if (port <= 0 || port > 65535) {
+      why += "; " + s + ": not host:port";
+      continue;
+    }
+    redis_client sentinel(s.substr(0, colon), static_cast<uint16_t>(port), timeout_);
+    std::string err;
+    auto reply = sentinel.command({"SENTINEL", "get-master-addr-by-name", target_.master_name}, &err);
+    if (reply && reply->type == redis_reply::kind::array && reply->elements.size() == 2) {
+      auto p = std::atoi(reply->elements[1].str.c_str());
+      if (p > 0 && p <= 65535) {
+        target_.host = reply->elements[0].str;
+        target_.port = static_cast<uint16_t>(p);
+        return status::success();
+      }
+    }
+    why += "; " + s + ": " + (reply ? (reply->is_error() ? reply->str : "does not know '" + target_.master_name + "'") : err);
+  }
+  return status::fail("no sentinel named the Redis primary '" + target_.master_name + "'" + why);
 }
 
 status redis_client::connect() {
   ctx_.reset();
+  if (!target_.sentinels.empty())
+    if (auto st = resolve_primary(); !st)
+      return st;
   const timeval tv = to_timeval(timeout_);
-  context_ptr c{redisConnectWithTimeout(host_.c_str(), port_, tv)};
+  context_ptr c{redisConnectWithTimeout(target_.host.c_str(), target_.port, tv)};
   if (!c)
     return status::fail("cannot reach Redis at " + where() + ": out of memory");
   if (c->err != 0)
@@ -133,6 +174,19 @@ status redis_client::connect() {
   // Keepalive lets an idle connection to a vanished host fail on its own.
   redisEnableKeepAlive(c.get());
   ctx_ = std::move(c);
+  if (!target_.sentinels.empty()) {
+    // A sentinel may name a primary that is being demoted: ask it.
+    std::string why;
+    bool timed_out = false;
+    auto role = try_pipeline({{"ROLE"}}, why, timed_out);
+    if (!role)
+      return status::fail(why);
+    auto& r = role->front();
+    if (r.type != redis_reply::kind::array || r.elements.empty() || r.elements[0].str != "master") {
+      ctx_.reset();
+      return status::fail("Redis at " + where() + ", named primary by the sentinels, is not a primary (yet)");
+    }
+  }
   return status::success();
 }
 
@@ -188,6 +242,15 @@ std::optional<std::vector<redis_reply>> redis_client::try_pipeline(
     replies.push_back(convert(*reply));
     freeReplyObject(reply);
   }
+  // Behind sentinels, a demoted primary refuses writes: the caller's retry
+  // must reach the new one, as after a lost connection.
+  if (!target_.sentinels.empty())
+    for (auto& r : replies)
+      if (r.is_error() && r.str.rfind("READONLY", 0) == 0) {
+        error = "Redis at " + where() + " is a replica now: " + r.str;
+        ctx_.reset();
+        return std::nullopt;
+      }
   return replies;
 }
 

@@ -32,6 +32,17 @@ struct redis_reply {
   }
 };
 
+/// Where Redis is: one address, or Redis Sentinels that name the current
+/// primary of `master_name` (then host and port are what they last said).
+struct redis_target {
+  std::string host = "127.0.0.1";
+  uint16_t port = 5556;
+  std::vector<std::string> sentinels; // "host:port" each; empty: host and port
+  std::string master_name = "atlas";
+  /// "127.0.0.1:5556", or "primary 'atlas' of sentinels a:1, b:2".
+  std::string describe() const;
+};
+
 /// A synchronous connection to one Redis server, built on hiredis.
 ///
 /// Threads: not thread-safe. One thread at a time uses it (in Atlas, the
@@ -47,7 +58,13 @@ struct redis_reply {
 /// connection turns out to be broken, the call reconnects once and resends
 /// once, immediately; backoff between calls is the caller's business.
 /// A timed-out call is not resent, because Redis may still apply it; the
-/// connection is dropped and the next call reconnects. A command cut off by
+/// connection is dropped and the next call reconnects.
+///
+/// Sentinels: with a target that names them, every connect asks them (in
+/// turn) for the current primary and checks its ROLE, so a lost connection
+/// or a READONLY reply (the primary was demoted) leads to the new primary
+/// on the next try. Sentinels close clients of a demoted primary
+/// themselves, which is how a failover is noticed between calls. A command cut off by
 /// a lost connection may have been applied before the loss, so a resent
 /// non-idempotent command (INCR, RPUSH) can, rarely, apply twice.
 class redis_client {
@@ -56,6 +73,8 @@ public:
   /// `timeout` bounds the connect and every read and write.
   redis_client(std::string host, uint16_t port,
                std::chrono::milliseconds timeout = std::chrono::seconds(2));
+  explicit redis_client(redis_target target,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(2));
   ~redis_client();
 
   redis_client(const redis_client&) = delete;
@@ -95,8 +114,9 @@ public:
   std::optional<std::vector<redis_reply>> transaction(
       const std::vector<std::vector<std::string>>& cmds, std::string* error = nullptr);
 
-  const std::string& host() const { return host_; }
-  uint16_t port() const { return port_; }
+  const std::string& host() const { return target_.host; }
+  uint16_t port() const { return target_.port; }
+  const redis_target& target() const { return target_; }
 
 private:
   struct context_deleter {
@@ -110,9 +130,10 @@ private:
       const std::vector<std::vector<std::string>>& cmds, std::string& error,
       bool& timed_out);
   std::string where() const;
+  // Asks the sentinels for the primary; sets target_.host and port.
+  status resolve_primary();
 
-  std::string host_;
-  uint16_t port_;
+  redis_target target_;
   std::chrono::milliseconds timeout_;
   context_ptr ctx_;
 };

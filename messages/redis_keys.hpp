@@ -23,6 +23,17 @@ inline std::string state_set(std::string_view state) {
 /// worker nodes find the master through it.
 inline constexpr const char* master_endpoint = "atlas:master:endpoint";
 
+/// String: the active master's lease, "<epoch> <node_id> <host_address>",
+/// with a TTL (runtime/master_lease.hpp). Every master write checks it.
+inline constexpr const char* master_lease = "atlas:master:lease";
+
+/// Integer: the last epoch handed out; one more per new lease holder.
+inline constexpr const char* master_epoch = "atlas:master:epoch";
+
+/// Sorted set: "<node_id> <host_address>" of standby masters, scored by the
+/// time (ms) they last said so.
+inline constexpr const char* master_standbys = "atlas:master:standbys";
+
 /// Hash, the original's lookup table: field = job id, value = HOST_ADDRESS
 /// of the node that runs or ran the job.
 inline constexpr const char* routing_map = "routing_map:job_id";

@@ -80,6 +80,48 @@ bool is_original_alias(const std::string& host) {
          host == "localhost";
 }
 
+/// "host:port" items (a YAML list, or one string split at commas) as
+/// sentinels; false when one is not host:port.
+bool parse_sentinels(const std::vector<std::string>& items, std::vector<std::string>& out,
+                     std::string& bad) {
+  out.clear();
+  for (auto& item : items) {
+    std::string_view rest{item};
+    while (!rest.empty()) {
+      auto comma = rest.find(',');
+      std::string one{rest.substr(0, comma)};
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      one.erase(0, one.find_first_not_of(" \t"));
+      one.erase(one.find_last_not_of(" \t") + 1);
+      auto a = split_address(one);
+      if (!a || !a->port || !a->scheme.empty()) {
+        bad = one;
+        return false;
+      }
+      out.push_back(a->host + ":" + std::to_string(*a->port));
+    }
+  }
+  return true;
+}
+
+/// Loopback addresses tell nodes on one machine apart; "localhost" is 127.0.0.1.
+bool same_host(std::string a, std::string b) {
+  a = lower(a);
+  b = lower(b);
+  auto canonical = [](std::string& h) {
+    if (h == "localhost")
+      h = "127.0.0.1";
+  };
+  canonical(a);
+  canonical(b);
+  return a == b;
+}
+
+bool is_loopback_name(const std::string& host) {
+  auto h = lower(host);
+  return h == "localhost" || h.rfind("127.", 0) == 0 || h == "::1" || h == "[::1]";
+}
+
 /// Whether `host` is this machine: loopback, the HOST_ADDRESS host, the host
 /// name, or an address of a local interface.
 bool names_this_host(std::string host, const std::string& own_host) {
@@ -274,8 +316,25 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     p->port("caf", c.caf_port);
   }
   if (auto r = f->sub("redis")) {
-    r->known({"host", "port", "managed", "binary"});
+    r->known({"host", "port", "managed", "binary", "sentinels", "master_name", "min_replica_acks",
+              "wait_timeout_ms"});
     read_host_port(*r, redis);
+    if (auto list = r->get("sentinels"); list.IsDefined()) {
+      std::vector<std::string> items;
+      if (list.IsSequence()) {
+        for (const auto& item : list)
+          items.push_back(item.IsScalar() ? item.as<std::string>() : std::string{"?"});
+      } else if (list.IsScalar()) {
+        items.push_back(list.as<std::string>());
+      }
+      std::string bad;
+      if ((!list.IsSequence() && !list.IsScalar()) || !parse_sentinels(items, c.redis_sentinels, bad))
+        r->bad("sentinels", "a list of host:port (Redis Sentinels)", list);
+    }
+    if (r->str("master_name", c.redis_master_name) && c.redis_master_name.empty())
+      r->bad("master_name", "the name the sentinels monitor", r->get("master_name"));
+    r->whole("min_replica_acks", c.redis_min_replica_acks, 0, 16, " of replicas");
+    r->whole("wait_timeout_ms", c.redis_wait_timeout_ms, 1, 600000, " of milliseconds");
     bool m = true;
     if (r->flag("managed", m))
       managed = m;
@@ -378,6 +437,11 @@ void read_environment(sink& sk, const std::map<std::string, std::string>& env, n
   c.host_address = (a->scheme.empty() ? "http" : a->scheme) + "://" + host + ":" +
                    std::to_string(c.http_port) + "/";
   c.node_id = safe_segment(a->host + "-" + std::to_string(c.http_port));
+  if (auto v = env_value(env, "REDIS_SENTINELS")) {
+    std::string bad;
+    if (!parse_sentinels({*v}, c.redis_sentinels, bad) || c.redis_sentinels.empty())
+      return sk.fail("REDIS_SENTINELS: expected host:port,host:port, got '" + *v + "'");
+  }
   if (auto v = env_value(env, "REDIS_ADDRESS")) {
     redis_env = split_address(*v);
     if (!redis_env || (!redis_env->scheme.empty() && redis_env->scheme != "redis"))
@@ -446,12 +510,16 @@ loaded<node_config> load_node_config(const std::map<std::string, std::string>& e
       c.is_master = true;
     else if (c.role == "worker")
       c.is_master = false;
-    else
-      c.is_master = !redis_env || names_this_host(redis_env->host, own_host);
-    if (c.role == "worker" && !redis_env)
+    else // the guide: REDIS_ADDRESS names the master's own address
+      c.is_master = !redis_env || same_host(redis_env->host, own_host)
+                    || (!is_loopback_name(own_host) && names_this_host(redis_env->host, own_host));
+    if (c.role == "worker" && !redis_env && c.redis_sentinels.empty())
       return sk.fail("REDIS_ADDRESS: required for --role worker (the master's host, or host:port)"), out;
-    c.manage_redis = c.is_master && !redis_env && managed.value_or(true) &&
-                     (is_original_alias(redis.host) || names_this_host(redis.host, own_host));
+    // The master runs the Redis that is on its machine, as in the original,
+    // whether REDIS_ADDRESS names it or not; sentinels' Redis is run by others.
+    c.manage_redis = c.is_master && managed.value_or(true) && c.redis_sentinels.empty() &&
+                     (redis_env ? names_this_host(redis_env->host, own_host)
+                                : is_original_alias(redis.host) || names_this_host(redis.host, own_host));
     c.node_dir = c.foundations_home + "/nodes/" + c.node_id;
     finish_auth_config(c, redis_env && !c.is_master ? redis_env->host : own_host);
   } catch (const std::exception& e) {

@@ -71,6 +71,7 @@ struct node_config {
   int rejoin_grace_s = 10;                 // cluster.rejoin_grace_s: after a master restart, slots have this long to report their jobs
   bool standby = true;                     // cluster.standby: a second master waits as a hot standby; false: it refuses to start
   int lease_ttl_ms = 5000;                 // cluster.lease_ttl_ms: the active master's lease in Redis; a standby takes over once it lapses
+  uint64_t lease_epoch = 0;                // not configured: the epoch of the lease this master holds, set before its actors start
   std::string log_level = "info";          // worker_config/execution/default.config.yaml log_level
   uint32_t bench_sleep_ms = 0;             // bench.sleep_ms: how long a `runner: bench-sleep` job "runs"
   std::string web_dir;                     // ATLAS_WEB_DIR, else directories.web_dir, else found next to the program (runtime/dashboard_static.hpp)

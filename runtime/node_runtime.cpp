@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,7 +47,10 @@
 #include "runtime/dashboard_static.hpp"
 #include "runtime/job_codec.hpp"
 #include "runtime/job_files.hpp"
+#include "runtime/master_lease.hpp"
 #include "runtime/redis_server.hpp"
+#include "adapters/json.hpp"
+#include "runtime/http_answers.hpp"
 
 namespace atlas {
 
@@ -68,6 +73,15 @@ struct node_runtime::parts {
   std::vector<worker_slot_actor> slots;
   // Shared with each server's handler; emptied once the servers are closed.
   std::vector<std::shared_ptr<http_bridge_actor>> bridges;
+  std::string secret; // the cluster secret (runtime/cluster_secret.hpp)
+  // Masters only: the lease, and while standing by, who holds it and the
+  // servers that say so on this node's ports.
+  std::unique_ptr<master_lease> lease;
+  bool standby = false;
+  bool redis_reachable = true; // for logging a change only
+  std::mutex active_mutex;     // `active` is read by the standby servers' loop
+  lease_holder active;
+  std::vector<std::unique_ptr<http_server>> standby_servers;
 };
 
 namespace {
@@ -126,9 +140,9 @@ status ensure_redis(node_runtime::parts& rt) {
                           + "; see " + cfg.node_dir + "/redis/redis.log");
     return status::success();
   }
-  if (redis_answers(cfg.redis_host, cfg.redis_port, std::chrono::seconds(5)))
+  if (redis_answers(redis_target_of(cfg), std::chrono::seconds(5)))
     return status::success();
-  auto where = cfg.redis_host + ":" + std::to_string(cfg.redis_port);
+  auto where = redis_target_of(cfg).describe();
   if (cfg.is_master)
     return status::fail("cannot reach Redis at " + where
                         + " (REDIS_ADDRESS or database.config.yaml)");
@@ -165,12 +179,26 @@ status record_endpoint(node_runtime::parts& rt, const std::string& endpoint) {
   return result;
 }
 
+/// How the lookup actor writes on this node: fenced by the lease on the
+/// active master, waiting for replicas when configured.
+lookup_options lookup_options_of(const node_runtime::parts& rt) {
+  lookup_options o;
+  auto& cfg = *rt.cfg;
+  // With sentinels, long enough for a failover (down-after plus election).
+  o.retry_s = cfg.redis_sentinels.empty() ? 10 : 60;
+  if (rt.lease)
+    o.fence = rt.lease->mine().value;
+  o.min_replica_acks = cfg.redis_min_replica_acks;
+  o.wait_timeout_ms = cfg.redis_wait_timeout_ms;
+  return o;
+}
+
 /// The master's part: queue owner, its door on the cluster port, its
 /// endpoint in Redis for the workers to find.
-status bring_up_master(node_runtime::parts& rt, const std::string& secret) {
+status bring_up_master(node_runtime::parts& rt) {
   auto& cfg = *rt.cfg;
   rt.master = spawn_master(*rt.sys, rt.cfg, rt.lookup);
-  rt.door = spawn_cluster_door(*rt.sys, secret, rt.master);
+  rt.door = spawn_cluster_door(*rt.sys, rt.secret, rt.master);
   if (auto st = rt.front->listen(); !st)
     return st;
   return record_endpoint(rt, advertised_host(cfg) + ":" + std::to_string(rt.front->port()));
@@ -225,6 +253,101 @@ status make_cluster_port(node_runtime::parts& rt) {
   return status::success();
 }
 
+node_context context_of(node_runtime::parts& rt) {
+  return node_context{rt.cfg, &rt.loop, rt.processes.get(), rt.runners.get(), &rt.redis_pid,
+                      rt.front.get()};
+}
+
+/// The gateway, the HTTP ports and the worker slots: every node's, once it
+/// knows its master (its own actor, or the one it joins).
+status bring_up_serving(node_runtime::parts& rt) {
+  auto& cfg = *rt.cfg;
+  rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.master);
+  caf::anon_send(rt.node, register_atom::value, rt.gateway);
+  if (rt.master) { // the master's own jobs are answered by its own gateway
+    node_info me{cfg.node_id, cfg.host_address, server_version, cfg.num_workers, now_seconds(),
+                 cfg.gpu_details};
+    caf::anon_send(rt.master, join_atom::value, me, caf::actor_cast<caf::actor>(rt.gateway),
+                   caf::actor_cast<caf::actor>(rt.node));
+    caf::anon_send(rt.node, register_atom::value, rt.master);
+  }
+  if (auto st = serve(rt, cfg.http_port, "api"); !st)
+    return st;
+  if (cfg.is_master && cfg.gateway_port != 0 && cfg.gateway_port != cfg.http_port)
+    if (auto st = serve(rt, cfg.gateway_port, "gateway"); !st)
+      return st;
+  auto slot_gpus = gpus_per_slot(cfg.gpus, cfg.num_workers); // -g: one GPU each, usually
+  if (cfg.is_master && cfg.dashboard_port != 0 && cfg.dashboard_port != cfg.http_port)
+    if (auto st = serve(rt, cfg.dashboard_port, "dashboard"); !st)
+      return st;
+  auto ctx = context_of(rt);
+  for (int i = 0; i < cfg.num_workers; ++i)
+    rt.slots.push_back(spawn_worker_slot(*rt.sys, ctx, i, slot_gpus[static_cast<size_t>(i)],
+                                         rt.master, rt.node));
+  if (!cfg.is_master)
+    caf::anon_send(rt.node, connect_atom::value);
+  return status::success();
+}
+
+/// The master holds the lease: its lookup writes fenced by it, its actors,
+/// endpoint and ports; unfinished jobs are read back as after a restart.
+status bring_up_active(node_runtime::parts& rt) {
+  rt.cfg->lease_epoch = rt.lease->mine().epoch; // before any actor reads it
+  rt.lookup = spawn_lookup(*rt.sys, redis_target_of(*rt.cfg), lookup_options_of(rt));
+  if (auto st = bring_up_master(rt); !st)
+    return st;
+  return bring_up_serving(rt);
+}
+
+/// A standby's answer on every port: 503 naming the active master, and
+/// its own state on /healthz. Clients go to the active master themselves.
+http_response standby_answer(node_runtime::parts& rt, const http_request& req) {
+  lease_holder active;
+  {
+    std::lock_guard<std::mutex> guard(rt.active_mutex);
+    active = rt.active;
+  }
+  bool health = req.path == "/healthz" || req.path == "/api/v1/healthz";
+  json::writer w;
+  w.begin_object();
+  if (health)
+    w.kv("status", "ok").kv("node", rt.cfg->node_id).kv("role", "standby");
+  else
+    w.kv("error", "this is a standby master; the active master is " + active.node_id + " at "
+                    + active.host_address);
+  w.kv("active_master", active.node_id).kv("active_address", active.host_address)
+    .kv("epoch", active.epoch).end_object();
+  return json_answer(health ? 200 : 503, w.take());
+}
+
+/// The standby's ports, until it takes over.
+status serve_standby(node_runtime::parts& rt) {
+  auto& cfg = *rt.cfg;
+  for (uint16_t port : std::set<uint16_t>{cfg.http_port, cfg.gateway_port, cfg.dashboard_port}) {
+    if (port == 0)
+      continue;
+    http_server_options opts;
+    opts.host = cfg.http_host;
+    opts.port = port;
+    opts.max_header_bytes = cfg.max_header_bytes;
+    opts.max_body_bytes = cfg.max_body_bytes;
+    opts.max_upload_bytes = cfg.max_body_bytes; // uploads are refused anyway
+    opts.upload_dir = cfg.node_dir + "/uploads";
+    opts.idle_timeout_ms = cfg.idle_timeout_s * 1000;
+    auto server_slot = std::make_shared<http_server*>(nullptr);
+    auto* parts = &rt;
+    auto server = std::make_unique<http_server>(
+      rt.loop, opts, [server_slot, parts](http_request&& req, uint64_t token) {
+        (*server_slot)->respond(token, standby_answer(*parts, req));
+      });
+    *server_slot = server.get();
+    if (auto st = server->listen(); !st)
+      return st;
+    rt.standby_servers.push_back(std::move(server));
+  }
+  return status::success();
+}
+
 } // namespace
 
 node_runtime::node_runtime(std::shared_ptr<node_config> cfg)
@@ -267,51 +390,110 @@ status node_runtime::bring_up() {
 
   if (auto n = kill_leftover_jobs(cfg.node_dir); n > 0)
     spdlog::warn("ended {} job process group(s) left running by this node's previous run", n);
-  auto secret = ensure_cluster_secret(cfg);
+  rt.secret = ensure_cluster_secret(cfg);
   if (auto st = make_cluster_port(rt); !st)
     return st;
   resolve_dashboard_dirs(cfg);
   spdlog::info("dashboard files: {}; job SDK: {}", cfg.web_dir.empty() ? "(none)" : cfg.web_dir,
                cfg.sdk_dir.empty() ? "(none)" : cfg.sdk_dir);
-  node_context ctx{rt.cfg, &rt.loop, rt.processes.get(), rt.runners.get(), &rt.redis_pid,
-                   rt.front.get()};
-  if (cfg.is_master) {
-    rt.node = spawn_node(*rt.sys, ctx);
+  if (!cfg.is_master) {
+    rt.lookup = spawn_lookup(*rt.sys, redis_target_of(cfg), lookup_options_of(rt));
+    rt.node = spawn_node(*rt.sys, context_of(rt), rt.lookup, rt.secret);
     if (auto st = ensure_redis(rt); !st)
       return st;
-    rt.lookup = spawn_lookup(*rt.sys, cfg.redis_host, cfg.redis_port);
-    if (auto st = bring_up_master(rt, secret); !st)
-      return st;
-  } else {
-    rt.lookup = spawn_lookup(*rt.sys, cfg.redis_host, cfg.redis_port);
-    rt.node = spawn_node(*rt.sys, ctx, rt.lookup, secret);
-    if (auto st = ensure_redis(rt); !st)
-      return st;
+    return bring_up_serving(rt);
   }
-  rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.master);
-  caf::anon_send(rt.node, register_atom::value, rt.gateway);
-  if (rt.master) { // the master's own jobs are answered by its own gateway
-    node_info me{cfg.node_id, cfg.host_address, server_version, cfg.num_workers, now_seconds(),
-                 cfg.gpu_details};
-    caf::anon_send(rt.master, join_atom::value, me, caf::actor_cast<caf::actor>(rt.gateway),
-                   caf::actor_cast<caf::actor>(rt.node));
-    caf::anon_send(rt.node, register_atom::value, rt.master);
-  }
-  if (auto st = serve(rt, cfg.http_port, "api"); !st)
+  rt.node = spawn_node(*rt.sys, context_of(rt));
+  if (auto st = ensure_redis(rt); !st)
     return st;
-  if (cfg.is_master && cfg.gateway_port != 0 && cfg.gateway_port != cfg.http_port)
-    if (auto st = serve(rt, cfg.gateway_port, "gateway"); !st)
-      return st;
-  auto slot_gpus = gpus_per_slot(cfg.gpus, cfg.num_workers); // -g: one GPU each, usually
-  if (cfg.is_master && cfg.dashboard_port != 0 && cfg.dashboard_port != cfg.http_port)
-    if (auto st = serve(rt, cfg.dashboard_port, "dashboard"); !st)
-      return st;
-  for (int i = 0; i < cfg.num_workers; ++i)
-    rt.slots.push_back(spawn_worker_slot(*rt.sys, ctx, i, slot_gpus[static_cast<size_t>(i)],
-                                         rt.master, rt.node));
-  if (!cfg.is_master)
-    caf::anon_send(rt.node, connect_atom::value);
-  return status::success();
+  rt.lease = std::make_unique<master_lease>(redis_target_of(cfg), cfg.node_id, cfg.host_address,
+                                            std::chrono::milliseconds(cfg.lease_ttl_ms));
+  lease_holder holder;
+  std::string error;
+  auto got = rt.lease->acquire(holder, error);
+  if (got == master_lease::outcome::unreachable)
+    return status::fail("cannot take the master lease in Redis: " + error);
+  if (got == master_lease::outcome::held) {
+    if (!cfg.standby)
+      return status::fail("another master is active: " + holder.node_id + " (epoch "
+                          + std::to_string(holder.epoch) + "), and cluster.standby is false");
+    rt.standby = true;
+    rt.active = holder;
+    rt.lease->announce_standby();
+    spdlog::info("{}", standby_line());
+    return serve_standby(rt);
+  }
+  return bring_up_active(rt);
+}
+
+std::string node_runtime::standby_line() const {
+  auto& rt = *parts_;
+  if (!rt.standby)
+    return {};
+  std::lock_guard<std::mutex> guard(rt.active_mutex);
+  return "standby master: active master is " + rt.active.node_id + " (epoch "
+         + std::to_string(rt.active.epoch) + ")";
+}
+
+std::chrono::milliseconds node_runtime::tick_interval() const {
+  auto& rt = *parts_;
+  if (!rt.lease)
+    return std::chrono::hours(1);
+  // The holder renews three times per TTL; a standby looks more often, so
+  // that it takes over soon after the lease lapses.
+  auto third = rt.lease->ttl() / 3;
+  return rt.standby ? std::min<std::chrono::milliseconds>(third, std::chrono::milliseconds(500))
+                    : third;
+}
+
+node_runtime::lease_news node_runtime::tick() {
+  auto& rt = *parts_;
+  if (!rt.lease)
+    return lease_news::none;
+  lease_holder holder;
+  std::string error;
+  auto got = rt.standby ? rt.lease->acquire(holder, error) : rt.lease->renew(holder, error);
+  if (got == master_lease::outcome::unreachable) {
+    if (rt.redis_reachable)
+      spdlog::warn("master lease: Redis unreachable ({}); {}", error,
+                   rt.standby ? "standing by" : "writes wait for it");
+    rt.redis_reachable = false;
+    return lease_news::none;
+  }
+  if (!rt.redis_reachable)
+    spdlog::info("master lease: Redis reachable again");
+  rt.redis_reachable = true;
+  if (!rt.standby && got == master_lease::outcome::ours)
+    return lease_news::none;
+  if (!rt.standby) {
+    spdlog::error("lost the master lease to {} (epoch {}): stepping down", holder.node_id,
+                  holder.epoch);
+    return lease_news::lost;
+  }
+  if (got == master_lease::outcome::held) {
+    std::lock_guard<std::mutex> guard(rt.active_mutex);
+    if (holder.value != rt.active.value)
+      spdlog::info("standby master: active master is now {} (epoch {})", holder.node_id,
+                   holder.epoch);
+    rt.active = holder;
+    rt.lease->announce_standby();
+    return lease_news::none;
+  }
+  std::string before;
+  {
+    std::lock_guard<std::mutex> guard(rt.active_mutex);
+    before = rt.active.node_id + " (epoch " + std::to_string(rt.active.epoch) + ")";
+  }
+  spdlog::info("took over as the active master (epoch {}) after {} lapsed", holder.epoch, before);
+  for (auto& s : rt.standby_servers)
+    s->close();
+  rt.standby_servers.clear();
+  rt.standby = false;
+  if (auto st = bring_up_active(rt); !st) {
+    spdlog::error("taking over failed: {}", st.error());
+    return lease_news::lost;
+  }
+  return lease_news::took_over;
 }
 
 bool node_runtime::tear_down() {
@@ -329,6 +511,8 @@ bool node_runtime::tear_down() {
   spdlog::debug("closing HTTP servers");
   for (auto& s : rt.servers)
     s->close(); // no handler runs after this
+  for (auto& s : rt.standby_servers)
+    s->close();
   if (rt.front)
     rt.front->close(); // the peers' connections end here
   if (rt.sys) {
@@ -349,6 +533,12 @@ bool node_runtime::tear_down() {
     rt.door = nullptr;
     rt.lookup = nullptr;
     rt.node = nullptr;
+  }
+  if (rt.lease) { // a standby takes over at once, not after the TTL
+    if (rt.standby)
+      rt.lease->withdraw_standby();
+    else
+      rt.lease->release();
   }
   if (int pid = rt.redis_pid.load(); pid > 0) {
     // The drained node no longer restarts it: stop Redis so it flushes its

@@ -32,11 +32,19 @@ process_spec redis_process(const node_config& cfg) {
   return spec;
 }
 
+redis_target redis_target_of(const node_config& cfg) {
+  return redis_target{cfg.redis_host, cfg.redis_port, cfg.redis_sentinels, cfg.redis_master_name};
+}
+
 bool redis_answers(const std::string& host, uint16_t port,
                    std::chrono::milliseconds timeout) {
+  return redis_answers(redis_target{host, port, {}, {}}, timeout);
+}
+
+bool redis_answers(const redis_target& target, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    redis_client probe(host, port, std::chrono::milliseconds(500));
+    redis_client probe(target, std::chrono::milliseconds(500));
     if (probe.connect()) {
       auto reply = probe.command({"PING"});
       if (reply && reply->type == redis_reply::kind::status)

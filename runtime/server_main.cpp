@@ -2,6 +2,7 @@
 // runs on in the background, its log in a file); `--foreground` stays
 // attached. `stop` drains the node started from the same FOUNDATIONS_HOME.
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -13,9 +14,11 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <fcntl.h>
 #include <poll.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -25,6 +28,7 @@
 #include "runtime/cluster_tls.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_runtime.hpp"
+#include "runtime/redis_server.hpp"
 
 namespace fs = std::filesystem;
 using namespace atlas;
@@ -60,7 +64,8 @@ bool is_live_server(pid_t pid) {
 std::optional<pid_t> running_pid(const node_config& cfg) {
   std::ifstream in(pid_file(cfg));
   pid_t pid = 0;
-  if (!(in >> pid) || !is_live_server(pid))
+  // A master stepping down runs again in the same process (restart_as_standby).
+  if (!(in >> pid) || pid == ::getpid() || !is_live_server(pid))
     return std::nullopt;
   return pid;
 }
@@ -80,6 +85,34 @@ struct readiness {
     }
   }
 };
+
+/// The arguments this process started with, for restart_as_standby.
+std::vector<std::string> original_args;
+
+/// A master that lost its lease holds state that may be stale everywhere:
+/// it starts again, in the same process, and comes up as a standby. Every
+/// descriptor but the log closes at the exec (not before: other threads
+/// still use them), so that its ports are free again.
+[[noreturn]] void restart_as_standby() {
+  std::vector<std::string> args = original_args;
+  if (std::find(args.begin(), args.end(), "--foreground") == args.end())
+    args.push_back("--foreground"); // already detached: stay in this process
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  spdlog::default_logger()->flush();
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) // Linux < 5.11: one by one
+    for (const auto& fd : fs::directory_iterator("/proc/self/fd", std::filesystem::directory_options::skip_permission_denied))
+      if (int n = std::atoi(fd.path().filename().c_str()); n > 2)
+        ::fcntl(n, F_SETFD, FD_CLOEXEC);
+  sigset_t none;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  ::execv("/proc/self/exe", argv.data());
+  std::perror("atlas-server: cannot start again as a standby");
+  std::_Exit(1);
+}
 
 int start(const start_flags& flags, bool foreground) {
   auto env = current_environment();
@@ -181,23 +214,39 @@ int start(const start_flags& flags, bool foreground) {
     std::ofstream out(pid_file(*cfg));
     out << ::getpid() << "\n";
   }
-  auto redis = cfg->redis_host + ":" + std::to_string(cfg->redis_port);
+  auto redis = cfg->redis_sentinels.empty() ? cfg->redis_host + ":" + std::to_string(cfg->redis_port)
+                                            : redis_target_of(*cfg).describe();
+  auto standby = rt.standby_line();
   auto summary =
-    cfg->is_master
+    !standby.empty()
+      ? standby + "; its ports answer 503 naming it until this node takes over; log: "
+          + (foreground ? std::string{"stderr"} : log_file)
+    : cfg->is_master
       ? "master node " + cfg->node_id + " serving: scheduler API " + cfg->host_address
           + (cfg->gateway_port ? ", gateway port " + std::to_string(cfg->gateway_port) : "")
           + ", CAF port " + std::to_string(cfg->caf_port) + ", Redis " + redis + ", "
       : "worker node " + cfg->node_id + " serving: node API " + cfg->host_address
           + ", joining the master found through Redis " + redis + ", ";
-  summary += std::to_string(cfg->num_workers) + " slot(s)"
-             + (cfg->gpu ? ", " + std::to_string(cfg->gpus.size()) + " GPU(s)" : std::string{})
-             + (cfg->runner == "docker" ? ", runner docker" : std::string{}) + "; log: "
-             + (foreground ? std::string{"stderr"} : log_file);
+  if (standby.empty())
+    summary += std::to_string(cfg->num_workers) + " slot(s)"
+               + (cfg->gpu ? ", " + std::to_string(cfg->gpus.size()) + " GPU(s)" : std::string{})
+               + (cfg->runner == "docker" ? ", runner docker" : std::string{}) + "; log: "
+               + (foreground ? std::string{"stderr"} : log_file);
   spdlog::info("{}", summary);
   ready.say("ok " + summary);
 
+  // Until a stop signal: a master renews its lease (or, standing by, tries
+  // to take it) every tick.
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    auto wait = rt.tick_interval();
+    timespec ts{static_cast<time_t>(wait.count() / 1000), static_cast<long>(wait.count() % 1000) * 1000000};
+    sig = sigtimedwait(&stop_signals, nullptr, &ts);
+    if (sig > 0)
+      break;
+    if (rt.tick() == node_runtime::lease_news::lost)
+      restart_as_standby();
+  }
   spdlog::info("signal {} received: stopping", sig);
   bool clean = rt.tear_down();
   fs::remove(pid_file(*cfg), ec);
@@ -296,6 +345,7 @@ int main(int argc, char** argv) {
     usage(std::cerr);
     return 2;
   }
+  original_args.assign(argv, argv + argc);
   start_flags flags;
   bool foreground = false;
   for (int i = 2; i < argc; ++i) {

@@ -1,0 +1,74 @@
+#pragma once
+
+// One active master per cluster: a lease in Redis, set with NX and a TTL,
+// renewed well inside it, carrying an epoch that grows with every new
+// holder. The holder's lease value is also its fence: every write the
+// master makes checks it first (actors/lookup.cpp), so a master that lost
+// the lease (frozen, partitioned) changes nothing when it wakes.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "adapters/redis_client.hpp"
+
+namespace atlas {
+
+/// Who holds the lease: its value is "<epoch> <node_id> <host_address>".
+struct lease_holder {
+  uint64_t epoch = 0;
+  std::string node_id;
+  std::string host_address;
+  std::string value; // as stored: the fence token
+  static lease_holder parse(const std::string& value);
+};
+
+/// A master that stands by, as listed for atlas-ctl.
+struct standby_master {
+  std::string node_id;
+  std::string host_address;
+};
+
+class master_lease {
+public:
+  enum class outcome { ours, held, unreachable };
+
+  master_lease(redis_target target, std::string node_id, std::string host_address,
+               std::chrono::milliseconds ttl);
+
+  /// Takes the lease when it is free or held by this node's previous run
+  /// (same node id: that process is gone, its pid file says so); else
+  /// `held`, with `holder` saying who has it.
+  outcome acquire(lease_holder& holder, std::string& error);
+
+  /// Extends the lease this node holds. `held` means it was lost to
+  /// `holder`. A lease that lapsed while Redis was away and that nobody
+  /// took since (the epoch did not move) is taken back.
+  outcome renew(lease_holder& holder, std::string& error);
+
+  /// Gives the lease up (clean stop), so that a standby takes over at once.
+  void release();
+
+  /// Standbys say so every renewal period; listed while recent.
+  void announce_standby();
+  void withdraw_standby();
+
+  const lease_holder& mine() const { return mine_; }
+  std::chrono::milliseconds ttl() const { return ttl_; }
+
+private:
+  redis_client redis_;
+  std::string node_id_;
+  std::string host_address_;
+  std::chrono::milliseconds ttl_;
+  lease_holder mine_;
+};
+
+/// The holder and the standbys seen within the last three TTLs, read
+/// through `redis` (atlas-ctl, the master's node view). False when Redis
+/// did not answer.
+bool read_masters(redis_client& redis, std::chrono::milliseconds ttl, lease_holder& active,
+                  std::vector<standby_master>& standbys);
+
+} // namespace atlas
