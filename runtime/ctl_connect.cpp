@@ -24,6 +24,7 @@
 #include "runtime/cluster_tls.hpp"
 
 #include "adapters/redis_client.hpp"
+#include "runtime/redis_server.hpp"
 #include "messages/errors.hpp"
 #include "messages/redis_keys.hpp"
 #include "messages/types.hpp"
@@ -58,12 +59,12 @@ std::optional<endpoint> parse_endpoint(std::string s) {
 
 /// The master's endpoint as recorded in Redis.
 endpoint endpoint_from_redis(const node_config& cfg) {
-  redis_client redis(cfg.redis_host, cfg.redis_port, std::chrono::seconds(2));
+  redis_client redis(redis_target_of(cfg), std::chrono::seconds(2));
   if (auto st = redis.connect(); !st)
     fail("cannot find the master: " + st.error() + " (set REDIS_ADDRESS, or use --master HOST:PORT)");
   std::string error;
   auto reply = redis.command({"GET", keys::master_endpoint}, &error);
-  auto where = cfg.redis_host + ":" + std::to_string(cfg.redis_port);
+  auto where = redis_target_of(cfg).describe();
   if (!reply)
     fail("cannot read the master's endpoint from Redis at " + where + ": " + error);
   if (reply->is_nil())
@@ -222,7 +223,16 @@ std::string describe(const caf::error& err) {
   return error_message(err);
 }
 
+masters_view read_masters_view(const session& s) {
+  masters_view m;
+  redis_client redis(s.redis, std::chrono::seconds(1));
+  m.known = read_masters(redis, s.lease_ttl, m.active, m.standbys);
+  return m;
+}
+
 void connect(session& s, const node_config& cfg, const std::string& master_flag) {
+  s.redis = redis_target_of(cfg);
+  s.lease_ttl = std::chrono::milliseconds(cfg.lease_ttl_ms);
   if (master_flag.empty()) {
     s.where = endpoint_from_redis(cfg);
   } else {

@@ -20,6 +20,7 @@
 #include "adapters/event_loop.hpp"
 #include "messages/actors.hpp"
 #include "runtime/config.hpp"
+#include "runtime/ctl_render.hpp"
 
 namespace atlas::ctl {
 
@@ -55,7 +56,13 @@ struct session {
   std::unique_ptr<caf::scoped_actor> self;
   master_actor master;
   endpoint where;
+  redis_target redis;                         // where the masters' lease is
+  std::chrono::milliseconds lease_ttl{5000};
 };
+
+/// The active master and the standbys, from Redis; `known` false when Redis
+/// did not answer within a second.
+masters_view read_masters_view(const session& s);
 
 /// One line saying why the master did not answer.
 std::string describe(const caf::error& err);

@@ -196,7 +196,9 @@ int run(session& s, const options& o, bool tty) {
     auto nodes = ask<std::vector<node_view>>(s, "the node list", nodes_atom::value);
     r.now = now_seconds();
     if (cmd == "nodes") {
-      print(o.json ? ctl::nodes_json(nodes, r) : ctl::nodes_text(nodes, r), o.json);
+      auto masters = ctl::read_masters_view(s);
+      print(o.json ? ctl::nodes_json(nodes, r, masters) : ctl::nodes_text(nodes, r, masters),
+            o.json);
       return 0;
     }
     std::string node;

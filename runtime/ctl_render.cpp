@@ -201,9 +201,26 @@ std::optional<std::string> resolve_node(const std::vector<node_view>& nodes,
 
 // --- nodes and slots
 
-std::string nodes_text(const std::vector<node_view>& nodes, const render_options& o) {
+/// "masters: A active (epoch 3); standby: B, C"
+std::string masters_line(const masters_view& m) {
+  if (!m.known)
+    return "";
+  std::string out = "masters: "
+                    + (m.active.node_id.empty() ? std::string{"none holds the lease"}
+                                                : m.active.node_id + " active (epoch "
+                                                    + std::to_string(m.active.epoch) + ")");
+  out += "; standby: ";
+  if (m.standbys.empty())
+    out += "none";
+  for (size_t i = 0; i < m.standbys.size(); ++i)
+    out += (i ? ", " : "") + m.standbys[i].node_id;
+  return out + "\n";
+}
+
+std::string nodes_text(const std::vector<node_view>& nodes, const render_options& o,
+                       const masters_view& masters) {
   if (nodes.empty())
-    return "no nodes\n";
+    return "no nodes\n" + masters_line(masters);
   std::vector<std::vector<cell>> rows;
   for (auto& n : nodes) {
     auto t = totals(n);
@@ -218,7 +235,8 @@ std::string nodes_text(const std::vector<node_view>& nodes, const render_options
   }
   return render_table({"NODE", "ROLE", "ADDRESS", "SLOTS", "BUSY", "FREE", "GPUS", "RUNNING",
                        "HEARTBEAT", "VERSION", "UPTIME", "DISPATCH"},
-                      rows, o.color);
+                      rows, o.color)
+         + masters_line(masters);
 }
 
 std::string slots_text(const std::vector<node_view>& nodes, const std::string& node,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "messages/introspection.hpp"
+#include "runtime/master_lease.hpp"
 
 namespace atlas::ctl {
 
@@ -59,8 +60,17 @@ std::optional<std::string> resolve_node(const std::vector<node_view>& nodes,
 
 // --- commands: each as a table (text) and as JSON (one object, no newline)
 
-std::string nodes_text(const std::vector<node_view>& nodes, const render_options& o);
-std::string nodes_json(const std::vector<node_view>& nodes, const render_options& o);
+/// The masters as Redis knows them: the lease holder and the standbys.
+struct masters_view {
+  bool known = false; // false: Redis could not be read
+  lease_holder active;
+  std::vector<standby_master> standbys;
+};
+
+std::string nodes_text(const std::vector<node_view>& nodes, const render_options& o,
+                       const masters_view& masters = {});
+std::string nodes_json(const std::vector<node_view>& nodes, const render_options& o,
+                       const masters_view& masters = {});
 
 /// Slots of every node, or of the node `node` names ("" = all).
 std::string slots_text(const std::vector<node_view>& nodes, const std::string& node,

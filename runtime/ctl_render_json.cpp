@@ -127,8 +127,24 @@ void write_queue(json::writer& w, const std::vector<queue_entry>& queue) {
 
 } // namespace
 
-std::string nodes_json(const std::vector<node_view>& nodes, const render_options& o) {
-  return wrapped("nodes", [&](json::writer& w) { write_nodes(w, nodes, o.now); });
+std::string nodes_json(const std::vector<node_view>& nodes, const render_options& o,
+                       const masters_view& masters) {
+  json::writer w;
+  w.begin_object().key("nodes");
+  write_nodes(w, nodes, o.now);
+  if (masters.known) {
+    w.key("masters").begin_array();
+    if (!masters.active.node_id.empty())
+      w.begin_object().kv("node", masters.active.node_id)
+        .kv("address", masters.active.host_address).kv("role", "active")
+        .kv("epoch", masters.active.epoch).end_object();
+    for (auto& s : masters.standbys)
+      w.begin_object().kv("node", s.node_id).kv("address", s.host_address)
+        .kv("role", "standby").kv("epoch", masters.active.epoch).end_object();
+    w.end_array();
+  }
+  w.end_object();
+  return w.take();
 }
 
 std::string slots_json(const std::vector<node_view>& nodes, const std::string& node) {

@@ -191,14 +191,29 @@ TEST_CASE("REDIS_ADDRESS decides between master and worker in auto role", "[conf
   REQUIRE(r.ok());
   CHECK(r.config.redis_port == 7000);
 
+  // The guide's master: REDIS_ADDRESS is its own address, and it runs that Redis.
   r = load_node_config(h.env({{"REDIS_ADDRESS", "10.9.9.9"}, {"HOST_ADDRESS", "http://10.9.9.9:5000/"}}), {});
   REQUIRE(r.ok());
   CHECK(r.config.is_master);
-  CHECK_FALSE(r.config.manage_redis);
+  CHECK(r.config.manage_redis);
 
   r = load_node_config(h.env({{"REDIS_ADDRESS", "127.0.0.1:5556"}}), {});
   REQUIRE(r.ok());
   CHECK(r.config.is_master);
+  CHECK(r.config.manage_redis);
+
+  r = load_node_config(h.env({{"REDIS_ADDRESS", "localhost:7001"}}), {});
+  REQUIRE(r.ok());
+  CHECK(r.config.is_master);
+  CHECK(r.config.manage_redis);
+  CHECK(r.config.redis_port == 7001);
+
+  // On one machine, loopback addresses tell the nodes apart.
+  r = load_node_config(h.env({{"REDIS_ADDRESS", "127.0.0.1:7001"},
+                              {"HOST_ADDRESS", "http://127.0.0.2:5001/"}}), {});
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.config.is_master);
+  CHECK_FALSE(r.config.manage_redis);
 
   r = load_node_config(h.env({{"REDIS_ADDRESS", "10.1.2.3"}}), start_flags{false, false, "master"});
   REQUIRE(r.ok());
@@ -457,4 +472,41 @@ TEST_CASE("cluster.tls is on unless turned off", "[config]") {
   CHECK_FALSE(r.config.cluster_tls);
   h.write(atlas_file, "cluster: {tls: maybe}\n");
   CHECK(load_node_config(h.env(), {}).error.find("cluster.tls") != std::string::npos);
+}
+
+TEST_CASE("cluster.standby and the lease TTL are read", "[config]") {
+  temp_home h;
+  auto r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  CHECK(r.config.standby);
+  CHECK(r.config.lease_ttl_ms == 5000);
+  h.write(atlas_file, "cluster: {standby: false, lease_ttl_ms: 2000}\n");
+  r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.config.standby);
+  CHECK(r.config.lease_ttl_ms == 2000);
+  h.write(atlas_file, "cluster: {lease_ttl_ms: 10}\n");
+  CHECK(load_node_config(h.env(), {}).error.find("cluster.lease_ttl_ms") != std::string::npos);
+}
+
+TEST_CASE("Redis Sentinels come from the file or REDIS_SENTINELS", "[config]") {
+  temp_home h;
+  h.write(atlas_file, "redis:\n  sentinels: [127.0.0.1:26379, 'h2:26380']\n  master_name: prod\n"
+                      "  min_replica_acks: 1\n  wait_timeout_ms: 250\n");
+  auto r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  CHECK(r.config.redis_sentinels == std::vector<std::string>{"127.0.0.1:26379", "h2:26380"});
+  CHECK(r.config.redis_master_name == "prod");
+  CHECK(r.config.redis_min_replica_acks == 1);
+  CHECK(r.config.redis_wait_timeout_ms == 250);
+  CHECK_FALSE(r.config.manage_redis); // the sentinels' Redis is run by others
+
+  r = load_node_config(h.env({{"REDIS_SENTINELS", "s1:1, s2:2,s3:3"}}), start_flags{false, false, "worker"});
+  REQUIRE(r.ok()); // a worker needs no REDIS_ADDRESS then
+  CHECK(r.config.redis_sentinels == std::vector<std::string>{"s1:1", "s2:2", "s3:3"});
+
+  CHECK(load_node_config(h.env({{"REDIS_SENTINELS", "s1"}}), {}).error
+        == "REDIS_SENTINELS: expected host:port,host:port, got 's1'");
+  h.write(atlas_file, "redis: {sentinels: [nope]}\n");
+  CHECK(load_node_config(h.env(), {}).error.find("redis.sentinels") != std::string::npos);
 }

@@ -66,6 +66,11 @@ struct fixture {
                });
     return out;
   }
+  /// A new lookup actor with `opts` (fenced, waiting for replicas).
+  void respawn(lookup_options opts) {
+    caf::anon_send_exit(lookup, caf::exit_reason::user_shutdown);
+    lookup = spawn_lookup(*sys, redis_target{"127.0.0.1", server.port(), {}, {}}, std::move(opts));
+  }
   bool enqueue(const job_record& rec) { return ask<bool>(nullptr, enqueue_atom::value, rec).value_or(false); }
   bool put(const job_record& rec) { return ask<bool>(nullptr, put_atom::value, rec).value_or(false); }
   std::vector<job_record> list(job_state s) {
@@ -422,4 +427,51 @@ TEST_CASE_METHOD(fixture, "a write waits for Redis to come back and is then stor
   auto got = ask<job_record>(nullptr, get_atom::value, std::string("retry-1"));
   REQUIRE(got);
   CHECK(got->state == job_state::pending);
+}
+
+TEST_CASE_METHOD(fixture, "a fenced lookup writes only while the lease is its master's",
+                 "[lookup][lease]") {
+  const std::string mine = "1 m-1 http://m1:5000/";
+  run({"SET", keys::master_lease, mine});
+  lookup_options opts;
+  opts.retry_s = 1;
+  opts.fence = mine;
+  respawn(opts);
+  auto rec = new_job("fenced-1");
+  REQUIRE(enqueue(rec));
+  dispatch(rec);
+  REQUIRE(put(rec));
+  CHECK(indexes_of("fenced-1") == std::set<std::string>{"pending"});
+  REQUIRE(ask<bool>(nullptr, endpoint_atom::value, std::string{"m1:5559"}));
+
+  // Another master took the lease: nothing this one sends changes anything.
+  run({"SET", keys::master_lease, "2 m-2 http://m2:5000/"});
+  move_to(rec, job_state::running);
+  ec code = ec::unspecified;
+  CHECK_FALSE(ask<bool>(&code, put_atom::value, rec));
+  CHECK(code == ec::unavailable);
+  CHECK(indexes_of("fenced-1") == std::set<std::string>{"pending"});
+  CHECK(run({"GET", keys::job("fenced-1")}).str.find("\"running\"") == std::string::npos);
+  CHECK_FALSE(enqueue(new_job("fenced-2")));
+  CHECK(run({"EXISTS", keys::job("fenced-2")}).integer == 0);
+  CHECK_FALSE(ask<bool>(nullptr, endpoint_atom::value, std::string{"m1:5559"}));
+  CHECK(run({"GET", keys::master_endpoint}).str == "m1:5559");
+  // Reads still work: a master that lost the lease may say what it saw.
+  CHECK(list(job_state::pending).size() == 1);
+}
+
+TEST_CASE_METHOD(fixture, "a write that too few replicas confirm is not acknowledged",
+                 "[lookup][wait]") {
+  lookup_options opts;
+  opts.retry_s = 1;
+  opts.min_replica_acks = 1; // this Redis has none
+  opts.wait_timeout_ms = 50;
+  respawn(opts);
+  ec code = ec::unspecified;
+  CHECK_FALSE(ask<bool>(&code, enqueue_atom::value, new_job("unconfirmed")));
+  CHECK(code == ec::unavailable);
+  opts.min_replica_acks = 0;
+  respawn(opts);
+  // Sent again, the write is recognised as the same job's.
+  CHECK(enqueue(new_job("unconfirmed")));
 }
