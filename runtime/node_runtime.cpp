@@ -121,21 +121,30 @@ std::string advertised_host(const node_config& cfg) {
   return rest.substr(0, end == std::string::npos ? rest.find('/') : end);
 }
 
+/// 127.x, ::1 or localhost: where plaintext between nodes is allowed.
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
+}
+
 /// Makes sure Redis is there: the managed one is started (or an already
 /// running one reused); a configured one must answer, except on workers,
 /// which wait for the master's.
 status ensure_redis(node_runtime::parts& rt) {
   auto& cfg = *rt.cfg;
   if (cfg.manage_redis) {
-    if (port_in_use("127.0.0.1", cfg.redis_port)) {
-      if (!redis_answers("127.0.0.1", cfg.redis_port, std::chrono::seconds(2)))
+    // Where it answers: REDIS_ADDRESS's own address (the guide names the
+    // master's network address), loopback for names of this machine.
+    auto host = is_loopback_host(cfg.redis_host) || cfg.redis_host.find_first_not_of("0123456789.") != std::string::npos
+                  ? std::string{"127.0.0.1"} : cfg.redis_host;
+    if (port_in_use(host, cfg.redis_port)) {
+      if (!redis_answers(host, cfg.redis_port, std::chrono::seconds(2)))
         return status::fail("port " + std::to_string(cfg.redis_port)
                             + " (Redis) is in use by another program");
       spdlog::warn("using the Redis already running on port {}", cfg.redis_port);
       return status::success();
     }
     caf::anon_send(rt.node, redis_atom::value);
-    if (!redis_answers("127.0.0.1", cfg.redis_port, std::chrono::seconds(15)))
+    if (!redis_answers(host, cfg.redis_port, std::chrono::seconds(15)))
       return status::fail("redis-server did not start on port " + std::to_string(cfg.redis_port)
                           + "; see " + cfg.node_dir + "/redis/redis.log");
     return status::success();
@@ -158,11 +167,6 @@ uint32_t caf_payload_limit(const node_config& cfg) {
   const uint64_t logs = 6 * (cfg.log_cap_bytes + 4096) + (16ull << 20);
   return static_cast<uint32_t>(std::min<uint64_t>(std::max<uint64_t>(logs, 512ull << 20),
                                                   UINT32_MAX));
-}
-
-/// 127.x, ::1 or localhost: where plaintext between nodes is allowed.
-bool is_loopback_host(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
 }
 
 /// Writes the master's public CAF endpoint to Redis for the workers.

@@ -106,9 +106,10 @@ def test_nodes_lists_all_three_with_their_slot_counts():
         assert all(key in n for n in nodes.values()), key
     text = ctl("nodes").stdout
     assert "\x1b[" not in text, "colour on a pipe"
-    header, *rows = text.splitlines()
+    header, *rows, masters = text.splitlines()
     assert header.split()[:3] == ["NODE", "ROLE", "ADDRESS"], header
     assert len(rows) == 3 and all(any(n in row for row in rows) for n in nodes), text
+    assert masters == f"masters: {M.node_id} active (epoch 1); standby: none", text
 
 
 def test_explicit_master_endpoint():

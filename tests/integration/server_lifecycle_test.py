@@ -256,10 +256,24 @@ def test_a_node_port_already_in_use_stops_start_up():
 
 
 def test_a_redis_address_with_nothing_listening_stops_start_up():
+    # Not this node's to run (redis.managed: false): the configured one must answer.
     closed = free_port()
-    node = make_node(redis=False, env={"REDIS_ADDRESS": f"127.0.0.1:{closed}"})
+    node = make_node(redis=False, atlas_config="redis:\n  managed: false\n",
+                     env={"REDIS_ADDRESS": f"127.0.0.1:{closed}"})
     line = failed_start(node, env=node.env, what="Redis unreachable")
     assert "Redis" in line and str(closed) in line, line
+
+
+def test_a_master_whose_redis_address_is_its_own_starts_that_redis():
+    # The on-premise guide: REDIS_ADDRESS is the master's own address.
+    port = free_port()
+    node = make_node(redis=False, env={"REDIS_ADDRESS": f"127.0.0.1:{port}"})
+    node.start()
+    pids = wait_until(lambda: redis_started_pids(node), 10, "the redis-server start line")
+    redis_pids.append(pids[-1])
+    assert redis_ping(port)
+    submit(node, "guide-redis")
+    assert node.wait_for_status("guide-redis", {"completed", "failed"})["status"] == "completed"
 
 
 def test_a_bad_host_address_stops_start_up():
@@ -430,6 +444,7 @@ try:
         test_malformed_yaml_stops_start_up_naming_the_file,
         test_a_node_port_already_in_use_stops_start_up,
         test_a_redis_address_with_nothing_listening_stops_start_up,
+        test_a_master_whose_redis_address_is_its_own_starts_that_redis,
         test_a_bad_host_address_stops_start_up,
         test_limits_drain_timeout_s_is_a_known_setting,
         test_a_queued_job_survives_a_node_restart_then_runs,
