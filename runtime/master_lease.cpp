@@ -47,12 +47,24 @@ long long now_ms() {
     .count();
 }
 
-/// {1|0, value} from a script, or unreachable with the reason.
+/// {1|0, value} from a script, or unreachable with the reason. With
+/// `acks`, WAIT follows in the same round trip and must see them.
 master_lease::outcome run(redis_client& redis, std::vector<std::string> cmd,
-                          lease_holder& holder, std::string& error) {
-  auto reply = redis.command(cmd, &error);
-  if (!reply)
+                          lease_holder& holder, std::string& error, int acks = 0,
+                          int wait_ms = 0) {
+  std::vector<std::vector<std::string>> cmds{std::move(cmd)};
+  if (acks > 0)
+    cmds.push_back({"WAIT", std::to_string(acks), std::to_string(wait_ms)});
+  auto replies = redis.pipeline(cmds, &error);
+  if (!replies)
     return master_lease::outcome::unreachable;
+  if (acks > 0 && (replies->back().type != redis_reply::kind::integer
+                   || replies->back().integer < acks)) {
+    error = "only " + std::to_string(replies->back().integer) + " of " + std::to_string(acks)
+            + " Redis replica(s) confirmed the lease within " + std::to_string(wait_ms) + " ms";
+    return master_lease::outcome::unreachable;
+  }
+  auto* reply = &replies->front();
   if (reply->type != redis_reply::kind::array || reply->elements.size() != 2) {
     error = "unexpected answer from Redis to the lease script"
             + (reply->is_error() ? ": " + reply->str : std::string{});
@@ -80,15 +92,17 @@ lease_holder lease_holder::parse(const std::string& value) {
 }
 
 master_lease::master_lease(redis_target target, std::string node_id, std::string host_address,
-                           std::chrono::milliseconds ttl)
+                           std::chrono::milliseconds ttl, int min_replica_acks,
+                           int wait_timeout_ms)
     : redis_(std::move(target), std::chrono::milliseconds(1000)), node_id_(std::move(node_id)),
-      host_address_(std::move(host_address)), ttl_(ttl) {}
+      host_address_(std::move(host_address)), ttl_(ttl), min_replica_acks_(min_replica_acks),
+      wait_timeout_ms_(wait_timeout_ms) {}
 
 master_lease::outcome master_lease::acquire(lease_holder& holder, std::string& error) {
   auto got = run(redis_,
                  {"EVAL", acquire_script, "2", keys::master_lease, keys::master_epoch, node_id_,
                   host_address_, std::to_string(ttl_.count())},
-                 holder, error);
+                 holder, error, min_replica_acks_, wait_timeout_ms_);
   if (got == outcome::ours) {
     mine_ = holder;
     withdraw_standby();

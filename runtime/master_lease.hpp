@@ -34,8 +34,12 @@ class master_lease {
 public:
   enum class outcome { ours, held, unreachable };
 
+  /// With `min_replica_acks`, a new lease (and its epoch) counts only once
+  /// that many replicas have it, so that a Redis failover never hands out
+  /// an epoch twice.
   master_lease(redis_target target, std::string node_id, std::string host_address,
-               std::chrono::milliseconds ttl);
+               std::chrono::milliseconds ttl, int min_replica_acks = 0,
+               int wait_timeout_ms = 1000);
 
   /// Takes the lease when it is free or held by this node's previous run
   /// (same node id: that process is gone, its pid file says so); else
@@ -62,6 +66,8 @@ private:
   std::string node_id_;
   std::string host_address_;
   std::chrono::milliseconds ttl_;
+  int min_replica_acks_;
+  int wait_timeout_ms_;
   lease_holder mine_;
 };
 

@@ -410,8 +410,10 @@ status node_runtime::bring_up() {
   rt.node = spawn_node(*rt.sys, context_of(rt));
   if (auto st = ensure_redis(rt); !st)
     return st;
-  rt.lease = std::make_unique<master_lease>(redis_target_of(cfg), cfg.node_id, cfg.host_address,
-                                            std::chrono::milliseconds(cfg.lease_ttl_ms));
+  rt.lease = std::make_unique<master_lease>(
+    redis_target_of(cfg), cfg.node_id, cfg.host_address,
+    std::chrono::milliseconds(cfg.lease_ttl_ms), cfg.redis_min_replica_acks,
+    cfg.redis_wait_timeout_ms);
   lease_holder holder;
   std::string error;
   auto got = rt.lease->acquire(holder, error);

@@ -89,3 +89,17 @@ TEST_CASE("without Redis the lease is unreachable, not lost", "[lease]") {
   CHECK(a.acquire(h, err) == master_lease::outcome::unreachable);
   CHECK(err.find("cannot reach Redis") != std::string::npos);
 }
+
+TEST_CASE("a lease no replica confirmed does not count", "[lease]") {
+  test::redis_server server;
+  REQUIRE(server.start());
+  master_lease a(local(server), "a-5000", "http://a:5000/", 2000ms, 1, 50); // no replica here
+  lease_holder h;
+  std::string err;
+  CHECK(a.acquire(h, err) == master_lease::outcome::unreachable);
+  CHECK(err.find("replica") != std::string::npos);
+  // Asked again once replicas are back, the same node gets a fresh epoch.
+  master_lease again(local(server), "a-5000", "http://a:5000/", 2000ms);
+  REQUIRE(again.acquire(h, err) == master_lease::outcome::ours);
+  CHECK(h.epoch == 2);
+}
