@@ -335,11 +335,14 @@ status serve_standby(node_runtime::parts& rt) {
     opts.port = port;
     opts.max_header_bytes = cfg.max_header_bytes;
     opts.max_body_bytes = cfg.max_body_bytes;
-    opts.max_upload_bytes = cfg.max_body_bytes; // uploads are refused anyway
     opts.upload_dir = cfg.node_dir + "/uploads";
     opts.idle_timeout_ms = cfg.idle_timeout_s * 1000;
-    auto server_slot = std::make_shared<http_server*>(nullptr);
     auto* parts = &rt;
+    // Answered from the headers: no body is read, whatever its size or kind.
+    opts.header_check = [parts](const http_request& req) -> std::optional<http_response> {
+      return standby_answer(*parts, req);
+    };
+    auto server_slot = std::make_shared<http_server*>(nullptr);
     auto server = std::make_unique<http_server>(
       rt.loop, opts, [server_slot, parts](http_request&& req, uint64_t token) {
         (*server_slot)->respond(token, standby_answer(*parts, req));

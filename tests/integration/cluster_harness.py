@@ -7,6 +7,7 @@ address the test created. Every wait is bounded; everything started is
 stopped by its pid; job processes left behind by a killed node are found by a
 token in their environment and killed by pid."""
 
+import fcntl
 import io
 import json
 import os
@@ -147,7 +148,10 @@ class ClusterNode(Node):
         os.makedirs(home + "/test-logs", exist_ok=True)
         self.log_path = f"{home}/test-logs/{name}.log"
 
-    def start(self, timeout=30):
+    def start(self, timeout=30, expect_role=None):
+        """Starts the node and waits until it serves; its /healthz role must
+        be `expect_role` (default: its --role; a second master says
+        "standby")."""
         self.log = open(self.log_path, "ab")
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen([*prefix, SERVER, "start", "--foreground", "--role", self.role],
@@ -155,7 +159,7 @@ class ClusterNode(Node):
                                      start_new_session=True)
         wait_until(self.healthy, timeout, f"{self.name} to serve")
         _, health = self.json("GET", "/healthz")
-        assert health["role"] == self.role, health
+        assert health["role"] == (expect_role or self.role), health
         self.node_id = health["node"]
         return self
 
@@ -285,9 +289,9 @@ class Cluster:
         self.extra.append(n)
         return n
 
-    def workers_view(self):
-        """GET /workers on the master."""
-        status, body = self.master.json("GET", "/workers")
+    def workers_view(self, node=None):
+        """GET /workers on the master (or on `node`, e.g. a master that took over)."""
+        status, body = (node or self.master).json("GET", "/workers")
         assert status == 200, (status, body)
         return body
 
@@ -391,8 +395,8 @@ class Cluster:
         assert status == 200, (job_id, status, raw)
         return json.loads(raw)
 
-    def records(self, prefix=""):
-        status, raw = self.master.request("GET", "/api/v1/jobs")
+    def records(self, prefix="", node=None):
+        status, raw = (node or self.master).request("GET", "/api/v1/jobs")
         assert status == 200, (status, raw)
         body = json.loads(raw)
         items = body.get("jobs", body) if isinstance(body, dict) else body
@@ -453,13 +457,21 @@ class Namespaces:
         tag = str(os.getpid())[-6:]
         self.names = [f"atlas-{tag}-{i}" for i in range(count)]
         self.root_if = f"atr{tag}"
+        self.count = count
+        self._choose_subnet()
+        self.created = []
+
+    def _choose_subnet(self):
         used = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True,
                               timeout=10).stdout
-        subnet = next(n for n in range(200, 255) if f"10.213.{n}." not in used)
+        # Each test process starts at its own place (by pid), so that two
+        # running side by side rarely look at the same subnet first.
+        start = os.getpid() % 55
+        subnet = next(200 + (start + k) % 55 for k in range(55)
+                      if f"10.213.{200 + (start + k) % 55}." not in used)
         self.subnet = f"10.213.{subnet}"
-        self.hosts = [f"{self.subnet}.{i + 1}" for i in range(count)]
+        self.hosts = [f"{self.subnet}.{i + 1}" for i in range(self.count)]
         self.root_host = f"{self.subnet}.254"
-        self.created = []
 
     @staticmethod
     def available():
@@ -481,11 +493,24 @@ class Namespaces:
         assert r.returncode == 0, ("ip " + " ".join(args), r.stderr)
 
     def create(self):
+        """Creates the namespaces. The subnet is chosen again, and its root
+        address added, under a lock shared by every test process, so that
+        tests running side by side never take the same subnet."""
         master = self.names[0]
         for ns in self.names:
             self.ip("netns", "add", ns)
             self.created.append(ns)
             self.ip("-n", ns, "link", "set", "lo", "up")
+        with open("/tmp/atlas-test-netns.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._choose_subnet()
+                self.ip("link", "add", self.root_if, "type", "veth", "peer", "name", "proot",
+                        "netns", master)
+                self.created.append(self.root_if)
+                self.ip("addr", "add", f"{self.root_host}/24", "dev", self.root_if)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
         self.ip("-n", master, "link", "add", "br0", "type", "bridge")
         self.ip("-n", master, "addr", "add", f"{self.hosts[0]}/24", "dev", "br0")
         self.ip("-n", master, "link", "set", "br0", "up")
@@ -496,10 +521,6 @@ class Namespaces:
             self.ip("-n", ns, "link", "set", "eth0", "up")
             self.ip("-n", master, "link", "set", f"p{i}", "master", "br0")
             self.ip("-n", master, "link", "set", f"p{i}", "up")
-        self.ip("link", "add", self.root_if, "type", "veth", "peer", "name", "proot",
-                "netns", master)
-        self.created.append(self.root_if)
-        self.ip("addr", "add", f"{self.root_host}/24", "dev", self.root_if)
         self.ip("link", "set", self.root_if, "up")
         self.ip("-n", master, "link", "set", "proot", "master", "br0")
         self.ip("-n", master, "link", "set", "proot", "up")
