@@ -21,14 +21,17 @@ redis.call('SET', KEYS[1], value, 'PX', ARGV[3])
 return {1, value}
 )lua";
 
-// KEYS: lease, epoch. ARGV: our value, ttl (ms), our epoch.
+// KEYS: lease, epoch. ARGV: our value, ttl (ms), our epoch. A lease that is
+// gone while no later epoch was handed out (it lapsed while Redis was away,
+// or a Redis without persistence restarted empty) is taken back.
 constexpr const char* renew_script = R"lua(
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {1, cur}
 end
-if not cur and redis.call('GET', KEYS[2]) == ARGV[3] then
+if not cur and tonumber(redis.call('GET', KEYS[2]) or '0') <= tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[2], ARGV[3])
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return {1, ARGV[1]}
 end

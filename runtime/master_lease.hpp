@@ -47,8 +47,9 @@ public:
   outcome acquire(lease_holder& holder, std::string& error);
 
   /// Extends the lease this node holds. `held` means it was lost to
-  /// `holder`. A lease that lapsed while Redis was away and that nobody
-  /// took since (the epoch did not move) is taken back.
+  /// `holder`. A lease that lapsed while Redis was away, or that a Redis
+  /// restarted empty forgot, is taken back when no later epoch was handed
+  /// out since.
   outcome renew(lease_holder& holder, std::string& error);
 
   /// Gives the lease up (clean stop), so that a standby takes over at once.

@@ -68,6 +68,13 @@ TEST_CASE("one master holds the lease; a second one is told who", "[lease]") {
     auto ttl = redis.command({"PTTL", keys::master_lease});
     CHECK(ttl->integer > 1000);
   }
+  SECTION("a Redis that restarted empty is told the lease and its epoch again") {
+    REQUIRE(redis.command({"FLUSHALL"}));
+    REQUIRE(a.renew(h, err) == master_lease::outcome::ours);
+    CHECK(redis.command({"GET", keys::master_epoch})->str == "1");
+    REQUIRE(b.acquire(h, err) == master_lease::outcome::held);
+    CHECK(h.node_id == "a-5000");
+  }
   SECTION("the same node, started again, takes its own lease at once with a new epoch") {
     master_lease again(local(server), "a-5000", "http://a:5000/", 2000ms);
     REQUIRE(again.acquire(h, err) == master_lease::outcome::ours);
