@@ -125,6 +125,7 @@ struct lookup_state {
         err = "only " + std::to_string(acks) + " of " + std::to_string(opts.min_replica_acks)
               + " Redis replica(s) confirmed the write within "
               + std::to_string(opts.wait_timeout_ms) + " ms";
+        redis->disconnect(); // behind sentinels, the next try asks them where the primary is
         return std::nullopt;
       }
       replies->pop_back();

@@ -93,7 +93,8 @@ caf::result<std::vector<actor_stats>> node_actor_stats(node_ptr self) {
 /// Tries again later: 0.25 s, 0.5 s, ... up to 5 s between attempts.
 void retry_connect(node_ptr self, const std::string& why) {
   auto& st = self->state;
-  auto delay = std::chrono::milliseconds(std::min(5000, 250 << std::min(st.connect_attempts, 5)));
+  // At most a second apart: a standby that took over is joined soon after.
+  auto delay = std::chrono::milliseconds(std::min(1000, 250 << std::min(st.connect_attempts, 2)));
   ++st.connect_attempts;
   spdlog::warn("cannot join the master ({}); retrying in {} ms", why, delay.count());
   self->delayed_send(self, delay, connect_atom::value);

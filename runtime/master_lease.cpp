@@ -65,6 +65,7 @@ master_lease::outcome run(redis_client& redis, std::vector<std::string> cmd,
                    || replies->back().integer < acks)) {
     error = "only " + std::to_string(replies->back().integer) + " of " + std::to_string(acks)
             + " Redis replica(s) confirmed the lease within " + std::to_string(wait_ms) + " ms";
+    redis.disconnect(); // behind sentinels, the next try asks them again
     return master_lease::outcome::unreachable;
   }
   auto* reply = &replies->front();

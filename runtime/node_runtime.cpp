@@ -217,6 +217,10 @@ status make_cluster_port(node_runtime::parts& rt) {
   caf_front_options fo;
   fo.port = cfg.caf_port;
   fo.limits.payload = caf_payload_limit(cfg);
+  // A peer that cannot finish its handshake in that time is as dead as a
+  // silent one; a worker dialling a frozen master gives up and tries the
+  // endpoint a standby has recorded since.
+  fo.handshake_ms = static_cast<uint64_t>(std::max(1000, cfg.connection_timeout_ms));
   if (cfg.cluster_tls) {
     if (cfg.is_master) {
       if (auto st = ensure_cluster_ca(cfg); !st)

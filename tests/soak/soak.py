@@ -6,7 +6,16 @@ integration tests' cluster harness). For --duration seconds it submits jobs
 without pause (quick, slow, failing, and slow ones the user stops), while at
 random intervals it SIGKILLs or SIGSTOPs a worker, SIGKILLs and restarts the
 master, restarts Redis, and fires malformed and unauthenticated requests at
-every port of every node. Then it lets the cluster settle and checks, from
+every port of every node. With --standby a second master runs as a hot
+standby and the campaign also SIGKILLs or SIGSTOPs the active master so that
+the standby takes over (the old one then comes back as the standby: started
+again after a SIGKILL, resumed after a SIGSTOP, when it steps down by
+itself). With --sentinels Redis is a primary, a replica and three
+redis-sentinel processes (tests/integration/sentinel_harness.py), the nodes
+find the primary through the sentinels (redis.sentinels, min_replica_acks 1),
+and the Redis fault is a failover: the primary SIGKILLed, a replica
+promoted, the killed one started again as a replica. Then it lets the
+cluster settle and checks, from
 the job records (Redis, through the master), the master's log and the files
 each job run leaves behind, that:
 
@@ -27,6 +36,7 @@ It prints one summary table, and writes it as JSON with --json. Exit status
     python3 tests/soak/soak.py                 # 10 minutes
     python3 tests/soak/soak.py --tiny          # 60 s, faults more often
     python3 tests/soak/soak.py --duration 1800 --json soak.json
+    python3 tests/soak/soak.py --standby --lease-ttl-ms 2000 --sentinels
 
 ATLAS_SERVER names the atlas-server binary (default: build/atlas-server of
 this checkout); ATLAS_TEST_KEEP=1 keeps the cluster's directory.
@@ -52,6 +62,8 @@ os.environ.setdefault("ATLAS_SERVER", os.path.join(ROOT, "build", "atlas-server"
 
 import cluster_harness  # noqa: E402
 from cluster_harness import Cluster, http  # noqa: E402
+from sentinel_harness import (SentinelRedis, active_master, make_master,  # noqa: E402
+                              sentinel_available, wait_role)
 
 TERMINAL = {"completed", "failed", "cancelled"}
 
@@ -95,9 +107,37 @@ class Campaign:
     def __init__(self, args):
         self.args = args
         self.rng = random.Random(args.seed)
-        self.cluster = Cluster(workers=2, slots=2,
-                               atlas_config="  max_retries: 3\n")  # under limits:
+        config = "  max_retries: 3\n"  # under limits:
+        if args.lease_ttl_ms:
+            config += f"cluster:\n  lease_ttl_ms: {args.lease_ttl_ms}\n"
+        self.sentinels = None
+        if args.sentinels:
+            why = sentinel_available()
+            if why:
+                raise SystemExit(f"--sentinels: {why}")
+            self.sentinels = SentinelRedis(replicas=1).start()
+            config += (f"redis:\n  sentinels: [{', '.join(self.sentinels.addresses())}]\n"
+                       f"  master_name: atlas\n  min_replica_acks: 1\n  wait_timeout_ms: 1000\n")
+        try:
+            self.cluster = Cluster(workers=2, slots=2, atlas_config=config)
+        except BaseException:
+            if self.sentinels:
+                self.sentinels.cleanup()
+            raise
         c = self.cluster
+        self.masters = [c.master]
+        if args.standby:  # both may come up active or standing by
+            first = make_master(c, "master")
+            c.extra.remove(first)
+            c.master = first
+            self.masters = [first, make_master(c, "master-b")]
+        if self.sentinels:
+            c.redis.stop()            # the harness's own redis-server is not used
+            c.redis = self.sentinels  # pid(), port and stop() as harness.Redis
+            for node in [*self.masters, *c.workers]:
+                node.env.pop("REDIS_ADDRESS", None)
+        self.ttl_s = (args.lease_ttl_ms or 5000) / 1000
+        self.timings = collections.defaultdict(list)  # what a fault measured, seconds
         self.starts = c.home + "/starts"
         os.makedirs(self.starts)
         self.lock = threading.Lock()      # jobs, counters
@@ -120,7 +160,27 @@ class Campaign:
     # --- nodes
 
     def nodes(self):
-        return [self.cluster.master, *self.cluster.workers]
+        return [*self.masters, *self.cluster.workers]
+
+    def refresh_active(self, timeout=None):
+        """With a standby: points cluster.master (where requests go) at the
+        master whose /healthz says it is the active one, waiting for one."""
+        if len(self.masters) < 2:
+            return self.cluster.master
+        active = cluster_harness.wait_until(lambda: active_master(self.masters), timeout or
+                                            self.ttl_s + 30, "an active master")
+        self.cluster.master = active
+        return active
+
+    def cleanup(self):
+        c = self.cluster
+        c.extra = [n for n in c.extra if n not in self.masters] + \
+            [m for m in self.masters if m is not c.master]
+        try:
+            c.cleanup()
+        finally:
+            if self.sentinels:
+                self.sentinels.cleanup()
 
     def restart(self, node):
         for _ in range(3):
@@ -255,8 +315,12 @@ class Campaign:
 
     def fault_loop(self):
         lo, hi = self.args.fault_gap
-        choices = ["kill-worker", "stop-worker", "kill-master", "restart-redis", "malformed"]
+        choices = ["kill-worker", "stop-worker", "kill-master",
+                   "redis-failover" if self.sentinels else "restart-redis", "malformed"]
         weights = [3, 2, 2, 2, 3]
+        if len(self.masters) > 1:
+            choices.append("takeover")
+            weights.append(3)
         while not self.stop.wait(self.rng.uniform(lo, hi)):
             kind = self.rng.choices(choices, weights)[0]
             try:
@@ -294,6 +358,18 @@ class Campaign:
                 m.kill()
                 time.sleep(rng.uniform(0.2, 3))
                 self.restart(m)
+                if len(self.masters) > 1:  # it took its lease back, or the standby did
+                    self.refresh_active()
+            elif kind == "takeover":
+                kind = self.takeover(rng.choice([signal.SIGKILL, signal.SIGSTOP]))
+            elif kind == "redis-failover":
+                epoch = c.redis.config_epoch()
+                r = c.redis.failover(signal.SIGKILL, restart=True, timeout=60)
+                self.timings["redis failover: kill -> replica promoted"].append(r["promoted_s"])
+                c.redis.wait_settled(c.redis.primary_port(), 30)
+                extra = (c.redis.config_epoch() or 0) - (epoch or 0) - 1
+                if extra > 0:
+                    self.faults["failovers the sentinels made alone"] += extra
             elif kind == "restart-redis":
                 pid = c.redis.pid()
                 sig = rng.choice([signal.SIGKILL, signal.SIGTERM])
@@ -305,6 +381,42 @@ class Campaign:
                 kind += "-" + ("kill" if sig == signal.SIGKILL else "term")
             self.faults[kind] += 1
             log(f"fault: {kind} ({time.time() - t0:.1f}s)")
+
+    def takeover(self, sig):
+        """The active master SIGKILLed or SIGSTOPped while the standby runs:
+        the standby takes over once the lease lapses; then the old one comes
+        back as the standby (started again, or resumed: it finds its lease
+        taken and starts again as a standby in the same process)."""
+        c = self.cluster
+        old = self.refresh_active()
+        (other,) = [m for m in self.masters if m is not old]
+        t0 = time.monotonic()
+        if sig == signal.SIGKILL:
+            self.on_purpose.add(old.pid)
+            old.kill()
+        else:
+            old.signal(signal.SIGSTOP)
+        try:
+            t1 = wait_role(other, "master", self.ttl_s + 30)
+            c.master = other
+            self.timings["takeover: fault -> standby active"].append(t1 - t0)
+            time.sleep(self.rng.uniform(0.5, 3))
+        finally:
+            if sig == signal.SIGSTOP:
+                pid = old.pid
+                t2 = time.monotonic()
+                old.signal(signal.SIGCONT)
+        if sig == signal.SIGKILL:
+            self.restart(old)
+        else:
+            t3 = wait_role(old, "standby", 60)
+            self.timings["takeover: SIGCONT -> old master standing by"].append(t3 - t2)
+            if not old.running() or old.pid != pid:
+                self.errors.append(f"{old.name} did not step down in its own process")
+        self.refresh_active()
+        if c.master is not other:
+            self.errors.append(f"after the takeover {c.master.name} is active, not {other.name}")
+        return "takeover-" + ("kill" if sig == signal.SIGKILL else "stop")
 
     # --- malformed and unauthenticated requests
 
@@ -408,7 +520,10 @@ class Campaign:
     def run(self):
         c = self.cluster
         c.start(timeout=60)
-        log(f"cluster up in {c.home}: master {c.master.url}, workers "
+        for m in self.masters[1:]:
+            m.start(timeout=60, expect=("standby",))
+        log(f"cluster up in {c.home}: master {c.master.url}"
+            + "".join(f", standby {m.url}" for m in self.masters[1:]) + ", workers "
             f"{[w.url for w in c.workers]}, redis {c.redis.port}")
         threads = [threading.Thread(target=f, daemon=True, name=f.__name__)
                    for f in (self.submitter, self.stopper, self.sampler, self.fault_loop)]
@@ -433,6 +548,7 @@ class Campaign:
         for node in self.nodes():
             if not node.running():
                 self.restart(node)
+        self.refresh_active()
         for w in c.workers:
             c.wait_joined(w, 60)
         return self.settle(t0)
@@ -491,11 +607,17 @@ class Campaign:
     def check(self, acked, recs, elapsed):
         marks = self.files(self.cluster.marks)
         starts = self.files(self.starts)
-        master_log = self.cluster.master.node_log()
-        finished = collections.Counter()
-        for line in master_log.splitlines():
-            if "job finished job_id=soak-" in line:
-                finished[line.split("job_id=")[1].split()[0]] += 1
+        finished = collections.Counter()      # over all masters
+        finished_by = collections.defaultdict(set)
+        for m in self.masters:
+            for line in m.node_log().splitlines():
+                if "job finished job_id=soak-" in line:
+                    job = line.split("job_id=")[1].split()[0]
+                    finished[job] += 1
+                    finished_by[job].add(m.name)
+        # A master the lease went to another from may have logged an end
+        # that its fenced write never recorded; the record's history says.
+        both_masters = [i for i, names in finished_by.items() if len(names) > 1]
         states = collections.Counter()
         failed_by = collections.Counter()
         lost, dupes, explained, multi_term, wrong, multi_start = [], [], [], [], [], []
@@ -517,7 +639,7 @@ class Campaign:
             history = r.get("history", [])
             terminal_steps = [h for h in history if h.get("state") in TERMINAL]
             if (len(terminal_steps) != 1 or history[-1].get("state") != r["state"]
-                    or finished[i] > 1):
+                    or finished[i] > 1 and i not in both_masters):
                 multi_term.append((i, r["state"], [h.get("state") for h in history][-4:],
                                    finished[i]))
             expected = {"quick": {"completed"}, "slow": {"completed"},
@@ -556,6 +678,11 @@ class Campaign:
             ("crashes (must be 0)", len(self.crashes) + len(crash_lines)),
             ("malformed requests answered 5xx", len(self.malformed_5xx)),
         ])
+        if len(self.masters) > 1:
+            summary["job end logged by both masters (one record)"] = len(both_masters)
+        for k, v in sorted(self.timings.items()):
+            summary[f"{k} (s)"] = (f"n {len(v)}, min {min(v):.2f}, median "
+                                   f"{statistics.median(v):.2f}, max {max(v):.2f}")
         for k, v in sorted(failed_by.items()):
             summary[f"  end reason {k}"] = v
         for k, v in sorted(self.faults.items()):
@@ -581,7 +708,7 @@ class Campaign:
         for k, v in summary.items():
             print(f"{k:<{width}}  {v}")
         print("-" * (width + 30))
-        details = {"lost": lost[:20], "duplicates": dupes[:20], "multi_terminal": multi_term[:20],
+        details = {"both_masters": both_masters[:20], "lost": lost[:20], "duplicates": dupes[:20], "multi_terminal": multi_term[:20],
                    "unexpected": wrong[:20], "crashes": self.crashes + crash_lines[:20],
                    "started_twice": multi_start[:20], "explained": explained[:10],
                    "unknown_open": unknown_open[:20], "malformed_5xx": self.malformed_5xx[:20],
@@ -590,7 +717,8 @@ class Campaign:
                    "rss_samples": {n: [(round(t - self.t0, 1), pid, kb) for t, pid, kb in v]
                                    for n, v in self.rss.items()}}
         for k, v in details.items():
-            if v and k not in ("explained", "malformed_answers", "rss_samples", "malformed_at"):
+            if v and k not in ("explained", "malformed_answers", "rss_samples", "malformed_at",
+                               "both_masters"):
                 print(f"{k}: {v}")
         if self.args.json:
             with open(self.args.json, "w") as f:
@@ -628,19 +756,30 @@ def main():
                     help="send no garbage to the CAF ports (for servers built before the "
                          "CAF port front: CAF 0.17 alone allocates a peer-announced payload "
                          "before any check; bench/RESULTS.md, Hardening, finding 2)")
+    ap.add_argument("--standby", action="store_true",
+                    help="a second master as a hot standby; adds the takeover fault (the "
+                         "active master SIGKILLed or SIGSTOPped, the standby takes over)")
+    ap.add_argument("--lease-ttl-ms", type=int, default=0,
+                    help="cluster.lease_ttl_ms (default: the server's, 5000)")
+    ap.add_argument("--sentinels", action="store_true",
+                    help="Redis behind three sentinels with a replica (redis-sentinel "
+                         "installed); its fault is a failover instead of a restart")
     args = ap.parse_args()
     args.fault_gap = (8, 30)
     if args.tiny:
         args.duration, args.fault_gap = 60, (4, 10)
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
-    log(f"soak: {args.duration:.0f}s, seed {args.seed}, server {os.environ['ATLAS_SERVER']}")
+    log(f"soak: {args.duration:.0f}s, seed {args.seed}, server {os.environ['ATLAS_SERVER']}"
+        + (", a standby master" if args.standby else "")
+        + (f", lease TTL {args.lease_ttl_ms} ms" if args.lease_ttl_ms else "")
+        + (", Redis behind sentinels" if args.sentinels else ""))
     campaign = Campaign(args)
     try:
         ok = campaign.run()
     finally:
         campaign.stop.set()
-        campaign.cluster.cleanup()
+        campaign.cleanup()
     sys.exit(0 if ok else 1)
 
 
