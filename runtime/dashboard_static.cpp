@@ -122,7 +122,12 @@ http_response serve_artifact(const std::vector<std::string>& bases, const std::s
 
 void resolve_dashboard_dirs(node_config& cfg) {
   std::error_code ec;
-  auto exe = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  resolve_dashboard_dirs(cfg, fs::read_symlink("/proc/self/exe", ec).parent_path().string());
+}
+
+void resolve_dashboard_dirs(node_config& cfg, const std::string& program_dir) {
+  std::error_code ec;
+  fs::path exe = program_dir;
   std::vector<fs::path> web, sdk;
   web.push_back(exe / ".." / "share" / "atlas" / "web");
   sdk.push_back(exe / ".." / "share" / "atlas" / "sdk" / "python");
@@ -132,8 +137,14 @@ void resolve_dashboard_dirs(node_config& cfg) {
       sdk.push_back(dir / "sdk" / "python");
       break;
     }
-    if (fs::exists(dir / "build.ninja", ec)) { // a build folder: the source tree is its parent
-      web.push_back(dir.parent_path() / "web");
+    if (fs::exists(dir / "build.ninja", ec)) { // a build folder: meson wrote where its sources are
+      std::ifstream in(dir / "atlas-source-root.txt");
+      std::string root;
+      if (std::getline(in, root) && !root.empty()) {
+        web.push_back(fs::path(root) / "web");
+        sdk.push_back(fs::path(root) / "sdk" / "python");
+      }
+      web.push_back(dir.parent_path() / "web"); // a build folder made before that file
       sdk.push_back(dir.parent_path() / "sdk" / "python");
     }
   }

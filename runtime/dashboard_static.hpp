@@ -29,9 +29,12 @@ http_response serve_artifact(const std::vector<std::string>& bases, const std::s
 /// Settles cfg.web_dir and cfg.sdk_dir: $ATLAS_WEB_DIR / $ATLAS_SDK_DIR,
 /// else what atlas.config.yaml's `directories.web_dir` / `sdk_dir` set,
 /// else `<prefix>/share/atlas/{web,sdk/python}` of an
-/// installed program, else `{web,sdk/python}` of the source tree a build
-/// folder sits in (the program's folder or its parents). Missing folders
+/// installed program, else `{web,sdk/python}` of the source tree of the
+/// build folder the program is in (its folder or a parent): named by the
+/// folder's atlas-source-root.txt, so a build folder may be anywhere. Missing folders
 /// leave the field empty (the page answers 404; jobs get no SDK on PYTHONPATH).
 void resolve_dashboard_dirs(node_config& cfg);
+/// The same for a program in `program_dir`.
+void resolve_dashboard_dirs(node_config& cfg, const std::string& program_dir);
 
 } // namespace atlas

@@ -103,9 +103,8 @@ std::vector<std::string> original_args;
   argv.push_back(nullptr);
   spdlog::default_logger()->flush();
   if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) // Linux < 5.11: one by one
-    for (const auto& fd : fs::directory_iterator("/proc/self/fd", std::filesystem::directory_options::skip_permission_denied))
-      if (int n = std::atoi(fd.path().filename().c_str()); n > 2)
-        ::fcntl(n, F_SETFD, FD_CLOEXEC);
+    for (int fd = 3; fd < 65536; ++fd)
+      ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   sigset_t none;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, nullptr);
@@ -240,7 +239,8 @@ int start(const start_flags& flags, bool foreground) {
   int sig = 0;
   for (;;) {
     auto wait = rt.tick_interval();
-    timespec ts{static_cast<time_t>(wait.count() / 1000), static_cast<long>(wait.count() % 1000) * 1000000};
+    timespec ts{static_cast<time_t>(wait.count() / 1000),
+                static_cast<long>(wait.count() % 1000) * 1000000};
     sig = sigtimedwait(&stop_signals, nullptr, &ts);
     if (sig > 0)
       break;

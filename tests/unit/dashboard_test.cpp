@@ -44,6 +44,7 @@ struct temp_dir {
   temp_dir() { fs::create_directories(path / "web" / "sub"); }
   ~temp_dir() { fs::remove_all(path); }
   void write(const fs::path& rel, const std::string& text) {
+    fs::create_directories((path / rel).parent_path());
     std::ofstream(path / rel) << text;
   }
 };
@@ -143,4 +144,17 @@ TEST_CASE("static files get their content type and never leave the web folder", 
   CHECK(serve_artifact({web + "/missing", web}, "sub/app.js").status == 200);
   CHECK(content_type_of("a.PNG") == "image/png");
   CHECK(content_type_of("a.bin") == "application/octet-stream");
+}
+
+TEST_CASE("a build folder anywhere finds the page and the SDK of its sources", "[dashboard]") {
+  temp_dir t;
+  t.write("src/web/index.html", "<h1>hi</h1>");
+  t.write("src/sdk/python/foundations/__init__.py", "");
+  t.write("elsewhere/build/build.ninja", "");
+  t.write("elsewhere/build/atlas-source-root.txt", (t.path / "src").string() + "\n");
+  t.write("elsewhere/build/tests/.keep", "");
+  node_config cfg;
+  resolve_dashboard_dirs(cfg, (t.path / "elsewhere" / "build" / "tests").string());
+  CHECK(cfg.web_dir == (t.path / "src" / "web").string());
+  CHECK(cfg.sdk_dir == (t.path / "src" / "sdk" / "python").string());
 }
