@@ -18,9 +18,9 @@
 #include "actors/http_gateway_impl.hpp"
 #include "adapters/json.hpp"
 #include "adapters/oidc.hpp"
-#include "runtime/auth_rules.hpp"
-#include "runtime/header_auth.hpp"
-#include "runtime/http_answers.hpp"
+#include "library/auth_rules.hpp"
+#include "library/header_auth.hpp"
+#include "library/http_answers.hpp"
 
 namespace atlas::gateway {
 

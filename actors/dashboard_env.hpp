@@ -7,7 +7,7 @@
 #include <string>
 
 #include "messages/job.hpp"
-#include "runtime/config.hpp"
+#include "library/config.hpp"
 
 namespace atlas {
 

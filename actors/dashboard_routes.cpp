@@ -6,8 +6,8 @@
 
 #include "actors/dashboard_views.hpp"
 #include "adapters/json.hpp"
-#include "runtime/dashboard_static.hpp"
-#include "runtime/job_paths.hpp"
+#include "library/dashboard_static.hpp"
+#include "library/job_paths.hpp"
 
 namespace atlas::gateway {
 

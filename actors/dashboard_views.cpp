@@ -6,8 +6,8 @@
 #include <ctime>
 #include <set>
 
-#include "runtime/http_answers.hpp"
-#include "runtime/job_codec.hpp"
+#include "library/http_answers.hpp"
+#include "library/job_codec.hpp"
 
 namespace atlas::dashboard {
 

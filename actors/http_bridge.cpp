@@ -8,7 +8,7 @@
 
 #include "adapters/http_server.hpp"
 #include "messages/errors.hpp"
-#include "runtime/http_answers.hpp"
+#include "library/http_answers.hpp"
 
 namespace atlas {
 

@@ -19,10 +19,10 @@
 #include "adapters/event_loop.hpp"
 #include "adapters/json.hpp"
 #include "messages/errors.hpp"
-#include "runtime/auth_rules.hpp"
-#include "runtime/http_answers.hpp"
-#include "runtime/job_codec.hpp"
-#include "runtime/job_files.hpp"
+#include "library/auth_rules.hpp"
+#include "library/http_answers.hpp"
+#include "library/job_codec.hpp"
+#include "library/job_files.hpp"
 
 namespace atlas {
 

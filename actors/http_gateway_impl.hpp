@@ -16,9 +16,9 @@
 
 #include "actors/counted.hpp"
 #include "messages/actors.hpp"
-#include "runtime/config.hpp"
-#include "runtime/http_answers.hpp"
-#include "runtime/job_codec.hpp"
+#include "library/config.hpp"
+#include "library/http_answers.hpp"
+#include "library/job_codec.hpp"
 
 namespace atlas {
 

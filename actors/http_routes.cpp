@@ -9,8 +9,8 @@
 #include "actors/dashboard_routes.hpp"
 #include "actors/http_gateway_impl.hpp"
 #include "adapters/json.hpp"
-#include "runtime/http_answers.hpp"
-#include "runtime/job_codec.hpp"
+#include "library/http_answers.hpp"
+#include "library/job_codec.hpp"
 
 namespace atlas::gateway {
 

@@ -9,7 +9,7 @@
 #include "actors/dashboard_store.hpp"
 #include "actors/peer_check.hpp"
 #include "messages/errors.hpp"
-#include "runtime/job_codec.hpp"
+#include "library/job_codec.hpp"
 
 namespace atlas {
 

@@ -16,11 +16,11 @@
 
 #include "actors/counted.hpp"
 #include "actors/dashboard_store.hpp"
-#include "actors/lookup_writes.hpp"
+#include "actors/policy/lookup_writes.hpp"
 #include "adapters/redis_client.hpp"
 #include "messages/errors.hpp"
 #include "messages/redis_keys.hpp"
-#include "runtime/job_codec.hpp"
+#include "library/job_codec.hpp"
 
 namespace atlas {
 

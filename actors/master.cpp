@@ -14,9 +14,9 @@
 #include "actors/master_gpus.hpp"
 #include "actors/master_state.hpp"
 #include "actors/peer_check.hpp"
-#include "actors/queued_record.hpp"
+#include "actors/policy/queued_record.hpp"
 #include "messages/errors.hpp"
-#include "runtime/job_codec.hpp"
+#include "library/job_codec.hpp"
 
 namespace atlas {
 

@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "messages/actors.hpp"
-#include "runtime/config.hpp"
+#include "library/config.hpp"
 
 namespace atlas {
 

@@ -9,7 +9,7 @@
 #include <map>
 #include <string>
 
-#include "actors/gpu_placement.hpp"
+#include "actors/policy/gpu_placement.hpp"
 
 namespace atlas {
 

@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "actors/counted.hpp"
-#include "actors/queue_policy.hpp"
+#include "actors/policy/queue_policy.hpp"
 #include "messages/actors.hpp"
-#include "runtime/config.hpp"
+#include "library/config.hpp"
 
 namespace atlas {
 

@@ -2,7 +2,7 @@
 
 #include "actors/master_gpus.hpp"
 #include "actors/master_state.hpp"
-#include "runtime/job_codec.hpp"
+#include "library/job_codec.hpp"
 
 namespace atlas {
 

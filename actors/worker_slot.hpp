@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "messages/actors.hpp"
-#include "runtime/config.hpp"
+#include "library/config.hpp"
 
 namespace atlas {
 

@@ -26,7 +26,7 @@ typename Inspector::result_type inspect(Inspector& f, job_transition& x) {
 }
 
 /// Everything the system knows about one job. Persisted in Redis as JSON
-/// (see runtime/job_codec.hpp) and carried between actors and nodes.
+/// (see library/job_codec.hpp) and carried between actors and nodes.
 struct job_record {
   std::string job_id;       // validated: UUID or [A-Za-z0-9_-]{1,64}
   std::string spec;         // JSON object as the client sent it (Docker-style)

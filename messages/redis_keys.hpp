@@ -8,7 +8,7 @@
 
 namespace atlas::keys {
 
-/// String: the job record as JSON (runtime/job_codec.hpp).
+/// String: the job record as JSON (library/job_codec.hpp).
 inline std::string job(std::string_view id) { return "atlas:job:" + std::string(id); }
 
 /// Set: ids of every job with a record.

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "runtime/config.hpp"
+#include "library/config.hpp"
 
 namespace atlas {
 

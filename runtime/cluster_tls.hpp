@@ -17,7 +17,7 @@
 
 #include "adapters/status.hpp"
 #include "adapters/tls.hpp"
-#include "runtime/config.hpp"
+#include "library/config.hpp"
 
 namespace atlas {
 

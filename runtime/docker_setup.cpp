@@ -4,7 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/job_runners.hpp"
+#include "actors/policy/job_runners.hpp"
 #include "adapters/docker_runner.hpp"
 
 namespace atlas {

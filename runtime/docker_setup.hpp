@@ -5,7 +5,7 @@
 // an image run in containers). Clears the containers a killed previous run
 // of this node left behind.
 
-#include "runtime/config.hpp"
+#include "library/config.hpp"
 
 namespace atlas {
 

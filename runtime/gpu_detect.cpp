@@ -6,7 +6,7 @@
 
 #include <sys/wait.h>
 
-#include "runtime/config.hpp"
+#include "library/config.hpp"
 
 namespace atlas {
 

@@ -23,12 +23,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "runtime/config.hpp"
+#include "library/config.hpp"
 #include "runtime/gpu_detect.hpp"
 #include "runtime/cluster_tls.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_runtime.hpp"
-#include "runtime/redis_server.hpp"
+#include "library/redis_server.hpp"
 
 namespace fs = std::filesystem;
 using namespace atlas;

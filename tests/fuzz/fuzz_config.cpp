@@ -9,7 +9,7 @@
 #include <string>
 
 #include "fuzz_util.hpp"
-#include "runtime/config.hpp"
+#include "library/config.hpp"
 
 using namespace atlas;
 

@@ -20,7 +20,7 @@
 #include "adapters/event_loop.hpp"
 #include "adapters/http_server.hpp"
 #include "fuzz_util.hpp"
-#include "runtime/http_answers.hpp"
+#include "library/http_answers.hpp"
 
 using namespace atlas;
 

@@ -9,7 +9,7 @@
 #include "adapters/http_wire.hpp"
 #include "adapters/json.hpp"
 #include "fuzz_util.hpp"
-#include "runtime/http_answers.hpp"
+#include "library/http_answers.hpp"
 
 using namespace atlas;
 

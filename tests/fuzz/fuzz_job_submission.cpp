@@ -7,7 +7,7 @@
 
 #include "adapters/json.hpp"
 #include "fuzz_util.hpp"
-#include "runtime/job_codec.hpp"
+#include "library/job_codec.hpp"
 
 using namespace atlas;
 

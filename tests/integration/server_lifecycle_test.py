@@ -287,7 +287,7 @@ def test_a_bad_host_address_stops_start_up():
 
 def test_limits_drain_timeout_s_is_a_known_setting():
     # KNOWN SERVER DEFECT (reported): limits.drain_timeout_s is documented
-    # (runtime/config.hpp) but read_atlas_file does not know it: it is warned
+    # (library/config.hpp) but read_atlas_file does not know it: it is warned
     # about as unknown and ignored, so `stop` drains for the default 30 s.
     node = make_node(slots=0).start()
     try:

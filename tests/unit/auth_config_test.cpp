@@ -1,7 +1,7 @@
 // The `auth:` section of atlas.config.yaml: defaults, values, bad values
 // named by key, unknown keys warned about.
 
-#include "runtime/config.hpp"
+#include "library/config.hpp"
 
 #include <catch2/catch.hpp>
 

@@ -10,7 +10,7 @@
 
 #include "adapters/json.hpp"
 #include "adapters/oidc.hpp"
-#include "runtime/auth_rules.hpp"
+#include "library/auth_rules.hpp"
 #include "runtime/credentials.hpp"
 
 using namespace atlas;

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "runtime/cli_format.hpp"
+#include "runtime/cli/format.hpp"
 
 #include <set>
 

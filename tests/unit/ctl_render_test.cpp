@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "adapters/json.hpp"
-#include "runtime/ctl_render.hpp"
+#include "runtime/ctl/render.hpp"
 
 #include <sstream>
 

@@ -7,7 +7,7 @@
 
 #include "actors/dashboard_env.hpp"
 #include "actors/dashboard_views.hpp"
-#include "runtime/dashboard_static.hpp"
+#include "library/dashboard_static.hpp"
 
 using namespace atlas;
 namespace fs = std::filesystem;

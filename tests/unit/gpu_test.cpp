@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "actors/gpu_placement.hpp"
-#include "actors/queue_policy.hpp"
-#include "runtime/config.hpp"
+#include "actors/policy/gpu_placement.hpp"
+#include "actors/policy/queue_policy.hpp"
+#include "library/config.hpp"
 #include "runtime/gpu_detect.hpp"
 
 using namespace atlas;

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "runtime/job_codec.hpp"
+#include "library/job_codec.hpp"
 
 using namespace atlas;
 

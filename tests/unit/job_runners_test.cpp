@@ -7,7 +7,7 @@
 #include <mutex>
 #include <optional>
 
-#include "actors/job_runners.hpp"
+#include "actors/policy/job_runners.hpp"
 #include "adapters/event_loop.hpp"
 #include "adapters/process_runner.hpp"
 

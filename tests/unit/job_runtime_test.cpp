@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <csignal>
 
-#include "actors/job_runtime.hpp"
+#include "actors/policy/job_runtime.hpp"
 
 using namespace atlas;
 

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "actors/queue_policy.hpp"
+#include "actors/policy/queue_policy.hpp"
 
 using namespace atlas;
 

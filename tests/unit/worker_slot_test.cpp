@@ -18,14 +18,14 @@
 #include <caf/send.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/job_runners.hpp"
+#include "actors/policy/job_runners.hpp"
 #include "actors/worker_slot.hpp"
 #include "adapters/archive.hpp"
 #include "adapters/bench_sleep_runner.hpp"
 #include "adapters/event_loop.hpp"
 #include "messages/actors.hpp"
 #include "messages/types.hpp"
-#include "runtime/job_paths.hpp"
+#include "library/job_paths.hpp"
 
 using namespace atlas;
 using namespace std::chrono_literals;

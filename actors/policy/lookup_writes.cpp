@@ -1,0 +1,106 @@
+#include "actors/policy/lookup_writes.hpp"
+
+#include "actors/dashboard_store.hpp"
+#include "messages/redis_keys.hpp"
+#include "library/job_codec.hpp"
+
+namespace atlas::lookup_writes {
+
+namespace {
+
+constexpr job_state all_states[] = {job_state::queued,    job_state::pending,
+                                    job_state::running,   job_state::completed,
+                                    job_state::failed,    job_state::cancelled,
+                                    job_state::lost};
+
+std::string index_of(job_state s) {
+  return keys::state_set(to_string(s));
+}
+
+bool is_dispatch(const job_record& rec) {
+  return rec.state == job_state::pending;
+}
+
+/// A write that ends the job's current dispatch: it ended, or it was lost
+/// and requeued.
+bool ends_dispatch(const job_record& rec) {
+  return is_terminal(rec.state) || (rec.state == job_state::queued && rec.retries > 0);
+}
+
+} // namespace
+
+std::vector<cmd> enqueue(const job_record& rec) {
+  return {{"SADD", keys::all_jobs, rec.job_id},
+          {"SADD", index_of(rec.state), rec.job_id},
+          {"SET", keys::job(rec.job_id), to_json(rec), "NX"}};
+}
+
+bool enqueue_created(std::span<const redis_reply> replies) {
+  return !replies.empty() && replies.back().is_status("OK");
+}
+
+std::optional<job_state> last_stored_state(const job_record& rec) {
+  if (rec.history.size() < 2)
+    return std::nullopt;
+  for (auto t = rec.history.rbegin() + 1; t != rec.history.rend(); ++t)
+    if (t->state != job_state::lost)
+      return t->state;
+  return std::nullopt;
+}
+
+std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from) {
+  std::vector<cmd> cmds;
+  if (is_dispatch(rec)) {
+    // Before the record: the slot is only told to run the job once the
+    // whole write is answered, and the record is what says it is pending.
+    if (!rec.job_secret.empty())
+      cmds.push_back({"SET", keys::job_secret(rec.job_id),
+                      dashboard::secret_digest(rec.job_secret)});
+    if (!rec.host_address.empty())
+      cmds.push_back({"HSET", keys::routing_map, rec.job_id, rec.host_address});
+  }
+  // A tracking secret lives as long as its dispatch: once the job ended (or
+  // was requeued, to be dispatched with a new one) it stores nothing more.
+  // Before the record, so a write cut off half way never leaves an ended job
+  // whose secret still works. (The SMOVE stays next to last.)
+  if (ends_dispatch(rec))
+    cmds.push_back({"DEL", keys::job_secret(rec.job_id)});
+  if (from && *from != rec.state)
+    cmds.push_back({"SMOVE", index_of(*from), index_of(rec.state), rec.job_id});
+  else
+    cmds.push_back({"SADD", index_of(rec.state), rec.job_id});
+  cmds.push_back({"SET", keys::job(rec.job_id), to_json(rec)});
+  return cmds;
+}
+
+bool transition_indexed(const job_record& rec, std::optional<job_state> from,
+                        std::span<const redis_reply> replies) {
+  if (!from || *from == rec.state)
+    return true; // SADD: the id is in its state's set now
+  if (replies.size() < 2)
+    return false;
+  const auto& moved = replies[replies.size() - 2];
+  return moved.type == redis_reply::kind::integer && moved.integer == 1;
+}
+
+std::vector<cmd> reindex(const job_record& rec) {
+  std::vector<cmd> cmds{{"SADD", index_of(rec.state), rec.job_id}};
+  for (auto s : all_states)
+    if (s != rec.state)
+      cmds.push_back({"SREM", index_of(s), rec.job_id});
+  return cmds;
+}
+
+std::vector<cmd> remove(const std::string& id, const std::vector<std::string>& extra_keys) {
+  std::vector<cmd> cmds;
+  cmds.push_back({"DEL", keys::job(id)});
+  cmds.push_back({"SREM", keys::all_jobs, id});
+  for (auto s : all_states)
+    cmds.push_back({"SREM", index_of(s), id});
+  cmds.push_back({"HDEL", keys::routing_map, id});
+  for (const auto& key : extra_keys)
+    cmds.push_back({"DEL", key});
+  return cmds;
+}
+
+} // namespace atlas::lookup_writes

@@ -1,0 +1,150 @@
+#include "library/http_answers.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "adapters/json.hpp"
+#include "library/job_codec.hpp"
+
+namespace atlas {
+
+http_response json_answer(uint16_t status, std::string body) {
+  http_response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+http_response error_answer(uint16_t status, std::string_view message) {
+  json::writer w;
+  w.begin_object().kv("error", message).end_object();
+  return json_answer(status, w.take());
+}
+
+http_response no_content() {
+  return json_answer(204, "{}");
+}
+
+namespace {
+
+int hex(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+std::string decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+} // namespace
+
+std::map<std::string, std::string> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (part.empty())
+      continue;
+    auto eq = part.find('=');
+    if (eq == std::string_view::npos)
+      out[decode(part)] = "";
+    else
+      out[decode(part.substr(0, eq))] = decode(part.substr(eq + 1));
+  }
+  return out;
+}
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  while (!path.empty()) {
+    auto slash = path.find('/');
+    auto part = path.substr(0, slash);
+    if (!part.empty())
+      out.emplace_back(part);
+    if (slash == std::string_view::npos)
+      break;
+    path = path.substr(slash + 1);
+  }
+  return out;
+}
+
+std::string records_by_id(const std::vector<job_record>& recs) {
+  json::writer w;
+  w.begin_object();
+  for (auto& rec : recs) {
+    w.key(rec.job_id).begin_object();
+    write_job_fields(w, rec);
+    w.end_object();
+  }
+  w.end_object();
+  return w.take();
+}
+
+std::string records_by_position(const std::vector<job_record>& recs) {
+  json::writer w;
+  w.begin_object();
+  int64_t pos = 0;
+  for (auto& rec : recs) {
+    w.key(std::to_string(pos)).begin_object();
+    write_job_fields(w, rec);
+    w.kv("position", pos++);
+    w.end_object();
+  }
+  w.end_object();
+  return w.take();
+}
+
+std::string record_list(std::vector<job_record> recs) {
+  std::sort(recs.begin(), recs.end(), [](const job_record& a, const job_record& b) {
+    return a.queued_time > b.queued_time;
+  });
+  json::writer w;
+  w.begin_object().key("jobs").begin_array();
+  for (auto& rec : recs) {
+    w.begin_object();
+    write_job_fields(w, rec);
+    w.end_object();
+  }
+  w.end_array().end_object();
+  return w.take();
+}
+
+std::string job_with_logs(const job_record& rec, std::string_view logs) {
+  json::writer w;
+  w.begin_object();
+  write_job_fields(w, rec);
+  w.kv("logs", logs);
+  w.end_object();
+  return w.take();
+}
+
+std::optional<uint64_t> parse_index(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\n'))
+    text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\n' || text.back() == '\r'))
+    text.remove_suffix(1);
+  uint64_t out = 0;
+  auto [ptr, err] = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (err != std::errc{} || ptr != text.data() + text.size() || text.empty())
+    return std::nullopt;
+  return out;
+}
+
+} // namespace atlas

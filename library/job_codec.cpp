@@ -1,0 +1,206 @@
+#include "library/job_codec.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace atlas {
+
+namespace {
+
+void time_field(json::writer& w, std::string_view key, double t) {
+  w.key(key);
+  if (t > 0)
+    w.value(t);
+  else
+    w.null();
+}
+
+double number_or_zero(const json::value& v, std::string_view key) {
+  auto x = v.find(key);
+  return x != nullptr && x->is_number() ? x->number : 0.0;
+}
+
+std::string object_text(const json::value* v) {
+  return v != nullptr && v->is_object() ? v->dump() : std::string{"{}"};
+}
+
+} // namespace
+
+void write_job_fields(json::writer& w, const job_record& rec) {
+  w.kv("job_id", rec.job_id);
+  w.kv("status", api_status(rec.state));
+  w.kv("state", to_string(rec.state));
+  w.key("spec").raw(rec.spec.empty() ? "{}" : rec.spec);
+  w.key("metadata").raw(rec.metadata.empty() ? "{}" : rec.metadata);
+  w.kv("project_name", rec.project_name);
+  w.kv("username", rec.username);
+  w.key("gpu_spec").begin_object().kv("num_gpus", rec.num_gpus).end_object();
+  w.kv("priority", rec.priority);
+  time_field(w, "queued_time", rec.queued_time);
+  time_field(w, "start_time", rec.start_time);
+  time_field(w, "end_time", rec.end_time);
+  w.key("return_code");
+  if (rec.has_return_code)
+    w.value(rec.return_code);
+  else
+    w.null();
+  w.kv("reason", rec.reason);
+  w.kv("node", rec.node);
+  w.kv("host_address", rec.host_address);
+  w.kv("slot", rec.slot);
+  w.kv("retries", rec.retries);
+  w.kv("max_retries", rec.max_retries);
+  w.kv("pin", rec.pin);
+  w.kv("seq", rec.seq);
+  w.key("history").begin_array();
+  for (auto& t : rec.history)
+    w.begin_object().kv("state", to_string(t.state)).kv("time", t.time).kv("slot", t.slot).end_object();
+  w.end_array();
+  w.key("gpus").begin_array();
+  for (auto& g : rec.gpus)
+    w.value(g);
+  w.end_array();
+}
+
+std::string to_json(const job_record& rec) {
+  json::writer w;
+  w.begin_object();
+  write_job_fields(w, rec);
+  w.end_object();
+  return w.take();
+}
+
+std::optional<job_record> job_from_json(std::string_view text, std::string& error) {
+  auto v = json::parse(text, error);
+  if (!v)
+    return std::nullopt;
+  if (!v->is_object()) {
+    error = "job record is not a JSON object";
+    return std::nullopt;
+  }
+  job_record rec;
+  rec.job_id = v->get_string("job_id").value_or("");
+  auto state = parse_job_state(v->get_string("state").value_or(""));
+  if (rec.job_id.empty() || !state) {
+    error = "job record lacks job_id or state";
+    return std::nullopt;
+  }
+  rec.state = *state;
+  rec.spec = object_text(v->find("spec"));
+  rec.metadata = object_text(v->find("metadata"));
+  rec.project_name = v->get_string("project_name").value_or("");
+  rec.username = v->get_string("username").value_or("");
+  if (auto g = v->find("gpu_spec"))
+    rec.num_gpus = g->get_int("num_gpus").value_or(0);
+  rec.priority = v->get_int("priority").value_or(0);
+  rec.queued_time = number_or_zero(*v, "queued_time");
+  rec.start_time = number_or_zero(*v, "start_time");
+  rec.end_time = number_or_zero(*v, "end_time");
+  if (auto rc = v->get_int("return_code")) {
+    rec.return_code = *rc;
+    rec.has_return_code = true;
+  }
+  rec.reason = v->get_string("reason").value_or("");
+  rec.node = v->get_string("node").value_or("");
+  rec.host_address = v->get_string("host_address").value_or("");
+  rec.slot = v->get_string("slot").value_or("");
+  rec.retries = v->get_int("retries").value_or(0);
+  rec.max_retries = v->get_int("max_retries").value_or(-1);
+  rec.pin = v->get_int("pin").value_or(0);
+  rec.seq = static_cast<uint64_t>(std::max<int64_t>(0, v->get_int("seq").value_or(0))); // no wrap-around
+  if (auto h = v->find("history"); h != nullptr && h->is_array()) {
+    for (auto& t : h->array) {
+      auto s = parse_job_state(t.get_string("state").value_or(""));
+      if (!s)
+        continue;
+      job_transition step{*s, number_or_zero(t, "time"), t.get_string("slot").value_or("")};
+      rec.history.push_back(std::move(step));
+    }
+  }
+  if (auto g = v->find("gpus"); g != nullptr && g->is_array())
+    for (auto& id : g->array)
+      if (id.is_string())
+        rec.gpus.push_back(id.string);
+  return rec;
+}
+
+std::optional<job_record> job_from_submission(std::string_view body, std::string& error) {
+  auto v = json::parse(body, error);
+  if (!v)
+    return std::nullopt;
+  if (!v->is_object()) {
+    error = "Job must contain json payload";
+    return std::nullopt;
+  }
+  auto spec = v->find("spec");
+  if (spec == nullptr || !spec->is_object()) {
+    error = "Bad job spec: 'spec' must be a JSON object";
+    return std::nullopt;
+  }
+  job_record rec;
+  auto id = v->find("job_id");
+  if (id == nullptr || !id->is_string() || !valid_job_id(id->string)) {
+    error = "Bad job id: 'job_id' must be a UUID or 1-64 of [A-Za-z0-9_-]";
+    return std::nullopt;
+  }
+  rec.job_id = id->string;
+  rec.spec = spec->dump();
+  auto meta = v->find("metadata");
+  if (meta != nullptr && !meta->is_null() && !meta->is_object()) {
+    error = "Bad metadata: expected a JSON object";
+    return std::nullopt;
+  }
+  rec.metadata = object_text(meta);
+  if (meta != nullptr) {
+    rec.project_name = meta->get_string("project_name").value_or("");
+    rec.username = meta->get_string("username").value_or("");
+  }
+  if (auto g = v->find("gpu_spec"); g != nullptr && g->is_object()) {
+    auto n = g->find("num_gpus");
+    if (n != nullptr && !n->is_null()) {
+      auto num = g->get_int("num_gpus");
+      if (!num || *num < 0) {
+        error = "Bad gpu_spec: num_gpus must be a whole number >= 0";
+        return std::nullopt;
+      }
+      rec.num_gpus = *num;
+    }
+  }
+  if (auto p = v->find("priority"); p != nullptr && !p->is_null()) {
+    auto prio = v->get_int("priority");
+    if (!prio) {
+      error = "Bad priority: expected a whole number";
+      return std::nullopt;
+    }
+    rec.priority = *prio;
+  }
+  if (auto r = v->find("max_retries"); r != nullptr && !r->is_null()) {
+    auto n = v->get_int("max_retries");
+    if (!n || *n < 0) {
+      error = "Bad max_retries: expected a whole number >= 0";
+      return std::nullopt;
+    }
+    rec.max_retries = *n;
+  }
+  rec.state = job_state::queued;
+  return rec;
+}
+
+bool valid_job_id(std::string_view id) {
+  if (id.empty() || id.size() > 64)
+    return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '-' || c == '_';
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+} // namespace atlas

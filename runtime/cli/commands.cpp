@@ -1,0 +1,438 @@
+#include "runtime/cli/commands.hpp"
+
+#include "adapters/archive.hpp"
+#include "adapters/http_client.hpp"
+#include "adapters/json.hpp"
+#include "runtime/cli/format.hpp"
+#include "library/config.hpp"
+#include "library/job_codec.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <fstream>
+#include <iomanip>
+#include <optional>
+#include <ostream>
+#include <thread>
+
+namespace atlas::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using json::value;
+
+/// The server's explanation in an error body: {"error": "..."}, a JSON string, or short text.
+std::string server_message(const std::string& body) {
+  std::string perr;
+  if (auto v = json::parse(body, perr)) {
+    if (v->is_object())
+      for (const char* k : {"error", "message", "detail"})
+        if (auto s = v->get_string(k))
+          return *s;
+    if (v->is_string())
+      return v->string;
+  }
+  std::string line = body.substr(0, body.find('\n'));
+  if (line.size() > 200)
+    line = line.substr(0, 200) + "...";
+  return line;
+}
+
+bool is_terminal(const std::string& status) {
+  return status == "completed" || status == "failed" || status == "cancelled";
+}
+
+/// GET /jobs/<id>; nullopt after printing the error.
+std::optional<value> fetch_job(context& ctx, const submission_config& sc, const std::string& id) {
+  auto r = http_client::get(sc.scheduler_url + "/jobs/" + id, options(ctx));
+  if (!r.ok())
+    return fail(ctx, r, id), std::nullopt;
+  auto v = json_body(ctx, r);
+  if (v && !v->is_object())
+    return ctx.err << "error: the scheduler's answer for job '" << id << "' is not an object\n", std::nullopt;
+  return v;
+}
+
+/// Copies log text to `out` as it comes; ends the last line on destruction.
+struct log_printer {
+  std::ostream& out;
+  char last = '\n';
+  void operator()(std::string_view text) {
+    if (text.empty())
+      return;
+    out << text << std::flush;
+    last = text.back();
+  }
+  ~log_printer() {
+    if (last != '\n')
+      out << '\n' << std::flush;
+  }
+};
+
+/// Prints the log as it grows by asking for the job every 2 s (schedulers
+/// without the /api/v1 log stream). Returns the exit code.
+int poll_logs(context& ctx, const submission_config& sc, const std::string& id) {
+  log_printer print{ctx.out};
+  size_t printed = 0;
+  for (;;) {
+    auto job = fetch_job(ctx, sc, id);
+    if (!job)
+      return 1;
+    std::string logs = job->get_string("logs").value_or("");
+    if (logs.size() < printed)
+      printed = 0;
+    print(std::string_view{logs}.substr(printed));
+    printed = logs.size();
+    if (is_terminal(job->get_string("status").value_or("")))
+      return 0;
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+}
+
+/// Streams the job's log to `out` until the job ends. Returns the exit code.
+int follow_logs(context& ctx, const submission_config& sc, const std::string& id) {
+  http_options o = options(ctx);
+  o.stall_timeout_s = 0; // a quiet job sends nothing for long stretches
+  http_result r;
+  {
+    log_printer print{ctx.out};
+    r = http_client::stream_get(sc.scheduler_url + "/api/v1/jobs/" + id + "/logs?follow=1", std::ref(print), o);
+  }
+  if (r.ok())
+    return 0;
+  if (r.error.empty() && (r.status == 404 || r.status == 405))
+    return poll_logs(ctx, sc, id);
+  return fail(ctx, r, id);
+}
+
+/// After the log stream ends: the job's final record, waiting briefly for
+/// the record to catch up with the end of the log.
+std::optional<value> final_record(context& ctx, const submission_config& sc, const std::string& id) {
+  for (int attempt = 0;; ++attempt) {
+    auto job = fetch_job(ctx, sc, id);
+    if (!job || is_terminal(job->get_string("status").value_or("")) || attempt == 20)
+      return job;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+std::string user_name(const context& ctx) {
+  if (auto it = ctx.env.find("USER"); it != ctx.env.end() && !it->second.empty())
+    return it->second;
+  if (passwd* pw = getpwuid(getuid()); pw && pw->pw_name)
+    return pw->pw_name;
+  return "unknown";
+}
+
+/// project_name from <dir>/job.config.yaml; empty when absent; nullopt on error (printed).
+std::optional<std::string> configured_project(context& ctx, const std::string& dir) {
+  const std::string file = dir + "/job.config.yaml";
+  std::error_code ec;
+  if (!fs::exists(file, ec))
+    return std::string{};
+  try {
+    YAML::Node root = YAML::LoadFile(file);
+    if (!root.IsMap())
+      return std::string{};
+    YAML::Node p = root["project_name"];
+    if (!p || p.IsNull())
+      return std::string{};
+    if (!p.IsScalar())
+      return ctx.err << "error: " << file << ": project_name: expected a string\n", std::nullopt;
+    return p.Scalar();
+  } catch (const YAML::Exception& e) {
+    ctx.err << "error: " << file << ": not valid YAML (line " << e.mark.line + 1 << "): " << e.msg << "\n";
+    return std::nullopt;
+  }
+}
+
+/// A temporary file name under $TMPDIR, removed when this goes out of scope.
+struct temp_file {
+  std::string path;
+  explicit temp_file(const std::string& dir, const std::string& stem) {
+    std::string tmpl = dir + "/" + stem + "-XXXXXX";
+    int fd = mkstemp(tmpl.data());
+    if (fd >= 0) {
+      close(fd);
+      path = tmpl;
+    }
+  }
+  ~temp_file() {
+    if (!path.empty())
+      ::unlink(path.c_str());
+  }
+};
+
+/// Draws "Uploading [#####.....]  45%  12.3 of 27.0 MB" on a terminal.
+struct progress_bar {
+  std::ostream& err;
+  int last = -1;
+  void operator()(uint64_t sent, uint64_t total) {
+    if (total == 0)
+      return;
+    int pct = static_cast<int>(sent * 100 / total);
+    if (pct == last)
+      return;
+    last = pct;
+    std::string bar(30, '.');
+    std::fill_n(bar.begin(), pct * 30 / 100, '#');
+    err << "\rUploading [" << bar << "] " << std::setw(3) << pct << "%  " << std::fixed
+        << std::setprecision(1) << sent / 1048576.0 << " of " << total / 1048576.0 << " MB" << std::flush;
+  }
+};
+
+bool parse_bool_word(const std::string& s, bool& out) {
+  std::string l = s;
+  std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (l == "true" || l == "1" || l == "yes")
+    return out = true, true;
+  if (l == "false" || l == "0" || l == "no")
+    return out = false, true;
+  return false;
+}
+
+bool parse_int(const std::string& s, long long lo, long long& out) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end || errno || v < lo)
+    return false;
+  out = v;
+  return true;
+}
+
+} // namespace
+
+/// The submission config of `env_name`; prints the error and returns nullopt on failure.
+std::optional<submission_config> scheduler_for(context& ctx, const std::string& env_name) {
+  auto r = load_submission_config(ctx.home, env_name);
+  for (const auto& w : r.warnings)
+    ctx.err << "warning: " << w << "\n";
+  if (!r.ok()) {
+    ctx.err << "error: " << r.error << "\n";
+    return std::nullopt;
+  }
+  return r.config;
+}
+
+http_options options(const context& ctx) {
+  http_options o;
+  o.token = ctx.token;
+  o.peer = "the scheduler";
+  return o;
+}
+
+/// Prints why a call failed and returns exit code 1.
+int fail(context& ctx, const http_result& r, const std::string& job_id) {
+  if (!r.error.empty()) {
+    ctx.err << "error: " << r.error << "\n";
+  } else if (r.status == 401) {
+    std::string msg = server_message(r.body);
+    ctx.err << "error: the scheduler refused your login (" << (msg.empty() ? "HTTP 401" : msg)
+            << "); log in again: foundations login <env>\n";
+  } else if (r.status == 404 && !job_id.empty()) {
+    ctx.err << "error: job '" << job_id << "' not found\n";
+  } else {
+    std::string msg = server_message(r.body);
+    ctx.err << "error: " << (msg.empty() ? "the scheduler refused the request" : msg) << " (HTTP "
+            << r.status << ")\n";
+  }
+  return 1;
+}
+
+/// Parses a 2xx body as JSON; prints an error and returns nullopt when it is not.
+std::optional<value> json_body(context& ctx, const http_result& r) {
+  std::string perr;
+  auto v = json::parse(r.body, perr);
+  if (!v)
+    ctx.err << "error: the scheduler sent an answer that is not JSON (" << perr << ")\n";
+  return v;
+}
+
+bool check_id(context& ctx, const std::string& id) {
+  if (valid_job_id(id))
+    return true;
+  ctx.err << "error: '" << id << "' is not a job id (expected letters, digits, '-' or '_')\n";
+  return false;
+}
+
+std::optional<job_target> job_target_of(context& ctx, const args& a, int& code) {
+  const std::string& id = a.positional.at(1);
+  if (!check_id(ctx, id)) {
+    code = 2;
+    return std::nullopt;
+  }
+  auto sc = scheduler_for(ctx, a.positional.at(0));
+  if (!sc) {
+    code = 1;
+    return std::nullopt;
+  }
+  return job_target{id, std::move(*sc)};
+}
+
+int submit(context& ctx, const args& a) {
+  const std::string& env_name = a.positional.at(0);
+  std::string dir = a.positional.at(1);
+  std::vector<std::string> command(a.positional.begin() + 2, a.positional.end());
+  if (command.empty())
+    command = {"main.py"};
+  long long num_gpus = 0, priority = 0, ram = 0;
+  bool stream = true;
+  if (a.has("num-gpus") && !parse_int(a.flag("num-gpus"), 0, num_gpus))
+    return ctx.err << "error: --num-gpus: expected a whole number >= 0, got '" << a.flag("num-gpus") << "'\n", 2;
+  if (a.has("priority") && !parse_int(a.flag("priority"), LLONG_MIN, priority))
+    return ctx.err << "error: --priority: expected a whole number, got '" << a.flag("priority") << "'\n", 2;
+  if (a.has("ram") && !parse_int(a.flag("ram"), 1, ram))
+    return ctx.err << "error: --ram: expected a whole number of GB >= 1, got '" << a.flag("ram") << "'\n", 2;
+  if (a.has("stream-job-logs") && !parse_bool_word(a.flag("stream-job-logs"), stream))
+    return ctx.err << "error: --stream-job-logs: expected True or False, got '" << a.flag("stream-job-logs")
+                   << "'\n", 2;
+  auto sc = scheduler_for(ctx, env_name);
+  if (!sc)
+    return 1;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    return ctx.err << "error: " << dir << " is not a directory\n", 1;
+  dir = fs::absolute(dir, ec).lexically_normal().string();
+  if (dir.size() > 1 && dir.back() == '/')
+    dir.pop_back();
+  std::string project = a.flag("project-name");
+  if (project.empty()) {
+    auto configured = configured_project(ctx, dir);
+    if (!configured)
+      return 1;
+    project = configured->empty() ? fs::path(dir).filename().string() : *configured;
+  }
+  const std::string id = new_job_id();
+
+  temp_file bundle(fs::temp_directory_path(ec).string(), "atlas-bundle");
+  if (bundle.path.empty())
+    return ctx.err << "error: cannot create a temporary file for the job bundle\n", 1;
+  if (auto st = archive::create_tgz(dir, bundle.path, id + "/job_source", {".git", "__pycache__", ".venv"}); !st)
+    return ctx.err << "error: cannot pack " << dir << ": " << st.error() << "\n", 1;
+  progress_bar bar{ctx.err};
+  progress_fn progress;
+  if (ctx.err_is_tty)
+    progress = [&bar](uint64_t sent, uint64_t total) { bar(sent, total); };
+  http_options up = options(ctx);
+  auto r = http_client::upload_file(sc->scheduler_url + "/job_bundle", "job_bundle", bundle.path, id + ".tgz",
+                                    progress, up);
+  if (bar.last >= 0)
+    ctx.err << "\n";
+  if (!r.ok())
+    return fail(ctx, r);
+
+  json::writer w;
+  w.begin_object().kv("job_id", id).key("spec").begin_object().key("command").begin_array();
+  for (const auto& word : command)
+    w.value(word);
+  w.end_array();
+  if (a.has("entrypoint"))
+    w.key("entrypoint").begin_array().value(a.flag("entrypoint")).end_array();
+  w.key("environment").begin_object().end_object();
+  if (a.has("ram"))
+    w.kv("mem_limit", std::to_string(ram) + "g");
+  w.end_object();
+  w.key("metadata").begin_object().kv("project_name", project).kv("username", user_name(ctx)).end_object();
+  w.key("gpu_spec").begin_object().kv("num_gpus", static_cast<int64_t>(num_gpus)).end_object();
+  w.kv("priority", static_cast<int64_t>(priority)).end_object();
+  r = http_client::post_json(sc->scheduler_url + "/queued_jobs", w.str(), options(ctx));
+  if (!r.ok())
+    return fail(ctx, r);
+  std::string perr;
+  auto answer = json::parse(r.body, perr);
+  std::string job_id = answer && answer->is_string() && valid_job_id(answer->string) ? answer->string : id;
+  ctx.out << "Job '" << job_id << "' submitted to " << sc->scheduler_url << " (project " << project << ")"
+          << std::endl;
+  if (!stream)
+    return 0;
+
+  if (int rc = follow_logs(ctx, *sc, job_id); rc != 0)
+    return rc;
+  auto job = final_record(ctx, *sc, job_id);
+  if (!job)
+    return 1;
+  std::string status = job->get_string("status").value_or("unknown");
+  if (!is_terminal(status))
+    return ctx.err << "error: the log stream ended but job '" << job_id << "' is still " << status << "\n", 1;
+  std::vector<std::string> details;
+  if (auto rc = job->get_int("return_code"); rc && status != "completed")
+    details.push_back("return code " + std::to_string(*rc));
+  if (auto reason = job->get_string("reason"); reason && !reason->empty())
+    details.push_back(*reason);
+  ctx.out << "Job '" << job_id << "' finished: " << status;
+  for (size_t i = 0; i < details.size(); ++i)
+    ctx.out << (i ? ", " : " (") << details[i] << (i + 1 == details.size() ? ")" : "");
+  ctx.out << std::endl;
+  return status == "completed" ? 0 : 1;
+}
+
+int get_logs(context& ctx, const args& a) {
+  int code = 0;
+  auto where = job_target_of(ctx, a, code);
+  if (!where)
+    return code;
+  const std::string& id = where->id;
+  const submission_config* sc = &where->scheduler;
+  if (a.has("follow"))
+    return follow_logs(ctx, *sc, id);
+  auto job = fetch_job(ctx, *sc, id);
+  if (!job)
+    return 1;
+  std::string logs = job->get_string("logs").value_or("");
+  ctx.out << logs << (logs.empty() || logs.back() == '\n' ? "" : "\n") << std::flush;
+  return 0;
+}
+
+int get_job(context& ctx, const args& a) {
+  int code = 0;
+  auto where = job_target_of(ctx, a, code);
+  if (!where)
+    return code;
+  const std::string& id = where->id;
+  const submission_config* sc = &where->scheduler;
+  std::error_code ec;
+  const fs::path save_dir = fs::absolute(a.flag("save-dir", "."), ec);
+  const fs::path target = save_dir / id;
+  if (fs::exists(fs::symlink_status(target, ec)))
+    return ctx.err << "error: " << target.string() << " already exists\n", 1;
+  fs::create_directories(save_dir, ec);
+  if (ec)
+    return ctx.err << "error: cannot create " << save_dir.string() << ": " << ec.message() << "\n", 1;
+  temp_file tgz(save_dir.string(), "." + id + ".tgz");
+  if (tgz.path.empty())
+    return ctx.err << "error: cannot create a file in " << save_dir.string() << "\n", 1;
+  http_options o = options(ctx);
+  auto r = http_client::download_to_file(sc->scheduler_url + "/job_bundle/" + id, tgz.path, o);
+  if (!r.ok())
+    return fail(ctx, r, id);
+  // Unpack beside the target, then move into place: a half-unpacked job never
+  // appears under its name. Entries under "<id>/" are lifted out of it.
+  std::string unpack = (save_dir / ("." + id + ".unpack-XXXXXX")).string();
+  if (!mkdtemp(unpack.data()))
+    return ctx.err << "error: cannot create a directory in " << save_dir.string() << "\n", 1;
+  archive::extract_options lift;
+  lift.strip_prefix = id;
+  auto st = archive::extract_tgz(tgz.path, unpack, lift);
+  if (st)
+    fs::rename(unpack, target, ec);
+  fs::remove_all(unpack, ec);
+  if (!st)
+    return ctx.err << "error: cannot unpack the artifacts of job '" << id << "': " << st.error() << "\n", 1;
+  if (!fs::exists(target))
+    return ctx.err << "error: cannot move the artifacts to " << target.string() << "\n", 1;
+  ctx.out << "Saved job '" << id << "' to " << target.string() << std::endl;
+  return 0;
+}
+
+} // namespace atlas::cli

@@ -1,0 +1,129 @@
+// The `foundations` commands that manage jobs already on the scheduler:
+// list, stop, delete job and clear-queue.
+
+#include "runtime/cli/commands.hpp"
+
+#include "runtime/cli/format.hpp"
+
+#include <algorithm>
+#include <ctime>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace atlas::cli {
+namespace {
+
+using json::value;
+
+std::string local_time(double epoch) {
+  std::time_t t = static_cast<std::time_t>(epoch);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+} // namespace
+
+namespace {
+
+/// DELETE <scheduler>/<listing>/<id>, then one line saying what was done.
+int delete_route(context& ctx, const args& a, const char* listing, const char* done) {
+  int code = 0;
+  auto where = job_target_of(ctx, a, code);
+  if (!where)
+    return code;
+  auto r = http_client::del(where->scheduler.scheduler_url + "/" + listing + "/" + where->id,
+                            options(ctx));
+  if (!r.ok())
+    return fail(ctx, r, where->id);
+  ctx.out << done << " job '" << where->id << "'" << std::endl;
+  return 0;
+}
+
+} // namespace
+
+int stop(context& ctx, const args& a) {
+  return delete_route(ctx, a, "running_jobs", "Stopped");
+}
+
+int delete_job(context& ctx, const args& a) {
+  return delete_route(ctx, a, "completed_jobs", "Deleted");
+}
+
+int clear_queue(context& ctx, const args& a) {
+  auto sc = scheduler_for(ctx, a.positional.at(0));
+  if (!sc)
+    return 1;
+  auto r = http_client::del(sc->scheduler_url + "/api/v1/queued_jobs", options(ctx));
+  if (!r.ok())
+    return fail(ctx, r);
+  auto v = json_body(ctx, r);
+  if (!v)
+    return 1;
+  int64_t n = v->get_int("removed").value_or(0);
+  ctx.out << "Removed " << n << " queued job" << (n == 1 ? "" : "s") << std::endl;
+  return 0;
+}
+
+int list(context& ctx, const args& a) {
+  auto sc = scheduler_for(ctx, a.positional.at(0));
+  if (!sc)
+    return 1;
+  auto r = http_client::get(sc->scheduler_url + "/api/v1/jobs", options(ctx));
+  if (!r.ok())
+    return fail(ctx, r);
+  auto v = json_body(ctx, r);
+  if (!v)
+    return 1;
+  const value* jobs = v->find("jobs");
+  if (!jobs || !jobs->is_array())
+    return ctx.err << "error: the scheduler's job list has no \"jobs\" array\n", 1;
+  auto number = [](const value& j, const char* k) {
+    const value* x = j.find(k);
+    return x && x->is_number() ? std::optional<double>{x->number} : std::nullopt;
+  };
+  auto text = [](const value& j, const char* k) {
+    if (auto s = j.get_string(k))
+      return *s;
+    const value* meta = j.find("metadata");
+    return meta ? meta->get_string(k).value_or("") : std::string{};
+  };
+  std::vector<const value*> rows;
+  for (const auto& j : jobs->array)
+    if (j.is_object())
+      rows.push_back(&j);
+  std::stable_sort(rows.begin(), rows.end(), [&](const value* x, const value* y) {
+    return number(*x, "queued_time").value_or(-1) > number(*y, "queued_time").value_or(-1);
+  });
+  if (rows.empty())
+    return ctx.out << "No jobs" << std::endl, 0;
+  std::vector<std::vector<std::string>> table{{"JOB ID", "PROJECT", "USER", "STATUS", "SUBMITTED", "DURATION"}};
+  const double now = static_cast<double>(std::time(nullptr));
+  for (const value* j : rows) {
+    std::string status = text(*j, "status"), state = text(*j, "state");
+    if (!state.empty() && state != status)
+      status += " (" + state + ")";
+    auto queued = number(*j, "queued_time"), start = number(*j, "start_time"), end = number(*j, "end_time");
+    table.push_back({text(*j, "job_id"), text(*j, "project_name"), text(*j, "username"), status,
+                     queued ? local_time(*queued) : "-",
+                     start ? format_duration(static_cast<long long>(end.value_or(now) - *start)) : "-"});
+  }
+  std::vector<size_t> width(table[0].size(), 0);
+  for (const auto& row : table)
+    for (size_t i = 0; i < row.size(); ++i)
+      width[i] = std::max(width[i], row[i].size());
+  for (const auto& row : table) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i)
+      line += i + 1 < row.size() ? row[i] + std::string(width[i] - row[i].size() + 2, ' ') : row[i];
+    ctx.out << line << "\n";
+  }
+  ctx.out << std::flush;
+  return 0;
+}
+
+} // namespace atlas::cli
