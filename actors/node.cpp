@@ -1,5 +1,7 @@
 #include "actors/node.hpp"
 
+#include <charconv>
+#include <string_view>
 #include <chrono>
 #include <set>
 
@@ -18,8 +20,8 @@
 #include "adapters/event_loop.hpp"
 #include "adapters/process.hpp"
 #include "messages/errors.hpp"
-#include "runtime/job_codec.hpp"
-#include "runtime/redis_server.hpp"
+#include "library/job_codec.hpp"
+#include "library/redis_server.hpp"
 
 namespace atlas {
 
@@ -206,9 +208,19 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
       self->request(st.lookup, caf::infinite, endpoint_atom::value)
         .then(
           [=](const std::string& endpoint) {
+            // Read from Redis: a malformed value is retried, never thrown.
             auto colon = endpoint.rfind(':');
+            unsigned parsed = 0;
+            auto digits = std::string_view{endpoint}.substr(
+              colon == std::string::npos ? endpoint.size() : colon + 1);
+            auto [end, bad] = std::from_chars(digits.data(), digits.data() + digits.size(), parsed);
+            if (colon == std::string::npos || colon == 0 || bad != std::errc{}
+                || end != digits.data() + digits.size() || parsed == 0 || parsed > 65535) {
+              retry_connect(self, "the master's endpoint in Redis is not host:port: '" + endpoint + "'");
+              return;
+            }
             auto host = endpoint.substr(0, colon);
-            auto port = static_cast<uint16_t>(std::stoi(endpoint.substr(colon + 1)));
+            auto port = static_cast<uint16_t>(parsed);
             // Through the cluster port (TLS, checked); CAF's handshake over
             // the new link blocks, so it runs on the thread pool.
             auto* sys = &self->system();

@@ -1,5 +1,6 @@
 #include "actors/worker_slot.hpp"
 
+#include <charconv>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -14,13 +15,13 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/counted.hpp"
-#include "actors/job_runners.hpp"
-#include "actors/job_runtime.hpp"
+#include "actors/policy/job_runners.hpp"
+#include "actors/policy/job_runtime.hpp"
 #include "actors/peer_check.hpp"
 #include "adapters/archive.hpp"
 #include "adapters/event_loop.hpp"
-#include "runtime/job_files.hpp"
-#include "runtime/job_paths.hpp"
+#include "library/job_files.hpp"
+#include "library/job_paths.hpp"
 
 namespace fs = std::filesystem;
 
@@ -226,7 +227,13 @@ void fetch_bundle(slot_ptr self, uint64_t offset) {
           report(self, job_state::failed, "job bundle not available from the master: " + r.body);
           return;
         }
-        auto total = std::stoull(total_header->second);
+        uint64_t total = 0;
+        auto& text = total_header->second;
+        auto [end, bad] = std::from_chars(text.data(), text.data() + text.size(), total);
+        if (bad != std::errc{} || end != text.data() + text.size()) {
+          report(self, job_state::failed, "the master sent a bundle size that is not a number");
+          return;
+        }
         auto bundle = job_paths::of(*st.ctx.config, id).bundle;
         worker_slot_actor me = self;
         st.ctx.loop->post_work([me, id, bundle, offset, total, chunk = std::move(r.body)] {
