@@ -35,7 +35,7 @@ from cluster_harness import Cluster, foreign_certificate, issue_certificate
 ATTACKERS = 12
 ANNOUNCED = 0xFFFFFFFF  # the most a BASP header can announce: 4 GiB - 1
 RSS_BOUND_MIB = 48      # growth of the master allowed over the attack
-HANDSHAKE_S = 10        # caf_front_options::handshake_ms
+HANDSHAKE_S = 3         # cluster.connection_timeout_ms (default): a peer has this long to finish its handshake
 FIRST_LIMIT = 64 << 10  # basp_framer::limits::first_payload
 
 cluster = Cluster(workers=0, slots=1)
