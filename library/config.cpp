@@ -117,11 +117,6 @@ bool same_host(std::string a, std::string b) {
   return a == b;
 }
 
-bool is_loopback_name(const std::string& host) {
-  auto h = lower(host);
-  return h == "localhost" || h.rfind("127.", 0) == 0 || h == "::1" || h == "[::1]";
-}
-
 /// Whether `host` is this machine: loopback, the HOST_ADDRESS host, the host
 /// name, or an address of a local interface.
 bool names_this_host(std::string host, const std::string& own_host) {
@@ -451,6 +446,11 @@ void read_environment(sink& sk, const std::map<std::string, std::string>& env, n
 
 } // namespace
 
+bool is_loopback_host(const std::string& host) {
+  auto h = lower(host);
+  return h == "localhost" || h.rfind("127.", 0) == 0 || h == "::1" || h == "[::1]";
+}
+
 std::map<std::string, std::string> current_environment() {
   std::map<std::string, std::string> env;
   for (char** e = environ; e && *e; ++e) {
@@ -512,7 +512,7 @@ loaded<node_config> load_node_config(const std::map<std::string, std::string>& e
       c.is_master = false;
     else // the guide: REDIS_ADDRESS names the master's own address
       c.is_master = !redis_env || same_host(redis_env->host, own_host)
-                    || (!is_loopback_name(own_host) && names_this_host(redis_env->host, own_host));
+                    || (!is_loopback_host(own_host) && names_this_host(redis_env->host, own_host));
     if (c.role == "worker" && !redis_env && c.redis_sentinels.empty())
       return sk.fail("REDIS_ADDRESS: required for --role worker (the master's host, or host:port)"), out;
     // The master runs the Redis that is on its machine, as in the original,

@@ -140,6 +140,9 @@ status write_default_config(const std::string& home);
 /// The process environment as a map.
 std::map<std::string, std::string> current_environment();
 
+/// 127.x, ::1 or localhost (any case): an address of this machine only.
+bool is_loopback_host(const std::string& host);
+
 /// $FOUNDATIONS_HOME, or ~/.foundations.
 std::string foundations_home(const std::map<std::string, std::string>& env);
 

@@ -121,11 +121,6 @@ std::string advertised_host(const node_config& cfg) {
   return rest.substr(0, end == std::string::npos ? rest.find('/') : end);
 }
 
-/// 127.x, ::1 or localhost: where plaintext between nodes is allowed.
-bool is_loopback_host(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1" || host == "[::1]";
-}
-
 /// Makes sure Redis is there: the managed one is started (or an already
 /// running one reused); a configured one must answer, except on workers,
 /// which wait for the master's.

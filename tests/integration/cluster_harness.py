@@ -83,6 +83,15 @@ def http(method, url, body=None, headers=None, timeout=15):
         return e.code, e.read()
 
 
+def cmdline(pid):
+    """The start of a process's command line, for messages about leftovers."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ")[:120].decode(errors="replace")
+    except OSError:
+        return "?"
+
+
 def pid_alive(pid):
     return bool(pid) and _alive(pid)
 

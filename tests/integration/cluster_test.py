@@ -24,7 +24,7 @@ import time
 
 import harness
 from harness import wait_until
-from cluster_harness import (TINY_ENTRYPOINT, Cluster, Namespaces, foreign_certificate,
+from cluster_harness import (TINY_ENTRYPOINT, Cluster, Namespaces, cmdline, foreign_certificate,
                              group_alive, pid_alive, provision_node, timed)
 
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -546,14 +546,6 @@ def test_cluster_in_network_namespaces():
         if c:
             c.cleanup()
         ns.cleanup()
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ")[:120].decode(errors="replace")
-    except OSError:
-        return "?"
 
 
 def summary():

@@ -41,7 +41,7 @@ import uuid
 
 import harness
 from harness import CLI, SERVER, _alive, free_port, wait_until
-from cluster_harness import Namespaces, http
+from cluster_harness import Namespaces, cmdline, http
 
 TOKEN = uuid.uuid4().hex  # in every process this test starts (see leftovers())
 JOB_OUTPUT = "output from the guide's sample job"
@@ -162,14 +162,6 @@ def token_processes():
         except OSError:
             continue
     return [p for p in found if _alive(p)]
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ")[:120].decode(errors="replace")
-    except OSError:
-        return "?"
 
 
 def kill_leftovers():

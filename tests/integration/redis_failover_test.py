@@ -23,7 +23,7 @@ import threading
 import time
 
 import harness
-from cluster_harness import TINY_ENTRYPOINT, Cluster, pid_alive
+from cluster_harness import TINY_ENTRYPOINT, Cluster, cmdline, pid_alive
 from sentinel_harness import SentinelRedis, command, sentinel_available
 
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -207,14 +207,6 @@ def test_sigkill_of_the_redis_primary_during_a_burst_loses_no_acknowledged_job()
     wait_all(new, {"completed"}, 30)
     assert cluster.mark_counts("after-failover-") == {i: 1 for i in new}
     assert len(cluster.workers_view()) == 2
-
-
-def cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ")[:120].decode(errors="replace")
-    except OSError:
-        return "?"
 
 
 def test_nothing_is_left_running():
