@@ -5,7 +5,7 @@
 // of the original dashboard plus what the page needs (metric series, the
 // cluster), the page's static files and the jobs' artifacts.
 
-#include "actors/http_gateway_impl.hpp"
+#include "actors/gateway/gateway_state.hpp"
 
 namespace atlas::gateway {
 

@@ -1,3 +1,7 @@
+// The master actor's behaviour: who may send what, and which operation each
+// message starts. The queue and its jobs are master_queue.cpp; dispatch
+// decisions policy/dispatch_plan.hpp; views for atlas-ctl master_views.cpp.
+
 #include "actors/master.hpp"
 
 #include <chrono>
@@ -10,206 +14,14 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/job.hpp"
-#include "actors/master_gpus.hpp"
 #include "actors/master_state.hpp"
 #include "actors/peer_check.hpp"
-#include "actors/policy/queued_record.hpp"
-#include "messages/errors.hpp"
 #include "library/job_codec.hpp"
+#include "messages/errors.hpp"
 
 namespace atlas {
 
 namespace {
-
-void enqueue_local(master_ptr self, job_record rec) {
-  auto& st = self->state;
-  st.policy.push(queued_job{rec.job_id, rec.username, rec.priority, rec.num_gpus, rec.pin,
-                            rec.seq, rec.queued_time});
-  st.queued[rec.job_id] = std::move(rec);
-}
-
-/// Gives `job` (just taken from the policy) to the free slot `key`, with the
-/// GPUs of the slot's node it asks for. Its lifecycle actor starts here: a
-/// queued job is only its record in `queued` (memory per queued job).
-/// False when the job is gone meanwhile.
-bool hand_out(master_ptr self, const std::string& key, const queued_job& job, gpu_round& gpus) {
-  auto& st = self->state;
-  auto& slot = st.slots.at(key);
-  auto rec = st.queued.extract(job.job_id);
-  if (rec.empty()) {
-    st.policy.running_changed(job.username, -1);
-    return false;
-  }
-  auto handle = spawn_job(self->system(), std::move(rec.mapped()), st.lookup, self,
-                          st.cfg->max_retries);
-  auto active = st.jobs.insert_or_assign(job.job_id, active_job{handle, job.username, true}).first;
-  slot.info.current_job = job.job_id;
-  slot.info.job_gpus = gpus.ledger.take(slot.info.node_id, job.num_gpus, slot.info.gpus);
-  gpus.held.erase(slot.info.node_id); // if it was held, it was held for this job
-  st.free_slots.erase(key);
-  spdlog::debug("dispatch job_id={} slot={}", job.job_id, key);
-  self->send(active->second.handle, dispatch_atom::value, slot.handle, slot.info);
-  return true;
-}
-
-/// Starts the GPU jobs whose held node now has their GPUs and a free slot.
-void place_held(master_ptr self, gpu_round& gpus) {
-  auto& st = self->state;
-  for (auto [node, id] : std::map<std::string, std::string>(gpus.held)) {
-    auto rec = st.queued.find(id);
-    if (rec == st.queued.end() || gpus.ledger.free(node) < rec->second.num_gpus)
-      continue;
-    for (auto& key : st.placement_order()) {
-      if (st.slots.at(key).info.node_id != node)
-        continue;
-      if (auto job = st.policy.take(id))
-        hand_out(self, key, *job, gpus);
-      break;
-    }
-  }
-}
-
-/// Hands queued jobs to free slots until one of the two runs out. A job
-/// fits a slot when the slot's node has the GPUs it asks for free; nodes
-/// held for a starving GPU job take no other job (master_gpus.hpp).
-void try_dispatch(master_ptr self) {
-  auto& st = self->state;
-  if (st.free_slots.empty() || st.policy.size() == 0)
-    return;
-  auto gpus = gpu_round_of(st, now_seconds());
-  if (!gpus.held.empty())
-    place_held(self, gpus);
-  while (!st.free_slots.empty() && st.policy.size() > 0) {
-    bool placed = false;
-    for (auto& key : st.placement_order()) {
-      auto& node = st.slots.at(key).info.node_id;
-      if (gpus.held_for_other(node))
-        continue;
-      auto job = st.policy.pop_for(gpus.ledger.free(node));
-      if (!job)
-        continue;
-      hand_out(self, key, *job, gpus);
-      placed = true;
-      break;
-    }
-    if (!placed)
-      return; // nothing queued fits any free slot
-  }
-}
-
-/// Writes a record no actor holds; retries while Redis is away (the lookup
-/// backs off) so that the transition is never dropped, then calls `then`.
-template <class F>
-void persist_record(master_ptr self, job_record rec, F then) {
-  self->request(self->state.lookup, caf::infinite, put_atom::value, rec)
-    .then([=](bool) mutable { then(); },
-          [=](caf::error& err) {
-            spdlog::error("persisting job failed, retrying job_id={}: {}", rec.job_id,
-                          error_message(err));
-            persist_record(self, rec, then);
-          });
-}
-
-/// Cancels a queued job: out of the queue, its record ends `cancelled` (it
-/// has no lifecycle actor yet). `then` runs once that is persisted. False
-/// when the job is not queued.
-template <class F>
-bool cancel_queued(master_ptr self, const std::string& id, F then) {
-  auto& st = self->state;
-  // The record leaves the queue only once it is cancelled: a refusal keeps it.
-  auto q = st.queued.find(id);
-  if (q == st.queued.end() || !cancel_queued_record(q->second, now_seconds()))
-    return false;
-  auto rec = std::move(q->second);
-  st.queued.erase(q);
-  st.policy.remove(id);
-  persist_record(self, std::move(rec), [=]() mutable {
-    spdlog::info("job finished job_id={} state=cancelled {}", id, stopped_while_queued);
-    then();
-  });
-  return true;
-}
-
-/// A slot's job ended: the slot takes work again, unless it is draining or
-/// the notice is stale (the slot holds another job here by now).
-bool free_slot(master_state& st, const std::string& key, const std::string& job_id) {
-  auto s = st.slots.find(key);
-  if (s == st.slots.end())
-    return false;
-  auto& current = s->second.info.current_job;
-  if (!current.empty() && current != job_id)
-    return false;
-  current.clear();
-  ++s->second.info.jobs_run;
-  if (!st.draining.count(key))
-    st.free_slots.insert(key);
-  return true;
-}
-
-void release_job(master_ptr self, const std::string& id) {
-  auto& st = self->state;
-  auto j = st.jobs.find(id);
-  if (j == st.jobs.end())
-    return;
-  if (j->second.running)
-    st.policy.running_changed(j->second.username, -1);
-  st.jobs.erase(j);
-}
-
-/// Brings back the unfinished jobs of a previous master run.
-/// Recovery is over: registrations that waited for it are handled now.
-void end_recovery(master_ptr self) {
-  auto& st = self->state;
-  st.recovered = true;
-  for (auto& [info, slot] : st.early_slots)
-    self->send(self, register_atom::value, info, slot);
-  st.early_slots.clear();
-}
-
-void recover(master_ptr self) {
-  auto& st = self->state;
-  self->request(st.lookup, caf::infinite, list_atom::value)
-    .then(
-      [=](std::vector<job_record>& recs) {
-        auto& st = self->state;
-        size_t n = 0;
-        for (auto& rec : recs) {
-          st.last_seq = std::max(st.last_seq, rec.seq);
-          if (is_terminal(rec.state) || st.jobs.count(rec.job_id) || st.queued.count(rec.job_id))
-            continue;
-          ++n;
-          if (rec.state == job_state::lost) {
-            // Lost under the previous master, which stopped before it
-            // acted on it: requeued (or failed) here, without an actor.
-            bool again = requeue_lost_record(rec, "master restarted", st.cfg->max_retries,
-                                             now_seconds());
-            if (again)
-              enqueue_local(self, rec);
-            persist_record(self, std::move(rec), [] {});
-          } else if (rec.state == job_state::queued) {
-            enqueue_local(self, std::move(rec)); // its actor starts at dispatch
-          } else {
-            // Its slot may still run it: wait for the slot to rejoin.
-            auto handle = spawn_job(self->system(), rec, st.lookup, self, st.cfg->max_retries);
-            st.jobs[rec.job_id] = active_job{handle, rec.username, false};
-            st.awaiting.insert(rec.job_id);
-          }
-        }
-        if (n > 0)
-          spdlog::info("master recovered {} unfinished jobs ({} waiting for their slots)", n,
-                       st.awaiting.size());
-        if (!st.awaiting.empty())
-          self->delayed_send(self, std::chrono::seconds(st.cfg->rejoin_grace_s),
-                             recover_atom::value);
-        end_recovery(self);
-        try_dispatch(self);
-      },
-      [=](caf::error& err) {
-        spdlog::error("master could not recover jobs: {}", error_message(err));
-        end_recovery(self);
-      });
-}
 
 master_actor::behavior_type master_impl(master_ptr self,
                                         std::shared_ptr<const node_config> cfg,
@@ -258,45 +70,7 @@ master_actor::behavior_type master_impl(master_ptr self,
     [=](submit_atom, job_record& rec) -> caf::result<std::string> {
       if (auto who = sender_of(self); !who.local)
         return refuse(self, who, "submit");
-      auto& st = self->state;
-      auto id = rec.job_id;
-      if (st.jobs.count(id) || st.queued.count(id) || st.submitting.count(id))
-        return make_error(ec::conflict, "job '" + id + "' already exists");
-      rec.state = job_state::queued;
-      rec.seq = st.next_seq();
-      rec.queued_time = now_seconds();
-      rec.history = {job_transition{job_state::queued, rec.queued_time, {}}};
-      // A job no node could ever run fails at once, on the record.
-      auto misfit = gpu_misfit_of(st, rec.num_gpus);
-      if (!misfit.empty()) {
-        rec.state = job_state::failed;
-        rec.reason = misfit;
-        rec.end_time = rec.queued_time;
-        rec.history.push_back(job_transition{job_state::failed, rec.queued_time, {}});
-      }
-      st.submitting.insert(id);
-      auto rp = self->make_response_promise<std::string>();
-      self->request(st.lookup, caf::infinite, enqueue_atom::value, rec)
-        .then(
-          [=](bool) mutable {
-            auto& st = self->state;
-            st.submitting.erase(id);
-            if (rec.state == job_state::failed) {
-              spdlog::warn("job failed at submission job_id={}: {}", id, rec.reason);
-              rp.deliver(id);
-              return;
-            }
-            spdlog::info("job queued job_id={} user={} project={}", id, rec.username,
-                         rec.project_name);
-            enqueue_local(self, std::move(rec)); // its actor starts at dispatch
-            try_dispatch(self);
-            rp.deliver(id);
-          },
-          [=](caf::error& err) mutable {
-            self->state.submitting.erase(id);
-            rp.deliver(err);
-          });
-      return rp;
+      return submit_job(self, std::move(rec));
     },
     [=](register_atom, slot_info& info, worker_slot_actor& slot) {
       auto who = sender_of(self);
@@ -429,7 +203,7 @@ master_actor::behavior_type master_impl(master_ptr self,
         return make_error(ec::unavailable, "node '" + node_id + "' is not connected");
       return n->second.gateway;
     },
-    [=](fetch_atom, const std::string& id, uint64_t offset) -> caf::result<http_response> {
+    [=](fetch_atom, const std::string& id, uint64_t offset) -> caf::result<bundle_chunk> {
       auto& st = self->state;
       // A node fetches only the bundle of a job placed on one of its slots.
       auto who = sender_of(self);
@@ -441,16 +215,12 @@ master_actor::behavior_type master_impl(master_ptr self,
       auto n = st.nodes.find(st.cfg->node_id);
       if (n == st.nodes.end())
         return make_error(ec::unavailable, "the master's gateway is not up");
-      http_request req;
-      req.method = "GET";
-      req.path = "/api/v1/jobs/" + id + "/bundle";
-      req.query = "offset=" + std::to_string(offset);
       // Asked (not delegated): the gateway must see the master, which made
       // this request, not the node that asked the master for it.
-      auto rp = self->make_response_promise<http_response>();
+      auto rp = self->make_response_promise<bundle_chunk>();
       self->request(caf::actor_cast<http_gateway_actor>(n->second.gateway), std::chrono::seconds(60),
-                    std::move(req))
-        .then([rp](http_response& r) mutable { rp.deliver(std::move(r)); },
+                    fetch_atom::value, id, offset)
+        .then([rp](bundle_chunk& c) mutable { rp.deliver(std::move(c)); },
               [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;
     },
@@ -491,45 +261,12 @@ master_actor::behavior_type master_impl(master_ptr self,
     [=](requeue_atom, job_record& rec) {
       if (!local_only(self, "requeue"))
         return;
-      // The job's lifecycle actor persisted it queued again and ended: from
-      // here on it is a queued record like any other, until its dispatch.
-      auto& st = self->state;
-      auto j = st.jobs.find(rec.job_id);
-      if (j == st.jobs.end() || rec.state != job_state::queued)
-        return;
-      if (j->second.running)
-        st.policy.running_changed(j->second.username, -1);
-      st.jobs.erase(j);
-      st.awaiting.erase(rec.job_id);
-      // The slot that lost it may still list it: free that record.
-      for (auto& [key, s] : st.slots)
-        if (s.info.current_job == rec.job_id)
-          s.info.current_job.clear();
-      enqueue_local(self, std::move(rec));
-      try_dispatch(self);
+      requeue_job(self, std::move(rec));
     },
     [=](stop_atom, const std::string& id) -> caf::result<bool> {
       if (auto err = operator_or_local("stopping a job"))
         return err;
-      auto& st = self->state;
-      if (st.queued.count(id)) {
-        auto rp = self->make_response_promise<bool>();
-        cancel_queued(self, id, [rp]() mutable { rp.deliver(true); });
-        return rp;
-      }
-      auto j = st.jobs.find(id);
-      if (j == st.jobs.end())
-        return make_error(ec::not_found, "job '" + id + "' is not queued or running");
-      auto rp = self->make_response_promise<bool>();
-      self->request(j->second.handle, caf::infinite, stop_atom::value)
-        .then([=](bool ok) mutable { rp.deliver(ok); },
-              [=](caf::error& err) mutable {
-                // Its actor had just requeued it and ended (the requeue
-                // arrived before this answer): stop the record instead.
-                if (!cancel_queued(self, id, [rp]() mutable { rp.deliver(true); }))
-                  rp.deliver(err);
-              });
-      return rp;
+      return stop_job(self, id);
     },
     [=](list_atom) -> caf::result<std::vector<job_record>> {
       if (auto err = operator_or_local("listing the queue"))
@@ -544,51 +281,17 @@ master_actor::behavior_type master_impl(master_ptr self,
     [=](dequeue_atom, uint64_t pos) -> caf::result<job_record> {
       if (auto who = sender_of(self); !who.local)
         return refuse(self, who, "removing a queued job");
-      auto& st = self->state;
-      auto order = st.policy.ordered();
-      if (pos >= order.size())
-        return make_error(ec::not_found, "Bad queue position " + std::to_string(pos));
-      auto rec = st.queued[order[pos].job_id];
-      // Answered once its end is persisted: a read right after sees it.
-      auto rp = self->make_response_promise<job_record>();
-      cancel_queued(self, rec.job_id, [rp, rec]() mutable { rp.deliver(rec); });
-      return rp;
+      return dequeue_at(self, pos);
     },
     [=](move_atom, uint64_t from, uint64_t to) -> caf::result<bool> {
       if (auto who = sender_of(self); !who.local)
         return refuse(self, who, "moving a queued job");
-      auto& st = self->state;
-      auto order = st.policy.move(from, to);
-      if (!order)
-        return make_error(ec::not_found, "Bad queue position " + std::to_string(from)
-                                           + " or " + std::to_string(to));
-      for (auto& q : *order) {
-        auto& rec = st.queued[q.job_id];
-        rec.pin = q.pin;
-        self->request(st.lookup, caf::infinite, put_atom::value, rec)
-          .then([](bool) {}, [](caf::error&) {});
-      }
-      return true;
+      return move_queued(self, from, to);
     },
     [=](clear_atom) -> caf::result<uint64_t> {
       if (auto who = sender_of(self); !who.local)
         return refuse(self, who, "clearing the queue");
-      auto& st = self->state;
-      auto order = st.policy.ordered();
-      auto n = static_cast<uint64_t>(order.size());
-      if (n == 0)
-        return n;
-      // Answered once every cancellation is persisted.
-      auto rp = self->make_response_promise<uint64_t>();
-      auto left = std::make_shared<uint64_t>(n);
-      auto one_done = [rp, left, n]() mutable {
-        if (--*left == 0)
-          rp.deliver(n);
-      };
-      for (auto& q : order)
-        if (!cancel_queued(self, q.job_id, one_done))
-          one_done(); // a policy entry without its record: nothing to write
-      return rp;
+      return clear_queue(self);
     },
     [=](get_atom, slots_atom) -> caf::result<std::vector<slot_info>> {
       if (auto err = operator_or_local("listing slots"))

@@ -1,16 +1,19 @@
 #pragma once
 
-// The master's state, shared by the actor (master.cpp) and the views it
-// gives atlas-ctl (master_views.cpp).
+// The master's state, shared by the actor (master.cpp), its queue
+// (master_queue.cpp) and the views it gives atlas-ctl (master_views.cpp).
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <caf/result.hpp>
 
 #include "actors/counted.hpp"
 #include "actors/policy/queue_policy.hpp"
@@ -95,31 +98,41 @@ struct master_state {
         ++n;
     return n;
   }
-
-  /// Free slots in placement order: spread fills the emptiest node first,
-  /// pack the fullest. Costs the free slots and their nodes' slots, not the
-  /// whole registry: it runs once per dispatched job.
-  std::vector<std::string> placement_order() const {
-    std::unordered_map<std::string, size_t> busy; // per node with a free slot
-    std::vector<std::pair<size_t, std::string>> ranked;
-    for (auto& key : free_slots) {
-      auto& node_id = slots.at(key).info.node_id;
-      if (auto n = nodes.find(node_id); n != nodes.end() && n->second.drained)
-        continue;
-      auto [b, fresh] = busy.try_emplace(node_id, 0);
-      if (fresh)
-        b->second = busy_on(node_id);
-      ranked.emplace_back(cfg->placement == "pack" ? ~b->second : b->second, key);
-    }
-    std::sort(ranked.begin(), ranked.end());
-    std::vector<std::string> out;
-    for (auto& r : ranked)
-      out.push_back(r.second);
-    return out;
-  }
 };
 
 using master_ptr = counted_pointer<master_actor, master_state>;
+
+// The queue and its jobs (master_queue.cpp). Each runs on the master actor,
+// after the behaviour (master.cpp) checked who asks.
+
+/// A record becomes queued here: its policy entry and the only copy.
+void enqueue_local(master_ptr self, job_record rec);
+/// Hands queued jobs to free slots as policy/dispatch_plan.hpp decides.
+void try_dispatch(master_ptr self);
+/// Writes a record no actor holds; retries while Redis is away, then `then`.
+void persist_record(master_ptr self, job_record rec, std::function<void()> then);
+/// Cancels a queued job; `then` once persisted. False when not queued.
+bool cancel_queued(master_ptr self, const std::string& id, std::function<void()> then);
+/// A slot's job ended: the slot takes work again unless it drains or the
+/// notice is stale. True when it was freed.
+bool free_slot(master_state& st, const std::string& key, const std::string& job_id);
+/// Forgets a finished job's lifecycle actor (and its fair-share count).
+void release_job(master_ptr self, const std::string& id);
+/// Reads back the unfinished jobs of a previous master run.
+void recover(master_ptr self);
+/// Persists and queues a new job (or fails it at once when no node could
+/// ever run it); answers its id.
+caf::result<std::string> submit_job(master_ptr self, job_record rec);
+/// A job its lifecycle actor requeued becomes a queued record again.
+void requeue_job(master_ptr self, job_record rec);
+/// Cancels a queued job or asks a running one's lifecycle actor to stop it.
+caf::result<bool> stop_job(master_ptr self, const std::string& id);
+/// Cancels the job at a queue position; answers its record.
+caf::result<job_record> dequeue_at(master_ptr self, uint64_t pos);
+/// Moves a queued job by position; the queue keeps that order by hand.
+caf::result<bool> move_queued(master_ptr self, uint64_t from, uint64_t to);
+/// Cancels every queued job; answers how many.
+caf::result<uint64_t> clear_queue(master_ptr self);
 
 /// Every node with its slots, heartbeat and drain flag.
 std::vector<node_view> node_views(master_ptr self);

@@ -1,6 +1,6 @@
 #include <caf/typed_event_based_actor.hpp>
 
-#include "actors/master_gpus.hpp"
+#include "actors/master_plan.hpp"
 #include "actors/master_state.hpp"
 #include "library/job_codec.hpp"
 

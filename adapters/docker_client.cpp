@@ -35,11 +35,9 @@ std::string engine_message(const std::string& body) {
   return text;
 }
 
-template <class T>
-docker_result<T> failed(const std::string& what, const http_result& r) {
-  docker_result<T> out;
-  out.error = describe_engine_error(what, r.status, r.body, r.error);
-  return out;
+/// The engine's refusal (or a transport failure) as a failed status.
+status failed(const std::string& what, const http_result& r) {
+  return status::fail(describe_engine_error(what, r.status, r.body, r.error));
 }
 
 std::string percent_encode(std::string_view s) {
@@ -81,57 +79,57 @@ std::string docker_client::url(const std::string& path) const {
   return std::string{"http://docker/"} + api_version + path;
 }
 
-docker_result<bool> docker_client::ping() const {
+result<bool> docker_client::ping() const {
   auto r = http_client::get("http://docker/_ping", engine_options(socket_, 5));
   if (!r.ok())
-    return failed<bool>("ping", r);
-  return {true, {}};
+    return failed("ping", r);
+  return true;
 }
 
-docker_result<std::string> docker_client::create(const std::string& name,
-                                                 const std::string& body) const {
+result<std::string> docker_client::create(const std::string& name,
+                                           const std::string& body) const {
   auto path = "/containers/create" + (name.empty() ? std::string{} : "?name=" + percent_encode(name));
   auto r = http_client::post_json(url(path), body, engine_options(socket_, 60));
   if (!r.ok())
-    return failed<std::string>("create", r);
+    return failed("create", r);
   std::string err;
   auto v = json::parse(r.body, err);
   auto id = v && v->is_object() ? v->get_string("Id") : std::nullopt;
   if (!id || id->empty())
-    return {{}, "Docker create answered without a container id: " + r.body};
-  return {*id, {}};
+    return status::fail("Docker create answered without a container id: " + r.body);
+  return *id;
 }
 
-docker_result<bool> docker_client::start(const std::string& id) const {
+result<bool> docker_client::start(const std::string& id) const {
   auto r = http_client::request("POST", url("/containers/" + id + "/start"), {}, {},
                                 engine_options(socket_, 60));
   if (!r.ok() && r.status != 304) // 304: already started
-    return failed<bool>("start", r);
-  return {true, {}};
+    return failed("start", r);
+  return true;
 }
 
-docker_result<int64_t> docker_client::wait(const std::string& id) const {
+result<int64_t> docker_client::wait(const std::string& id) const {
   auto r = http_client::request("POST", url("/containers/" + id + "/wait"), {}, {},
                                 engine_options(socket_, 0));
   if (!r.ok())
-    return failed<int64_t>("wait", r);
+    return failed("wait", r);
   std::string err;
   auto v = json::parse(r.body, err);
   auto code = v && v->is_object() ? v->get_int("StatusCode") : std::nullopt;
   if (!code)
-    return {0, "Docker wait answered without an exit code: " + r.body};
-  return {*code, {}};
+    return status::fail("Docker wait answered without an exit code: " + r.body);
+  return *code;
 }
 
-docker_result<container_state> docker_client::inspect(const std::string& id) const {
+result<container_state> docker_client::inspect(const std::string& id) const {
   auto r = http_client::get(url("/containers/" + id + "/json"), engine_options(socket_, 30));
   if (!r.ok())
-    return failed<container_state>("inspect", r);
+    return failed("inspect", r);
   std::string err;
   auto v = json::parse(r.body, err);
   const json::value* st = v && v->is_object() ? v->find("State") : nullptr;
   if (st == nullptr || !st->is_object())
-    return {{}, "Docker inspect answered without a state: " + err};
+    return status::fail("Docker inspect answered without a state: " + err);
   container_state out;
   out.status = st->get_string("Status").value_or("");
   out.exit_code = st->get_int("ExitCode").value_or(0);
@@ -140,46 +138,46 @@ docker_result<container_state> docker_client::inspect(const std::string& id) con
     out.running = b->boolean;
   if (auto b = st->find("OOMKilled"); b && b->type == json::value::kind::boolean)
     out.oom_killed = b->boolean;
-  return {out, {}};
+  return out;
 }
 
-docker_result<bool> docker_client::stop(const std::string& id, int timeout_s) const {
+result<bool> docker_client::stop(const std::string& id, int timeout_s) const {
   auto r = http_client::request("POST",
                                 url("/containers/" + id + "/stop?t=" + std::to_string(timeout_s)),
                                 {}, {}, engine_options(socket_, timeout_s + 30));
   if (!r.ok() && r.status != 304) // 304: not running
-    return failed<bool>("stop", r);
-  return {true, {}};
+    return failed("stop", r);
+  return true;
 }
 
-docker_result<bool> docker_client::kill(const std::string& id, const std::string& signal) const {
+result<bool> docker_client::kill(const std::string& id, const std::string& signal) const {
   auto r = http_client::request("POST",
                                 url("/containers/" + id + "/kill?signal=" + percent_encode(signal)),
                                 {}, {}, engine_options(socket_, 30));
   if (!r.ok())
-    return failed<bool>("kill", r);
-  return {true, {}};
+    return failed("kill", r);
+  return true;
 }
 
-docker_result<bool> docker_client::remove(const std::string& id) const {
+result<bool> docker_client::remove(const std::string& id) const {
   auto r = http_client::del(url("/containers/" + id + "?force=1&v=1"), engine_options(socket_, 60));
   if (!r.ok() && r.status != 404)
-    return failed<bool>("remove", r);
-  return {true, {}};
+    return failed("remove", r);
+  return true;
 }
 
-docker_result<std::vector<container_summary>>
+result<std::vector<container_summary>>
 docker_client::list_labelled(const std::string& key, const std::string& value) const {
   json::writer filters;
   filters.begin_object().key("label").begin_array().value(key + "=" + value).end_array().end_object();
   auto r = http_client::get(url("/containers/json?all=1&filters=" + percent_encode(filters.str())),
                             engine_options(socket_, 30));
   if (!r.ok())
-    return failed<std::vector<container_summary>>("list", r);
+    return failed("list", r);
   std::string err;
   auto v = json::parse(r.body, err);
   if (!v || !v->is_array())
-    return {{}, "Docker list answered something else than a list: " + err};
+    return status::fail("Docker list answered something else than a list: " + err);
   std::vector<container_summary> out;
   for (auto& c : v->array) {
     if (!c.is_object())
@@ -192,16 +190,16 @@ docker_client::list_labelled(const std::string& key, const std::string& value) c
     if (!s.id.empty())
       out.push_back(std::move(s));
   }
-  return {out, {}};
+  return out;
 }
 
-docker_result<bool> docker_client::follow_logs(
+result<bool> docker_client::follow_logs(
   const std::string& id, const std::function<void(std::string_view)>& on_chunk) const {
   auto r = http_client::stream_get(url("/containers/" + id + "/logs?follow=1&stdout=1&stderr=1"),
                                    on_chunk, engine_options(socket_, 0));
   if (!r.ok())
-    return failed<bool>("logs", r);
-  return {true, {}};
+    return failed("logs", r);
+  return true;
 }
 
 } // namespace atlas

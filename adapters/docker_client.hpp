@@ -14,18 +14,12 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+
+#include "adapters/status.hpp"
 #include <string_view>
 #include <vector>
 
 namespace atlas {
-
-/// The outcome of one call: a value, or a readable error.
-template <class T>
-struct docker_result {
-  T value{};
-  std::string error;
-  bool ok() const { return error.empty(); }
-};
 
 /// What inspect tells about a container's end.
 struct container_state {
@@ -57,29 +51,29 @@ public:
   const std::string& socket() const { return socket_; }
 
   /// GET /_ping: the engine answers.
-  docker_result<bool> ping() const;
+  result<bool> ping() const;
 
   /// POST /containers/create?name=<name> with the JSON `body`; the new id.
-  docker_result<std::string> create(const std::string& name, const std::string& body) const;
-  docker_result<bool> start(const std::string& id) const;
+  result<std::string> create(const std::string& name, const std::string& body) const;
+  result<bool> start(const std::string& id) const;
   /// POST /containers/{id}/wait: blocks until it ends; its exit code.
-  docker_result<int64_t> wait(const std::string& id) const;
-  docker_result<container_state> inspect(const std::string& id) const;
+  result<int64_t> wait(const std::string& id) const;
+  result<container_state> inspect(const std::string& id) const;
   /// POST /containers/{id}/stop?t=N: SIGTERM, then SIGKILL after N seconds.
-  docker_result<bool> stop(const std::string& id, int timeout_s) const;
+  result<bool> stop(const std::string& id, int timeout_s) const;
   /// POST /containers/{id}/kill?signal=<sig> (a number or a name like SIGTERM).
-  docker_result<bool> kill(const std::string& id, const std::string& signal) const;
+  result<bool> kill(const std::string& id, const std::string& signal) const;
   /// DELETE /containers/{id}?force=1&v=1 (a running one is killed first).
   /// A container that is already gone counts as removed.
-  docker_result<bool> remove(const std::string& id) const;
+  result<bool> remove(const std::string& id) const;
   /// Containers (running or not) carrying label `key=value`.
-  docker_result<std::vector<container_summary>> list_labelled(const std::string& key,
-                                                             const std::string& value) const;
+  result<std::vector<container_summary>> list_labelled(const std::string& key,
+                                                       const std::string& value) const;
   /// GET /containers/{id}/logs?follow=1&stdout=1&stderr=1: hands the raw
   /// multiplexed stream to `on_chunk` until the container ends (see
   /// docker_log_demux for its framing).
-  docker_result<bool> follow_logs(const std::string& id,
-                                  const std::function<void(std::string_view)>& on_chunk) const;
+  result<bool> follow_logs(const std::string& id,
+                           const std::function<void(std::string_view)>& on_chunk) const;
 
 private:
   std::string url(const std::string& path) const;

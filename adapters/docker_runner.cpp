@@ -121,15 +121,15 @@ void docker_runner::core::execute(const std::shared_ptr<run>& r) {
   // One container per run (job and slot); a leftover of an earlier try goes first.
   auto name = "atlas-" + req.run_id;
   auto created = client.create(name, *body);
-  if (!created.ok() && created.error.find("already in use") != std::string::npos) {
+  if (!created.ok() && created.error().find("already in use") != std::string::npos) {
     client.remove(name);
     created = client.create(name, *body);
   }
   if (!created.ok()) {
-    ex.error = created.error;
+    ex.error = created.error();
     return finish(r, std::move(ex));
   }
-  auto id = created.value;
+  auto id = created.value();
   int pending = 0;
   {
     std::lock_guard<std::mutex> g{r->mutex};
@@ -142,7 +142,7 @@ void docker_runner::core::execute(const std::shared_ptr<run>& r) {
   }
   if (auto started = client.start(id); !started.ok()) {
     client.remove(id);
-    ex.error = started.error;
+    ex.error = started.error();
     return finish(r, std::move(ex));
   }
   spdlog::info("container started job_id={} node={} container={}", req.job_id, s.node_id,
@@ -159,20 +159,20 @@ void docker_runner::core::execute(const std::shared_ptr<run>& r) {
       demux.feed(chunk, [&](int, std::string_view payload) { log.write(payload); });
     });
     if (!followed.ok())
-      spdlog::warn("job_id={} logs not followed: {}", req.job_id, followed.error);
+      spdlog::warn("job_id={} logs not followed: {}", req.job_id, followed.error());
     ex.log_truncated = log.truncated();
   }
   auto waited = client.wait(id);
   if (waited.ok()) {
-    ex.exit_status = waited.value;
+    ex.exit_status = waited.value();
   } else {
-    ex.failure = "lost the container: " + waited.error;
+    ex.failure = "lost the container: " + waited.error();
   }
-  if (auto st = client.inspect(id); st.ok() && st.value.oom_killed)
+  if (auto st = client.inspect(id); st.ok() && st.value().oom_killed)
     ex.failure = "out of memory";
   if (auto removed = client.remove(id); !removed.ok())
     spdlog::warn("job_id={} container={} not removed: {}", req.job_id, id.substr(0, 12),
-                 removed.error);
+                 removed.error());
   finish(r, std::move(ex));
 }
 
@@ -253,24 +253,24 @@ void docker_runner::signal(const std::string& run_id, int sig) {
   // A short call, but still blocking: off the caller's (CAF) thread.
   loop_.post_work([c = core_, container, word, job_id = r->req.job_id] {
     if (auto k = c->client.kill(container, word); !k.ok())
-      spdlog::debug("job_id={} {} not delivered: {}", job_id, word, k.error);
+      spdlog::debug("job_id={} {} not delivered: {}", job_id, word, k.error());
   });
 }
 
 int docker_runner::remove_leftovers(std::string& error) {
   auto listed = core_->client.list_labelled("atlas.node", core_->settings.node_id);
   if (!listed.ok()) {
-    error = listed.error;
+    error = listed.error();
     return -1;
   }
   int removed = 0;
-  for (auto& c : listed.value) {
+  for (auto& c : listed.value()) {
     if (auto r = core_->client.remove(c.id); r.ok()) {
       ++removed;
       spdlog::warn("removed container {} of job_id={} left by this node's previous run",
                    c.id.substr(0, 12), c.job_id);
     } else {
-      error = r.error;
+      error = r.error();
     }
   }
   return removed;
@@ -279,7 +279,7 @@ int docker_runner::remove_leftovers(std::string& error) {
 bool docker_runner::available(std::string& error) const {
   auto p = core_->client.ping();
   if (!p.ok())
-    error = p.error;
+    error = p.error();
   return p.ok();
 }
 

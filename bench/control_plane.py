@@ -73,8 +73,8 @@ def stop_perf(proc):
 
 def run(nodes, slots, jobs, job_ms, in_flight, runner="bench-sleep", perf_out=None,
         log_level="info", tls=True, fill_only=False, actor_threads=0):
-    config = (f"runner: bench-sleep\nbench:\n  sleep_ms: {job_ms}\n" if runner == "bench-sleep"
-              else "") + f"log_level: {log_level}\n"
+    config = ("runner: bench-sleep\n" if runner == "bench-sleep" else "") + f"log_level: {log_level}\n"
+    os.environ["ATLAS_BENCH_SLEEP_MS"] = str(job_ms)  # the nodes inherit it (bench/runner/)
     if actor_threads:
         config += f"limits:\n  actor_threads: {actor_threads}\n"
     if not tls:

@@ -55,8 +55,6 @@ void drop_token_from_environment(json::value& spec) {
 } // namespace
 
 bool exempt(const http_request& req, const std::vector<std::string>& parts) {
-  if (req.listener.empty())
-    return true; // made inside the cluster (the master fetching a bundle), never by a client
   auto n = parts.size();
   auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
   if (is(0, "healthz") && n == 1)

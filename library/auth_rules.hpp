@@ -3,7 +3,7 @@
 // The rules of -p mode that need no actor: which requests skip the token
 // check, how credentials and tokens are read from headers, and how a
 // submission is made to belong to the verified user. Used by the gateway's
-// auth gate (actors/auth_gate.cpp).
+// auth gate (actors/gateway/auth_check.cpp).
 
 #include <map>
 #include <optional>
@@ -22,7 +22,8 @@ constexpr const char* admin_header = "x-atlas-admin";
 
 /// Requests that need no bearer token even in -p mode: logging in, health,
 /// the dashboard's static files, the in-job tracking routes (they check the
-/// per-job secret), and requests made inside the cluster (no listener).
+/// per-job secret). A request no port tagged (`listener` empty) gets no
+/// exemption.
 bool exempt(const http_request& req, const std::vector<std::string>& parts);
 
 /// Whether the path is one of /api/v2beta/auth/<what>; sets `what`.

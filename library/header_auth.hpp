@@ -3,7 +3,7 @@
 // -p mode at the HTTP server's header stage (DESIGN.md §8): the bearer token
 // is verified from the request's headers before any of its body is read, so
 // a client without a valid token cannot make a node read or spool a large
-// upload. The gateway's auth gate (actors/auth_gate.cpp) still verifies the
+// upload. The gateway's auth gate (actors/gateway/auth_check.cpp) still verifies the
 // whole request and decides who may do what; this check only refuses
 // earlier, with the same answers.
 

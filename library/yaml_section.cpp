@@ -171,7 +171,11 @@ std::optional<section> open_yaml(sink& s, const std::string& file, const std::st
     return std::nullopt;
   std::ifstream in(file, std::ios::binary);
   std::stringstream text;
-  if (!in || !(text << in.rdbuf())) {
+  // An empty file inserts nothing, which sets failbit on `text`: only a
+  // failed open or read (badbit) is an error.
+  if (in)
+    text << in.rdbuf();
+  if (!in || in.bad()) {
     s.fail(file + ": cannot read the file: " + std::strerror(errno));
     return std::nullopt;
   }

@@ -166,8 +166,8 @@ using master_actor = caf::typed_actor<
   // The grace period for slots to re-register after a restart is over.
   caf::reacts_to<recover_atom>,
   // A chunk of a job's bundle from the master's job store, for nodes that do
-  // not share its file system (answered by the master's gateway).
-  caf::replies_to<fetch_atom, std::string, uint64_t>::with<http_response>>;
+  // not share its file system (read by the master's gateway).
+  caf::replies_to<fetch_atom, std::string, uint64_t>::with<bundle_chunk>>;
 
 /// Turns an HTTP request into an answer: reads through the lookup actor,
 /// acts through the master.
@@ -178,7 +178,12 @@ using http_gateway_actor = caf::typed_actor<
   // Its own account of itself, for atlas-ctl.
   caf::replies_to<stats_atom>::with<actor_stats>,
   // From the thread pool: the answer to a request parked under a ticket.
-  caf::reacts_to<done_atom, uint64_t, http_response>>;
+  caf::reacts_to<done_atom, uint64_t, http_response>,
+  // From its master: a chunk of a job's bundle in this node's job store.
+  caf::replies_to<fetch_atom, std::string, uint64_t>::with<bundle_chunk>,
+  // From the thread pool: the chunk read for a fetch parked under a ticket
+  // (error "" if none).
+  caf::reacts_to<done_atom, uint64_t, bundle_chunk, std::string>>;
 
 /// Connects one libuv HTTP server to the gateway: one per listening port.
 using http_bridge_actor = caf::typed_actor<

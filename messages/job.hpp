@@ -82,4 +82,20 @@ typename Inspector::result_type inspect(Inspector& f, job_report& x) {
            x.return_code, x.has_return_code, x.reason);
 }
 
+/// A piece of a job's bundle, for nodes that do not share the master's
+/// file system: they fetch the bundle from the master chunk by chunk.
+struct bundle_chunk {
+  uint64_t offset = 0; // where `bytes` start in the bundle
+  uint64_t total = 0;  // the bundle's size
+  std::string bytes;   // at most bundle_chunk_bytes
+};
+
+/// The most bytes one chunk carries.
+constexpr uint64_t bundle_chunk_bytes = 1 << 20;
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, bundle_chunk& x) {
+  return f(caf::meta::type_name("atlas::bundle_chunk"), x.offset, x.total, x.bytes);
+}
+
 } // namespace atlas

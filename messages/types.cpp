@@ -53,6 +53,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   // integer); it is not registered alone since it only crosses local actors.
   cfg.add_message_type<job_record>("atlas::job_record");
   cfg.add_message_type<job_report>("atlas::job_report");
+  cfg.add_message_type<bundle_chunk>("atlas::bundle_chunk");
   cfg.add_message_type<slot_info>("atlas::slot_info");
   cfg.add_message_type<node_info>("atlas::node_info");
   cfg.add_message_type<job_transition>("atlas::job_transition");

@@ -1,6 +1,7 @@
 #include "runtime/gpu_detect.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <sstream>
 
@@ -38,7 +39,7 @@ std::string gpu_device::describe() const {
   return index + " " + name + " (" + std::to_string(memory_mib) + " MiB, " + uuid + ")";
 }
 
-std::optional<std::vector<gpu_device>> parse_nvidia_smi(std::string_view csv, std::string& error) {
+result<std::vector<gpu_device>> parse_nvidia_smi(std::string_view csv) {
   std::vector<gpu_device> out;
   std::istringstream in{std::string(csv)};
   for (std::string line; std::getline(in, line);) {
@@ -46,22 +47,19 @@ std::optional<std::vector<gpu_device>> parse_nvidia_smi(std::string_view csv, st
       continue;
     auto f = split(line, ',');
     if (f.size() != 4 || f[0].empty() || f[0].find_first_not_of("0123456789") != std::string::npos) {
-      error = "cannot read nvidia-smi's line '" + trimmed(line)
-              + "' (expected: index, uuid, name, memory.total)";
-      return std::nullopt;
+      return status::fail("cannot read nvidia-smi's line '" + trimmed(line)
+                          + "' (expected: index, uuid, name, memory.total)");
     }
     gpu_device d{f[0], f[1], f[2], 0};
     auto digits = f[3].substr(0, f[3].find_first_not_of("0123456789"));
-    if (!digits.empty())
-      d.memory_mib = std::stoull(digits);
+    std::from_chars(digits.data(), digits.data() + digits.size(), d.memory_mib); // 0 when unreadable
     out.push_back(std::move(d));
   }
   return out;
 }
 
-std::optional<std::vector<gpu_device>> visible_gpus(const std::vector<gpu_device>& all,
-                                                    const std::optional<std::string>& cuda_visible,
-                                                    std::string& error) {
+result<std::vector<gpu_device>> visible_gpus(const std::vector<gpu_device>& all,
+                                             const std::optional<std::string>& cuda_visible) {
   if (!cuda_visible)
     return all;
   std::vector<gpu_device> out;
@@ -80,15 +78,13 @@ std::optional<std::vector<gpu_device>> visible_gpus(const std::vector<gpu_device
       }
     }
     if (matches != 1) {
-      error = "CUDA_VISIBLE_DEVICES names GPU '" + entry + "', "
-              + (matches == 0 ? "which nvidia-smi does not list" : "which matches several GPUs");
-      return std::nullopt;
+      return status::fail("CUDA_VISIBLE_DEVICES names GPU '" + entry + "', "
+                          + (matches == 0 ? "which nvidia-smi does not list"
+                                          : "which matches several GPUs"));
     }
     for (auto& d : out)
-      if (d.index == found->index) {
-        error = "CUDA_VISIBLE_DEVICES names GPU '" + entry + "' twice";
-        return std::nullopt;
-      }
+      if (d.index == found->index)
+        return status::fail("CUDA_VISIBLE_DEVICES names GPU '" + entry + "' twice");
     out.push_back(*found);
   }
   return out;
@@ -104,14 +100,11 @@ std::vector<std::vector<std::string>> gpus_per_slot(const std::vector<std::strin
   return out;
 }
 
-std::optional<std::vector<gpu_device>> detect_gpus(const std::map<std::string, std::string>& env,
-                                                   std::string& error) {
+result<std::vector<gpu_device>> detect_gpus(const std::map<std::string, std::string>& env) {
   const char* cmd = "nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader 2>&1";
   FILE* p = ::popen(cmd, "r");
-  if (p == nullptr) {
-    error = "-g: cannot run nvidia-smi";
-    return std::nullopt;
-  }
+  if (p == nullptr)
+    return status::fail("-g: cannot run nvidia-smi");
   std::string text;
   char buf[4096];
   for (size_t n; (n = std::fread(buf, 1, sizeof(buf), p)) > 0;)
@@ -119,43 +112,37 @@ std::optional<std::vector<gpu_device>> detect_gpus(const std::map<std::string, s
   int rc = ::pclose(p);
   if (rc == -1 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
     int code = (rc != -1 && WIFEXITED(rc)) ? WEXITSTATUS(rc) : -1;
-    error = code == 127 ? "-g: nvidia-smi not found on PATH (GPU mode needs the NVIDIA driver)"
-                        : "-g: nvidia-smi failed: " + trimmed(text);
-    return std::nullopt;
+    return status::fail(code == 127 ? "-g: nvidia-smi not found on PATH (GPU mode needs the NVIDIA driver)"
+                                    : "-g: nvidia-smi failed: " + trimmed(text));
   }
-  auto all = parse_nvidia_smi(text, error);
-  if (!all) {
-    error = "-g: " + error;
-    return std::nullopt;
-  }
+  auto all = parse_nvidia_smi(text);
+  if (!all)
+    return status::fail("-g: " + all.error());
   std::optional<std::string> cuda_visible;
   if (auto it = env.find("CUDA_VISIBLE_DEVICES"); it != env.end())
     cuda_visible = it->second;
-  auto visible = visible_gpus(*all, cuda_visible, error);
+  auto visible = visible_gpus(all.value(), cuda_visible);
   if (!visible)
-    error = "-g: " + error;
+    return status::fail("-g: " + visible.error());
   return visible;
 }
 
-bool apply_gpu_mode(node_config& cfg, const std::map<std::string, std::string>& env,
-                    std::string& error) {
-  auto gpus = detect_gpus(env, error);
+status apply_gpu_mode(node_config& cfg, const std::map<std::string, std::string>& env) {
+  auto gpus = detect_gpus(env);
   if (!gpus)
-    return false;
-  if (gpus->empty()) {
-    error = "-g: no GPU found (nvidia-smi lists none, or CUDA_VISIBLE_DEVICES hides them all)";
-    return false;
-  }
+    return status::fail(gpus.error());
+  if (gpus->empty())
+    return status::fail("-g: no GPU found (nvidia-smi lists none, or CUDA_VISIBLE_DEVICES hides them all)");
   cfg.gpus.clear();
   cfg.gpu_details.clear();
-  for (auto& d : *gpus) {
+  for (auto& d : gpus.value()) {
     cfg.gpus.push_back(d.index);
     cfg.gpu_details.push_back(d.describe());
   }
   auto workers = env.find("NUM_WORKERS");
   if (workers == env.end() || workers->second.empty())
     cfg.num_workers = static_cast<int>(gpus->size());
-  return true;
+  return status::success();
 }
 
 } // namespace atlas

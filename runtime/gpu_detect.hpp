@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/status.hpp"
+
 namespace atlas {
 
 struct node_config;
@@ -28,16 +30,15 @@ struct gpu_device {
   std::string describe() const;
 };
 
-/// Parses nvidia-smi's CSV lines. nullopt with `error` on a line it cannot read.
-std::optional<std::vector<gpu_device>> parse_nvidia_smi(std::string_view csv, std::string& error);
+/// Parses nvidia-smi's CSV lines; fails on a line it cannot read.
+result<std::vector<gpu_device>> parse_nvidia_smi(std::string_view csv);
 
 /// The GPUs a CUDA_VISIBLE_DEVICES value leaves (in its order): entries are
 /// indices or UUIDs (a unique UUID prefix is enough); unset (`nullopt`)
-/// leaves all, an empty value none. nullopt with `error` for an entry that
-/// names no listed GPU.
-std::optional<std::vector<gpu_device>> visible_gpus(const std::vector<gpu_device>& all,
-                                                    const std::optional<std::string>& cuda_visible,
-                                                    std::string& error);
+/// leaves all, an empty value none. Fails for an entry that names no listed
+/// GPU, or one GPU twice.
+result<std::vector<gpu_device>> visible_gpus(const std::vector<gpu_device>& all,
+                                             const std::optional<std::string>& cuda_visible);
 
 /// Shares `gpus` out among `slots` slots, round robin: with as many slots as
 /// GPUs each slot has one; with fewer, some have several; with more, some
@@ -46,13 +47,11 @@ std::vector<std::vector<std::string>> gpus_per_slot(const std::vector<std::strin
 
 /// Runs nvidia-smi (found on PATH) and applies CUDA_VISIBLE_DEVICES from
 /// `env`. Blocking: call at start-up, before any actor runs.
-std::optional<std::vector<gpu_device>> detect_gpus(const std::map<std::string, std::string>& env,
-                                                   std::string& error);
+result<std::vector<gpu_device>> detect_gpus(const std::map<std::string, std::string>& env);
 
 /// GPU mode for a node: detects the GPUs into cfg.gpus / cfg.gpu_details and
-/// makes one slot per GPU unless NUM_WORKERS is set in `env`. False with
-/// `error` when no GPU can be found.
-bool apply_gpu_mode(node_config& cfg, const std::map<std::string, std::string>& env,
-                    std::string& error);
+/// makes one slot per GPU unless NUM_WORKERS is set in `env`. Fails when no
+/// GPU can be found.
+status apply_gpu_mode(node_config& cfg, const std::map<std::string, std::string>& env);
 
 } // namespace atlas

@@ -22,8 +22,8 @@
 
 #include "actors/cluster_door.hpp"
 #include "actors/cluster_link.hpp"
-#include "actors/http_bridge.hpp"
-#include "actors/http_gateway.hpp"
+#include "actors/gateway/bridge.hpp"
+#include "actors/gateway/gateway.hpp"
 #include "actors/policy/job_runners.hpp"
 #include "actors/lookup.hpp"
 #include "actors/master.hpp"
@@ -33,7 +33,7 @@
 #include "adapters/event_loop.hpp"
 #include "adapters/http_server.hpp"
 #include "adapters/process.hpp"
-#include "adapters/bench_sleep_runner.hpp"
+#include "bench/runner/bench_sleep_runner.hpp"
 #include "adapters/caf_front.hpp"
 #include "adapters/process_runner.hpp"
 #include "messages/errors.hpp"
@@ -374,9 +374,11 @@ status node_runtime::bring_up() {
   for (auto& g : cfg.gpu_details)
     spdlog::info("GPU {} node={}", g, cfg.node_id);
   if (cfg.runner == "bench-sleep") { // benchmarks only, and only when configured
-    spdlog::warn("runner bench-sleep: jobs run NOTHING, each ends after {} ms (benchmarks only)",
-                 cfg.bench_sleep_ms);
-    rt.runners->add(std::make_unique<bench_sleep_runner>(rt.loop, cfg.bench_sleep_ms));
+    auto ms = bench_sleep_ms_of(current_environment());
+    if (!ms)
+      return status::fail("ATLAS_BENCH_SLEEP_MS: expected a whole number of milliseconds up to 3600000");
+    spdlog::warn("runner bench-sleep: jobs run NOTHING, each ends after {} ms (benchmarks only)", *ms);
+    rt.runners->add(std::make_unique<bench_sleep_runner>(rt.loop, *ms));
   }
   rt.caf_cfg = std::make_unique<caf::actor_system_config>();
   register_message_types(*rt.caf_cfg);

@@ -126,9 +126,11 @@ int start(const start_flags& flags, bool foreground) {
     return 1;
   }
   auto cfg = std::make_shared<node_config>(loaded_cfg.config);
-  if (std::string gpu_error; cfg->gpu && !apply_gpu_mode(*cfg, env, gpu_error)) {
-    std::cerr << "atlas-server: " << gpu_error << "\n";
-    return 1;
+  if (cfg->gpu) {
+    if (auto st = apply_gpu_mode(*cfg, env); !st) {
+      std::cerr << "atlas-server: " << st.error() << "\n";
+      return 1;
+    }
   }
   std::error_code ec;
   fs::create_directories(cfg->node_dir, ec);

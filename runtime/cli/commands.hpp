@@ -82,6 +82,20 @@ std::optional<json::value> json_body(context& ctx, const http_result& r);
 /// Whether `id` is a valid job id; prints an error when it is not.
 bool check_id(context& ctx, const std::string& id);
 
+/// Whether a job in this status (as the scheduler writes it) is over.
+bool is_terminal(const std::string& status);
+
+/// GET /jobs/<id>; nullopt after printing the error (logs.cpp).
+std::optional<json::value> fetch_job(context& ctx, const submission_config& sc, const std::string& id);
+
+/// Streams the job's log to `out` until the job ends. Returns the exit code.
+int follow_logs(context& ctx, const submission_config& sc, const std::string& id);
+
+/// After the log stream ends: the job's final record, waiting briefly for
+/// the record to catch up with the end of the log.
+std::optional<json::value> final_record(context& ctx, const submission_config& sc,
+                                        const std::string& id);
+
 /// The `<env> <id>` of a job command: its id and scheduler.
 struct job_target {
   std::string id;

@@ -9,6 +9,7 @@ a node without the cluster secret is refused.
 
 The cluster is started once; scenarios that kill a node restart it."""
 
+import base64
 import collections
 import io
 import json
@@ -24,7 +25,7 @@ import time
 
 import harness
 from harness import wait_until
-from cluster_harness import (TINY_ENTRYPOINT, Cluster, Namespaces, cmdline, foreign_certificate,
+from cluster_harness import (JOB_PY, TINY_ENTRYPOINT, Cluster, Namespaces, cmdline, foreign_certificate,
                              group_alive, pid_alive, provision_node, timed)
 
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -279,12 +280,26 @@ def test_a_worker_without_the_shared_file_system_fetches_bundles_over_caf():
     try:
         wait_until(lambda: len(cluster.slots_of(loner)) == 2, 15, "the loner's slots")
         # Fill every slot of the cluster so that some jobs land on the loner.
-        ids = [cluster.submit(f"own-fs-{i}", {"SLEEP": "1.5"}) for i in range(8)]
-        wait_all(ids, {"completed"}, 60)
+        # Each bundle is ~2.8 MB of incompressible bytes: three chunks of at
+        # most 1 MiB each (messages/job.hpp: bundle_chunk).
+        ids = []
+        for i in range(8):
+            job = f"own-fs-{i}"
+            big = base64.b64encode(os.urandom(2 << 20)).decode()
+            status, raw = cluster.upload(job, {"main.py": JOB_PY, "weights.txt": big}, timeout=60)
+            assert status == 200, (job, status, raw)
+            status, raw = cluster.queue(job, {"SLEEP": "1.5"})
+            assert status == 201, (job, status, raw)
+            ids.append(job)
+        wait_all(ids, {"completed"}, 90)
         on_loner = [i for i in ids if cluster.record(i)["node"] == loner.node_id]
         assert on_loner, "no job ran on the node without the shared file system"
         for job in on_loner:
-            assert os.path.exists(f"{own_home}/job_data/job_store/{job}.tgz"), "bundle not fetched"
+            fetched = f"{own_home}/job_data/job_store/{job}.tgz"
+            assert os.path.exists(fetched), "bundle not fetched"
+            with open(fetched, "rb") as f, open(f"{cluster.home}/job_data/job_store/{job}.tgz", "rb") as g:
+                got, sent = f.read(), g.read()
+            assert len(sent) > 2 << 20 and got == sent, ("fetched bundle differs", len(got), len(sent))
             assert not os.path.exists(f"{cluster.home}/job_data/archive/{job}"), \
                 "the loner wrote into the shared home"
             via_master = M.request("GET", f"/api/v1/jobs/{job}/logs")

@@ -13,9 +13,14 @@
   any more);
 - runtime/cli/ (the `foundations` CLI) includes no actor and no CAF header;
 - nothing outside runtime/ includes the programs' wiring (runtime/cli/,
-  runtime/ctl/, node_runtime, server_main).
+  runtime/ctl/, node_runtime, server_main);
+- benchmark code (bench/) is wired in by the programs only, and includes
+  only adapters/ and messages/ (besides itself).
 
-Prints one line per finding and exits 1 when there is any."""
+Prints one line per finding and exits 1 when there is any. With --graph it
+prints the picture instead: how many include lines each layer has into each
+layer below it (a DOT graph with --dot), so that anyone can see that every
+arrow points down."""
 
 import os
 import re
@@ -48,6 +53,35 @@ def includes(path):
                 yield m.group(1) == "<", m.group(2)
 
 
+LAYERS = ("runtime", "bench", "actors/gateway", "actors/dashboard", "actors/policy", "actors",
+          "library", "adapters", "messages")
+
+
+def layer_of(path):
+    return next((l for l in LAYERS if path.startswith(l + "/")), None)
+
+
+def graph(dot):
+    edges = {}
+    for folder in ("messages", "adapters", "library", "actors", "runtime", "bench"):
+        for rel, path in sources(folder):
+            for system, inc in includes(path):
+                here, there = layer_of(rel), layer_of(inc)
+                if not system and here and there and here != there:
+                    edges[(here, there)] = edges.get((here, there), 0) + 1
+    if dot:
+        print("digraph includes {\n  rankdir=TB;")
+        for (a, b), n in sorted(edges.items()):
+            print(f'  "{a}" -> "{b}" [label="{n}"];')
+        print("}")
+        return 0
+    for a in LAYERS:
+        outs = [f"{b} {edges[(a, b)]}" for b in LAYERS if (a, b) in edges]
+        if outs:
+            print(f"{a:<17} -> " + ", ".join(outs))
+    return 0
+
+
 def main():
     findings = []
     seen_known = set()
@@ -55,7 +89,7 @@ def main():
     def bad(rel, inc, why):
         findings.append(f"{rel}: includes {inc}: {why}")
 
-    for folder in ("messages", "adapters", "library", "actors", "runtime"):
+    for folder in ("messages", "adapters", "library", "actors", "runtime", "bench"):
         for rel, path in sources(folder):
             for system, inc in includes(path):
                 ours = not system and "/" in inc
@@ -72,6 +106,10 @@ def main():
                     bad(rel, inc, "a policy decides without an actor system")
                 if rel.startswith("runtime/cli/") and (inc.startswith("actors/") or inc.startswith("caf/")):
                     bad(rel, inc, "the foundations CLI needs no actor")
+                if folder == "bench" and ours and not inc.startswith(("bench/", "adapters/", "messages/")):
+                    bad(rel, inc, "benchmark code includes only bench/, adapters/ and messages/")
+                if folder not in ("runtime", "bench") and ours and inc.startswith("bench/"):
+                    bad(rel, inc, "benchmark code is wired in by the programs only")
                 if not rel.startswith("runtime/") and ours and inc.startswith(PROGRAMS):
                     bad(rel, inc, "the programs' wiring is above everything else")
                 if (rel.startswith("actors/policy/") and ours and inc.startswith("actors/")
@@ -89,4 +127,6 @@ def main():
 
 
 if __name__ == "__main__":
+    if "--graph" in sys.argv or "--dot" in sys.argv:
+        sys.exit(graph("--dot" in sys.argv))
     sys.exit(main())

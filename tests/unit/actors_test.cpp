@@ -16,6 +16,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/master.hpp"
+#include "actors/master_plan.hpp"
 #include "actors/master_state.hpp"
 #include "messages/actors.hpp"
 #include "messages/errors.hpp"
@@ -457,7 +458,7 @@ TEST_CASE_METHOD(fixture, "a job stopped while its requeue is persisted ends can
   CHECK(master_summary(*this, master).rfind("0 queued, 0 active", 0) == 0);
 }
 
-TEST_CASE("placement ranks free slots by their node's busy slots, spread or pack", "[actors]") {
+TEST_CASE("the dispatch input holds the free slots of undrained nodes with their nodes' busy slots", "[actors]") {
   auto cfg = std::make_shared<node_config>();
   master_state st;
   st.cfg = cfg;
@@ -482,9 +483,17 @@ TEST_CASE("placement ranks free slots by their node's busy slots, spread or pack
   add("e", 0, 1);
   st.nodes["e"].drained = true; // takes no work
   CHECK(st.busy_on("a") == 2);
-  CHECK(st.placement_order() == std::vector<std::string>{"c/0", "c/1", "d/1", "a/2"});
+  auto keys = [](const dispatch_input& in) {
+    std::vector<std::string> out;
+    for (auto i : placement_order(in))
+      out.push_back(in.slots[i].key);
+    return out;
+  };
+  auto in = dispatch_input_of(st, 0);
+  CHECK(in.busy == std::map<std::string, size_t>{{"a", 2}, {"c", 0}, {"d", 1}});
+  CHECK(keys(in) == std::vector<std::string>{"c/0", "c/1", "d/1", "a/2"});
   cfg->placement = "pack";
-  CHECK(st.placement_order() == std::vector<std::string>{"a/2", "d/1", "c/0", "c/1"});
+  CHECK(keys(dispatch_input_of(st, 0)) == std::vector<std::string>{"a/2", "d/1", "c/0", "c/1"});
   CHECK(st.gpu_slots == 0);
   slot_entry g;
   g.info.node_id = "c";

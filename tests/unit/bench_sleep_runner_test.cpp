@@ -8,7 +8,7 @@
 #include <optional>
 
 #include "actors/policy/job_runners.hpp"
-#include "adapters/bench_sleep_runner.hpp"
+#include "bench/runner/bench_sleep_runner.hpp"
 #include "adapters/event_loop.hpp"
 #include "adapters/process_runner.hpp"
 

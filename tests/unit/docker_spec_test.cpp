@@ -225,5 +225,5 @@ TEST_CASE("an engine that is not there is reported, not waited for", "[docker]")
   docker_client c("/nonexistent/docker.sock");
   auto r = c.ping();
   CHECK_FALSE(r.ok());
-  CHECK(r.error.find("cannot reach the Docker engine at /nonexistent/docker.sock") != std::string::npos);
+  CHECK(r.error().find("cannot reach the Docker engine at /nonexistent/docker.sock") != std::string::npos);
 }

@@ -19,10 +19,9 @@ const char* four_gpus = "0, GPU-aaaa0000-0000, NVIDIA H200, 143771 MiB\n"
                         "3, GPU-dddd3333-3333, NVIDIA H200, 143771 MiB\n";
 
 std::vector<gpu_device> devices() {
-  std::string err;
-  auto d = parse_nvidia_smi(four_gpus, err);
-  REQUIRE(d);
-  return *d;
+  auto d = parse_nvidia_smi(four_gpus);
+  REQUIRE(d.ok());
+  return d.value();
 }
 
 std::vector<std::string> ids(const std::vector<gpu_device>& ds) {
@@ -46,32 +45,37 @@ queued_job gpu_job(const std::string& id, int64_t gpus, double queued_time, uint
 } // namespace
 
 TEST_CASE("nvidia-smi's CSV lines become GPUs", "[gpu]") {
-  std::string err;
-  auto one = parse_nvidia_smi("0, GPU-bbcc98f5-cdd0-8fcb-7908-fdddc44ca170, NVIDIA H200, 143771 MiB\n", err);
-  REQUIRE(one);
+  auto one = parse_nvidia_smi("0, GPU-bbcc98f5-cdd0-8fcb-7908-fdddc44ca170, NVIDIA H200, 143771 MiB\n");
+  REQUIRE(one.ok());
   REQUIRE(one->size() == 1);
-  CHECK((*one)[0].index == "0");
-  CHECK((*one)[0].uuid == "GPU-bbcc98f5-cdd0-8fcb-7908-fdddc44ca170");
-  CHECK((*one)[0].name == "NVIDIA H200");
-  CHECK((*one)[0].memory_mib == 143771);
-  CHECK((*one)[0].describe() == "0 NVIDIA H200 (143771 MiB, GPU-bbcc98f5-cdd0-8fcb-7908-fdddc44ca170)");
+  CHECK(one.value()[0].index == "0");
+  CHECK(one.value()[0].uuid == "GPU-bbcc98f5-cdd0-8fcb-7908-fdddc44ca170");
+  CHECK(one.value()[0].name == "NVIDIA H200");
+  CHECK(one.value()[0].memory_mib == 143771);
+  CHECK(one.value()[0].describe() == "0 NVIDIA H200 (143771 MiB, GPU-bbcc98f5-cdd0-8fcb-7908-fdddc44ca170)");
   CHECK(ids(devices()) == std::vector<std::string>{"0", "1", "2", "3"});
-  CHECK(parse_nvidia_smi("\n", err)->empty());
-  CHECK_FALSE(parse_nvidia_smi("NVIDIA-SMI has failed because it couldn't communicate with the driver", err));
-  CHECK(err.find("cannot read nvidia-smi") != std::string::npos);
+  CHECK(parse_nvidia_smi("\n")->empty());
+  auto failed = parse_nvidia_smi("NVIDIA-SMI has failed because it couldn't communicate with the driver");
+  CHECK_FALSE(failed.ok());
+  CHECK(failed.error().find("cannot read nvidia-smi") != std::string::npos);
+  // A memory figure too large to read is 0, not a crash.
+  auto huge = parse_nvidia_smi("0, GPU-a, X, 99999999999999999999999 MiB\n");
+  REQUIRE(huge.ok());
+  CHECK(huge.value()[0].memory_mib == 0);
 }
 
 TEST_CASE("CUDA_VISIBLE_DEVICES narrows the node's GPUs, in its order", "[gpu]") {
-  std::string err;
   auto all = devices();
-  CHECK(ids(*visible_gpus(all, std::nullopt, err)) == std::vector<std::string>{"0", "1", "2", "3"});
-  CHECK(visible_gpus(all, std::string{""}, err)->empty());
-  CHECK(ids(*visible_gpus(all, std::string{"2,0"}, err)) == std::vector<std::string>{"2", "0"});
-  CHECK(ids(*visible_gpus(all, std::string{"GPU-cccc, 1"}, err)) == std::vector<std::string>{"2", "1"});
-  CHECK_FALSE(visible_gpus(all, std::string{"7"}, err));
-  CHECK(err.find("'7'") != std::string::npos);
-  CHECK_FALSE(visible_gpus(all, std::string{"1,1"}, err));
-  CHECK(err.find("twice") != std::string::npos);
+  CHECK(ids(visible_gpus(all, std::nullopt).value()) == std::vector<std::string>{"0", "1", "2", "3"});
+  CHECK(visible_gpus(all, std::string{""})->empty());
+  CHECK(ids(visible_gpus(all, std::string{"2,0"}).value()) == std::vector<std::string>{"2", "0"});
+  CHECK(ids(visible_gpus(all, std::string{"GPU-cccc, 1"}).value()) == std::vector<std::string>{"2", "1"});
+  auto unknown = visible_gpus(all, std::string{"7"});
+  CHECK_FALSE(unknown.ok());
+  CHECK(unknown.error().find("'7'") != std::string::npos);
+  auto twice = visible_gpus(all, std::string{"1,1"});
+  CHECK_FALSE(twice.ok());
+  CHECK(twice.error().find("twice") != std::string::npos);
 }
 
 TEST_CASE("a node's GPUs are shared out among its slots, each GPU to one slot", "[gpu]") {

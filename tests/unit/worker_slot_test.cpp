@@ -21,7 +21,7 @@
 #include "actors/policy/job_runners.hpp"
 #include "actors/worker_slot.hpp"
 #include "adapters/archive.hpp"
-#include "adapters/bench_sleep_runner.hpp"
+#include "bench/runner/bench_sleep_runner.hpp"
 #include "adapters/event_loop.hpp"
 #include "messages/actors.hpp"
 #include "messages/types.hpp"

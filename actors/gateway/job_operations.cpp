@@ -1,21 +1,16 @@
-// The HTTP gateway actor and its operations on jobs: file work goes to the
-// thread pool, requests for another node's job go to that node's gateway.
-// Which request reaches which operation: http_routes.cpp.
+// The gateway's operations on jobs: logs, records, submission, bundles,
+// artifacts, stop and delete. File work goes to the thread pool; a request
+// for another node's job goes to that node's gateway.
 
-#include "actors/http_gateway.hpp"
-
+#include <chrono>
 #include <filesystem>
-#include <functional>
-#include <unordered_map>
+#include <string>
+#include <vector>
 
-#include <caf/actor_system.hpp>
 #include <caf/send.hpp>
-#include <caf/stateful_actor.hpp>
-#include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
-#include "actors/http_gateway_impl.hpp"
-#include "actors/peer_check.hpp"
+#include "actors/gateway/gateway_state.hpp"
 #include "adapters/event_loop.hpp"
 #include "adapters/json.hpp"
 #include "messages/errors.hpp"
@@ -24,22 +19,12 @@
 #include "library/job_codec.hpp"
 #include "library/job_files.hpp"
 
-namespace atlas {
-
-namespace gateway {
+namespace atlas::gateway {
 
 namespace {
 
-/// The node a request came from, when another node's gateway forwarded it:
-/// set here from the sender's certificate, never taken from a client.
-constexpr const char* forwarded_header = "x-atlas-forwarded-by";
-
 /// Bytes of log sent per chunk of a followed stream.
 constexpr uint64_t follow_chunk = 64 << 10;
-
-/// Bytes of an uploaded bundle per chunk handed to a node without the
-/// shared file system.
-constexpr uint64_t bundle_chunk_bytes = 1 << 20;
 
 /// Forwards the request unchanged to the gateway of the node that ran the
 /// job and answers what it answers. A gateway known from an earlier request
@@ -101,44 +86,6 @@ void at_owner(gateway_ptr self, answer rp, const http_request& req, const std::s
 }
 
 } // namespace
-
-/// Runs `work` on the thread pool; `then` gets its answer on this actor.
-void offload(gateway_ptr self, std::function<http_response()> work, continuation then) {
-  auto ticket = self->state.next_ticket++;
-  self->state.parked.emplace(ticket, std::move(then));
-  http_gateway_actor me = self;
-  self->state.loop->post_work([me, ticket, work = std::move(work)] {
-    caf::anon_send(me, done_atom::value, ticket, work());
-  });
-}
-
-/// Delivers an answer; returns void so that routes can `return give(...)`.
-void give(answer& rp, http_response r) {
-  rp.deliver(std::move(r));
-}
-
-/// An actor error as an HTTP answer.
-http_response from_error(const caf::error& err) {
-  return error_answer(http_status_of(err), error_message(err));
-}
-
-void forward_to_master(gateway_ptr self, answer rp, const http_request& req) {
-  auto& st = self->state;
-  if (!st.master)
-    return give(rp, error_answer(503, "this node has not joined a master yet"));
-  // Asked by a worker, the master names its own gateway.
-  self->request(st.master, std::chrono::seconds(10), get_atom::value, node_atom::value,
-                std::string{})
-    .then(
-      [=](caf::actor& gateway) mutable {
-        auto fwd = req;
-        fwd.headers[forwarded_header] = self->state.cfg->node_id;
-        self->request(caf::actor_cast<http_gateway_actor>(gateway), std::chrono::seconds(60), fwd)
-          .then([=](http_response& r) mutable { rp.deliver(std::move(r)); },
-                [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
-      },
-      [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
-}
 
 void get_logs(gateway_ptr self, answer rp, const http_request& req, const std::string& id,
               bool as_json) {
@@ -365,103 +312,28 @@ void download_artifacts(gateway_ptr self, answer rp, const http_request& req,
   });
 }
 
-void bundle_chunk(gateway_ptr self, answer rp, const std::string& id, uint64_t offset) {
+caf::result<bundle_chunk> read_bundle_chunk(gateway_ptr self, const std::string& id,
+                                            uint64_t offset) {
   if (!valid_job_id(id))
-    return give(rp, error_answer(404, "job '" + id + "' not found"));
+    return make_error(ec::not_found, "job '" + id + "' not found");
+  auto ticket = self->state.next_ticket++;
+  auto rp = self->make_response_promise<bundle_chunk>();
+  self->state.fetches.emplace(ticket, rp);
   auto bundle = job_paths::of(*self->state.cfg, id).bundle;
-  offload(
-    self,
-    [bundle, offset] {
-      std::error_code ec;
-      auto size = std::filesystem::file_size(bundle, ec);
-      if (ec)
-        return error_answer(404, "no bundle stored for this job");
-      auto r = json_answer(200, read_file_range(bundle, offset, bundle_chunk_bytes));
-      r.content_type = "application/gzip";
-      r.headers["X-Atlas-Total-Size"] = std::to_string(size);
-      return r;
-    },
-    [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
-}
-
-} // namespace gateway
-
-namespace {
-
-using namespace gateway;
-
-http_gateway_actor::behavior_type gateway_impl(gateway_ptr self,
-                                               std::shared_ptr<const node_config> cfg,
-                                               event_loop* loop, lookup_actor lookup,
-                                               master_actor master) {
-  self->state.cfg = std::move(cfg);
-  self->state.loop = loop;
-  self->state.lookup = std::move(lookup);
-  self->state.master = std::move(master);
-  self->set_down_handler([=](caf::down_msg& dm) {
-    std::erase_if(self->state.owners,
-                  [&](const auto& o) { return o.second.address() == dm.source; });
+  http_gateway_actor me = self;
+  self->state.loop->post_work([me, ticket, bundle, offset] {
+    bundle_chunk chunk;
+    chunk.offset = offset;
+    std::error_code ec;
+    chunk.total = std::filesystem::file_size(bundle, ec);
+    if (ec) {
+      caf::anon_send(me, done_atom::value, ticket, chunk, std::string{"no bundle stored for this job"});
+      return;
+    }
+    chunk.bytes = read_file_range(bundle, offset, bundle_chunk_bytes);
+    caf::anon_send(me, done_atom::value, ticket, std::move(chunk), std::string{});
   });
-  return {
-    [=](http_request& req) -> caf::result<http_response> {
-      // The master's gateway takes requests other nodes forward; a worker's
-      // only those the master forwards.
-      auto who = sender_of(self);
-      bool from_node = self->state.cfg->is_master ? who.is("worker") || who.is("master")
-                                                  : who.is("master");
-      if (!who.local && !from_node)
-        return refuse(self, who, "an HTTP request");
-      if (who.local) {
-        req.headers.erase(forwarded_header); // a client's, not a node's
-      } else {
-        // Forwarded by a node: what only this node may set never comes from
-        // the wire. The bearer token travels along and is verified again.
-        req.upload_path.clear();
-        req.upload_filename.clear();
-        req.upload_field.clear();
-        req.listener = "forwarded";
-        req.headers[forwarded_header] = who.peer.name;
-      }
-      auto rp = self->make_response_promise<http_response>();
-      if (!self->state.cfg->is_master && acts_through_master(req))
-        forward_to_master(self, rp, req);
-      else
-        route(self, rp, req);
-      return rp;
-    },
-    [=](register_atom, master_actor& master) {
-      if (!local_only(self, "register"))
-        return;
-      self->state.master = master;
-      self->state.owners.clear(); // a new master: ask it again
-    },
-    [=](stats_atom) -> caf::result<actor_stats> {
-      if (auto who = sender_of(self); !who.local_or("master"))
-        return refuse(self, who, "stats");
-      auto& st = self->state;
-      return self->stats(st.cfg->node_id, std::to_string(st.parked.size()) + " file task(s) in flight"
-                                            + (st.master ? "" : ", no master"));
-    },
-    [=](done_atom, uint64_t ticket, http_response& r) {
-      if (!local_only(self, "done"))
-        return;
-      auto i = self->state.parked.find(ticket);
-      if (i == self->state.parked.end())
-        return;
-      auto then = std::move(i->second);
-      self->state.parked.erase(i);
-      then(std::move(r));
-    },
-  };
+  return rp;
 }
 
-} // namespace
-
-http_gateway_actor spawn_http_gateway(caf::actor_system& sys,
-                                      std::shared_ptr<const node_config> cfg,
-                                      event_loop* loop, lookup_actor lookup,
-                                      master_actor master) {
-  return sys.spawn(gateway_impl, std::move(cfg), loop, std::move(lookup), std::move(master));
-}
-
-} // namespace atlas
+} // namespace atlas::gateway

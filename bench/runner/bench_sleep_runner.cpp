@@ -1,4 +1,6 @@
-#include "adapters/bench_sleep_runner.hpp"
+#include "bench/runner/bench_sleep_runner.hpp"
+
+#include <charconv>
 
 namespace atlas {
 
@@ -71,6 +73,18 @@ void bench_sleep_runner::end(const std::string& run_id, int sig) {
   auto on_exit = std::move(j->on_exit);
   uv_close(reinterpret_cast<uv_handle_t*>(&j->timer), free_job);
   on_exit(std::move(ex));
+}
+
+std::optional<uint32_t> bench_sleep_ms_of(const std::map<std::string, std::string>& env) {
+  auto v = env.find("ATLAS_BENCH_SLEEP_MS");
+  if (v == env.end() || v->second.empty())
+    return 0;
+  uint32_t ms = 0;
+  auto& s = v->second;
+  auto [end, bad] = std::from_chars(s.data(), s.data() + s.size(), ms);
+  if (bad != std::errc{} || end != s.data() + s.size() || ms > 3600000)
+    return std::nullopt;
+  return ms;
 }
 
 } // namespace atlas

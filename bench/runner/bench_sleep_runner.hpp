@@ -1,6 +1,11 @@
 #pragma once
 
+// Benchmark code, kept out of the production folders: the server links it
+// and adds the runner only when atlas.config.yaml says `runner: bench-sleep`.
+
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,7 +17,7 @@
 namespace atlas {
 
 /// BENCHMARK ONLY (`runner: bench-sleep` in atlas.config.yaml, never the
-/// default): a job "runs" for `sleep_ms` on a libuv timer and then exits 0,
+/// default): a job "runs" for `sleep_ms` (ATLAS_BENCH_SLEEP_MS) on a libuv timer and then exits 0,
 /// without any process being spawned, so that benchmarks measure the
 /// control plane (master, Redis, CAF) rather than fork/exec. A node has this
 /// runner only when its configuration names it explicitly.
@@ -41,5 +46,9 @@ private:
   std::mutex mutex_;
   std::unordered_map<std::string, job*> jobs_; // owned; touched on the loop thread
 };
+
+/// How long a bench-sleep job "runs": ATLAS_BENCH_SLEEP_MS in `env`, 0 when
+/// unset; nullopt when it is not a whole number of milliseconds up to an hour.
+std::optional<uint32_t> bench_sleep_ms_of(const std::map<std::string, std::string>& env);
 
 } // namespace atlas

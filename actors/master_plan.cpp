@@ -1,4 +1,4 @@
-#include "actors/master_gpus.hpp"
+#include "actors/master_plan.hpp"
 
 #include "actors/master_state.hpp"
 
@@ -28,13 +28,33 @@ gpu_round gpu_round_of(const master_state& st, double now) {
   if (starving_jobs.empty())
     return round;
   std::vector<starving_job> starving;
-  for (auto& q : starving_jobs)
+  for (auto& q : starving_jobs) {
     starving.push_back({q.job_id, q.num_gpus});
+    round.need[q.job_id] = q.num_gpus;
+  }
   round.held = plan_reservations(starving, round.ledger, [&](const std::string& node) {
     auto n = st.nodes.find(node);
     return n == st.nodes.end() || !n->second.drained;
   });
   return round;
+}
+
+dispatch_input dispatch_input_of(const master_state& st, double now) {
+  dispatch_input in;
+  in.placement = placement_mode_of(st.cfg->placement);
+  // Costs the free slots and their nodes' slots, not the whole registry:
+  // it runs once per dispatch round.
+  for (auto& key : st.free_slots) {
+    auto& info = st.slots.at(key).info;
+    if (auto n = st.nodes.find(info.node_id); n != st.nodes.end() && n->second.drained)
+      continue;
+    if (auto [b, fresh] = in.busy.try_emplace(info.node_id, 0); fresh)
+      b->second = st.busy_on(info.node_id);
+    in.slots.push_back(open_slot{key, info.node_id, info.gpus});
+  }
+  if (!in.slots.empty())
+    in.gpus = gpu_round_of(st, now);
+  return in;
 }
 
 std::string gpu_misfit_of(const master_state& st, int64_t need) {

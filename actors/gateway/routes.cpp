@@ -1,13 +1,13 @@
-// The gateway's route table: the scheduler API (DESIGN.md §6), each path
-// and method mapped to an operation or answered here from one request to
-// the master or to Redis.
+// The gateway's route table: the scheduler API (DESIGN.md §6) first, each
+// path and method mapped to an operation or answered here from one request
+// to the master or to Redis; then the dashboard's routes.
 
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "actors/dashboard_routes.hpp"
-#include "actors/http_gateway_impl.hpp"
+#include "actors/gateway/gateway_state.hpp"
 #include "adapters/json.hpp"
 #include "library/http_answers.hpp"
 #include "library/job_codec.hpp"
@@ -32,7 +32,10 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   // Copied into response handlers that run after route() returned.
   auto fail = [rp](caf::error& err) mutable { rp.deliver(from_error(err)); };
 
-  if (route_dashboard(self, rp, req)) // actors/dashboard_routes.cpp
+  // The dashboard's port serves its page's files; the dashboard's API routes
+  // come after the scheduler's, which carry the traffic.
+  bool page_file = req.listener == "dashboard" && !is(0, "api") && !is(0, "healthz");
+  if (page_file && route_dashboard(self, rp, req))
     return;
 
   if (n == 0 && m == "GET")
@@ -151,11 +154,6 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
         rp.deliver(json_answer(200, to_json(rec)));
       });
     }
-    if (is(2, "jobs") && n == 5 && is(4, "bundle") && m == "GET") {
-      auto q = parse_query(req.query);
-      auto offset = parse_index(q.count("offset") ? q["offset"] : "0").value_or(0);
-      return bundle_chunk(self, rp, parts[3], offset);
-    }
     if (is(2, "jobs") && n == 5 && is(4, "logs") && m == "GET") {
       auto q = parse_query(req.query);
       if (q.count("follow") && q["follow"] != "0" && q["follow"] != "false")
@@ -164,6 +162,8 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
       return get_logs(self, rp, req, parts[3], false);
     }
   }
+  if (route_dashboard(self, rp, req)) // actors/dashboard_routes.cpp
+    return;
   rp.deliver(error_answer(404, "no route for " + m + " " + req.path));
 }
 

@@ -1,13 +1,14 @@
 #pragma once
 
 // The gateway's insides, shared by the actor with its operations
-// (http_gateway.cpp) and its route table (http_routes.cpp). Private to
+// (gateway.cpp) and its route table (routes.cpp). Private to
 // those two files.
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -27,6 +28,10 @@ class oidc_client;
 
 namespace gateway {
 
+/// The node a request came from, when another node's gateway forwarded it:
+/// set from the sender's certificate, never taken from a client.
+constexpr const char* forwarded_header = "x-atlas-forwarded-by";
+
 using answer = caf::typed_response_promise<http_response>;
 using continuation = std::function<void(http_response&&)>;
 
@@ -38,11 +43,12 @@ struct gateway_state {
   master_actor master;
   uint64_t next_ticket = 1;
   std::unordered_map<uint64_t, continuation> parked; // waiting for the thread pool
+  std::unordered_map<uint64_t, caf::typed_response_promise<bundle_chunk>> fetches; // likewise
   // Other nodes' gateways, as the master named them: forwarded requests
   // skip asking it again. An entry goes when its gateway goes down (it is
   // monitored) or a request through it fails.
   std::unordered_map<std::string, http_gateway_actor> owners;
-  std::shared_ptr<oidc_client> oidc; // -p mode: Keycloak's keys (actors/auth_gate.cpp)
+  std::shared_ptr<oidc_client> oidc; // -p mode: Keycloak's keys (actors/gateway/auth_check.cpp)
 };
 
 using gateway_ptr = counted_pointer<http_gateway_actor, gateway_state>;
@@ -68,11 +74,11 @@ void with_record(gateway_ptr self, answer rp, const std::string& id, F then) {
           [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
-// --- operations (http_gateway.cpp): each delivers exactly one answer
+// --- operations (gateway.cpp): each delivers exactly one answer
 
 /// Whether a request acts through the master (the queue, the slots, stopping
 /// a job): a worker forwards those to the master's gateway, which checks
-/// them as its own (http_routes.cpp).
+/// them as its own (routes.cpp).
 bool acts_through_master(const http_request& req);
 /// Sends the request to the master's gateway and answers what it answers.
 void forward_to_master(gateway_ptr self, answer rp, const http_request& req);
@@ -99,15 +105,27 @@ void stop_job(gateway_ptr self, answer rp, const std::string& id);
 /// The job's artifacts as a .tgz.
 void download_artifacts(gateway_ptr self, answer rp, const http_request& req,
                         const std::string& id);
-/// A chunk of a stored bundle, for a node without the shared file system.
-void bundle_chunk(gateway_ptr self, answer rp, const std::string& id, uint64_t offset);
+/// A chunk of a stored bundle, read on the thread pool, for a node without
+/// the shared file system (asked through the master).
+caf::result<bundle_chunk> read_bundle_chunk(gateway_ptr self, const std::string& id,
+                                            uint64_t offset);
 
-/// Checks who asks (actors/auth_gate.cpp: the bearer token in -p mode, the
-/// owner of the job acted on), then routes through route_checked. Every
-/// branch delivers exactly one answer.
+/// Checks who asks (auth_check.cpp: the bearer token in -p mode, the owner
+/// of the job acted on), then routes through route_checked. Every branch
+/// delivers exactly one answer.
 void route(gateway_ptr self, answer rp, const http_request& req);
 
-/// Routes one request whose identity has been checked (http_routes.cpp).
+/// This node's Keycloak client (keys and grants), made on first use.
+std::shared_ptr<oidc_client> client_of(gateway_ptr self);
+/// 401 with the WWW-Authenticate header a bearer-token client expects.
+http_response unauthorized(std::string_view why);
+
+/// POST /api/v2beta/auth/login (JSON) and cli_login (`basic`: HTTP Basic).
+void login(gateway_ptr self, answer rp, const http_request& req, bool basic);
+/// /api/v2beta/auth/logout: revokes the refresh token.
+void logout(gateway_ptr self, answer rp, const http_request& req);
+
+/// Routes one request whose identity has been checked (routes.cpp).
 /// Every branch delivers exactly one answer.
 void route_checked(gateway_ptr self, answer rp, const http_request& req);
 

@@ -1,11 +1,11 @@
 // The gateway's door: in -p mode every request (on every listener of every
 // node) shows a valid Keycloak token before it reaches the route table, and
-// users act only on their own jobs. Without -p nothing is checked. Also the
-// /api/v2beta/auth/* routes (login, cli_login, verify, logout).
+// users act only on their own jobs. Without -p nothing is checked. The
+// login routes are in login_routes.cpp.
 //
 // Verification runs on this actor (a few tens of microseconds, no I/O).
-// Fetching keys and talking to Keycloak blocks, so it goes to the libuv
-// thread pool through offload() and comes back as a message.
+// Fetching keys blocks, so it goes to the libuv thread pool through
+// offload() and comes back as a message.
 
 #include <ctime>
 #include <filesystem>
@@ -15,7 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "actors/http_gateway_impl.hpp"
+#include "actors/gateway/gateway_state.hpp"
 #include "adapters/json.hpp"
 #include "adapters/oidc.hpp"
 #include "library/auth_rules.hpp"
@@ -24,36 +24,10 @@
 
 namespace atlas::gateway {
 
-namespace {
-
-int64_t unix_now() {
-  return static_cast<int64_t>(std::time(nullptr));
-}
-
 http_response unauthorized(std::string_view why) {
   auto r = error_answer(401, why);
   r.headers["WWW-Authenticate"] = "Bearer realm=\"Atlas\", error=\"invalid_token\"";
   return r;
-}
-
-http_response forbidden(gateway_ptr self, const http_request& req, const std::string& user,
-                        const std::string& owner, const std::string& job_id) {
-  spdlog::warn("auth: refused user={} route=\"{} {}\" job_id={} owner={} node={}", user,
-               req.method, req.path, job_id, owner, self->state.cfg->node_id);
-  return error_answer(403, "user '" + user + "' may not act on job '" + job_id + "' of user '"
-                             + owner + "'");
-}
-
-/// The provider's answer passed on as is (a transport failure becomes 502).
-http_response provider_answer(const http_result& r) {
-  if (!r.error.empty())
-    return error_answer(502, r.error);
-  auto out = json_answer(static_cast<uint16_t>(r.status), r.body);
-  // Keycloak answers a bad password with 401 (invalid_grant is 400 in the
-  // standard): say 401 either way so clients see "not logged in".
-  if (r.status == 400 && r.body.find("invalid_grant") != std::string::npos)
-    out.status = 401;
-  return out;
 }
 
 std::shared_ptr<oidc_client> client_of(gateway_ptr self) {
@@ -63,53 +37,18 @@ std::shared_ptr<oidc_client> client_of(gateway_ptr self) {
   return st.oidc;
 }
 
-void login(gateway_ptr self, answer rp, const http_request& req, bool basic) {
-  std::string user, password;
-  if (basic) {
-    auto c = auth::basic_credentials(req.headers);
-    if (!c)
-      return give(rp, unauthorized("HTTP Basic credentials (user and password) are required"));
-    user = c->first;
-    password = c->second;
-  } else {
-    std::string err;
-    auto v = json::parse(req.body, err);
-    if (!v || !v->is_object() || !v->get_string("username") || !v->get_string("password"))
-      return give(rp, error_answer(400, "expected JSON {\"username\": ..., \"password\": ...}"));
-    user = *v->get_string("username");
-    password = *v->get_string("password");
-  }
-  auto oidc = client_of(self);
-  offload(
-    self, [oidc, user, password] { return provider_answer(oidc->password_grant(user, password)); },
-    [rp, user](http_response&& r) mutable {
-      if (r.status == 200)
-        spdlog::info("auth: login user={}", user);
-      else
-        spdlog::info("auth: login refused user={} status={}", user, r.status);
-      rp.deliver(std::move(r));
-    });
+namespace {
+
+int64_t unix_now() {
+  return static_cast<int64_t>(std::time(nullptr));
 }
 
-void logout(gateway_ptr self, answer rp, const http_request& req) {
-  std::string refresh = parse_query(req.query)["refresh_token"];
-  if (refresh.empty()) {
-    std::string err;
-    if (auto v = json::parse(req.body, err); v && v->is_object())
-      refresh = v->get_string("refresh_token").value_or("");
-  }
-  if (refresh.empty())
-    return give(rp, error_answer(400, "expected JSON {\"refresh_token\": ...}"));
-  auto oidc = client_of(self);
-  offload(
-    self,
-    [oidc, refresh] {
-      auto r = oidc->revoke(refresh);
-      if (r.ok())
-        return json_answer(200, R"({"logged_out":true})");
-      return provider_answer(r);
-    },
-    [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+http_response forbidden(gateway_ptr self, const http_request& req, const std::string& user,
+                        const std::string& owner, const std::string& job_id) {
+  spdlog::warn("auth: refused user={} route=\"{} {}\" job_id={} owner={} node={}", user,
+               req.method, req.path, job_id, owner, self->state.cfg->node_id);
+  return error_answer(403, "user '" + user + "' may not act on job '" + job_id + "' of user '"
+                             + owner + "'");
 }
 
 /// Answers here, or lets the route table answer once the user may act.

@@ -1,4 +1,4 @@
-#include "actors/http_bridge.hpp"
+#include "actors/gateway/bridge.hpp"
 
 #include <chrono>
 

@@ -1,0 +1,314 @@
+// The master's queue and its jobs' way through it: submission, dispatch as
+// policy/dispatch_plan.hpp decides, requeue, stop, the queue operations of
+// the scheduler API, and recovery after a master restart. Each function
+// runs on the master actor (master.cpp checks who asks first).
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/job.hpp"
+#include "actors/master_plan.hpp"
+#include "actors/master_state.hpp"
+#include "actors/policy/queued_record.hpp"
+#include "library/job_codec.hpp"
+#include "messages/errors.hpp"
+
+namespace atlas {
+
+void enqueue_local(master_ptr self, job_record rec) {
+  auto& st = self->state;
+  st.policy.push(queued_job{rec.job_id, rec.username, rec.priority, rec.num_gpus, rec.pin,
+                            rec.seq, rec.queued_time});
+  st.queued[rec.job_id] = std::move(rec);
+}
+
+namespace {
+
+/// Carries out one decision of the plan: the job's lifecycle actor starts
+/// here (a queued job is only its record in `queued`: memory per queued
+/// job) and gets the slot. False when the job's record is gone meanwhile.
+bool hand_out(master_ptr self, assignment& a) {
+  auto& st = self->state;
+  auto rec = st.queued.extract(a.job.job_id);
+  if (rec.empty()) {
+    st.policy.running_changed(a.job.username, -1);
+    return false;
+  }
+  auto& slot = st.slots.at(a.slot_key);
+  auto handle = spawn_job(self->system(), std::move(rec.mapped()), st.lookup, self,
+                          st.cfg->max_retries);
+  auto active = st.jobs.insert_or_assign(a.job.job_id, active_job{handle, a.job.username, true}).first;
+  slot.info.current_job = a.job.job_id;
+  slot.info.job_gpus = std::move(a.gpus);
+  st.free_slots.erase(a.slot_key);
+  spdlog::debug("dispatch job_id={} slot={}", a.job.job_id, a.slot_key);
+  self->send(active->second.handle, dispatch_atom::value, slot.handle, slot.info);
+  return true;
+}
+
+} // namespace
+
+/// Hands queued jobs to free slots as the plan (policy/dispatch_plan.hpp)
+/// decides; plans again only when a planned job had gone meanwhile.
+void try_dispatch(master_ptr self) {
+  auto& st = self->state;
+  bool all_out = false;
+  while (!all_out && !st.free_slots.empty() && st.policy.size() > 0) {
+    auto plan = plan_dispatch(st.policy, dispatch_input_of(st, now_seconds()));
+    if (plan.empty())
+      return; // nothing queued fits any free slot
+    all_out = true;
+    for (auto& a : plan)
+      all_out = hand_out(self, a) && all_out;
+  }
+}
+
+/// Writes a record no actor holds; retries while Redis is away (the lookup
+/// backs off) so that the transition is never dropped, then calls `then`.
+void persist_record(master_ptr self, job_record rec, std::function<void()> then) {
+  self->request(self->state.lookup, caf::infinite, put_atom::value, rec)
+    .then([then](bool) { then(); },
+          [=](caf::error& err) {
+            spdlog::error("persisting job failed, retrying job_id={}: {}", rec.job_id,
+                          error_message(err));
+            persist_record(self, rec, then);
+          });
+}
+
+/// Cancels a queued job: out of the queue, its record ends `cancelled` (it
+/// has no lifecycle actor yet). `then` runs once that is persisted. False
+/// when the job is not queued.
+bool cancel_queued(master_ptr self, const std::string& id, std::function<void()> then) {
+  auto& st = self->state;
+  // The record leaves the queue only once it is cancelled: a refusal keeps it.
+  auto q = st.queued.find(id);
+  if (q == st.queued.end() || !cancel_queued_record(q->second, now_seconds()))
+    return false;
+  auto rec = std::move(q->second);
+  st.queued.erase(q);
+  st.policy.remove(id);
+  persist_record(self, std::move(rec), [id, then] {
+    spdlog::info("job finished job_id={} state=cancelled {}", id, stopped_while_queued);
+    then();
+  });
+  return true;
+}
+
+/// A slot's job ended: the slot takes work again, unless it is draining or
+/// the notice is stale (the slot holds another job here by now).
+bool free_slot(master_state& st, const std::string& key, const std::string& job_id) {
+  auto s = st.slots.find(key);
+  if (s == st.slots.end())
+    return false;
+  auto& current = s->second.info.current_job;
+  if (!current.empty() && current != job_id)
+    return false;
+  current.clear();
+  ++s->second.info.jobs_run;
+  if (!st.draining.count(key))
+    st.free_slots.insert(key);
+  return true;
+}
+
+void release_job(master_ptr self, const std::string& id) {
+  auto& st = self->state;
+  auto j = st.jobs.find(id);
+  if (j == st.jobs.end())
+    return;
+  if (j->second.running)
+    st.policy.running_changed(j->second.username, -1);
+  st.jobs.erase(j);
+}
+
+namespace {
+
+/// Recovery is over: registrations that waited for it are handled now.
+void end_recovery(master_ptr self) {
+  auto& st = self->state;
+  st.recovered = true;
+  for (auto& [info, slot] : st.early_slots)
+    self->send(self, register_atom::value, info, slot);
+  st.early_slots.clear();
+}
+
+} // namespace
+
+/// Brings back the unfinished jobs of a previous master run.
+void recover(master_ptr self) {
+  auto& st = self->state;
+  self->request(st.lookup, caf::infinite, list_atom::value)
+    .then(
+      [=](std::vector<job_record>& recs) {
+        auto& st = self->state;
+        size_t n = 0;
+        for (auto& rec : recs) {
+          st.last_seq = std::max(st.last_seq, rec.seq);
+          if (is_terminal(rec.state) || st.jobs.count(rec.job_id) || st.queued.count(rec.job_id))
+            continue;
+          ++n;
+          if (rec.state == job_state::lost) {
+            // Lost under the previous master, which stopped before it
+            // acted on it: requeued (or failed) here, without an actor.
+            bool again = requeue_lost_record(rec, "master restarted", st.cfg->max_retries,
+                                             now_seconds());
+            if (again)
+              enqueue_local(self, rec);
+            persist_record(self, std::move(rec), [] {});
+          } else if (rec.state == job_state::queued) {
+            enqueue_local(self, std::move(rec)); // its actor starts at dispatch
+          } else {
+            // Its slot may still run it: wait for the slot to rejoin.
+            auto handle = spawn_job(self->system(), rec, st.lookup, self, st.cfg->max_retries);
+            st.jobs[rec.job_id] = active_job{handle, rec.username, false};
+            st.awaiting.insert(rec.job_id);
+          }
+        }
+        if (n > 0)
+          spdlog::info("master recovered {} unfinished jobs ({} waiting for their slots)", n,
+                       st.awaiting.size());
+        if (!st.awaiting.empty())
+          self->delayed_send(self, std::chrono::seconds(st.cfg->rejoin_grace_s),
+                             recover_atom::value);
+        end_recovery(self);
+        try_dispatch(self);
+      },
+      [=](caf::error& err) {
+        spdlog::error("master could not recover jobs: {}", error_message(err));
+        end_recovery(self);
+      });
+}
+
+caf::result<std::string> submit_job(master_ptr self, job_record rec) {
+  auto& st = self->state;
+  auto id = rec.job_id;
+  if (st.jobs.count(id) || st.queued.count(id) || st.submitting.count(id))
+    return make_error(ec::conflict, "job '" + id + "' already exists");
+  rec.state = job_state::queued;
+  rec.seq = st.next_seq();
+  rec.queued_time = now_seconds();
+  rec.history = {job_transition{job_state::queued, rec.queued_time, {}}};
+  // A job no node could ever run fails at once, on the record.
+  auto misfit = gpu_misfit_of(st, rec.num_gpus);
+  if (!misfit.empty()) {
+    rec.state = job_state::failed;
+    rec.reason = misfit;
+    rec.end_time = rec.queued_time;
+    rec.history.push_back(job_transition{job_state::failed, rec.queued_time, {}});
+  }
+  st.submitting.insert(id);
+  auto rp = self->make_response_promise<std::string>();
+  self->request(st.lookup, caf::infinite, enqueue_atom::value, rec)
+    .then(
+      [=](bool) mutable {
+        auto& st = self->state;
+        st.submitting.erase(id);
+        if (rec.state == job_state::failed) {
+          spdlog::warn("job failed at submission job_id={}: {}", id, rec.reason);
+          rp.deliver(id);
+          return;
+        }
+        spdlog::info("job queued job_id={} user={} project={}", id, rec.username,
+                     rec.project_name);
+        enqueue_local(self, std::move(rec)); // its actor starts at dispatch
+        try_dispatch(self);
+        rp.deliver(id);
+      },
+      [=](caf::error& err) mutable {
+        self->state.submitting.erase(id);
+        rp.deliver(err);
+      });
+  return rp;
+}
+
+void requeue_job(master_ptr self, job_record rec) {
+  // The job's lifecycle actor persisted it queued again and ended: from
+  // here on it is a queued record like any other, until its dispatch.
+  auto& st = self->state;
+  auto j = st.jobs.find(rec.job_id);
+  if (j == st.jobs.end() || rec.state != job_state::queued)
+    return;
+  if (j->second.running)
+    st.policy.running_changed(j->second.username, -1);
+  st.jobs.erase(j);
+  st.awaiting.erase(rec.job_id);
+  // The slot that lost it may still list it: free that record.
+  for (auto& [key, s] : st.slots)
+    if (s.info.current_job == rec.job_id)
+      s.info.current_job.clear();
+  enqueue_local(self, std::move(rec));
+  try_dispatch(self);
+}
+
+caf::result<bool> stop_job(master_ptr self, const std::string& id) {
+  auto& st = self->state;
+  if (st.queued.count(id)) {
+    auto rp = self->make_response_promise<bool>();
+    cancel_queued(self, id, [rp]() mutable { rp.deliver(true); });
+    return rp;
+  }
+  auto j = st.jobs.find(id);
+  if (j == st.jobs.end())
+    return make_error(ec::not_found, "job '" + id + "' is not queued or running");
+  auto rp = self->make_response_promise<bool>();
+  self->request(j->second.handle, caf::infinite, stop_atom::value)
+    .then([=](bool ok) mutable { rp.deliver(ok); },
+          [=](caf::error& err) mutable {
+            // Its actor had just requeued it and ended (the requeue
+            // arrived before this answer): stop the record instead.
+            if (!cancel_queued(self, id, [rp]() mutable { rp.deliver(true); }))
+              rp.deliver(err);
+          });
+  return rp;
+}
+
+caf::result<job_record> dequeue_at(master_ptr self, uint64_t pos) {
+  auto& st = self->state;
+  auto order = st.policy.ordered();
+  if (pos >= order.size())
+    return make_error(ec::not_found, "Bad queue position " + std::to_string(pos));
+  auto rec = st.queued[order[pos].job_id];
+  // Answered once its end is persisted: a read right after sees it.
+  auto rp = self->make_response_promise<job_record>();
+  cancel_queued(self, rec.job_id, [rp, rec]() mutable { rp.deliver(rec); });
+  return rp;
+}
+
+caf::result<bool> move_queued(master_ptr self, uint64_t from, uint64_t to) {
+  auto& st = self->state;
+  auto order = st.policy.move(from, to);
+  if (!order)
+    return make_error(ec::not_found, "Bad queue position " + std::to_string(from)
+                                       + " or " + std::to_string(to));
+  for (auto& q : *order) {
+    auto& rec = st.queued[q.job_id];
+    rec.pin = q.pin;
+    self->request(st.lookup, caf::infinite, put_atom::value, rec)
+      .then([](bool) {}, [](caf::error&) {});
+  }
+  return true;
+}
+
+caf::result<uint64_t> clear_queue(master_ptr self) {
+  auto& st = self->state;
+  auto order = st.policy.ordered();
+  auto n = static_cast<uint64_t>(order.size());
+  if (n == 0)
+    return n;
+  // Answered once every cancellation is persisted.
+  auto rp = self->make_response_promise<uint64_t>();
+  auto left = std::make_shared<uint64_t>(n);
+  auto one_done = [rp, left, n]() mutable {
+    if (--*left == 0)
+      rp.deliver(n);
+  };
+  for (auto& q : order)
+    if (!cancel_queued(self, q.job_id, one_done))
+      one_done(); // a policy entry without its record: nothing to write
+  return rp;
+}
+
+} // namespace atlas

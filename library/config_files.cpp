@@ -1,0 +1,239 @@
+#include "library/config_files.hpp"
+
+#include <string_view>
+#include <vector>
+
+#include "library/auth_config.hpp"
+#include "library/config_hosts.hpp"
+
+namespace atlas::config_parts {
+
+using yaml::lower;
+using yaml::open_yaml;
+using yaml::section;
+using yaml::sink;
+
+namespace {
+
+const char* const log_levels_text = "one of trace, debug, info, warning, error, critical, off";
+
+/// Normalises a log level name ("INFO", "warn", "err") for spdlog.
+std::optional<std::string> normalise_level(std::string v) {
+  v = lower(v);
+  if (v == "warn")
+    v = "warning";
+  if (v == "err")
+    v = "error";
+  for (const char* l : {"trace", "debug", "info", "warning", "error", "critical", "off"})
+    if (v == l)
+      return v;
+  return std::nullopt;
+}
+
+bool read_level(const section& s, const char* key, std::string& out) {
+  std::string v;
+  if (!s.str(key, v))
+    return false;
+  auto l = normalise_level(v);
+  if (!l)
+    return s.bad(key, log_levels_text, s.get(key)), false;
+  out = *l;
+  return true;
+}
+
+void read_host_port(const section& s, redis_place& r) {
+  std::string host;
+  uint16_t port = r.port;
+  bool h = s.str("host", host);
+  bool p = s.port("port", port, 1);
+  if (h || p) {
+    if (h)
+      r.host = host;
+    r.port = port;
+    r.set = true;
+  }
+}
+
+/// atlas.config.yaml `docker:`: where the engine is and how containers run.
+void read_docker_section(const section& d, node_config& c) {
+  d.known({"socket", "image", "network_mode", "user", "python"});
+  d.path("socket", c.docker_socket);
+  if (d.str("image", c.docker_image) && c.docker_image.find_first_of(" \t\n") != std::string::npos)
+    d.bad("image", "an image name such as python:3.11 or atlas-test/busybox", d.get("image"));
+  if (d.str("network_mode", c.docker_network) && c.docker_network.empty())
+    d.bad("network_mode", "none, host, bridge or a network's name", d.get("network_mode"));
+  d.str("user", c.docker_user);
+  if (d.str("python", c.docker_python) && c.docker_python.empty())
+    d.bad("python", "the interpreter's name in the image, e.g. python3", d.get("python"));
+}
+
+} // namespace
+
+/// The original installer's files under config/local_docker_scheduler/.
+void read_original_files(sink& sk, const std::string& home, const std::string& user_home,
+                         node_config& c, redis_place& redis) {
+  const std::string dir = home + "/config/local_docker_scheduler/";
+  if (auto f = open_yaml(sk, dir + "tracker_client_plugins.yaml", user_home)) {
+    f->known({"redis_tracker_client"});
+    if (auto t = f->sub("redis_tracker_client")) {
+      t->known({"host", "port"});
+      read_host_port(*t, redis);
+    }
+  }
+  if (sk.failed())
+    return;
+  if (auto f = open_yaml(sk, dir + "worker_config/execution/default.config.yaml", user_home)) {
+    f->known({"results_config", "cache_config", "ssh_config", "log_level", "obfuscate_foundations"});
+    read_level(*f, "log_level", c.log_level);
+    if (auto r = f->sub("results_config")) {
+      r->known({"redis_end_point", "archive_end_point", "artifact_path"});
+      std::string url;
+      if (r->str("redis_end_point", url)) {
+        auto a = split_address(url);
+        if (!a || (!a->scheme.empty() && a->scheme != "redis"))
+          r->bad("redis_end_point", "a URL like redis://<host>:<port>", r->get("redis_end_point"));
+        else
+          redis = {a->host, a->port.value_or(redis.port), true};
+      }
+      r->path("archive_end_point", c.job_results_root);
+    }
+  }
+  if (sk.failed())
+    return;
+  if (auto f = open_yaml(sk, dir + "database.config.yaml", user_home)) {
+    static constexpr const char* entries[] = {"queue", "running_jobs", "completed_jobs", "failed_jobs"};
+    f->known({"queue", "running_jobs", "completed_jobs", "failed_jobs"});
+    std::optional<redis_place> first;
+    std::string first_name;
+    for (const char* name : entries) {
+      auto e = f->sub(name);
+      if (!e)
+        continue;
+      e->known({"type", "args"});
+      std::string type;
+      e->str("type", type);
+      auto args = e->sub("args");
+      if (!args)
+        continue;
+      args->known({"key", "host", "port", "db", "password"});
+      redis_place here = redis;
+      here.set = false;
+      read_host_port(*args, here);
+      if (!here.set)
+        continue;
+      if (!first) {
+        first = here;
+        first_name = name;
+      } else if (here.host != first->host || here.port != first->port) {
+        sk.warn(f->file() + ": " + name + ".args names " + here.host + ":" +
+                              std::to_string(here.port) + " but " + first_name + ".args names " +
+                              first->host + ":" + std::to_string(first->port) + " (using the latter)");
+      }
+    }
+    if (first)
+      redis = *first;
+  }
+  if (sk.failed())
+    return;
+  if (auto f = open_yaml(sk, dir + "worker_config/submission/scheduler.config.yaml", user_home)) {
+    f->known({"working_dir_root", "job_store_dir_root", "job_results_root", "scheduler_url",
+              "container_config_root", "cache_config", "job_deployment_env", "results_config",
+              "obfuscate_foundations", "ssh_config", "worker", "log_level"});
+    f->path("working_dir_root", c.working_dir_root);
+    f->path("job_store_dir_root", c.job_store_dir_root);
+    f->path("job_results_root", c.job_results_root);
+  }
+}
+
+void read_atlas_file(sink& sk, const std::string& home, const std::string& user_home,
+                     node_config& c, redis_place& redis, std::optional<bool>& managed) {
+  auto f = open_yaml(sk, home + "/config/atlas.config.yaml", user_home);
+  if (!f)
+    return;
+  f->known({"runner", "python", "ports", "redis", "directories", "limits", "cluster", "log_level",
+            "auth", "docker"});
+  // bench-sleep (benchmarks only) is accepted but not advertised.
+  f->choice("runner", c.runner, {"process", "docker", "bench-sleep"}, "process or docker");
+  f->str("python", c.python);
+  read_level(*f, "log_level", c.log_level);
+  if (auto p = f->sub("ports")) {
+    p->known({"gateway", "dashboard", "caf"});
+    p->port("gateway", c.gateway_port);
+    p->port("dashboard", c.dashboard_port);
+    p->port("caf", c.caf_port);
+  }
+  if (auto r = f->sub("redis")) {
+    r->known({"host", "port", "managed", "binary", "sentinels", "master_name", "min_replica_acks",
+              "wait_timeout_ms"});
+    read_host_port(*r, redis);
+    if (auto list = r->get("sentinels"); list.IsDefined()) {
+      std::vector<std::string> items;
+      if (list.IsSequence()) {
+        for (const auto& item : list)
+          items.push_back(item.IsScalar() ? item.as<std::string>() : std::string{"?"});
+      } else if (list.IsScalar()) {
+        items.push_back(list.as<std::string>());
+      }
+      std::string bad;
+      if ((!list.IsSequence() && !list.IsScalar()) || !parse_sentinels(items, c.redis_sentinels, bad))
+        r->bad("sentinels", "a list of host:port (Redis Sentinels)", list);
+    }
+    if (r->str("master_name", c.redis_master_name) && c.redis_master_name.empty())
+      r->bad("master_name", "the name the sentinels monitor", r->get("master_name"));
+    r->whole("min_replica_acks", c.redis_min_replica_acks, 0, 16, " of replicas");
+    r->whole("wait_timeout_ms", c.redis_wait_timeout_ms, 1, 600000, " of milliseconds");
+    bool m = true;
+    if (r->flag("managed", m))
+      managed = m;
+    r->str("binary", c.redis_binary);
+  }
+  if (auto d = f->sub("directories")) {
+    d->known({"working_dir_root", "job_store_dir_root", "job_results_root", "web_dir", "sdk_dir"});
+    d->path("working_dir_root", c.working_dir_root);
+    d->path("job_store_dir_root", c.job_store_dir_root);
+    d->path("job_results_root", c.job_results_root);
+    d->path("web_dir", c.web_dir); // the dashboard's page (library/dashboard_static.hpp)
+    d->path("sdk_dir", c.sdk_dir); // the in-job SDK put on jobs' PYTHONPATH
+  }
+  if (auto l = f->sub("limits")) {
+    l->known({"max_upload_mb", "max_body_kb", "max_header_kb", "log_cap_mb", "stop_grace_s",
+              "idle_timeout_s", "max_retries", "drain_timeout_s", "gpu_reserve_after_s",
+              "actor_threads"});
+    uint64_t v = 0;
+    if (l->whole("max_upload_mb", v, 1, 1u << 20, " of megabytes"))
+      c.max_upload_bytes = v << 20;
+    if (l->whole("max_body_kb", v, 1, 1u << 20, " of kilobytes"))
+      c.max_body_bytes = v << 10;
+    if (l->whole("max_header_kb", v, 1, 1u << 16, " of kilobytes"))
+      c.max_header_bytes = v << 10;
+    if (l->whole("log_cap_mb", v, 1, 1u << 20, " of megabytes"))
+      c.log_cap_bytes = v << 20;
+    l->whole("stop_grace_s", c.stop_grace_s, 0, INT32_MAX, " of seconds");
+    l->whole("idle_timeout_s", c.idle_timeout_s, 1, INT32_MAX, " of seconds");
+    l->whole("max_retries", c.max_retries, 0, INT32_MAX, "");
+    l->whole("drain_timeout_s", c.drain_timeout_s, 0, INT32_MAX, " of seconds");
+    l->whole("gpu_reserve_after_s", c.gpu_reserve_after_s, 0, INT32_MAX, " of seconds");
+    l->whole("actor_threads", c.actor_threads, 0, 256, " of threads (0: one per core)");
+  }
+  if (auto cl = f->sub("cluster")) {
+    cl->known({"placement", "secret", "heartbeat_ms", "connection_timeout_ms", "rejoin_grace_s",
+               "shared_fs", "tls", "standby", "lease_ttl_ms"});
+    cl->flag("tls", c.cluster_tls);
+    cl->flag("standby", c.standby);
+    cl->whole("lease_ttl_ms", c.lease_ttl_ms, 1000, 600000, " of milliseconds");
+    cl->choice("shared_fs", c.shared_fs, {"auto", "yes", "no"}, "auto, yes or no");
+    cl->choice("placement", c.placement, {"spread", "pack"}, "spread or pack");
+    cl->str("secret", c.cluster_secret);
+    cl->whole("heartbeat_ms", c.heartbeat_ms, 10, 60000, " of milliseconds");
+    cl->whole("connection_timeout_ms", c.connection_timeout_ms, 100, 600000, " of milliseconds");
+    cl->whole("rejoin_grace_s", c.rejoin_grace_s, 0, 3600, " of seconds");
+  }
+  if (auto a = f->sub("auth"))
+    read_auth_section(*a, c);
+  if (auto d = f->sub("docker"))
+    read_docker_section(*d, c);
+  if (!sk.failed() && c.runner == "docker" && c.docker_image.empty())
+    sk.fail(f->file() + ": docker.image: required with runner: docker (the image for jobs whose spec names none)");
+}
+
+} // namespace atlas::config_parts
