@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "adapters/job_argv.hpp"
 #include "adapters/json.hpp"
 
 namespace atlas::docker {
@@ -215,17 +216,9 @@ std::optional<std::string> create_body(const std::string& spec_json, const conta
     error = "the spec names no image and docker.image is not set in atlas.config.yaml";
     return std::nullopt;
   }
-  auto command = json::spec_words(spec->find("command"), "command", error);
-  auto entrypoint = json::spec_words(spec->find("entrypoint"), "entrypoint", error);
-  if (!command || !entrypoint)
+  auto run = spec_argv(*spec, o.python, error);
+  if (!run)
     return std::nullopt;
-  if (entrypoint->empty()) {
-    if (command->empty()) {
-      error = "spec has neither command nor entrypoint";
-      return std::nullopt;
-    }
-    entrypoint->push_back(o.python);
-  }
   if (auto wd = spec->find("working_dir"); wd && !wd->is_null()
       && (!wd->is_string() || wd->string.empty() || wd->string[0] != '/')) {
     error = "spec.working_dir must be an absolute path";
@@ -255,10 +248,10 @@ std::optional<std::string> create_body(const std::string& spec_json, const conta
   json::writer w;
   w.begin_object().kv("Image", image);
   w.key("Entrypoint").begin_array();
-  for (auto& e : *entrypoint)
+  for (auto& e : run->entrypoint)
     w.value(e);
   w.end_array().key("Cmd").begin_array();
-  for (auto& c : *command)
+  for (auto& c : run->command)
     w.value(c);
   w.end_array().key("Env").begin_array();
   for (auto& kv : o.env)

@@ -1,39 +1,23 @@
-// The per-connection state machine of http_server, all on the loop thread:
-// accept, read and parse (the http_parser callbacks), hand the request to the
-// handler, write the answer (whole or chunked), then serve the next pipelined
-// request, linger, or close.
+// The connections of http_server, all on the loop thread: accept, read and
+// hand each parsed request to the handler, then the timeouts, lingering and
+// closing. Parsing is in http_request_parsing.cpp, answers in
+// http_response_writing.cpp.
 
 #include "adapters/http_server_impl.hpp"
 
-#include <algorithm>
-#include <climits>
-#include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
-#include <string_view>
+#include <vector>
 
 #include "adapters/http_wire.hpp"
 
 namespace atlas {
 
-using http_wire::asks_to_close;
-using http_wire::bodyless;
-using http_wire::chunk;
 using http_wire::json_error;
-using http_wire::lower;
-using http_wire::response_head;
-using http_wire::split_target;
-using http_wire::trim;
 
 namespace {
 
-constexpr size_t max_stream_backlog = 16 << 20; // a follower this far behind is dropped
 constexpr uint64_t linger_ms = 1000; // input drained after the last answer, so no RST eats it
-
-std::string too_large(uint64_t limit) {
-  return "request body too large (limit " + std::to_string(limit) + " bytes)";
-}
 
 std::string peer_name(const uv_tcp_t* tcp) {
   sockaddr_storage sa{};
@@ -51,167 +35,9 @@ std::string peer_name(const uv_tcp_t* tcp) {
   return std::string{ip} + ":" + std::to_string(ntohs(a->sin_port));
 }
 
-struct write_req {
-  uv_write_t req;
-  http_server::impl::conn* c;
-  std::string data;
-};
-
-http_server::impl::conn* conn_of(http_parser* p) {
-  return static_cast<http_server::impl::conn*>(p->data);
-}
-
-void add_header(http_server::impl::conn* c) {
-  const std::string_view v = trim(c->value);
-  auto [it, fresh] = c->req.headers.try_emplace(lower(c->field), v);
-  if (!fresh) {
-    it->second += ", ";
-    it->second += v;
-  }
-  c->field.clear();
-  c->value.clear();
-  c->in_value = false;
-}
-
-int count_header(http_server::impl::conn* c, size_t n) {
-  c->header_bytes += n;
-  return c->header_bytes > c->srv->opts.max_header_bytes
-           ? c->refuse(431, "request headers too large")
-           : 0;
-}
-
 } // namespace
 
-// -- parser callbacks -----------------------------------------------------------
-
-int http_server::impl::on_message_begin(http_parser* p) {
-  auto* c = conn_of(p);
-  c->req = http_request{};
-  c->url.clear();
-  c->field.clear();
-  c->value.clear();
-  c->in_value = false;
-  c->started = true;
-  c->header_bytes = c->body_bytes = 0;
-  c->spool.reset();
-  c->refusal.reset();
-  return 0;
-}
-
-int http_server::impl::on_url(http_parser* p, const char* at, size_t n) {
-  auto* c = conn_of(p);
-  if (count_header(c, n) != 0)
-    return -1;
-  c->url.append(at, n);
-  return 0;
-}
-
-int http_server::impl::on_header_field(http_parser* p, const char* at, size_t n) {
-  auto* c = conn_of(p);
-  if (count_header(c, n) != 0)
-    return -1;
-  if (c->in_value)
-    add_header(c);
-  c->field.append(at, n);
-  return 0;
-}
-
-int http_server::impl::on_header_value(http_parser* p, const char* at, size_t n) {
-  auto* c = conn_of(p);
-  if (count_header(c, n) != 0)
-    return -1;
-  c->in_value = true;
-  c->value.append(at, n);
-  return 0;
-}
-
-int http_server::impl::on_headers_complete(http_parser* p) {
-  auto* c = conn_of(p);
-  impl& s = *c->srv;
-  auto& req = c->req;
-  if (c->in_value)
-    add_header(c);
-  req.method = http_method_str(static_cast<http_method>(p->method));
-  req.peer = c->peer;
-  if (!split_target(c->url, req))
-    return c->refuse(400, "bad request target");
-  // Who asks is settled before anything of the body is read, spooled or
-  // invited with 100 Continue (e.g. a bearer token in -p mode).
-  if (s.opts.header_check) {
-    std::optional<http_response> early;
-    try {
-      early = s.opts.header_check(req);
-    } catch (...) {
-      return c->refuse(500, "internal error");
-    }
-    if (early)
-      return c->refuse(std::move(*early));
-  }
-  const bool chunked = (p->flags & F_CHUNKED) != 0;
-  const bool sized = !chunked && p->content_length != ULLONG_MAX;
-  const bool upload = p->method == HTTP_POST &&
-                      std::find(s.opts.upload_paths.begin(), s.opts.upload_paths.end(),
-                                req.path) != s.opts.upload_paths.end();
-  const uint64_t limit = upload ? s.opts.max_upload_bytes : s.opts.max_body_bytes;
-  // Refused before the body is read, and before any 100 Continue invites it.
-  if (sized && p->content_length > limit)
-    return c->refuse(413, too_large(limit));
-  if (upload) {
-    auto ct = req.headers.find("content-type");
-    auto boundary = ct == req.headers.end() ? std::nullopt : multipart_boundary(ct->second);
-    if (!boundary)
-      return c->refuse(400, "expected multipart/form-data");
-    c->spool = std::make_unique<upload_spool>(s.upload_dir, *boundary);
-  }
-  const bool has_body = chunked || (sized && p->content_length > 0);
-  auto expect = req.headers.find("expect");
-  if (has_body && p->http_major == 1 && p->http_minor >= 1 && expect != req.headers.end() &&
-      lower(expect->second) == "100-continue")
-    s.write(c, "HTTP/1.1 100 Continue\r\n\r\n");
-  return 0;
-}
-
-int http_server::impl::on_body(http_parser* p, const char* at, size_t n) {
-  auto* c = conn_of(p);
-  impl& s = *c->srv;
-  c->body_bytes += n;
-  if (c->spool) {
-    if (c->body_bytes > s.opts.max_upload_bytes)
-      return c->refuse(413, too_large(s.opts.max_upload_bytes));
-    auto fed = c->spool->feed({at, n});
-    if (!fed.ok())
-      return c->refuse(c->spool->disk_error() ? 500 : 400, fed.error());
-    s.arm_idle(c); // moving uploads are not slow
-    return 0;
-  }
-  if (c->body_bytes > s.opts.max_body_bytes)
-    return c->refuse(413, too_large(s.opts.max_body_bytes));
-  c->req.body.append(at, n);
-  return 0;
-}
-
-int http_server::impl::on_message_complete(http_parser* p) {
-  auto* c = conn_of(p);
-  if (c->in_value)
-    add_header(c); // a trailer
-  if (c->spool && !c->spool->complete())
-    return c->refuse(400, "multipart body ends before its closing boundary");
-  c->complete = true;
-  http_parser_pause(p, 1); // one request at a time; what follows waits in `pending`
-  return 0;
-}
-
 // -- connections ----------------------------------------------------------------
-
-void http_server::impl::on_connection(uv_stream_t* server, int status) {
-  auto* s = static_cast<impl*>(server->data);
-  if (status < 0 || s->stopped)
-    return;
-  try {
-    s->accept(server);
-  } catch (...) {
-  }
-}
 
 void http_server::impl::accept(uv_stream_t* server) {
   auto* c = new conn(this);
@@ -343,129 +169,6 @@ void http_server::impl::deliver(conn* c) {
 http_server::impl::conn* http_server::impl::find(uint64_t token) {
   auto it = by_token.find(token);
   return it == by_token.end() || it->second->closed ? nullptr : it->second;
-}
-
-// -- answers --------------------------------------------------------------------
-
-void http_server::impl::reject(conn* c, uint16_t code, std::string_view message) {
-  http_response r;
-  r.status = code;
-  r.body = json_error(message);
-  reject(c, std::move(r));
-}
-
-void http_server::impl::reject(conn* c, http_response r) {
-  c->spool.reset(); // deletes a partial upload
-  c->busy = true;
-  c->keep_alive = c->head = c->started = false;
-  c->pending.clear();
-  r.stream = false; // a refusal is one whole answer
-  answer(c, r);
-}
-
-void http_server::impl::answer(conn* c, const http_response& r) {
-  if (r.stream || c->streaming) {
-    if (!c->streaming)
-      start_stream(c, r);
-    if (!r.body.empty())
-      write_chunk(c, r.body);
-    if (!r.stream || r.stream_done)
-      end_stream(c);
-    return;
-  }
-  if (asks_to_close(r))
-    c->keep_alive = false;
-  std::string out = response_head(r, c->keep_alive, static_cast<int64_t>(r.body.size()));
-  if (!c->head && !bodyless(r.status))
-    out += r.body;
-  write(c, std::move(out));
-  done(c);
-}
-
-void http_server::impl::start_stream(conn* c, const http_response& r) {
-  c->streaming = true;
-  if (asks_to_close(r))
-    c->keep_alive = false;
-  write(c, response_head(r, c->keep_alive, -1));
-}
-
-void http_server::impl::write_chunk(conn* c, std::string_view data) {
-  if (c->head || data.empty())
-    return;
-  write(c, chunk(data));
-  if (!c->closed && uv_stream_get_write_queue_size(c->stream()) > max_stream_backlog)
-    close_now(c);
-}
-
-void http_server::impl::end_stream(conn* c) {
-  if (!c->head)
-    write(c, "0\r\n\r\n");
-  done(c);
-}
-
-// The whole answer is queued: once written, the connection moves on.
-void http_server::impl::done(conn* c) {
-  forget(c);
-  c->finished = true;
-  if (c->writes == 0 && !c->closed)
-    written(c);
-}
-
-void http_server::impl::written(conn* c) {
-  c->finished = c->busy = c->streaming = c->head = false;
-  if (!c->keep_alive || stopped)
-    return linger(c);
-  arm_idle(c);
-  http_parser_pause(&c->parser, 0);
-  std::string pipelined = std::move(c->pending);
-  c->pending.clear();
-  consume(c, pipelined.data(), pipelined.size());
-  if (c->peer_done && !c->busy && !c->closed && !c->lingering)
-    return linger(c); // every request the client sent before its FIN is answered
-  if (!c->closed && !c->lingering && c->pending.size() < input_cap())
-    read_on(c);
-}
-
-void http_server::impl::write(conn* c, std::string data) {
-  if (c->closed)
-    return;
-  auto* w = new write_req{uv_write_t{}, c, std::move(data)};
-  w->req.data = w;
-  const uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  if (uv_write(&w->req, c->stream(), &buf, 1, &impl::on_write) != 0) {
-    delete w;
-    return close_now(c);
-  }
-  if (c->writes++ == 0 && c->busy) // a client that stops reading is not kept forever
-    arm_idle(c);
-}
-
-void http_server::impl::on_write(uv_write_t* req, int status) {
-  auto* w = static_cast<write_req*>(req->data);
-  conn* c = w->c;
-  delete w;
-  --c->writes;
-  if (c->closed)
-    return;
-  impl& s = *c->srv;
-  if (status < 0)
-    return s.close_now(c);
-  if (!c->busy) // a 100 Continue: the request's own deadline keeps running
-    return;
-  if (c->writes > 0)
-    return s.arm_idle(c);
-  if (!c->finished) { // waiting for the handler or the next chunk
-    if (c->peer_done && c->streaming)
-      s.arm_idle(c); // see half_closed()
-    else
-      uv_timer_stop(&c->timer);
-    return;
-  }
-  try {
-    s.written(c);
-  } catch (...) {
-    s.close_now(c);
-  }
 }
 
 // -- closing --------------------------------------------------------------------

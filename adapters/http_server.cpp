@@ -1,31 +1,24 @@
-// The server object: the impl's construction and cross-thread helpers,
-// binding and closing on the loop, and the thread-safe calls that hand
-// answers to a connection (whose state machine is in http_connection.cpp).
+// The server object: the impl's construction, its tokens and the
+// listener's hooks (tcp_listener does the binding, closing and posting), and
+// the thread-safe calls that hand answers to a connection.
 
 #include "adapters/http_server.hpp"
 
-#include <chrono>
 #include <filesystem>
-#include <future>
 #include <mutex>
 #include <utility>
 #include <vector>
 
 #include "adapters/http_server_impl.hpp"
-#include "adapters/tcp_listen.hpp"
 
 namespace atlas {
 
-namespace {
-
-constexpr auto call_timeout = std::chrono::seconds(10); // listen()/close() waiting on the loop
-
-} // namespace
-
-// -- the impl, any thread -------------------------------------------------------
+// -- the impl ---------------------------------------------------------------------
 
 http_server::impl::impl(event_loop& l, http_server_options o, http_handler h)
-  : loop(l), opts(std::move(o)), handler(std::move(h)) {
+  : tcp_listener(l, o.host, o.port, "cannot listen on " + host_port(o.host, o.port),
+                 "server closed"),
+    opts(std::move(o)), handler(std::move(h)) {
   settings.on_message_begin = &impl::on_message_begin;
   settings.on_url = &impl::on_url;
   settings.on_header_field = &impl::on_header_field;
@@ -33,12 +26,6 @@ http_server::impl::impl(event_loop& l, http_server_options o, http_handler h)
   settings.on_headers_complete = &impl::on_headers_complete;
   settings.on_body = &impl::on_body;
   settings.on_message_complete = &impl::on_message_complete;
-}
-
-std::string http_server::impl::where() const {
-  const bool v6 = opts.host.find(':') != std::string::npos;
-  return "cannot listen on " + (v6 ? "[" + opts.host + "]" : opts.host) + ":" +
-         std::to_string(opts.port);
 }
 
 bool http_server::impl::token_open(uint64_t token) const {
@@ -51,44 +38,22 @@ bool http_server::impl::take_token(uint64_t token) {
   return open_tokens.erase(token) != 0;
 }
 
-template <class F>
-void http_server::impl::post(F fn) {
-  try {
-    loop.post([self = shared_from_this(), fn = std::move(fn)](uv_loop_t*) mutable {
-      try {
-        fn(*self);
-      } catch (...) {
-      }
-    });
-  } catch (...) {
-  }
-}
-
-// -- listening ------------------------------------------------------------------
-
-status http_server::impl::do_listen(uv_loop_t* l) {
-  if (stopped)
-    return status::fail(where() + ": server closed");
-  if (listener != nullptr)
-    return status::fail(where() + ": already listening");
+status http_server::impl::prepare() {
   std::error_code ec;
   upload_dir = opts.upload_dir;
   if (upload_dir.empty())
     upload_dir = std::filesystem::temp_directory_path(ec).string();
   else if (std::filesystem::create_directories(upload_dir, ec); ec)
     return status::fail("cannot create upload directory " + upload_dir + ": " + ec.message());
-  std::string error;
-  listener = listen_tcp(l, opts.host, opts.port, this, &impl::on_connection, error);
-  if (listener == nullptr)
-    return status::fail(where() + ": " + error);
-  bound_port = atlas::bound_port(listener);
   return status::success();
 }
 
-void http_server::impl::do_close() {
-  if (listener != nullptr)
-    uv_close(reinterpret_cast<uv_handle_t*>(std::exchange(listener, nullptr)),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+void http_server::impl::stopping() {
+  std::lock_guard<std::mutex> guard{mtx};
+  open_tokens.clear();
+}
+
+void http_server::impl::close_connections() {
   for (conn* c : std::vector<conn*>(conns.begin(), conns.end()))
     close_now(c);
   by_token.clear();
@@ -104,28 +69,7 @@ http_server::~http_server() {
 }
 
 status http_server::listen() {
-  try {
-    impl_->listen_called = true;
-    if (impl_->loop.in_loop_thread())
-      return impl_->do_listen(impl_->loop.raw());
-    if (!impl_->loop.running())
-      return status::fail(impl_->where() + ": the event loop is not running");
-    auto done = std::make_shared<std::promise<status>>();
-    auto result = done->get_future();
-    impl_->post([done](impl& s) {
-      status st = status::fail(s.where() + ": out of memory");
-      try {
-        st = s.do_listen(s.loop.raw());
-      } catch (...) {
-      }
-      done->set_value(std::move(st));
-    });
-    if (result.wait_for(call_timeout) != std::future_status::ready)
-      return status::fail(impl_->where() + ": the event loop is not running");
-    return result.get();
-  } catch (...) {
-    return status::fail(impl_->where() + ": out of memory");
-  }
+  return impl_->listen();
 }
 
 uint16_t http_server::port() const {
@@ -136,7 +80,7 @@ void http_server::respond(uint64_t token, http_response resp) {
   const bool last = !resp.stream || resp.stream_done;
   if (last ? !impl_->take_token(token) : !impl_->token_open(token))
     return;
-  impl_->post([token, r = std::move(resp)](impl& s) {
+  impl_->post<impl>([token, r = std::move(resp)](impl& s) {
     if (auto* c = s.find(token))
       s.answer(c, r);
   });
@@ -145,7 +89,7 @@ void http_server::respond(uint64_t token, http_response resp) {
 void http_server::begin_stream(uint64_t token, uint16_t status, std::string content_type) {
   if (!impl_->token_open(token))
     return;
-  impl_->post([token, status, ct = std::move(content_type)](impl& s) {
+  impl_->post<impl>([token, status, ct = std::move(content_type)](impl& s) {
     http_response r;
     r.status = status;
     r.content_type = ct;
@@ -157,7 +101,7 @@ void http_server::begin_stream(uint64_t token, uint16_t status, std::string cont
 void http_server::send_chunk(uint64_t token, std::string data) {
   if (data.empty() || !impl_->token_open(token))
     return;
-  impl_->post([token, d = std::move(data)](impl& s) {
+  impl_->post<impl>([token, d = std::move(data)](impl& s) {
     if (auto* c = s.find(token); c != nullptr && c->streaming)
       s.write_chunk(c, d);
   });
@@ -166,7 +110,7 @@ void http_server::send_chunk(uint64_t token, std::string data) {
 void http_server::end_stream(uint64_t token) {
   if (!impl_->take_token(token))
     return;
-  impl_->post([token](impl& s) {
+  impl_->post<impl>([token](impl& s) {
     auto* c = s.find(token);
     if (c == nullptr)
       return;
@@ -185,29 +129,7 @@ bool http_server::is_open(uint64_t token) const {
 }
 
 void http_server::close() {
-  try {
-    if (impl_->stopped.exchange(true))
-      return;
-    {
-      std::lock_guard<std::mutex> guard{impl_->mtx};
-      impl_->open_tokens.clear();
-    }
-    // Nothing on the loop to close, or no loop left to close it (it closed
-    // every handle when it stopped).
-    if (!impl_->listen_called || !impl_->loop.running())
-      return;
-    if (impl_->loop.in_loop_thread())
-      return impl_->do_close();
-    auto done = std::make_shared<std::promise<void>>();
-    auto closed = done->get_future();
-    impl_->post([done](impl& s) {
-      s.do_close();
-      done->set_value();
-    });
-    // Bounded: the loop may stop before it gets to this.
-    closed.wait_for(call_timeout);
-  } catch (...) {
-  }
+  impl_->close();
 }
 
 } // namespace atlas

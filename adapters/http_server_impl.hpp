@@ -1,12 +1,13 @@
 #pragma once
 
-// The loop-side state of http_server, shared by http_server.cpp (the server
-// object: listen, close, answers from any thread) and http_connection.cpp
-// (the per-connection state machine). Private to those two sources.
+// The loop-side state of http_server, shared by its sources: http_server.cpp
+// (the server object: answers from any thread, the listener's hooks),
+// http_connection.cpp (accepting, reading, timeouts, closing),
+// http_request_parsing.cpp (the parser's callbacks) and http_response_writing.cpp
+// (writing answers). Private to them.
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,44 +19,33 @@
 
 #include "adapters/http_server.hpp"
 #include "adapters/multipart.hpp"
+#include "adapters/tcp_listener.hpp"
 
 namespace atlas {
 
 // All members below the mutex belong to the loop thread.
-struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
+struct http_server::impl final : tcp_listener {
   struct conn;
 
   static constexpr size_t read_size = 64 << 10;
 
-  // Defined in http_server.cpp, the only place that creates an impl or posts.
+  // Defined in http_server.cpp, the only place that creates an impl.
   impl(event_loop& l, http_server_options o, http_handler h);
 
   // -- any thread --
-  std::string where() const;            // "cannot listen on <host>:<port>"
   bool token_open(uint64_t token) const; // still wants an answer
   bool take_token(uint64_t token);       // true for the one caller that closes it
-  // Runs `fn(impl&)` on the loop with this impl kept alive; nothing unwinds into libuv.
-  template <class F>
-  void post(F fn);
 
-  // -- loop thread: listening (http_server.cpp) --
-  status do_listen(uv_loop_t* l);
-  void do_close();
+  // -- loop thread: the listener's hooks (http_server.cpp) --
+  status prepare() override; // the upload directory
+  void stopping() override;  // no answers wanted any more
+  void close_connections() override;
 
-  // -- loop thread: connections (http_connection.cpp) --
+  // -- loop thread: connections, reading and timeouts (http_connection.cpp) --
+  void accept(uv_stream_t* server) override;
   conn* find(uint64_t token);
-  void accept(uv_stream_t* server);
   void consume(conn* c, const char* data, size_t n);
   void deliver(conn* c);
-  void reject(conn* c, uint16_t code, std::string_view message);
-  void reject(conn* c, http_response r); // answers, then closes; never reads on
-  void answer(conn* c, const http_response& r);
-  void start_stream(conn* c, const http_response& r);
-  void write_chunk(conn* c, std::string_view data);
-  void end_stream(conn* c);
-  void done(conn* c);
-  void written(conn* c);
-  void write(conn* c, std::string data);
   void linger(conn* c);
   void close_now(conn* c);
   void forget(conn* c);
@@ -69,12 +59,23 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   void read_off(conn* c);
   size_t input_cap() const { return std::max<size_t>(read_size, opts.max_header_bytes); }
 
-  static void on_connection(uv_stream_t* server, int status);
+  // -- loop thread: answers (http_response_writing.cpp) --
+  void reject(conn* c, uint16_t code, std::string_view message);
+  void reject(conn* c, http_response r); // answers, then closes; never reads on
+  void answer(conn* c, const http_response& r);
+  void start_stream(conn* c, const http_response& r);
+  void write_chunk(conn* c, std::string_view data);
+  void end_stream(conn* c);
+  void done(conn* c);
+  void written(conn* c);
+  void write(conn* c, std::string data);
+
   static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf);
   static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf);
   static void on_write(uv_write_t* req, int status);
   static void on_timer(uv_timer_t* t);
   static void on_closed(uv_handle_t* h);
+  // The request parser's callbacks (http_request_parsing.cpp).
   static int on_message_begin(http_parser* p);
   static int on_url(http_parser* p, const char* at, size_t n);
   static int on_header_field(http_parser* p, const char* at, size_t n);
@@ -83,18 +84,13 @@ struct http_server::impl : std::enable_shared_from_this<http_server::impl> {
   static int on_body(http_parser* p, const char* at, size_t n);
   static int on_message_complete(http_parser* p);
 
-  event_loop& loop;
   const http_server_options opts;
   http_handler handler;
   http_parser_settings settings{};
-  std::atomic<uint16_t> bound_port{0};
-  std::atomic<bool> stopped{false};
-  std::atomic<bool> listen_called{false};
 
   mutable std::mutex mtx;
   std::unordered_set<uint64_t> open_tokens; // requests still wanting an answer
 
-  uv_tcp_t* listener = nullptr;
   std::string upload_dir;
   uint64_t next_token = 1;
   std::unordered_map<uint64_t, conn*> by_token;
@@ -107,7 +103,7 @@ struct http_server::impl::conn {
   explicit conn(impl* s) : srv(s), keep(s->shared_from_this()) {}
 
   impl* srv;
-  std::shared_ptr<impl> keep; // close callbacks may run after ~http_server
+  std::shared_ptr<tcp_listener> keep; // close callbacks may run after ~http_server
   uv_tcp_t tcp{};
   uv_timer_t timer{};
   uv_shutdown_t shutdown{};

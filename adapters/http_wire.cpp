@@ -68,6 +68,31 @@ std::string json_error(std::string_view message) {
   return out + "\"}";
 }
 
+std::optional<std::string> percent_decode(std::string_view s, percent_mode mode) {
+  const bool form = mode == percent_mode::form;
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char ch = s[i];
+    if (ch == '+' && form) {
+      ch = ' ';
+    } else if (ch == '%') {
+      const int hi = i + 2 < s.size() ? hex_digit(s[i + 1]) : -1;
+      const int lo = i + 2 < s.size() ? hex_digit(s[i + 2]) : -1;
+      if (hi >= 0 && lo >= 0) {
+        ch = static_cast<char>(hi * 16 + lo);
+        i += 2;
+      } else if (!form) {
+        return std::nullopt;
+      }
+    }
+    if (ch == '\0' && !form) // a NUL would cut the path short in C APIs
+      return std::nullopt;
+    out += ch;
+  }
+  return out;
+}
+
 bool split_target(std::string_view target, http_request& req) {
   target = target.substr(0, target.find('#'));
   const size_t q = target.find('?');
@@ -76,24 +101,10 @@ bool split_target(std::string_view target, http_request& req) {
     req.query = target.substr(q + 1);
   if (raw.empty() || raw.front() != '/')
     return false;
-  std::string path;
-  path.reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    char ch = raw[i];
-    if (ch == '%') {
-      if (i + 2 >= raw.size())
-        return false;
-      const int hi = hex_digit(raw[i + 1]), lo = hex_digit(raw[i + 2]);
-      if (hi < 0 || lo < 0)
-        return false;
-      ch = static_cast<char>(hi * 16 + lo);
-      i += 2;
-    }
-    if (ch == '\0')
-      return false;
-    path += ch;
-  }
-  req.path = std::move(path);
+  auto path = percent_decode(raw, percent_mode::path);
+  if (!path)
+    return false;
+  req.path = std::move(*path);
   return true;
 }
 

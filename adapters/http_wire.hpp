@@ -6,6 +6,7 @@
 // thread. Kept apart from the connection code so they can be tested alone.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,15 @@ std::string_view trim(std::string_view s);
 /// escaped, and bytes that are not UTF-8 replaced by U+FFFD (valid JSON
 /// whatever the message quotes).
 std::string json_error(std::string_view message);
+
+/// Where percent-decoded text comes from, which sets how strict decoding is.
+enum class percent_mode {
+  path, ///< a request path: a bad or truncated %-escape or a NUL fails it
+  form, ///< a query's key or value as forms send it: '+' is a space, a bad escape stays as written
+};
+
+/// `s` with its %XX escapes decoded; nullopt only in `path` mode (see there).
+std::optional<std::string> percent_decode(std::string_view s, percent_mode mode);
 
 /// Splits a request target into `req.path` (percent-decoded) and `req.query`
 /// (raw, without '?'); a fragment is dropped. False when the path does not

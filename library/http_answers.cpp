@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "adapters/http_wire.hpp"
 #include "adapters/json.hpp"
 #include "library/job_codec.hpp"
 
@@ -27,29 +28,8 @@ http_response no_content() {
 
 namespace {
 
-int hex(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-std::string decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
+std::string form_decode(std::string_view s) {
+  return http_wire::percent_decode(s, http_wire::percent_mode::form).value_or(std::string{});
 }
 
 } // namespace
@@ -64,9 +44,9 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
       continue;
     auto eq = part.find('=');
     if (eq == std::string_view::npos)
-      out[decode(part)] = "";
+      out[form_decode(part)] = "";
     else
-      out[decode(part.substr(0, eq))] = decode(part.substr(eq + 1));
+      out[form_decode(part.substr(0, eq))] = form_decode(part.substr(eq + 1));
   }
   return out;
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "actors/dashboard_env.hpp"
+#include "adapters/job_argv.hpp"
 #include "adapters/json.hpp"
 
 extern char** environ;
@@ -33,21 +34,11 @@ std::optional<launch> make_launch(const node_config& cfg, const job_record& job,
     error = "spec is not a JSON object";
     return std::nullopt;
   }
-  auto command = json::spec_words(spec->find("command"), "command", error);
-  auto entrypoint = json::spec_words(spec->find("entrypoint"), "entrypoint", error);
-  if (!command || !entrypoint)
+  auto run = spec_argv(*spec, cfg.python, error);
+  if (!run)
     return std::nullopt;
   launch out;
-  if (entrypoint->empty()) {
-    if (command->empty()) {
-      error = "spec has neither command nor entrypoint";
-      return std::nullopt;
-    }
-    out.argv.push_back(cfg.python);
-  } else {
-    out.argv = *entrypoint;
-  }
-  out.argv.insert(out.argv.end(), command->begin(), command->end());
+  out.argv = run->argv();
 
   std::map<std::string, std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {

@@ -19,7 +19,7 @@ struct launch {
   std::vector<std::string> env; // "K=V"
 };
 
-/// Builds the command line and environment as the original worker image
+/// Builds the command line (adapters/job_argv) and environment as the original worker image
 /// did: `python3 <command...>` unless the spec names an entrypoint, then
 /// `<entrypoint...> <command...>`. The environment is this node's, plus
 /// spec.environment, plus FOUNDATIONS_JOB_ID/PROJECT_NAME/USER, plus the

@@ -1,9 +1,11 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <vector>
 
 #include "adapters/docker_client.hpp"
 #include "adapters/docker_spec.hpp"
+#include "adapters/job_argv.hpp"
 #include "adapters/json.hpp"
 
 using namespace atlas;
@@ -146,6 +148,22 @@ TEST_CASE("network mode and user come from the node's docker settings", "[docker
   auto v = body_of(R"({"command":["a.py"]})", o);
   CHECK(v.find("HostConfig")->get_string("NetworkMode") == "host");
   CHECK(v.get_string("User") == "1000:1000");
+}
+
+TEST_CASE("a job runs its entrypoint, else python, then its command", "[docker][job_argv]") {
+  auto argv_of = [](const std::string& spec) {
+    std::string err;
+    auto v = json::parse(spec, err);
+    REQUIRE(v);
+    auto run = spec_argv(*v, "python3", err);
+    return run ? run->argv() : std::vector<std::string>{"error: " + err};
+  };
+  CHECK(argv_of(R"({"command":"a.py -x"})") == std::vector<std::string>{"python3", "a.py", "-x"});
+  CHECK(argv_of(R"({"entrypoint":["/bin/sh","-c"],"command":["exit 3"]})")
+        == std::vector<std::string>{"/bin/sh", "-c", "exit 3"});
+  CHECK(argv_of(R"({"entrypoint":"run"})") == std::vector<std::string>{"run"});
+  CHECK(argv_of(R"({})")[0].find("neither command nor entrypoint") != std::string::npos);
+  CHECK(argv_of(R"({"entrypoint":[1]})")[0].find("spec.entrypoint") != std::string::npos);
 }
 
 TEST_CASE("specs a container cannot run are refused with a reason", "[docker]") {

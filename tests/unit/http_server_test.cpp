@@ -965,6 +965,18 @@ TEST_CASE("a request target splits into a decoded path and a raw query", "[http_
   }
 }
 
+TEST_CASE("percent-decoding is strict in a path and lenient in a form", "[http_wire]") {
+  using http_wire::percent_decode;
+  using http_wire::percent_mode;
+  CHECK(percent_decode("a%20b+c%2f", percent_mode::path) == "a b+c/");
+  for (const char* bad : {"%2", "%zz", "a%00b"})
+    CHECK_FALSE(percent_decode(bad, percent_mode::path));
+  CHECK_FALSE(percent_decode(std::string_view{"a\0b", 3}, percent_mode::path));
+  CHECK(percent_decode("a%20b+c", percent_mode::form) == "a b c");
+  CHECK(percent_decode("100%+%zz%4", percent_mode::form) == "100% %zz%4");
+  CHECK(percent_decode("%41%00", percent_mode::form) == std::string{"A\0", 2});
+}
+
 TEST_CASE("a response head frames the body itself and drops unsafe headers", "[http_wire]") {
   http_response r;
   r.status = 404;
