@@ -14,6 +14,7 @@ master peak RSS (VmHWM) with every job record held, and Redis commands per
 job (INFO commandstats deltas over the whole lifecycle)."""
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -188,6 +189,7 @@ def main():
                     help="cluster.tls: false (plaintext between nodes, loopback only)")
     ap.add_argument("--actor-threads", type=int, default=0,
                     help="limits.actor_threads of every node (0: one per core)")
+    ap.add_argument("--json", help="also write the figures to this file")
     ap.add_argument("--fill-only", action="store_true",
                     help="stop once every job is queued (no worker starts): submission "
                          "figures and the master's RSS with the full queue only")
@@ -195,6 +197,9 @@ def main():
     print(bc.machine_line())
     r = run(a.nodes, a.slots, a.jobs, a.job_ms, a.in_flight, a.runner, a.perf, a.log_level,
             not a.no_tls, a.fill_only, a.actor_threads)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(r, f, indent=1)
     if a.fill_only:
         bc.table(f"control plane, queue filled only: {a.jobs} jobs", [
             ("submissions/s (queue filling)", r["submit_per_s"], "jobs/s"),
