@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/dashboard_routes.hpp"
+#include "actors/dashboard/routes.hpp"
 #include "actors/http_gateway_impl.hpp"
 #include "adapters/json.hpp"
 #include "library/http_answers.hpp"
@@ -32,7 +32,7 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   // Copied into response handlers that run after route() returned.
   auto fail = [rp](caf::error& err) mutable { rp.deliver(from_error(err)); };
 
-  if (route_dashboard(self, rp, req)) // actors/dashboard_routes.cpp
+  if (route_dashboard(self, rp, req)) // actors/dashboard/routes.cpp
     return;
 
   if (n == 0 && m == "GET")

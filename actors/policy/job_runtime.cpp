@@ -5,7 +5,7 @@
 #include <map>
 #include <sstream>
 
-#include "actors/dashboard_env.hpp"
+#include "library/tracking/env.hpp"
 #include "adapters/json.hpp"
 
 extern char** environ;
