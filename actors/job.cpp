@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/counted.hpp"
-#include "actors/dashboard_store.hpp"
+#include "library/tracking/store.hpp"
 #include "actors/peer_check.hpp"
 #include "messages/errors.hpp"
 #include "library/job_codec.hpp"

@@ -1,13 +1,11 @@
 #include "actors/lookup.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <iterator>
 #include <map>
 #include <optional>
 #include <set>
 #include <span>
-#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -15,35 +13,19 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/counted.hpp"
-#include "actors/dashboard_store.hpp"
 #include "actors/policy/lookup_writes.hpp"
 #include "adapters/redis_client.hpp"
 #include "messages/errors.hpp"
 #include "messages/redis_keys.hpp"
 #include "library/job_codec.hpp"
+#include "library/redis_writer.hpp"
+#include "library/tracking/store.hpp"
 
 namespace atlas {
 
 namespace {
 
 using cmd = std::vector<std::string>;
-
-// KEYS[1]: the lease; ARGV[1]: the lease value of this master, then each
-// command as its argument count followed by its arguments. Runs them all
-// (error replies kept in place) only while the lease is still this
-// master's.
-constexpr const char* fenced_script = R"lua(
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('FENCED this master no longer holds the lease (' .. ARGV[1] .. ')')
-end
-local out, i = {}, 2
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  out[#out + 1] = redis.pcall(unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
-end
-return out
-)lua";
 
 /// A request waiting for the batch's round trip: its commands are
 /// [first, first + count) of the batch's.
@@ -62,106 +44,11 @@ struct lookup_state {
   static inline const char* name = "lookup";
   // Enough to amortise the round trip; few enough that nothing waits long.
   static constexpr size_t max_batch = 256;
-  std::unique_ptr<redis_client> redis;
-  lookup_options opts;
+  std::unique_ptr<redis_writer> redis;
   std::vector<pending_op> batch;
   std::vector<cmd> batch_cmds;
   uint64_t batched = 0; // enqueues, puts and reads, for atlas-ctl
   uint64_t flushes = 0; // the round trips they took
-
-  /// Runs `attempt` until it succeeds or the retry budget is spent. Blocking
-  /// is fine here: this actor runs on its own thread.
-  template <class F>
-  auto with_retry(F attempt) -> decltype(attempt(std::declval<std::string&>())) {
-    std::string err;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(opts.retry_s);
-    auto backoff = std::chrono::milliseconds(50);
-    for (;;) {
-      if (auto res = attempt(err))
-        return res;
-      if (std::chrono::steady_clock::now() + backoff > deadline) {
-        spdlog::error("lookup: Redis unavailable: {}", err);
-        return {};
-      }
-      spdlog::warn("lookup: Redis call failed, retrying in {} ms: {}", backoff.count(), err);
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
-    }
-  }
-
-  /// One try of `cmds` in one round trip. Fenced (the active master):
-  /// inside one script that first checks the lease still names this master,
-  /// so a master that lost it writes nothing, and the batch is atomic.
-  /// Otherwise `atomic` wraps them in MULTI/EXEC. With replicas to wait
-  /// for, WAIT follows in the same round trip and must see enough of them.
-  std::optional<std::vector<redis_reply>> write_once(const std::vector<cmd>& cmds, bool atomic,
-                                                     std::string& err) {
-    const bool fenced = !opts.fence.empty();
-    const bool wait = opts.min_replica_acks > 0;
-    std::vector<cmd> wrapped;
-    if (fenced) {
-      cmd eval{"EVAL", fenced_script, "1", keys::master_lease, opts.fence};
-      for (auto& c : cmds) {
-        eval.push_back(std::to_string(c.size()));
-        eval.insert(eval.end(), c.begin(), c.end());
-      }
-      wrapped.push_back(std::move(eval));
-    } else if (atomic || wait) {
-      if (atomic)
-        wrapped.push_back({"MULTI"});
-      wrapped.insert(wrapped.end(), cmds.begin(), cmds.end());
-      if (atomic)
-        wrapped.push_back({"EXEC"});
-    }
-    if (wait)
-      wrapped.push_back({"WAIT", std::to_string(opts.min_replica_acks),
-                         std::to_string(opts.wait_timeout_ms)});
-    auto replies = redis->pipeline(wrapped.empty() ? cmds : wrapped, &err);
-    if (!replies)
-      return std::nullopt;
-    if (wait) {
-      auto acks = replies->back().integer;
-      if (replies->back().type != redis_reply::kind::integer || acks < opts.min_replica_acks) {
-        err = "only " + std::to_string(acks) + " of " + std::to_string(opts.min_replica_acks)
-              + " Redis replica(s) confirmed the write within "
-              + std::to_string(opts.wait_timeout_ms) + " ms";
-        redis->disconnect(); // behind sentinels, the next try asks them where the primary is
-        return std::nullopt;
-      }
-      replies->pop_back();
-    }
-    if (fenced || atomic) {
-      auto& last = replies->back();
-      if (last.type == redis_reply::kind::array)
-        return std::move(last.elements);
-      err = last.is_error() ? last.str : "Redis refused the transaction";
-      return std::nullopt;
-    }
-    return replies;
-  }
-
-  std::optional<std::vector<redis_reply>> transaction(const std::vector<cmd>& cmds) {
-    return with_retry([&](std::string& err) { return write_once(cmds, true, err); });
-  }
-
-  /// One round trip, not atomic unless fenced (see actors/lookup_writes.hpp
-  /// for why the order of `cmds` is enough). Error replies (a key of the
-  /// wrong type) are logged: the write is not repeated for them.
-  std::optional<std::vector<redis_reply>> pipeline(const std::vector<cmd>& cmds) {
-    auto replies =
-      with_retry([&](std::string& err) { return write_once(cmds, false, err); });
-    if (replies)
-      for (size_t i = 0; i < replies->size() && i < cmds.size(); ++i)
-        if ((*replies)[i].is_error())
-          spdlog::error("lookup: Redis refused {} {}: {}", cmds[i][0],
-                        cmds[i].size() > 1 ? cmds[i][1] : "", (*replies)[i].str);
-    return replies;
-  }
-
-  /// Reads only: writes go through pipeline() or transaction(), fenced.
-  std::optional<redis_reply> command(const cmd& c) {
-    return with_retry([&](std::string& err) { return redis->command(c, &err); });
-  }
 
   /// SET NX found a record. It is ours when it is byte for byte what we
   /// wrote: a write Redis applied but whose answer was lost, then sent again.
@@ -169,7 +56,7 @@ struct lookup_state {
   /// added is taken back unless that job is in the same state.
   /// Nullopt when Redis is unavailable.
   std::optional<bool> is_own_record(const job_record& rec) {
-    auto stored = command({"GET", keys::job(rec.job_id)});
+    auto stored = redis->command({"GET", keys::job(rec.job_id)});
     if (!stored)
       return std::nullopt;
     if (stored->type == redis_reply::kind::string && stored->str == to_json(rec))
@@ -178,7 +65,7 @@ struct lookup_state {
     auto other = stored->type == redis_reply::kind::string
                    ? job_from_json(stored->str, err) : std::nullopt;
     if (!other || other->state != rec.state)
-      pipeline({{"SREM", keys::state_set(to_string(rec.state)), rec.job_id}});
+      redis->pipeline({{"SREM", keys::state_set(to_string(rec.state)), rec.job_id}});
     return false;
   }
 
@@ -190,7 +77,7 @@ struct lookup_state {
     cmd mget{"MGET"};
     for (auto& id : ids)
       mget.push_back(keys::job(id));
-    auto reply = command(mget);
+    auto reply = redis->command(mget);
     if (!reply)
       return std::nullopt;
     for (auto& e : reply->elements) {
@@ -209,7 +96,7 @@ struct lookup_state {
   /// actually in it (an index entry may be stale, the record is not).
   caf::result<std::vector<job_record>> read_set(const std::string& key,
                                                 std::optional<job_state> state = {}) {
-    auto reply = command({"SMEMBERS", key});
+    auto reply = redis->command({"SMEMBERS", key});
     if (!reply)
       return make_error(ec::unavailable, "Redis unavailable");
     std::vector<std::string> ids;
@@ -273,7 +160,8 @@ void flush(lookup_ptr self) {
   st.batch_cmds.clear();
   st.batched += batch.size();
   ++st.flushes;
-  auto replies = st.pipeline(cmds);
+  // Not atomic: policy/lookup_writes.hpp says why the commands' order is enough.
+  auto replies = st.redis->pipeline(cmds);
   if (!replies) {
     for (auto& op : batch)
       if (op.what == pending_op::kind::read)
@@ -299,7 +187,7 @@ void flush(lookup_ptr self) {
   std::set<std::string> failed;
   for (auto& id : repair) {
     spdlog::debug("lookup: reindexing job_id={} state={}", id, to_string(last[id]->state));
-    if (!st.pipeline(lookup_writes::reindex(*last[id])))
+    if (!st.redis->pipeline(lookup_writes::reindex(*last[id])))
       failed.insert(id);
   }
   for (auto& op : batch) {
@@ -352,8 +240,7 @@ caf::result<job_record> batch_read(lookup_ptr self, const std::string& id) {
 
 lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
                                         lookup_options opts) {
-  self->state.redis = std::make_unique<redis_client>(std::move(target));
-  self->state.opts = std::move(opts);
+  self->state.redis = std::make_unique<redis_writer>(std::move(target), std::move(opts), "lookup");
   if (auto st = self->state.redis->connect(); !st)
     spdlog::warn("lookup: {} (will retry on first use)", st.error());
   return {
@@ -373,20 +260,20 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
       flush(self);
       // Atomic: not on a job's path, and a half-deleted job would show.
       auto cmds = lookup_writes::remove(id, dashboard::tracking_keys(id));
-      auto replies = self->state.transaction(cmds);
+      auto replies = self->state.redis->transaction(cmds);
       if (!replies)
         return unavailable();
       return !replies->empty() && (*replies)[0].integer > 0;
     },
     [=](endpoint_atom, const std::string& endpoint) -> caf::result<bool> {
       flush(self);
-      if (!self->state.pipeline({{"SET", keys::master_endpoint, endpoint}}))
+      if (!self->state.redis->pipeline({{"SET", keys::master_endpoint, endpoint}}))
         return unavailable();
       return true;
     },
     [=](endpoint_atom) -> caf::result<std::string> {
       flush(self);
-      auto reply = self->state.command({"GET", keys::master_endpoint});
+      auto reply = self->state.redis->command({"GET", keys::master_endpoint});
       if (!reply)
         return unavailable();
       if (reply->type != redis_reply::kind::string)
@@ -394,27 +281,10 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
       return reply->str;
     },
     [=](stats_atom) {
-      auto& redis = *self->state.redis;
       auto& st = self->state;
-      return self->stats("", "Redis " + redis.host() + ":" + std::to_string(redis.port())
-                               + (redis.connected() ? " connected, " : " not connected, ")
-                               + (st.opts.fence.empty() ? "" : "fenced by lease epoch "
-                                  + st.opts.fence.substr(0, st.opts.fence.find(' ')) + ", ")
-                               + std::to_string(st.batched) + " reads and writes in "
-                               + std::to_string(st.flushes) + " round trips");
-    },
-    [=](track_atom, const std::string& op,
-        const std::vector<std::string>& args) -> caf::result<std::string> {
-      flush(self);
-      auto tx = [=](const std::vector<cmd>& cmds) { return self->state.transaction(cmds); };
-      auto answer = dashboard::run(tx, op, args);
-      switch (answer.status) {
-        case 200: return std::move(answer.body);
-        case 400: return make_error(ec::invalid_argument, std::move(answer.body));
-        case 403: return make_error(ec::forbidden, std::move(answer.body));
-        case 404: return make_error(ec::not_found, std::move(answer.body));
-        default: return make_error(ec::unavailable, std::move(answer.body));
-      }
+      return self->stats("", st.redis->describe() + ", " + std::to_string(st.batched)
+                               + " reads and writes in " + std::to_string(st.flushes)
+                               + " round trips");
     },
   };
 }

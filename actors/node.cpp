@@ -40,6 +40,7 @@ struct node_state {
   lookup_actor lookup;
   std::string secret;
   http_gateway_actor gateway;
+  tracking_actor tracking;
   master_actor master;
   int connect_attempts = 0;
   double started = 0;
@@ -72,7 +73,8 @@ caf::result<std::vector<actor_stats>> node_actor_stats(node_ptr self) {
   g->rp = self->make_response_promise<std::vector<actor_stats>>();
   g->node = st.ctx.config->node_id;
   g->stats.push_back(self->stats(g->node, std::to_string(st.slots.size()) + " slot(s)"));
-  g->waiting = st.slots.size() + (st.gateway ? 1 : 0) + (st.lookup ? 1 : 0);
+  g->waiting = st.slots.size() + (st.gateway ? 1 : 0) + (st.tracking ? 1 : 0)
+               + (st.lookup ? 1 : 0);
   if (g->waiting == 0) {
     g->rp.deliver(std::move(g->stats));
     return g->rp;
@@ -87,6 +89,8 @@ caf::result<std::vector<actor_stats>> node_actor_stats(node_ptr self) {
     self->request(slot, timeout, stats_atom::value).then(one, skip);
   if (st.gateway)
     self->request(st.gateway, timeout, stats_atom::value).then(one, skip);
+  if (st.tracking)
+    self->request(st.tracking, timeout, stats_atom::value).then(one, skip);
   if (st.lookup)
     self->request(st.lookup, timeout, stats_atom::value).then(one, skip);
   return g->rp;
@@ -198,6 +202,10 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
     [=](register_atom, http_gateway_actor& gateway) {
       if (local_only(self, "register"))
         self->state.gateway = gateway;
+    },
+    [=](register_atom, tracking_actor& tracking) {
+      if (local_only(self, "register"))
+        self->state.tracking = tracking;
     },
     [=](connect_atom) {
       if (!local_only(self, "connect"))

@@ -46,10 +46,17 @@ using lookup_actor = caf::typed_actor<
   // Its own account of itself, for atlas-ctl.
   caf::replies_to<stats_atom>::with<actor_stats>,
   // From itself: the requests batched so far go to Redis in one round trip.
-  caf::reacts_to<flush_atom>,
-  // Experiment tracking and dashboard data: runs a dashboard store operation
-  // (actors/dashboard_store.hpp) and answers its JSON.
-  caf::replies_to<track_atom, std::string, std::vector<std::string>>::with<std::string>>;
+  caf::reacts_to<flush_atom>>;
+
+/// Experiment tracking and dashboard data in Redis (one per node, for its
+/// gateway). Detached, with its own Redis connection: the in-job SDK's
+/// writes never wait behind the lookup's batches, nor these behind them.
+using tracking_actor = caf::typed_actor<
+  // Runs a dashboard store operation (library/tracking/store.hpp) and
+  // answers its JSON; the store's 400/403/404/503 come back as errors.
+  caf::replies_to<track_atom, std::string, std::vector<std::string>>::with<std::string>,
+  // Its own account of itself, for atlas-ctl.
+  caf::replies_to<stats_atom>::with<actor_stats>>;
 
 /// One job slot on some node: runs one job at a time.
 using worker_slot_actor = caf::typed_actor<
@@ -170,7 +177,8 @@ using master_actor = caf::typed_actor<
   caf::replies_to<fetch_atom, std::string, uint64_t>::with<bundle_chunk>>;
 
 /// Turns an HTTP request into an answer: reads through the lookup actor,
-/// acts through the master.
+/// acts through the master, keeps the dashboard's data through the tracking
+/// actor.
 using http_gateway_actor = caf::typed_actor<
   caf::replies_to<http_request>::with<http_response>,
   // The master to act through (it changes when a worker reconnects).
@@ -220,6 +228,8 @@ using node_actor = caf::typed_actor<
   caf::reacts_to<register_atom, worker_slot_actor>,
   // The node's gateway started.
   caf::reacts_to<register_atom, http_gateway_actor>,
+  // The node's tracking actor started.
+  caf::reacts_to<register_atom, tracking_actor>,
   // Worker nodes: look up the master's endpoint and connect (again).
   caf::reacts_to<connect_atom>,
   // Worker nodes: connected to the cluster door; join through it.

@@ -40,7 +40,7 @@ inline constexpr const char* routing_map = "routing_map:job_id";
 
 } // namespace atlas::keys
 
-// --- Experiment tracking (the in-job SDK, actors/dashboard_store.hpp).
+// --- Experiment tracking (the in-job SDK, library/tracking/store.hpp).
 // Removed together with the job (lookup delete). Ids are validated job
 // ids, so they never contain ':'.
 namespace atlas::keys {

@@ -68,6 +68,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<job_actor>("atlas::job_actor");
   cfg.add_message_type<master_actor>("atlas::master_actor");
   cfg.add_message_type<http_gateway_actor>("atlas::http_gateway_actor");
+  cfg.add_message_type<tracking_actor>("atlas::tracking_actor");
   cfg.add_message_type<cluster_actor>("atlas::cluster_actor");
   cfg.add_message_type<node_actor>("atlas::node_actor");
   cfg.add_error_category(caf::atom("atlas"), [](uint8_t code, caf::atom_value,

@@ -22,6 +22,7 @@
 
 #include "actors/cluster_door.hpp"
 #include "actors/cluster_link.hpp"
+#include "actors/dashboard/tracking.hpp"
 #include "actors/gateway/bridge.hpp"
 #include "actors/gateway/gateway.hpp"
 #include "actors/policy/job_runners.hpp"
@@ -69,6 +70,7 @@ struct node_runtime::parts {
   lookup_actor lookup;
   master_actor master;
   cluster_actor door;
+  tracking_actor tracking;
   http_gateway_actor gateway;
   std::vector<worker_slot_actor> slots;
   // Shared with each server's handler; emptied once the servers are closed.
@@ -265,7 +267,10 @@ node_context context_of(node_runtime::parts& rt) {
 /// knows its master (its own actor, or the one it joins).
 status bring_up_serving(node_runtime::parts& rt) {
   auto& cfg = *rt.cfg;
-  rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.master);
+  // Writes as the lookup does: fenced by the lease on the active master.
+  rt.tracking = spawn_tracking(*rt.sys, redis_target_of(cfg), lookup_options_of(rt));
+  caf::anon_send(rt.node, register_atom::value, rt.tracking);
+  rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.tracking, rt.master);
   caf::anon_send(rt.node, register_atom::value, rt.gateway);
   if (rt.master) { // the master's own jobs are answered by its own gateway
     node_info me{cfg.node_id, cfg.host_address, server_version, cfg.num_workers, now_seconds(),
@@ -533,12 +538,14 @@ bool node_runtime::tear_down() {
     for (auto& s : rt.slots)
       caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.gateway, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(rt.tracking, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.master, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.door, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.lookup, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.node, caf::exit_reason::user_shutdown);
     rt.slots.clear();
     rt.gateway = nullptr;
+    rt.tracking = nullptr;
     rt.master = nullptr;
     rt.door = nullptr;
     rt.lookup = nullptr;

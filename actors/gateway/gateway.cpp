@@ -73,10 +73,11 @@ using namespace gateway;
 http_gateway_actor::behavior_type gateway_impl(gateway_ptr self,
                                                std::shared_ptr<const node_config> cfg,
                                                event_loop* loop, lookup_actor lookup,
-                                               master_actor master) {
+                                               tracking_actor tracking, master_actor master) {
   self->state.cfg = std::move(cfg);
   self->state.loop = loop;
   self->state.lookup = std::move(lookup);
+  self->state.tracking = std::move(tracking);
   self->state.master = std::move(master);
   self->set_down_handler([=](caf::down_msg& dm) {
     std::erase_if(self->state.owners,
@@ -160,8 +161,9 @@ http_gateway_actor::behavior_type gateway_impl(gateway_ptr self,
 http_gateway_actor spawn_http_gateway(caf::actor_system& sys,
                                       std::shared_ptr<const node_config> cfg,
                                       event_loop* loop, lookup_actor lookup,
-                                      master_actor master) {
-  return sys.spawn(gateway_impl, std::move(cfg), loop, std::move(lookup), std::move(master));
+                                      tracking_actor tracking, master_actor master) {
+  return sys.spawn(gateway_impl, std::move(cfg), loop, std::move(lookup), std::move(tracking),
+                   std::move(master));
 }
 
 } // namespace atlas

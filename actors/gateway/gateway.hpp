@@ -10,11 +10,12 @@ namespace atlas {
 class event_loop;
 
 /// Spawns the gateway: answers the scheduler API (DESIGN.md §6) by reading
-/// through `lookup` and acting through `master`. File work (logs, bundles,
+/// through `lookup` and acting through `master`; the dashboard's data goes
+/// through `tracking`. File work (logs, bundles,
 /// artifacts) runs on `loop`'s thread pool and comes back as messages.
 http_gateway_actor spawn_http_gateway(caf::actor_system& sys,
                                       std::shared_ptr<const node_config> cfg,
                                       event_loop* loop, lookup_actor lookup,
-                                      master_actor master);
+                                      tracking_actor tracking, master_actor master);
 
 } // namespace atlas

@@ -40,6 +40,7 @@ struct gateway_state {
   std::shared_ptr<const node_config> cfg;
   event_loop* loop = nullptr;
   lookup_actor lookup;
+  tracking_actor tracking; // the dashboard's data (actors/dashboard/tracking.hpp)
   master_actor master;
   uint64_t next_ticket = 1;
   std::unordered_map<uint64_t, continuation> parked; // waiting for the thread pool

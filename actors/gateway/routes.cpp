@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "actors/dashboard_routes.hpp"
+#include "actors/dashboard/routes.hpp"
 #include "actors/gateway/gateway_state.hpp"
 #include "adapters/json.hpp"
 #include "library/http_answers.hpp"
@@ -162,7 +162,7 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
       return get_logs(self, rp, req, parts[3], false);
     }
   }
-  if (route_dashboard(self, rp, req)) // actors/dashboard_routes.cpp
+  if (route_dashboard(self, rp, req)) // actors/dashboard/routes.cpp
     return;
   rp.deliver(error_answer(404, "no route for " + m + " " + req.path));
 }

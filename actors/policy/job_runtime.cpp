@@ -5,8 +5,8 @@
 #include <map>
 #include <sstream>
 
-#include "actors/dashboard_env.hpp"
 #include "adapters/job_argv.hpp"
+#include "library/tracking/env.hpp"
 #include "adapters/json.hpp"
 
 extern char** environ;

@@ -1,6 +1,6 @@
 #include "actors/policy/lookup_writes.hpp"
 
-#include "actors/dashboard_store.hpp"
+#include "library/tracking/store.hpp"
 #include "messages/redis_keys.hpp"
 #include "library/job_codec.hpp"
 

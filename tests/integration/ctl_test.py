@@ -171,6 +171,10 @@ def test_actors_lists_the_master_every_slot_and_every_job_actor():
     assert len(jobs) == len(active) and active, (jobs, active)
     assert all(a["node"] == M.node_id for a in jobs), jobs
     assert any(LONG in a["summary"] for a in jobs), jobs
+    # One tracking actor per node (the dashboard's data), with its own Redis.
+    tracking = [a for a in actors if a["name"] == "tracking"]
+    assert sorted(a["node"] for a in tracking) == sorted([M.node_id, A.node_id, B.node_id]), tracking
+    assert all("Redis" in a["summary"] for a in tracking), tracking
     only = ctl_json("actors", "--node", A.node_id)["actors"]
     assert only and all(a["node"] == A.node_id for a in only), only
     text = ctl("actors").stdout

@@ -311,6 +311,17 @@ def test_deleting_a_job_removes_its_tracking_data():
         assert redis_cli("EXISTS", f"atlas:job:{logging_id}:{suffix}").strip() == "0", suffix
 
 
+def test_the_dashboards_data_is_read_and_written_across_a_redis_restart():
+    path = "/api/v2beta/projects/sdk-restart/description"
+    assert node.json("PUT", path, {"project_description": "before"})[0] == 204
+    node.redis.stop()
+    node.redis.start()  # append-only: what was written is back
+    # The tracking actor has its own connection: it reconnects by itself.
+    assert node.json("GET", path)[1] == {"project_description": "before"}
+    assert node.json("PUT", path, {"project_description": "after"})[0] == 204
+    assert node.json("GET", path)[1] == {"project_description": "after"}
+
+
 CLUSTER_JOB = r'''
 import os, foundations
 print("API", os.environ["ATLAS_API_URL"])
@@ -353,6 +364,7 @@ try:
         test_the_cluster_view_shows_nodes_slots_and_queue,
         test_the_page_is_served_with_content_types_and_no_traversal,
         test_deleting_a_job_removes_its_tracking_data,
+        test_the_dashboards_data_is_read_and_written_across_a_redis_restart,
         test_in_a_cluster_the_worker_takes_the_data_and_the_master_shows_it,
     ])
 finally:

@@ -70,9 +70,6 @@ fake_lookup(lookup_actor::stateful_pointer<fake_lookup_state> self, std::shared_
     [=](endpoint_atom) -> caf::result<std::string> { return std::string{"x:1"}; },
     [=](stats_atom) { return actor_stats{}; },
     [=](flush_atom) {},
-    [=](track_atom, const std::string&, const std::vector<std::string>&) {
-      return std::string{"true"}; // dashboard data (the job's secret at dispatch)
-    },
   };
 }
 

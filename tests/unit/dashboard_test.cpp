@@ -5,8 +5,8 @@
 #include <fstream>
 #include <unistd.h>
 
-#include "actors/dashboard_env.hpp"
-#include "actors/dashboard_views.hpp"
+#include "library/tracking/env.hpp"
+#include "library/tracking/views.hpp"
 #include "library/dashboard_static.hpp"
 
 using namespace atlas;

@@ -90,6 +90,7 @@ node_actor::behavior_type fake_node(node_actor::pointer, int) {
     [](drain_atom, int32_t) { return true; },
     [](register_atom, worker_slot_actor&) {},
     [](register_atom, http_gateway_actor&) {},
+    [](register_atom, tracking_actor&) {},
     [](connect_atom) {},
     [](connect_atom, cluster_actor&) {},
     [](register_atom, master_actor&) {},

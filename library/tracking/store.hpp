@@ -2,9 +2,9 @@
 
 // Experiment tracking and dashboard data in Redis: what the in-job SDK sends
 // (metrics, parameters, tags, artifacts), tags edited on the page, project
-// descriptions and notes. Plain C++ (no actors): the lookup actor runs these
-// operations on its own thread with its Redis connection; key names are in
-// messages/redis_keys.hpp.
+// descriptions and notes. Plain C++ (no actors): the tracking actor
+// (actors/dashboard/tracking.cpp) runs these operations on its own thread
+// with its Redis connection; key names are in messages/redis_keys.hpp.
 
 #include <cstdint>
 #include <functional>

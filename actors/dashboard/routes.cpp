@@ -1,10 +1,10 @@
-#include "actors/dashboard_routes.hpp"
+#include "actors/dashboard/routes.hpp"
 
 #include <chrono>
 #include <string>
 #include <vector>
 
-#include "actors/dashboard_views.hpp"
+#include "library/tracking/views.hpp"
 #include "adapters/json.hpp"
 #include "library/dashboard_static.hpp"
 #include "library/job_paths.hpp"
@@ -15,10 +15,10 @@ namespace {
 
 constexpr const char* forwarded_header = "x-atlas-forwarded-by";
 
-/// Runs a dashboard store operation in the lookup actor; `then` gets its JSON.
+/// Runs a dashboard store operation in the tracking actor; `then` gets its JSON.
 template <class F>
 void store(gateway_ptr self, answer rp, std::string op, std::vector<std::string> args, F then) {
-  self->request(self->state.lookup, std::chrono::seconds(30), track_atom::value, std::move(op),
+  self->request(self->state.tracking, std::chrono::seconds(30), track_atom::value, std::move(op),
                 std::move(args))
     .then([=](std::string& body) mutable { then(body); },
           [=](caf::error& err) mutable { rp.deliver(from_error(err)); });

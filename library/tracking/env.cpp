@@ -1,4 +1,4 @@
-#include "actors/dashboard_env.hpp"
+#include "library/tracking/env.hpp"
 
 namespace atlas {
 

@@ -2,8 +2,9 @@
 
 // The dashboard REST API's answers (the original foundations_rest_api
 // shapes), built from job records, the tracking data of
-// actors/dashboard_store.hpp and the master's cluster views. Plain C++ (no
-// actors), so the shapes are unit-testable alone.
+// library/tracking/store.hpp and the master's cluster views. Plain C++ (no
+// actors), so the shapes are unit-testable alone. The cluster view is in
+// cluster_view.cpp, the rest in views.cpp.
 
 #include <map>
 #include <string>
@@ -43,6 +44,9 @@ std::string overview_json(const std::vector<job_record>& recs, const json::value
 /// age), totals and the queue in dispatch order.
 std::string cluster_json(const std::vector<node_view>& nodes,
                          const std::vector<queue_entry>& queue, double now);
+
+/// ISO-8601 UTC ("2026-01-02T03:04:05Z"), or null for "not yet" (t <= 0).
+void time_value(json::writer& w, double t);
 
 /// "image" for file names a browser shows (png, jpg, jpeg, gif, svg, webp), else "file".
 std::string artifact_type(const std::string& path);

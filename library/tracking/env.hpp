@@ -1,7 +1,7 @@
 #pragma once
 
 // What a job's environment carries for the in-job SDK (sdk/python/foundations).
-// Plain C++, used by make_launch (actors/job_runtime.cpp).
+// Plain C++, used by make_launch (actors/policy/job_runtime.cpp).
 
 #include <map>
 #include <string>

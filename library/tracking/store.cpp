@@ -1,4 +1,4 @@
-#include "actors/dashboard_store.hpp"
+#include "library/tracking/store.hpp"
 
 #include <cmath>
 #include <cstdio>
