@@ -61,9 +61,8 @@ struct lookup_state {
       return std::nullopt;
     if (stored->type == redis_reply::kind::string && stored->str == to_json(rec))
       return true;
-    std::string err;
     auto other = stored->type == redis_reply::kind::string
-                   ? job_from_json(stored->str, err) : std::nullopt;
+                   ? job_from_json(stored->str) : result<job_record>{status::fail("not a string")};
     if (!other || other->state != rec.state)
       redis->pipeline({{"SREM", keys::state_set(to_string(rec.state)), rec.job_id}});
     return false;
@@ -83,11 +82,10 @@ struct lookup_state {
     for (auto& e : reply->elements) {
       if (e.type != redis_reply::kind::string)
         continue; // deleted meanwhile
-      std::string err;
-      if (auto rec = job_from_json(e.str, err))
-        out.push_back(std::move(*rec));
+      if (auto rec = job_from_json(e.str))
+        out.push_back(std::move(rec.value()));
       else
-        spdlog::warn("lookup: unreadable job record skipped: {}", err);
+        spdlog::warn("lookup: unreadable job record skipped: {}", rec.error());
     }
     return out;
   }
@@ -138,11 +136,10 @@ void answer_read(pending_op& op, const redis_reply& reply) {
     op.read.deliver(make_error(ec::not_found, "job '" + op.id + "' not found"));
     return;
   }
-  std::string err;
-  if (auto rec = job_from_json(reply.str, err))
-    op.read.deliver(std::move(*rec));
+  if (auto rec = job_from_json(reply.str))
+    op.read.deliver(std::move(rec.value()));
   else
-    op.read.deliver(make_error(ec::unspecified, "job '" + op.id + "' has a broken record: " + err));
+    op.read.deliver(make_error(ec::unspecified, "job '" + op.id + "' has a broken record: " + rec.error()));
 }
 
 /// Sends every batched request in one pipelined round trip and answers

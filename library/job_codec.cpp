@@ -70,21 +70,18 @@ std::string to_json(const job_record& rec) {
   return w.take();
 }
 
-std::optional<job_record> job_from_json(std::string_view text, std::string& error) {
+result<job_record> job_from_json(std::string_view text) {
+  std::string error;
   auto v = json::parse(text, error);
   if (!v)
-    return std::nullopt;
-  if (!v->is_object()) {
-    error = "job record is not a JSON object";
-    return std::nullopt;
-  }
+    return status::fail(error);
+  if (!v->is_object())
+    return status::fail("job record is not a JSON object");
   job_record rec;
   rec.job_id = v->get_string("job_id").value_or("");
   auto state = parse_job_state(v->get_string("state").value_or(""));
-  if (rec.job_id.empty() || !state) {
-    error = "job record lacks job_id or state";
-    return std::nullopt;
-  }
+  if (rec.job_id.empty() || !state)
+    return status::fail("job record lacks job_id or state");
   rec.state = *state;
   rec.spec = object_text(v->find("spec"));
   rec.metadata = object_text(v->find("metadata"));
@@ -124,32 +121,25 @@ std::optional<job_record> job_from_json(std::string_view text, std::string& erro
   return rec;
 }
 
-std::optional<job_record> job_from_submission(std::string_view body, std::string& error) {
+result<job_record> job_from_submission(std::string_view body) {
+  std::string error;
   auto v = json::parse(body, error);
   if (!v)
-    return std::nullopt;
-  if (!v->is_object()) {
-    error = "Job must contain json payload";
-    return std::nullopt;
-  }
+    return status::fail(error);
+  if (!v->is_object())
+    return status::fail("Job must contain json payload");
   auto spec = v->find("spec");
-  if (spec == nullptr || !spec->is_object()) {
-    error = "Bad job spec: 'spec' must be a JSON object";
-    return std::nullopt;
-  }
+  if (spec == nullptr || !spec->is_object())
+    return status::fail("Bad job spec: 'spec' must be a JSON object");
   job_record rec;
   auto id = v->find("job_id");
-  if (id == nullptr || !id->is_string() || !valid_job_id(id->string)) {
-    error = "Bad job id: 'job_id' must be a UUID or 1-64 of [A-Za-z0-9_-]";
-    return std::nullopt;
-  }
+  if (id == nullptr || !id->is_string() || !valid_job_id(id->string))
+    return status::fail("Bad job id: 'job_id' must be a UUID or 1-64 of [A-Za-z0-9_-]");
   rec.job_id = id->string;
   rec.spec = spec->dump();
   auto meta = v->find("metadata");
-  if (meta != nullptr && !meta->is_null() && !meta->is_object()) {
-    error = "Bad metadata: expected a JSON object";
-    return std::nullopt;
-  }
+  if (meta != nullptr && !meta->is_null() && !meta->is_object())
+    return status::fail("Bad metadata: expected a JSON object");
   rec.metadata = object_text(meta);
   if (meta != nullptr) {
     rec.project_name = meta->get_string("project_name").value_or("");
@@ -159,27 +149,21 @@ std::optional<job_record> job_from_submission(std::string_view body, std::string
     auto n = g->find("num_gpus");
     if (n != nullptr && !n->is_null()) {
       auto num = g->get_int("num_gpus");
-      if (!num || *num < 0) {
-        error = "Bad gpu_spec: num_gpus must be a whole number >= 0";
-        return std::nullopt;
-      }
+      if (!num || *num < 0)
+        return status::fail("Bad gpu_spec: num_gpus must be a whole number >= 0");
       rec.num_gpus = *num;
     }
   }
   if (auto p = v->find("priority"); p != nullptr && !p->is_null()) {
     auto prio = v->get_int("priority");
-    if (!prio) {
-      error = "Bad priority: expected a whole number";
-      return std::nullopt;
-    }
+    if (!prio)
+      return status::fail("Bad priority: expected a whole number");
     rec.priority = *prio;
   }
   if (auto r = v->find("max_retries"); r != nullptr && !r->is_null()) {
     auto n = v->get_int("max_retries");
-    if (!n || *n < 0) {
-      error = "Bad max_retries: expected a whole number >= 0";
-      return std::nullopt;
-    }
+    if (!n || *n < 0)
+      return status::fail("Bad max_retries: expected a whole number >= 0");
     rec.max_retries = *n;
   }
   rec.state = job_state::queued;

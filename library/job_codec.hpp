@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "adapters/json.hpp"
+#include "adapters/status.hpp"
 #include "messages/job.hpp"
 
 namespace atlas {
@@ -18,13 +19,13 @@ std::string to_json(const job_record& rec);
 /// Writes the record's members into an object already begun on `w`.
 void write_job_fields(json::writer& w, const job_record& rec);
 
-/// Reads a record written by to_json; nullopt with `error` set otherwise.
-std::optional<job_record> job_from_json(std::string_view text, std::string& error);
+/// Reads a record written by to_json; fails saying why otherwise.
+result<job_record> job_from_json(std::string_view text);
 
 /// Builds a new record from a POST /queued_jobs body:
 /// {job_id, spec, metadata:{project_name, username}, gpu_spec:{num_gpus}, priority}.
-/// nullopt with a message fit for a 400 answer.
-std::optional<job_record> job_from_submission(std::string_view body, std::string& error);
+/// Fails with a message fit for a 400 answer.
+result<job_record> job_from_submission(std::string_view body);
 
 /// UUIDs or [A-Za-z0-9_-]{1,64}: safe as a path segment and a Redis key part.
 bool valid_job_id(std::string_view id);

@@ -178,10 +178,9 @@ void refuse_upload(gateway_ptr self, answer rp, std::string spooled, http_respon
 } // namespace
 
 void submit(gateway_ptr self, answer rp, const http_request& req) {
-  std::string error;
-  auto rec = job_from_submission(req.body, error);
+  auto rec = job_from_submission(req.body);
   if (!rec) {
-    rp.deliver(error_answer(400, error));
+    rp.deliver(error_answer(400, rec.error()));
     return;
   }
   auto paths = job_paths::of(*self->state.cfg, rec->job_id);
@@ -203,7 +202,7 @@ void submit(gateway_ptr self, answer rp, const http_request& req) {
                                                          : "user '" + bundle.owner + "'")
                                  + "; a job can only use a bundle its submitter uploaded");
     },
-    [self, rp, rec = *rec, user, owner](http_response&& check) mutable {
+    [self, rp, rec = rec.value(), user, owner](http_response&& check) mutable {
       if (check.status == 403)
         spdlog::warn("auth: refused user={} route=\"POST /queued_jobs\" job_id={} owner={} "
                      "node={} reason=\"bundle of another user\"",
