@@ -60,6 +60,10 @@ void write_job_fields(json::writer& w, const job_record& rec) {
   for (auto& g : rec.gpus)
     w.value(g);
   w.end_array();
+  w.kv("gpu_model", rec.gpu_model);
+  w.kv("cpu_seconds", rec.cpu_seconds);
+  w.kv("peak_memory_bytes", rec.peak_memory_bytes);
+  w.kv("published", rec.published);
 }
 
 std::string to_json(const job_record& rec) {
@@ -118,6 +122,10 @@ result<job_record> job_from_json(std::string_view text) {
     for (auto& id : g->array)
       if (id.is_string())
         rec.gpus.push_back(id.string);
+  rec.gpu_model = v->get_string("gpu_model").value_or("");
+  rec.cpu_seconds = std::max(0.0, number_or_zero(*v, "cpu_seconds"));
+  rec.peak_memory_bytes = static_cast<uint64_t>(std::max<int64_t>(0, v->get_int("peak_memory_bytes").value_or(0)));
+  rec.published = static_cast<uint64_t>(std::max<int64_t>(0, v->get_int("published").value_or(0)));
   return rec;
 }
 

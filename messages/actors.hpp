@@ -43,6 +43,17 @@ using lookup_actor = caf::typed_actor<
   caf::replies_to<endpoint_atom, std::string>::with<bool>,
   // Reads the master's CAF endpoint; error not_found before any master ran.
   caf::replies_to<endpoint_atom>::with<std::string>,
+  // Adds an event (JSON object, library/events.hpp) to the event stream,
+  // with the next batch.
+  caf::reacts_to<publish_atom, std::string>,
+  // Events after a stream id ("" or "0": from the oldest), at most this
+  // many: JSON {"events": [...], "last": id} (library/events.hpp).
+  caf::replies_to<events_atom, std::string, uint64_t>::with<std::string>,
+  // Usage totals per (day, user, project) of the jobs that ended between
+  // two epoch times: JSON (library/usage.hpp to_json with by "").
+  caf::replies_to<usage_atom, double, double>::with<std::string>,
+  // The number of job records in each state, in job_state order.
+  caf::replies_to<metrics_atom>::with<std::vector<uint64_t>>,
   // Its own account of itself, for atlas-ctl.
   caf::replies_to<stats_atom>::with<actor_stats>,
   // From itself: the requests batched so far go to Redis in one round trip.
@@ -174,7 +185,15 @@ using master_actor = caf::typed_actor<
   caf::reacts_to<recover_atom>,
   // A chunk of a job's bundle from the master's job store, for nodes that do
   // not share its file system (read by the master's gateway).
-  caf::replies_to<fetch_atom, std::string, uint64_t>::with<bundle_chunk>>;
+  caf::replies_to<fetch_atom, std::string, uint64_t>::with<bundle_chunk>,
+  // atlas-ctl: events after a stream id (the lookup's events_atom).
+  caf::replies_to<events_atom, std::string, uint64_t>::with<std::string>,
+  // atlas-ctl: usage totals between two epoch times (the lookup's usage_atom).
+  caf::replies_to<usage_atom, double, double>::with<std::string>,
+  // The master's gauges for /metrics, in the Prometheus text format: jobs
+  // by state, queue depth and age per priority, slots, GPUs and heartbeat
+  // age per node.
+  caf::replies_to<metrics_atom>::with<std::string>>;
 
 /// Turns an HTTP request into an answer: reads through the lookup actor,
 /// acts through the master, keeps the dashboard's data through the tracking

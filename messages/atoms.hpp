@@ -51,5 +51,9 @@ using track_atom = caf::atom_constant<caf::atom("track")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using placed_atom = caf::atom_constant<caf::atom("placed")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using usage_atom = caf::atom_constant<caf::atom("usage")>;
+using events_atom = caf::atom_constant<caf::atom("events")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 
 } // namespace atlas

@@ -25,13 +25,14 @@ struct slot_info {
   bool has_report = false;
   job_report report;
   std::vector<std::string> job_gpus; // the GPUs of its node its current job holds
+  std::string gpu_model;    // model name of its GPUs ("" without)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, slot_info& x) {
   return f(caf::meta::type_name("atlas::slot_info"), x.key, x.node_id,
            x.host_address, x.index, x.gpus, x.current_job, x.jobs_run,
-           x.last_error, x.has_report, x.report, x.job_gpus);
+           x.last_error, x.has_report, x.report, x.job_gpus, x.gpu_model);
 }
 
 /// A node as it introduces itself to the master.

@@ -51,6 +51,12 @@ struct job_record {
   uint64_t seq = 0;         // submission order, assigned by the master
   std::vector<job_transition> history; // every state it entered, in order
   std::vector<std::string> gpus; // GPU ids of its node given to it at dispatch
+  std::string gpu_model;    // their model name (nvidia-smi), for usage by model
+  double cpu_seconds = 0;   // user + system CPU time of its processes, once ended
+  uint64_t peak_memory_bytes = 0; // its largest resident memory, once ended
+  /// How many entries of `history` are in the event stream; kept by the
+  /// lookup actor, which publishes the others with the record's write.
+  uint64_t published = 0;
   /// The job's tracking secret for this dispatch (the SDK's credential).
   /// Travels to the slot only; never persisted (Redis keeps its digest),
   /// never written to an answer or a log.
@@ -64,7 +70,7 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
            x.queued_time, x.start_time, x.end_time, x.return_code,
            x.has_return_code, x.reason, x.node, x.host_address, x.slot,
            x.retries, x.max_retries, x.pin, x.seq, x.history, x.gpus,
-           x.job_secret, finite_on_load(x.queued_time, x.start_time, x.end_time));
+           x.gpu_model, x.cpu_seconds, x.peak_memory_bytes, x.published, x.job_secret, finite_on_load(x.queued_time, x.start_time, x.end_time, x.cpu_seconds));
 }
 
 /// What a slot reports about the job it runs.
@@ -74,12 +80,15 @@ struct job_report {
   int64_t return_code = 0;
   bool has_return_code = false;
   std::string reason;
+  double cpu_seconds = 0;         // what its processes used, in a final report
+  uint64_t peak_memory_bytes = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, job_report& x) {
   return f(caf::meta::type_name("atlas::job_report"), x.job_id, x.state,
-           x.return_code, x.has_return_code, x.reason);
+           x.return_code, x.has_return_code, x.reason, x.cpu_seconds,
+           x.peak_memory_bytes, finite_on_load(x.cpu_seconds));
 }
 
 /// A piece of a job's bundle, for nodes that do not share the master's

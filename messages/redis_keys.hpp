@@ -73,3 +73,23 @@ inline std::string project_notes(std::string_view project) {
 }
 
 } // namespace atlas::keys
+
+// --- Usage accounting (library/usage.hpp) and the event stream
+// (library/events.hpp). Kept when a job is removed.
+namespace atlas::keys {
+
+/// Hash: one UTC day's usage totals, field "<user>\t<project>\t<measure>".
+inline std::string usage_day(std::string_view day) { return "atlas:usage:" + std::string(day); }
+
+/// Sorted set: one UTC day's peak memory per "<user>\t<project>" (bytes).
+inline std::string usage_peak(std::string_view day) {
+  return "atlas:usage:peak:" + std::string(day);
+}
+
+/// Set: every day that has usage totals.
+inline constexpr const char* usage_days = "atlas:usage:days";
+
+/// Stream: job transitions and node events, oldest first, capped (MAXLEN ~).
+inline constexpr const char* events = "atlas:events";
+
+} // namespace atlas::keys
