@@ -15,6 +15,7 @@ packages=(
   clang libclang-rt-14-dev                                  # fuzzing (libFuzzer)
   docker.io busybox-static                                  # docker runner tests (own dockerd, busybox image)
   wrk                                                       # bench/ drivers (run by the tests on tiny sizes)
+  prometheus-cpp-dev prometheus                             # /metrics (prometheus-cpp core); metrics test: a real Prometheus
   chromium nodejs openssl                                   # dashboard browser test; auth test: OpenID provider (tests/oidc)
 )
 
