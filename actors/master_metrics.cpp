@@ -8,6 +8,7 @@
 #include "actors/master_plan.hpp"
 #include "actors/master_state.hpp"
 #include "library/events.hpp"
+#include "library/job_codec.hpp"
 #include "library/metrics.hpp"
 
 namespace atlas {

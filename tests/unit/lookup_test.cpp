@@ -6,6 +6,10 @@
 
 #include "tests/unit/lookup_fixture.hpp"
 
+#include "adapters/json.hpp"
+#include "library/events.hpp"
+#include "library/usage.hpp"
+
 #include <csignal>
 #include <thread>
 
@@ -13,7 +17,7 @@ using namespace atlas;
 using namespace atlas::test;
 using namespace std::chrono_literals;
 
-TEST_CASE_METHOD(fixture, "one job's lifecycle costs 12 Redis commands, no MULTI/EXEC",
+TEST_CASE_METHOD(fixture, "one job's lifecycle costs 17 Redis commands, no MULTI/EXEC",
                  "[lookup]") {
   run({"CONFIG", "RESETSTAT"});
   auto rec = new_job("life-1");
@@ -36,8 +40,12 @@ TEST_CASE_METHOD(fixture, "one job's lifecycle costs 12 Redis commands, no MULTI
     return s;
   }());
   // enqueue 3, pending 4 (with secret and routing), running 2, end 3 (with
-  // the secret's deletion: it must not outlive the job).
-  CHECK(total == 12);
+  // the secret's deletion: it must not outlive the job); each transition's
+  // event (4 XADD) and the end's once-marker (SET NX). The enqueue and the
+  // end run in a script (their events depend on the SET NX before them).
+  CHECK(total == 17 + 2);
+  CHECK(stats["eval"] == 2);
+  CHECK(stats["xadd"] == 4);
   CHECK(stats.count("multi") == 0);
   CHECK(stats.count("exec") == 0);
   CHECK(stats.count("exists") == 0);
@@ -235,7 +243,78 @@ TEST_CASE_METHOD(fixture, "deleting a job removes its record, indexes, routing a
   for (auto& k : left.elements)
     names += k.str + " ";
   INFO("keys left: " << names);
-  CHECK(left.elements.empty());
+  // The event stream keeps the job's history (usage totals would stay too).
+  CHECK(names == std::string(keys::events) + " ");
+}
+
+namespace {
+
+std::vector<std::string> event_states(const std::string& page_json, const std::string& id) {
+  std::vector<std::string> out;
+  auto page = events::from_json(page_json);
+  REQUIRE(page);
+  for (auto& e : page->events) {
+    std::string err;
+    auto v = json::parse(e.json, err);
+    REQUIRE(v);
+    if (v->get_string("job_id") == id)
+      out.push_back(v->get_string("state").value_or("") + std::to_string(v->get_int("n").value_or(0)));
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(fixture, "each transition is published once, a job's end counted once, across a new lookup",
+                 "[lookup]") {
+  auto rec = new_job("ev-1");
+  REQUIRE(enqueue(rec));
+  REQUIRE(enqueue(rec)); // sent again (its answer lost): no second event
+  dispatch(rec);
+  REQUIRE(put(rec));
+  // A new master: its lookup knows nothing, the stored record says how far
+  // the stream got.
+  respawn(lookup_options{});
+  auto stored = ask<job_record>(nullptr, get_atom::value, std::string("ev-1"));
+  REQUIRE(stored);
+  CHECK(stored->published == 2);
+  rec = *stored;
+  move_to(rec, job_state::running);
+  rec.start_time = rec.history.back().time;
+  REQUIRE(put(rec));
+  move_to(rec, job_state::completed);
+  rec.end_time = rec.start_time + 2.5;
+  rec.cpu_seconds = 1.5;
+  rec.peak_memory_bytes = 1 << 20;
+  REQUIRE(put(rec));
+  REQUIRE(put(rec)); // the final write sent again
+  auto page = ask<std::string>(nullptr, events_atom::value, std::string(""), uint64_t{100});
+  REQUIRE(page);
+  CHECK(event_states(*page, "ev-1")
+        == std::vector<std::string>{"queued1", "pending2", "running3", "completed4"});
+  // Resumed after its second event: the last two.
+  auto first = events::from_json(*page);
+  REQUIRE(first);
+  auto rest = ask<std::string>(nullptr, events_atom::value, first->events.at(1).id, uint64_t{100});
+  REQUIRE(rest);
+  CHECK(event_states(*rest, "ev-1") == std::vector<std::string>{"running3", "completed4"});
+  ec code{};
+  CHECK_FALSE(ask<std::string>(&code, events_atom::value, std::string("nope"), uint64_t{1}));
+  CHECK(code == ec::invalid_argument);
+
+  auto usage_json = ask<std::string>(nullptr, usage_atom::value, 0.0, 2 * 86400.0);
+  REQUIRE(usage_json);
+  auto rows = usage::from_json(*usage_json);
+  REQUIRE(rows);
+  REQUIRE(rows->size() == 1);
+  CHECK(rows->at(0).user == "ann");
+  CHECK(rows->at(0).jobs == 1);
+  CHECK(rows->at(0).slot_seconds == Approx(2.5));
+  CHECK(rows->at(0).cpu_seconds == Approx(1.5));
+  CHECK(rows->at(0).peak_memory_bytes == (1u << 20));
+  auto counts = ask<std::vector<uint64_t>>(nullptr, metrics_atom::value);
+  REQUIRE(counts);
+  CHECK(counts->at(static_cast<size_t>(job_state::completed)) == 1);
 }
 
 TEST_CASE_METHOD(fixture, "a write waits for Redis to come back and is then stored",

@@ -98,10 +98,11 @@ TEST_CASE_METHOD(fixture, "http requests and responses survive serialization", "
 }
 
 TEST_CASE_METHOD(fixture, "slot infos and reports survive serialization", "[messages]") {
-  slot_info s{"n/1", "n", "http://h:5000/", 1, {"0", "1"}, "job", 3, "err", false, {}, {"1"}};
+  slot_info s{"n/1", "n", "http://h:5000/", 1, {"0", "1"}, "job", 3, "err", false, {}, {"1"}, "NVIDIA H200"};
   auto s2 = round_trip(s);
   CHECK(s2.key == "n/1");
   CHECK(s2.gpus == std::vector<std::string>{"0", "1"});
+  CHECK(s2.gpu_model == "NVIDIA H200");
   CHECK(s2.job_gpus == std::vector<std::string>{"1"});
   CHECK(s2.jobs_run == 3);
   job_report rep{"j", job_state::failed, 3, true, "exit 3"};
