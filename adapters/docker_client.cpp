@@ -1,5 +1,7 @@
 #include "adapters/docker_client.hpp"
 
+#include <algorithm>
+
 #include <cctype>
 
 #include "adapters/http_client.hpp"
@@ -138,6 +140,27 @@ result<container_state> docker_client::inspect(const std::string& id) const {
     out.running = b->boolean;
   if (auto b = st->find("OOMKilled"); b && b->type == json::value::kind::boolean)
     out.oom_killed = b->boolean;
+  return out;
+}
+
+result<container_usage> docker_client::stats(const std::string& id) const {
+  auto r = http_client::get(url("/containers/" + id + "/stats?stream=false&one-shot=true"),
+                            engine_options(socket_, 10));
+  if (!r.ok())
+    return failed("stats", r);
+  std::string err;
+  auto v = json::parse(r.body, err);
+  if (!v || !v->is_object())
+    return status::fail("Docker stats answered no JSON object: " + err);
+  container_usage out;
+  auto number = [](const json::value* o, const char* key) {
+    auto x = o != nullptr ? o->find(key) : nullptr;
+    return x != nullptr && x->is_number() ? x->number : 0.0;
+  };
+  auto cpu = v->find("cpu_stats");
+  out.cpu_seconds = number(cpu != nullptr ? cpu->find("cpu_usage") : nullptr, "total_usage") / 1e9;
+  auto mem = v->find("memory_stats");
+  out.memory_bytes = static_cast<uint64_t>(std::max(number(mem, "max_usage"), number(mem, "usage")));
   return out;
 }
 

@@ -30,6 +30,12 @@ struct container_state {
   std::string error;  // the engine's own error (e.g. a failed start)
 };
 
+/// A running container's resource use so far (one stats sample).
+struct container_usage {
+  double cpu_seconds = 0;    // user + system CPU time of its processes
+  uint64_t memory_bytes = 0; // its memory use (the cgroup's peak where the engine tells it)
+};
+
 /// One container of a listing.
 struct container_summary {
   std::string id;
@@ -59,6 +65,8 @@ public:
   /// POST /containers/{id}/wait: blocks until it ends; its exit code.
   result<int64_t> wait(const std::string& id) const;
   result<container_state> inspect(const std::string& id) const;
+  /// One sample of its CPU time and memory (GET /containers/<id>/stats, one-shot).
+  result<container_usage> stats(const std::string& id) const;
   /// POST /containers/{id}/stop?t=N: SIGTERM, then SIGKILL after N seconds.
   result<bool> stop(const std::string& id, int timeout_s) const;
   /// POST /containers/{id}/kill?signal=<sig> (a number or a name like SIGTERM).

@@ -1,6 +1,8 @@
 #include "adapters/docker_runner.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -47,6 +49,49 @@ const char* signal_word(int sig) {
     default: return nullptr;
   }
 }
+
+/// Samples a running container's CPU time and memory every two seconds on
+/// its own thread (the engine tells nothing once the container has exited):
+/// the last CPU figure and the largest memory figure are what the job used,
+/// to within one interval.
+class usage_sampler {
+public:
+  usage_sampler(const docker_client& client, std::string id)
+      : thread_([this, &client, id = std::move(id)] {
+          std::unique_lock<std::mutex> lock{mutex_};
+          while (!stopping_) {
+            lock.unlock();
+            auto sample = client.stats(id);
+            lock.lock();
+            if (sample.ok()) {
+              used_.cpu_seconds = std::max(used_.cpu_seconds, sample.value().cpu_seconds);
+              used_.memory_bytes = std::max(used_.memory_bytes, sample.value().memory_bytes);
+            }
+            cv_.wait_for(lock, std::chrono::seconds(2), [this] { return stopping_; });
+          }
+        }) {}
+  usage_sampler(const usage_sampler&) = delete;
+  usage_sampler& operator=(const usage_sampler&) = delete;
+  ~usage_sampler() { stop(); }
+
+  container_usage stop() {
+    {
+      std::lock_guard<std::mutex> g{mutex_};
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable())
+      thread_.join();
+    return used_;
+  }
+
+private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  container_usage used_;
+  std::thread thread_; // last: it starts once the rest is there
+};
 
 /// Appends a run's output to its log file, up to the cap (as process runs do).
 class log_writer {
@@ -151,6 +196,7 @@ void docker_runner::core::execute(const std::shared_ptr<run>& r) {
   if (pending != 0)
     if (auto w = signal_word(pending))
       client.kill(id, w);
+  usage_sampler sampler{client, id};
 
   {
     log_writer log{req.log_path, req.log_cap_bytes};
@@ -168,6 +214,9 @@ void docker_runner::core::execute(const std::shared_ptr<run>& r) {
   } else {
     ex.failure = "lost the container: " + waited.error();
   }
+  auto used = sampler.stop();
+  ex.cpu_seconds = used.cpu_seconds;
+  ex.peak_memory_bytes = used.memory_bytes;
   if (auto st = client.inspect(id); st.ok() && st.value().oom_killed)
     ex.failure = "out of memory";
   if (auto removed = client.remove(id); !removed.ok())

@@ -207,6 +207,16 @@ def test_a_container_job_completes_with_its_output_in_the_logs():
     assert containers_of(job_id) == [], "the finished job's container was not removed"
 
 
+def test_a_container_jobs_cpu_time_and_memory_are_sampled_for_usage():
+    # The engine tells nothing once a container exited: the runner samples
+    # it every 2 s, so a job that spins for 3-4 s shows CPU time and memory.
+    job_id = submit(node, "end=$(( $(date +%s) + 4 )); while [ $(date +%s) -lt $end ]; do :; done")
+    job = final(node, job_id)
+    assert job["state"] == "completed", job
+    assert job["cpu_seconds"] > 0.1, job
+    assert job["peak_memory_bytes"] > 0, job
+
+
 def test_exit_code_3_fails_the_job():
     job_id = submit(node, "echo about to fail; exit 3")
     job = final(node, job_id)
@@ -317,6 +327,7 @@ def test_a_node_whose_engine_is_down_fails_container_jobs_with_the_reason():
 try:
     harness.run_tests([
         test_a_container_job_completes_with_its_output_in_the_logs,
+        test_a_container_jobs_cpu_time_and_memory_are_sampled_for_usage,
         test_exit_code_3_fails_the_job,
         test_a_running_container_is_labelled_and_stop_kills_it_within_the_grace_period,
         test_a_32_mib_limit_fails_a_memory_hungry_job_with_out_of_memory,
