@@ -1,8 +1,8 @@
 #pragma once
 
 // Every actor of the system is a counted_actor: it counts the messages it
-// handles so that it can give its own account to atlas-ctl (CAF 0.17 has no
-// telemetry module).
+// handles so that it can give its own account to atlas-ctl, and adds them to
+// its kind's counters for /metrics (CAF 0.17 has no telemetry module).
 
 #include <chrono>
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include <caf/typed_response_promise.hpp>
 #include <vector>
 
+#include "library/metrics.hpp"
 #include "messages/introspection.hpp"
 
 namespace atlas {
@@ -20,10 +21,20 @@ template <class State, class Base>
 class counted_actor : public caf::stateful_actor<State, Base> {
 public:
   using super = caf::stateful_actor<State, Base>;
-  using super::super;
+
+  template <class... Ts>
+  explicit counted_actor(Ts&&... xs) : super(std::forward<Ts>(xs)...) {
+    ++kind_.live;
+  }
+
+  ~counted_actor() override {
+    --kind_.live;
+  }
 
   caf::invoke_message_result consume(caf::mailbox_element& x) override {
     ++handled_;
+    ++kind_.handled;
+    kind_.mailbox.store(this->mailbox().size(), std::memory_order_relaxed);
     using namespace std::chrono;
     last_ = duration<double>(system_clock::now().time_since_epoch()).count();
     return super::consume(x);
@@ -43,6 +54,7 @@ public:
   }
 
 private:
+  metrics::actor_counters& kind_ = metrics::actor(State::name);
   uint64_t handled_ = 0;
   double last_ = 0;
 };

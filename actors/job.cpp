@@ -10,6 +10,7 @@
 #include "actors/peer_check.hpp"
 #include "messages/errors.hpp"
 #include "library/job_codec.hpp"
+#include "library/metrics.hpp"
 
 namespace atlas {
 
@@ -62,6 +63,7 @@ void finish(job_ptr self) {
     auto& st = self->state;
     spdlog::info("job finished job_id={} state={} {}", id, to_string(st.rec.state),
                  st.rec.reason);
+    metrics::ended(st.rec.state, st.rec.reason);
     // Ended by its slot's final report: the answer frees the slot, and the
     // master may hand it a job right away (the answer travels first).
     std::string freed;
@@ -121,6 +123,18 @@ void handle_lost(job_ptr self, const std::string& reason) {
   });
 }
 
+/// Its wait since submission and since the dispatch decision (the last
+/// `pending` of its history), for /metrics.
+void observe_start(const job_record& rec) {
+  double dispatched = rec.start_time;
+  for (auto t = rec.history.rbegin(); t != rec.history.rend(); ++t)
+    if (t->state == job_state::pending) {
+      dispatched = t->time;
+      break;
+    }
+  metrics::started(rec.start_time - rec.queued_time, rec.start_time - dispatched);
+}
+
 /// A state change the slot reported (directly, or held while the master
 /// was away).
 void apply_report(job_ptr self, const job_report& rep) {
@@ -146,11 +160,14 @@ void apply_report(job_ptr self, const job_report& rep) {
   }
   if (rep.state == job_state::running) {
     st.rec.start_time = now_seconds();
+    observe_start(st.rec);
     persist(self, [] {});
     return;
   }
   if (is_terminal(rep.state)) {
     st.rec.end_time = now_seconds();
+    st.rec.cpu_seconds = rep.cpu_seconds;
+    st.rec.peak_memory_bytes = rep.peak_memory_bytes;
     finish(self);
   }
 }
@@ -187,6 +204,7 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
       st.rec.node = info.node_id;
       st.rec.host_address = info.host_address;
       st.rec.gpus = info.job_gpus;
+      st.rec.gpu_model = info.job_gpus.empty() ? "" : info.gpu_model;
       st.rec.reason.clear();
       // A fresh tracking secret per dispatch. The pending write stores its
       // digest and the node in the lookup table with the record, in one

@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 #include <span>
+#include <unordered_map>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -17,7 +18,9 @@
 #include "adapters/redis_client.hpp"
 #include "messages/errors.hpp"
 #include "messages/redis_keys.hpp"
+#include "library/events.hpp"
 #include "library/job_codec.hpp"
+#include "library/usage.hpp"
 #include "library/redis_writer.hpp"
 #include "library/tracking/store.hpp"
 
@@ -30,12 +33,14 @@ using cmd = std::vector<std::string>;
 /// A request waiting for the batch's round trip: its commands are
 /// [first, first + count) of the batch's.
 struct pending_op {
-  enum class kind { enqueue, put, read } what;
+  enum class kind { enqueue, put, read, event } what;
   job_record rec;                 // enqueue, put: what is written
   std::string id;                 // read: the job
   std::optional<job_state> from;  // put: the state it was stored in before
   size_t first = 0;
   size_t count = 0;
+  size_t tail = 0;                // put: its events and usage, after the record's commands
+  std::optional<uint64_t> was_published; // enqueue, put: the count before it
   caf::typed_response_promise<bool> stored;     // enqueue, put
   caf::typed_response_promise<job_record> read; // read
 };
@@ -49,6 +54,18 @@ struct lookup_state {
   std::vector<cmd> batch_cmds;
   uint64_t batched = 0; // enqueues, puts and reads, for atlas-ctl
   uint64_t flushes = 0; // the round trips they took
+  // Unfinished jobs: how many entries of their history are in the event
+  // stream. A job missing here (a new master) starts from its record's
+  // `published`, which every write stores.
+  std::unordered_map<std::string, uint64_t> published;
+
+  /// A write that did not happen: its job's count goes back.
+  void unpublish(const pending_op& op) {
+    if (op.was_published)
+      published[op.rec.job_id] = *op.was_published;
+    else
+      published.erase(op.rec.job_id);
+  }
 
   /// SET NX found a record. It is ours when it is byte for byte what we
   /// wrote: a write Redis applied but whose answer was lost, then sent again.
@@ -123,10 +140,13 @@ void answer_enqueue(lookup_state& st, pending_op& op, std::span<const redis_repl
     return;
   }
   auto own = st.is_own_record(op.rec);
+  if (own && *own) {
+    op.stored.deliver(true);
+    return;
+  }
+  st.unpublish(op);
   if (!own)
     op.stored.deliver(unavailable());
-  else if (*own)
-    op.stored.deliver(true);
   else
     op.stored.deliver(make_error(ec::conflict, "job '" + op.rec.job_id + "' already exists"));
 }
@@ -160,10 +180,13 @@ void flush(lookup_ptr self) {
   // Not atomic: policy/lookup_writes.hpp says why the commands' order is enough.
   auto replies = st.redis->pipeline(cmds);
   if (!replies) {
+    for (auto op = batch.rbegin(); op != batch.rend(); ++op)
+      if (op->what == pending_op::kind::enqueue || op->what == pending_op::kind::put)
+        st.unpublish(*op);
     for (auto& op : batch)
       if (op.what == pending_op::kind::read)
         op.read.deliver(make_error(ec::unavailable, "Redis is unavailable"));
-      else
+      else if (op.what != pending_op::kind::event)
         op.stored.deliver(unavailable());
     return;
   }
@@ -175,9 +198,9 @@ void flush(lookup_ptr self) {
       answer_enqueue(st, op, mine);
     } else if (op.what == pending_op::kind::read) {
       answer_read(op, mine.front());
-    } else {
+    } else if (op.what == pending_op::kind::put) {
       last[op.rec.job_id] = &op.rec;
-      if (!lookup_writes::transition_indexed(op.rec, op.from, mine))
+      if (!lookup_writes::transition_indexed(op.rec, op.from, mine.first(op.count - op.tail)))
         repair.insert(op.rec.job_id);
     }
   }
@@ -213,11 +236,30 @@ void add_to_batch(lookup_ptr self, pending_op op, std::vector<cmd> cmds) {
 }
 
 caf::result<bool> batch_write(lookup_ptr self, bool is_new, job_record& rec) {
+  auto& st = self->state;
   pending_op op;
   op.what = is_new ? pending_op::kind::enqueue : pending_op::kind::put;
-  if (!is_new)
+  // The history entries not yet in the event stream go with this write.
+  auto known = st.published.find(rec.job_id);
+  if (known != st.published.end())
+    op.was_published = known->second;
+  auto from = std::min<uint64_t>(is_new ? 0 : op.was_published.value_or(rec.published),
+                                 rec.history.size());
+  rec.published = rec.history.size();
+  if (is_terminal(rec.state))
+    st.published.erase(rec.job_id);
+  else
+    st.published[rec.job_id] = rec.published;
+  std::vector<cmd> cmds;
+  if (is_new) {
+    cmds = lookup_writes::enqueue(rec);
+  } else {
     op.from = lookup_writes::last_stored_state(rec);
-  auto cmds = is_new ? lookup_writes::enqueue(rec) : lookup_writes::transition(rec, op.from);
+    cmds = lookup_writes::transition(rec, op.from);
+    auto tail = lookup_writes::published(rec, from);
+    op.tail = tail.size();
+    std::move(tail.begin(), tail.end(), std::back_inserter(cmds));
+  }
   op.rec = std::move(rec);
   op.stored = self->make_response_promise<bool>();
   auto answer = op.stored;
@@ -255,6 +297,7 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
     },
     [=](delete_atom, const std::string& id) -> caf::result<bool> {
       flush(self);
+      self->state.published.erase(id);
       // Atomic: not on a job's path, and a half-deleted job would show.
       auto cmds = lookup_writes::remove(id, dashboard::tracking_keys(id));
       auto replies = self->state.redis->transaction(cmds);
@@ -276,6 +319,41 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
       if (reply->type != redis_reply::kind::string)
         return make_error(ec::not_found, "no master has recorded its endpoint yet");
       return reply->str;
+    },
+    [=](publish_atom, const std::string& event) {
+      pending_op op;
+      op.what = pending_op::kind::event;
+      add_to_batch(self, std::move(op), {events::publish(event)});
+    },
+    [=](events_atom, const std::string& after, uint64_t max) -> caf::result<std::string> {
+      flush(self);
+      if (!events::valid_id(after))
+        return make_error(ec::invalid_argument, "'" + after + "' is not an event id");
+      auto reply = self->state.redis->command(events::read_after(after, max));
+      if (!reply)
+        return unavailable();
+      return events::to_json(events::from_reply(*reply), after);
+    },
+    [=](usage_atom, double since, double until) -> caf::result<std::string> {
+      flush(self);
+      auto days = usage::days_between(since, until);
+      auto replies = self->state.redis->reads(usage::reads(days));
+      if (!replies)
+        return unavailable();
+      return usage::to_json(usage::rows_from(days, *replies), "", since, until);
+    },
+    [=](metrics_atom) -> caf::result<std::vector<uint64_t>> {
+      flush(self);
+      std::vector<cmd> counts;
+      for (auto s : all_job_states)
+        counts.push_back({"SCARD", keys::state_set(to_string(s))});
+      auto replies = self->state.redis->reads(counts);
+      if (!replies)
+        return unavailable();
+      std::vector<uint64_t> out;
+      for (auto& r : *replies)
+        out.push_back(r.type == redis_reply::kind::integer ? static_cast<uint64_t>(r.integer) : 0);
+      return out;
     },
     [=](stats_atom) {
       auto& st = self->state;

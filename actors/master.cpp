@@ -33,6 +33,7 @@ master_actor::behavior_type master_impl(master_ptr self,
     for (auto n = st.nodes.begin(); n != st.nodes.end(); ++n)
       if (n->second.gateway.address() == dm.source) {
         spdlog::warn("node left node={}", n->first);
+        publish_node_event(self, n->first, "left", "its connection closed");
         st.nodes.erase(n);
         return;
       }
@@ -131,6 +132,8 @@ master_actor::behavior_type master_impl(master_ptr self,
       auto& entry = st.nodes[node.node_id];
       bool drained = entry.drained; // a drain outlives a reconnection
       entry = node_entry{node, gateway, node_handle, now_seconds(), drained};
+      publish_node_event(self, node.node_id, "joined",
+                         node.host_address + ", " + std::to_string(node.num_slots) + " slot(s)");
     },
     [=](ping_atom, const std::string& node_id) {
       if (!node_owns(sender_of(self), node_id))
@@ -177,6 +180,7 @@ master_actor::behavior_type master_impl(master_ptr self,
         return make_error(ec::not_found, "no node '" + node_id + "' in the cluster");
       n->second.drained = on;
       spdlog::info("node {} node={}", on ? "drained" : "undrained", node_id);
+      publish_node_event(self, node_id, on ? "drained" : "undrained", "by an operator");
       if (!on)
         try_dispatch(self);
       return true;
@@ -223,6 +227,25 @@ master_actor::behavior_type master_impl(master_ptr self,
         .then([rp](bundle_chunk& c) mutable { rp.deliver(std::move(c)); },
               [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       return rp;
+    },
+    [=](metrics_atom) -> caf::result<std::string> {
+      if (auto err = operator_or_local("metrics"))
+        return err;
+      auto rp = self->make_response_promise<std::string>();
+      self->request(self->state.lookup, std::chrono::seconds(5), metrics_atom::value)
+        .then([=](std::vector<uint64_t>& counts) mutable { rp.deliver(cluster_metrics(self, counts)); },
+              [=](caf::error&) mutable { rp.deliver(cluster_metrics(self, {})); });
+      return rp;
+    },
+    [=](events_atom, const std::string& after, uint64_t max) -> caf::result<std::string> {
+      if (auto err = operator_or_local("reading events"))
+        return err;
+      return self->delegate(self->state.lookup, events_atom::value, after, max);
+    },
+    [=](usage_atom, double since, double until) -> caf::result<std::string> {
+      if (auto err = operator_or_local("reading usage"))
+        return err;
+      return self->delegate(self->state.lookup, usage_atom::value, since, until);
     },
     [=](recover_atom) {
       if (!local_only(self, "recover"))

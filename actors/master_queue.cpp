@@ -15,6 +15,7 @@
 #include "actors/master_state.hpp"
 #include "actors/policy/queued_record.hpp"
 #include "library/job_codec.hpp"
+#include "library/metrics.hpp"
 #include "messages/errors.hpp"
 
 namespace atlas {
@@ -46,6 +47,7 @@ bool hand_out(master_ptr self, assignment& a) {
   slot.info.job_gpus = std::move(a.gpus);
   st.free_slots.erase(a.slot_key);
   spdlog::debug("dispatch job_id={} slot={}", a.job.job_id, a.slot_key);
+  metrics::dispatched();
   self->send(active->second.handle, dispatch_atom::value, slot.handle, slot.info);
   return true;
 }
@@ -93,6 +95,7 @@ bool cancel_queued(master_ptr self, const std::string& id, std::function<void()>
   st.policy.remove(id);
   persist_record(self, std::move(rec), [id, then] {
     spdlog::info("job finished job_id={} state=cancelled {}", id, stopped_while_queued);
+    metrics::ended(job_state::cancelled, stopped_while_queued);
     then();
   });
   return true;
@@ -206,8 +209,10 @@ caf::result<std::string> submit_job(master_ptr self, job_record rec) {
       [=](bool) mutable {
         auto& st = self->state;
         st.submitting.erase(id);
+        metrics::submitted();
         if (rec.state == job_state::failed) {
           spdlog::warn("job failed at submission job_id={}: {}", id, rec.reason);
+          metrics::ended(rec.state, rec.reason);
           rp.deliver(id);
           return;
         }

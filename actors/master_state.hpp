@@ -140,6 +140,14 @@ std::vector<node_view> node_views(master_ptr self);
 /// The queue in dispatch order, each job with the reason it waits.
 std::vector<queue_entry> queue_with_reasons(master_ptr self);
 
+/// The master's gauges for /metrics (master_metrics.cpp), with the job
+/// counts per state the lookup read from Redis (empty when it could not).
+std::string cluster_metrics(master_ptr self, std::vector<uint64_t> jobs_by_state);
+
+/// Adds a node event (joined, left, drained, undrained) to the event stream.
+void publish_node_event(master_ptr self, const std::string& node, const std::string& what,
+                        const std::string& detail);
+
 /// Asks every actor of every node for its stats; answers when all did (or
 /// failed to).
 caf::result<std::vector<actor_stats>> all_actor_stats(master_ptr self);

@@ -19,6 +19,7 @@
 #include "library/job_files.hpp"
 #include "library/job_paths.hpp"
 #include "library/job_workspace.hpp"
+#include "library/metrics.hpp"
 #include "messages/errors.hpp"
 
 namespace atlas {
@@ -39,6 +40,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
   st.info.index = index;
   st.info.key = st.info.node_id + "/" + std::to_string(index);
   st.info.gpus = std::move(gpus);
+  if (!st.info.gpus.empty())
+    st.info.gpu_model = st.ctx.config->gpu_model;
   if (master) // worker nodes hand the master over once they joined
     self->send(master, register_atom::value, st.info, worker_slot_actor{self});
   self->send(node, register_atom::value, worker_slot_actor{self});
@@ -93,6 +96,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         return;
       st.started = true;
       st.pid = pid;
+      metrics::slot_started();
       spdlog::info("job running job_id={} slot={} runner={} pid={}", id, st.info.key,
                    st.runner->name(), pid);
       auto node_dir = st.ctx.config->node_dir;
@@ -103,7 +107,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         self->send(self, stop_atom::value, id);
     },
     [=](exited_atom, const std::string& id, int64_t status, int32_t sig,
-        const std::string& error, const std::string& failure) {
+        const std::string& error, const std::string& failure, double cpu_seconds,
+        uint64_t peak_memory_bytes) {
       if (!local_only(self, "exited"))
         return;
       auto& st = self->state;
@@ -125,6 +130,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       st.job.reason = outcome.reason;
       st.job.has_return_code = outcome.has_return_code;
       st.job.return_code = outcome.return_code;
+      st.job.cpu_seconds = cpu_seconds;
+      st.job.peak_memory_bytes = peak_memory_bytes;
       confirm_then_archive(self);
     },
     [=](archived_atom, const std::string& id, const std::string& error) {

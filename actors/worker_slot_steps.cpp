@@ -30,6 +30,8 @@ void report(slot_ptr self, job_state state, std::string reason, std::optional<in
   rep.job_id = st.job.job_id;
   rep.state = state;
   rep.reason = std::move(reason);
+  rep.cpu_seconds = st.job.cpu_seconds;
+  rep.peak_memory_bytes = st.job.peak_memory_bytes;
   if (rc) {
     rep.return_code = *rc;
     rep.has_return_code = true;
@@ -225,7 +227,8 @@ void start_job(slot_ptr self, const std::string& cwd) {
     [me, id](int pid) { caf::anon_send(me, started_atom::value, id, int32_t{pid}); },
     [me, id](process_exit ex) {
       caf::anon_send(me, exited_atom::value, id, ex.exit_status,
-                     int32_t{ex.term_signal}, ex.error, ex.failure);
+                     int32_t{ex.term_signal}, ex.error, ex.failure, ex.cpu_seconds,
+                     ex.peak_memory_bytes);
     });
 }
 

@@ -6,6 +6,7 @@
 //   peer (TCP, TLS) <--encrypt-------------------------------- CAF
 
 #include "adapters/caf_front_impl.hpp"
+#include "adapters/wire_counters.hpp"
 
 #include <string>
 #include <string_view>
@@ -75,6 +76,7 @@ void caf_front::impl::from_peer(relay* r, const char* data, size_t n) {
 
 void caf_front::impl::to_caf(relay* r, std::string_view plain) {
   std::string whole;
+  const auto before = r->framer.messages();
   if (r->framer.feed(plain, whole) == basp_framer::verdict::too_large) {
     const bool first = r->framer.messages() == 0;
     return close_relay(r, "its " + std::string(first ? "first" : "next") + " BASP message (operation "
@@ -86,6 +88,8 @@ void caf_front::impl::to_caf(relay* r, std::string_view plain) {
   }
   if (whole.empty())
     return;
+  wire_counters::cluster_frames_in += r->framer.messages() - before;
+  wire_counters::cluster_bytes_in += whole.size();
   std::string passed;
   if (auto why = r->guard->check(whole, passed); !why.empty())
     return close_relay(r, "refused " + why);
@@ -95,10 +99,13 @@ void caf_front::impl::to_caf(relay* r, std::string_view plain) {
 
 void caf_front::impl::from_caf(relay* r, const char* data, size_t n) {
   std::string whole; // CAF's own messages: cut only to see the requests in them
+  const auto before = r->out_framer.messages();
   if (r->out_framer.feed({data, n}, whole) == basp_framer::verdict::too_large)
     return close_relay(r, "CAF wrote a message larger than 4 GiB");
   if (whole.empty())
     return;
+  wire_counters::cluster_frames_out += r->out_framer.messages() - before;
+  wire_counters::cluster_bytes_out += whole.size();
   r->guard->sent(whole);
   if (!r->tls)
     return send(r, r->peer_s(), whole);

@@ -3,6 +3,7 @@
 // request or the end of the connection.
 
 #include "adapters/http_server_impl.hpp"
+#include "adapters/wire_counters.hpp"
 
 #include <string>
 #include <string_view>
@@ -37,6 +38,7 @@ void http_server::impl::reject(conn* c, uint16_t code, std::string_view message)
 }
 
 void http_server::impl::reject(conn* c, http_response r) {
+  ++(r.status >= 500 ? wire_counters::http_refused_5xx : wire_counters::http_refused_4xx);
   c->spool.reset(); // deletes a partial upload
   c->busy = true;
   c->keep_alive = c->head = c->started = false;

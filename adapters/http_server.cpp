@@ -86,13 +86,16 @@ void http_server::respond(uint64_t token, http_response resp) {
   });
 }
 
-void http_server::begin_stream(uint64_t token, uint16_t status, std::string content_type) {
+void http_server::begin_stream(uint64_t token, uint16_t status, std::string content_type,
+                               std::map<std::string, std::string> headers) {
   if (!impl_->token_open(token))
     return;
-  impl_->post<impl>([token, status, ct = std::move(content_type)](impl& s) {
+  impl_->post<impl>([token, status, ct = std::move(content_type),
+                     hs = std::move(headers)](impl& s) mutable {
     http_response r;
     r.status = status;
     r.content_type = ct;
+    r.headers = std::move(hs);
     if (auto* c = s.find(token); c != nullptr && !c->streaming)
       s.start_stream(c, r);
   });

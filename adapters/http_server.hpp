@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -93,7 +94,8 @@ public:
 
   /// Sends the status line and headers of a chunked response; the token stays
   /// open for send_chunk() until end_stream(). Thread-safe.
-  void begin_stream(uint64_t token, uint16_t status, std::string content_type);
+  void begin_stream(uint64_t token, uint16_t status, std::string content_type,
+                    std::map<std::string, std::string> headers = {});
 
   /// Sends one chunk (ignored before begin_stream()). Empty data is skipped
   /// (it would end the stream). A client that falls more than 16 MiB behind

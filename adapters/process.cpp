@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -298,7 +299,8 @@ void process_supervisor::on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf)
 void process_supervisor::on_pidfd(uv_poll_t* p, int, int) {
   auto* r = static_cast<run*>(p->data);
   int status = 0;
-  pid_t got = ::waitpid(r->pid, &status, WNOHANG);
+  rusage used{}; // of the leader and the children it waited for
+  pid_t got = ::wait4(r->pid, &status, WNOHANG, &used);
   if (got == 0 || (got < 0 && errno == EINTR))
     return; // not yet: the poll reports again
   uv_poll_stop(p);
@@ -310,6 +312,11 @@ void process_supervisor::on_pidfd(uv_poll_t* p, int, int) {
     r->result.term_signal = WTERMSIG(status);
   } else {
     r->result.exit_status = WEXITSTATUS(status);
+  }
+  if (got > 0) {
+    auto secs = [](timeval t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+    r->result.cpu_seconds = secs(used.ru_utime) + secs(used.ru_stime);
+    r->result.peak_memory_bytes = static_cast<uint64_t>(used.ru_maxrss) * 1024; // KiB on Linux
   }
   // The group is the job's alone: whatever is left in it goes with the leader.
   ::kill(-r->pid, SIGKILL);

@@ -41,6 +41,10 @@ struct process_exit {
   /// Why the job failed when its runner knows better than its exit code
   /// (a container's "out of memory"); empty otherwise.
   std::string failure;
+  /// What it used, when the runner can tell (0 otherwise): user + system
+  /// CPU time, and its largest resident memory.
+  double cpu_seconds = 0;
+  uint64_t peak_memory_bytes = 0;
 };
 
 /// Runs child processes on an event_loop: posix_spawn (a vfork-style start,

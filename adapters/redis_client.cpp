@@ -1,4 +1,5 @@
 #include "adapters/redis_client.hpp"
+#include "adapters/wire_counters.hpp"
 
 #include <hiredis/hiredis.h>
 
@@ -271,8 +272,10 @@ std::optional<std::vector<redis_reply>> redis_client::pipeline(
         }
       }
       bool timed_out = false;
+      ++wire_counters::redis_round_trips;
       if (auto replies = try_pipeline(cmds, why, timed_out))
         return replies;
+      ++wire_counters::redis_errors;
       if (timed_out)
         break;
     }

@@ -70,6 +70,19 @@ bool exempt(const http_request& req, const std::vector<std::string>& parts) {
          && parts[4].rfind("tracking", 0) == 0;
 }
 
+bool is_scrape(const std::vector<std::string>& parts, const std::string& bearer,
+               const std::string& metrics_token) {
+  auto n = parts.size();
+  bool metrics = (n == 1 && parts[0] == "metrics")
+                 || (n == 3 && parts[0] == "api" && parts[1] == "v1" && parts[2] == "metrics");
+  if (!metrics || metrics_token.empty() || bearer.size() != metrics_token.size())
+    return false;
+  unsigned char diff = 0;
+  for (size_t k = 0; k < bearer.size(); ++k)
+    diff |= static_cast<unsigned char>(bearer[k] ^ metrics_token[k]);
+  return diff == 0;
+}
+
 bool is_auth_route(const std::vector<std::string>& parts, std::string& what) {
   if (parts.size() == 4 && parts[0] == "api" && parts[1] == "v2beta" && parts[2] == "auth") {
     what = parts[3];

@@ -26,6 +26,11 @@ constexpr const char* admin_header = "x-atlas-admin";
 /// exemption.
 bool exempt(const http_request& req, const std::vector<std::string>& parts);
 
+/// Whether a request for /metrics (or /api/v1/metrics) shows the scrape
+/// token (compared in constant time; an empty token matches nothing).
+bool is_scrape(const std::vector<std::string>& parts, const std::string& bearer,
+               const std::string& metrics_token);
+
 /// Whether the path is one of /api/v2beta/auth/<what>; sets `what`.
 bool is_auth_route(const std::vector<std::string>& parts, std::string& what);
 

@@ -12,18 +12,28 @@ namespace atlas {
 
 namespace {
 
-// KEYS[1]: the lease; ARGV[1]: the lease value of this master, then each
-// command as its argument count followed by its arguments. Runs them all
-// (error replies kept in place) only while the lease is still this
-// master's.
+// KEYS[1]: the lease; ARGV[1]: the lease value of this master ("" when not
+// fenced), then each command as its argument count followed by its
+// arguments. Runs them all (error replies kept in place) only while the
+// lease is still this master's. A command whose first word is IFOK runs only
+// when the one before it succeeded (not nil, not an error), and is nil
+// otherwise: how a write adds something only once (SET NX, then IFOK ...).
 constexpr const char* fenced_script = R"lua(
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('FENCED this master no longer holds the lease (' .. ARGV[1] .. ')')
 end
-local out, i = {}, 2
+local function ok(r) return r and not (type(r) == 'table' and r.err) end
+local out, i, prev = {}, 2, true
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
-  out[#out + 1] = redis.pcall(unpack(ARGV, i + 1, i + n))
+  local r = false
+  if ARGV[i + 1] ~= 'IFOK' then
+    r = redis.pcall(unpack(ARGV, i + 1, i + n))
+  elseif ok(prev) then
+    r = redis.pcall(unpack(ARGV, i + 2, i + n))
+  end
+  out[#out + 1] = r
+  prev = r
   i = i + n + 1
 end
 return out
@@ -62,7 +72,10 @@ auto redis_writer::with_retry(F attempt) -> decltype(attempt(std::declval<std::s
 /// follows in the same round trip and must see enough of them.
 std::optional<std::vector<redis_reply>> redis_writer::write_once(const std::vector<cmd>& cmds,
                                                                  bool atomic, std::string& err) {
-  const bool fenced = !opts_.fence.empty();
+  const bool conditional = std::any_of(cmds.begin(), cmds.end(), [](const cmd& c) {
+    return !c.empty() && c[0] == if_ok;
+  });
+  const bool fenced = !opts_.fence.empty() || conditional; // the script runs both
   const bool wait = opts_.min_replica_acks > 0;
   std::vector<cmd> wrapped;
   if (fenced) {
@@ -118,6 +131,10 @@ std::optional<std::vector<redis_reply>> redis_writer::pipeline(const std::vector
         spdlog::error("{}: Redis refused {} {}: {}", who_, cmds[i][0],
                       cmds[i].size() > 1 ? cmds[i][1] : "", (*replies)[i].str);
   return replies;
+}
+
+std::optional<std::vector<redis_reply>> redis_writer::reads(const std::vector<cmd>& cmds) {
+  return with_retry([&](std::string& err) { return redis_.pipeline(cmds, &err); });
 }
 
 std::optional<redis_reply> redis_writer::command(const cmd& c) {

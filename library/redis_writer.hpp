@@ -32,6 +32,11 @@ class redis_writer {
 public:
   using cmd = std::vector<std::string>;
 
+  /// A command whose first word is this runs only when the command before it
+  /// (in the same call) succeeded; its reply is nil otherwise. A call with
+  /// one is atomic. E.g. {"SET", k, v, "NX"}, {if_ok, "XADD", ...}.
+  static constexpr const char* if_ok = "IFOK";
+
   /// `who` names the owner in log lines. Does not connect yet.
   redis_writer(redis_target target, redis_write_options opts, std::string who);
 
@@ -47,6 +52,9 @@ public:
 
   /// Reads only: writes go through pipeline() or transaction(), fenced.
   std::optional<redis_reply> command(const cmd& c);
+
+  /// Several reads in one round trip (not fenced, not atomic).
+  std::optional<std::vector<redis_reply>> reads(const std::vector<cmd>& cmds);
 
   /// "Redis 127.0.0.1:6379 connected, fenced by lease epoch 3" for atlas-ctl.
   std::string describe() const;

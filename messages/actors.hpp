@@ -95,8 +95,10 @@ using worker_slot_actor = caf::typed_actor<
   // From the event loop: process started with this pid.
   caf::reacts_to<started_atom, std::string, int32_t>,
   // From the runner: job ended (exit status, signal, start error, failure
-  // reason the runner knows better than the exit code, e.g. "out of memory").
-  caf::reacts_to<exited_atom, std::string, int64_t, int32_t, std::string, std::string>,
+  // reason the runner knows better than the exit code, e.g. "out of memory",
+  // CPU seconds and peak memory bytes it used).
+  caf::reacts_to<exited_atom, std::string, int64_t, int32_t, std::string, std::string, double,
+                 uint64_t>,
   // From the event loop: working directory archived ("" or an error).
   caf::reacts_to<archived_atom, std::string, std::string>,
   // Grace period over: SIGKILL if the job still runs.

@@ -44,12 +44,15 @@ struct http_response {
   bool stream = false;
   bool stream_done = false;
   uint64_t stream_offset = 0; // where the next chunk starts
+  /// Where the next chunk starts when it is not a byte offset (an event id):
+  /// asked for with `after=` instead of `offset=`.
+  std::string stream_cursor;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, http_response& x) {
   return f(caf::meta::type_name("atlas::http_response"), x.status, x.content_type,
-           x.headers, x.body, x.stream, x.stream_done, x.stream_offset);
+           x.headers, x.body, x.stream, x.stream_done, x.stream_offset, x.stream_cursor);
 }
 
 } // namespace atlas

@@ -23,6 +23,12 @@ enum class job_state : uint8_t {
   lost,
 };
 
+/// Every state, in the enum's order.
+inline constexpr job_state all_job_states[] = {job_state::queued,    job_state::pending,
+                                               job_state::running,   job_state::completed,
+                                               job_state::failed,    job_state::cancelled,
+                                               job_state::lost};
+
 std::string_view to_string(job_state x);
 
 /// Parses the names written by to_string.

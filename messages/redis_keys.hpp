@@ -86,6 +86,10 @@ inline std::string usage_peak(std::string_view day) {
   return "atlas:usage:peak:" + std::string(day);
 }
 
+/// String with a TTL of a day: this job's end was counted (its usage and
+/// final events); a final write sent again counts nothing twice.
+inline std::string job_ended(std::string_view id) { return "atlas:job:" + std::string(id) + ":ended"; }
+
 /// Set: every day that has usage totals.
 inline constexpr const char* usage_days = "atlas:usage:days";
 

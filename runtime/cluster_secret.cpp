@@ -14,21 +14,17 @@ std::string secret_file(const node_config& cfg) {
   return cfg.foundations_home + "/config/cluster.secret";
 }
 
-} // namespace
-
-std::string read_cluster_secret(const node_config& cfg) {
-  if (!cfg.cluster_secret.empty())
-    return cfg.cluster_secret;
-  if (auto env = std::getenv("ATLAS_CLUSTER_SECRET"); env != nullptr && *env != '\0')
-    return env;
-  std::string secret;
-  std::ifstream(secret_file(cfg)) >> secret;
-  return secret;
+std::string read_first_word(const std::string& path) {
+  std::string word;
+  std::ifstream(path) >> word;
+  return word;
 }
 
-std::string ensure_cluster_secret(const node_config& cfg) {
-  auto secret = read_cluster_secret(cfg);
-  if (!secret.empty() || !cfg.is_master)
+/// The secret in `path`, or a new random one written there (readable by its
+/// owner only) when `create`; another process writing it first wins.
+std::string ensure_secret_file(const std::string& path, bool create) {
+  auto secret = read_first_word(path);
+  if (!secret.empty() || !create)
     return secret;
   std::ifstream random("/dev/urandom", std::ios::binary);
   unsigned char bytes[24];
@@ -38,7 +34,6 @@ std::string ensure_cluster_secret(const node_config& cfg) {
     secret.push_back(hex[b >> 4]);
     secret.push_back(hex[b & 15]);
   }
-  auto path = secret_file(cfg);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
   if (fd >= 0) {
     auto text = secret + "\n";
@@ -46,7 +41,28 @@ std::string ensure_cluster_secret(const node_config& cfg) {
     ::close(fd);
     return secret;
   }
-  return read_cluster_secret(cfg); // another master wrote it first
+  return read_first_word(path);
+}
+
+} // namespace
+
+std::string read_cluster_secret(const node_config& cfg) {
+  if (!cfg.cluster_secret.empty())
+    return cfg.cluster_secret;
+  if (auto env = std::getenv("ATLAS_CLUSTER_SECRET"); env != nullptr && *env != '\0')
+    return env;
+  return read_first_word(secret_file(cfg));
+}
+
+std::string ensure_cluster_secret(const node_config& cfg) {
+  auto secret = read_cluster_secret(cfg);
+  if (!secret.empty() || !cfg.is_master)
+    return secret;
+  return ensure_secret_file(secret_file(cfg), true);
+}
+
+std::string ensure_metrics_token(const node_config& cfg) {
+  return ensure_secret_file(cfg.foundations_home + "/config/metrics.token", cfg.is_master);
 }
 
 } // namespace atlas

@@ -17,4 +17,9 @@ std::string read_cluster_secret(const node_config& cfg);
 /// random one to config/cluster.secret (readable by its owner only).
 std::string ensure_cluster_secret(const node_config& cfg);
 
+/// -p mode: the token /metrics accepts from a scraper besides a user's
+/// (config/metrics.token in the shared FOUNDATIONS_HOME, made by the master,
+/// readable by its owner only); empty on a worker that cannot read it.
+std::string ensure_metrics_token(const node_config& cfg);
+
 } // namespace atlas

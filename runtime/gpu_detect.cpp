@@ -135,9 +135,12 @@ status apply_gpu_mode(node_config& cfg, const std::map<std::string, std::string>
     return status::fail("-g: no GPU found (nvidia-smi lists none, or CUDA_VISIBLE_DEVICES hides them all)");
   cfg.gpus.clear();
   cfg.gpu_details.clear();
+  cfg.gpu_model.clear();
   for (auto& d : gpus.value()) {
     cfg.gpus.push_back(d.index);
     cfg.gpu_details.push_back(d.describe());
+    // Usage is accounted per model: one name, or "mixed" for a node with several.
+    cfg.gpu_model = cfg.gpu_model.empty() || cfg.gpu_model == d.name ? d.name : "mixed";
   }
   auto workers = env.find("NUM_WORKERS");
   if (workers == env.end() || workers->second.empty())

@@ -41,6 +41,7 @@
 #include "adapters/process_runner.hpp"
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
+#include "library/metrics.hpp"
 #include "runtime/cluster_secret.hpp"
 #include "runtime/cluster_tls.hpp"
 #include "library/config.hpp"
@@ -101,7 +102,10 @@ status node_runtime::bring_up() {
 
   if (auto n = kill_leftover_jobs(cfg.node_dir); n > 0)
     spdlog::warn("ended {} job process group(s) left running by this node's previous run", n);
+  metrics::set_identity(cfg.node_id, cfg.is_master ? "master" : "worker", server_version);
   rt.secret = ensure_cluster_secret(cfg);
+  if (cfg.auth)
+    cfg.metrics_token = ensure_metrics_token(cfg);
   if (auto st = make_cluster_port(rt); !st)
     return st;
   resolve_dashboard_dirs(cfg);

@@ -234,6 +234,8 @@ void route(gateway_ptr self, answer rp, const http_request& in) {
   }
   if (!auth_route && auth::exempt(req, parts))
     return route_checked(self, rp, req);
+  if (auth::is_scrape(parts, auth::bearer_token(req.headers), st.cfg->metrics_token))
+    return route_checked(self, rp, req); // a scraper with the metrics token
   authenticate(self, rp, std::move(req), auth_route ? what : std::string{}, false);
 }
 

@@ -9,6 +9,7 @@
 #include "adapters/http_server.hpp"
 #include "messages/errors.hpp"
 #include "library/http_answers.hpp"
+#include "library/metrics.hpp"
 
 namespace atlas {
 
@@ -25,26 +26,34 @@ struct bridge_state {
 
 using bridge_ptr = http_bridge_actor::stateful_pointer<bridge_state>;
 
-/// Replaces or adds `offset=` in a query string.
-std::string with_offset(const std::string& query, uint64_t offset) {
+/// Replaces or adds `key=value` in a query string.
+std::string with_param(const std::string& query, const std::string& key, const std::string& value) {
   std::string out;
   for (auto& [k, v] : parse_query(query))
-    if (k != "offset")
+    if (k != key)
       out += (out.empty() ? "" : "&") + k + "=" + v;
-  return out + (out.empty() ? "" : "&") + "offset=" + std::to_string(offset);
+  return out + (out.empty() ? "" : "&") + key + "=" + value;
+}
+
+/// The time since a request arrived, for /metrics.
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
 void ask(bridge_ptr self, http_request req, uint64_t token, bool first) {
+  auto arrived = std::chrono::steady_clock::now();
   self->request(self->state.gateway, caf::infinite, req)
     .then(
       [=](http_response& r) mutable {
         auto* server = self->state.server;
+        if (first)
+          metrics::http_answered(req.listener, req.path, r.status, seconds_since(arrived));
         if (!r.stream) {
           server->respond(token, std::move(r));
           return;
         }
         if (first)
-          server->begin_stream(token, r.status, r.content_type);
+          server->begin_stream(token, r.status, r.content_type, std::move(r.headers));
         bool empty = r.body.empty();
         if (!empty)
           server->send_chunk(token, std::move(r.body));
@@ -52,7 +61,9 @@ void ask(bridge_ptr self, http_request req, uint64_t token, bool first) {
           server->end_stream(token);
           return;
         }
-        req.query = with_offset(req.query, r.stream_offset);
+        req.query = r.stream_cursor.empty()
+                      ? with_param(req.query, "offset", std::to_string(r.stream_offset))
+                      : with_param(req.query, "after", r.stream_cursor);
         if (empty)
           self->delayed_send(self, follow_pause, next_atom::value, std::move(req), token);
         else
@@ -60,8 +71,11 @@ void ask(bridge_ptr self, http_request req, uint64_t token, bool first) {
       },
       [=](caf::error& err) {
         auto* server = self->state.server;
-        if (first)
-          server->respond(token, error_answer(http_status_of(err), error_message(err)));
+        if (first) {
+          auto answer = error_answer(http_status_of(err), error_message(err));
+          metrics::http_answered(req.listener, req.path, answer.status, seconds_since(arrived));
+          server->respond(token, std::move(answer));
+        }
         else
           server->end_stream(token);
       });

@@ -111,6 +111,17 @@ void download_artifacts(gateway_ptr self, answer rp, const http_request& req,
 caf::result<bundle_chunk> read_bundle_chunk(gateway_ptr self, const std::string& id,
                                             uint64_t offset);
 
+// --- observability (observability.cpp)
+
+/// GET /metrics: this process's counters, and on the active master its
+/// view of the cluster.
+void serve_metrics(gateway_ptr self, answer rp);
+/// GET /api/v1/events: a page of events after `after` (or Last-Event-ID),
+/// or with follow=1 (or Accept: text/event-stream) server-sent events.
+void read_events(gateway_ptr self, answer rp, const http_request& req);
+/// GET /api/v1/usage?by=user|project|day&since=&until=.
+void read_usage(gateway_ptr self, answer rp, const http_request& req);
+
 /// Checks who asks (auth_check.cpp: the bearer token in -p mode, the owner
 /// of the job acted on), then routes through route_checked. Every branch
 /// delivers exactly one answer.

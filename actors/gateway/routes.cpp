@@ -32,6 +32,9 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   // Copied into response handlers that run after route() returned.
   auto fail = [rp](caf::error& err) mutable { rp.deliver(from_error(err)); };
 
+  bool metrics_route = (is(0, "metrics") && n == 1) || (is(0, "api") && is(1, "v1") && is(2, "metrics") && n == 3);
+  if (metrics_route)
+    return m == "GET" ? serve_metrics(self, rp) : give(rp, error_answer(405, "use GET " + req.path));
   // The dashboard's port serves its page's files; the dashboard's API routes
   // come after the scheduler's, which carry the traffic.
   bool page_file = req.listener == "dashboard" && !is(0, "api") && !is(0, "healthz");
@@ -142,6 +145,10 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
               }, fail);
       return;
     }
+    if (is(2, "events") && n == 3 && m == "GET")
+      return read_events(self, rp, req);
+    if (is(2, "usage") && n == 3 && m == "GET")
+      return read_usage(self, rp, req);
     if (is(2, "jobs") && n == 3 && m == "GET") {
       self->request(st.lookup, caf::infinite, list_atom::value)
         .then([=](std::vector<job_record>& recs) mutable {

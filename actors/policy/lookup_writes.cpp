@@ -1,17 +1,15 @@
 #include "actors/policy/lookup_writes.hpp"
 
+#include "library/events.hpp"
+#include "library/redis_writer.hpp"
 #include "library/tracking/store.hpp"
+#include "library/usage.hpp"
 #include "messages/redis_keys.hpp"
 #include "library/job_codec.hpp"
 
 namespace atlas::lookup_writes {
 
 namespace {
-
-constexpr job_state all_states[] = {job_state::queued,    job_state::pending,
-                                    job_state::running,   job_state::completed,
-                                    job_state::failed,    job_state::cancelled,
-                                    job_state::lost};
 
 std::string index_of(job_state s) {
   return keys::state_set(to_string(s));
@@ -27,16 +25,38 @@ bool ends_dispatch(const job_record& rec) {
   return is_terminal(rec.state) || (rec.state == job_state::queued && rec.retries > 0);
 }
 
+/// Runs only when the command before it succeeded (library/redis_writer.hpp).
+cmd only_if_ok(cmd c) {
+  c.insert(c.begin(), redis_writer::if_ok);
+  return c;
+}
+
 } // namespace
 
 std::vector<cmd> enqueue(const job_record& rec) {
-  return {{"SADD", keys::all_jobs, rec.job_id},
-          {"SADD", index_of(rec.state), rec.job_id},
-          {"SET", keys::job(rec.job_id), to_json(rec), "NX"}};
+  std::vector<cmd> cmds{{"SADD", keys::all_jobs, rec.job_id},
+                        {"SADD", index_of(rec.state), rec.job_id},
+                        {"SET", keys::job(rec.job_id), to_json(rec), "NX"}};
+  for (auto& e : events::publish_job(rec, 0))
+    cmds.push_back(only_if_ok(std::move(e)));
+  return cmds;
 }
 
 bool enqueue_created(std::span<const redis_reply> replies) {
-  return !replies.empty() && replies.back().is_status("OK");
+  return replies.size() >= 3 && replies[2].is_status("OK");
+}
+
+std::vector<cmd> published(const job_record& rec, size_t from) {
+  auto events = events::publish_job(rec, from);
+  if (!is_terminal(rec.state))
+    return events;
+  // Once per job: the marker outlives any resend of the final write.
+  std::vector<cmd> cmds{{"SET", keys::job_ended(rec.job_id), "1", "NX", "EX", "86400"}};
+  for (auto& c : usage::record(rec))
+    cmds.push_back(only_if_ok(std::move(c)));
+  for (auto& e : events)
+    cmds.push_back(only_if_ok(std::move(e)));
+  return cmds;
 }
 
 std::optional<job_state> last_stored_state(const job_record& rec) {
@@ -85,7 +105,7 @@ bool transition_indexed(const job_record& rec, std::optional<job_state> from,
 
 std::vector<cmd> reindex(const job_record& rec) {
   std::vector<cmd> cmds{{"SADD", index_of(rec.state), rec.job_id}};
-  for (auto s : all_states)
+  for (auto s : all_job_states)
     if (s != rec.state)
       cmds.push_back({"SREM", index_of(s), rec.job_id});
   return cmds;
@@ -95,9 +115,10 @@ std::vector<cmd> remove(const std::string& id, const std::vector<std::string>& e
   std::vector<cmd> cmds;
   cmds.push_back({"DEL", keys::job(id)});
   cmds.push_back({"SREM", keys::all_jobs, id});
-  for (auto s : all_states)
+  for (auto s : all_job_states)
     cmds.push_back({"SREM", index_of(s), id});
   cmds.push_back({"HDEL", keys::routing_map, id});
+  cmds.push_back({"DEL", keys::job_ended(id)});
   for (const auto& key : extra_keys)
     cmds.push_back({"DEL", key});
   return cmds;

@@ -25,9 +25,10 @@ namespace atlas::lookup_writes {
 
 using cmd = std::vector<std::string>;
 
-/// A new job: SADD atlas:jobs, SADD to its state's set, SET NX the record
-/// (3 commands). The SET's reply (the last) is nil when a record with that
-/// id already exists: nothing was overwritten.
+/// A new job: SADD atlas:jobs, SADD to its state's set, SET NX the record,
+/// then its history's events (library/events.hpp) only if the SET was
+/// applied. The SET's reply (the third) is nil when a record with that id
+/// already exists: nothing was overwritten.
 std::vector<cmd> enqueue(const job_record& rec);
 
 /// Whether the replies of enqueue() created the record.
@@ -54,6 +55,12 @@ std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from
 /// was needed); false means the index must be repaired with reindex().
 bool transition_indexed(const job_record& rec, std::optional<job_state> from,
                         std::span<const redis_reply> replies);
+
+/// What follows a write of an existing job: the events of
+/// rec.history[from, size). A write that ends the job also adds its usage
+/// (library/usage.hpp); both then happen once only, behind a marker key set
+/// with NX, so that a final write sent again counts nothing twice.
+std::vector<cmd> published(const job_record& rec, size_t from);
 
 /// The rare path: SADD the id to its state's set and SREM it from every
 /// other state's set.

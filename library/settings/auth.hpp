@@ -14,6 +14,7 @@ struct auth_settings {
   std::string auth_admin_role = "atlas-admin"; // auth.admin_role: realm role that may act on every job
   int auth_leeway_s = 30;     // auth.leeway_s: clock skew on exp/nbf
   int auth_jwks_refresh_s = 10; // auth.jwks_refresh_s: at most one JWKS fetch per this long
+  std::string metrics_token;  // -p: the scrape token /metrics accepts (config/metrics.token)
 
   /// "" or what is wrong, naming the setting. `on`: -p or auth.enabled.
   std::string validate(bool on) const;

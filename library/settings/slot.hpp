@@ -22,6 +22,7 @@ struct slot_settings {
   std::string sdk_dir; // ATLAS_SDK_DIR, else directories.sdk_dir, else found next to the program: put on jobs' PYTHONPATH
   std::vector<std::string> gpus;        // -g: this node's GPU ids, as detected at start
   std::vector<std::string> gpu_details; // -g: "<index> <name> (<memory>, <uuid>)" each
+  std::string gpu_model;                // -g: their model name ("mixed" when they differ)
 
   /// "" or what is wrong, naming the setting.
   std::string validate() const;

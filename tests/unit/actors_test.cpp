@@ -68,6 +68,10 @@ fake_lookup(lookup_actor::stateful_pointer<fake_lookup_state> self, std::shared_
     [=](delete_atom, const std::string& id) { return db->erase(id) > 0; },
     [=](endpoint_atom, const std::string&) { return true; },
     [=](endpoint_atom) -> caf::result<std::string> { return std::string{"x:1"}; },
+    [=](publish_atom, const std::string&) {},
+    [=](events_atom, const std::string&, uint64_t) { return std::string{"{\"events\":[]}"}; },
+    [=](usage_atom, double, double) { return std::string{"{\"rows\":[]}"}; },
+    [=](metrics_atom) { return std::vector<uint64_t>(7, 0); },
     [=](stats_atom) { return actor_stats{}; },
     [=](flush_atom) {},
   };
@@ -122,7 +126,7 @@ fake_slot(worker_slot_actor::stateful_pointer<fake_slot_state> self,
     [=](prepared_atom, const std::string&, const std::string&, const std::string&) {},
     [=](started_atom, const std::string&, int32_t) { report(job_state::running, 0); },
     [=](exited_atom, const std::string&, int64_t status, int32_t, const std::string&,
-        const std::string&) {
+        const std::string&, double, uint64_t) {
       report(status == 0 ? job_state::completed : job_state::failed, status);
     },
     [=](archived_atom, const std::string&, const std::string&) {},
@@ -198,7 +202,7 @@ TEST_CASE_METHOD(fixture, "a job goes queued, pending, running, completed throug
   sched->run();
   CHECK(state_of("j1") == job_state::running);
   caf::anon_send(s, exited_atom::value, std::string{"j1"}, int64_t{0}, int32_t{0}, std::string{},
-                 std::string{});
+                 std::string{}, 0.0, uint64_t{0});
   sched->run();
   CHECK(state_of("j1") == job_state::completed);
   CHECK(db->at("j1").end_time > 0);
@@ -220,7 +224,7 @@ TEST_CASE_METHOD(fixture, "jobs wait in the queue until a slot frees, without po
   CHECK(state_of("b") == job_state::queued);
   caf::anon_send(s, started_atom::value, std::string{"a"}, int32_t{1});
   caf::anon_send(s, exited_atom::value, std::string{"a"}, int64_t{3}, int32_t{0}, std::string{},
-                 std::string{});
+                 std::string{}, 0.0, uint64_t{0});
   sched->run();
   CHECK(state_of("a") == job_state::failed);
   CHECK(db->at("a").return_code == 3);
