@@ -5,7 +5,9 @@
 
 const DAY_MS = 86400e3;
 const utcDay = ms => new Date(ms).toISOString().slice(0, 10); // YYYY-MM-DD
-const hours = s => s ? (s / 3600).toFixed(2) : '—';
+const hours = s => !s ? '—' : s < 36 ? '< 0.01' : (s / 3600).toFixed(2);
+// A cell of hours, with the exact time on hover (short jobs read as "< 0.01").
+const hoursCell = (s, title) => h('td', { class: 'num', title: title || (s ? fmtDuration(s) : undefined) }, hours(s));
 function fmtBytes(b) {
   if (!b) return '—';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -25,7 +27,7 @@ function usageChart(rows, by) {
       rows.map(r => h('div', { class: 'bar-row', role: 'listitem', 'data-name': r[by] },
         h('span', { class: 'bar-name' }, r[by] || '(none)'),
         h('span', { class: 'bar-track' }, h('span', { class: 'bar', style: `width: ${max ? (100 * value(r) / max).toFixed(1) : 0}%` })),
-        h('span', { class: 'bar-value' }, hours(value(r)) + ' h'))))];
+        h('span', { class: 'bar-value', title: fmtDuration(value(r)) }, hours(value(r)) + ' h'))))];
 }
 
 function viewUsage(seq) {
@@ -55,9 +57,9 @@ function viewUsage(seq) {
     const head = h('tr', {}, [by === 'user' ? 'User' : 'Project', 'Jobs', 'Slot-hours', 'GPU-hours', 'CPU-hours', 'Peak memory']
       .map((t, i) => h('th', { scope: 'col', class: i ? 'num' : undefined }, t)));
     table.replaceChildren(h('thead', {}, head), h('tbody', {}, rows.length ? rows.map(r => h('tr', { 'data-name': r[by] },
-      h('td', {}, r[by] || '(none)'), h('td', { class: 'num' }, r.jobs), h('td', { class: 'num' }, hours(r.slot_seconds)),
-      h('td', { class: 'num', title: Object.entries(r.gpu_seconds_by_model || {}).map(([m, s]) => `${m}: ${hours(s)} h`).join(', ') || undefined }, hours(r.gpu_seconds)),
-      h('td', { class: 'num' }, hours(r.cpu_seconds)), h('td', { class: 'num' }, fmtBytes(r.peak_memory_bytes))))
+      h('td', {}, r[by] || '(none)'), h('td', { class: 'num' }, r.jobs), hoursCell(r.slot_seconds),
+      hoursCell(r.gpu_seconds, Object.entries(r.gpu_seconds_by_model || {}).map(([m, s]) => `${m}: ${fmtDuration(s)}`).join(', ')),
+      hoursCell(r.cpu_seconds), h('td', { class: 'num' }, fmtBytes(r.peak_memory_bytes))))
       : h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No jobs ended in these days.'))));
     chart.replaceChildren(...(rows.length ? usageChart(rows, by) : []));
   }
