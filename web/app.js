@@ -1,7 +1,7 @@
 // Atlas dashboard: plain JS, no framework, no network beyond this server.
 // Views: #/ projects, #/projects/<p> job table, #/projects/<p>/jobs/<id>
-// one job, #/cluster nodes and queue, #/usage totals (usage.js). In -p mode
-// a login form first. Views refresh on server events (live.js) and poll.
+// one job, #/cluster nodes and queue, #/usage (usage.js); events in live.js.
+// In -p mode a login form first.
 'use strict';
 
 const TOKEN_KEY = 'atlas.token';
