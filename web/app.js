@@ -1,6 +1,7 @@
 // Atlas dashboard: plain JS, no framework, no network beyond this server.
 // Views: #/ projects, #/projects/<p> job table, #/projects/<p>/jobs/<id>
-// one job, #/cluster nodes and queue. In -p mode a login form first.
+// one job, #/cluster nodes and queue, #/usage (usage.js); events in live.js.
+// In -p mode a login form first.
 'use strict';
 
 const TOKEN_KEY = 'atlas.token';
@@ -43,7 +44,6 @@ function keepFocus(container, update) {
   const again = [...container.querySelectorAll('button, a')].find(e => (e.getAttribute('aria-label') || e.textContent) === label);
   if (again) again.focus();
 }
-function every(ms, fn) { fn(); timers.push(setInterval(fn, ms)); }
 const enc = encodeURIComponent;
 
 // ---- API ----------------------------------------------------------------------------
@@ -95,7 +95,7 @@ async function viewProjects(seq) {
        h('div', { class: 'table-wrap' }, h('table', {},
          h('thead', {}, h('tr', {}, ['Project', 'Owner', 'Jobs', 'Active', 'Created', 'Last activity'].map(t => h('th', { scope: 'col' }, t)))),
          body)));
-  every(POLL_MS * 2, async () => {
+  live(async () => {
     const projects = await api('GET', '/api/v2beta/projects').catch(showError);
     if (!projects || seq !== viewSeq) return;
     if (!projects.length) {
@@ -106,7 +106,7 @@ async function viewProjects(seq) {
       h('td', {}, h('a', { href: '#/projects/' + enc(p.name) }, p.name)),
       h('td', {}, p.owner), h('td', { class: 'num' }, p.jobs), h('td', { class: 'num' }, p.active_jobs),
       h('td', {}, fmtTime(p.created_at)), h('td', {}, fmtTime(p.last_activity)))));
-  });
+  }, kind => kind === 'job');
 }
 
 function viewProject(seq, project) {
@@ -165,7 +165,7 @@ function viewProject(seq, project) {
     last = data;
     render();
   }
-  every(POLL_MS, refresh);
+  live(refresh, (kind, e) => kind === 'job' && e.project === project);
 }
 
 function lineChart(name, points) {
@@ -284,14 +284,14 @@ function viewJob(seq, project, id) {
       }) : [h('p', { class: 'muted' }, 'No artifacts saved.')]));
     }
   }
-  every(POLL_MS, refresh);
+  live(refresh, (kind, e) => kind === 'job' && e.job_id === id, POLL_MS); // metrics come without events
 }
 
 function viewCluster(seq) {
   document.title = 'Cluster · Atlas';
   const totals = h('p', { id: 'totals' }), nodes = h('div'), queue = h('div');
   show(h('h1', {}, 'Cluster'), totals, nodes, h('h2', {}, 'Queue'), queue);
-  every(POLL_MS, async () => {
+  live(async () => {
     const c = await api('GET', '/api/v2beta/cluster').catch(showError);
     if (!c || seq !== viewSeq) return;
     const t = c.totals;
@@ -310,7 +310,7 @@ function viewCluster(seq) {
       h('tbody', {}, c.queue.map(q => h('tr', {}, h('td', { class: 'num' }, q.position), h('td', {}, jobLink(q.project, q.job_id)),
         h('td', {}, q.project), h('td', {}, q.user), h('td', { class: 'num' }, q.num_gpus), h('td', {}, fmtTime(q.creation_time)), h('td', {}, q.reason))))))
       : h('p', { class: 'muted' }, 'The queue is empty.'));
-  });
+  }, () => true);
 }
 
 // A job known only by id (from the cluster view): find its project.
@@ -374,14 +374,16 @@ function showError(e) {
 function route() {
   timers.forEach(clearInterval); timers = [];
   aborts.forEach(a => a.abort()); aborts = [];
+  onLiveEvent = null;
   const seq = ++viewSeq;
   if (authMode && !sessionStorage.getItem(TOKEN_KEY)) return viewLogin();
   const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
   for (const a of document.querySelectorAll('[data-nav]'))
     a.toggleAttribute('aria-current', false);
-  const nav = parts[0] === 'cluster' ? 'cluster' : 'projects';
+  const nav = ['cluster', 'usage'].includes(parts[0]) ? parts[0] : 'projects';
   document.querySelector(`[data-nav="${nav}"]`).setAttribute('aria-current', 'page');
   if (parts[0] === 'cluster') return viewCluster(seq);
+  if (parts[0] === 'usage') return viewUsage(seq);
   if (parts[0] === 'job' && parts[1]) return viewJobById(seq, parts[1]);
   if (parts[0] === 'projects' && parts[1] && parts[2] === 'jobs' && parts[3]) return viewJob(seq, parts[1], parts[3]);
   if (parts[0] === 'projects' && parts[1]) return viewProject(seq, parts[1]);
@@ -395,6 +397,7 @@ async function start() {
     authMode = health.auth === true;
   } catch (e) { /* an older node without the field: no auth */ }
   updateWho();
+  startLive();
   window.addEventListener('hashchange', route);
   route();
 }

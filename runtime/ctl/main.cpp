@@ -20,6 +20,8 @@
 #include "library/config.hpp"
 #include "runtime/ctl/connect.hpp"
 #include "runtime/ctl/render.hpp"
+#include "runtime/ctl/usage_events.hpp"
+#include "library/events.hpp"
 #include "library/job_codec.hpp"
 
 using namespace atlas;
@@ -44,7 +46,16 @@ const char* usage_text =
   "  actors [--node N]            every actor: mailbox, messages handled, last message\n"
   "  drain NODE / undrain NODE    stop / resume dispatching new jobs to a node\n"
   "  watch [--count N] [--interval S]\n"
-  "                               nodes, slots and queue, refreshed every second\n"
+  "                               nodes, slots and queue, refreshed every second and\n"
+  "                               as soon as an event arrives\n"
+  "  usage [--since WHEN] [--until WHEN] [--by user|project|day]\n"
+  "                               jobs, slot, GPU and CPU time and peak memory of the jobs\n"
+  "                               that ended in those UTC days (default: the last 30 days,\n"
+  "                               by user); WHEN is YYYY-MM-DD or epoch seconds\n"
+  "  events [--after ID] [--follow]\n"
+  "                               job transitions and node events after stream id ID\n"
+  "                               (default: from the start; 'now': only new ones); with\n"
+  "                               --follow, then each new one as it comes\n"
   "\n"
   "options:\n"
   "  --master HOST:PORT  the master's CAF endpoint (default: read from Redis at\n"
@@ -64,7 +75,30 @@ struct options {
   std::string user;
   long count = 0;      // watch: 0 = until interrupted
   double interval = 1; // watch: seconds between refreshes
+  std::string since, until; // usage: as given (checked into the numbers below)
+  std::string by = "user";
+  double since_time = 0, until_time = 0;
+  std::string after;   // events: a stream id, "" = from the start
+  bool follow = false; // events: keep polling
 };
+
+// usage's --since and --until: defaults (the last 30 days up to now) or
+// checked, so a bad one is a usage error before any connection.
+void check_usage_options(options& o) {
+  if (o.by != "user" && o.by != "project" && o.by != "day")
+    usage_error("--by: expected user, project or day, got '" + o.by + "'");
+  auto now = now_seconds();
+  auto when = [](const std::string& name, const std::string& text, bool end_of_day) {
+    auto t = ctl::parse_when(text, end_of_day);
+    if (!t.ok())
+      usage_error(name + ": " + t.error());
+    return t.value();
+  };
+  o.until_time = o.until.empty() ? now : when("--until", o.until, true);
+  o.since_time = o.since.empty() ? o.until_time - 30 * 86400.0 : when("--since", o.since, false);
+  if (o.since_time > o.until_time)
+    usage_error("--since is after --until");
+}
 
 options parse(int argc, char** argv) {
   options o;
@@ -80,7 +114,9 @@ options parse(int argc, char** argv) {
   };
   const std::pair<const char*, std::string options::*> strings[] = {
     {"--master", &options::master}, {"--node", &options::node},
-    {"--state", &options::state},   {"--user", &options::user}};
+    {"--state", &options::state},   {"--user", &options::user},
+    {"--since", &options::since},   {"--until", &options::until},
+    {"--by", &options::by},         {"--after", &options::after}};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto string_option = std::find_if(std::begin(strings), std::end(strings),
@@ -90,6 +126,8 @@ options parse(int argc, char** argv) {
       finish(0);
     } else if (a == "--json") {
       o.json = true;
+    } else if (a == "--follow") {
+      o.follow = true;
     } else if (a == "--no-color" || a == "--no-colour") {
       o.color = false;
     } else if (string_option != std::end(strings)) {
@@ -114,7 +152,8 @@ options parse(int argc, char** argv) {
     }
   }
   static const std::vector<std::string> commands = {"nodes", "slots", "jobs", "job", "queue",
-                                                    "actors", "drain", "undrain", "watch"};
+                                                    "actors", "drain", "undrain", "watch",
+                                                    "usage", "events"};
   if (o.command.empty()) {
     std::fputs(usage_text, stderr);
     finish(2);
@@ -129,6 +168,12 @@ options parse(int argc, char** argv) {
   if (!o.state.empty() && !parse_job_state(o.state))
     usage_error("--state: expected queued, pending, running, completed, failed, cancelled "
                 "or lost, got '" + o.state + "'");
+  if (o.command == "usage")
+    check_usage_options(o);
+  if (o.after == "now")
+    o.after = ctl::now_id();
+  if (!events::valid_id(o.after))
+    usage_error("--after: expected a stream id such as 1714521600000-0, got '" + o.after + "'");
   return o;
 }
 
@@ -155,12 +200,22 @@ int watch(session& s, const options& o, ctl::render_options r, bool tty) {
     std::fputs("\x1b[?25l", stdout); // hide the cursor while refreshing
     ctl::show_cursor_at_finish();
   }
+  ctl::event_cursor events; // from now: what happens while watching
   for (long n = 0; !interrupted && (o.count == 0 || n < o.count); ++n) {
     if (n > 0) {
+      // Redraw after the interval, or at once when an event arrives (asked
+      // every 0.2 s).
       auto until = std::chrono::steady_clock::now()
                    + std::chrono::milliseconds(static_cast<long>(o.interval * 1000));
-      while (!interrupted && std::chrono::steady_clock::now() < until)
+      auto next_poll = std::chrono::steady_clock::now();
+      while (!interrupted && std::chrono::steady_clock::now() < until) {
+        if (std::chrono::steady_clock::now() >= next_poll) {
+          if (events.arrived(s))
+            break;
+          next_poll = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+        }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
       if (interrupted)
         break;
     }
@@ -192,6 +247,10 @@ int run(session& s, const options& o, bool tty) {
   const auto& cmd = o.command;
   if (cmd == "watch")
     return watch(s, o, r, tty);
+  if (cmd == "usage")
+    return ctl::usage_command(s, o.since_time, o.until_time, o.by, o.json, r);
+  if (cmd == "events")
+    return ctl::events_command(s, o.after, o.follow, o.json, r, interrupted);
   if (cmd == "nodes" || cmd == "slots") {
     auto nodes = ask<std::vector<node_view>>(s, "the node list", nodes_atom::value);
     r.now = now_seconds();

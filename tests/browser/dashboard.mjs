@@ -1,6 +1,7 @@
 // Drives Debian's Chromium through the dashboard with playwright-core:
 // the job appears, turns completed, its page shows logs and a chart; tags
-// are edited with the keyboard; the cluster view lists the node.
+// are edited with the keyboard; the cluster view lists the node; the usage
+// view shows the job's user with a bar.
 // Usage: node dashboard.mjs <dashboard-url> <project> <job-id> <out-dir> [<user> <password>]
 // With a user (a node in -p mode) the page must ask for a login first,
 // refuse a wrong password, show who is signed in, and log out.
@@ -97,6 +98,20 @@ try {
   const totals = await page.locator('#totals').textContent();
   if (!/1 node\(s\), 1 slot\(s\)/.test(totals)) throw new Error('cluster totals: ' + totals);
   await page.screenshot({ path: shot('5-cluster.png'), fullPage: true });
+
+  step('usage view: a row per user and a bar');
+  await page.getByRole('link', { name: 'Usage' }).click();
+  // submit() (dashboard_jobs.py) runs the job as alice, in both modes.
+  await page.locator('#usage tr[data-name="alice"]').waitFor({ timeout: 20000 });
+  const usageRows = await page.locator('#usage tbody tr[data-name]').count();
+  if (usageRows !== 1) throw new Error(`the usage table has ${usageRows} rows, expected 1 (alice)`);
+  const jobs = await page.locator('#usage tr[data-name="alice"] td').nth(1).textContent();
+  if (jobs !== '1') throw new Error(`alice's usage counts ${jobs} jobs, expected 1`);
+  const bar = page.locator('#usage-chart .bar-row[data-name="alice"] .bar');
+  await bar.waitFor({ timeout: 10000 });
+  const barWidth = await bar.evaluate((b) => b.getBoundingClientRect().width);
+  if (!(barWidth > 10)) throw new Error(`alice's usage bar is ${barWidth} px wide`);
+  await page.screenshot({ path: shot('5b-usage.png'), fullPage: true });
 
   if (user) {
     step('log out');
