@@ -810,9 +810,9 @@ def test_metrics_needs_a_users_token_or_the_scrape_token():
             s, raw = node.request("GET", route, headers=h)
             assert s == 401, (route, bad and bad[:12], s)
             assert b"atlas_build_info" not in raw, raw[:200]
-        for good in (scrape_token, alice):
+        for who, good in (("the scrape token", scrape_token), ("alice's token", alice)):
             s, raw = node.request("GET", route, headers={"Authorization": f"Bearer {good}"})
-            assert s == 200 and b"atlas_build_info" in raw, (route, s, raw[:200])
+            assert s == 200 and b"atlas_build_info" in raw, (route, who, s, raw[:200])
     # The scrape token is for /metrics only: it is no user.
     s, _ = node.request("GET", "/api/v1/jobs", headers={"Authorization": f"Bearer {scrape_token}"})
     assert s in (401, 403), s

@@ -110,7 +110,18 @@ def ctl(*args, check=0, timeout=30):
     return r
 
 
-def usage(*args):
+def usage(by=None, since=None, until=None):
+    """GET /api/v1/usage."""
+    q = "&".join(f"{k}={v}" for k, v in (("by", by), ("since", since), ("until", until)) if v)
+    status, raw = node.request("GET", "/api/v1/usage" + (f"?{q}" if q else ""))
+    assert status == 200, (q, status, raw[:300])
+    doc = json.loads(raw)
+    assert set(doc) >= {"by", "since", "until", "rows"}, doc
+    return doc
+
+
+def cli_usage(*args):
+    """atlas-ctl usage ... --json."""
     doc = json.loads(ctl("usage", *args, "--json").stdout)
     assert set(doc) >= {"by", "since", "until", "rows"}, doc
     return doc
@@ -164,8 +175,9 @@ def test_jobs_of_two_users_run_on_gpus_and_without():
 
 def test_usage_by_user_counts_slot_and_gpu_seconds():
     recs = state["recs"]
-    doc = usage("--by", "user")
+    doc = usage(by="user")
     assert doc["by"] == "user", doc
+    assert usage()["rows"] == doc["rows"], "by=user is the default"
     rows = rows_by(doc, "user")
     assert set(rows) == {"alice", "bob"}, rows
     alice, bob = rows["alice"], rows["bob"]
@@ -187,20 +199,17 @@ def test_usage_by_user_counts_slot_and_gpu_seconds():
         assert 0 <= row["cpu_seconds"] < 5, row  # sleeping jobs use hardly any CPU
         assert isinstance(row["peak_memory_bytes"], int), row
         assert 0 < row["peak_memory_bytes"] < 1 << 30, row  # sh + sleep: a few MB
-    # The text table names both users.
-    text = ctl("usage", "--by", "user").stdout
-    assert "alice" in text and "bob" in text, text
     state["by_user"] = doc
 
 
 def test_usage_by_project_and_by_day_add_up_the_same():
     by_user = rows_by(state["by_user"], "user")
-    projects = rows_by(usage("--by", "project"), "project")
+    projects = rows_by(usage(by="project"), "project")
     assert set(projects) == {"vision", "nlp"}, projects
     assert projects["vision"]["jobs"] == 2 and projects["nlp"]["jobs"] == 1, projects
     assert close(projects["vision"]["gpu_seconds"], by_user["alice"]["gpu_seconds"]), projects
     assert close(projects["nlp"]["slot_seconds"], by_user["bob"]["slot_seconds"]), projects
-    days = rows_by(usage("--by", "day"), "day")
+    days = rows_by(usage(by="day"), "day")
     want_days = {}
     for j, r in state["recs"].items():
         day = datetime.fromtimestamp(r["end_time"], timezone.utc).strftime("%Y-%m-%d")
@@ -210,47 +219,51 @@ def test_usage_by_project_and_by_day_add_up_the_same():
     assert close(total_gpu, by_user["alice"]["gpu_seconds"]), (days, by_user)
 
 
-def test_the_http_route_answers_the_clis_rows():
+def test_an_empty_window_and_bad_parameters_are_handled():
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    assert usage(by="user", since="2001-01-01", until="2001-01-31")["rows"] == []
+    future = int(time.time()) + 10 * 86400
+    assert usage(since=str(future), until=str(future + 86400))["rows"] == []
+    today = usage(by="day", since=day, until=day)
+    assert [r["day"] for r in today["rows"]] in ([day], []), today  # [] only past midnight UTC
+    for query, word in (("by=colour", b"by"), ("since=yesterday-ish", b"since"),
+                        ("until=2001-13-45", b"until"), ("since=2002-01-01&until=2001-01-01", b"since")):
+        status, raw = node.request("GET", f"/api/v1/usage?{query}")
+        assert status == 400 and word in raw, (query, status, raw[:200])
+
+
+def test_atlas_ctl_usage_prints_the_http_routes_rows():
     for by in ("user", "project", "day"):
-        cli = usage("--by", by)
-        status, raw = node.request("GET", f"/api/v1/usage?by={by}")
-        assert status == 200, (by, status, raw[:300])
-        api = json.loads(raw)
-        assert api["by"] == by, api
-        same_rows(api["rows"], cli["rows"])
-
-
-def test_an_empty_window_and_a_bad_by():
-    doc = usage("--by", "user", "--since", "2001-01-01", "--until", "2001-01-31")
-    assert doc["rows"] == [], doc
-    future = str(int(time.time()) + 10 * 86400)
-    assert usage("--since", future)["rows"] == []
+        cli = cli_usage("--by", by)
+        api = usage(by=by)
+        assert cli["by"] == by, cli
+        same_rows(cli["rows"], api["rows"])
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    same_rows(cli_usage("--since", day, "--until", day, "--by", "project")["rows"],
+              usage(by="project", since=day, until=day)["rows"])
+    assert cli_usage("--since", "2001-01-01", "--until", "2001-01-31")["rows"] == []
+    # The text table names both users.
+    text = ctl("usage", "--by", "user").stdout
+    assert "alice" in text and "bob" in text, text
     r = ctl("usage", "--by", "colour", check=None)
     assert r.returncode != 0 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "colour" in lines[0], r.stderr
-    status, raw = node.request("GET", "/api/v1/usage?by=colour")
-    assert status == 400 and b"by" in raw, (status, raw[:200])
-    status, raw = node.request("GET", "/api/v1/usage?since=yesterday-ish")
-    assert status == 400 and b"since" in raw, (status, raw[:200])
+    assert len(lines) == 1 and ("colour" in lines[0] or "--by" in lines[0]), r.stderr
 
 
 def test_totals_outlive_the_jobs_deletion_and_a_restart():
-    before = {by: usage("--by", by)["rows"] for by in ("user", "project", "day")}
+    before = {by: usage(by=by)["rows"] for by in ("user", "project", "day")}
     for j in jobs:
         status, raw = node.request("DELETE", f"/completed_jobs/{j}")
         assert status in (200, 204), (j, status, raw)
         status, _ = node.request("GET", f"/api/v1/jobs/{j}")
         assert status == 404, (j, status)
     for by, rows in before.items():
-        same_rows(usage("--by", by)["rows"], rows)
+        same_rows(usage(by=by)["rows"], rows)
     node.stop_server()
     node.start()
     for by, rows in before.items():
-        same_rows(usage("--by", by)["rows"], rows)
-        status, raw = node.request("GET", f"/api/v1/usage?by={by}")
-        assert status == 200, (status, raw[:200])
-        same_rows(json.loads(raw)["rows"], rows)
+        same_rows(usage(by=by)["rows"], rows)
 
 
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -260,9 +273,9 @@ try:
         test_jobs_of_two_users_run_on_gpus_and_without,
         test_usage_by_user_counts_slot_and_gpu_seconds,
         test_usage_by_project_and_by_day_add_up_the_same,
-        test_the_http_route_answers_the_clis_rows,
-        test_an_empty_window_and_a_bad_by,
+        test_an_empty_window_and_bad_parameters_are_handled,
         test_totals_outlive_the_jobs_deletion_and_a_restart,
+        test_atlas_ctl_usage_prints_the_http_routes_rows,
     ])
 finally:
     node.cleanup()
