@@ -9,7 +9,8 @@ conditions (the order swaps every round, so the machine's drift hits both
 alike); the medians over the rounds are printed side by side with the ratio
 with/without.
 
-    bench/metrics_cost.py [--rounds 3] [--jobs 200] [--latency-samples 10] [--json out.json]
+    bench/metrics_cost.py [--rounds 3] [--jobs 1000] [--latency-samples 30] [--interval 1]
+                          [--json out.json]
 
 Per condition and round:
 - latency: --latency-samples jobs one at a time on the idle cluster;
@@ -89,9 +90,13 @@ class Scraper:
     def follow_loop(self):
         host, port = bc.host_port(self.master.url)
         try:
+            t0 = time.monotonic()
+            self.tail = b""
             with socket.create_connection((host, port), timeout=1) as s:
                 self.sock = s
-                s.sendall(bc.raw_request("GET", "/api/v1/events?follow=1",
+                # From now on (a stream id is "<ms>-<n>"), as a live view follows.
+                now_ms = int(time.time() * 1000)
+                s.sendall(bc.raw_request("GET", f"/api/v1/events?follow=1&after={now_ms}",
                                          headers={"Accept": "text/event-stream"}))
                 while not self.stopping.is_set():
                     try:
@@ -99,7 +104,16 @@ class Scraper:
                     except socket.timeout:
                         continue
                     if not chunk:
-                        self.failures.append("the event stream ended")
+                        if self.stopping.is_set():  # our own shutdown in stop()
+                            return
+                        self.failures.append(
+                            f"the event stream ended after {time.monotonic() - t0:.2f} s, "
+                            f"{self.stream_events} events, {self.stream_bytes} bytes; "
+                            f"its last bytes: {self.tail!r}")
+                        return
+                    self.tail = (self.tail + chunk)[-300:]
+                    if not self.stream_bytes and not chunk.startswith(b"HTTP/1.1 200"):
+                        self.failures.append(f"event stream: {chunk[:200]!r}")
                         return
                     self.stream_bytes += len(chunk)
                     self.stream_events += chunk.count(b"\ndata: ") + chunk.startswith(b"data: ")
@@ -172,8 +186,8 @@ def one_condition(cluster, prefix, a, scrape):
     scraper = Scraper(cluster, a.interval).start() if scrape else None
     try:
         if scraper:  # the first scrape and the stream's backlog are behind us
-            bc.wait_until(lambda: len(scraper.scrapes) >= len(scraper.nodes), 15,
-                          "the first scrape")
+            bc.wait_until(lambda: len(scraper.scrapes) >= len(scraper.nodes)
+                          and scraper.stream_bytes, 15, "the first scrape and the stream's head")
         lat, disp = latency(cluster, prefix, a.latency_samples)
         tp = throughput(cluster, prefix, a.jobs, a.in_flight, max(120, a.jobs / 5))
     finally:
@@ -204,7 +218,7 @@ def run(a):
         for r in range(a.rounds):
             order = ("without", "with") if r % 2 == 0 else ("with", "without")
             for cond in order:
-                figures = one_condition(cluster, f"r{r}{cond[:2]}", a, cond == "with")
+                figures = one_condition(cluster, f"r{r}-{cond}", a, cond == "with")
                 runs[cond].append(figures)
                 print(f"round {r + 1}/{a.rounds} {cond} scraping: "
                       f"started {figures['started_per_s']:.0f} jobs/s, submit->start p50 "
@@ -225,8 +239,9 @@ def run(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--jobs", type=int, default=200, help="jobs per throughput run")
-    ap.add_argument("--latency-samples", type=int, default=10)
+    ap.add_argument("--jobs", type=int, default=1000,
+                    help="jobs per throughput run (a run should last several scrape intervals)")
+    ap.add_argument("--latency-samples", type=int, default=30)
     ap.add_argument("--nodes", type=int, default=2)
     ap.add_argument("--slots", type=int, default=4)
     ap.add_argument("--job-ms", type=int, default=0, help="how long a bench-sleep job runs")
