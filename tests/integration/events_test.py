@@ -416,10 +416,11 @@ def test_atlas_ctl_events_prints_and_follows():
         lines = []
         seen = threading.Event()
 
-        def read():
+        def read():  # one event a line, or pretty-printed: the text so far decides
             for line in proc.stdout:
                 lines.append(line)
-                if job in line and "completed" in line:
+                text = "".join(lines)
+                if job in text and "completed" in text[text.index(job):]:
                     seen.set()
                     return
         threading.Thread(target=read, daemon=True).start()
