@@ -374,6 +374,22 @@ def test_the_job_figures_survive_a_restart_of_the_master():
                "every target up after the restart")
 
 
+def test_a_standby_master_says_it_is_not_active_and_shows_no_cluster_figures():
+    standby = cluster.node("master-b", role="master", slots=0)
+    standby.start(expect_role="standby")
+    try:
+        samples, _ = parse_metrics(scrape(standby))
+        assert value_of(samples, "atlas_build_info", role="master") == 1, samples["atlas_build_info"]
+        active = samples.get("atlas_master_active", [({}, 0)])
+        assert [v for _, v in active] == [0], active
+        shown = [name for name in MASTER_VIEW if name != "atlas_master_active" and samples.get(name)]
+        assert not shown, f"a standby shows the cluster's figures: {shown}"
+        # The active master still says 1.
+        assert value_of(parse_metrics(scrape(M))[0], "atlas_master_active") == 1
+    finally:
+        standby.stop()
+
+
 DASHBOARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "ops", "grafana",
                          "atlas-cluster.json")
 
@@ -412,6 +428,7 @@ try:
         test_no_metric_carries_a_job_id,
         test_the_grafana_dashboards_queries_run_and_name_real_metrics,
         test_the_job_figures_survive_a_restart_of_the_master,
+        test_a_standby_master_says_it_is_not_active_and_shows_no_cluster_figures,
     ])
 finally:
     if prom["proc"] and prom["proc"].poll() is not None:
