@@ -789,6 +789,35 @@ def test_every_node_of_a_cluster_checks_tokens_and_forwarded_requests_are_checke
         c.cleanup()
 
 
+def test_metrics_needs_a_users_token_or_the_scrape_token():
+    """Issue 21: in -p mode /metrics (and /api/v1/metrics) answers a user's
+    valid token or the scrape token the node wrote, mode 0600, in
+    config/metrics.token; anything else is a 401 that shows no figure."""
+    path = node.home + "/config/metrics.token"
+    wait_until(lambda: os.path.exists(path), 10, "config/metrics.token")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, oct(os.stat(path).st_mode)
+    with open(path) as f:
+        scrape_token = f.read().strip()
+    assert len(scrape_token) >= 32, "the scrape token is short"
+    alice = token_of("alice")
+    forged = forged_tokens()
+    forged.pop("control")
+    wrong_scrape = scrape_token[:-1] + ("x" if scrape_token[-1] != "x" else "y")
+    bads = [None, "not-a-token", wrong_scrape, *forged.values()]
+    for route in ("/metrics", "/api/v1/metrics"):
+        for bad in bads:
+            h = {} if bad is None else {"Authorization": f"Bearer {bad}"}
+            s, raw = node.request("GET", route, headers=h)
+            assert s == 401, (route, bad and bad[:12], s)
+            assert b"atlas_build_info" not in raw, raw[:200]
+        for who, good in (("the scrape token", scrape_token), ("alice's token", alice)):
+            s, raw = node.request("GET", route, headers={"Authorization": f"Bearer {good}"})
+            assert s == 200 and b"atlas_build_info" in raw, (route, who, s, raw[:200])
+    # The scrape token is for /metrics only: it is no user.
+    s, _ = node.request("GET", "/api/v1/jobs", headers={"Authorization": f"Bearer {scrape_token}"})
+    assert s in (401, 403), s
+
+
 try:
     harness.run_tests([
         test_health_says_auth_is_on_and_needs_no_token,
@@ -808,6 +837,7 @@ try:
         test_an_ended_jobs_tracking_secret_is_refused,
         test_an_unreachable_provider_is_503_for_signed_tokens_and_401_for_the_rest,
         test_every_node_of_a_cluster_checks_tokens_and_forwarded_requests_are_checked_again,
+        test_metrics_needs_a_users_token_or_the_scrape_token,
     ])
 finally:
     node.cleanup()
