@@ -84,6 +84,8 @@ http_header_check header_auth_check(std::shared_ptr<const node_config> cfg,
     where.listener = listener;
     if (auth::exempt(where, parts))
       return std::nullopt;
+    if (auth::is_scrape(parts, auth::bearer_token(req.headers), cfg->metrics_token))
+      return std::nullopt; // Prometheus with the scrape token
     auto now = static_cast<int64_t>(std::time(nullptr));
     auto v = oidc->verify(auth::bearer_token(req.headers), now);
     if (v.ok())

@@ -50,6 +50,7 @@
 #include "library/header_auth.hpp"
 #include "library/dashboard_static.hpp"
 #include "library/job_codec.hpp"
+#include "library/metrics.hpp"
 #include "library/job_files.hpp"
 #include "runtime/master_lease.hpp"
 #include "library/redis_server.hpp"
@@ -286,6 +287,14 @@ http_response standby_answer(node_runtime::parts& rt, const http_request& req) {
     active = rt.active;
   }
   bool health = req.path == "/healthz" || req.path == "/api/v1/healthz";
+  if ((req.path == "/metrics" || req.path == "/api/v1/metrics") && req.method == "GET") {
+    http_response r; // its own figures: Prometheus sees a standby up, and not active
+    r.content_type = metrics::content_type;
+    metrics::cluster_snapshot standby;
+    standby.active = false;
+    r.body = metrics::exposition() + metrics::cluster_text(standby);
+    return r;
+  }
   json::writer w;
   w.begin_object();
   if (health)
