@@ -26,8 +26,9 @@ namespace atlas::events {
 
 using cmd = std::vector<std::string>;
 
-/// The stream keeps about this many events (XADD MAXLEN ~).
-constexpr uint64_t max_events = 1'000'000;
+/// The stream keeps about this many events (XADD MAXLEN ~): some 30 MB of
+/// Redis, the last ~25,000 jobs' transitions for a client to resume from.
+constexpr uint64_t max_events = 100'000;
 
 /// The most events one read answers.
 constexpr uint64_t max_read = 1000;

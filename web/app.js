@@ -1,7 +1,6 @@
 // Atlas dashboard: plain JS, no framework, no network beyond this server.
-// Views: #/ projects, #/projects/<p> job table, #/projects/<p>/jobs/<id>
-// one job, #/cluster nodes and queue, #/usage (usage.js); events in live.js.
-// In -p mode a login form first.
+// Views: #/ projects, #/projects/<p> job table, #/projects/<p>/jobs/<id> one job, #/cluster
+// nodes and queue, #/usage (usage.js); events in live.js. In -p mode a login form first.
 'use strict';
 
 const TOKEN_KEY = 'atlas.token';
@@ -378,8 +377,7 @@ function route() {
   const seq = ++viewSeq;
   if (authMode && !sessionStorage.getItem(TOKEN_KEY)) return viewLogin();
   const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
-  for (const a of document.querySelectorAll('[data-nav]'))
-    a.toggleAttribute('aria-current', false);
+  for (const a of document.querySelectorAll('[data-nav]')) a.toggleAttribute('aria-current', false);
   const nav = ['cluster', 'usage'].includes(parts[0]) ? parts[0] : 'projects';
   document.querySelector(`[data-nav="${nav}"]`).setAttribute('aria-current', 'page');
   if (parts[0] === 'cluster') return viewCluster(seq);
@@ -396,8 +394,7 @@ async function start() {
     const health = await (await fetch('/healthz')).json();
     authMode = health.auth === true;
   } catch (e) { /* an older node without the field: no auth */ }
-  updateWho();
-  startLive();
+  updateWho(); startLive();
   window.addEventListener('hashchange', route);
   route();
 }

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-from harness import SERVER, Node, Redis, _alive, free_port, wait_until
+from harness import SERVER, Node, Redis, _alive, bundle_bytes, free_port, wait_until
 
 # Proxies from the environment must not see the test's own addresses.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -56,20 +56,6 @@ print('done', job, 'on', where, flush=True)
 # A tiny job without Python: one mark file per run.
 TINY_ENTRYPOINT = ["/bin/sh", "-c",
                    'echo "$HOST_ADDRESS" > "$MARKS/$FOUNDATIONS_JOB_ID.$$.$(date +%s%N)"']
-
-
-def bundle_bytes(job_id, files, compresslevel=9):
-    """A job bundle as the original client packs it: <job_id>/job_source/...
-    (compresslevel 0: stored blocks, every file's bytes verbatim in the .tgz)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=compresslevel) as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"{job_id}/job_source/{name}")
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def http(method, url, body=None, headers=None, timeout=15):

@@ -52,20 +52,7 @@ node = GpuNode(env=gpu_env).start()
 
 def submit(target, job_id, gpus, shell):
     """Queues a job on the master's queue directly (its bundle uploaded first)."""
-    import io
-    import tarfile
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        data = b"print('x')\n"
-        info = tarfile.TarInfo(f"{job_id}/job_source/main.py")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"job_bundle\"; "
-            f"filename=\"{job_id}.tgz\"\r\nContent-Type: application/gzip\r\n\r\n").encode() \
-        + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
-    status, raw = target.request("POST", "/job_bundle", body,
-                                 {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    status, raw = target.upload(job_id, {"main.py": "print('x')\n"})
     assert status == 200, (status, raw)
     status, answer = target.json("POST", "/queued_jobs", {
         "job_id": job_id, "spec": {"entrypoint": ["sh", "-c"], "command": [shell]},

@@ -2,6 +2,7 @@
 ports on 127.0.0.1, a real redis-server, a real atlas-server process. Every
 wait is bounded; everything started is stopped by its pid."""
 
+import io
 import json
 import os
 import shutil
@@ -9,9 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import traceback
+import uuid
 import urllib.error
 import urllib.request
 
@@ -194,6 +197,15 @@ class Node:
                                    {"Content-Type": "application/json"})
         return status, (json.loads(raw) if raw else None)
 
+    def upload(self, job_id, files):
+        """POST /job_bundle of a bundle with `files` ({name: text}); (status, body)."""
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"job_bundle\"; "
+                f"filename=\"{job_id}.tgz\"\r\nContent-Type: application/gzip\r\n\r\n").encode() \
+            + bundle_bytes(job_id, files) + f"\r\n--{boundary}--\r\n".encode()
+        return self.request("POST", "/job_bundle", body,
+                            {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+
     def job(self, job_id):
         status, body = self.json("GET", f"/jobs/{job_id}")
         assert status == 200, (status, body)
@@ -224,6 +236,20 @@ class Node:
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+def bundle_bytes(job_id, files, compresslevel=9):
+    """A job bundle as the original client packs it: <job_id>/job_source/...
+    (compresslevel 0: stored blocks, every file's bytes verbatim in the .tgz)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", compresslevel=compresslevel) as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{job_id}/job_source/{name}")
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def make_project(directory, main_py, name="proj"):

@@ -13,7 +13,6 @@ and restarting the node changes no total.
 
 Every wait is bounded; everything started is stopped by its pid."""
 
-import io
 import json
 import os
 import shutil
@@ -21,7 +20,6 @@ import signal
 import stat
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
@@ -74,18 +72,7 @@ jobs = {}  # job id -> (user, project, GPUs, seconds)
 
 
 def submit(job_id, user, project, gpus, seconds):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        data = b"tiny\n"
-        info = tarfile.TarInfo(f"{job_id}/job_source/noop.txt")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"job_bundle\"; "
-            f"filename=\"{job_id}.tgz\"\r\nContent-Type: application/gzip\r\n\r\n").encode() \
-        + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
-    status, raw = node.request("POST", "/job_bundle", body,
-                               {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    status, raw = node.upload(job_id, {"noop.txt": "tiny\n"})
     assert status == 200, (status, raw)
     status, answer = node.json("POST", "/queued_jobs", {
         "job_id": job_id, "spec": {"entrypoint": ["sh", "-c"], "command": [f"sleep {seconds}"]},
