@@ -66,6 +66,11 @@ using tracking_actor = caf::typed_actor<
   // Runs a dashboard store operation (library/tracking/store.hpp) and
   // answers its JSON; the store's 400/403/404/503 come back as errors.
   caf::replies_to<track_atom, std::string, std::vector<std::string>>::with<std::string>,
+  // The gateway's reads of the event stream and the usage totals, as the
+  // lookup's (on this connection: a followed stream never waits behind the
+  // master's writes, nor they behind it).
+  caf::replies_to<events_atom, std::string, uint64_t>::with<std::string>,
+  caf::replies_to<usage_atom, double, double>::with<std::string>,
   // Its own account of itself, for atlas-ctl.
   caf::replies_to<stats_atom>::with<actor_stats>>;
 

@@ -8,7 +8,9 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/counted.hpp"
+#include "library/events.hpp"
 #include "library/tracking/store.hpp"
+#include "library/usage.hpp"
 #include "messages/errors.hpp"
 
 namespace atlas {
@@ -53,6 +55,21 @@ tracking_actor::behavior_type tracking_impl(tracking_ptr self, redis_target targ
         return st.redis->transaction(cmds);
       };
       return answer_of(st, dashboard::run(tx, op, args));
+    },
+    [=](events_atom, const std::string& after, uint64_t max) -> caf::result<std::string> {
+      if (!events::valid_id(after))
+        return make_error(ec::invalid_argument, "'" + after + "' is not an event id");
+      auto reply = self->state.redis->command(events::read_after(after, max));
+      if (!reply)
+        return make_error(ec::unavailable, "Redis is unavailable");
+      return events::to_json(events::from_reply(*reply), after);
+    },
+    [=](usage_atom, double since, double until) -> caf::result<std::string> {
+      auto days = usage::days_between(since, until);
+      auto replies = self->state.redis->reads(usage::reads(days));
+      if (!replies)
+        return make_error(ec::unavailable, "Redis is unavailable");
+      return usage::to_json(usage::rows_from(days, *replies), "", since, until);
     },
     [=](stats_atom) {
       auto& st = self->state;

@@ -1,7 +1,8 @@
 // The gateway's observability routes: /metrics (Prometheus text format),
 // the event stream (/api/v1/events, JSON pages or server-sent events) and
-// usage totals (/api/v1/usage). All read through this node's own actors, so
-// every node answers them; the cluster's gauges come from the master.
+// usage totals (/api/v1/usage). Events and usage are read on this node's
+// tracking connection (never behind the master's writes), so every node
+// answers them; the cluster's gauges come from the master.
 
 #include <chrono>
 #include <ctime>
@@ -70,7 +71,7 @@ void read_events(gateway_ptr self, answer rp, const http_request& req) {
   if (!events::valid_id(after))
     return give(rp, error_answer(400, "after: '" + after + "' is not an event id (\"<ms>-<n>\")"));
   bool follow = wants_follow(req, q);
-  self->request(self->state.lookup, std::chrono::seconds(30), events_atom::value, after,
+  self->request(self->state.tracking, std::chrono::seconds(30), events_atom::value, after,
                 events::max_read)
     .then(
       [=](std::string& body) mutable {
@@ -106,7 +107,7 @@ void read_usage(gateway_ptr self, answer rp, const http_request& req) {
   std::string by = q.count("by") ? q["by"] : "user";
   if (by != "user" && by != "project" && by != "day")
     return give(rp, error_answer(400, "by: one of user, project, day"));
-  self->request(self->state.lookup, std::chrono::seconds(30), usage_atom::value, *since, *until)
+  self->request(self->state.tracking, std::chrono::seconds(30), usage_atom::value, *since, *until)
     .then(
       [=](std::string& body) mutable {
         auto rows = usage::from_json(body);
