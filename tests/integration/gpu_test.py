@@ -8,45 +8,15 @@ limits.gpu_reserve_after_s its node is held for it."""
 import json
 import os
 import re
-import stat
 import subprocess
 import tempfile
 import time
 import uuid
 
 import harness
-from harness import Node, wait_until
+from harness import GpuNode, stand_in_nvidia_smi, wait_until
 
-FAKE_SMI = """#!/bin/sh
-# Stands in for nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader
-echo "0, GPU-00000000-aaaa-0000-0000-000000000000, NVIDIA Stand-in, 81920 MiB"
-echo "1, GPU-11111111-aaaa-0000-0000-000000000000, NVIDIA Stand-in, 81920 MiB"
-echo "2, GPU-22222222-aaaa-0000-0000-000000000000, NVIDIA Stand-in, 81920 MiB"
-echo "3, GPU-33333333-aaaa-0000-0000-000000000000, NVIDIA Stand-in, 81920 MiB"
-"""
-
-bin_dir = tempfile.mkdtemp(prefix="atlas-smi-")
-with open(bin_dir + "/nvidia-smi", "w") as f:
-    f.write(FAKE_SMI)
-os.chmod(bin_dir + "/nvidia-smi", stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP)
-gpu_env = {"PATH": bin_dir + ":" + os.environ.get("PATH", ""), "NUM_WORKERS": ""}
-
-
-class GpuNode(Node):
-    """A node started with -g."""
-
-    def start(self, timeout=30):
-        self.log = open(self.home + "/node.log", "ab")
-        env = {k: v for k, v in self.env.items() if k != "CUDA_VISIBLE_DEVICES"}
-        self.proc = harness.subprocess.Popen([harness.SERVER, "start", "-g", "--foreground"],
-                                             env=env, stdout=self.log,
-                                             stderr=harness.subprocess.STDOUT,
-                                             start_new_session=True)
-        wait_until(self.healthy, timeout, "atlas-server -g to serve")
-        self.write_submission_config()
-        return self
-
-
+bin_dir, gpu_env = stand_in_nvidia_smi("NVIDIA Stand-in")
 node = GpuNode(env=gpu_env).start()
 
 

@@ -222,7 +222,8 @@ class Node:
             assert r.returncode == check, (args, r.returncode, r.stdout, r.stderr)
         return r
 
-    def stop(self):
+    def stop_server(self):
+        """Stops atlas-server (TERM, then KILL after 30 s); its Redis stays up."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -230,12 +231,43 @@ class Node:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+
+    def stop(self):
+        self.stop_server()
         if self.redis:
             self.redis.stop()
 
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+class GpuNode(Node):
+    """A node started with -g: its GPUs are what `nvidia-smi` on its PATH
+    lists (see stand_in_nvidia_smi), whatever CUDA_VISIBLE_DEVICES says here."""
+
+    def start(self, timeout=30):
+        self.log = open(self.home + "/node.log", "ab")
+        env = {k: v for k, v in self.env.items() if k != "CUDA_VISIBLE_DEVICES"}
+        self.proc = subprocess.Popen([SERVER, "start", "-g", "--foreground"], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        wait_until(self.healthy, timeout, "atlas-server -g to serve")
+        self.write_submission_config()
+        return self
+
+
+def stand_in_nvidia_smi(model="NVIDIA Stand-in", count=4, tag="aaaa"):
+    """A folder holding a stand-in `nvidia-smi` that lists `count` GPUs of
+    `model` as `nvidia-smi --query-gpu=index,uuid,name,memory.total
+    --format=csv,noheader` does; (folder, env for a GpuNode using it)."""
+    folder = tempfile.mkdtemp(prefix="atlas-smi-")
+    lines = "".join(f'echo "{i}, GPU-{str(i) * 8}-{tag}-0000-0000-000000000000, {model}, 81920 MiB"\n'
+                    for i in range(count))
+    with open(folder + "/nvidia-smi", "w") as f:
+        f.write("#!/bin/sh\n" + lines)
+    os.chmod(folder + "/nvidia-smi", 0o750)
+    return folder, {"PATH": folder + ":" + os.environ.get("PATH", ""), "NUM_WORKERS": ""}
 
 
 def bundle_bytes(job_id, files, compresslevel=9):

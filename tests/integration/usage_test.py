@@ -17,55 +17,21 @@ import json
 import os
 import shutil
 import signal
-import stat
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
 
 import harness
-from harness import Node, wait_until
+from harness import GpuNode, stand_in_nvidia_smi, wait_until
 
 CTL = os.environ.get("ATLAS_CTL", "atlas-ctl")
 MODEL = "NVIDIA Stand-in H100 80GB HBM3"
-FAKE_SMI = "#!/bin/sh\n# Stands in for nvidia-smi --query-gpu=index,uuid,name,memory.total " \
-           "--format=csv,noheader\n" + "".join(
-               f'echo "{i}, GPU-{i}{i}{i}{i}{i}{i}{i}{i}-bbbb-0000-0000-000000000000, {MODEL}, '
-               f'81559 MiB"\n' for i in range(4))
 TAG = uuid.uuid4().hex[:6]
 TERMINAL = {"completed", "failed", "cancelled"}
 
-bin_dir = tempfile.mkdtemp(prefix="atlas-smi-")
-with open(bin_dir + "/nvidia-smi", "w") as f:
-    f.write(FAKE_SMI)
-os.chmod(bin_dir + "/nvidia-smi", stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP)
-gpu_env = {"PATH": bin_dir + ":" + os.environ.get("PATH", ""), "NUM_WORKERS": ""}
-
-
-class GpuNode(Node):
-    """A node started with -g; stop_server() leaves its Redis up."""
-
-    def start(self, timeout=30):
-        self.log = open(self.home + "/node.log", "ab")
-        env = {k: v for k, v in self.env.items() if k != "CUDA_VISIBLE_DEVICES"}
-        self.proc = subprocess.Popen([harness.SERVER, "start", "-g", "--foreground"], env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        wait_until(self.healthy, timeout, "atlas-server -g to serve")
-        self.write_submission_config()
-        return self
-
-    def stop_server(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.log.close()
-
+bin_dir, gpu_env = stand_in_nvidia_smi(MODEL, tag="bbbb")
 
 node = GpuNode(env=gpu_env)
 jobs = {}  # job id -> (user, project, GPUs, seconds)
