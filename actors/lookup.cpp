@@ -329,18 +329,15 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
       flush(self);
       if (!events::valid_id(after))
         return make_error(ec::invalid_argument, "'" + after + "' is not an event id");
-      auto reply = self->state.redis->command(events::read_after(after, max));
-      if (!reply)
-        return unavailable();
-      return events::to_json(events::from_reply(*reply), after);
+      if (auto page = events::read_page(*self->state.redis, after, max))
+        return std::move(*page);
+      return unavailable();
     },
     [=](usage_atom, double since, double until) -> caf::result<std::string> {
       flush(self);
-      auto days = usage::days_between(since, until);
-      auto replies = self->state.redis->reads(usage::reads(days));
-      if (!replies)
-        return unavailable();
-      return usage::to_json(usage::rows_from(days, *replies), "", since, until);
+      if (auto rows = usage::read_rows(*self->state.redis, since, until))
+        return std::move(*rows);
+      return unavailable();
     },
     [=](metrics_atom) -> caf::result<std::vector<uint64_t>> {
       flush(self);

@@ -124,6 +124,14 @@ result<page> from_json(const std::string& body) {
   return out;
 }
 
+std::optional<std::string> read_page(redis_writer& redis, const std::string& after,
+                                     uint64_t count) {
+  auto reply = redis.command(read_after(after, count));
+  if (!reply)
+    return std::nullopt;
+  return to_json(from_reply(*reply), after);
+}
+
 std::string to_sse(const std::vector<event>& evs) {
   std::string out;
   for (auto& e : evs)

@@ -14,12 +14,14 @@
 // - "node": node, event ("joined", "left", "drained", "undrained"), detail
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "adapters/redis_client.hpp"
 #include "adapters/status.hpp"
+#include "library/redis_writer.hpp"
 #include "messages/job.hpp"
 
 namespace atlas::events {
@@ -69,6 +71,11 @@ struct page {
   std::string last;
 };
 result<page> from_json(const std::string& body);
+
+/// A page of events after `after` (checked with valid_id first) read on
+/// `redis`: to_json()'s text; nullopt when Redis is unavailable.
+std::optional<std::string> read_page(redis_writer& redis, const std::string& after,
+                                     uint64_t count);
 
 /// Server-sent events: "id: <id>\nevent: <kind>\ndata: <json>\n\n" each.
 std::string to_sse(const std::vector<event>& evs);

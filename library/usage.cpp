@@ -323,4 +323,12 @@ result<std::vector<totals>> from_json(const std::string& body) {
   return out;
 }
 
+std::optional<std::string> read_rows(redis_writer& redis, double since, double until) {
+  auto days = days_between(since, until);
+  auto replies = redis.reads(reads(days));
+  if (!replies)
+    return std::nullopt;
+  return to_json(rows_from(days, *replies), "", since, until);
+}
+
 } // namespace atlas::usage

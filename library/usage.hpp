@@ -14,12 +14,14 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "adapters/redis_client.hpp"
 #include "adapters/status.hpp"
+#include "library/redis_writer.hpp"
 #include "messages/job.hpp"
 
 namespace atlas::usage {
@@ -72,6 +74,11 @@ result<std::vector<totals>> aggregate(const std::vector<totals>& rows, const std
 /// (day, user, project) row carries all three names.
 std::string to_json(const std::vector<totals>& rows, const std::string& by, double since,
                     double until);
+
+/// The per-(day, user, project) rows of the jobs that ended between `since`
+/// and `until`, read on `redis`: to_json()'s text with by "" ; nullopt when
+/// Redis is unavailable.
+std::optional<std::string> read_rows(redis_writer& redis, double since, double until);
 
 /// Parses to_json()'s "rows" back (atlas-ctl, tests).
 result<std::vector<totals>> from_json(const std::string& body);

@@ -59,17 +59,14 @@ tracking_actor::behavior_type tracking_impl(tracking_ptr self, redis_target targ
     [=](events_atom, const std::string& after, uint64_t max) -> caf::result<std::string> {
       if (!events::valid_id(after))
         return make_error(ec::invalid_argument, "'" + after + "' is not an event id");
-      auto reply = self->state.redis->command(events::read_after(after, max));
-      if (!reply)
-        return make_error(ec::unavailable, "Redis is unavailable");
-      return events::to_json(events::from_reply(*reply), after);
+      if (auto page = events::read_page(*self->state.redis, after, max))
+        return std::move(*page);
+      return make_error(ec::unavailable, "Redis is unavailable");
     },
     [=](usage_atom, double since, double until) -> caf::result<std::string> {
-      auto days = usage::days_between(since, until);
-      auto replies = self->state.redis->reads(usage::reads(days));
-      if (!replies)
-        return make_error(ec::unavailable, "Redis is unavailable");
-      return usage::to_json(usage::rows_from(days, *replies), "", since, until);
+      if (auto rows = usage::read_rows(*self->state.redis, since, until))
+        return std::move(*rows);
+      return make_error(ec::unavailable, "Redis is unavailable");
     },
     [=](stats_atom) {
       auto& st = self->state;
