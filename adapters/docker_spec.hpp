@@ -14,13 +14,11 @@
 #include <string_view>
 #include <vector>
 
+#include "adapters/byte_size.hpp"
+
 namespace atlas::docker {
 
-/// A memory size as docker-py reads `mem_limit`: "4g", "512m", "1.5g",
-/// "64k", "100b" (units 1024-based, case-insensitive, "gb"/"mb" accepted).
-/// A bare number is a count of gigabytes when below 1 MiB (`--ram 4`), else
-/// of bytes. nullopt with `error` when it is not a size.
-std::optional<uint64_t> parse_memory(std::string_view text, std::string& error);
+using atlas::parse_memory;
 
 /// Where and how a job's container runs. Host paths are absolute.
 struct container_options {

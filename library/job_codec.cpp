@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "adapters/byte_size.hpp"
+
 namespace atlas {
 
 namespace {
@@ -64,6 +66,23 @@ void write_job_fields(json::writer& w, const job_record& rec) {
   w.kv("cpu_seconds", rec.cpu_seconds);
   w.kv("peak_memory_bytes", rec.peak_memory_bytes);
   w.kv("published", rec.published);
+  w.key("time_limit");
+  if (rec.time_limit_s > 0)
+    w.value(rec.time_limit_s);
+  else
+    w.null();
+  w.kv("cpus", rec.cpus);
+  w.kv("memory_bytes", rec.memory_bytes);
+  w.key("after").begin_array();
+  for (auto& d : rec.after)
+    w.value(d.job_id + ":" + d.when);
+  w.end_array();
+  w.key("groups").begin_array();
+  for (auto& g : rec.groups)
+    w.value(g);
+  w.end_array();
+  w.kv("preemptions", rec.preemptions);
+  w.kv("preempted_by", rec.preempted_by);
 }
 
 std::string to_json(const job_record& rec) {
@@ -126,6 +145,20 @@ result<job_record> job_from_json(std::string_view text) {
   rec.cpu_seconds = std::max(0.0, number_or_zero(*v, "cpu_seconds"));
   rec.peak_memory_bytes = static_cast<uint64_t>(std::max<int64_t>(0, v->get_int("peak_memory_bytes").value_or(0)));
   rec.published = static_cast<uint64_t>(std::max<int64_t>(0, v->get_int("published").value_or(0)));
+  rec.time_limit_s = std::max(0.0, number_or_zero(*v, "time_limit"));
+  rec.cpus = std::max(0.0, number_or_zero(*v, "cpus"));
+  rec.memory_bytes = static_cast<uint64_t>(std::max<int64_t>(0, v->get_int("memory_bytes").value_or(0)));
+  if (auto a = v->find("after"); a != nullptr && a->is_array())
+    for (auto& d : a->array)
+      if (d.is_string())
+        if (auto dep = parse_dependency(d.string))
+          rec.after.push_back(std::move(*dep));
+  if (auto g = v->find("groups"); g != nullptr && g->is_array())
+    for (auto& name : g->array)
+      if (name.is_string())
+        rec.groups.push_back(name.string);
+  rec.preemptions = std::max<int64_t>(0, v->get_int("preemptions").value_or(0));
+  rec.preempted_by = v->get_int("preempted_by").value_or(0);
   return rec;
 }
 
@@ -174,8 +207,49 @@ result<job_record> job_from_submission(std::string_view body) {
       return status::fail("Bad max_retries: expected a whole number >= 0");
     rec.max_retries = *n;
   }
+  if (auto t = v->find("time_limit"); t != nullptr && !t->is_null()) {
+    if (!t->is_number() || !(t->number > 0) || t->number > 1e9)
+      return status::fail("Bad time_limit: expected a number of seconds > 0");
+    rec.time_limit_s = t->number;
+  }
+  if (auto a = v->find("after"); a != nullptr && !a->is_null()) {
+    if (!a->is_array() || a->array.size() > max_dependencies)
+      return status::fail("Bad after: expected a list of up to 64 \"<job_id>[:ok|:any|:failed]\"");
+    for (auto& d : a->array) {
+      auto dep = d.is_string() ? parse_dependency(d.string) : std::nullopt;
+      if (!dep)
+        return status::fail("Bad after: expected \"<job_id>[:ok|:any|:failed]\", got "
+                            + d.dump());
+      rec.after.push_back(std::move(*dep));
+    }
+  }
+  if (auto c = spec->find("cpus"); c != nullptr && !c->is_null()) {
+    if (!c->is_number() || !(c->number > 0) || c->number > 1e6)
+      return status::fail("Bad spec.cpus: expected a number of CPUs > 0");
+    rec.cpus = c->number;
+  }
+  if (auto m = spec->find("mem_limit"); m != nullptr && !m->is_null()) {
+    std::string err;
+    auto bytes = m->is_string() ? parse_memory(m->string, err)
+                 : m->is_number() && m->number >= 0 ? std::optional<uint64_t>(static_cast<uint64_t>(m->number))
+                 : std::nullopt;
+    if (!bytes)
+      return status::fail(err.empty() ? "Bad spec.mem_limit: expected a size such as 4g or 512m" : err);
+    rec.memory_bytes = *bytes;
+  }
   rec.state = job_state::queued;
   return rec;
+}
+
+std::optional<job_dependency> parse_dependency(std::string_view text) {
+  job_dependency dep;
+  auto colon = text.rfind(':');
+  dep.job_id = std::string(text.substr(0, colon));
+  if (colon != std::string_view::npos)
+    dep.when = std::string(text.substr(colon + 1));
+  if (!valid_job_id(dep.job_id) || (dep.when != "ok" && dep.when != "any" && dep.when != "failed"))
+    return std::nullopt;
+  return dep;
 }
 
 bool valid_job_id(std::string_view id) {

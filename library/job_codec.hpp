@@ -23,9 +23,17 @@ void write_job_fields(json::writer& w, const job_record& rec);
 result<job_record> job_from_json(std::string_view text);
 
 /// Builds a new record from a POST /queued_jobs body:
-/// {job_id, spec, metadata:{project_name, username}, gpu_spec:{num_gpus}, priority}.
-/// Fails with a message fit for a 400 answer.
+/// {job_id, spec, metadata:{project_name, username}, gpu_spec:{num_gpus}, priority,
+/// max_retries, time_limit (seconds), after: ["<job_id>[:ok|:any|:failed]", ...]};
+/// spec.cpus and spec.mem_limit are what it asks for. Fails with a message
+/// fit for a 400 answer.
 result<job_record> job_from_submission(std::string_view body);
+
+/// The most dependencies one job may have.
+constexpr size_t max_dependencies = 64;
+
+/// "<job_id>[:ok|:any|:failed]" (ok when none is given); nullopt otherwise.
+std::optional<job_dependency> parse_dependency(std::string_view text);
 
 /// UUIDs or [A-Za-z0-9_-]{1,64}: safe as a path segment and a Redis key part.
 bool valid_job_id(std::string_view id);

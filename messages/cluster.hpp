@@ -26,13 +26,16 @@ struct slot_info {
   job_report report;
   std::vector<std::string> job_gpus; // the GPUs of its node its current job holds
   std::string gpu_model;    // model name of its GPUs ("" without)
+  double node_cpus = 0;     // its node's CPUs for jobs (0: not counted)
+  uint64_t node_memory_bytes = 0; // its node's memory for jobs (0: not counted)
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, slot_info& x) {
   return f(caf::meta::type_name("atlas::slot_info"), x.key, x.node_id,
            x.host_address, x.index, x.gpus, x.current_job, x.jobs_run,
-           x.last_error, x.has_report, x.report, x.job_gpus, x.gpu_model);
+           x.last_error, x.has_report, x.report, x.job_gpus, x.gpu_model,
+           x.node_cpus, x.node_memory_bytes, finite_on_load(x.node_cpus));
 }
 
 /// A node as it introduces itself to the master.

@@ -25,6 +25,17 @@ typename Inspector::result_type inspect(Inspector& f, job_transition& x) {
            finite_on_load(x.time));
 }
 
+/// A job that must end a certain way before another may start.
+struct job_dependency {
+  std::string job_id;
+  std::string when = "ok"; // ok (completed) | failed | any (any final state)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_dependency& x) {
+  return f(caf::meta::type_name("atlas::job_dependency"), x.job_id, x.when);
+}
+
 /// Everything the system knows about one job. Persisted in Redis as JSON
 /// (see library/job_codec.hpp) and carried between actors and nodes.
 struct job_record {
@@ -57,6 +68,13 @@ struct job_record {
   /// How many entries of `history` are in the event stream; kept by the
   /// lookup actor, which publishes the others with the record's write.
   uint64_t published = 0;
+  double time_limit_s = 0;  // its run time limit; 0 = none (defaults applied at submit)
+  double cpus = 0;          // CPUs it asks for (0: none counted in placement)
+  uint64_t memory_bytes = 0; // memory it asks for (0: none counted)
+  std::vector<job_dependency> after; // jobs that must end first
+  std::vector<std::string> groups;   // its user's quota groups at submission
+  int64_t preemptions = 0;  // times it was preempted (its later runs see ATLAS_PREEMPTED=1)
+  int64_t preempted_by = 0; // priority of the job it last made way for
   /// The job's tracking secret for this dispatch (the SDK's credential).
   /// Travels to the slot only; never persisted (Redis keeps its digest),
   /// never written to an answer or a log.
@@ -70,7 +88,10 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
            x.queued_time, x.start_time, x.end_time, x.return_code,
            x.has_return_code, x.reason, x.node, x.host_address, x.slot,
            x.retries, x.max_retries, x.pin, x.seq, x.history, x.gpus,
-           x.gpu_model, x.cpu_seconds, x.peak_memory_bytes, x.published, x.job_secret, finite_on_load(x.queued_time, x.start_time, x.end_time, x.cpu_seconds));
+           x.gpu_model, x.cpu_seconds, x.peak_memory_bytes, x.published, x.time_limit_s, x.cpus, x.memory_bytes, x.after,
+           x.groups, x.preemptions, x.preempted_by, x.job_secret,
+           finite_on_load(x.queued_time, x.start_time, x.end_time, x.cpu_seconds,
+                          x.time_limit_s, x.cpus));
 }
 
 /// What a slot reports about the job it runs.

@@ -57,6 +57,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<slot_info>("atlas::slot_info");
   cfg.add_message_type<node_info>("atlas::node_info");
   cfg.add_message_type<job_transition>("atlas::job_transition");
+  cfg.add_message_type<job_dependency>("atlas::job_dependency");
   cfg.add_message_type<actor_stats>("atlas::actor_stats");
   cfg.add_message_type<node_view>("atlas::node_view");
   cfg.add_message_type<queue_entry>("atlas::queue_entry");
