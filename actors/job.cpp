@@ -24,6 +24,7 @@ struct job_state_data {
   worker_slot_actor slot;
   int max_retries = 2;
   bool stop_requested = false; // desired state, kept apart from rec.state
+  bool preempting = false;     // asked to make way: its loss is a requeue, not a retry
   // The slot's final report is answered only once it is persisted: a slot
   // that gets no answer keeps the news for the next master.
   caf::typed_response_promise<bool> final_ack;
@@ -95,14 +96,18 @@ void handle_lost(job_ptr self, const std::string& reason) {
     return;
   rec.reason = reason;
   auto allowed = rec.max_retries >= 0 ? rec.max_retries : self->state.max_retries;
-  if (rec.retries >= allowed) {
+  bool preempted = self->state.preempting;
+  if (preempted) {
+    ++rec.preemptions; // not a retry: it goes back to the head of its class
+  } else if (rec.retries >= allowed) {
     transition(self, job_state::failed);
     rec.reason = "lost: " + reason + " (no retries left)";
     rec.end_time = now_seconds();
     finish(self);
     return;
+  } else {
+    ++rec.retries;
   }
-  ++rec.retries;
   transition(self, job_state::queued);
   rec.slot.clear();
   rec.node.clear();
@@ -111,7 +116,10 @@ void handle_lost(job_ptr self, const std::string& reason) {
   rec.start_time = 0;
   rec.job_secret.clear(); // the next dispatch makes a new one
   self->state.slot = nullptr;
-  spdlog::warn("job lost, requeued job_id={} retry={}: {}", rec.job_id, rec.retries, reason);
+  if (preempted)
+    spdlog::info("job preempted, requeued job_id={} preemptions={}", rec.job_id, rec.preemptions);
+  else
+    spdlog::warn("job lost, requeued job_id={} retry={}: {}", rec.job_id, rec.retries, reason);
   // Queued again, it is a record in the master's queue until its next
   // dispatch spawns a new lifecycle actor: this one ends (unless a stop
   // cancelled it meanwhile, which ends it through finish()).
@@ -275,6 +283,18 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
         self->send(st.slot, stop_atom::value, st.rec.job_id);
       }
       return true;
+    },
+    [=](preempt_atom, int64_t priority) {
+      if (!local_only(self, "preempt"))
+        return;
+      auto& st = self->state;
+      bool placed = st.rec.state == job_state::pending || st.rec.state == job_state::running;
+      if (!placed || st.stop_requested || st.preempting || !st.slot)
+        return;
+      st.preempting = true;
+      st.rec.preempted_by = priority;
+      spdlog::info("preempting job_id={} for priority {}", st.rec.job_id, priority);
+      self->send(st.slot, preempt_atom::value, st.rec.job_id);
     },
     [=](placed_atom, const std::string& slot_key) -> caf::result<bool> {
       // Asked by the slot the job runs on: true only when it is still there.

@@ -80,8 +80,10 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         spdlog::warn("job failed before start job_id={} slot={}: {}", id, st.info.key, error);
         report(self, job_state::failed, error);
       } else if (st.stop_requested) {
-        if (st.requeue)
+        if (st.cause == stop_cause::drain)
           report(self, job_state::lost, "node shut down before the job started");
+        else if (st.cause == stop_cause::preempted)
+          report(self, job_state::lost, "preempted by a job of a higher priority before it started");
         else
           report(self, job_state::cancelled, "stopped by user before it started");
       } else {
@@ -123,7 +125,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         finish(self);
         return;
       }
-      auto outcome = classify_exit(status, sig, error, st.stop_requested, st.requeue, failure);
+      auto outcome = classify_exit(status, sig, error, st.cause, failure);
       spdlog::info("job exited job_id={} slot={} state={} {}", id, st.info.key,
                    to_string(outcome.state), outcome.reason);
       st.job.state = outcome.state;
@@ -156,6 +158,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       if (!st.busy || id != st.job.job_id || st.exited)
         return;
       st.stop_requested = true;
+      if (st.cause == stop_cause::none)
+        st.cause = stop_cause::user;
       if (!st.started)
         return; // not started yet: prepared/started see the flag
       spdlog::info("stopping job job_id={} slot={} grace={}s", id, st.info.key,
@@ -183,6 +187,20 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         on_timeout();
       tick_if_waiting(self);
     },
+    [=](preempt_atom, const std::string& id) {
+      if (auto who = sender_of(self); !who.local_or("master")) {
+        refuse(self, who, "preempt");
+        return;
+      }
+      auto& st = self->state;
+      if (!st.busy || id != st.job.job_id || st.exited || st.stop_requested)
+        return;
+      st.cause = stop_cause::preempted;
+      spdlog::info("preempting job job_id={} slot={}", id, st.info.key);
+      if (st.started) // the warning first, so the job knows why SIGTERM follows
+        st.runner->signal(run_id(st), st.ctx.config->warning_signal);
+      self->send(self, stop_atom::value, id);
+    },
     [=](kill_atom, const std::string& id) {
       if (!local_only(self, "kill"))
         return;
@@ -200,7 +218,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         self->send(st.master, drain_atom::value, st.info.key);
       st.draining = true;
       if (stop_job && st.busy) {
-        st.requeue = true;
+        st.cause = stop_cause::drain;
         self->send(self, stop_atom::value, st.job.job_id);
       }
     },

@@ -16,6 +16,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/counted.hpp"
+#include "actors/policy/job_runtime.hpp"
 #include "actors/worker_slot.hpp"
 #include "messages/actors.hpp"
 
@@ -41,7 +42,7 @@ struct slot_state {
   bool exited = false;
   bool stop_requested = false;
   bool draining = false;
-  bool requeue = false; // stopped by a node drain: the job goes back to the queue
+  stop_cause cause = stop_cause::none; // why it stops, once a stop began
   bool discarded = false; // the master gave the job to someone else: no report
   bool exit_held = false; // ended while the master was away: files untouched until it confirms
   // Questions to the job's lifecycle actor wait for their answer until a

@@ -79,7 +79,7 @@ void finish(slot_ptr self, bool master_freed) {
   st.pid = 0;
   st.exited = false;
   st.stop_requested = false;
-  st.requeue = false;
+  st.cause = stop_cause::none;
   st.discarded = false;
   st.exit_held = false;
   st.info.current_job.clear();

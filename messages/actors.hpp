@@ -82,6 +82,10 @@ using worker_slot_actor = caf::typed_actor<
   caf::reacts_to<stop_atom, std::string>,
   // Stops taking work; `true` also stops the running job.
   caf::reacts_to<drain_atom, bool>,
+  // Makes way for a job of a higher priority: the warning signal and
+  // SIGTERM, SIGKILL after the grace period; reports the job `lost` with a
+  // reason starting "preempted" (its lifecycle requeues it).
+  caf::reacts_to<preempt_atom, std::string>,
   // A (new) master: register with it, telling it about the job in hand.
   caf::reacts_to<register_atom, caf::actor /* master_actor */>,
   // The master gave the job in hand to someone else: kill this copy silently.
@@ -130,6 +134,9 @@ using job_actor = caf::typed_actor<
   caf::reacts_to<lost_atom, std::string>,
   // A user asked to stop the job.
   caf::replies_to<stop_atom>::with<bool>,
+  // The master preempts the job for one of this priority: it is stopped on
+  // its slot and requeued at the head of its class, its retries untouched.
+  caf::reacts_to<preempt_atom, int64_t>,
   // The current record.
   caf::replies_to<get_atom>::with<job_record>,
   // Whether the job is still placed on this slot (pending or running

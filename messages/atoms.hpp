@@ -55,5 +55,7 @@ using usage_atom = caf::atom_constant<caf::atom("usage")>;
 using events_atom = caf::atom_constant<caf::atom("events")>;
 using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
+using preempt_atom = caf::atom_constant<caf::atom("preempt")>;
+using limit_atom = caf::atom_constant<caf::atom("limit")>;
 
 } // namespace atlas

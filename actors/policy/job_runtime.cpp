@@ -84,8 +84,8 @@ std::optional<launch> make_launch(const node_config& cfg, const job_record& job,
 }
 
 exit_outcome classify_exit(int64_t exit_status, int32_t term_signal,
-                           const std::string& start_error, bool stop_requested,
-                           bool node_draining, const std::string& failure) {
+                           const std::string& start_error, stop_cause cause,
+                           const std::string& failure) {
   exit_outcome out;
   if (!start_error.empty()) {
     out.state = job_state::failed;
@@ -96,10 +96,17 @@ exit_outcome classify_exit(int64_t exit_status, int32_t term_signal,
     out.return_code = exit_status;
     out.has_return_code = true;
   }
-  if (node_draining) {
+  if (cause == stop_cause::drain) {
     out.state = job_state::lost;
     out.reason = "node shut down while the job ran";
-  } else if (stop_requested) {
+  } else if (cause == stop_cause::preempted) {
+    out.state = job_state::lost;
+    out.reason = "preempted by a job of a higher priority";
+  } else if (cause == stop_cause::time_limit) {
+    out.state = job_state::failed;
+    out.reason = term_signal == SIGKILL ? "time limit (killed after the grace period)"
+                                        : "time limit";
+  } else if (cause == stop_cause::user) {
     out.state = job_state::cancelled;
     out.reason = term_signal == SIGKILL ? "stopped by user (killed after the grace period)"
                                         : "stopped by user";

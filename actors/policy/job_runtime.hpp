@@ -35,12 +35,20 @@ struct exit_outcome {
   bool has_return_code = false;
 };
 
-/// Maps a process end onto the lifecycle: 0 → completed; a stop the user
-/// asked for → cancelled; a drain of the node → lost (requeued); anything
-/// else → failed with a reason (`failure`, when the runner knows it, e.g. a
-/// container's "out of memory", wins over the exit code).
+/// Why a slot stopped its job, if it did.
+enum class stop_cause {
+  none,
+  user,       // a user asked: cancelled
+  drain,      // its node shuts down: lost, requeued
+  preempted,  // made way for a higher priority: lost ("preempted"), requeued
+  time_limit, // ran past its time limit: failed ("time limit")
+};
+
+/// Maps a process end onto the lifecycle: 0 → completed; a stop (`cause`)
+/// as that stop says; anything else → failed with a reason (`failure`, when
+/// the runner knows it, e.g. "out of memory", wins over the exit code).
 exit_outcome classify_exit(int64_t exit_status, int32_t term_signal,
-                           const std::string& start_error, bool stop_requested,
-                           bool node_draining = false, const std::string& failure = {});
+                           const std::string& start_error, stop_cause cause = stop_cause::none,
+                           const std::string& failure = {});
 
 } // namespace atlas

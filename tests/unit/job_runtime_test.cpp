@@ -75,30 +75,36 @@ TEST_CASE("a spec that cannot run is refused with a reason", "[job_runtime]") {
 }
 
 TEST_CASE("process ends map onto the lifecycle with reasons", "[job_runtime]") {
-  CHECK(classify_exit(0, 0, "", false).state == job_state::completed);
-  auto failed = classify_exit(3, 0, "", false);
+  CHECK(classify_exit(0, 0, "").state == job_state::completed);
+  auto failed = classify_exit(3, 0, "");
   CHECK(failed.state == job_state::failed);
   CHECK(failed.return_code == 3);
   CHECK(failed.reason == "exited with code 3");
-  auto killed = classify_exit(-1, SIGKILL, "", false);
+  auto killed = classify_exit(-1, SIGKILL, "");
   CHECK(killed.state == job_state::failed);
   CHECK(killed.reason.find("SIGKILL") != std::string::npos);
-  CHECK(classify_exit(-1, SIGTERM, "", true).state == job_state::cancelled);
-  CHECK(classify_exit(-1, SIGTERM, "", true, true).state == job_state::lost);
-  auto nostart = classify_exit(-1, 0, "cannot start 'x'", false);
+  CHECK(classify_exit(-1, SIGTERM, "", stop_cause::user).state == job_state::cancelled);
+  CHECK(classify_exit(-1, SIGTERM, "", stop_cause::drain).state == job_state::lost);
+  auto preempted = classify_exit(-1, SIGTERM, "", stop_cause::preempted);
+  CHECK(preempted.state == job_state::lost);
+  CHECK(preempted.reason.rfind("preempted", 0) == 0);
+  auto timed_out = classify_exit(-1, SIGKILL, "", stop_cause::time_limit);
+  CHECK(timed_out.state == job_state::failed);
+  CHECK(timed_out.reason.rfind("time limit", 0) == 0);
+  auto nostart = classify_exit(-1, 0, "cannot start 'x'");
   CHECK(nostart.state == job_state::failed);
   CHECK(nostart.reason.find("could not start") == 0);
 }
 
 TEST_CASE("a runner's own failure reason wins over the exit code, unless the job was stopped",
           "[job_runtime]") {
-  auto oom = classify_exit(137, 0, "", false, false, "out of memory");
+  auto oom = classify_exit(137, 0, "", stop_cause::none, "out of memory");
   CHECK(oom.state == job_state::failed);
   CHECK(oom.reason == "out of memory");
   CHECK(oom.return_code == 137);
-  CHECK(classify_exit(137, 0, "", true, false, "out of memory").state == job_state::cancelled);
-  CHECK(classify_exit(0, 0, "", false, false, "out of memory").state == job_state::failed);
-  auto lost = classify_exit(-1, 0, "", false, false, "lost the container: gone");
+  CHECK(classify_exit(137, 0, "", stop_cause::user, "out of memory").state == job_state::cancelled);
+  CHECK(classify_exit(0, 0, "", stop_cause::none, "out of memory").state == job_state::failed);
+  auto lost = classify_exit(-1, 0, "", stop_cause::none, "lost the container: gone");
   CHECK(lost.reason == "lost the container: gone");
   CHECK_FALSE(lost.has_return_code);
 }

@@ -69,6 +69,7 @@ job_actor::behavior_type fake_job(job_actor::pointer self, std::shared_ptr<heard
     [=](adopt_atom, worker_slot_actor&, const slot_info&) { return true; },
     [=](lost_atom, const std::string&) {},
     [=](stop_atom) { return true; },
+    [=](preempt_atom, int64_t) {},
     [=](get_atom) { return job_record{}; },
     [=](placed_atom, const std::string&) -> caf::result<bool> {
       log->note([&] { ++log->placed_asked; });
