@@ -27,6 +27,7 @@ master_actor::behavior_type master_impl(master_ptr self,
                                         std::shared_ptr<const node_config> cfg,
                                         lookup_actor lookup) {
   self->state.cfg = std::move(cfg);
+  self->state.policy.set_quotas(self->state.cfg->user_quotas, self->state.cfg->group_quotas);
   self->state.lookup = std::move(lookup);
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
@@ -115,7 +116,7 @@ master_actor::behavior_type master_impl(master_ptr self,
             if (auto j = st.jobs.find(held); j != st.jobs.end()) {
               if (!j->second.running) {
                 j->second.running = true;
-                st.policy.running_changed(j->second.username, 1);
+                st.policy.running_changed(j->second.entry, 1);
               }
               self->send(slot, adopt_atom::value, held, caf::actor_cast<caf::actor>(j->second.handle));
             }
@@ -246,6 +247,12 @@ master_actor::behavior_type master_impl(master_ptr self,
       if (auto err = operator_or_local("reading usage"))
         return err;
       return self->delegate(self->state.lookup, usage_atom::value, since, until);
+    },
+    [=](preempt_atom) {
+      if (!local_only(self, "preempt"))
+        return;
+      self->state.preempt_check_due = false;
+      try_dispatch(self);
     },
     [=](recover_atom) {
       if (!local_only(self, "recover"))

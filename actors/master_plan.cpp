@@ -48,13 +48,28 @@ dispatch_input dispatch_input_of(const master_state& st, double now) {
     auto& info = st.slots.at(key).info;
     if (auto n = st.nodes.find(info.node_id); n != st.nodes.end() && n->second.drained)
       continue;
-    if (auto [b, fresh] = in.busy.try_emplace(info.node_id, 0); fresh)
+    if (auto [b, fresh] = in.busy.try_emplace(info.node_id, 0); fresh) {
       b->second = st.busy_on(info.node_id);
+      auto& room = in.rooms[info.node_id];
+      if (auto use = st.node_use.find(info.node_id); use != st.node_use.end())
+        room = use->second;
+      room.cpus = info.node_cpus;
+      room.memory_bytes = info.node_memory_bytes;
+    }
     in.slots.push_back(open_slot{key, info.node_id, info.gpus});
   }
   if (!in.slots.empty())
     in.gpus = gpu_round_of(st, now);
   return in;
+}
+
+node_room largest_room(const master_state& st) {
+  node_room largest;
+  for (auto& [key, s] : st.slots) {
+    largest.cpus = std::max(largest.cpus, s.info.node_cpus);
+    largest.memory_bytes = std::max(largest.memory_bytes, s.info.node_memory_bytes);
+  }
+  return largest;
 }
 
 std::string gpu_misfit_of(const master_state& st, int64_t need) {

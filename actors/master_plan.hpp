@@ -21,6 +21,9 @@ gpu_round gpu_round_of(const master_state& st, double now);
 /// placement mode and this round's GPUs.
 dispatch_input dispatch_input_of(const master_state& st, double now);
 
+/// The most CPUs and memory any registered node offers (0: not counted).
+node_room largest_room(const master_state& st);
+
 /// Why a job asking for `need` GPUs can never run in the cluster as
 /// registered now; "" when it may.
 std::string gpu_misfit_of(const master_state& st, int64_t need);

@@ -13,6 +13,7 @@
 #include "actors/job.hpp"
 #include "actors/master_plan.hpp"
 #include "actors/master_state.hpp"
+#include "actors/policy/job_limits.hpp"
 #include "actors/policy/queued_record.hpp"
 #include "library/job_codec.hpp"
 #include "library/metrics.hpp"
@@ -22,8 +23,7 @@ namespace atlas {
 
 void enqueue_local(master_ptr self, job_record rec) {
   auto& st = self->state;
-  st.policy.push(queued_job{rec.job_id, rec.username, rec.priority, rec.num_gpus, rec.pin,
-                            rec.seq, rec.queued_time});
+  st.policy.push(queue_entry_of(rec));
   st.queued[rec.job_id] = std::move(rec);
 }
 
@@ -36,13 +36,21 @@ bool hand_out(master_ptr self, assignment& a) {
   auto& st = self->state;
   auto rec = st.queued.extract(a.job.job_id);
   if (rec.empty()) {
-    st.policy.running_changed(a.job.username, -1);
+    st.policy.running_changed(a.job, -1);
     return false;
   }
   auto& slot = st.slots.at(a.slot_key);
-  auto handle = spawn_job(self->system(), std::move(rec.mapped()), st.lookup, self,
-                          st.cfg->max_retries);
-  auto active = st.jobs.insert_or_assign(a.job.job_id, active_job{handle, a.job.username, true}).first;
+  active_job job;
+  job.entry = a.job;
+  job.running = true;
+  job.node = slot.info.node_id;
+  job.dispatched = now_seconds();
+  job.preemptions = rec.mapped().preemptions;
+  job.preempted_by = rec.mapped().preempted_by;
+  job.handle = spawn_job(self->system(), std::move(rec.mapped()), st.lookup, self,
+                         st.cfg->max_retries);
+  st.use_room(job, 1);
+  auto active = st.jobs.insert_or_assign(a.job.job_id, std::move(job)).first;
   slot.info.current_job = a.job.job_id;
   slot.info.job_gpus = std::move(a.gpus);
   st.free_slots.erase(a.slot_key);
@@ -62,11 +70,13 @@ void try_dispatch(master_ptr self) {
   while (!all_out && !st.free_slots.empty() && st.policy.size() > 0) {
     auto plan = plan_dispatch(st.policy, dispatch_input_of(st, now_seconds()));
     if (plan.empty())
-      return; // nothing queued fits any free slot
+      break; // nothing queued fits any free slot
     all_out = true;
     for (auto& a : plan)
       all_out = hand_out(self, a) && all_out;
   }
+  if (st.cfg->preemption && st.policy.size() > 0)
+    maybe_preempt(self);
 }
 
 /// Writes a record no actor holds; retries while Redis is away (the lookup
@@ -123,8 +133,10 @@ void release_job(master_ptr self, const std::string& id) {
   if (j == st.jobs.end())
     return;
   if (j->second.running)
-    st.policy.running_changed(j->second.username, -1);
+    st.policy.running_changed(j->second.entry, -1);
+  st.use_room(j->second, -1);
   st.jobs.erase(j);
+  preemption_over(st, id);
 }
 
 namespace {
@@ -166,7 +178,10 @@ void recover(master_ptr self) {
           } else {
             // Its slot may still run it: wait for the slot to rejoin.
             auto handle = spawn_job(self->system(), rec, st.lookup, self, st.cfg->max_retries);
-            st.jobs[rec.job_id] = active_job{handle, rec.username, false};
+            auto& job = st.jobs[rec.job_id] = active_job{handle, queue_entry_of(rec), false, rec.node,
+                                                         rec.start_time, rec.preemptions,
+                                                         rec.preempted_by};
+            st.use_room(job, 1);
             st.awaiting.insert(rec.job_id);
           }
         }
@@ -194,8 +209,15 @@ caf::result<std::string> submit_job(master_ptr self, job_record rec) {
   rec.seq = st.next_seq();
   rec.queued_time = now_seconds();
   rec.history = {job_transition{job_state::queued, rec.queued_time, {}}};
+  add_config_groups(rec, *st.cfg);
+  if (auto why = apply_time_limit(rec, *st.cfg); !why.empty())
+    return make_error(ec::invalid_argument, why);
+  if (auto why = st.policy.quotas().never_fits(queue_entry_of(rec)); !why.empty())
+    return make_error(ec::invalid_argument, "over quota for good: " + why);
   // A job no node could ever run fails at once, on the record.
   auto misfit = gpu_misfit_of(st, rec.num_gpus);
+  if (misfit.empty() && !st.slots.empty())
+    misfit = room_misfit(queue_entry_of(rec), largest_room(st));
   if (!misfit.empty()) {
     rec.state = job_state::failed;
     rec.reason = misfit;
@@ -237,9 +259,11 @@ void requeue_job(master_ptr self, job_record rec) {
   if (j == st.jobs.end() || rec.state != job_state::queued)
     return;
   if (j->second.running)
-    st.policy.running_changed(j->second.username, -1);
+    st.policy.running_changed(j->second.entry, -1);
+  st.use_room(j->second, -1);
   st.jobs.erase(j);
   st.awaiting.erase(rec.job_id);
+  preemption_over(st, rec.job_id);
   // The slot that lost it may still list it: free that record.
   for (auto& [key, s] : st.slots)
     if (s.info.current_job == rec.job_id)

@@ -16,6 +16,7 @@
 #include <caf/result.hpp>
 
 #include "actors/counted.hpp"
+#include "actors/policy/dispatch_plan.hpp"
 #include "actors/policy/queue_policy.hpp"
 #include "messages/actors.hpp"
 #include "library/config.hpp"
@@ -37,8 +38,12 @@ struct node_entry {
 
 struct active_job {
   job_actor handle;
-  std::string username;
-  bool running = false; // counted in the policy's fair share
+  queued_job entry;     // as the policy knew it: owner, priority, what it asks
+  bool running = false; // counted in the policy's fair share and quotas
+  std::string node;     // where it was dispatched ("" while recovered, unadopted)
+  double dispatched = 0; // when (epoch seconds)
+  int64_t preemptions = 0;
+  int64_t preempted_by = 0;
 };
 
 struct master_state {
@@ -61,6 +66,12 @@ struct master_state {
   bool recovered = false;
   std::vector<std::pair<slot_info, worker_slot_actor>> early_slots;
   std::map<std::string, node_entry> nodes;             // by node id
+  // Jobs being preempted, each with the job it makes way for: no new
+  // preemption is planned while one is under way.
+  std::map<std::string, std::string> preempting;
+  bool preempt_check_due = false; // a preempt_atom to itself is on its way
+  // CPUs and memory the dispatched jobs asked of each node.
+  std::map<std::string, node_room> node_use;
   uint64_t last_seq = 0;
 
   /// Submission order that stays monotonic across master restarts.
@@ -70,6 +81,16 @@ struct master_state {
       duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
     last_seq = std::max(last_seq + 1, now);
     return last_seq;
+  }
+
+  /// A dispatched job starts (+1) or stops (-1) using its node's room.
+  void use_room(const active_job& job, int sign) {
+    if (job.node.empty() || (job.entry.cpus <= 0 && job.entry.memory_bytes == 0))
+      return;
+    auto& use = node_use[job.node];
+    use.used_cpus = std::max(0.0, use.used_cpus + sign * job.entry.cpus);
+    use.used_memory_bytes = sign > 0 ? use.used_memory_bytes + job.entry.memory_bytes
+                            : use.used_memory_bytes - std::min(use.used_memory_bytes, job.entry.memory_bytes);
   }
 
   /// Adds or replaces a slot in the registry.
@@ -133,6 +154,14 @@ caf::result<job_record> dequeue_at(master_ptr self, uint64_t pos);
 caf::result<bool> move_queued(master_ptr self, uint64_t from, uint64_t to);
 /// Cancels every queued job; answers how many.
 caf::result<uint64_t> clear_queue(master_ptr self);
+
+/// Preempts lower-priority jobs for the first waiting job of the highest
+/// priority that cannot be placed, when scheduling.preemption is on
+/// (master_preemption.cpp, deciding with policy/preemption.hpp).
+void maybe_preempt(master_ptr self);
+
+/// A job left the master's hands (ended or requeued): no longer preempting.
+void preemption_over(master_state& st, const std::string& id);
 
 /// Every node with its slots, heartbeat and drain flag.
 std::vector<node_view> node_views(master_ptr self);

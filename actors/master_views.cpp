@@ -43,6 +43,16 @@ std::vector<queue_entry> queue_with_reasons(master_ptr self) {
     if (st.free_slots.count(key) && !st.draining.count(key) && !round.held.count(node))
       most_gpus_free = std::max(most_gpus_free, round.ledger.free(node));
   }
+  // CPUs and memory: the rooms of the nodes with a free slot.
+  auto open_rooms = dispatch_input_of(st, now_seconds()).rooms;
+  auto room_free = [&](const queued_job& q) {
+    if (q.cpus <= 0 && q.memory_bytes == 0)
+      return true;
+    for (auto& [node, room] : open_rooms)
+      if (room.fits(q))
+        return true;
+    return false;
+  };
   std::vector<queue_entry> out;
   uint64_t pos = 0;
   for (auto& q : st.policy.ordered()) {
@@ -54,8 +64,11 @@ std::vector<queue_entry> queue_with_reasons(master_ptr self) {
     e.position = pos++;
     auto need = q.num_gpus;
     auto gpus = need > 0 ? " (needs " + std::to_string(need) + " GPUs)" : std::string{};
+    auto over_quota = st.policy.quotas().blocks(q);
     if (most_gpus < 0)
       e.reason = "no slots in the cluster";
+    else if (!over_quota.empty())
+      e.reason = "over quota: " + over_quota;
     else if (auto h = held_for.find(q.job_id); h != held_for.end())
       e.reason = "waited long: GPUs of node " + h->second + " are held for it" + gpus;
     else if (need > most_gpus)
@@ -64,6 +77,9 @@ std::vector<queue_entry> queue_with_reasons(master_ptr self) {
       e.reason = "nodes drained" + gpus;
     else if (need > most_gpus_free)
       e.reason = (need > 0 ? "not enough free GPUs on one node" : "no free slot") + gpus;
+    else if (!room_free(q))
+      e.reason = "no free node has room: asks " + amount_text(q.cpus) + " CPUs, "
+                 + amount_text(static_cast<double>(q.memory_bytes) / (1ull << 30)) + " GiB";
     else
       e.reason = "fair-share turn: dispatched next";
     out.push_back(std::move(e));

@@ -42,6 +42,8 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
   st.info.gpus = std::move(gpus);
   if (!st.info.gpus.empty())
     st.info.gpu_model = st.ctx.config->gpu_model;
+  st.info.node_cpus = st.ctx.config->node_cpus;
+  st.info.node_memory_bytes = st.ctx.config->node_memory_bytes;
   if (master) // worker nodes hand the master over once they joined
     self->send(master, register_atom::value, st.info, worker_slot_actor{self});
   self->send(node, register_atom::value, worker_slot_actor{self});

@@ -295,6 +295,10 @@ verdict verify(std::string_view token, const key_set& keys, const policy& p, int
       for (auto& r : roles->array)
         if (r.is_string())
           v.who.roles.push_back(r.string);
+  if (auto groups = payload->find("groups"); groups && groups->is_array())
+    for (auto& g : groups->array)
+      if (g.is_string() && !g.string.empty())
+        v.who.groups.push_back(g.string[0] == '/' ? g.string.substr(1) : g.string);
   v.who.json = payload->dump();
   return v;
 }

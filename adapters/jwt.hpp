@@ -66,6 +66,7 @@ struct claims {
   std::string subject;            // sub
   std::string username;           // preferred_username (sub when absent)
   std::vector<std::string> roles; // realm_access.roles
+  std::vector<std::string> groups; // groups (Keycloak's group mapper; "/ml" reads as "ml")
   int64_t expires_at = 0;         // exp
   std::string json;               // the payload as sent (compact JSON)
 

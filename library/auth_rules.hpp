@@ -19,6 +19,8 @@ namespace atlas::auth {
 /// Headers the gateway sets after verification; never trusted from clients.
 constexpr const char* user_header = "x-atlas-user";
 constexpr const char* admin_header = "x-atlas-admin";
+/// The token's groups and realm roles, comma-separated: quota groups.
+constexpr const char* groups_header = "x-atlas-groups";
 
 /// Requests that need no bearer token even in -p mode: logging in, health,
 /// the dashboard's static files, the in-job tracking routes (they check the

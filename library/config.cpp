@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <optional>
 #include <string_view>
 
+#include "adapters/byte_size.hpp"
 #include "library/auth_config.hpp"
 #include "library/config_files.hpp"
 #include "library/config_hosts.hpp"
@@ -49,6 +51,20 @@ void read_environment(sink& sk, const std::map<std::string, std::string>& env, n
     if (!n || *n > 4096)
       return sk.fail("NUM_WORKERS: expected a whole number >= 0, got '" + *v + "'");
     c.num_workers = static_cast<int>(*n);
+  }
+  if (auto v = env_value(env, "ATLAS_NODE_CPUS")) {
+    char* end = nullptr;
+    double n = std::strtod(v->c_str(), &end);
+    if (end == v->c_str() || *end != '\0' || !(n > 0) || n > 1e6)
+      return sk.fail("ATLAS_NODE_CPUS: expected a number of CPUs > 0, got '" + *v + "'");
+    c.node_cpus = n;
+  }
+  if (auto v = env_value(env, "ATLAS_NODE_MEMORY")) {
+    std::string why;
+    auto bytes = parse_memory(*v, why);
+    if (!bytes || *bytes == 0)
+      return sk.fail("ATLAS_NODE_MEMORY: expected a size such as 64g or 512m, got '" + *v + "'");
+    c.node_memory_bytes = *bytes;
   }
   std::pair<const char*, uint16_t*> ports[] = {{"ATLAS_GATEWAY_PORT", &c.gateway_port},
                                                {"ATLAS_CAF_PORT", &c.caf_port},

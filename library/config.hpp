@@ -18,6 +18,7 @@
 #include "library/settings/master.hpp"
 #include "library/settings/node.hpp"
 #include "library/settings/redis.hpp"
+#include "library/settings/scheduling.hpp"
 #include "library/settings/slot.hpp"
 
 namespace atlas {
@@ -33,7 +34,8 @@ struct node_config : node_settings,
                      master_settings,
                      slot_settings,
                      container_settings,
-                     auth_settings {
+                     auth_settings,
+                     scheduling_settings {
   /// Each component's validate(), then what spans components (distinct
   /// ports). "" or the first thing wrong, naming the setting.
   std::string validate() const;

@@ -67,6 +67,47 @@ void read_docker_section(const section& d, node_config& c) {
     d.bad("python", "the interpreter's name in the image, e.g. python3", d.get("python"));
 }
 
+/// A quota: {running_jobs, gpus, slots}, each a whole number.
+quota_limits read_quota(const section& q) {
+  quota_limits out;
+  q.known({"running_jobs", "gpus", "slots"});
+  q.whole("running_jobs", out.running_jobs, 0, INT32_MAX, "");
+  q.whole("gpus", out.gpus, 0, INT32_MAX, "");
+  q.whole("slots", out.slots, 0, INT32_MAX, "");
+  return out;
+}
+
+/// projects:, quotas: and scheduling: of atlas.config.yaml.
+void read_scheduling_sections(const section& f, node_config& c) {
+  if (auto projects = f.sub("projects")) {
+    for (auto& name : projects->keys()) {
+      auto p = projects->sub(name.c_str());
+      if (!p)
+        continue;
+      p->known({"time_limit_s", "max_time_limit_s"});
+      auto& limits = c.projects[name];
+      p->whole("time_limit_s", limits.time_limit_s, 0, INT32_MAX, " of seconds (0: none)");
+      p->whole("max_time_limit_s", limits.max_time_limit_s, 0, INT32_MAX, " of seconds (0: no maximum)");
+    }
+  }
+  if (auto q = f.sub("quotas")) {
+    q->known({"users", "groups", "members"});
+    for (auto [key, table] : {std::pair{"users", &c.user_quotas}, std::pair{"groups", &c.group_quotas}})
+      if (auto names = q->sub(key))
+        for (auto& name : names->keys())
+          if (auto limits = names->sub(name.c_str()))
+            (*table)[name] = read_quota(*limits);
+    if (auto members = q->sub("members"))
+      for (auto& group : members->keys())
+        members->strings(group.c_str(), c.group_members[group]);
+  }
+  if (auto s = f.sub("scheduling")) {
+    s->known({"preemption", "min_runtime_s"});
+    s->flag("preemption", c.preemption);
+    s->whole("min_runtime_s", c.min_runtime_s, 0, INT32_MAX, " of seconds");
+  }
+}
+
 } // namespace
 
 /// The original installer's files under config/local_docker_scheduler/.
@@ -151,7 +192,7 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   if (!f)
     return;
   f->known({"runner", "python", "ports", "redis", "directories", "limits", "cluster", "log_level",
-            "auth", "docker"});
+            "auth", "docker", "projects", "quotas", "scheduling"});
   // bench-sleep (benchmarks only) is accepted but not advertised.
   f->choice("runner", c.runner, {"process", "docker", "bench-sleep"}, "process or docker");
   f->str("python", c.python);
@@ -198,7 +239,7 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   if (auto l = f->sub("limits")) {
     l->known({"max_upload_mb", "max_body_kb", "max_header_kb", "log_cap_mb", "stop_grace_s",
               "idle_timeout_s", "max_retries", "drain_timeout_s", "gpu_reserve_after_s",
-              "actor_threads"});
+              "actor_threads", "time_limit_s", "max_time_limit_s"});
     uint64_t v = 0;
     if (l->whole("max_upload_mb", v, 1, 1u << 20, " of megabytes"))
       c.max_upload_bytes = v << 20;
@@ -214,7 +255,10 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     l->whole("drain_timeout_s", c.drain_timeout_s, 0, INT32_MAX, " of seconds");
     l->whole("gpu_reserve_after_s", c.gpu_reserve_after_s, 0, INT32_MAX, " of seconds");
     l->whole("actor_threads", c.actor_threads, 0, 256, " of threads (0: one per core)");
+    l->whole("time_limit_s", c.time_limit_s, 0, INT32_MAX, " of seconds (0: none)");
+    l->whole("max_time_limit_s", c.max_time_limit_s, 0, INT32_MAX, " of seconds (0: no maximum)");
   }
+  read_scheduling_sections(*f, c);
   if (auto cl = f->sub("cluster")) {
     cl->known({"placement", "secret", "heartbeat_ms", "connection_timeout_ms", "rejoin_grace_s",
                "shared_fs", "tls", "standby", "lease_ttl_ms"});

@@ -165,6 +165,33 @@ std::optional<section> section::sub(const char* key) const {
   return section{s_, file_, v, prefix_ + key + ".", user_home_};
 }
 
+std::vector<std::string> section::keys() const {
+  std::vector<std::string> out;
+  for (const auto& kv : node_)
+    out.push_back(kv.first.IsScalar() ? kv.first.Scalar() : describe(kv.first));
+  return out;
+}
+
+bool section::strings(const char* key, std::vector<std::string>& out) const {
+  YAML::Node v = get(key);
+  if (!v)
+    return false;
+  std::vector<std::string> items;
+  if (v.IsScalar()) {
+    items.push_back(v.Scalar());
+  } else if (v.IsSequence()) {
+    for (const auto& item : v) {
+      if (!item.IsScalar())
+        return bad(key, "a list of names", v), false;
+      items.push_back(item.Scalar());
+    }
+  } else {
+    return bad(key, "a list of names", v), false;
+  }
+  out = std::move(items);
+  return true;
+}
+
 std::optional<section> open_yaml(sink& s, const std::string& file, const std::string& user_home) {
   std::error_code ec;
   if (!std::filesystem::exists(file, ec))

@@ -87,6 +87,12 @@ public:
   /// A nested map; nullopt when absent (or not a map, which is an error).
   std::optional<section> sub(const char* key) const;
 
+  /// The keys of this map, in file order (for maps keyed by names).
+  std::vector<std::string> keys() const;
+
+  /// A list of strings (a single string reads as a list of one).
+  bool strings(const char* key, std::vector<std::string>& out) const;
+
   const std::string& file() const { return file_; }
 
 private:

@@ -197,6 +197,9 @@ using master_actor = caf::typed_actor<
   caf::replies_to<get_atom, node_atom, std::string>::with<caf::actor>,
   // The grace period for slots to re-register after a restart is over.
   caf::reacts_to<recover_atom>,
+  // From itself: look again whether a waiting job may preempt (a running
+  // job may have passed scheduling.min_runtime_s since).
+  caf::reacts_to<preempt_atom>,
   // A chunk of a job's bundle from the master's job store, for nodes that do
   // not share its file system (read by the master's gateway).
   caf::replies_to<fetch_atom, std::string, uint64_t>::with<bundle_chunk>,

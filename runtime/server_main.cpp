@@ -25,6 +25,7 @@
 
 #include "library/config.hpp"
 #include "runtime/gpu_detect.hpp"
+#include "runtime/node_capacity.hpp"
 #include "runtime/cluster_tls.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_runtime.hpp"
@@ -202,6 +203,7 @@ int start(const start_flags& flags, bool foreground) {
     std::cerr << "atlas-server: unknown log level " << cfg->log_level << "\n";
   for (auto& w : loaded_cfg.warnings)
     spdlog::warn("{}", w);
+  apply_node_capacity(*cfg);
 
   node_runtime rt(cfg);
   if (auto st = rt.bring_up(); !st) {

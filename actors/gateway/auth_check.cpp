@@ -98,6 +98,12 @@ void authenticate(gateway_ptr self, answer rp, http_request req, const std::stri
     return give(rp, unauthorized(jwt::to_string(v.why)));
   }
   req.headers[auth::user_header] = v.who.username;
+  std::string groups;
+  for (auto* list : {&v.who.groups, &v.who.roles})
+    for (auto& g : *list)
+      if (g.find(',') == std::string::npos)
+        groups += (groups.empty() ? "" : ",") + g;
+  req.headers[auth::groups_header] = groups;
   req.headers[auth::admin_header] = v.who.has_role(self->state.cfg->auth_admin_role) ? "1" : "0";
   if (what == "verify")
     return give(rp, json_answer(200, v.who.json));
@@ -216,6 +222,7 @@ void route(gateway_ptr self, answer rp, const http_request& in) {
   // Identity comes from a verified token only, never from the client.
   req.headers.erase(auth::user_header);
   req.headers.erase(auth::admin_header);
+  req.headers.erase(auth::groups_header);
   auto parts = split_path(req.path);
   std::string what;
   bool auth_route = auth::is_auth_route(parts, what);

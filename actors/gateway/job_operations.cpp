@@ -183,6 +183,16 @@ void submit(gateway_ptr self, answer rp, const http_request& req) {
     rp.deliver(error_answer(400, rec.error()));
     return;
   }
+  if (auto g = req.headers.find(auth::groups_header); g != req.headers.end()) {
+    // Quota groups come from the verified token only (-p), never the body.
+    std::string_view list = g->second;
+    while (!list.empty()) {
+      auto comma = list.find(',');
+      if (auto name = list.substr(0, comma); !name.empty())
+        rec->groups.emplace_back(name);
+      list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    }
+  }
   auto paths = job_paths::of(*self->state.cfg, rec->job_id);
   auto user = submitter_of(req);
   auto owner = std::make_shared<std::string>(); // read on the thread pool, logged here

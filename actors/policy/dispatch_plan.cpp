@@ -1,6 +1,7 @@
 #include "actors/policy/dispatch_plan.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <utility>
 
 namespace atlas {
@@ -32,6 +33,7 @@ namespace {
 void assign(dispatch_input& in, size_t slot, queued_job job, std::vector<assignment>& out) {
   auto& s = in.slots[slot];
   auto gpus = in.gpus.ledger.take(s.node_id, job.num_gpus, s.gpus);
+  in.rooms[s.node_id].take(job);
   in.gpus.held.erase(s.node_id); // if it was held, it was held for this job
   ++in.busy[s.node_id];
   out.push_back(assignment{std::move(job), s.key, std::move(gpus)});
@@ -45,10 +47,11 @@ void place_held(queue_policy& policy, dispatch_input& in, std::vector<assignment
     if (!policy.contains(id) || need == in.gpus.need.end()
         || in.gpus.ledger.free(node) < need->second)
       continue;
+    auto& room = in.rooms[node];
     for (auto i : placement_order(in)) {
       if (in.slots[i].node_id != node)
         continue;
-      if (auto job = policy.take(id))
+      if (auto job = policy.take(id, [&](const queued_job& j) { return room.fits(j); }))
         assign(in, i, std::move(*job), out);
       break;
     }
@@ -56,6 +59,24 @@ void place_held(queue_policy& policy, dispatch_input& in, std::vector<assignment
 }
 
 } // namespace
+
+std::string amount_text(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", x);
+  return buf;
+}
+
+std::string room_misfit(const queued_job& j, const node_room& largest) {
+  auto gib = [](uint64_t b) {
+    return amount_text(static_cast<double>(b) / static_cast<double>(1ull << 30)) + " GiB";
+  };
+  if (largest.cpus > 0 && j.cpus > largest.cpus + 1e-9)
+    return "asks " + amount_text(j.cpus) + " CPUs; the largest node has " + amount_text(largest.cpus);
+  if (largest.memory_bytes > 0 && j.memory_bytes > largest.memory_bytes)
+    return "asks " + gib(j.memory_bytes) + " of memory; the largest node has "
+           + gib(largest.memory_bytes);
+  return {};
+}
 
 std::vector<assignment> plan_dispatch(queue_policy& policy, dispatch_input in) {
   std::vector<assignment> out;
@@ -69,7 +90,11 @@ std::vector<assignment> plan_dispatch(queue_policy& policy, dispatch_input in) {
       auto& node = in.slots[i].node_id;
       if (in.gpus.held_for_other(node))
         continue;
-      auto job = policy.pop_for(in.gpus.ledger.free(node));
+      auto free_gpus = in.gpus.ledger.free(node);
+      auto& room = in.rooms[node];
+      auto job = policy.pop_if([&](const queued_job& j) {
+        return j.num_gpus <= free_gpus && room.fits(j);
+      });
       if (!job)
         continue;
       assign(in, i, std::move(*job), out);

@@ -5,9 +5,9 @@
 // and the master carries the plan out (spawns lifecycle actors, sends).
 //
 // Placement: spread fills the emptiest node first, pack the fullest (ties:
-// slot key). A job fits a slot when the slot's node has the GPUs it asks for
-// free; a node held for a starving GPU job takes no other job, and the held
-// jobs are placed first (gpu_placement.hpp).
+// slot key). A job fits a slot when the slot's node has the GPUs, CPUs and
+// memory it asks for free; a node held for a starving GPU job takes no other
+// job, and the held jobs are placed first (gpu_placement.hpp).
 
 #include <cstdint>
 #include <map>
@@ -45,9 +45,34 @@ struct open_slot {
   std::vector<std::string> gpus; // its own share of its node's GPUs
 };
 
+/// A node's CPUs and memory for jobs, and what its jobs asked of them.
+/// A capacity of 0 is not counted (unknown).
+struct node_room {
+  double cpus = 0;
+  uint64_t memory_bytes = 0;
+  double used_cpus = 0;
+  uint64_t used_memory_bytes = 0;
+
+  bool fits(const queued_job& j) const {
+    return (cpus <= 0 || used_cpus + j.cpus <= cpus + 1e-9)
+           && (memory_bytes == 0 || used_memory_bytes + j.memory_bytes <= memory_bytes);
+  }
+  void take(const queued_job& j) {
+    used_cpus += j.cpus;
+    used_memory_bytes += j.memory_bytes;
+  }
+};
+
+/// `x` with up to 4 significant digits ("1.5", "2", "0.25").
+std::string amount_text(double x);
+
+/// Why `j` can never run on a node of this room ("" when it can).
+std::string room_misfit(const queued_job& j, const node_room& largest);
+
 struct dispatch_input {
   std::vector<open_slot> slots;         // by key
   std::map<std::string, size_t> busy;   // slots holding a job, per node of `slots`
+  std::map<std::string, node_room> rooms; // per node of `slots`
   placement_mode placement = placement_mode::spread;
   gpu_round gpus;
 };

@@ -5,6 +5,17 @@
 
 namespace atlas {
 
+namespace {
+
+/// Preempted jobs wait in their level under this key, ahead of every user.
+const std::string preempted_key = "\x01preempted";
+
+const std::string& queue_key(const queued_job& j) {
+  return j.preempted ? preempted_key : j.username;
+}
+
+} // namespace
+
 void queue_policy::push(queued_job job) {
   remove(job.job_id);
   index_[job.job_id] = 0;
@@ -16,7 +27,7 @@ void queue_policy::push(queued_job job) {
     pinned_.insert(pos, std::move(job));
     return;
   }
-  auto& q = levels_[-job.priority][job.username];
+  auto& q = levels_[-job.priority][queue_key(job)];
   auto pos = std::upper_bound(q.begin(), q.end(), job.seq,
                               [](uint64_t s, const queued_job& j) { return s < j.seq; });
   q.insert(pos, std::move(job));
@@ -47,58 +58,65 @@ bool queue_policy::remove(const std::string& job_id) {
   return true;
 }
 
-std::optional<queued_job> queue_policy::pick(std::map<std::string, int64_t>& running,
-                                             int64_t free_gpus, bool take) {
-  auto fits = [&](const queued_job& j) { return j.num_gpus <= free_gpus; };
+std::optional<queued_job> queue_policy::pick(const fits_fn& fits_here) {
+  auto fits = [&](const queued_job& j) { return fits_here(j) && quotas_.blocks(j).empty(); };
+  auto taken = [&](const queued_job& job) {
+    ++running_[job.username];
+    quotas_.add(job, 1);
+    index_.erase(job.job_id);
+    if (job.num_gpus > 0)
+      gpu_waiting_.erase({job.queued_time, job.job_id});
+    return job;
+  };
   for (auto i = pinned_.begin(); i != pinned_.end(); ++i) {
     if (!fits(*i))
       continue;
     auto job = *i;
-    if (take)
-      pinned_.erase(i);
-    ++running[job.username];
-    return job;
+    pinned_.erase(i);
+    return taken(job);
   }
   for (auto lvl = levels_.begin(); lvl != levels_.end(); ++lvl) {
-    // Fair share: the user with the fewest running jobs whose first fitting
-    // job is next; ties go to the earliest submission.
-    const queued_job* best = nullptr;
+    // Preempted jobs first; then fair share: the user with the fewest
+    // running jobs whose first fitting job is next; ties go to the earliest
+    // submission.
+    std::deque<queued_job>* best_q = nullptr;
+    std::deque<queued_job>::iterator best;
     int64_t best_running = std::numeric_limits<int64_t>::max();
-    for (auto& [user, q] : lvl->second) {
+    for (auto& [key, q] : lvl->second) {
       auto i = std::find_if(q.begin(), q.end(), fits);
       if (i == q.end())
         continue;
-      auto r = running.count(user) ? running[user] : 0;
-      if (best == nullptr || r < best_running || (r == best_running && i->seq < best->seq)) {
-        best = &*i;
+      if (key == preempted_key) {
+        best_q = &q;
+        best = i;
+        break;
+      }
+      auto r = running_.count(key) ? running_[key] : 0;
+      if (best_q == nullptr || r < best_running || (r == best_running && i->seq < best->seq)) {
+        best_q = &q;
+        best = i;
         best_running = r;
       }
     }
-    if (best == nullptr)
+    if (best_q == nullptr)
       continue;
     auto job = *best;
-    ++running[job.username];
-    if (take) {
-      auto& q = lvl->second[job.username];
-      q.erase(std::find_if(q.begin(), q.end(),
-                           [&](const queued_job& j) { return j.job_id == job.job_id; }));
-      if (q.empty())
-        lvl->second.erase(job.username);
-      if (lvl->second.empty())
-        levels_.erase(lvl);
-    }
-    return job;
+    best_q->erase(best);
+    if (best_q->empty())
+      lvl->second.erase(queue_key(job));
+    if (lvl->second.empty())
+      levels_.erase(lvl);
+    return taken(job);
   }
   return std::nullopt;
 }
 
 std::optional<queued_job> queue_policy::pop_for(int64_t free_gpus) {
-  auto job = pick(running_, free_gpus, true);
-  if (job) {
-    index_.erase(job->job_id);
-    gpu_waiting_.erase({job->queued_time, job->job_id});
-  }
-  return job;
+  return pop_if([free_gpus](const queued_job& j) { return j.num_gpus <= free_gpus; });
+}
+
+std::optional<queued_job> queue_policy::pop_if(const fits_fn& fits) {
+  return pick(fits);
 }
 
 std::vector<queued_job> queue_policy::gpu_jobs_queued_before(double cutoff) const {
@@ -111,7 +129,7 @@ std::vector<queued_job> queue_policy::gpu_jobs_queued_before(double cutoff) cons
   return out;
 }
 
-std::optional<queued_job> queue_policy::take(const std::string& job_id) {
+std::optional<queued_job> queue_policy::take(const std::string& job_id, const fits_fn& fits) {
   if (!contains(job_id))
     return std::nullopt;
   std::optional<queued_job> found;
@@ -122,16 +140,19 @@ std::optional<queued_job> queue_policy::take(const std::string& job_id) {
     for (auto& [user, q] : users)
       if (auto i = std::find_if(q.begin(), q.end(), same); !found && i != q.end())
         found = *i;
+  if (found && ((fits && !fits(*found)) || !quotas_.blocks(*found).empty()))
+    return std::nullopt;
   remove(job_id);
   if (found)
-    ++running_[found->username];
+    running_changed(*found, 1);
   return found;
 }
 
 std::vector<queued_job> queue_policy::ordered() const {
   // Simulate the pops on a copy: the listing is exactly the dispatch order
-  // for slots that fit every job.
+  // for slots that fit every job, quotas aside (they only delay a job).
   queue_policy copy = *this;
+  copy.quotas_ = quota_ledger{};
   std::vector<queued_job> out;
   out.reserve(size());
   while (auto job = copy.pop_for(std::numeric_limits<int64_t>::max()))
@@ -156,6 +177,25 @@ std::optional<std::vector<queued_job>> queue_policy::move(size_t from, size_t to
     push(j);
   }
   return order;
+}
+
+void queue_policy::running_changed(const queued_job& job, int delta) {
+  running_changed(job.username, delta);
+  quotas_.add(job, delta);
+}
+
+std::vector<queued_job> queue_policy::top_priority_jobs(size_t max) const {
+  std::vector<queued_job> out;
+  auto usable = [&](const queued_job& j) { return quotas_.blocks(j).empty(); };
+  for (auto& j : pinned_)
+    if (out.size() < max && usable(j))
+      out.push_back(j);
+  if (!levels_.empty())
+    for (auto& [key, q] : levels_.begin()->second)
+      for (auto& j : q)
+        if (out.size() < max && usable(j))
+          out.push_back(j);
+  return out;
 }
 
 void queue_policy::running_changed(const std::string& user, int delta) {

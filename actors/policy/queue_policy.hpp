@@ -2,16 +2,21 @@
 
 // Queue order as plain C++ (no actors), so it can be tested and benchmarked
 // alone. Order: jobs placed by hand (pinned) first, then priority (higher
-// first), then fair share across users (the user with the fewest running and
-// already-chosen jobs goes next), then submission order.
+// first); within a priority, preempted jobs first, then fair share across
+// users (the user with the fewest running and already-chosen jobs goes
+// next), then submission order. A job over its quota (quotas.hpp) is
+// passed over until its owners hold less.
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include "actors/policy/quotas.hpp"
 
 namespace atlas {
 
@@ -24,7 +29,14 @@ struct queued_job {
   int64_t pin = 0; // > 0: placed by hand, lower first
   uint64_t seq = 0;
   double queued_time = 0; // epoch seconds: how long a GPU job has waited
+  std::vector<std::string> groups; // quota groups of its user
+  double cpus = 0;        // what it asks of its node (0: not counted)
+  uint64_t memory_bytes = 0;
+  bool preempted = false; // made way for a higher priority: first of its class
 };
+
+/// Whether a job fits where the caller is placing (GPUs, CPUs, memory).
+using fits_fn = std::function<bool(const queued_job&)>;
 
 class queue_policy {
 public:
@@ -38,6 +50,17 @@ public:
   /// Counts it as running for its user.
   std::optional<queued_job> pop_for(int64_t free_gpus);
 
+  /// The next job that `fits` and is within its quota, removed from the
+  /// queue and counted as running for its user and quota.
+  std::optional<queued_job> pop_if(const fits_fn& fits);
+
+  /// The quotas jobs are held to (none by default).
+  void set_quotas(std::map<std::string, quota_limits> users,
+                  std::map<std::string, quota_limits> groups) {
+    quotas_.configure(std::move(users), std::move(groups));
+  }
+  const quota_ledger& quotas() const { return quotas_; }
+
   /// The whole queue in the order pop_for would hand it out.
   std::vector<queued_job> ordered() const;
 
@@ -49,12 +72,19 @@ public:
   /// A job of `user` started or finished running (fair-share input).
   void running_changed(const std::string& user, int delta);
 
+  /// `job` started (+1) or ended (-1) outside pop_if: fair share and quotas.
+  void running_changed(const queued_job& job, int delta);
+
+  /// Up to `max` jobs of the highest priority queued (pinned ones first)
+  /// whose owners are within quota: the candidates for preemption.
+  std::vector<queued_job> top_priority_jobs(size_t max) const;
+
   /// GPU jobs (num_gpus > 0) queued at or before `cutoff`, oldest first.
   std::vector<queued_job> gpu_jobs_queued_before(double cutoff) const;
 
-  /// Removes the job like pop_for would hand it out (counted as running);
-  /// nullopt when it is not queued.
-  std::optional<queued_job> take(const std::string& job_id);
+  /// Removes the job like pop_if would hand it out (counted as running);
+  /// nullopt when it is not queued, does not fit or is over quota.
+  std::optional<queued_job> take(const std::string& job_id, const fits_fn& fits = {});
 
   size_t size() const { return index_.size(); }
   bool contains(const std::string& job_id) const { return index_.count(job_id) > 0; }
@@ -62,8 +92,7 @@ public:
 private:
   using user_queues = std::map<std::string, std::deque<queued_job>>;
 
-  std::optional<queued_job> pick(std::map<std::string, int64_t>& running,
-                                 int64_t free_gpus, bool take);
+  std::optional<queued_job> pick(const fits_fn& fits);
 
   std::vector<queued_job> pinned_;          // sorted by pin
   std::map<int64_t, user_queues> levels_;   // key: -priority
@@ -71,6 +100,7 @@ private:
   std::map<std::string, int64_t> running_;  // running jobs per user
   // Queued GPU jobs by (queued_time, id), for reservations against starvation.
   std::map<std::pair<double, std::string>, queued_job> gpu_waiting_;
+  quota_ledger quotas_;
 };
 
 } // namespace atlas

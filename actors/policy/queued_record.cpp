@@ -45,4 +45,20 @@ bool requeue_lost_record(job_record& rec, const std::string& reason, int default
   return true;
 }
 
+queued_job queue_entry_of(const job_record& rec) {
+  queued_job q;
+  q.job_id = rec.job_id;
+  q.username = rec.username;
+  q.priority = rec.priority;
+  q.num_gpus = rec.num_gpus;
+  q.pin = rec.pin;
+  q.seq = rec.seq;
+  q.queued_time = rec.queued_time;
+  q.groups = rec.groups;
+  q.cpus = rec.cpus;
+  q.memory_bytes = rec.memory_bytes;
+  q.preempted = rec.state == job_state::queued && rec.reason.rfind("preempted", 0) == 0;
+  return q;
+}
+
 } // namespace atlas

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "actors/policy/queue_policy.hpp"
 #include "messages/job.hpp"
 
 namespace atlas {
@@ -23,5 +24,9 @@ bool cancel_queued_record(job_record& rec, double now);
 /// is queued again.
 bool requeue_lost_record(job_record& rec, const std::string& reason, int default_max_retries,
                          double now);
+
+/// What the queue policy knows of a record. A job requeued after it was
+/// preempted goes first in its class.
+queued_job queue_entry_of(const job_record& rec);
 
 } // namespace atlas

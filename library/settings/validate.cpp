@@ -110,6 +110,17 @@ std::string master_settings::validate() const {
   });
 }
 
+std::string scheduling_settings::validate() const {
+  if (max_time_limit_s > 0 && time_limit_s > max_time_limit_s)
+    return "limits.time_limit_s (" + std::to_string(time_limit_s)
+           + ") is longer than limits.max_time_limit_s (" + std::to_string(max_time_limit_s) + ")";
+  return first({
+    in_range<int64_t>("limits.time_limit_s", time_limit_s, 0, INT32_MAX, " s"),
+    in_range<int64_t>("limits.max_time_limit_s", max_time_limit_s, 0, INT32_MAX, " s"),
+    in_range("scheduling.min_runtime_s", min_runtime_s, 0, INT32_MAX, " s"),
+  });
+}
+
 std::string slot_settings::validate() const {
   return first({
     one_of("runner", runner, {"process", "docker", "bench-sleep"}),
@@ -152,6 +163,7 @@ std::string node_config::validate() const {
   auto why = first({node_settings::validate(), gateway_settings::validate(),
                     redis_settings::validate(), cluster_settings::validate(),
                     master_settings::validate(), slot_settings::validate(),
+                    scheduling_settings::validate(),
                     container_settings::validate(runner), auth_settings::validate(auth)});
   if (!why.empty())
     return why;

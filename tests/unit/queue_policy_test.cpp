@@ -8,7 +8,13 @@ namespace {
 
 queued_job job(std::string id, std::string user, uint64_t seq, int64_t prio = 0,
                int64_t gpus = 0) {
-  return queued_job{std::move(id), std::move(user), prio, gpus, 0, seq};
+  queued_job j;
+  j.job_id = std::move(id);
+  j.username = std::move(user);
+  j.priority = prio;
+  j.num_gpus = gpus;
+  j.seq = seq;
+  return j;
 }
 
 std::vector<std::string> ids(const std::vector<queued_job>& xs) {
