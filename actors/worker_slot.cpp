@@ -207,7 +207,9 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       if (!local_only(self, "kill"))
         return;
       auto& st = self->state;
-      if (st.busy && id == st.job.job_id && !st.exited && st.started) {
+      // Only the run being stopped: a job requeued (preempted, drained) may
+      // already run here again under the same id when this arrives.
+      if (st.busy && id == st.job.job_id && !st.exited && st.started && st.stop_requested) {
         spdlog::warn("grace period over, killing job_id={} slot={}", id, st.info.key);
         st.runner->signal(run_id(st), SIGKILL);
       }
