@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <caf/typed_event_based_actor.hpp>
 
 #include "actors/master_plan.hpp"
@@ -65,8 +67,12 @@ std::vector<queue_entry> queue_with_reasons(master_ptr self) {
     auto need = q.num_gpus;
     auto gpus = need > 0 ? " (needs " + std::to_string(need) + " GPUs)" : std::string{};
     auto over_quota = st.policy.quotas().blocks(q);
+    auto victims = std::count_if(st.preempting.begin(), st.preempting.end(),
+                                 [&](auto& p) { return p.second == q.job_id; });
     if (most_gpus < 0)
       e.reason = "no slots in the cluster";
+    else if (victims > 0)
+      e.reason = "making room: preempting " + std::to_string(victims) + " lower-priority job(s)";
     else if (!over_quota.empty())
       e.reason = "over quota: " + over_quota;
     else if (auto h = held_for.find(q.job_id); h != held_for.end())
