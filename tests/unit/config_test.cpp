@@ -510,3 +510,49 @@ TEST_CASE("Redis Sentinels come from the file or REDIS_SENTINELS", "[config]") {
   h.write(atlas_file, "redis: {sentinels: [nope]}\n");
   CHECK(load_node_config(h.env(), {}).error.find("redis.sentinels") != std::string::npos);
 }
+
+TEST_CASE("time limits, projects, quotas, scheduling and node capacity are read", "[config]") {
+  temp_home h;
+  h.write(atlas_file, "limits:\n  time_limit_s: 600\n  max_time_limit_s: 3600\n"
+                      "projects:\n  quick: {time_limit_s: 60}\n"
+                      "quotas:\n  users:\n    alice: {running_jobs: 2, gpus: 4}\n    \"*\": {slots: 8}\n"
+                      "  groups:\n    ml: {gpus: 8}\n  members:\n    ml: [alice, bob]\n"
+                      "scheduling:\n  preemption: true\n  min_runtime_s: 30\n");
+  auto r = load_node_config(h.env({{"ATLAS_NODE_CPUS", "2.5"}, {"ATLAS_NODE_MEMORY", "16g"}}), {});
+  REQUIRE(r.ok());
+  auto& c = r.config;
+  CHECK(r.warnings.empty());
+  CHECK(c.time_limit_s == 600);
+  CHECK(c.max_time_limit_s == 3600);
+  CHECK(c.projects.at("quick").time_limit_s == 60);
+  CHECK(c.projects.at("quick").max_time_limit_s == -1);
+  CHECK(c.user_quotas.at("alice").running_jobs == 2);
+  CHECK(c.user_quotas.at("alice").gpus == 4);
+  CHECK(c.user_quotas.at("alice").slots == -1);
+  CHECK(c.user_quotas.at("*").slots == 8);
+  CHECK(c.group_quotas.at("ml").gpus == 8);
+  CHECK(c.group_members.at("ml") == std::vector<std::string>{"alice", "bob"});
+  CHECK(c.preemption);
+  CHECK(c.min_runtime_s == 30);
+  CHECK(c.node_cpus == 2.5);
+  CHECK(c.node_memory_bytes == 16ull << 30);
+}
+
+TEST_CASE("bad scheduling settings name the key", "[config]") {
+  temp_home h;
+  h.write(atlas_file, "quotas:\n  users:\n    alice: {running_jobs: lots}\n");
+  auto r = load_node_config(h.env(), {});
+  CHECK(r.error.find("quotas.users.alice.running_jobs") != std::string::npos);
+  h.write(atlas_file, "limits:\n  time_limit_s: 90\n  max_time_limit_s: 60\n");
+  r = load_node_config(h.env(), {});
+  CHECK(r.error.find("limits.max_time_limit_s") != std::string::npos);
+  h.write(atlas_file, "quotas:\n  members:\n    ml: {alice: 1}\n");
+  r = load_node_config(h.env(), {});
+  CHECK(r.error.find("quotas.members.ml") != std::string::npos);
+  h.write(atlas_file, "quotas:\n  userz: {}\n");
+  r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  CHECK(r.warnings.size() == 1);
+  r = load_node_config(h.env({{"ATLAS_NODE_CPUS", "many"}}), {});
+  CHECK(r.error.find("ATLAS_NODE_CPUS") != std::string::npos);
+}
