@@ -13,7 +13,8 @@ what submission refuses.
   untouched and reruns with ATLAS_PREEMPTED=1, then completes; the high job
   starts within stop_grace_s + 1 s.
 - Refused at submission with a 400 naming why: a time limit over the
-  project's maximum, and a user whose quota allows no job at all.
+  project's maximum, and a user whose quota allows no job at all; a quota
+  group a client names in its own x-atlas-groups header is ignored.
 
 Every wait is bounded; everything started is stopped by its pid."""
 
@@ -54,6 +55,8 @@ CONFIG = """quotas:
   users:
     alice: {running_jobs: 2}
     carol: {running_jobs: 0}
+  groups:
+    frozen: {running_jobs: 0}
 projects:
   quick: {max_time_limit_s: 5}
 scheduling:
@@ -167,7 +170,16 @@ def test_submission_refuses_what_can_never_run():
     assert record(ok)["time_limit"] == 5
     why = submit("carol", 1, expect=400)
     assert "carol may run no jobs" in json.dumps(why), why
-    wait_all([ok], 30)
+    # Groups come from a verified token only: a client's own header is dropped.
+    forged = f"s-forged-{uuid.uuid4().hex[:8]}"
+    assert node.upload(forged, {"main.py": SCRIPT})[0] == 200
+    status, raw = node.request("POST", "/queued_jobs", json.dumps({
+        "job_id": forged, "spec": {"command": ["main.py", "0"], "environment": {"MARKS": MARKS}},
+        "metadata": {"project_name": "sched", "username": "frank"}}),
+        {"Content-Type": "application/json", "x-atlas-groups": "frozen"})
+    assert status == 201, (status, raw)
+    assert record(forged)["groups"] == []
+    wait_all([ok, forged], 30)
 
 
 if __name__ == "__main__":

@@ -145,6 +145,15 @@ TEST_CASE("a well-signed token gives its owner, roles and payload", "[jwt]") {
   CHECK(v.who.json.find("\"preferred_username\":\"alice\"") != std::string::npos);
 }
 
+TEST_CASE("a token's groups are its quota groups, Keycloak's /path form read as a name", "[jwt]") {
+  auto v = verify(rs256(payload(now + 300, issuer, "\"foundations\"",
+                                ",\"groups\":[\"/ml\",\"vision\",\"\",7]")),
+                  main_keys(), policy{issuer, "foundations", 30}, now);
+  REQUIRE(v.ok());
+  CHECK(v.who.groups == std::vector<std::string>{"ml", "vision"});
+  CHECK(v.who.roles == std::vector<std::string>{"atlas-admin", "user"});
+}
+
 TEST_CASE("the audience may be named by aud (string or array) or by azp", "[jwt]") {
   CHECK(check(rs256(payload(now + 60, issuer, "[\"account\",\"foundations\"]"))) == refusal::none);
   CHECK(check(rs256(payload(now + 60, issuer, "\"account\"", ",\"azp\":\"foundations\""))) == refusal::none);
