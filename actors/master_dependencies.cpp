@@ -45,10 +45,8 @@ void act_on(master_ptr self, const dependency_graph::outcome& out) {
     released = true;
   }
   for (auto& [id, why] : out.doomed)
-    if (st.held.count(id)) {
-      spdlog::info("job cancelled job_id={}: {}", id, why);
-      cancel_queued(self, id, [] {}, why);
-    }
+    if (st.held.count(id))
+      cancel_queued(self, id, [] {}, why); // it logs the end with its reason
   if (released)
     try_dispatch(self);
 }
@@ -121,7 +119,6 @@ void admit_queued(master_ptr self, job_record rec) {
   auto why = st.deps.reason(id);
   st.held[id] = std::move(rec);
   if (verdict == dependency_verdict::impossible) {
-    spdlog::info("job cancelled job_id={}: {}", id, why);
     cancel_queued(self, id, [] {}, why);
     return;
   }
@@ -201,10 +198,8 @@ void hold_recovered(master_ptr self, std::vector<job_record>& recs) {
   });
   if (!st.held.empty())
     spdlog::info("master recovered {} jobs waiting for their dependencies", st.held.size());
-  for (auto& [id, why] : doomed) {
-    spdlog::info("job cancelled job_id={}: {}", id, why);
+  for (auto& [id, why] : doomed)
     cancel_queued(self, id, [] {}, why);
-  }
 }
 
 std::vector<const job_record*> held_in_order(const master_state& st) {
