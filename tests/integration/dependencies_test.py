@@ -132,6 +132,21 @@ def test_the_cli_passes_after_and_refuses_bad_flags_with_exit_2():
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = cli("--after", "no-such-job")
     assert r.returncode == 1 and "no-such-job" in r.stderr, (r.returncode, r.stderr)
+    # Repeated and comma-separated --after, with the other scheduling flags.
+    r = cli("--after", "dep-a", "--after", "dep-b:any,dep-f:failed", "--time", "1:30",
+            "--cpus", "0.5", "--memory", "1.5G")
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    rec = record(r.stdout.split("'")[1])
+    assert rec["after"] == ["dep-a:ok", "dep-b:any", "dep-f:failed"], rec["after"]
+    assert rec["time_limit"] == 90 and rec["cpus"] == 0.5, rec
+    assert rec["memory_bytes"] == 1.5 * 2**30, rec["memory_bytes"]
+    # job.config.yaml's time_limit, unless --time says otherwise.
+    with open(os.path.join(project, "job.config.yaml"), "a") as f:
+        f.write("time_limit: 2m\n")
+    r = cli("--ram", "1.5")
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    rec = record(r.stdout.split("'")[1])
+    assert rec["time_limit"] == 120 and rec["memory_bytes"] == 1.5 * 2**30, rec
 
 
 try:
