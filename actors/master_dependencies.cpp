@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
@@ -93,7 +94,7 @@ void check_dependencies(master_ptr self, const job_record& rec,
         [=](job_record& found) mutable {
           // Not final in Redis nor here: recovery is still reading it back.
           if (is_terminal(found.state))
-            self->state.deps.ended(dep, found.state);
+            act_on(self, self->state.deps.ended(dep, found.state));
           one_done();
         },
         [=](caf::error& err) mutable {
@@ -163,12 +164,12 @@ void hold_recovered(master_ptr self, std::vector<job_record>& recs) {
   std::unordered_map<std::string, job_state> states;
   for (auto& r : recs)
     states[r.job_id] = r.state;
-  std::vector<std::string> waiting;
+  std::unordered_set<std::string> waiting;
   for (auto& r : recs) {
     if (r.state != job_state::queued || r.after.empty() || unfinished_here(st, r.job_id))
       continue;
     st.deps.hold(r.job_id, r.after);
-    waiting.push_back(r.job_id);
+    waiting.insert(r.job_id);
   }
   // Dependencies that ended, here or under another master, count now; the
   // others end under this master (recovered below) and say so.
@@ -183,7 +184,7 @@ void hold_recovered(master_ptr self, std::vector<job_record>& recs) {
       }
   std::vector<std::pair<std::string, std::string>> doomed;
   std::erase_if(recs, [&](job_record& r) {
-    if (std::find(waiting.begin(), waiting.end(), r.job_id) == waiting.end())
+    if (!waiting.count(r.job_id))
       return false;
     auto verdict = st.deps.verdict(r.job_id);
     if (verdict == dependency_verdict::satisfied) {

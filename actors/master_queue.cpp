@@ -158,7 +158,8 @@ void recover(master_ptr self) {
         size_t n = 0;
         for (auto& rec : recs) {
           st.last_seq = std::max(st.last_seq, rec.seq);
-          if (is_terminal(rec.state) || st.jobs.count(rec.job_id) || st.queued.count(rec.job_id))
+          if (is_terminal(rec.state) || st.jobs.count(rec.job_id) || st.queued.count(rec.job_id)
+              || st.held.count(rec.job_id))
             continue;
           ++n;
           if (rec.state == job_state::lost) {

@@ -53,7 +53,8 @@ public:
   bool holds(const std::string& job) const { return jobs_.count(job) > 0; }
   /// Whether some held job waits on `dep`.
   bool awaited(const std::string& dep) const { return waiters_.count(dep) > 0; }
-  /// Ready when every condition is met; the reason when one cannot be.
+  /// Satisfied when every condition is met (or the job is not held),
+  /// impossible when one cannot be, else waiting.
   dependency_verdict verdict(const std::string& job) const;
   /// Why a waiting job waits, or why a doomed job is doomed.
   std::string reason(const std::string& job) const;
