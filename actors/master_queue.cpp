@@ -316,10 +316,12 @@ caf::result<bool> move_queued(master_ptr self, uint64_t from, uint64_t to) {
 
 caf::result<uint64_t> clear_queue(master_ptr self) {
   auto& st = self->state;
-  // Held jobs first: cancelling a queued one first could release them.
+  // Held jobs first, newest first: a job is submitted after those it waits
+  // on, so none is released (an `any`) by the cancelling of another.
   std::vector<std::string> ids;
-  for (auto* rec : held_in_order(st))
-    ids.push_back(rec->job_id);
+  auto held = held_in_order(st);
+  for (auto h = held.rbegin(); h != held.rend(); ++h)
+    ids.push_back((*h)->job_id);
   for (auto& q : st.policy.ordered())
     ids.push_back(q.job_id);
   auto n = static_cast<uint64_t>(ids.size());

@@ -149,6 +149,25 @@ def test_the_cli_passes_after_and_refuses_bad_flags_with_exit_2():
     assert rec["time_limit"] == 120 and rec["memory_bytes"] == 1.5 * 2**30, rec
 
 
+def test_held_jobs_are_stopped_and_cleared_like_queued_ones():
+    submit("cq-a", "sleep 30")
+    submit("cq-b", "true", ["cq-a"])
+    submit("cq-c", "true", ["cq-b:any"])
+    submit("cq-d", "true", ["cq-a"])
+    status, raw = M.request("DELETE", "/running_jobs/cq-d")
+    assert status < 300, (status, raw)
+    assert record("cq-d")["state"] == "cancelled"
+    M.write_submission_config()
+    r = subprocess.run([CLI, "clear-queue", "local"], env=M.env, capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0 and "Removed" in r.stdout, (r.returncode, r.stdout, r.stderr)
+    # Cleared newest first: cq-c is not released by the end of cq-b.
+    assert record("cq-b")["state"] == "cancelled" and record("cq-c")["state"] == "cancelled"
+    assert ctl_queue() == [], ctl_queue()
+    M.request("DELETE", "/running_jobs/cq-a")
+    wait_final(["cq-a"], 15)
+
+
 try:
     cluster.start()
     run_tests([
@@ -156,6 +175,7 @@ try:
         test_the_chain_survives_a_master_killed_while_its_first_job_runs,
         test_an_after_naming_no_job_is_refused_with_its_id,
         test_the_cli_passes_after_and_refuses_bad_flags_with_exit_2,
+        test_held_jobs_are_stopped_and_cleared_like_queued_ones,
     ])
 finally:
     cluster.cleanup()
