@@ -14,6 +14,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/master_dependencies.hpp"
 #include "actors/master_state.hpp"
 #include "actors/peer_check.hpp"
 #include "library/job_codec.hpp"
@@ -163,6 +164,8 @@ master_actor::behavior_type master_impl(master_ptr self,
       auto& st = self->state;
       if (auto q = st.queued.find(id); q != st.queued.end())
         return q->second;
+      if (auto h = st.held.find(id); h != st.held.end())
+        return h->second;
       if (auto j = st.jobs.find(id); j != st.jobs.end())
         return self->delegate(j->second.handle, get_atom::value);
       return self->delegate(st.lookup, get_atom::value, id);
@@ -285,6 +288,7 @@ master_actor::behavior_type master_impl(master_ptr self,
       if (!local_only(self, "done"))
         return;
       release_job(self, id);
+      dependency_done(self, id);
       if (!slot_key.empty() && free_slot(self->state, slot_key, id))
         try_dispatch(self);
     },
@@ -306,6 +310,8 @@ master_actor::behavior_type master_impl(master_ptr self,
       for (auto& q : st.policy.ordered())
         if (auto r = st.queued.find(q.job_id); r != st.queued.end())
           out.push_back(r->second);
+      for (auto* rec : held_in_order(st)) // waiting for dependencies
+        out.push_back(*rec);
       return out;
     },
     [=](dequeue_atom, uint64_t pos) -> caf::result<job_record> {
@@ -337,6 +343,8 @@ master_actor::behavior_type master_impl(master_ptr self,
       auto& st = self->state;
       if (auto q = st.queued.find(id); q != st.queued.end())
         return q->second;
+      if (auto h = st.held.find(id); h != st.held.end())
+        return h->second;
       auto j = st.jobs.find(id);
       if (j == st.jobs.end())
         return make_error(ec::not_found, "job '" + id + "' is not active");

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/job.hpp"
+#include "actors/master_dependencies.hpp"
 #include "actors/master_plan.hpp"
 #include "actors/master_state.hpp"
 #include "actors/policy/job_limits.hpp"
@@ -94,20 +95,26 @@ void persist_record(master_ptr self, job_record rec, std::function<void()> then)
 /// Cancels a queued job: out of the queue, its record ends `cancelled` (it
 /// has no lifecycle actor yet). `then` runs once that is persisted. False
 /// when the job is not queued.
-bool cancel_queued(master_ptr self, const std::string& id, std::function<void()> then) {
+bool cancel_queued(master_ptr self, const std::string& id, std::function<void()> then,
+                   const std::string& why) {
   auto& st = self->state;
   // The record leaves the queue only once it is cancelled: a refusal keeps it.
-  auto q = st.queued.find(id);
-  if (q == st.queued.end() || !cancel_queued_record(q->second, now_seconds()))
+  auto& records = st.held.count(id) ? st.held : st.queued;
+  auto q = records.find(id);
+  if (q == records.end() || !cancel_queued_record(q->second, now_seconds()))
     return false;
+  if (!why.empty())
+    q->second.reason = why;
   auto rec = std::move(q->second);
-  st.queued.erase(q);
+  records.erase(q);
   st.policy.remove(id);
-  persist_record(self, std::move(rec), [id, then] {
-    spdlog::info("job finished job_id={} state=cancelled {}", id, stopped_while_queued);
-    metrics::ended(job_state::cancelled, stopped_while_queued);
+  auto reason = rec.reason;
+  persist_record(self, std::move(rec), [id, reason, then] {
+    spdlog::info("job finished job_id={} state=cancelled {}", id, reason);
+    metrics::ended(job_state::cancelled, reason);
     then();
   });
+  dependency_ended(self, id, job_state::cancelled);
   return true;
 }
 
@@ -159,10 +166,12 @@ void recover(master_ptr self) {
     .then(
       [=](std::vector<job_record>& recs) {
         auto& st = self->state;
+        hold_recovered(self, recs); // before the queue: held jobs stay out of it
         size_t n = 0;
         for (auto& rec : recs) {
           st.last_seq = std::max(st.last_seq, rec.seq);
-          if (is_terminal(rec.state) || st.jobs.count(rec.job_id) || st.queued.count(rec.job_id))
+          if (is_terminal(rec.state) || st.jobs.count(rec.job_id) || st.queued.count(rec.job_id)
+              || st.held.count(rec.job_id))
             continue;
           ++n;
           if (rec.state == job_state::lost) {
@@ -172,6 +181,8 @@ void recover(master_ptr self) {
                                              now_seconds());
             if (again)
               enqueue_local(self, rec);
+            else
+              dependency_ended(self, rec.job_id, rec.state);
             persist_record(self, std::move(rec), [] {});
           } else if (rec.state == job_state::queued) {
             enqueue_local(self, std::move(rec)); // its actor starts at dispatch
@@ -203,7 +214,7 @@ void recover(master_ptr self) {
 caf::result<std::string> submit_job(master_ptr self, job_record rec) {
   auto& st = self->state;
   auto id = rec.job_id;
-  if (st.jobs.count(id) || st.queued.count(id) || st.submitting.count(id))
+  if (st.jobs.count(id) || st.queued.count(id) || st.submitting.count(id) || st.held.count(id))
     return make_error(ec::conflict, "job '" + id + "' already exists");
   rec.state = job_state::queued;
   rec.seq = st.next_seq();
@@ -226,28 +237,33 @@ caf::result<std::string> submit_job(master_ptr self, job_record rec) {
   }
   st.submitting.insert(id);
   auto rp = self->make_response_promise<std::string>();
-  self->request(st.lookup, caf::infinite, enqueue_atom::value, rec)
-    .then(
-      [=](bool) mutable {
-        auto& st = self->state;
-        st.submitting.erase(id);
-        metrics::submitted();
-        if (rec.state == job_state::failed) {
-          spdlog::warn("job failed at submission job_id={}: {}", id, rec.reason);
-          metrics::ended(rec.state, rec.reason);
+  // Stored once its dependencies are known to exist (master_dependencies.cpp).
+  auto store = [=]() mutable {
+    self->request(self->state.lookup, caf::infinite, enqueue_atom::value, rec)
+      .then(
+        [=](bool) mutable {
+          auto& st = self->state;
+          st.submitting.erase(id);
+          metrics::submitted();
+          if (rec.state == job_state::failed) {
+            spdlog::warn("job failed at submission job_id={}: {}", id, rec.reason);
+            metrics::ended(rec.state, rec.reason);
+            dependency_ended(self, id, rec.state);
+            rp.deliver(id);
+            return;
+          }
+          spdlog::info("job queued job_id={} user={} project={}", id, rec.username,
+                       rec.project_name);
+          admit_queued(self, std::move(rec)); // its actor starts at dispatch
           rp.deliver(id);
-          return;
-        }
-        spdlog::info("job queued job_id={} user={} project={}", id, rec.username,
-                     rec.project_name);
-        enqueue_local(self, std::move(rec)); // its actor starts at dispatch
-        try_dispatch(self);
-        rp.deliver(id);
-      },
-      [=](caf::error& err) mutable {
-        self->state.submitting.erase(id);
-        rp.deliver(err);
-      });
+        },
+        [=](caf::error& err) mutable {
+          self->state.submitting.erase(id);
+          submission_dropped(self, id);
+          rp.deliver(err);
+        });
+  };
+  check_dependencies(self, rec, rp, std::move(store));
   return rp;
 }
 
@@ -274,7 +290,7 @@ void requeue_job(master_ptr self, job_record rec) {
 
 caf::result<bool> stop_job(master_ptr self, const std::string& id) {
   auto& st = self->state;
-  if (st.queued.count(id)) {
+  if (st.queued.count(id) || st.held.count(id)) {
     auto rp = self->make_response_promise<bool>();
     cancel_queued(self, id, [rp]() mutable { rp.deliver(true); });
     return rp;
@@ -297,9 +313,10 @@ caf::result<bool> stop_job(master_ptr self, const std::string& id) {
 caf::result<job_record> dequeue_at(master_ptr self, uint64_t pos) {
   auto& st = self->state;
   auto order = st.policy.ordered();
-  if (pos >= order.size())
+  auto held = held_in_order(st); // listed after the queue
+  if (pos >= order.size() + held.size())
     return make_error(ec::not_found, "Bad queue position " + std::to_string(pos));
-  auto rec = st.queued[order[pos].job_id];
+  auto rec = pos < order.size() ? st.queued[order[pos].job_id] : *held[pos - order.size()];
   // Answered once its end is persisted: a read right after sees it.
   auto rp = self->make_response_promise<job_record>();
   cancel_queued(self, rec.job_id, [rp, rec]() mutable { rp.deliver(rec); });
@@ -323,8 +340,15 @@ caf::result<bool> move_queued(master_ptr self, uint64_t from, uint64_t to) {
 
 caf::result<uint64_t> clear_queue(master_ptr self) {
   auto& st = self->state;
-  auto order = st.policy.ordered();
-  auto n = static_cast<uint64_t>(order.size());
+  // Held jobs first, newest first: a job is submitted after those it waits
+  // on, so none is released (an `any`) by the cancelling of another.
+  std::vector<std::string> ids;
+  auto held = held_in_order(st);
+  for (auto h = held.rbegin(); h != held.rend(); ++h)
+    ids.push_back((*h)->job_id);
+  for (auto& q : st.policy.ordered())
+    ids.push_back(q.job_id);
+  auto n = static_cast<uint64_t>(ids.size());
   if (n == 0)
     return n;
   // Answered once every cancellation is persisted.
@@ -334,8 +358,8 @@ caf::result<uint64_t> clear_queue(master_ptr self) {
     if (--*left == 0)
       rp.deliver(n);
   };
-  for (auto& q : order)
-    if (!cancel_queued(self, q.job_id, one_done))
+  for (auto& id : ids)
+    if (!cancel_queued(self, id, one_done))
       one_done(); // a policy entry without its record: nothing to write
   return rp;
 }

@@ -16,6 +16,7 @@
 #include <caf/result.hpp>
 
 #include "actors/counted.hpp"
+#include "actors/policy/dependencies.hpp"
 #include "actors/policy/dispatch_plan.hpp"
 #include "actors/policy/queue_policy.hpp"
 #include "messages/actors.hpp"
@@ -55,6 +56,10 @@ struct master_state {
   // its lifecycle actor is spawned at dispatch, and a requeued job's ends.
   std::unordered_map<std::string, job_record> queued;  // records of queued jobs
   std::unordered_map<std::string, active_job> jobs;    // dispatched, unfinished jobs
+  // Queued jobs waiting for their dependencies: out of the policy until
+  // released (master_dependencies.cpp); `deps` knows what they wait on.
+  std::unordered_map<std::string, job_record> held;
+  dependency_graph deps;
   std::map<std::string, slot_entry> slots;             // by slot key ("<node>/<index>")
   size_t gpu_slots = 0;                                // slots with GPUs: none, no ledger
   std::set<std::string> free_slots;
@@ -132,8 +137,10 @@ void enqueue_local(master_ptr self, job_record rec);
 void try_dispatch(master_ptr self);
 /// Writes a record no actor holds; retries while Redis is away, then `then`.
 void persist_record(master_ptr self, job_record rec, std::function<void()> then);
-/// Cancels a queued job; `then` once persisted. False when not queued.
-bool cancel_queued(master_ptr self, const std::string& id, std::function<void()> then);
+/// Cancels a queued (or held) job; `then` once persisted. False when not
+/// queued. `why` replaces the usual reason.
+bool cancel_queued(master_ptr self, const std::string& id, std::function<void()> then,
+                   const std::string& why = {});
 /// A slot's job ended: the slot takes work again unless it drains or the
 /// notice is stale. True when it was freed.
 bool free_slot(master_state& st, const std::string& key, const std::string& job_id);

@@ -2,6 +2,7 @@
 
 #include <caf/typed_event_based_actor.hpp>
 
+#include "actors/master_dependencies.hpp"
 #include "actors/master_plan.hpp"
 #include "actors/master_state.hpp"
 #include "library/job_codec.hpp"
@@ -88,6 +89,13 @@ std::vector<queue_entry> queue_with_reasons(master_ptr self) {
                  + amount_text(static_cast<double>(q.memory_bytes) / (1ull << 30)) + " GiB";
     else
       e.reason = "fair-share turn: dispatched next";
+    out.push_back(std::move(e));
+  }
+  for (auto* rec : held_in_order(st)) { // out of the policy until released
+    queue_entry e;
+    e.job = *rec;
+    e.position = pos++;
+    e.reason = held_reason(st, rec->job_id);
     out.push_back(std::move(e));
   }
   return out;

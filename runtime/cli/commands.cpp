@@ -4,6 +4,7 @@
 #include "adapters/http_client.hpp"
 #include "adapters/json.hpp"
 #include "runtime/cli/format.hpp"
+#include "runtime/cli/submit_flags.hpp"
 #include "library/config.hpp"
 #include "library/job_codec.hpp"
 
@@ -56,22 +57,33 @@ std::string user_name(const context& ctx) {
   return "unknown";
 }
 
-/// project_name from <dir>/job.config.yaml; empty when absent; nullopt on error (printed).
-std::optional<std::string> configured_project(context& ctx, const std::string& dir) {
+/// What <dir>/job.config.yaml sets for a submission (empty: not set).
+struct job_config {
+  std::string project_name;
+  std::string time_limit; // as written: same forms as --time
+};
+
+/// <dir>/job.config.yaml; empty when absent; nullopt on error (printed).
+std::optional<job_config> configured(context& ctx, const std::string& dir) {
   const std::string file = dir + "/job.config.yaml";
   std::error_code ec;
   if (!fs::exists(file, ec))
-    return std::string{};
+    return job_config{};
   try {
     YAML::Node root = YAML::LoadFile(file);
     if (!root.IsMap())
-      return std::string{};
-    YAML::Node p = root["project_name"];
-    if (!p || p.IsNull())
-      return std::string{};
-    if (!p.IsScalar())
-      return ctx.err << "error: " << file << ": project_name: expected a string\n", std::nullopt;
-    return p.Scalar();
+      return job_config{};
+    job_config out;
+    for (auto [key, field] : {std::pair{"project_name", &out.project_name},
+                              std::pair{"time_limit", &out.time_limit}}) {
+      YAML::Node p = root[key];
+      if (!p || p.IsNull())
+        continue;
+      if (!p.IsScalar())
+        return ctx.err << "error: " << file << ": " << key << ": expected a string\n", std::nullopt;
+      *field = p.Scalar();
+    }
+    return out;
   } catch (const YAML::Exception& e) {
     ctx.err << "error: " << file << ": not valid YAML (line " << e.mark.line + 1 << "): " << e.msg << "\n";
     return std::nullopt;
@@ -208,14 +220,33 @@ int submit(context& ctx, const args& a) {
   std::vector<std::string> command(a.positional.begin() + 2, a.positional.end());
   if (command.empty())
     command = {"main.py"};
-  long long num_gpus = 0, priority = 0, ram = 0;
+  long long num_gpus = 0, priority = 0;
   bool stream = true;
   if (a.has("num-gpus") && !parse_int(a.flag("num-gpus"), 0, num_gpus))
     return ctx.err << "error: --num-gpus: expected a whole number >= 0, got '" << a.flag("num-gpus") << "'\n", 2;
   if (a.has("priority") && !parse_int(a.flag("priority"), LLONG_MIN, priority))
     return ctx.err << "error: --priority: expected a whole number, got '" << a.flag("priority") << "'\n", 2;
-  if (a.has("ram") && !parse_int(a.flag("ram"), 1, ram))
-    return ctx.err << "error: --ram: expected a whole number of GB >= 1, got '" << a.flag("ram") << "'\n", 2;
+  auto ram = parse_ram_gb(a.flag("ram"));
+  if (a.has("ram") && !ram)
+    return ctx.err << "error: --ram: expected a number of GB > 0 (e.g. 4 or 1.5), got '" << a.flag("ram") << "'\n", 2;
+  auto memory = parse_memory_flag(a.flag("memory"));
+  if (a.has("memory") && !memory)
+    return ctx.err << "error: --memory: expected a size > 0 such as 64M or 1.5g, got '" << a.flag("memory")
+                   << "'\n", 2;
+  if (a.has("ram") && a.has("memory"))
+    return ctx.err << "error: --ram and --memory both set the memory limit; give one\n", 2;
+  auto cpus = parse_cpus(a.flag("cpus"));
+  if (a.has("cpus") && !cpus)
+    return ctx.err << "error: --cpus: expected a number of CPUs > 0 (e.g. 2 or 0.5), got '" << a.flag("cpus")
+                   << "'\n", 2;
+  auto time_limit = parse_time_limit(a.flag("time"));
+  if (a.has("time") && !time_limit)
+    return ctx.err << "error: --time: expected seconds (120), 90s, 30m, 2h or [H:]MM:SS, got '" << a.flag("time")
+                   << "'\n", 2;
+  auto after = parse_after(a.flag("after"));
+  if (a.has("after") && !after)
+    return ctx.err << "error: --after: expected <job_id>[:ok|:any|:failed] (up to 64), got '" << a.flag("after")
+                   << "'\n", 2;
   if (a.has("stream-job-logs") && !parse_bool_word(a.flag("stream-job-logs"), stream))
     return ctx.err << "error: --stream-job-logs: expected True or False, got '" << a.flag("stream-job-logs")
                    << "'\n", 2;
@@ -228,12 +259,17 @@ int submit(context& ctx, const args& a) {
   dir = fs::absolute(dir, ec).lexically_normal().string();
   if (dir.size() > 1 && dir.back() == '/')
     dir.pop_back();
+  auto config = configured(ctx, dir);
+  if (!config)
+    return 1;
   std::string project = a.flag("project-name");
-  if (project.empty()) {
-    auto configured = configured_project(ctx, dir);
-    if (!configured)
-      return 1;
-    project = configured->empty() ? fs::path(dir).filename().string() : *configured;
+  if (project.empty())
+    project = config->project_name.empty() ? fs::path(dir).filename().string() : config->project_name;
+  if (!a.has("time") && !config->time_limit.empty()) {
+    time_limit = parse_time_limit(config->time_limit);
+    if (!time_limit)
+      return ctx.err << "error: " << dir << "/job.config.yaml: time_limit: expected seconds (120), 90s, 30m, 2h "
+                     << "or [H:]MM:SS, got '" << config->time_limit << "'\n", 2;
   }
   const std::string id = new_job_id();
 
@@ -262,9 +298,19 @@ int submit(context& ctx, const args& a) {
   if (a.has("entrypoint"))
     w.key("entrypoint").begin_array().value(a.flag("entrypoint")).end_array();
   w.key("environment").begin_object().end_object();
-  if (a.has("ram"))
-    w.kv("mem_limit", std::to_string(ram) + "g");
+  if (ram || memory)
+    w.kv("mem_limit", ram ? *ram : *memory);
+  if (cpus)
+    w.kv("cpus", *cpus);
   w.end_object();
+  if (time_limit)
+    w.kv("time_limit", *time_limit);
+  if (after) {
+    w.key("after").begin_array();
+    for (const auto& d : *after)
+      w.value(d);
+    w.end_array();
+  }
   w.key("metadata").begin_object().kv("project_name", project).kv("username", user_name(ctx)).end_object();
   w.key("gpu_spec").begin_object().kv("num_gpus", static_cast<int64_t>(num_gpus)).end_object();
   w.kv("priority", static_cast<int64_t>(priority)).end_object();

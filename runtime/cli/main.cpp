@@ -24,6 +24,7 @@ struct flag_spec {
   std::string name;       // long name without "--", words joined by '-'
   std::string value_name; // empty: a switch without value
   std::string help;
+  bool repeatable = false; // given again, its values are joined with ','
 };
 
 struct command_spec {
@@ -40,15 +41,20 @@ const std::vector<command_spec>& commands() {
   static const std::vector<command_spec> all = {
     {"init", "init <project>", "Create a new project directory with an example job.", {}, 1, 1, init},
     {"submit",
-     "submit [--entrypoint E] [--project-name P] [--num-gpus N] [--ram GB] [--priority N] "
-     "[--stream-job-logs True|False] <env> <dir> [command...]",
+     "submit [--entrypoint E] [--project-name P] [--num-gpus N] [--ram GB] [--memory SIZE] [--cpus N] "
+     "[--time T] [--after ID[:ok|:any|:failed]]... [--priority N] [--stream-job-logs True|False] "
+     "<env> <dir> [command...]",
      "Pack <dir>, submit it to the scheduler of submission/<env>.config.yaml and follow its logs.\n"
      "The command (default: main.py) runs as `python3 <command...>` in the job's copy of <dir>;\n"
      "every word after <dir> belongs to it.",
      {{"entrypoint", "E", "run E instead of python3"},
       {"project-name", "P", "project name (default: project_name in job.config.yaml, else the directory's name)"},
       {"num-gpus", "N", "GPUs for the job (default 0)"},
-      {"ram", "GB", "memory limit in GB"},
+      {"ram", "GB", "memory limit in GB (fractions allowed: 1.5)"},
+      {"memory", "SIZE", "memory limit as a size: 64M, 1.5g (instead of --ram)"},
+      {"cpus", "N", "CPUs the job needs (fractions allowed: 0.5)"},
+      {"time", "T", "run time limit: seconds (120), 90s, 30m, 2h or [H:]MM:SS (default: time_limit in job.config.yaml)"},
+      {"after", "ID[:WHEN]", "start only once job ID ended: ok (completed, the default), failed or any; repeat or comma-separate", true},
       {"priority", "N", "queue priority, higher first (default 0)"},
       {"stream-job-logs", "True|False", "follow the job's logs until it ends (default True)"}},
      2, SIZE_MAX, submit},
@@ -138,6 +144,8 @@ int parse(const command_spec& c, const std::vector<std::string>& words, args& ou
         return usage_error(&c, "--" + name + " needs a value (" + f->value_name + ")");
       value = words[++i];
     }
+    if (f->repeatable && out.has(name))
+      value = out.flags[name] + "," + value;
     out.flags[name] = value;
   }
   if (out.positional.size() < c.min_args)
