@@ -4,6 +4,8 @@
 // runner, report to the job's lifecycle actor, archive at the end. The file
 // work itself is library/job_workspace.cpp, run on the thread pool.
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <system_error>
 
@@ -196,6 +198,17 @@ void archive_work_dir(slot_ptr self) {
   self->state.ctx.loop->post_work([me, id, paths] {
     caf::anon_send(me, archived_atom::value, id, archive_workspace(paths));
   });
+}
+
+void schedule_time_limit(slot_ptr self) {
+  auto& st = self->state;
+  using ms = std::chrono::milliseconds;
+  auto limit = ms(static_cast<int64_t>(st.job.time_limit_s * 1000.0));
+  auto warn_at = std::max(ms(0), limit - ms(int64_t{st.ctx.config->time_warning_s} * 1000));
+  spdlog::info("time limit set job_id={} slot={} limit={}s warning_in={}ms", st.job.job_id,
+               st.info.key, st.job.time_limit_s, warn_at.count());
+  self->delayed_send(self, warn_at, limit_atom::value, st.job.job_id, st.runs, true);
+  self->delayed_send(self, limit, limit_atom::value, st.job.job_id, st.runs, false);
 }
 
 /// Hands the prepared job to the runner this node uses for it.
