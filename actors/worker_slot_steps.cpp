@@ -233,6 +233,8 @@ void start_job(slot_ptr self, const std::string& cwd) {
   req.log_cap_bytes = st.ctx.config->log_cap_bytes;
   req.spec_json = st.job.spec;
   req.gpus = st.job.gpus; // what the master gave this job on this node
+  req.cpus = st.job.cpus;
+  req.memory_bytes = st.job.memory_bytes;
   worker_slot_actor me = self;
   auto id = st.job.job_id;
   st.runner->start(
