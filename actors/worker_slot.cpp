@@ -128,6 +128,9 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         finish(self);
         return;
       }
+      // A job that does not catch the warning signal dies of it: its time limit ended it.
+      if (st.cause == stop_cause::none && st.time_warned && sig == st.ctx.config->warning_signal)
+        st.cause = stop_cause::time_limit;
       auto outcome = classify_exit(status, sig, error, st.cause, failure);
       spdlog::info("job exited job_id={} slot={} state={} {}", id, st.info.key,
                    to_string(outcome.state), outcome.reason);
@@ -214,6 +217,7 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       if (warning) {
         spdlog::info("time limit near, warning job_id={} slot={} signal={}", id, st.info.key,
                      st.ctx.config->warning_signal);
+        st.time_warned = true;
         st.runner->signal(run_id(st), st.ctx.config->warning_signal);
         return;
       }

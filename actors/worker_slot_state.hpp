@@ -40,6 +40,7 @@ struct slot_state {
   bool started = false; // the runner has it running
   int32_t pid = 0;      // its local process group, 0 when not a local process
   bool exited = false;
+  bool time_warned = false; // the time limit's warning signal was sent
   uint64_t runs = 0; // jobs started on this slot: tells a time limit's timers from an earlier job's
   bool stop_requested = false;
   bool draining = false;

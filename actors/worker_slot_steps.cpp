@@ -82,6 +82,7 @@ void finish(slot_ptr self, bool master_freed) {
   st.exited = false;
   st.stop_requested = false;
   st.cause = stop_cause::none;
+  st.time_warned = false;
   st.discarded = false;
   st.exit_held = false;
   st.info.current_job.clear();

@@ -43,7 +43,6 @@ try:
     why = enforcement_unavailable()
     if why:
         print("skipped: this node does not enforce cgroup v2 limits:", why.strip()[-300:])
-        node.cleanup()
         sys.exit(77)
     harness.run_tests([test_a_64_mib_job_growing_to_1_gib_fails_with_out_of_memory])
 finally:

@@ -67,12 +67,22 @@ def test_a_job_ignoring_sigterm_is_warned_then_killed_after_the_grace_period():
 
 def test_a_job_leaving_on_sigterm_ends_time_limit_without_being_killed():
     job_id, running = run_with_limit(
-        "import time\nprint('started', flush=True)\ntime.sleep(300)\n", 2)
+        "import signal, time\nsignal.signal(signal.SIGUSR1, signal.SIG_IGN)\n"
+        "print('started', flush=True)\ntime.sleep(300)\n", 2)
     job = node.wait_for_status(job_id, {"failed", "completed", "cancelled"}, timeout=15)
     took = time.monotonic() - running
     assert job["state"] == "failed", job
     assert job["reason"] == "time limit", job
     assert took < 2 + 1.5, f"ended after {took:.1f}s"
+
+
+def test_a_job_not_catching_the_warning_ends_time_limit_at_the_warning():
+    job_id, running = run_with_limit("import time\ntime.sleep(300)\n", 2)
+    job = node.wait_for_status(job_id, {"failed", "completed", "cancelled"}, timeout=15)
+    took = time.monotonic() - running
+    assert job["state"] == "failed", job
+    assert job["reason"].startswith("time limit"), job
+    assert took < 2, f"ended after {took:.1f}s, not at the warning (1 s before the limit)"
 
 
 def test_a_job_within_its_limit_completes():
@@ -85,6 +95,7 @@ try:
     harness.run_tests([
         test_a_job_ignoring_sigterm_is_warned_then_killed_after_the_grace_period,
         test_a_job_leaving_on_sigterm_ends_time_limit_without_being_killed,
+        test_a_job_not_catching_the_warning_ends_time_limit_at_the_warning,
         test_a_job_within_its_limit_completes,
     ])
 finally:
