@@ -16,8 +16,6 @@ namespace atlas::cgroup {
 
 namespace {
 
-constexpr const char* mount = "/sys/fs/cgroup";
-
 std::optional<std::string> read_text(const std::string& path) {
   std::ifstream in(path);
   if (!in)
@@ -59,6 +57,18 @@ std::optional<std::string> unified_path(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<std::string> v2_mount(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields{line};
+    std::string device, dir, type;
+    if (fields >> device >> dir >> type && type == "cgroup2")
+      return dir;
+  }
+  return std::nullopt;
+}
+
 bool has_memory_and_cpu(std::string_view controllers) {
   return lists(controllers, "memory") && lists(controllers, "cpu");
 }
@@ -85,14 +95,21 @@ uint64_t oom_kills(std::string_view events) {
 setup prepare(const std::string& root) {
   setup s;
   std::string dir = root;
+  auto mounts = read_text("/proc/self/mounts");
+  auto mount_point = mounts ? v2_mount(*mounts) : std::nullopt;
+  std::string mount = mount_point.value_or("/sys/fs/cgroup");
   if (dir.empty()) {
+    if (!mount_point) {
+      s.why_not = "no cgroup2 file system is mounted (a cgroup v1 host)";
+      return s;
+    }
     auto self = read_text("/proc/self/cgroup");
     auto path = self ? unified_path(*self) : std::nullopt;
     if (!path) {
       s.why_not = "no cgroup v2 path in /proc/self/cgroup (a v1 or hybrid host)";
       return s;
     }
-    dir = std::string(mount) + (*path == "/" ? "" : *path);
+    dir = mount + (*path == "/" ? "" : *path);
   }
   auto controllers = read_text(dir + "/cgroup.controllers");
   if (!controllers) {
@@ -109,7 +126,7 @@ setup prepare(const std::string& root) {
     // No internal processes: leave `dir` for a leaf, then try again.
     auto own = read_text("/proc/self/cgroup");
     auto path = own ? unified_path(*own) : std::nullopt;
-    if (!path || std::string(mount) + (*path == "/" ? "" : *path) != dir) {
+    if (!path || mount + (*path == "/" ? "" : *path) != dir) {
       s.why_not = err;
       return s;
     }

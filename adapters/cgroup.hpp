@@ -15,6 +15,10 @@ namespace atlas::cgroup {
 /// The unified (v2) path in /proc/self/cgroup's text: the "0::<path>" line.
 std::optional<std::string> unified_path(std::string_view proc_self_cgroup);
 
+/// Where the cgroup2 file system is mounted according to /proc/self/mounts'
+/// text (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host).
+std::optional<std::string> v2_mount(std::string_view proc_mounts);
+
 /// Whether a cgroup.controllers text lists both memory and cpu.
 bool has_memory_and_cpu(std::string_view controllers);
 

@@ -24,6 +24,17 @@ TEST_CASE("the unified cgroup path is the 0:: line of /proc/self/cgroup", "[cgro
   CHECK_FALSE(cgroup::unified_path(""));
 }
 
+TEST_CASE("the cgroup2 mount is found in /proc/self/mounts, hybrid hosts included",
+          "[cgroup]") {
+  CHECK(cgroup::v2_mount("sysfs /sys sysfs rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n")
+        == "/sys/fs/cgroup");
+  CHECK(cgroup::v2_mount("tmpfs /sys/fs/cgroup tmpfs ro 0 0\n"
+                         "cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n"
+                         "cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n")
+        == "/sys/fs/cgroup/unified");
+  CHECK_FALSE(cgroup::v2_mount("cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n"));
+}
+
 TEST_CASE("both the memory and the cpu controller are needed", "[cgroup]") {
   CHECK(cgroup::has_memory_and_cpu("cpuset cpu io memory hugetlb pids\n"));
   CHECK_FALSE(cgroup::has_memory_and_cpu("hugetlb\n"));
