@@ -18,7 +18,7 @@ void process_runner::start(run_request req, std::function<void(int pid)> on_star
   spec.log_path = std::move(req.log_path);
   spec.log_cap_bytes = req.log_cap_bytes;
   auto id = req.run_id;
-  // The job's cgroup, shared by both callbacks; removed once it ended.
+  // The job's cgroup, if it has one; read and removed once the job ended.
   auto group = std::make_shared<std::optional<cgroup::job_group>>();
   if (!cgroup_dir_.empty() && (req.cpus > 0 || req.memory_bytes > 0)) {
     std::string err;
@@ -43,7 +43,9 @@ void process_runner::start(run_request req, std::function<void(int pid)> on_star
         pids_.erase(id);
       }
       if (*group) {
-        if (cgroup::read_oom_kills(**group) > 0)
+        // A job that lost a helper to the OOM killer yet exited 0 succeeded.
+        bool clean = ex.term_signal == 0 && ex.exit_status == 0;
+        if (!clean && cgroup::read_oom_kills(**group) > 0)
           ex.failure = "out of memory";
         if (auto err = cgroup::remove(**group); !err.empty())
           spdlog::warn("job_id={} cgroup not removed: {}", job_id, err);
