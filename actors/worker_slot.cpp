@@ -107,8 +107,11 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       if (pid > 0) // a local process group: ended by the next start if this node dies
         st.ctx.loop->post_work([node_dir, id, pid] { record_job_process(node_dir, id, pid); });
       report(self, job_state::running);
+      ++st.runs;
       if (st.stop_requested) // a stop arrived while it was starting
         self->send(self, stop_atom::value, id);
+      else if (st.job.time_limit_s > 0)
+        schedule_time_limit(self);
     },
     [=](exited_atom, const std::string& id, int64_t status, int32_t sig,
         const std::string& error, const std::string& failure, double cpu_seconds,
@@ -127,6 +130,9 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
         finish(self);
         return;
       }
+      // A job that does not catch the warning signal dies of it: its time limit ended it.
+      if (st.cause == stop_cause::none && st.time_warned && sig == st.ctx.config->warning_signal)
+        st.cause = stop_cause::time_limit;
       auto outcome = classify_exit(status, sig, error, st.cause, failure);
       spdlog::info("job exited job_id={} slot={} state={} {}", id, st.info.key,
                    to_string(outcome.state), outcome.reason);
@@ -201,6 +207,25 @@ worker_slot_actor::behavior_type slot_impl(slot_ptr self, node_context ctx, int3
       spdlog::info("preempting job job_id={} slot={}", id, st.info.key);
       if (st.started) // the warning first, so the job knows why SIGTERM follows
         st.runner->signal(run_id(st), st.ctx.config->warning_signal);
+      self->send(self, stop_atom::value, id);
+    },
+    [=](limit_atom, const std::string& id, uint64_t run, bool warning) {
+      if (!local_only(self, "limit"))
+        return;
+      auto& st = self->state;
+      if (!st.busy || id != st.job.job_id || run != st.runs || !st.started || st.exited
+          || st.stop_requested)
+        return; // an earlier job's timer, or it is stopping already
+      if (warning) {
+        spdlog::info("time limit near, warning job_id={} slot={} signal={}", id, st.info.key,
+                     st.ctx.config->warning_signal);
+        st.time_warned = true;
+        st.runner->signal(run_id(st), st.ctx.config->warning_signal);
+        return;
+      }
+      spdlog::info("time limit reached job_id={} slot={} limit={}s", id, st.info.key,
+                   st.job.time_limit_s);
+      st.cause = stop_cause::time_limit;
       self->send(self, stop_atom::value, id);
     },
     [=](kill_atom, const std::string& id) {

@@ -40,6 +40,8 @@ struct slot_state {
   bool started = false; // the runner has it running
   int32_t pid = 0;      // its local process group, 0 when not a local process
   bool exited = false;
+  bool time_warned = false; // the time limit's warning signal was sent
+  uint64_t runs = 0; // jobs started on this slot: tells a time limit's timers from an earlier job's
   bool stop_requested = false;
   bool draining = false;
   stop_cause cause = stop_cause::none; // why it stops, once a stop began
@@ -120,6 +122,10 @@ void confirm_then_archive(slot_ptr self);
 
 /// Moves the working directory into the archive on the thread pool.
 void archive_work_dir(slot_ptr self);
+
+/// Sends itself the time limit's warning and stop for the job that just
+/// started (run number `runs`): the warning time_warning_s before the limit.
+void schedule_time_limit(slot_ptr self);
 
 /// Hands the prepared job to the runner this node uses for it.
 void start_job(slot_ptr self, const std::string& cwd);

@@ -4,6 +4,8 @@
 // runner, report to the job's lifecycle actor, archive at the end. The file
 // work itself is library/job_workspace.cpp, run on the thread pool.
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <system_error>
 
@@ -80,6 +82,7 @@ void finish(slot_ptr self, bool master_freed) {
   st.exited = false;
   st.stop_requested = false;
   st.cause = stop_cause::none;
+  st.time_warned = false;
   st.discarded = false;
   st.exit_held = false;
   st.info.current_job.clear();
@@ -198,6 +201,17 @@ void archive_work_dir(slot_ptr self) {
   });
 }
 
+void schedule_time_limit(slot_ptr self) {
+  auto& st = self->state;
+  using ms = std::chrono::milliseconds;
+  auto limit = ms(static_cast<int64_t>(st.job.time_limit_s * 1000.0));
+  auto warn_at = std::max(ms(0), limit - ms(int64_t{st.ctx.config->time_warning_s} * 1000));
+  spdlog::info("time limit set job_id={} slot={} limit={}s warning_in={}ms", st.job.job_id,
+               st.info.key, st.job.time_limit_s, warn_at.count());
+  self->delayed_send(self, warn_at, limit_atom::value, st.job.job_id, st.runs, true);
+  self->delayed_send(self, limit, limit_atom::value, st.job.job_id, st.runs, false);
+}
+
 /// Hands the prepared job to the runner this node uses for it.
 void start_job(slot_ptr self, const std::string& cwd) {
   auto& st = self->state;
@@ -220,6 +234,8 @@ void start_job(slot_ptr self, const std::string& cwd) {
   req.log_cap_bytes = st.ctx.config->log_cap_bytes;
   req.spec_json = st.job.spec;
   req.gpus = st.job.gpus; // what the master gave this job on this node
+  req.cpus = st.job.cpus;
+  req.memory_bytes = st.job.memory_bytes;
   worker_slot_actor me = self;
   auto id = st.job.job_id;
   st.runner->start(

@@ -159,6 +159,7 @@ void docker_runner::core::execute(const std::shared_ptr<run>& r) {
   o.volume_roots = s.volume_roots;
   o.env = docker::container_env(req.env, s.node_env, docker::spec_env_names(req.spec_json));
   o.gpus = req.gpus;
+  o.cpus = req.cpus;
   auto body = docker::create_body(req.spec_json, o, ex.error);
   if (!body)
     return finish(r, std::move(ex));

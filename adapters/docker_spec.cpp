@@ -237,6 +237,8 @@ std::optional<std::string> create_body(const std::string& spec_json, const conta
   w.kv("NetworkMode", o.network_mode.empty() ? std::string{"none"} : o.network_mode);
   if (memory > 0)
     w.kv("Memory", memory).kv("MemorySwap", memory);
+  if (o.cpus > 0)
+    w.kv("NanoCpus", static_cast<int64_t>(std::llround(o.cpus * 1e9)));
   if (!o.gpus.empty()) {
     w.key("DeviceRequests").begin_array().begin_object().kv("Driver", "nvidia");
     w.key("DeviceIDs").begin_array();

@@ -36,6 +36,7 @@ struct container_options {
   std::vector<std::string> volume_roots;
   std::vector<std::string> env;    ///< "K=V": the job's own variables
   std::vector<std::string> gpus;   ///< GPU ids handed to the container
+  double cpus = 0;                 ///< the job's CPUs (spec.cpus); 0: no CPU limit
 };
 
 /// The job's working directory inside the container ("/job/job_source").
@@ -55,6 +56,7 @@ std::string spec_image(const std::string& spec_json);
 ///               ({host: {bind, mode}} or ["host:container[:mode]"]), a spec
 ///               volume replacing a default with the same container path
 ///   Memory      spec.mem_limit in bytes (MemorySwap the same: no swap)
+///   NanoCpus    o.cpus * 1e9 when o.cpus > 0
 ///   NetworkMode o.network_mode; DeviceRequests: nvidia with o.gpus
 ///   Labels      atlas.job_id, atlas.node
 std::optional<std::string> create_body(const std::string& spec_json, const container_options& o,

@@ -27,6 +27,8 @@ struct run_request {
   uint64_t log_cap_bytes = 64ull << 20;
   std::string spec_json;          ///< the job's spec as submitted (Docker-style fields)
   std::vector<std::string> gpus; ///< GPU ids given to this run
+  double cpus = 0;               ///< CPUs the job asked for; 0: no CPU limit
+  uint64_t memory_bytes = 0;     ///< memory it asked for; 0: no memory limit
 };
 
 /// Starts jobs and tells how they ended.

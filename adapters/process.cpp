@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -108,6 +109,73 @@ int spawn_child(const std::string& file, const process_spec& spec, int out_fd, i
     e = posix_spawn(&pid, file.c_str(), &actions, &attr, argv, envp);
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
+  return e;
+}
+
+// struct clone_args of <linux/sched.h>, whose macros clash with <sched.h>.
+struct clone3_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+    set_tid_size, cgroup;
+};
+constexpr uint64_t clone_into_cgroup = 0x200000000ULL;
+
+/// spawn_child's work, started in the cgroup `cgroup_fd`: posix_spawn has no
+/// cgroup attribute in this glibc, so a fork-like clone3, then only
+/// async-signal-safe calls in the child until execve. Signals are blocked
+/// around it so no handler of ours runs in the child. An exec failure comes
+/// back as its errno through a close-on-exec pipe.
+int spawn_child_in_cgroup(const std::string& file, const process_spec& spec, int out_fd,
+                          int err_fd, char* const* argv, char* const* envp, pid_t& pid) {
+  int status[2];
+  if (::pipe2(status, O_CLOEXEC) != 0)
+    return errno;
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  clone3_args args{};
+  args.flags = clone_into_cgroup;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = static_cast<uint64_t>(spec.cgroup_fd);
+  long child = ::syscall(SYS_clone3, &args, sizeof args);
+  if (child == 0) {
+    auto die = [&](int e) {
+      (void)!::write(status[1], &e, sizeof e);
+      ::_exit(127);
+    };
+    ::setsid();
+    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0 || ::dup2(null_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0)
+      die(errno);
+    if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0)
+      die(errno);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (sig != SIGKILL && sig != SIGSTOP)
+        ::sigaction(sig, &dfl, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(file.c_str(), argv, envp);
+    die(errno);
+  }
+  int e = child < 0 ? errno : 0;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::close(status[1]);
+  if (child > 0) {
+    int exec_err = 0;
+    ssize_t n;
+    do
+      n = ::read(status[0], &exec_err, sizeof exec_err);
+    while (n < 0 && errno == EINTR);
+    if (n == static_cast<ssize_t>(sizeof exec_err)) {
+      ::waitpid(static_cast<pid_t>(child), nullptr, 0);
+      e = exec_err;
+    } else {
+      pid = static_cast<pid_t>(child);
+    }
+  }
+  ::close(status[0]);
   return e;
 }
 
@@ -233,7 +301,10 @@ void process_supervisor::start_run(uv_loop_t* loop, std::unique_ptr<run> owned) 
     return fail("pipe: " + errno_text(e));
   }
   pid_t pid = 0;
-  int spawned = spawn_child(file, spec, out_pipe[1], err_pipe[1], args.data(), env.data(), pid);
+  int spawned = spec.cgroup_fd >= 0
+                  ? spawn_child_in_cgroup(file, spec, out_pipe[1], err_pipe[1], args.data(),
+                                          env.data(), pid)
+                  : spawn_child(file, spec, out_pipe[1], err_pipe[1], args.data(), env.data(), pid);
   ::close(out_pipe[1]); // the child has its copies
   ::close(err_pipe[1]);
   int pidfd = spawned == 0 ? static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)) : -1;

@@ -28,6 +28,11 @@ struct process_spec {
   /// After this many bytes written by this run, output is discarded and one
   /// line "[atlas] log truncated after N bytes" is appended once.
   uint64_t log_cap_bytes = 64ull << 20;
+  /// A cgroup v2 directory (O_DIRECTORY fd) the child starts in, through
+  /// clone3's CLONE_INTO_CGROUP, so its limits hold from its first
+  /// instruction; -1: the parent's cgroup. The caller keeps it open until
+  /// on_started or on_exit.
+  int cgroup_fd = -1;
 };
 
 /// How a run ended.

@@ -1,6 +1,10 @@
 #include "library/config_files.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <csignal>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "library/auth_config.hpp"
@@ -109,6 +113,32 @@ void read_scheduling_sections(const section& f, node_config& c) {
 }
 
 } // namespace
+
+int signal_number(const std::string& text) {
+  // Only signals a job can catch: a warning it cannot see is no warning.
+  static const std::pair<const char*, int> names[] = {
+    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"USR1", SIGUSR1},
+    {"USR2", SIGUSR2}, {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"WINCH", SIGWINCH},
+  };
+  auto up = text;
+  for (auto& ch : up)
+    ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (up.rfind("SIG", 0) == 0)
+    up = up.substr(3);
+  if (!up.empty() && std::all_of(up.begin(), up.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    if (up.size() > 2)
+      return 0;
+    int n = std::stoi(up);
+    for (const auto& [name, num] : names)
+      if (num == n)
+        return n;
+    return 0;
+  }
+  for (const auto& [name, num] : names)
+    if (up == name)
+      return num;
+  return 0;
+}
 
 /// The original installer's files under config/local_docker_scheduler/.
 void read_original_files(sink& sk, const std::string& home, const std::string& user_home,
@@ -239,7 +269,8 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   if (auto l = f->sub("limits")) {
     l->known({"max_upload_mb", "max_body_kb", "max_header_kb", "log_cap_mb", "stop_grace_s",
               "idle_timeout_s", "max_retries", "drain_timeout_s", "gpu_reserve_after_s",
-              "actor_threads", "time_limit_s", "max_time_limit_s"});
+              "actor_threads", "time_limit_s", "max_time_limit_s", "warning_signal",
+              "time_warning_s"});
     uint64_t v = 0;
     if (l->whole("max_upload_mb", v, 1, 1u << 20, " of megabytes"))
       c.max_upload_bytes = v << 20;
@@ -250,6 +281,13 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     if (l->whole("log_cap_mb", v, 1, 1u << 20, " of megabytes"))
       c.log_cap_bytes = v << 20;
     l->whole("stop_grace_s", c.stop_grace_s, 0, INT32_MAX, " of seconds");
+    l->whole("time_warning_s", c.time_warning_s, 0, INT32_MAX, " of seconds");
+    if (std::string sig; l->str("warning_signal", sig)) {
+      if (int n = signal_number(sig); n > 0)
+        c.warning_signal = n;
+      else
+        l->bad("warning_signal", "a signal such as SIGUSR1, USR1 or 10", l->get("warning_signal"));
+    }
     l->whole("idle_timeout_s", c.idle_timeout_s, 1, INT32_MAX, " of seconds");
     l->whole("max_retries", c.max_retries, 0, INT32_MAX, "");
     l->whole("drain_timeout_s", c.drain_timeout_s, 0, INT32_MAX, " of seconds");

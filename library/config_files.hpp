@@ -20,6 +20,10 @@ struct redis_place {
   bool set = false;
 };
 
+/// The signal a name ("SIGUSR1", "usr1") or number ("10") stands for; 0
+/// when it is none that a job could be warned with.
+int signal_number(const std::string& text);
+
 /// The original installer's files under config/local_docker_scheduler/.
 void read_original_files(yaml::sink& sk, const std::string& home, const std::string& user_home,
                          node_config& c, redis_place& redis);

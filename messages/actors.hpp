@@ -86,6 +86,9 @@ using worker_slot_actor = caf::typed_actor<
   // SIGTERM, SIGKILL after the grace period; reports the job `lost` with a
   // reason starting "preempted" (its lifecycle requeues it).
   caf::reacts_to<preempt_atom, std::string>,
+  // From itself: the job's time limit (job id, run number on this slot,
+  // true for the warning signal ahead of it, false for the stop at it).
+  caf::reacts_to<limit_atom, std::string, uint64_t, bool>,
   // A (new) master: register with it, telling it about the job in hand.
   caf::reacts_to<register_atom, caf::actor /* master_actor */>,
   // The master gave the job in hand to someone else: kill this copy silently.

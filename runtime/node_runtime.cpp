@@ -38,6 +38,7 @@
 #include "adapters/process.hpp"
 #include "bench/runner/bench_sleep_runner.hpp"
 #include "adapters/caf_front.hpp"
+#include "adapters/cgroup.hpp"
 #include "adapters/process_runner.hpp"
 #include "messages/errors.hpp"
 #include "messages/types.hpp"
@@ -60,6 +61,24 @@ namespace atlas {
 
 using namespace node_steps;
 
+namespace {
+
+/// Where process jobs' cgroups go (ATLAS_CGROUP_ROOT, else the server's
+/// own cgroup); "" with one line saying why when limits cannot be enforced.
+std::string process_cgroups() {
+  auto env = current_environment();
+  auto root = env.count("ATLAS_CGROUP_ROOT") ? env.at("ATLAS_CGROUP_ROOT") : std::string{};
+  auto s = cgroup::prepare(root);
+  if (s.dir.empty())
+    spdlog::warn("cgroup v2 limits unavailable: {}; memory/CPU limits are not enforced for "
+                 "process jobs", s.why_not);
+  else
+    spdlog::info("cgroup v2 limits enforced for process jobs under {}", s.dir);
+  return s.dir;
+}
+
+} // namespace
+
 node_runtime::node_runtime(std::shared_ptr<node_config> cfg)
     : parts_(std::make_unique<parts>()) {
   parts_->cfg = std::move(cfg);
@@ -73,7 +92,7 @@ status node_runtime::bring_up() {
   rt.loop.start();
   rt.processes = std::make_unique<process_supervisor>(rt.loop);
   rt.runners = std::make_unique<job_runners>();
-  rt.runners->add(std::make_unique<process_runner>(*rt.processes));
+  rt.runners->add(std::make_unique<process_runner>(*rt.processes, process_cgroups()));
   add_docker_runner(*rt.runners, cfg, rt.loop); // when this node has Docker
   for (auto& g : cfg.gpu_details)
     spdlog::info("GPU {} node={}", g, cfg.node_id);

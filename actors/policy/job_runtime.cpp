@@ -1,5 +1,6 @@
 #include "actors/policy/job_runtime.hpp"
 
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <map>
@@ -68,6 +69,15 @@ std::optional<launch> make_launch(const node_config& cfg, const job_record& job,
   env["FOUNDATIONS_PROJECT_NAME"] = job.project_name;
   env["FOUNDATIONS_USER"] = job.username;
   env["FOUNDATIONS_WORKING_DIR"] = cwd;
+  // So a job can tell a resumed run from a fresh one, and plan checkpoints.
+  if (job.preemptions > 0)
+    env["ATLAS_PREEMPTED"] = "1";
+  else
+    env.erase("ATLAS_PREEMPTED");
+  if (job.time_limit_s > 0)
+    env["ATLAS_TIME_LIMIT"] = std::to_string(static_cast<int64_t>(std::ceil(job.time_limit_s)));
+  else
+    env.erase("ATLAS_TIME_LIMIT");
   add_tracking_env(cfg, job, env); // the SDK: secret, API URL, PYTHONPATH
   if (!job.gpus.empty() || !slot.gpus.empty() || cfg.gpu) {
     // Exactly the GPUs the master gave the job; on a GPU node, a job that

@@ -19,6 +19,7 @@ struct slot_settings {
   uint64_t log_cap_bytes = 64ull << 20; // limits.log_cap_mb
   int stop_grace_s = 10;          // limits.stop_grace_s: SIGTERM, then SIGKILL
   int warning_signal = 10;        // limits.warning_signal: SIGUSR1 before a time limit or a preemption (name or number)
+  int time_warning_s = 30;        // limits.time_warning_s: the warning signal this long before a time limit
   int drain_timeout_s = 30;       // limits.drain_timeout_s: `stop` lets jobs finish this long
   std::string sdk_dir; // ATLAS_SDK_DIR, else directories.sdk_dir, else found next to the program: put on jobs' PYTHONPATH
   std::vector<std::string> gpus;        // -g: this node's GPU ids, as detected at start

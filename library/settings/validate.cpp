@@ -131,6 +131,8 @@ std::string slot_settings::validate() const {
     in_range<uint64_t>("limits.log_cap_mb", log_cap_bytes >> 20, 1, 1u << 20, " MB"),
     in_range("limits.stop_grace_s", stop_grace_s, 0, INT32_MAX, " s"),
     in_range("limits.drain_timeout_s", drain_timeout_s, 0, INT32_MAX, " s"),
+    in_range("limits.time_warning_s", time_warning_s, 0, INT32_MAX, " s"),
+    in_range("limits.warning_signal", warning_signal, 1, 31, ""),
   });
 }
 

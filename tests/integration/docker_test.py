@@ -254,6 +254,17 @@ def test_a_32_mib_limit_fails_a_memory_hungry_job_with_out_of_memory():
     assert containers_of(job_id) == []
 
 
+def test_a_64_mib_job_with_cpus_growing_to_1_gib_fails_with_out_of_memory():
+    # 16 bytes doubled 26 times: 1 GiB, were the limit not there.
+    job_id = submit(node, "x=aaaaaaaaaaaaaaaa; i=0; while [ $i -lt 26 ]; do x=$x$x; i=$((i+1)); done; "
+                          "echo survived", spec_extra={"mem_limit": "64m", "cpus": 1})
+    job = final(node, job_id, timeout=60)
+    assert job["state"] == "failed", job
+    assert job["reason"] == "out of memory", job
+    assert "survived" not in node.cli("get", "logs", "local", job_id, check=0).stdout
+    assert containers_of(job_id) == []
+
+
 def test_engine_errors_are_clear_failure_reasons():
     job_id = submit(node, "true", spec_extra={"image": "atlas-test/no-such-image"})
     job = final(node, job_id)
@@ -331,6 +342,7 @@ try:
         test_exit_code_3_fails_the_job,
         test_a_running_container_is_labelled_and_stop_kills_it_within_the_grace_period,
         test_a_32_mib_limit_fails_a_memory_hungry_job_with_out_of_memory,
+        test_a_64_mib_job_with_cpus_growing_to_1_gib_fails_with_out_of_memory,
         test_engine_errors_are_clear_failure_reasons,
         test_after_a_node_sigkill_and_restart_no_container_of_its_jobs_remains,
         test_a_gpu_job_asks_the_engine_for_exactly_its_gpus,

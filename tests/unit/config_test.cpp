@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -275,6 +276,26 @@ TEST_CASE("a bad value in a file names the file, the key and what was expected",
   h.write(atlas_file, "- a\n- b\n");
   CHECK(load_node_config(h.env(), {}).error ==
         f + ": expected a map of settings at the top level, got a list");
+}
+
+TEST_CASE("the warning signal is a name or a number, and the warning's lead is read",
+          "[config]") {
+  temp_home h;
+  const std::string f = h.file(atlas_file);
+  CHECK(load_node_config(h.env(), {}).config.warning_signal == SIGUSR1);
+  CHECK(load_node_config(h.env(), {}).config.time_warning_s == 30);
+  for (const char* v : {"SIGUSR2", "usr2", "12"}) {
+    h.write(atlas_file, std::string("limits: {warning_signal: ") + v + ", time_warning_s: 5}\n");
+    auto r = load_node_config(h.env(), {});
+    CHECK(r.error.empty());
+    CHECK(r.config.warning_signal == SIGUSR2);
+    CHECK(r.config.time_warning_s == 5);
+  }
+  h.write(atlas_file, "limits: {warning_signal: SIGKILL}\n");
+  CHECK(load_node_config(h.env(), {}).error
+        == f + ": limits.warning_signal: expected a signal such as SIGUSR1, USR1 or 10, got 'SIGKILL'");
+  h.write(atlas_file, "limits: {time_warning_s: -1}\n");
+  CHECK(load_node_config(h.env(), {}).error.find("limits.time_warning_s: expected") != std::string::npos);
 }
 
 TEST_CASE("a bad value in an original file names that file", "[config]") {

@@ -102,6 +102,14 @@ TEST_CASE("a spec becomes the create call with the job's mounts, labels and no n
   CHECK(has(binds, "/home/u/.foundations/config:/root/.foundations/config:ro"));
 }
 
+TEST_CASE("the job's CPUs become NanoCpus, and no CPUs no limit", "[docker]") {
+  auto o = options();
+  CHECK(body_of(R"({"command":["a.py"]})", o).find("HostConfig")->find("NanoCpus") == nullptr);
+  o.cpus = 1.5;
+  CHECK(body_of(R"({"command":["a.py"]})", o).find("HostConfig")->get_int("NanoCpus")
+        == 1500000000);
+}
+
 TEST_CASE("the spec's own image, entrypoint, working_dir, memory and volumes are honoured",
           "[docker]") {
   auto v = body_of(R"({"image":"python:3.11","entrypoint":["/bin/sh","-c"],"command":"echo hi",

@@ -47,6 +47,27 @@ TEST_CASE("an entrypoint replaces python3 and the environment is passed on", "[j
   CHECK(has(l->env, "N=2"));
 }
 
+TEST_CASE("a preempted job and one with a time limit are told so in their environment",
+          "[job_runtime]") {
+  node_config cfg;
+  std::string err;
+  auto plain = make_launch(
+    cfg, job_with(R"({"command":["m.py"],"environment":{"ATLAS_PREEMPTED":"1","ATLAS_TIME_LIMIT":"9"}})"),
+    {}, "/w", err);
+  REQUIRE(plain);
+  for (auto& kv : plain->env) { // the user's spec cannot claim either
+    CHECK(kv.rfind("ATLAS_PREEMPTED=", 0) != 0);
+    CHECK(kv.rfind("ATLAS_TIME_LIMIT=", 0) != 0);
+  }
+  auto j = job_with(R"({"command":["m.py"]})");
+  j.preemptions = 2;
+  j.time_limit_s = 90;
+  auto l = make_launch(cfg, j, {}, "/w", err);
+  REQUIRE(l);
+  CHECK(has(l->env, "ATLAS_PREEMPTED=1"));
+  CHECK(has(l->env, "ATLAS_TIME_LIMIT=90"));
+}
+
 TEST_CASE("the GPUs given to a job reach its environment, and no others", "[job_runtime]") {
   node_config cfg;
   slot_info slot;
