@@ -205,7 +205,10 @@ void schedule_time_limit(slot_ptr self) {
   auto& st = self->state;
   using ms = std::chrono::milliseconds;
   auto limit = ms(static_cast<int64_t>(st.job.time_limit_s * 1000.0));
-  auto warn_at = std::max(ms(0), limit - ms(int64_t{st.ctx.config->time_warning_s} * 1000));
+  // The warning comes time_warning_s ahead, but never in the first half of
+  // a short limit: a job that does not catch it dies of it.
+  auto lead = std::min(limit / 2, ms(int64_t{st.ctx.config->time_warning_s} * 1000));
+  auto warn_at = limit - lead;
   spdlog::info("time limit set job_id={} slot={} limit={}s warning_in={}ms", st.job.job_id,
                st.info.key, st.job.time_limit_s, warn_at.count());
   self->delayed_send(self, warn_at, limit_atom::value, st.job.job_id, st.runs, true);

@@ -98,7 +98,7 @@ std::string atlas_yaml(const std::string& h) {
          "#   log_cap_mb: 64\n"
          "#   stop_grace_s: 10         # SIGTERM, then SIGKILL after this long\n"
          "#   warning_signal: SIGUSR1  # sent to a job before its time limit or a preemption\n"
-         "#   time_warning_s: 30       # the warning this long before a job's time limit\n"
+         "#   time_warning_s: 30       # the warning this long before a job's time limit (at most half of it)\n"
          "#   idle_timeout_s: 60\n"
          "#   max_retries: 1           # requeues of a job whose node was lost\n"
          "#   drain_timeout_s: 30      # `atlas-server stop` lets running jobs finish this long\n"
