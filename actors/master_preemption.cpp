@@ -50,12 +50,16 @@ preemption_input preemption_input_of(const master_state& st, double now) {
 
 void maybe_preempt(master_ptr self) {
   auto& st = self->state;
+  auto now = now_seconds();
   if (!st.preempting.empty())
     return; // one preemption at a time: the freed room goes to its job first
+  if (!st.room_for.empty() && st.queued.count(st.room_for)
+      && now - st.room_since < st.cfg->stop_grace_s + 5.0)
+    return; // its room is being freed: the victims' slots are not back yet
   auto waiting = st.policy.top_priority_jobs(8);
   if (waiting.empty())
     return;
-  auto in = preemption_input_of(st, now_seconds());
+  auto in = preemption_input_of(st, now);
   for (auto& w : waiting) {
     in.waiting = w;
     auto plan = plan_preemption(in);
@@ -65,6 +69,8 @@ void maybe_preempt(master_ptr self) {
       st.preempting[victim] = w.job_id;
       self->send(st.jobs.at(victim).handle, preempt_atom::value, w.priority);
     }
+    st.room_for = w.job_id;
+    st.room_since = now;
     spdlog::info("preempting {} job(s) on node={} for job_id={} priority={}", plan->victims.size(),
                  plan->node_id, w.job_id, w.priority);
     return;

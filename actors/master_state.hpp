@@ -75,6 +75,11 @@ struct master_state {
   // preemption is planned while one is under way.
   std::map<std::string, std::string> preempting;
   bool preempt_check_due = false; // a preempt_atom to itself is on its way
+  // The job the last preemption made room for, and when: no other is
+  // planned while it waits for that room (its victims' slots free up only
+  // after they are requeued), for up to stop_grace_s + 5 s.
+  std::string room_for;
+  double room_since = 0;
   // CPUs and memory the dispatched jobs asked of each node.
   std::map<std::string, node_room> node_use;
   uint64_t last_seq = 0;

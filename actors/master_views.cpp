@@ -72,8 +72,9 @@ std::vector<queue_entry> queue_with_reasons(master_ptr self) {
                                  [&](auto& p) { return p.second == q.job_id; });
     if (most_gpus < 0)
       e.reason = "no slots in the cluster";
-    else if (victims > 0)
-      e.reason = "making room: preempting " + std::to_string(victims) + " lower-priority job(s)";
+    else if (victims > 0
+             || (q.job_id == st.room_for && now_seconds() - st.room_since < st.cfg->stop_grace_s + 5.0))
+      e.reason = "making room: preempting lower-priority job(s)";
     else if (!over_quota.empty())
       e.reason = "over quota: " + over_quota;
     else if (auto h = held_for.find(q.job_id); h != held_for.end())
