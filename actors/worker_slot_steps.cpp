@@ -103,9 +103,10 @@ void prepare(slot_ptr self, bool fetched) {
   auto paths = job_paths::of(*self->state.ctx.config, self->state.job.job_id);
   auto id = self->state.job.job_id;
   auto shared_fs = self->state.ctx.config->shared_fs;
+  auto params = self->state.job.params;
   worker_slot_actor me = self;
-  self->state.ctx.loop->post_work([me, id, paths, shared_fs, fetched] {
-    auto w = prepare_workspace(paths, id, shared_fs, fetched);
+  self->state.ctx.loop->post_work([me, id, paths, shared_fs, fetched, params] {
+    auto w = prepare_workspace(paths, id, shared_fs, fetched, params);
     if (w.fetch) // from the first chunk on
       caf::anon_send(me, fetch_atom::value, id, uint64_t{0}, uint64_t{0}, std::string{});
     else

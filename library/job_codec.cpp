@@ -83,6 +83,13 @@ void write_job_fields(json::writer& w, const job_record& rec) {
   w.end_array();
   w.kv("preemptions", rec.preemptions);
   w.kv("preempted_by", rec.preempted_by);
+  // Written only when set: most jobs have none, and finished records stay small.
+  if (!rec.params.empty())
+    w.key("params").raw(rec.params);
+  if (!rec.sweep_id.empty())
+    w.kv("sweep_id", rec.sweep_id);
+  if (!rec.schedule_id.empty())
+    w.kv("schedule_id", rec.schedule_id);
 }
 
 std::string to_json(const job_record& rec) {
@@ -159,6 +166,10 @@ result<job_record> job_from_json(std::string_view text) {
         rec.groups.push_back(name.string);
   rec.preemptions = std::max<int64_t>(0, v->get_int("preemptions").value_or(0));
   rec.preempted_by = v->get_int("preempted_by").value_or(0);
+  if (auto p = v->find("params"); p != nullptr && p->is_object())
+    rec.params = p->dump();
+  rec.sweep_id = v->get_string("sweep_id").value_or("");
+  rec.schedule_id = v->get_string("schedule_id").value_or("");
   return rec;
 }
 
@@ -236,6 +247,19 @@ result<job_record> job_from_submission(std::string_view body) {
     if (!bytes)
       return status::fail(err.empty() ? "Bad spec.mem_limit: expected a size such as 4g or 512m" : err);
     rec.memory_bytes = *bytes;
+  }
+  if (auto p = v->find("params"); p != nullptr && !p->is_null()) {
+    if (!p->is_object())
+      return status::fail("Bad params: expected a JSON object (what load_parameters() returns)");
+    rec.params = p->dump();
+    if (rec.params.size() > max_params_bytes)
+      return status::fail("Bad params: " + std::to_string(rec.params.size())
+                          + " bytes of JSON, at most " + std::to_string(max_params_bytes));
+  }
+  if (auto s = v->find("sweep_id"); s != nullptr && !s->is_null()) {
+    if (!s->is_string() || !valid_job_id(s->string))
+      return status::fail("Bad sweep_id: expected 1-64 of [A-Za-z0-9_-]");
+    rec.sweep_id = s->string;
   }
   rec.state = job_state::queued;
   return rec;

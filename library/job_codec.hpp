@@ -24,13 +24,16 @@ result<job_record> job_from_json(std::string_view text);
 
 /// Builds a new record from a POST /queued_jobs body:
 /// {job_id, spec, metadata:{project_name, username}, gpu_spec:{num_gpus}, priority,
-/// max_retries, time_limit (seconds), after: ["<job_id>[:ok|:any|:failed]", ...]};
+/// max_retries, time_limit (seconds), after: ["<job_id>[:ok|:any|:failed]", ...],
+/// params (an object: foundations_job_parameters.json in its directory), sweep_id};
 /// spec.cpus and spec.mem_limit are what it asks for. Fails with a message
 /// fit for a 400 answer.
 result<job_record> job_from_submission(std::string_view body);
 
 /// The most dependencies one job may have.
 constexpr size_t max_dependencies = 64;
+/// The largest `params` object a submission may carry (its JSON text).
+constexpr size_t max_params_bytes = 64 * 1024;
 
 /// "<job_id>[:ok|:any|:failed]" (ok when none is given); nullopt otherwise.
 std::optional<job_dependency> parse_dependency(std::string_view text);

@@ -11,7 +11,8 @@ namespace atlas {
 namespace fs = std::filesystem;
 
 workspace prepare_workspace(const job_paths& paths, const std::string& job_id,
-                            const std::string& shared_fs, bool fetched) {
+                            const std::string& shared_fs, bool fetched,
+                            const std::string& params) {
   workspace w;
   std::error_code ec;
   fs::create_directories(fs::path(paths.log).parent_path(), ec);
@@ -33,6 +34,13 @@ workspace prepare_workspace(const job_paths& paths, const std::string& job_id,
   }
   w.cwd = fs::is_directory(paths.work_dir + "/job_source", ec) ? paths.work_dir + "/job_source"
                                                                : paths.work_dir;
+  if (!params.empty()) {
+    std::ofstream out(w.cwd + "/foundations_job_parameters.json", std::ios::binary | std::ios::trunc);
+    out << params;
+    out.close();
+    if (!out)
+      w.error = "cannot write foundations_job_parameters.json in " + w.cwd;
+  }
   return w;
 }
 

@@ -22,8 +22,11 @@ struct workspace {
 /// Extracts the job's bundle into its working directory (replacing one left
 /// from an earlier run). `shared_fs` is the cluster setting (auto, yes,
 /// no); `fetched`: the bundle was just fetched into this node's job store.
+/// `params` (a JSON object, "" for none) is written to the working directory
+/// as foundations_job_parameters.json, where the SDK's load_parameters() reads it.
 workspace prepare_workspace(const job_paths& paths, const std::string& job_id,
-                            const std::string& shared_fs, bool fetched);
+                            const std::string& shared_fs, bool fetched,
+                            const std::string& params = "");
 
 /// Writes a chunk of the bundle fetched from the master at `offset` of the
 /// partial file `<bundle>.part`; the last one (offset + size reaches

@@ -75,6 +75,9 @@ struct job_record {
   std::vector<std::string> groups;   // its user's quota groups at submission
   int64_t preemptions = 0;  // times it was preempted (its later runs see ATLAS_PREEMPTED=1)
   int64_t preempted_by = 0; // priority of the job it last made way for
+  std::string params;       // JSON object the job reads with load_parameters() ("" = none)
+  std::string sweep_id;     // the sweep it is a trial of ("" = none)
+  std::string schedule_id;  // the scheduled job that started it ("" = none)
   /// The job's tracking secret for this dispatch (the SDK's credential).
   /// Travels to the slot only; never persisted (Redis keeps its digest),
   /// never written to an answer or a log.
@@ -89,7 +92,8 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
            x.has_return_code, x.reason, x.node, x.host_address, x.slot,
            x.retries, x.max_retries, x.pin, x.seq, x.history, x.gpus,
            x.gpu_model, x.cpu_seconds, x.peak_memory_bytes, x.published, x.time_limit_s, x.cpus, x.memory_bytes, x.after,
-           x.groups, x.preemptions, x.preempted_by, x.job_secret,
+           x.groups, x.preemptions, x.preempted_by, x.params, x.sweep_id,
+           x.schedule_id, x.job_secret,
            finite_on_load(x.queued_time, x.start_time, x.end_time, x.cpu_seconds,
                           x.time_limit_s, x.cpus));
 }

@@ -86,3 +86,25 @@ TEST_CASE("a negative seq in a stored record reads as 0, not wrapped around", "[
   REQUIRE(back.ok());
   CHECK(to_json(back.value()) == to_json(rec.value()));
 }
+
+TEST_CASE("a submission's params and sweep id are kept, and written only when set",
+          "[job_codec]") {
+  auto rec = job_from_submission(
+    R"({"job_id":"t1","spec":{},"params":{"lr":0.1,"layers":[64,32]},"sweep_id":"s-1"})");
+  REQUIRE(rec.ok());
+  CHECK(rec->params == R"({"lr":0.1,"layers":[64,32]})");
+  CHECK(rec->sweep_id == "s-1");
+  rec->schedule_id = "nightly";
+  auto back = job_from_json(to_json(rec.value()));
+  REQUIRE(back.ok());
+  CHECK(back->params == rec->params);
+  CHECK(back->sweep_id == "s-1");
+  CHECK(back->schedule_id == "nightly");
+  auto plain = to_json(job_from_submission(R"({"job_id":"t2","spec":{}})").value());
+  CHECK(plain.find("params") == std::string::npos);
+  CHECK(plain.find("sweep_id") == std::string::npos);
+  CHECK_FALSE(job_from_submission(R"({"job_id":"t3","spec":{},"params":[1]})").ok());
+  CHECK_FALSE(job_from_submission(R"({"job_id":"t3","spec":{},"sweep_id":"../x"})").ok());
+  std::string big = R"({"job_id":"t4","spec":{},"params":{"x":")" + std::string(70000, 'a') + "\"}}";
+  CHECK(job_from_submission(big).error().find("at most") != std::string::npos);
+}

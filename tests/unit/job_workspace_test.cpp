@@ -70,6 +70,17 @@ TEST_CASE("a bundle is extracted into the job's working directory", "[workspace]
   CHECK(fs::is_directory(fs::path(p.log).parent_path())); // the log's folder is there
 }
 
+TEST_CASE("a job's params are written where load_parameters() reads them", "[workspace]") {
+  temp_root t;
+  auto p = paths_under(t.path, "j3");
+  pack_bundle(t.path, "j3", p.bundle);
+  auto w = prepare_workspace(p, "j3", "auto", false, R"({"lr":0.1,"layers":[64,32]})");
+  REQUIRE(w.error.empty());
+  CHECK(read(w.cwd + "/foundations_job_parameters.json") == R"({"lr":0.1,"layers":[64,32]})");
+  auto none = prepare_workspace(p, "j3", "auto", false);
+  CHECK_FALSE(fs::exists(none.cwd + "/foundations_job_parameters.json"));
+}
+
 TEST_CASE("a missing bundle is fetched, or an error when the file system is shared",
           "[workspace]") {
   temp_root t;
