@@ -40,6 +40,23 @@ def read_flat_yaml(path):
     return out
 
 
+_selected_environment = None
+
+
+def set_environment(environment_name):
+    """Makes `environment_name` the default scheduler_config of this process."""
+    global _selected_environment
+    path = submission_file(environment_name)
+    if not os.path.isfile(path):
+        raise ValueError(f"environment '{environment_name}' does not exist (expected {path})")
+    _selected_environment = environment_name
+
+
+def environment_name(explicit=None):
+    """The environment to use: `explicit`, else set_environment's, else "scheduler"."""
+    return explicit or _selected_environment or "scheduler"
+
+
 def submission_file(env_name):
     if not env_name or env_name.startswith(".") or not re.fullmatch(r"[A-Za-z0-9._-]+", env_name):
         raise ValueError(f"environment name '{env_name}': expected letters, digits, '.', '_' or '-'")

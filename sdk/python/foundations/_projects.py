@@ -13,7 +13,7 @@ def _base(scheduler_config):
         return _config.scheduler_url(scheduler_config)
     if in_job():
         return os.environ["ATLAS_API_URL"].rstrip("/")
-    return _config.scheduler_url("scheduler")
+    return _config.scheduler_url(_config.environment_name())
 
 
 def _time_text(ts):

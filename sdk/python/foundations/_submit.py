@@ -116,7 +116,7 @@ def submit(scheduler_config=None, job_directory=None, project_name=None, entrypo
     params: a dict the job reads with load_parameters(); ram in GB; num_gpus;
     stream_job_logs: print the job's output until it ends. Atlas additions:
     time_limit (seconds), priority, cpus, sweep_id."""
-    env = scheduler_config or "scheduler"
+    env = _config.environment_name(scheduler_config)
     url = _config.scheduler_url(env)
     token = _config.token()
     directory = os.path.abspath(job_directory or os.getcwd())

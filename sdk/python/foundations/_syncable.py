@@ -17,7 +17,7 @@ def _api_base():
     """The node's API inside a job; else the 'scheduler' environment's URL."""
     if in_job():
         return os.environ["ATLAS_API_URL"].rstrip("/")
-    return _config.scheduler_url("scheduler")
+    return _config.scheduler_url(_config.environment_name())
 
 
 class SyncableDirectory:
