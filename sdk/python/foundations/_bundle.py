@@ -67,6 +67,17 @@ def create_bundle(src_dir, out_file):
     return file_sha256(out_file)
 
 
+def signature(src_dir):
+    """A cheap fingerprint of what create_bundle would pack (names, types,
+    sizes, times, modes, link targets): equal fingerprints, equal bundles."""
+    digest = hashlib.sha256()
+    for rel, full in _entries(src_dir):
+        st = os.lstat(full)
+        link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else ""
+        digest.update(f"{rel}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0{link}\n".encode())
+    return digest.hexdigest()
+
+
 def file_sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:

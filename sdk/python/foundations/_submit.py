@@ -104,6 +104,39 @@ def _ensure_bundle(url, token, path, digest):
     return True
 
 
+# directory -> (fingerprint, sha256) of its last bundle: a sweep packs its
+# directory once while nothing in it changes.
+_packed = {}
+
+
+def _upload_bundle(url, token, directory, job_id):
+    """The SHA-256 of the directory's bundle, uploaded to the store unless it
+    holds it already; None when the scheduler has no store (then the bundle
+    was uploaded for this job the old way)."""
+    fingerprint = _bundle.signature(directory)
+    known = _packed.get(directory)
+    if known and known[0] == fingerprint:
+        status, _ = _http.request("HEAD", f"{url}/api/v1/bundles/{known[1]}", token=token)
+        if status == 200:
+            return known[1]
+    fd, path = tempfile.mkstemp(prefix="atlas-bundle-", suffix=".tgz")
+    os.close(fd)
+    try:
+        digest = _bundle.create_bundle(directory, path)
+        try:
+            _ensure_bundle(url, token, path, digest)
+        except _BundleStoreMissing:  # an older scheduler: upload the bundle for this job
+            status, raw = _http.upload_file(f"{url}/job_bundle", "job_bundle", path,
+                                            job_id + ".tgz", token)
+            if status != 200:
+                raise _http.HttpError(status, _http._message(raw))
+            return None
+        _packed[directory] = (fingerprint, digest)
+        return digest
+    finally:
+        os.unlink(path)
+
+
 def submit(scheduler_config=None, job_directory=None, project_name=None, entrypoint=None,
            params=None, ram=None, num_gpus=None, stream_job_logs=None, command=None,
            time_limit=None, priority=None, cpus=None, sweep_id=None):
@@ -136,22 +169,7 @@ def submit(scheduler_config=None, job_directory=None, project_name=None, entrypo
             resources[key] = value
     job_id = str(uuid.uuid4())
 
-    fd, path = tempfile.mkstemp(prefix="atlas-bundle-", suffix=".tgz")
-    os.close(fd)
-    try:
-        digest = _bundle.create_bundle(directory, path)
-        try:
-            _ensure_bundle(url, token, path, digest)
-            bundle = digest
-        except _BundleStoreMissing:  # an older scheduler: upload the bundle for this job
-            status, raw = _http.upload_file(f"{url}/job_bundle", "job_bundle", path,
-                                            job_id + ".tgz", token)
-            if status != 200:
-                raise _http.HttpError(status, _http._message(raw))
-            bundle = None
-    finally:
-        os.unlink(path)
-
+    bundle = _upload_bundle(url, token, directory, job_id)
     spec = {"command": words, "environment": {}}
     if resources.get("ram") is not None:
         spec["mem_limit"] = f"{float(resources['ram']):g}g"
