@@ -186,8 +186,6 @@ def submit(scheduler_config=None, job_directory=None, project_name=None, entrypo
     if bundle is not None:
         payload["bundle"] = bundle
     if params is not None:
-        if bundle is None and params:
-            warn("this scheduler has no bundle store; params are sent anyway")
         payload["params"] = params
     if sweep_id is not None:
         payload["sweep_id"] = str(sweep_id)
