@@ -348,18 +348,12 @@ int submit(context& ctx, const args& a) {
   return status == "completed" ? 0 : 1;
 }
 
-int get_job(context& ctx, const args& a) {
-  int code = 0;
-  auto where = job_target_of(ctx, a, code);
-  if (!where)
-    return code;
-  const std::string& id = where->id;
-  const submission_config* sc = &where->scheduler;
+int download_artifacts(context& ctx, const submission_config& sc, const std::string& id,
+                       const fs::path& target, const std::string& source_dir) {
   std::error_code ec;
-  const fs::path save_dir = fs::absolute(a.flag("save-dir", "."), ec);
-  const fs::path target = save_dir / id;
   if (fs::exists(fs::symlink_status(target, ec)))
     return ctx.err << "error: " << target.string() << " already exists\n", 1;
+  const fs::path save_dir = target.parent_path();
   fs::create_directories(save_dir, ec);
   if (ec)
     return ctx.err << "error: cannot create " << save_dir.string() << ": " << ec.message() << "\n", 1;
@@ -367,7 +361,7 @@ int get_job(context& ctx, const args& a) {
   if (tgz.path.empty())
     return ctx.err << "error: cannot create a file in " << save_dir.string() << "\n", 1;
   http_options o = options(ctx);
-  auto r = http_client::download_to_file(sc->scheduler_url + "/job_bundle/" + id, tgz.path, o);
+  auto r = http_client::download_to_file(sc.scheduler_url + "/job_bundle/" + id, tgz.path, o);
   if (!r.ok())
     return fail(ctx, r, id);
   // Unpack beside the target, then move into place: a half-unpacked job never
@@ -378,6 +372,27 @@ int get_job(context& ctx, const args& a) {
   archive::extract_options lift;
   lift.strip_prefix = id;
   auto st = archive::extract_tgz(tgz.path, unpack, lift);
+  // --source_dir: only that folder of the job's directory (job_source/ in
+  // the artifacts when the bundle was packed so), at its place in it.
+  auto wanted = fs::path(source_dir).lexically_normal();
+  bool inside = !source_dir.empty() && wanted.is_relative() && *wanted.begin() != "..";
+  auto base = fs::path(unpack);
+  if (fs::is_directory(base / "job_source"))
+    base /= "job_source";
+  if (st && !source_dir.empty() && (!inside || !fs::is_directory(base / wanted))) {
+    fs::remove_all(unpack, ec);
+    return ctx.err << "error: job '" << id << "' has no folder '" << source_dir
+                   << "' in its artifacts\n", 1;
+  }
+  if (st && inside) {
+    std::string keep = (save_dir / ("." + id + ".keep-XXXXXX")).string();
+    if (!mkdtemp(keep.data()))
+      return ctx.err << "error: cannot create a directory in " << save_dir.string() << "\n", 1;
+    fs::create_directories((fs::path(keep) / wanted).parent_path(), ec);
+    fs::rename(base / wanted, fs::path(keep) / wanted, ec);
+    fs::remove_all(unpack, ec);
+    unpack = keep;
+  }
   if (st)
     fs::rename(unpack, target, ec);
   fs::remove_all(unpack, ec);
@@ -385,7 +400,19 @@ int get_job(context& ctx, const args& a) {
     return ctx.err << "error: cannot unpack the artifacts of job '" << id << "': " << st.error() << "\n", 1;
   if (!fs::exists(target))
     return ctx.err << "error: cannot move the artifacts to " << target.string() << "\n", 1;
-  ctx.out << "Saved job '" << id << "' to " << target.string() << std::endl;
+  return 0;
+}
+
+int get_job(context& ctx, const args& a) {
+  int code = 0;
+  auto where = job_target_of(ctx, a, code);
+  if (!where)
+    return code;
+  std::error_code ec;
+  const fs::path target = fs::absolute(a.flag("save-dir", "."), ec) / where->id;
+  if (int rc = download_artifacts(ctx, where->scheduler, where->id, target, a.flag("source-dir")); rc != 0)
+    return rc;
+  ctx.out << "Saved job '" << where->id << "' to " << target.string() << std::endl;
   return 0;
 }
 
