@@ -6,13 +6,15 @@ A schedule every few seconds fires on time, each run a job of its own
 ("<schedule>_<YYYYmmdd_HHMMSS>", schedule_id set); pause stops it, resume
 restarts it, PATCH changes it, DELETE removes it; ?project= filters; bad
 input is 400, unknown ids 404. A master killed while runs fall due fires
-exactly one run for the outage when it is back. The CLI creates, lists,
+exactly one run for the outage when it is back, and one that fires a run
+again after a crash is refused as the job it made. The CLI creates, lists,
 pauses, resumes, reschedules and deletes, and its runs run the project."""
 
 import calendar
 import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
 import time
@@ -205,6 +207,50 @@ def test_a_master_killed_while_runs_fall_due_fires_one_run_for_the_outage():
     assert call("DELETE", "/scheduled_jobs/sch-k")[0] == 204
 
 
+def redis(*args):
+    """One command to the cluster's Redis (RESP by hand: no client library)."""
+    with socket.create_connection(("127.0.0.1", cluster.redis.port), timeout=5) as s:
+        s.sendall((f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args))
+                  .encode())
+        f = s.makefile("rb")
+        line = f.readline()
+        if line.startswith(b"$"):
+            n = int(line[1:])
+            return None if n < 0 else f.read(n + 2)[:-2].decode()
+        return line.decode().strip()
+
+
+def test_a_run_fired_again_after_a_crash_is_refused_as_the_job_it_made():
+    """A master that died after submitting a run but before recording it
+    fires the same due time again: the run's id is the same, so it is
+    refused as existing and no second job appears."""
+    status, body = create("sch-i", "*/4 * * * * *")
+    assert status == 201, (status, body)
+    runs = wait_runs("sch-i", 1, 10)
+    before = set(cluster.records("sch-i_"))
+    M.kill()
+    killed = time.time()
+    first = sorted(runs)[0]
+    due = due_of(first)
+    # As if the master had died before recording `first`: the schedule has
+    # handled nothing up to it, and its next due time is `first`'s.
+    stored = json.loads(redis("HGET", "atlas:schedules", "sch-i"))
+    t = time.gmtime(due)
+    stored["cron"] = f"{t.tm_sec} {t.tm_min} {t.tm_hour} {t.tm_mday} {t.tm_mon} *"
+    stored["after"] = due - 1
+    assert redis("HSET", "atlas:schedules", "sch-i", json.dumps(stored)) == ":0"
+    M.start()
+    wait_until(lambda: f"run job_id={first} exists already" in M.node_log(), 15,
+               "the run fired again to be refused")
+    # Nothing new since the restart (one run may have come between the
+    # listing and the kill).
+    new = set(cluster.records("sch-i_")) - before
+    assert all(due_of(i) <= killed for i in new), (new, killed)
+    entry = call("GET", "/scheduled_jobs/sch-i")[1]["sch-i"]
+    assert entry["next_run_time"][0] > due + 300 * 86400, entry  # next year: `first` is handled
+    assert call("DELETE", "/scheduled_jobs/sch-i")[0] == 204
+
+
 def test_the_cli_creates_lists_pauses_resumes_reschedules_and_deletes():
     M.write_submission_config()
     project = make_project(tempfile.mkdtemp(prefix="atlas-sched-"),
@@ -256,6 +302,7 @@ try:
         test_listing_filters_by_project_and_bad_input_is_refused,
         test_delete_removes_a_schedule_and_its_runs_stay,
         test_a_master_killed_while_runs_fall_due_fires_one_run_for_the_outage,
+        test_a_run_fired_again_after_a_crash_is_refused_as_the_job_it_made,
         test_the_cli_creates_lists_pauses_resumes_reschedules_and_deletes,
     ])
 finally:
