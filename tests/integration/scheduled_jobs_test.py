@@ -141,6 +141,9 @@ def test_listing_filters_by_project_and_bad_input_is_refused():
     assert set(call("GET", "/scheduled_jobs?project=other")[1]) == {"sch-b"}
     assert call("GET", "/scheduled_jobs?project=none")[1] == {}
     assert set(call("GET", "/api/v1/scheduled_jobs?project=other")[1]) == {"sch-b"}
+    # A worker's port hands them to the master.
+    status, raw = cluster.workers[0].request("GET", "/scheduled_jobs?project=other")
+    assert status == 200 and set(json.loads(raw)) == {"sch-b"}, (status, raw)
     # Resuming one without a schedule is refused; PATCH gives it one.
     assert call("PUT", "/scheduled_jobs/sch-b", {"status": "active"})[0] == 400
     # Bad input: 400; an id without a bundle or taken: 409; unknown: 404.
