@@ -38,6 +38,11 @@ inline constexpr const char* master_standbys = "atlas:master:standbys";
 /// of the node that runs or ran the job.
 inline constexpr const char* routing_map = "routing_map:job_id";
 
+/// Hash: scheduled job id -> its JSON (library/schedules.hpp): the run
+/// template, cron schedule, paused flag and the last due time handled.
+/// Written by the active master only (fenced).
+inline constexpr const char* schedules = "atlas:schedules";
+
 } // namespace atlas::keys
 
 // --- Experiment tracking (the in-job SDK, library/tracking/store.hpp).

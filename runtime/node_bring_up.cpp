@@ -34,6 +34,7 @@
 #include "actors/master.hpp"
 #include "actors/node.hpp"
 #include "actors/peer_check.hpp"
+#include "actors/scheduler.hpp"
 #include "actors/worker_slot.hpp"
 #include "adapters/event_loop.hpp"
 #include "adapters/http_server.hpp"
@@ -170,6 +171,9 @@ lookup_options lookup_options_of(const node_runtime::parts& rt) {
 status bring_up_master(node_runtime::parts& rt) {
   auto& cfg = *rt.cfg;
   rt.master = spawn_master(*rt.sys, rt.cfg, rt.lookup);
+  // Only here, on the master holding the lease: a standby never fires.
+  rt.schedules = spawn_scheduler(*rt.sys, rt.cfg, redis_target_of(cfg), lookup_options_of(rt),
+                                 rt.master);
   rt.door = spawn_cluster_door(*rt.sys, rt.secret, rt.master);
   if (auto st = rt.front->listen(); !st)
     return st;
@@ -241,7 +245,8 @@ status bring_up_serving(node_runtime::parts& rt) {
   // Writes as the lookup does: fenced by the lease on the active master.
   rt.tracking = spawn_tracking(*rt.sys, redis_target_of(cfg), lookup_options_of(rt));
   caf::anon_send(rt.node, register_atom::value, rt.tracking);
-  rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.tracking, rt.master);
+  rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.tracking, rt.master,
+                                  rt.schedules);
   caf::anon_send(rt.node, register_atom::value, rt.gateway);
   if (rt.master) { // the master's own jobs are answered by its own gateway
     node_info me{cfg.node_id, cfg.host_address, server_version, cfg.num_workers, now_seconds(),

@@ -15,6 +15,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "actors/lookup.hpp"
+#include "actors/scheduler.hpp"
 #include "actors/policy/job_runners.hpp"
 #include "actors/worker_slot.hpp"
 #include "adapters/caf_front.hpp"
@@ -42,6 +43,7 @@ struct node_runtime::parts {
   node_actor node;
   lookup_actor lookup;
   master_actor master;
+  scheduler_actor schedules; // the active master's (actors/scheduler.hpp)
   cluster_actor door;
   tracking_actor tracking;
   http_gateway_actor gateway;

@@ -2,6 +2,7 @@
 // path and method mapped to an operation or answered here from one request
 // to the master or to Redis; then the dashboard's routes.
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,11 +15,18 @@
 
 namespace atlas::gateway {
 
+bool is_schedule_route(const std::vector<std::string>& parts) {
+  auto n = parts.size();
+  return (n >= 1 && n <= 2 && parts[0] == "scheduled_jobs")
+         || (n >= 3 && n <= 4 && parts[0] == "api" && parts[1] == "v1"
+             && parts[2] == "scheduled_jobs");
+}
+
 bool acts_through_master(const http_request& req) {
   auto parts = split_path(req.path);
   auto n = parts.size();
   auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
-  return is(0, "queued_jobs") || is(0, "workers") || (is(0, "running_jobs") && req.method == "DELETE")
+  return is_schedule_route(parts) || is(0, "queued_jobs") || is(0, "workers") || (is(0, "running_jobs") && req.method == "DELETE")
          || (is(0, "api") && is(2, "queued_jobs"));
 }
 
@@ -84,6 +92,13 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   }
   if (acts_through_master(req) && !st.master)
     return give(rp, error_answer(503, "this node has not joined a master yet"));
+  if (is_schedule_route(parts)) { // actors/scheduler.cpp answers them
+    if (!st.schedules)
+      return give(rp, error_answer(503, "scheduled jobs are kept by the active master"));
+    self->request(st.schedules, std::chrono::seconds(60), schedule_atom::value, req)
+      .then([=](http_response& r) mutable { rp.deliver(std::move(r)); }, fail);
+    return;
+  }
   if (is(0, "job_bundle") && n == 2 && m == "GET")
     return download_artifacts(self, rp, req, parts[1]);
   if (is(0, "queued_jobs") && n == 1) {

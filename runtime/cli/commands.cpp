@@ -316,7 +316,17 @@ int submit(context& ctx, const args& a) {
   }
   w.key("metadata").begin_object().kv("project_name", project).kv("username", user_name(ctx)).end_object();
   w.key("gpu_spec").begin_object().kv("num_gpus", static_cast<int64_t>(num_gpus)).end_object();
-  w.kv("priority", static_cast<int64_t>(priority)).end_object();
+  w.kv("priority", static_cast<int64_t>(priority));
+  if (a.has("cron")) { // `schedule create`: a scheduled job instead of one run
+    w.kv("schedule", a.flag("cron")).end_object();
+    r = http_client::post_json(sc->scheduler_url + "/scheduled_jobs", w.str(), options(ctx));
+    if (!r.ok())
+      return fail(ctx, r);
+    ctx.out << "Scheduled job '" << id << "' created on " << sc->scheduler_url << " (project " << project
+            << ", cron \"" << a.flag("cron") << "\", UTC)" << std::endl;
+    return 0;
+  }
+  w.end_object();
   r = http_client::post_json(sc->scheduler_url + "/queued_jobs", w.str(), options(ctx));
   if (!r.ok())
     return fail(ctx, r);

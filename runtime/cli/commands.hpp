@@ -63,6 +63,18 @@ int clear_queue(context& ctx, const args& a);
 int delete_job(context& ctx, const args& a);
 /// `list <env>`: the cluster's jobs, newest first.
 int list(context& ctx, const args& a);
+/// `schedule list <env> [--project P]` (schedules.cpp).
+int schedule_list(context& ctx, const args& a);
+/// `schedule pause|resume <env> <id>`.
+int schedule_pause(context& ctx, const args& a);
+int schedule_resume(context& ctx, const args& a);
+/// `schedule update <env> <id> --cron EXPR`.
+int schedule_update(context& ctx, const args& a);
+/// `schedule delete <env> <id>`.
+int schedule_delete(context& ctx, const args& a);
+/// `schedule create --cron EXPR [submit's flags] <env> <dir> [command...]`:
+/// submit() with --cron packs and uploads <dir>, then creates the schedule.
+int schedule_create(context& ctx, const args& a);
 /// `login <env|scheduler_url> [-u user] [-p password]` (login.cpp).
 int login(context& ctx, const args& a);
 /// `logout`: revokes and forgets the stored login (login.cpp).

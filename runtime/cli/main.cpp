@@ -39,6 +39,30 @@ struct command_spec {
   int (*run)(context&, const args&);
 };
 
+const std::vector<flag_spec>& submit_flags() {
+  static const std::vector<flag_spec> flags = {
+      {"entrypoint", "E", "run E instead of python3"},
+      {"project-name", "P", "project name (default: project_name in job.config.yaml, else the directory's name)"},
+      {"num-gpus", "N", "GPUs for the job (default 0)"},
+      {"ram", "GB", "memory limit in GB (fractions allowed: 1.5)"},
+      {"memory", "SIZE", "memory limit as a size: 64M, 1.5g (instead of --ram)"},
+      {"cpus", "N", "CPUs the job needs (fractions allowed: 0.5)"},
+      {"time", "T", "run time limit: seconds (120), 90s, 30m, 2h or [H:]MM:SS (default: time_limit in job.config.yaml)"},
+      {"after", "ID[:WHEN]", "start only once job ID ended: ok (completed, the default), failed or any; repeat or comma-separate", true},
+      {"priority", "N", "queue priority, higher first (default 0)"},
+      {"stream-job-logs", "True|False", "follow the job's logs until it ends (default True)"}};
+  return flags;
+}
+
+std::vector<flag_spec> schedule_create_flags() {
+  std::vector<flag_spec> flags = {
+    {"cron", "EXPR", "when to run, in UTC: \"m h dom mon dow\", an optional leading second field, or @hourly, @daily..."}};
+  for (auto& f : submit_flags())
+    if (f.name != "stream-job-logs")
+      flags.push_back(f);
+  return flags;
+}
+
 const std::vector<command_spec>& commands() {
   static const std::vector<command_spec> all = {
     {"init", "init <project>", "Create a new project directory with an example job.", {}, 1, 1, init},
@@ -49,17 +73,19 @@ const std::vector<command_spec>& commands() {
      "Pack <dir>, submit it to the scheduler of submission/<env>.config.yaml and follow its logs.\n"
      "The command (default: main.py) runs as `python3 <command...>` in the job's copy of <dir>;\n"
      "every word after <dir> belongs to it.",
-     {{"entrypoint", "E", "run E instead of python3"},
-      {"project-name", "P", "project name (default: project_name in job.config.yaml, else the directory's name)"},
-      {"num-gpus", "N", "GPUs for the job (default 0)"},
-      {"ram", "GB", "memory limit in GB (fractions allowed: 1.5)"},
-      {"memory", "SIZE", "memory limit as a size: 64M, 1.5g (instead of --ram)"},
-      {"cpus", "N", "CPUs the job needs (fractions allowed: 0.5)"},
-      {"time", "T", "run time limit: seconds (120), 90s, 30m, 2h or [H:]MM:SS (default: time_limit in job.config.yaml)"},
-      {"after", "ID[:WHEN]", "start only once job ID ended: ok (completed, the default), failed or any; repeat or comma-separate", true},
-      {"priority", "N", "queue priority, higher first (default 0)"},
-      {"stream-job-logs", "True|False", "follow the job's logs until it ends (default True)"}},
-     2, SIZE_MAX, submit},
+     submit_flags(), 2, SIZE_MAX, submit},
+    {"schedule create", "schedule create --cron EXPR [submit's flags] <env> <dir> [command...]",
+     "Pack <dir> and create a scheduled job: a run of it is submitted at every time EXPR names (UTC).",
+     schedule_create_flags(), 2, SIZE_MAX, schedule_create},
+    {"schedule list", "schedule list <env> [--project P]", "List the scheduled jobs.",
+     {{"project", "P", "only this project's"}}, 1, 1, schedule_list},
+    {"schedule pause", "schedule pause <env> <id>", "Pause a scheduled job.", {}, 2, 2, schedule_pause},
+    {"schedule resume", "schedule resume <env> <id>", "Resume a paused scheduled job (missed runs are not made up).",
+     {}, 2, 2, schedule_resume},
+    {"schedule update", "schedule update <env> <id> --cron EXPR", "Give a scheduled job a new schedule.",
+     {{"cron", "EXPR", "the new schedule (UTC)"}}, 2, 2, schedule_update},
+    {"schedule delete", "schedule delete <env> <id>", "Delete a scheduled job (its runs stay).", {}, 2, 2,
+     schedule_delete},
     {"get logs", "get logs <env> <id> [--follow]", "Print a job's logs.",
      {{"follow", "", "keep printing as the log grows, until the job ends"}}, 2, 2, get_logs},
     {"get job", "get job <env> <id> [--save_dir D] [--source_dir S]", "Download a job's artifacts into D/<id>/.",
@@ -87,7 +113,7 @@ const std::vector<command_spec>& commands() {
 void print_overview(std::ostream& o) {
   o << "usage: foundations <command> [arguments]\n\nCommands:\n";
   for (const auto& c : commands())
-    o << "  " << std::left << std::setw(13) << c.name << c.summary.substr(0, c.summary.find('\n')) << "\n";
+    o << "  " << std::left << std::setw(17) << c.name << c.summary.substr(0, c.summary.find('\n')) << "\n";
   o << "\n<env> names $FOUNDATIONS_HOME/config/submission/<env>.config.yaml (its scheduler_url).\n"
        "Run 'foundations <command> --help' for a command's flags.\n";
 }
@@ -265,8 +291,10 @@ int main(int argc, char** argv) {
       break;
   }
   if (!found) {
-    if (words[0] == "get" || words[0] == "delete") {
-      std::string expected = words[0] == "get" ? "'logs' or 'job'" : "'job'";
+    if (words[0] == "get" || words[0] == "delete" || words[0] == "schedule") {
+      std::string expected = words[0] == "get"        ? "'logs' or 'job'"
+                             : words[0] == "schedule" ? "list, create, pause, resume, update or delete"
+                                                      : "'job'";
       std::string got = words.size() > 1 ? "'" + words[1] + "'" : "nothing";
       return usage_error(nullptr, "foundations " + words[0] + ": expected " + expected + ", got " + got);
     }
