@@ -117,8 +117,9 @@ function viewProject(seq, project) {
     ['', 'queued', 'pending', 'running', 'completed', 'failed'].map(s => h('option', { value: s }, s || 'any')));
   const textIn = h('input', { id: 'f-text', type: 'search', placeholder: 'id, user, tag, value', oninput: () => { state.text = textIn.value.toLowerCase(); render(); } });
   let last = null;
+  const panel = projectPanel(project); // project.js
   show(h('p', {}, h('a', { href: '#/' }, '← Projects')),
-       h('h1', {}, 'Project ', project),
+       h('h1', {}, 'Project ', project), panel.node,
        h('div', { class: 'toolbar' },
          h('label', { for: 'f-status' }, 'Status', statusSel),
          h('label', { for: 'f-text' }, 'Filter', textIn), count),
@@ -161,13 +162,16 @@ function viewProject(seq, project) {
     if (state.status) q.set('status', state.status);
     const data = await api('GET', `/api/v2beta/projects/${enc(project)}/job_listing?${q}`).catch(showError);
     if (!data || seq !== viewSeq) return;
+    // The overview chart changes only when jobs end (or are deleted).
+    const ended = data.jobs.filter(j => ['completed', 'failed'].includes(j.status)).length;
+    if (last && ended !== last.jobs.filter(j => ['completed', 'failed'].includes(j.status)).length) panel.refresh();
     last = data;
     render();
   }
   live(refresh, (kind, e) => kind === 'job' && e.project === project);
 }
 
-function lineChart(name, points) {
+function lineChart(name, points, xLabel = 'step') {
   const W = 420, H = 200, L = 52, R = 12, T = 12, B = 28;
   const nums = points.filter(p => typeof p[1] === 'number');
   const svg = (tag, attrs) => { const e = document.createElementNS('http://www.w3.org/2000/svg', tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); return e; };
@@ -181,10 +185,12 @@ function lineChart(name, points) {
   root.append(svg('line', { class: 'axis', x1: L, y1: H - B, x2: W - R, y2: H - B }), svg('line', { class: 'axis', x1: L, y1: T, x2: L, y2: H - B }));
   const label = (x, y, text, anchor) => { const t = svg('text', { x, y, 'text-anchor': anchor }); t.textContent = text; root.append(t); };
   label(L - 6, T + 4, fmtValue(y1), 'end'); label(L - 6, H - B, fmtValue(y0), 'end');
-  label(L, H - 8, String(x0), 'start'); label(W - R, H - 8, String(x1), 'end'); label((L + W - R) / 2, H - 8, 'step', 'middle');
+  label(L, H - 8, String(x0), 'start'); label(W - R, H - 8, String(x1), 'end'); label((L + W - R) / 2, H - 8, xLabel, 'middle');
   const step = Math.max(1, Math.floor(nums.length / 2000)); // keep the path small
   const pts = nums.filter((p, i) => i % step === 0 || i === nums.length - 1).map(p => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`);
   root.append(svg('polyline', { class: 'line', points: pts.join(' ') }));
+  if (nums.length <= 100) // a dot per point, so that a single one shows too
+    for (const p of nums) root.append(svg('circle', { class: 'dot', cx: sx(p[0]).toFixed(1), cy: sy(p[1]).toFixed(1), r: 2.5 }));
   return root;
 }
 
