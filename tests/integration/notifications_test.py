@@ -287,8 +287,12 @@ def test_latency_with_a_hanging_receiver_stays_close():
           f"{with_hang * 1000:.1f} ms with a receiver that never answers", flush=True)
     assert with_hang < max(1.0, 5 * without), measured
     wait_until(lambda: hanging.accepted >= 1, 15, "the hanging receiver to be called")
-    wait_until(lambda: metric('atlas_notifications_total{sink="hang",outcome="dropped"}') > 0, 30,
-               "the hanging sink's queue to overflow (dropped counter)")
+    dropped = wait_until(
+        lambda: metric('atlas_notifications_total{outcome="dropped",sink="hang"}'), 30,
+        "the hanging sink's queue to overflow (dropped counter)")
+    sent_all = metric('atlas_notifications_total{outcome="sent",sink="all"}')
+    print(f"     hanging sink: {hanging.accepted} connections held, {dropped:.0f} events dropped; "
+          f"sink all sent {sent_all:.0f} since the restart", flush=True)
 
 
 def expected_for(events, projects=None, users=None, states=("queued", "running", "completed",
