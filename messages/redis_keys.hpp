@@ -101,4 +101,9 @@ inline constexpr const char* usage_days = "atlas:usage:days";
 /// Stream: job transitions and node events, oldest first, capped (MAXLEN ~).
 inline constexpr const char* events = "atlas:events";
 
+/// Hash: notification sink name -> the last stream id of `events` that sink
+/// is done with (delivered, given up, dropped or not wanted), so that a new
+/// master neither sends again nor skips (library/notifier.hpp).
+inline constexpr const char* notify_cursors = "atlas:notify:cursors";
+
 } // namespace atlas::keys

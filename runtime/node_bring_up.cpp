@@ -166,6 +166,18 @@ lookup_options lookup_options_of(const node_runtime::parts& rt) {
   return o;
 }
 
+status start_notifications(node_runtime::parts& rt) {
+  if (rt.cfg->notify_sinks.empty())
+    return status::success();
+  notifier_options o;
+  o.target = redis_target_of(*rt.cfg);
+  o.writes.fence = rt.lease->mine().value;
+  o.writes.retry_s = rt.cfg->redis_sentinels.empty() ? 10 : 60;
+  o.sinks = rt.cfg->notify_sinks;
+  rt.notifications = std::make_unique<notifier>(std::move(o));
+  return rt.notifications->start();
+}
+
 /// The master's part: queue owner, its door on the cluster port, its
 /// endpoint in Redis for the workers to find.
 status bring_up_master(node_runtime::parts& rt) {
@@ -277,6 +289,8 @@ status bring_up_serving(node_runtime::parts& rt) {
 /// endpoint and ports; unfinished jobs are read back as after a restart.
 status bring_up_active(node_runtime::parts& rt) {
   rt.cfg->lease_epoch = rt.lease->mine().epoch; // before any actor reads it
+  if (auto st = start_notifications(rt); !st)
+    return st;
   rt.lookup = spawn_lookup(*rt.sys, redis_target_of(*rt.cfg), lookup_options_of(rt));
   if (auto st = bring_up_master(rt); !st)
     return st;

@@ -244,6 +244,8 @@ bool node_runtime::tear_down() {
                  spdlog::warn("drain incomplete: {}", error_message(err));
                });
   }
+  if (rt.notifications) // what it has not sent, the next master sends
+    rt.notifications->stop();
   spdlog::debug("closing HTTP servers");
   for (auto& s : rt.servers)
     s->close(); // no handler runs after this
