@@ -5,6 +5,7 @@
 #include "adapters/json.hpp"
 #include "runtime/cli/format.hpp"
 #include "runtime/cli/submit_flags.hpp"
+#include "runtime/cli/sweep_submit.hpp"
 #include "library/config.hpp"
 #include "library/job_codec.hpp"
 
@@ -250,6 +251,11 @@ int submit(context& ctx, const args& a) {
   if (a.has("stream-job-logs") && !parse_bool_word(a.flag("stream-job-logs"), stream))
     return ctx.err << "error: --stream-job-logs: expected True or False, got '" << a.flag("stream-job-logs")
                    << "'\n", 2;
+  std::optional<sweep_spec> sweep;
+  if (a.has("sweep") && !(sweep = load_sweep(ctx, a.flag("sweep"))))
+    return 2;
+  if (a.has("dry-run"))
+    return sweep ? print_trials(ctx, *sweep) : (ctx.err << "error: --dry-run: only with --sweep\n", 2);
   auto sc = scheduler_for(ctx, env_name);
   if (!sc)
     return 1;
@@ -276,22 +282,26 @@ int submit(context& ctx, const args& a) {
   temp_file bundle(fs::temp_directory_path(ec).string(), "atlas-bundle");
   if (bundle.path.empty())
     return ctx.err << "error: cannot create a temporary file for the job bundle\n", 1;
-  if (auto st = archive::create_tgz(dir, bundle.path, id + "/job_source", {".git", "__pycache__", ".venv"}); !st)
+  // A sweep's bundle is shared by its trials, so it is packed under no job id.
+  const std::string prefix = sweep ? std::string("job_source") : id + "/job_source";
+  if (auto st = archive::create_tgz(dir, bundle.path, prefix, {".git", "__pycache__", ".venv"}); !st)
     return ctx.err << "error: cannot pack " << dir << ": " << st.error() << "\n", 1;
   progress_bar bar{ctx.err};
   progress_fn progress;
   if (ctx.err_is_tty)
     progress = [&bar](uint64_t sent, uint64_t total) { bar(sent, total); };
-  http_options up = options(ctx);
-  auto r = http_client::upload_file(sc->scheduler_url + "/job_bundle", "job_bundle", bundle.path, id + ".tgz",
-                                    progress, up);
-  if (bar.last >= 0)
-    ctx.err << "\n";
-  if (!r.ok())
-    return fail(ctx, r);
+  if (!sweep) {
+    http_options up = options(ctx);
+    auto r = http_client::upload_file(sc->scheduler_url + "/job_bundle", "job_bundle", bundle.path,
+                                      id + ".tgz", progress, up);
+    if (bar.last >= 0)
+      ctx.err << "\n";
+    if (!r.ok())
+      return fail(ctx, r);
+  }
 
   json::writer w;
-  w.begin_object().kv("job_id", id).key("spec").begin_object().key("command").begin_array();
+  w.begin_object().key("spec").begin_object().key("command").begin_array();
   for (const auto& word : command)
     w.value(word);
   w.end_array();
@@ -311,10 +321,16 @@ int submit(context& ctx, const args& a) {
       w.value(d);
     w.end_array();
   }
-  w.key("metadata").begin_object().kv("project_name", project).kv("username", user_name(ctx)).end_object();
+  w.key("metadata").begin_object().kv("project_name", project).kv("username", user_name(ctx));
+  if (sweep && !sweep->metric.empty()) // what "best" means on the dashboard's sweep view
+    w.kv("sweep_metric", sweep->metric).kv("sweep_goal", sweep->goal);
+  w.end_object();
   w.key("gpu_spec").begin_object().kv("num_gpus", static_cast<int64_t>(num_gpus)).end_object();
-  w.kv("priority", static_cast<int64_t>(priority)).end_object();
-  r = http_client::post_json(sc->scheduler_url + "/queued_jobs", w.str(), options(ctx));
+  w.kv("priority", static_cast<int64_t>(priority));
+  if (sweep)
+    return submit_sweep(ctx, *sc, bundle.path, *sweep, w, progress);
+  w.kv("job_id", id).end_object();
+  auto r = http_client::post_json(sc->scheduler_url + "/queued_jobs", w.str(), options(ctx));
   if (!r.ok())
     return fail(ctx, r);
   std::string perr;

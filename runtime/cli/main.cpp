@@ -43,10 +43,11 @@ const std::vector<command_spec>& commands() {
     {"submit",
      "submit [--entrypoint E] [--project-name P] [--num-gpus N] [--ram GB] [--memory SIZE] [--cpus N] "
      "[--time T] [--after ID[:ok|:any|:failed]]... [--priority N] [--stream-job-logs True|False] "
-     "<env> <dir> [command...]",
+     "[--sweep FILE [--dry-run]] <env> <dir> [command...]",
      "Pack <dir>, submit it to the scheduler of submission/<env>.config.yaml and follow its logs.\n"
      "The command (default: main.py) runs as `python3 <command...>` in the job's copy of <dir>;\n"
-     "every word after <dir> belongs to it.",
+     "every word after <dir> belongs to it. With --sweep, one job per trial of the sweep file\n"
+     "(README: Sweeps), sharing one upload of the bundle.",
      {{"entrypoint", "E", "run E instead of python3"},
       {"project-name", "P", "project name (default: project_name in job.config.yaml, else the directory's name)"},
       {"num-gpus", "N", "GPUs for the job (default 0)"},
@@ -56,7 +57,9 @@ const std::vector<command_spec>& commands() {
       {"time", "T", "run time limit: seconds (120), 90s, 30m, 2h or [H:]MM:SS (default: time_limit in job.config.yaml)"},
       {"after", "ID[:WHEN]", "start only once job ID ended: ok (completed, the default), failed or any; repeat or comma-separate", true},
       {"priority", "N", "queue priority, higher first (default 0)"},
-      {"stream-job-logs", "True|False", "follow the job's logs until it ends (default True)"}},
+      {"stream-job-logs", "True|False", "follow the job's logs until it ends (default True)"},
+      {"sweep", "FILE", "submit a hyperparameter sweep: one job per trial of FILE (YAML)"},
+      {"dry-run", "", "with --sweep: print the trials, submit nothing"}},
      2, SIZE_MAX, submit},
     {"get logs", "get logs <env> <id> [--follow]", "Print a job's logs.",
      {{"follow", "", "keep printing as the log grows, until the job ends"}}, 2, 2, get_logs},
