@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "adapters/byte_size.hpp"
+#include "library/bundle_store.hpp"
 
 namespace atlas {
 
@@ -274,6 +275,18 @@ result<job_record> job_from_submission(std::string_view body) {
   }
   rec.state = job_state::queued;
   return rec;
+}
+
+result<std::string> submission_bundle(std::string_view body) {
+  std::string error;
+  auto v = json::parse(body, error);
+  auto b = v && v->is_object() ? v->find("bundle") : nullptr;
+  if (b == nullptr || b->is_null())
+    return std::string{};
+  if (!b->is_string() || !valid_bundle_hash(b->string))
+    return status::fail("Bad bundle: expected the SHA-256 (64 lowercase hex digits) that "
+                        "POST /api/v1/bundles answered");
+  return b->string;
 }
 
 std::optional<job_dependency> parse_dependency(std::string_view text) {

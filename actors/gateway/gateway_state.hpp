@@ -99,6 +99,11 @@ void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
 void submit(gateway_ptr self, answer rp, const http_request& req);
 /// Stores an uploaded <job_id>.tgz bundle.
 void upload_bundle(gateway_ptr self, answer rp, const http_request& req);
+/// POST /api/v1/bundles: stores a bundle by content, once (bundle_store.hpp).
+void upload_content_bundle(gateway_ptr self, answer rp, const http_request& req);
+/// HEAD|GET /api/v1/bundles/<sha256>: 200 when the caller uploaded it, else 404.
+void has_content_bundle(gateway_ptr self, answer rp, const http_request& req,
+                        const std::string& hash);
 /// Deletes a finished job's files, then its record.
 void delete_job(gateway_ptr self, answer rp, const http_request& req, const std::string& id);
 /// Stops an active job; 409 when it has already finished.

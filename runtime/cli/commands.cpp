@@ -251,6 +251,9 @@ int submit(context& ctx, const args& a) {
   if (a.has("stream-job-logs") && !parse_bool_word(a.flag("stream-job-logs"), stream))
     return ctx.err << "error: --stream-job-logs: expected True or False, got '" << a.flag("stream-job-logs")
                    << "'\n", 2;
+  // As the original client: any DISABLE_LOG_STREAMING but "False" turns streaming off.
+  if (auto d = ctx.env.find("DISABLE_LOG_STREAMING"); d != ctx.env.end() && d->second != "False")
+    stream = false;
   std::optional<sweep_spec> sweep;
   if (a.has("sweep") && !(sweep = load_sweep(ctx, a.flag("sweep"))))
     return 2;

@@ -44,6 +44,8 @@ struct context {
 
 /// `init <project>`: a new project directory with main.py, job.config.yaml, README.md.
 int init(context& ctx, const args& a);
+/// `info --env`: the environments a submission can name.
+int info(context& ctx, const args& a);
 /// `submit [flags] <env> <dir> [command...]`: bundle, upload, queue, then follow the logs.
 int submit(context& ctx, const args& a);
 /// `get logs <env> <id> [--follow]`.

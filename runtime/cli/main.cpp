@@ -5,6 +5,7 @@
 #include "runtime/cli/commands.hpp"
 #include "library/config.hpp"
 #include "runtime/credentials.hpp"
+#include "runtime/version.hpp"
 
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <map>
 
 namespace atlas::cli {
 namespace {
@@ -74,6 +76,8 @@ const std::vector<command_spec>& commands() {
      "Prompts for what is not given (the password without echo). FOUNDATIONS_TOKEN overrides it.",
      {{"username", "USER", "user name (-u)"}, {"password", "PASSWORD", "password (-p)"}}, 1, 1, login},
     {"logout", "logout", "Revoke and forget the stored login.", {}, 0, 0, logout},
+    {"info", "info --env", "List the environments (submission/<env>.config.yaml in $FOUNDATIONS_HOME/config).",
+     {{"env", "", "list the environments"}}, 0, 0, info},
   };
   return all;
 }
@@ -160,6 +164,34 @@ int parse(const command_spec& c, const std::vector<std::string>& words, args& ou
 
 } // namespace
 
+/// `info --env`: every environment a submission can name, and its scheduler.
+int info(context& ctx, const args& a) {
+  if (!a.flags.count("env")) {
+    ctx.err << "foundations info: expected --env\n";
+    return 2;
+  }
+  std::map<std::string, std::string> envs; // name -> file, sorted by name
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(fs::path(ctx.home) / "config" / "submission", ec)) {
+    auto name = e.path().filename().string();
+    const std::string suffix = ".config.yaml";
+    if (name.size() > suffix.size() && name.ends_with(suffix))
+      envs[name.substr(0, name.size() - suffix.size())] = e.path().string();
+  }
+  if (envs.empty()) {
+    ctx.out << "No environments: add " << ctx.home << "/config/submission/<env>.config.yaml "
+            << "(scheduler_url: http://<master>:5558)\n";
+    return 0;
+  }
+  size_t width = 11;
+  for (auto& [name, file] : envs)
+    width = std::max(width, name.size() + 2);
+  ctx.out << std::left << std::setw(static_cast<int>(width)) << "environment" << "file\n";
+  for (auto& [name, file] : envs)
+    ctx.out << std::left << std::setw(static_cast<int>(width)) << name << file << "\n";
+  return 0;
+}
+
 int init(context& ctx, const args& a) {
   fs::path dir = fs::path(a.positional.at(0)).lexically_normal();
   if (dir.has_filename() == false)
@@ -215,6 +247,8 @@ int main(int argc, char** argv) {
     return usage_error(nullptr, "no command given");
   if (words[0] == "-h" || words[0] == "--help" || words[0] == "help")
     return print_overview(std::cout), 0;
+  if (words[0] == "--version" || words[0] == "version")
+    return std::cout << "foundations " << atlas::atlas_version << "\n", 0;
   const command_spec* found = nullptr;
   size_t used = 1;
   for (const auto& c : commands()) {

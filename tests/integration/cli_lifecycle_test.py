@@ -1,6 +1,7 @@
 """The user's path through the `foundations` CLI against a real node."""
 
 import os
+import subprocess
 import tempfile
 import time
 
@@ -60,6 +61,8 @@ def test_a_stopped_long_job_ends_within_the_grace_period_with_its_process_group_
     pgid_file = f"{node.home}/job_data/working_dir/{job_id}/job_source/pgid"
     pgid = int(wait_until(lambda: os.path.exists(pgid_file) and open(pgid_file).read(), 10,
                           "the job to write its process group"))
+    status, body = node.json("GET", f"/running_jobs/{job_id}/container_id")
+    assert status == 404 and "runs as a process" in body["error"], (status, body)
     start = time.monotonic()
     node.cli("stop", "local", job_id, check=0)
     job = node.wait_for_status(job_id, {"failed", "completed"}, timeout=10)
@@ -124,6 +127,25 @@ def test_list_shows_the_jobs_with_their_status():
     assert "completed" in r.stdout and "failed" in r.stdout, r.stdout
 
 
+def test_the_original_clients_habits_version_envs_and_disable_log_streaming():
+    r = node.cli("--version", check=0)
+    assert r.stdout.startswith("foundations "), r.stdout
+    r = node.cli("info", "--env", check=0)
+    assert "local" in r.stdout and "submission/local.config.yaml" in r.stdout, r.stdout
+    project = make_project(os.path.join(work, "quiet"), "print('not streamed')\n")
+    env = dict(node.env, DISABLE_LOG_STREAMING="True")
+    r = subprocess.run([harness.CLI, "submit", "local", project], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    job_id = submitted_id(r)
+    assert "not streamed" not in r.stdout, r.stdout
+    assert node.wait_for_status(job_id, {"completed"})["status"] == "completed"
+    # The original installer's options: those with no meaning here name what replaces them.
+    r = subprocess.run([harness.SERVER, "start", "-t"], env=node.env, capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 2 and "foundations tensorboard" in r.stderr, (r.returncode, r.stderr)
+
+
 try:
     harness.run_tests([
         test_init_then_submit_runs_the_project_and_shows_its_output,
@@ -133,6 +155,7 @@ try:
         test_a_finished_job_can_be_downloaded_then_deleted,
         test_unknown_job_ids_are_a_clear_error_not_a_crash,
         test_list_shows_the_jobs_with_their_status,
+        test_the_original_clients_habits_version_envs_and_disable_log_streaming,
     ])
 finally:
     node.cleanup()

@@ -9,6 +9,7 @@
 #include "library/tracking/sweep_view.hpp"
 #include "library/tracking/views.hpp"
 #include "library/dashboard_static.hpp"
+#include "library/http_answers.hpp"
 
 using namespace atlas;
 namespace fs = std::filesystem;
@@ -194,4 +195,26 @@ TEST_CASE("a sweep's view lists its trials with params and metrics and marks the
   CHECK(list.array[0].get_string("sweep_id") == "sw1");
   CHECK(list.array[0].get_int("trials") == 3);
   CHECK(list.array[0].get_string("goal") == "maximize");
+
+TEST_CASE("GET /completed_jobs?sort= sorts once per field, as the original did", "[dashboard]") {
+  std::vector<job_record> recs(3);
+  recs[0].job_id = "a"; recs[0].start_time = 30; recs[0].username = "bob";
+  recs[1].job_id = "b"; recs[1].start_time = 10; recs[1].username = "ann";
+  recs[2].job_id = "c"; recs[2].start_time = 20; recs[2].username = "bob";
+  std::string error;
+  auto order = [&](std::string_view sort) {
+    auto text = records_sorted(recs, sort, error);
+    REQUIRE(text);
+    std::string ids;
+    for (size_t at = text->find("[\""); at != std::string::npos; at = text->find("[\"", at + 1))
+      ids += text->substr(at + 2, 1);
+    return ids;
+  };
+  CHECK(order("start_time") == "bca");
+  CHECK(order("start_time:desc") == "acb");
+  // The last field decides first; the earlier ones break its ties.
+  CHECK(order("start_time:desc,username") == "bac");
+  CHECK_FALSE(records_sorted(recs, "no_such_field", error));
+  CHECK(error == "Bad sort request in ['no_such_field', 'asc']");
+  CHECK_FALSE(records_sorted(recs, "start_time:sideways", error));
 }
