@@ -66,6 +66,11 @@ std::optional<std::string> upload_once(context& ctx, const submission_config& sc
   auto hash = v->get_string("bundle");
   if (!hash || hash->empty())
     return ctx.err << "error: the scheduler's bundle store answered without a bundle hash\n", std::nullopt;
+  auto stored = v->find("stored");
+  ctx.out << "Bundle " << hash->substr(0, 12) << " (" << v->get_int("size").value_or(0) << " bytes) "
+          << (stored && stored->type == json::value::kind::boolean && !stored->boolean ? "already stored"
+                                                                                       : "uploaded once")
+          << std::endl;
   return *hash;
 }
 
