@@ -73,7 +73,7 @@ def bundle_store_files():
     store = os.path.join(node.home, "job_data", "job_store", "bundles")
     if not os.path.isdir(store):
         return []
-    return [n for n in os.listdir(store) if re.match(r"^[0-9a-f]{64}", n)]
+    return [os.path.join(store, n) for n in os.listdir(store) if re.match(r"^[0-9a-f]{64}\.tgz$", n)]
 
 
 def most_overlapping(recs):
@@ -119,6 +119,7 @@ def test_a_100_trial_grid_never_runs_more_than_4_at_once():
     trials = re.findall(r"trial \d+: job '([A-Za-z0-9_-]+)' (\{.*\})", r.stdout)
     assert len(trials) == 100, r.stdout
     assert "no bundle store" not in r.stderr, r.stderr
+    assert re.search(r"Bundle [0-9a-f]{12} \(\d+ bytes\) uploaded once", r.stdout), r.stdout
     state.update(sweep_id=sweep_id, ids=[t[0] for t in trials])
     # Six slots, yet held to four; a waiting trial says why.
     wait_until(lambda: "sweep cap (4 running)" in subprocess.run(
@@ -145,8 +146,10 @@ def test_a_100_trial_grid_never_runs_more_than_4_at_once():
     got = {(r["params"]["lr"], r["params"]["width"]) for r in recs}
     assert got == want
     assert all(r["sweep_id"] == sweep_id and r["sweep_limit"] == 4 for r in recs)
-    # One upload: the bundle store holds one bundle.
-    assert len(bundle_store_files()) == 1, bundle_store_files()
+    # One upload: the bundle store holds one bundle, which the trials' bundles link to.
+    stored = bundle_store_files()
+    assert len(stored) == 1, stored
+    links = os.stat(stored[0]).st_nlink
     # The sweep route: every trial with params and loss; the best is the lowest loss.
     best = min(view["trials"], key=lambda t: t["metrics"]["loss"])
     assert view["best"] == best["job_id"], (view["best"], best)
@@ -157,7 +160,8 @@ def test_a_100_trial_grid_never_runs_more_than_4_at_once():
     assert status == 200 and listing[0]["sweep_id"] == sweep_id and listing[0]["trials"] == 100
     state["best"] = view["best"]
     print(f"sweep {sweep_id}: submitted 100 trials in {submit_s:.1f}s, all ended after {run_s:.1f}s; "
-          f"most running seen {most_running} ({polls} polls), most overlapping by record times {overlap}")
+          f"most running seen {most_running} ({polls} polls), most overlapping by record times {overlap}; "
+          f"one stored bundle with {links} links")
 
 
 def test_the_sweep_view_in_chromium():
