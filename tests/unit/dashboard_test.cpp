@@ -195,6 +195,7 @@ TEST_CASE("a sweep's view lists its trials with params and metrics and marks the
   CHECK(list.array[0].get_string("sweep_id") == "sw1");
   CHECK(list.array[0].get_int("trials") == 3);
   CHECK(list.array[0].get_string("goal") == "maximize");
+}
 
 TEST_CASE("GET /completed_jobs?sort= sorts once per field, as the original did", "[dashboard]") {
   std::vector<job_record> recs(3);
