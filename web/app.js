@@ -1,6 +1,6 @@
 // Atlas dashboard: plain JS, no framework, no network beyond this server.
 // Views: #/ projects, #/projects/<p> job table, #/projects/<p>/jobs/<id> one job, #/cluster
-// nodes and queue, #/usage (usage.js); events in live.js. In -p mode a login form first.
+// nodes and queue, #/usage (usage.js), #/projects/<p>/sweeps[/<id>] (sweeps.js); events in live.js. In -p mode a login form first.
 'use strict';
 
 const TOKEN_KEY = 'atlas.token';
@@ -120,6 +120,7 @@ function viewProject(seq, project) {
   const panel = projectPanel(project); // project.js
   show(h('p', {}, h('a', { href: '#/' }, '← Projects')),
        h('h1', {}, 'Project ', project), panel.node,
+       h('p', {}, h('a', { href: `#/projects/${enc(project)}/sweeps`, id: 'sweeps-link' }, 'Sweeps')),
        h('div', { class: 'toolbar' },
          h('label', { for: 'f-status' }, 'Status', statusSel),
          h('label', { for: 'f-text' }, 'Filter', textIn), count),
@@ -142,7 +143,7 @@ function viewProject(seq, project) {
     const th = (label, field, cls) => h('th', { scope: 'col', class: cls,
       'aria-sort': sortKey === field ? (state.sort.startsWith('-') ? 'descending' : 'ascending') : undefined }, sortButton(label, field));
     const head = h('tr', {}, th('Status', 'status'), th('Job ID', 'job_id'), th('User', 'user'),
-      th('Launched', 'creation_time'), th('Duration', 'duration'), h('th', { scope: 'col' }, 'Tags'),
+      th('Launched', 'creation_time'), th('Duration', 'duration'), h('th', { scope: 'col' }, 'Sweep'), h('th', { scope: 'col' }, 'Tags'),
       params.map(p => th(p, 'param:' + p, 'group-param')), metrics.map(m => th(m, 'metric:' + m, 'group-metric')));
     const rows = jobs.map(j => {
       const pv = Object.fromEntries(j.job_parameters.map(p => [p.name, p.value]));
@@ -150,12 +151,13 @@ function viewProject(seq, project) {
       return h('tr', { 'data-job': j.job_id },
         h('td', {}, badge(j.status)), h('td', {}, jobLink(project, j.job_id)), h('td', {}, j.user),
         h('td', {}, fmtTime(j.creation_time)), h('td', { class: 'num' }, fmtDuration(j.duration_s)),
+        h('td', {}, j.sweep_id ? sweepLink(project, j.sweep_id) : ''),
         h('td', {}, Object.entries(j.tags).map(([k, v]) => h('span', { class: 'tag' }, v ? `${k}: ${v}` : k))),
         params.map(p => h('td', { class: typeof pv[p] === 'number' ? 'num' : '' }, fmtValue(pv[p]))),
         metrics.map(m => h('td', { class: typeof mv[m] === 'number' ? 'num' : '' }, fmtValue(mv[m]))));
     });
     keepFocus(table, () => table.replaceChildren(h('thead', {}, head), h('tbody', {}, rows.length ? rows :
-      h('tr', {}, h('td', { colspan: 6 + params.length + metrics.length, class: 'muted' }, 'No matching jobs.')))));
+      h('tr', {}, h('td', { colspan: 7 + params.length + metrics.length, class: 'muted' }, 'No matching jobs.')))));
   }
   async function refresh() {
     const q = new URLSearchParams({ sort: state.sort });
@@ -390,6 +392,8 @@ function route() {
   if (parts[0] === 'usage') return viewUsage(seq);
   if (parts[0] === 'job' && parts[1]) return viewJobById(seq, parts[1]);
   if (parts[0] === 'projects' && parts[1] && parts[2] === 'jobs' && parts[3]) return viewJob(seq, parts[1], parts[3]);
+  if (parts[0] === 'projects' && parts[1] && parts[2] === 'sweeps' && parts[3]) return viewSweep(seq, parts[1], parts[3]);
+  if (parts[0] === 'projects' && parts[1] && parts[2] === 'sweeps') return viewSweeps(seq, parts[1]);
   if (parts[0] === 'projects' && parts[1]) return viewProject(seq, parts[1]);
   return viewProjects(seq);
 }

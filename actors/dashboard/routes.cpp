@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "library/tracking/sweep_view.hpp"
 #include "library/tracking/views.hpp"
 #include "adapters/json.hpp"
 #include "library/dashboard_static.hpp"
@@ -165,6 +166,28 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
                              rp.deliver(err.empty() ? json_answer(200, out)
                                                     : error_answer(400, err));
                            });
+  }
+  if (n == 5 && is(4, "sweeps") && m == "GET")
+    return project_records(self, rp, project, [=](std::vector<job_record>& recs) mutable {
+      rp.deliver(json_answer(200, dashboard::sweeps_json(recs)));
+    });
+  if (n == 6 && is(4, "sweeps") && m == "GET") {
+    auto sweep_id = parts[5];
+    return project_records(self, rp, project, [=](std::vector<job_record>& recs) mutable {
+      std::vector<std::string> ids;
+      std::vector<job_record> trials;
+      for (auto& r : recs)
+        if (r.sweep_id == sweep_id) {
+          ids.push_back(r.job_id);
+          trials.push_back(std::move(r));
+        }
+      if (trials.empty())
+        return give(rp, error_answer(404, "sweep '" + sweep_id + "' not found in project '" + project + "'"));
+      store(self, rp, "summary", ids, [=](std::string& body) mutable {
+        if (auto summary = parse_or_fail(rp, body))
+          rp.deliver(json_answer(200, dashboard::sweep_json(sweep_id, trials, *summary, now_seconds())));
+      });
+    });
   }
   if (n == 5 && is(4, "overview_metrics") && m == "GET")
     return project_summary(self, rp, project,

@@ -64,6 +64,8 @@ void write_job(json::writer& w, const job_record& r, const json::value* track, d
     w.null();
   w.kv("duration_s", d);
   w.kv("creation_ts", r.queued_time).kv("start_ts", r.start_time).kv("completed_ts", r.end_time);
+  if (!r.sweep_id.empty()) // the listing links a trial to its sweep's view
+    w.kv("sweep_id", r.sweep_id);
   w.key("return_code");
   if (r.has_return_code)
     w.value(r.return_code);

@@ -5,6 +5,7 @@
 #include "adapters/json.hpp"
 #include "runtime/cli/format.hpp"
 #include "runtime/cli/submit_flags.hpp"
+#include "runtime/cli/sweep_submit.hpp"
 #include "library/config.hpp"
 #include "library/job_codec.hpp"
 
@@ -253,6 +254,11 @@ int submit(context& ctx, const args& a) {
   // As the original client: any DISABLE_LOG_STREAMING but "False" turns streaming off.
   if (auto d = ctx.env.find("DISABLE_LOG_STREAMING"); d != ctx.env.end() && d->second != "False")
     stream = false;
+  std::optional<sweep_spec> sweep;
+  if (a.has("sweep") && !(sweep = load_sweep(ctx, a.flag("sweep"))))
+    return 2;
+  if (a.has("dry-run"))
+    return sweep ? print_trials(ctx, *sweep) : (ctx.err << "error: --dry-run: only with --sweep\n", 2);
   auto sc = scheduler_for(ctx, env_name);
   if (!sc)
     return 1;
@@ -279,22 +285,26 @@ int submit(context& ctx, const args& a) {
   temp_file bundle(fs::temp_directory_path(ec).string(), "atlas-bundle");
   if (bundle.path.empty())
     return ctx.err << "error: cannot create a temporary file for the job bundle\n", 1;
-  if (auto st = archive::create_tgz(dir, bundle.path, id + "/job_source", {".git", "__pycache__", ".venv"}); !st)
+  // A sweep's bundle is shared by its trials, so it is packed under no job id.
+  const std::string prefix = sweep ? std::string("job_source") : id + "/job_source";
+  if (auto st = archive::create_tgz(dir, bundle.path, prefix, {".git", "__pycache__", ".venv"}); !st)
     return ctx.err << "error: cannot pack " << dir << ": " << st.error() << "\n", 1;
   progress_bar bar{ctx.err};
   progress_fn progress;
   if (ctx.err_is_tty)
     progress = [&bar](uint64_t sent, uint64_t total) { bar(sent, total); };
-  http_options up = options(ctx);
-  auto r = http_client::upload_file(sc->scheduler_url + "/job_bundle", "job_bundle", bundle.path, id + ".tgz",
-                                    progress, up);
-  if (bar.last >= 0)
-    ctx.err << "\n";
-  if (!r.ok())
-    return fail(ctx, r);
+  if (!sweep) {
+    http_options up = options(ctx);
+    auto r = http_client::upload_file(sc->scheduler_url + "/job_bundle", "job_bundle", bundle.path,
+                                      id + ".tgz", progress, up);
+    if (bar.last >= 0)
+      ctx.err << "\n";
+    if (!r.ok())
+      return fail(ctx, r);
+  }
 
   json::writer w;
-  w.begin_object().kv("job_id", id).key("spec").begin_object().key("command").begin_array();
+  w.begin_object().key("spec").begin_object().key("command").begin_array();
   for (const auto& word : command)
     w.value(word);
   w.end_array();
@@ -314,12 +324,18 @@ int submit(context& ctx, const args& a) {
       w.value(d);
     w.end_array();
   }
-  w.key("metadata").begin_object().kv("project_name", project).kv("username", user_name(ctx)).end_object();
+  w.key("metadata").begin_object().kv("project_name", project).kv("username", user_name(ctx));
+  if (sweep && !sweep->metric.empty()) // what "best" means on the dashboard's sweep view
+    w.kv("sweep_metric", sweep->metric).kv("sweep_goal", sweep->goal);
+  w.end_object();
   w.key("gpu_spec").begin_object().kv("num_gpus", static_cast<int64_t>(num_gpus)).end_object();
   w.kv("priority", static_cast<int64_t>(priority));
+  if (sweep)
+    return submit_sweep(ctx, *sc, bundle.path, *sweep, w, progress);
+  w.kv("job_id", id);
   if (a.has("cron")) { // `schedule create`: a scheduled job instead of one run
     w.kv("schedule", a.flag("cron")).end_object();
-    r = http_client::post_json(sc->scheduler_url + "/scheduled_jobs", w.str(), options(ctx));
+    auto r = http_client::post_json(sc->scheduler_url + "/scheduled_jobs", w.str(), options(ctx));
     if (!r.ok())
       return fail(ctx, r);
     ctx.out << "Scheduled job '" << id << "' created on " << sc->scheduler_url << " (project " << project
@@ -327,7 +343,7 @@ int submit(context& ctx, const args& a) {
     return 0;
   }
   w.end_object();
-  r = http_client::post_json(sc->scheduler_url + "/queued_jobs", w.str(), options(ctx));
+  auto r = http_client::post_json(sc->scheduler_url + "/queued_jobs", w.str(), options(ctx));
   if (!r.ok())
     return fail(ctx, r);
   std::string perr;

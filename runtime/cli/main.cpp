@@ -54,6 +54,13 @@ const std::vector<flag_spec>& submit_flags() {
   return flags;
 }
 
+std::vector<flag_spec> submit_command_flags() {
+  auto flags = submit_flags();
+  flags.push_back({"sweep", "FILE", "submit a hyperparameter sweep: one job per trial of FILE (YAML)"});
+  flags.push_back({"dry-run", "", "with --sweep: print the trials, submit nothing"});
+  return flags;
+}
+
 std::vector<flag_spec> schedule_create_flags() {
   std::vector<flag_spec> flags = {
     {"cron", "EXPR", "when to run, in UTC: \"m h dom mon dow\", an optional leading second field, or @hourly, @daily..."}};
@@ -69,11 +76,12 @@ const std::vector<command_spec>& commands() {
     {"submit",
      "submit [--entrypoint E] [--project-name P] [--num-gpus N] [--ram GB] [--memory SIZE] [--cpus N] "
      "[--time T] [--after ID[:ok|:any|:failed]]... [--priority N] [--stream-job-logs True|False] "
-     "<env> <dir> [command...]",
+     "[--sweep FILE [--dry-run]] <env> <dir> [command...]",
      "Pack <dir>, submit it to the scheduler of submission/<env>.config.yaml and follow its logs.\n"
      "The command (default: main.py) runs as `python3 <command...>` in the job's copy of <dir>;\n"
-     "every word after <dir> belongs to it.",
-     submit_flags(), 2, SIZE_MAX, submit},
+     "every word after <dir> belongs to it. With --sweep, one job per trial of the sweep file\n"
+     "(README: Sweeps), sharing one upload of the bundle.",
+     submit_command_flags(), 2, SIZE_MAX, submit},
     {"schedule create", "schedule create --cron EXPR [submit's flags] <env> <dir> [command...]",
      "Pack <dir> and create a scheduled job: a run of it is submitted at every time EXPR names (UTC).",
      schedule_create_flags(), 2, SIZE_MAX, schedule_create},

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "library/tracking/env.hpp"
+#include "library/tracking/sweep_view.hpp"
 #include "library/tracking/views.hpp"
 #include "library/dashboard_static.hpp"
 #include "library/http_answers.hpp"
@@ -196,6 +197,42 @@ TEST_CASE("a build folder anywhere finds the page and the SDK of its sources", "
   resolve_dashboard_dirs(cfg, (t.path / "elsewhere" / "build" / "tests").string());
   CHECK(cfg.web_dir == (t.path / "src" / "web").string());
   CHECK(cfg.sdk_dir == (t.path / "src" / "sdk" / "python").string());
+}
+
+TEST_CASE("a sweep's view lists its trials with params and metrics and marks the best",
+          "[dashboard][sweep]") {
+  std::vector<job_record> recs;
+  for (int i = 0; i < 3; ++i) {
+    auto r = job("t" + std::to_string(i), job_state::completed, 100.0 + i);
+    r.seq = static_cast<uint64_t>(i + 1);
+    r.sweep_id = "sw1";
+    r.sweep_limit = 2;
+    r.params = R"({"lr":)" + std::to_string(i + 1) + "}";
+    r.metadata = R"({"sweep_metric":"loss","sweep_goal":"minimize"})";
+    recs.push_back(r);
+  }
+  recs.push_back(job("plain", job_state::running, 50));
+  auto summary = parse(R"({"t0":{"metrics":{"loss":{"value":0.5}}},"t1":{"metrics":{"loss":{"value":0.2}}},)"
+                       R"("t2":{"metrics":{"loss":{"value":0.9}}}})");
+  auto v = parse(dashboard::sweep_json("sw1", recs, summary, 200));
+  CHECK(v.get_string("best") == "t1");
+  CHECK(v.get_int("trial_count") == 3);
+  CHECK(v.get_int("completed") == 3);
+  CHECK(v.get_int("max_concurrent") == 2);
+  REQUIRE(v.find("trials")->array.size() == 3);
+  auto& second = v.find("trials")->array[1];
+  CHECK(second.find("params")->get_int("lr") == 2);
+  CHECK(second.find("best")->boolean);
+  CHECK(v.find("param_names")->array.at(0).string == "lr");
+  CHECK(v.find("metric_names")->array.at(0).string == "loss");
+  recs[0].metadata = R"({"sweep_metric":"loss","sweep_goal":"maximize"})";
+  CHECK(parse(dashboard::sweep_json("sw1", recs, summary, 200)).get_string("best") == "t2");
+
+  auto list = parse(dashboard::sweeps_json(recs));
+  REQUIRE(list.array.size() == 1);
+  CHECK(list.array[0].get_string("sweep_id") == "sw1");
+  CHECK(list.array[0].get_int("trials") == 3);
+  CHECK(list.array[0].get_string("goal") == "maximize");
 }
 
 TEST_CASE("GET /completed_jobs?sort= sorts once per field, as the original did", "[dashboard]") {
