@@ -75,6 +75,8 @@ std::vector<queue_entry> queue_with_reasons(master_ptr self) {
     else if (victims > 0
              || (q.job_id == st.room_for && now_seconds() - st.room_since < st.cfg->stop_grace_s + 5.0))
       e.reason = "making room: preempting lower-priority job(s)";
+    else if (auto capped = st.policy.quotas().sweep_blocks(q); !capped.empty())
+      e.reason = capped; // "sweep cap (4 running)": the sweep's own limit, not a quota
     else if (!over_quota.empty())
       e.reason = "over quota: " + over_quota;
     else if (auto h = held_for.find(q.job_id); h != held_for.end())

@@ -104,9 +104,11 @@ void prepare(slot_ptr self, bool fetched) {
   auto id = self->state.job.job_id;
   auto shared_fs = self->state.ctx.config->shared_fs;
   auto params = self->state.job.params;
+  // A scheduled run's bundle was packed under its schedule's id.
+  auto packed_as = self->state.job.schedule_id.empty() ? id : self->state.job.schedule_id;
   worker_slot_actor me = self;
-  self->state.ctx.loop->post_work([me, id, paths, shared_fs, fetched, params] {
-    auto w = prepare_workspace(paths, id, shared_fs, fetched, params);
+  self->state.ctx.loop->post_work([me, id, packed_as, paths, shared_fs, fetched, params] {
+    auto w = prepare_workspace(paths, packed_as, shared_fs, fetched, params);
     if (w.fetch) // from the first chunk on
       caf::anon_send(me, fetch_atom::value, id, uint64_t{0}, uint64_t{0}, std::string{});
     else

@@ -131,6 +131,8 @@ std::string describe(CURLcode rc, const easy& e, const std::string& url, const h
   case CURLE_SEND_ERROR:
   case CURLE_PARTIAL_FILE:
     return "the connection to " + where + " was lost: " + lower_first(detail);
+  case CURLE_ABORTED_BY_CALLBACK:
+    return "the request to " + where + " was abandoned";
   case CURLE_READ_ERROR:
     return "cannot read the file to upload: " + lower_first(detail);
   default:
@@ -162,8 +164,17 @@ void common_setup(easy& e, const std::string& url, const http_options& o, sink& 
   s.h = h;
 }
 
+int on_cancel_check(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(user)->load() ? 1 : 0;
+}
+
 void bounded(easy& e, const http_options& o) {
   curl_easy_setopt(e.get(), CURLOPT_TIMEOUT, o.request_timeout_s);
+  if (o.cancel != nullptr) { // curl calls this about once a second while idle
+    curl_easy_setopt(e.get(), CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e.get(), CURLOPT_XFERINFOFUNCTION, on_cancel_check);
+    curl_easy_setopt(e.get(), CURLOPT_XFERINFODATA, o.cancel);
+  }
 }
 
 void stall_limited(easy& e, const http_options& o) {

@@ -9,6 +9,7 @@
 // run on the calling thread. Nothing throws: a transport failure comes back as
 // `http_result::error`, an HTTP error status as `status` with the body kept.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -36,6 +37,9 @@ struct http_options {
   std::string unix_socket;           // when set, connect through this unix socket (Docker Engine API)
   std::vector<std::string> headers;  // extra "Name: value" lines
   std::string ca_file;               // https: trust this CA bundle (self-signed Keycloak) instead of the system's
+  /// request()/get()/post_json()...: the transfer is abandoned soon (within
+  /// about a second) after this turns true, e.g. when its owner stops.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 /// Upload progress: bytes sent so far and the total (0 while unknown).

@@ -42,7 +42,7 @@ struct http_server_options {
   std::string upload_dir;
   /// POST to one of these paths with a multipart/form-data body streams the
   /// first file part to disk instead of into http_request::body.
-  std::vector<std::string> upload_paths = {"/job_bundle"};
+  std::vector<std::string> upload_paths = {"/job_bundle", "/api/v1/bundles"};
   /// An idle keep-alive connection is closed after this long, and a request
   /// must arrive (headers and body) within it; an upload that keeps sending
   /// restarts it with every slice. It never runs while a handler holds the

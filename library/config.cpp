@@ -12,6 +12,7 @@
 
 #include "adapters/byte_size.hpp"
 #include "library/auth_config.hpp"
+#include "library/notify_config.hpp"
 #include "library/config_files.hpp"
 #include "library/config_hosts.hpp"
 #include "library/yaml_section.hpp"
@@ -172,6 +173,8 @@ loaded<node_config> load_node_config(const std::map<std::string, std::string>& e
                                 : is_original_alias(redis.host) || names_this_host(redis.host, own_host));
     c.node_dir = c.foundations_home + "/nodes/" + c.node_id;
     finish_auth_config(c, redis_env && !c.is_master ? redis_env->host : own_host);
+    if (auto why = finish_notify_config(c, env); !why.empty())
+      return sk.fail(why), out;
     if (auto why = c.validate(); !why.empty())
       sk.fail(why);
   } catch (const std::exception& e) {

@@ -17,6 +17,7 @@
 #include "library/settings/gateway.hpp"
 #include "library/settings/master.hpp"
 #include "library/settings/node.hpp"
+#include "library/settings/notifications.hpp"
 #include "library/settings/redis.hpp"
 #include "library/settings/scheduling.hpp"
 #include "library/settings/slot.hpp"
@@ -35,7 +36,8 @@ struct node_config : node_settings,
                      slot_settings,
                      container_settings,
                      auth_settings,
-                     scheduling_settings {
+                     scheduling_settings,
+                     notification_settings {
   /// Each component's validate(), then what spans components (distinct
   /// ports). "" or the first thing wrong, naming the setting.
   std::string validate() const;

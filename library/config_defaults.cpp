@@ -135,7 +135,24 @@ std::string atlas_yaml(const std::string& h) {
          "#   image: python:3.11       # for specs that name no image (required with runner: docker)\n"
          "#   network_mode: none       # none | host | bridge | a network's name\n"
          "#   user: \"\"                 # uid[:gid] containers run as; empty: the image's user\n"
-         "#   python: python3          # runs `python3 <command...>` when the spec has no entrypoint\n";
+         "#   python: python3          # runs `python3 <command...>` when the spec has no entrypoint\n"
+         "# notifications:             # job transitions, sent by the active master (README \"Notifications\")\n"
+         "#   webhooks:\n"
+         "#     - name: ops              # its cursor and /metrics label (default webhook-1, -2, ...)\n"
+         "#       url: https://ops.example.org/atlas   # POSTed JSON, X-Atlas-Signature: sha256=<HMAC>\n"
+         "#       secret_env: OPS_HOOK_SECRET           # or secret: \"...\" (the HMAC key)\n"
+         "#       events: [completed, failed, stopped]  # default: queued, running, completed, failed, stopped\n"
+         "#       projects: []           # only these projects; empty: all\n"
+         "#       users: []              # only these users; empty: all\n"
+         "#       timeout_s: 10          # one try, connect included\n"
+         "#       connect_timeout_s: 5\n"
+         "#       max_tries: 5           # with exponential backoff from 0.5 s\n"
+         "#       max_queue: 1000        # waiting events; when full the oldest is dropped\n"
+         "#   slack:                     # as the original: chat.postMessage with FOUNDATIONS_SLACK_TOKEN\n"
+         "#     channel: \"#jobs\"         # the original's job_notification_channel (also accepted)\n"
+         "#     token_env: FOUNDATIONS_SLACK_TOKEN\n"
+         "#     events: [queued, running, completed, failed]\n"
+         "#     api_url: https://slack.com/api/chat.postMessage\n";
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "library/auth_config.hpp"
+#include "library/notify_config.hpp"
 #include "library/config_hosts.hpp"
 
 namespace atlas::config_parts {
@@ -222,7 +223,7 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   if (!f)
     return;
   f->known({"runner", "python", "ports", "redis", "directories", "limits", "cluster", "log_level",
-            "auth", "docker", "projects", "quotas", "scheduling"});
+            "auth", "docker", "projects", "quotas", "scheduling", "notifications"});
   // bench-sleep (benchmarks only) is accepted but not advertised.
   f->choice("runner", c.runner, {"process", "docker", "bench-sleep"}, "process or docker");
   f->str("python", c.python);
@@ -314,6 +315,8 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     read_auth_section(*a, c);
   if (auto d = f->sub("docker"))
     read_docker_section(*d, c);
+  if (auto n = f->sub("notifications"))
+    read_notifications_section(*n, c);
   if (!sk.failed() && c.runner == "docker" && c.docker_image.empty())
     sk.fail(f->file() + ": docker.image: required with runner: docker (the image for jobs whose spec names none)");
 }

@@ -77,6 +77,73 @@ std::string records_by_id(const std::vector<job_record>& recs) {
   return w.take();
 }
 
+namespace {
+
+/// Orders JSON values of one field: null, then booleans, numbers, strings;
+/// arrays and objects by their text.
+bool value_less(const json::value& a, const json::value& b) {
+  auto rank = [](const json::value& v) {
+    return v.is_null() ? 0 : v.type == json::value::kind::boolean ? 1 : v.is_number() ? 2
+           : v.is_string() ? 3 : 4;
+  };
+  if (rank(a) != rank(b))
+    return rank(a) < rank(b);
+  switch (rank(a)) {
+    case 1: return a.boolean < b.boolean;
+    case 2: return a.number < b.number;
+    case 3: return a.string < b.string;
+    case 4: return a.dump() < b.dump();
+    default: return false;
+  }
+}
+
+} // namespace
+
+std::optional<std::string> records_sorted(const std::vector<job_record>& recs,
+                                          std::string_view sort, std::string& error) {
+  struct row {
+    std::string id, text;
+    json::value parsed;
+  };
+  std::vector<row> rows;
+  for (auto& rec : recs) {
+    row r{rec.job_id, to_json(rec), {}};
+    std::string ignored;
+    r.parsed = json::parse(r.text, ignored).value_or(json::value{});
+    rows.push_back(std::move(r));
+  }
+  while (!sort.empty()) {
+    auto comma = sort.find(',');
+    auto field = sort.substr(0, comma);
+    sort = comma == std::string_view::npos ? std::string_view{} : sort.substr(comma + 1);
+    auto colon = field.find(':');
+    std::string name(field.substr(0, colon));
+    std::string dir = colon == std::string_view::npos ? "asc" : std::string(field.substr(colon + 1));
+    dir = dir.substr(0, dir.find(':'));
+    auto bad = [&] {
+      error = "Bad sort request in ['" + name + "', '" + dir + "']";
+      return std::nullopt;
+    };
+    if (dir != "asc" && dir != "desc")
+      return bad();
+    for (auto& r : rows)
+      if (r.parsed.find(name) == nullptr)
+        return bad();
+    bool desc = dir == "desc";
+    std::stable_sort(rows.begin(), rows.end(), [&](const row& a, const row& b) {
+      auto& x = *a.parsed.find(name);
+      auto& y = *b.parsed.find(name);
+      return desc ? value_less(y, x) : value_less(x, y);
+    });
+  }
+  json::writer w;
+  w.begin_array();
+  for (auto& r : rows)
+    w.begin_array().value(r.id).raw(r.text).end_array();
+  w.end_array();
+  return w.take();
+}
+
 std::string records_by_position(const std::vector<job_record>& recs) {
   json::writer w;
   w.begin_object();

@@ -29,6 +29,13 @@ std::vector<std::string> split_path(std::string_view path);
 /// {"<id>": record, ...} as the original's running/completed/failed listings.
 std::string records_by_id(const std::vector<job_record>& recs);
 
+/// GET /completed_jobs?sort=<field>[:asc|:desc],...: the original sorted
+/// the listing once per field, in order (so the last field decides first),
+/// and answered [["<id>", record], ...]. nullopt, with `error` fit for a 400,
+/// when a record lacks a field or a direction is neither asc nor desc.
+std::optional<std::string> records_sorted(const std::vector<job_record>& recs,
+                                          std::string_view sort, std::string& error);
+
 /// {"0": {record..., "position": 0}, ...} as the original's queue listing.
 std::string records_by_position(const std::vector<job_record>& recs);
 

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "adapters/byte_size.hpp"
+#include "library/bundle_store.hpp"
 
 namespace atlas {
 
@@ -90,6 +91,8 @@ void write_job_fields(json::writer& w, const job_record& rec) {
     w.kv("sweep_id", rec.sweep_id);
   if (!rec.schedule_id.empty())
     w.kv("schedule_id", rec.schedule_id);
+  if (rec.sweep_limit > 0)
+    w.kv("sweep_limit", rec.sweep_limit);
 }
 
 std::string to_json(const job_record& rec) {
@@ -170,6 +173,7 @@ result<job_record> job_from_json(std::string_view text) {
     rec.params = p->dump();
   rec.sweep_id = v->get_string("sweep_id").value_or("");
   rec.schedule_id = v->get_string("schedule_id").value_or("");
+  rec.sweep_limit = std::max<int64_t>(0, v->get_int("sweep_limit").value_or(0));
   return rec;
 }
 
@@ -261,8 +265,28 @@ result<job_record> job_from_submission(std::string_view body) {
       return status::fail("Bad sweep_id: expected 1-64 of [A-Za-z0-9_-]");
     rec.sweep_id = s->string;
   }
+  if (auto l = v->find("sweep_limit"); l != nullptr && !l->is_null()) {
+    auto n = v->get_int("sweep_limit");
+    if (!n || *n < 1 || *n > 100000)
+      return status::fail("Bad sweep_limit: expected a whole number of trials >= 1");
+    if (rec.sweep_id.empty())
+      return status::fail("Bad sweep_limit: it caps a sweep; give sweep_id too");
+    rec.sweep_limit = *n;
+  }
   rec.state = job_state::queued;
   return rec;
+}
+
+result<std::string> submission_bundle(std::string_view body) {
+  std::string error;
+  auto v = json::parse(body, error);
+  auto b = v && v->is_object() ? v->find("bundle") : nullptr;
+  if (b == nullptr || b->is_null())
+    return std::string{};
+  if (!b->is_string() || !valid_bundle_hash(b->string))
+    return status::fail("Bad bundle: expected the SHA-256 (64 lowercase hex digits) that "
+                        "POST /api/v1/bundles answered");
+  return b->string;
 }
 
 std::optional<job_dependency> parse_dependency(std::string_view text) {

@@ -30,6 +30,11 @@ result<job_record> job_from_json(std::string_view text);
 /// fit for a 400 answer.
 result<job_record> job_from_submission(std::string_view body);
 
+/// The submission's "bundle" (the SHA-256 of a bundle uploaded to
+/// POST /api/v1/bundles, used instead of an upload under the job's id);
+/// "" when it names none. Fails when it is not 64 lowercase hex digits.
+result<std::string> submission_bundle(std::string_view body);
+
 /// The most dependencies one job may have.
 constexpr size_t max_dependencies = 64;
 /// The largest `params` object a submission may carry (its JSON text).

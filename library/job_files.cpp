@@ -115,6 +115,12 @@ bundle_stored store_bundle(const std::string& upload_path, const job_paths& path
     fs::remove(upload_path, ec);
     return refused(bundle_refusal::invalid, "Invalid job bundle: " + st.error());
   }
+  return place_bundle(upload_path, paths, owner);
+}
+
+bundle_stored place_bundle(const std::string& upload_path, const job_paths& paths,
+                           const std::string& owner) {
+  std::error_code ec;
   fs::create_directories(fs::path(paths.bundle).parent_path(), ec);
   // First the claim: <id>.owner, written aside and linked into place.
   auto suffix = ".upload-" + random_suffix();
@@ -165,6 +171,45 @@ bundle_info read_bundle(const job_paths& paths) {
   if (b.exists && fs::exists(paths.bundle_owner, ec))
     b.owner = read_whole(paths.bundle_owner);
   return b;
+}
+
+status keep_schedule_bundle(const job_paths& uploaded, const std::string& kept) {
+  std::error_code ec;
+  fs::create_directories(fs::path(kept).parent_path(), ec);
+  fs::rename(uploaded.bundle, kept, ec);
+  if (ec)
+    return status::fail("cannot keep the bundle at " + kept + ": " + ec.message());
+  fs::remove(uploaded.bundle_owner, ec);
+  return status::success();
+}
+
+void return_schedule_bundle(const std::string& kept, const job_paths& uploaded,
+                            const std::string& owner) {
+  std::error_code ec;
+  if (write_synced(uploaded.bundle_owner, owner))
+    fs::rename(kept, uploaded.bundle, ec);
+}
+
+status give_run_bundle(const std::string& kept, const job_paths& run, const std::string& owner) {
+  std::error_code ec;
+  if (fs::exists(run.bundle, ec))
+    return status::success();
+  auto suffix = ".run-" + random_suffix();
+  auto owner_aside = run.bundle_owner + suffix;
+  if (!write_synced(owner_aside, owner) || (!link_new(owner_aside, run.bundle_owner) && errno != EEXIST)) {
+    fs::remove(owner_aside, ec);
+    return status::fail("cannot record the run's bundle owner at " + run.bundle_owner + ": "
+                        + std::strerror(errno));
+  }
+  if (::link(kept.c_str(), run.bundle.c_str()) == 0 || errno == EEXIST)
+    return status::success();
+  auto aside = run.bundle + suffix; // another file system: a copy, linked into place
+  fs::copy_file(kept, aside, ec);
+  if (ec || (!link_new(aside, run.bundle) && errno != EEXIST)) {
+    fs::remove(aside, ec);
+    return status::fail("cannot give the run its bundle at " + run.bundle);
+  }
+  return status::success();
 }
 
 void delete_job_files(const job_paths& paths) {

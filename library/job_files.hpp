@@ -40,6 +40,11 @@ struct bundle_stored {
 bundle_stored store_bundle(const std::string& upload_path, const job_paths& paths,
                            const std::string& owner);
 
+/// store_bundle() without the check: for a file known to be a gzip tar
+/// (a hard link to a bundle of the content store, bundle_store.hpp).
+bundle_stored place_bundle(const std::string& upload_path, const job_paths& paths,
+                           const std::string& owner);
+
 /// A stored bundle and who uploaded it.
 struct bundle_info {
   bool exists = false;
@@ -48,6 +53,26 @@ struct bundle_info {
 
 /// Reads what store_bundle() recorded for a job.
 bundle_info read_bundle(const job_paths& paths);
+
+/// A scheduled job's bundle, kept apart from jobs' bundles so that no job
+/// id can claim or replace it: <job_store_dir_root>/schedules/<id>.tgz.
+inline std::string schedule_bundle_path(const node_config& cfg, const std::string& schedule_id) {
+  return cfg.job_store_dir_root + "/schedules/" + schedule_id + ".tgz";
+}
+
+/// Moves the bundle uploaded for a new scheduled job (its id's job bundle)
+/// to `kept`, and drops its owner record (the schedule keeps the owner).
+status keep_schedule_bundle(const job_paths& uploaded, const std::string& kept);
+
+/// Puts a kept bundle back where it was uploaded (a schedule not stored).
+void return_schedule_bundle(const std::string& kept, const job_paths& uploaded,
+                            const std::string& owner);
+
+/// Gives a scheduled run its own copy of the kept bundle without an upload:
+/// a hard link (a copy across file systems) at run.bundle, with `owner` as
+/// its uploader. A bundle the run already has (fired before a restart) is
+/// left as it is.
+status give_run_bundle(const std::string& kept, const job_paths& run, const std::string& owner);
 
 /// Removes the bundle (and its owner record), working directory, log and
 /// archive of a job.

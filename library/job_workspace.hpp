@@ -22,7 +22,8 @@ struct workspace {
 /// Extracts the job's bundle into its working directory (replacing one left
 /// from an earlier run). `shared_fs` is the cluster setting (auto, yes,
 /// no); `fetched`: the bundle was just fetched into this node's job store.
-/// `params` (a JSON object, "" for none) is written to the working directory
+/// `job_id` is the prefix the bundle was packed under (a scheduled run's:
+/// its schedule's id). `params` (a JSON object, "" for none) is written to the working directory
 /// as foundations_job_parameters.json, where the SDK's load_parameters() reads it.
 workspace prepare_workspace(const job_paths& paths, const std::string& job_id,
                             const std::string& shared_fs, bool fetched,

@@ -56,6 +56,10 @@ struct instruments {
     prometheus::BuildHistogram().Name("atlas_dispatch_latency_seconds")
       .Help("The master's dispatch decision to the job running on its slot")
       .Register(registry).Add({}, latency_buckets);
+  prometheus::Family<prometheus::Counter>& notifications =
+    prometheus::BuildCounter().Name("atlas_notifications_total")
+      .Help("Job notifications by sink and outcome: sent, failed (tries spent), dropped (queue full)")
+      .Register(registry);
   prometheus::Counter& slot_starts =
     prometheus::BuildCounter().Name("atlas_slot_jobs_started_total")
       .Help("Jobs the slots of this node started").Register(registry).Add({});
@@ -194,6 +198,11 @@ void http_answered(std::string_view listener, std::string_view path, int status,
   i.http_requests.Add({{"listener", l}, {"route", route}, {"code", std::to_string(status)}})
     .Increment();
   i.http_latency.Add({{"listener", l}, {"route", route}}, latency_buckets).Observe(seconds);
+}
+
+void notification(std::string_view sink, std::string_view outcome) {
+  the().notifications.Add({{"sink", std::string{sink}}, {"outcome", std::string{outcome}}})
+    .Increment();
 }
 
 void submitted() { the().submissions.Increment(); }

@@ -44,6 +44,12 @@ std::string_view reason_class(job_state state, std::string_view reason);
 /// A slot of this node started a job's process or container.
 void slot_started();
 
+// --- notifications (library/notifier.hpp): sinks are the configured ones
+
+/// One event's outcome at `sink`: "sent", "failed" (its tries spent) or
+/// "dropped" (the sink's queue was full).
+void notification(std::string_view sink, std::string_view outcome);
+
 // --- actors (counted_actor, on every message it handles)
 
 struct actor_counters {

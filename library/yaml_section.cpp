@@ -165,6 +165,37 @@ std::optional<section> section::sub(const char* key) const {
   return section{s_, file_, v, prefix_ + key + ".", user_home_};
 }
 
+std::vector<section> section::maps(const char* key) const {
+  std::vector<section> out;
+  YAML::Node v = get(key);
+  if (!v)
+    return out;
+  if (!v.IsSequence())
+    return bad(key, "a list of maps", v), out;
+  size_t i = 0;
+  for (const auto& item : v) {
+    auto name = std::string{key} + "[" + std::to_string(i++) + "]";
+    if (!item.IsMap()) {
+      bad(name.c_str(), "a map", item);
+      return {};
+    }
+    out.emplace_back(s_, file_, item, prefix_ + name + ".", user_home_);
+  }
+  return out;
+}
+
+void section::only(std::initializer_list<std::string_view> names) const {
+  for (const auto& kv : node_) {
+    std::string k = kv.first.IsScalar() ? kv.first.Scalar() : describe(kv.first);
+    if (std::find(names.begin(), names.end(), k) != names.end())
+      continue;
+    std::string list;
+    for (auto n : names)
+      list += (list.empty() ? "" : ", ") + std::string{n};
+    return s_.fail(file_ + ": " + prefix_ + k + ": unknown key (expected one of " + list + ")");
+  }
+}
+
 std::vector<std::string> section::keys() const {
   std::vector<std::string> out;
   for (const auto& kv : node_)

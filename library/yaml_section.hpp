@@ -87,6 +87,15 @@ public:
   /// A nested map; nullopt when absent (or not a map, which is an error).
   std::optional<section> sub(const char* key) const;
 
+  /// A list of maps (notifications.webhooks): one section each, named
+  /// "<key>[<i>]." in messages; empty when absent (a list of anything
+  /// else is an error).
+  std::vector<section> maps(const char* key) const;
+
+  /// Fails on the first key not in `names`: for sections where a misspelt
+  /// key would silently change what happens.
+  void only(std::initializer_list<std::string_view> names) const;
+
   /// The keys of this map, in file order (for maps keyed by names).
   std::vector<std::string> keys() const;
 

@@ -38,6 +38,11 @@ inline constexpr const char* master_standbys = "atlas:master:standbys";
 /// of the node that runs or ran the job.
 inline constexpr const char* routing_map = "routing_map:job_id";
 
+/// Hash: scheduled job id -> its JSON (library/schedules.hpp): the run
+/// template, cron schedule, paused flag and the last due time handled.
+/// Written by the active master only (fenced).
+inline constexpr const char* schedules = "atlas:schedules";
+
 } // namespace atlas::keys
 
 // --- Experiment tracking (the in-job SDK, library/tracking/store.hpp).
@@ -95,5 +100,10 @@ inline constexpr const char* usage_days = "atlas:usage:days";
 
 /// Stream: job transitions and node events, oldest first, capped (MAXLEN ~).
 inline constexpr const char* events = "atlas:events";
+
+/// Hash: notification sink name -> the last stream id of `events` that sink
+/// is done with (delivered, given up, dropped or not wanted), so that a new
+/// master neither sends again nor skips (library/notifier.hpp).
+inline constexpr const char* notify_cursors = "atlas:notify:cursors";
 
 } // namespace atlas::keys

@@ -34,6 +34,7 @@
 #include "actors/master.hpp"
 #include "actors/node.hpp"
 #include "actors/peer_check.hpp"
+#include "actors/scheduler.hpp"
 #include "actors/worker_slot.hpp"
 #include "adapters/event_loop.hpp"
 #include "adapters/http_server.hpp"
@@ -165,11 +166,26 @@ lookup_options lookup_options_of(const node_runtime::parts& rt) {
   return o;
 }
 
+status start_notifications(node_runtime::parts& rt) {
+  if (rt.cfg->notify_sinks.empty())
+    return status::success();
+  notifier_options o;
+  o.target = redis_target_of(*rt.cfg);
+  o.writes.fence = rt.lease->mine().value;
+  o.writes.retry_s = rt.cfg->redis_sentinels.empty() ? 10 : 60;
+  o.sinks = rt.cfg->notify_sinks;
+  rt.notifications = std::make_unique<notifier>(std::move(o));
+  return rt.notifications->start();
+}
+
 /// The master's part: queue owner, its door on the cluster port, its
 /// endpoint in Redis for the workers to find.
 status bring_up_master(node_runtime::parts& rt) {
   auto& cfg = *rt.cfg;
   rt.master = spawn_master(*rt.sys, rt.cfg, rt.lookup);
+  // Only here, on the master holding the lease: a standby never fires.
+  rt.schedules = spawn_scheduler(*rt.sys, rt.cfg, redis_target_of(cfg), lookup_options_of(rt),
+                                 rt.master);
   rt.door = spawn_cluster_door(*rt.sys, rt.secret, rt.master);
   if (auto st = rt.front->listen(); !st)
     return st;
@@ -241,7 +257,8 @@ status bring_up_serving(node_runtime::parts& rt) {
   // Writes as the lookup does: fenced by the lease on the active master.
   rt.tracking = spawn_tracking(*rt.sys, redis_target_of(cfg), lookup_options_of(rt));
   caf::anon_send(rt.node, register_atom::value, rt.tracking);
-  rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.tracking, rt.master);
+  rt.gateway = spawn_http_gateway(*rt.sys, rt.cfg, &rt.loop, rt.lookup, rt.tracking, rt.master,
+                                  rt.schedules);
   caf::anon_send(rt.node, register_atom::value, rt.gateway);
   if (rt.master) { // the master's own jobs are answered by its own gateway
     node_info me{cfg.node_id, cfg.host_address, server_version, cfg.num_workers, now_seconds(),
@@ -272,6 +289,8 @@ status bring_up_serving(node_runtime::parts& rt) {
 /// endpoint and ports; unfinished jobs are read back as after a restart.
 status bring_up_active(node_runtime::parts& rt) {
   rt.cfg->lease_epoch = rt.lease->mine().epoch; // before any actor reads it
+  if (auto st = start_notifications(rt); !st)
+    return st;
   rt.lookup = spawn_lookup(*rt.sys, redis_target_of(*rt.cfg), lookup_options_of(rt));
   if (auto st = bring_up_master(rt); !st)
     return st;

@@ -15,6 +15,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "actors/lookup.hpp"
+#include "actors/scheduler.hpp"
 #include "actors/policy/job_runners.hpp"
 #include "actors/worker_slot.hpp"
 #include "adapters/caf_front.hpp"
@@ -22,6 +23,7 @@
 #include "adapters/http_server.hpp"
 #include "adapters/process.hpp"
 #include "library/config.hpp"
+#include "library/notifier.hpp"
 #include "messages/actors.hpp"
 #include "runtime/master_lease.hpp"
 #include "runtime/node_runtime.hpp"
@@ -42,6 +44,7 @@ struct node_runtime::parts {
   node_actor node;
   lookup_actor lookup;
   master_actor master;
+  scheduler_actor schedules; // the active master's (actors/scheduler.hpp)
   cluster_actor door;
   tracking_actor tracking;
   http_gateway_actor gateway;
@@ -57,6 +60,9 @@ struct node_runtime::parts {
   std::mutex active_mutex;     // `active` is read by the standby servers' loop
   lease_holder active;
   std::vector<std::unique_ptr<http_server>> standby_servers;
+  // The active master's notifications (library/notifier.hpp); none on
+  // standbys and workers.
+  std::unique_ptr<notifier> notifications;
 };
 
 namespace node_steps {
@@ -85,6 +91,10 @@ status record_endpoint(node_runtime::parts& rt, const std::string& endpoint);
 /// How the lookup actor writes on this node: fenced by the lease on the
 /// active master, waiting for replicas when configured.
 lookup_options lookup_options_of(const node_runtime::parts& rt);
+
+/// The active master's notifications: started before its actors, so that
+/// no event they write is missed by a sink seen for the first time.
+status start_notifications(node_runtime::parts& rt);
 
 /// The master's part: queue owner, its door on the cluster port, its
 /// endpoint in Redis for the workers to find.

@@ -244,6 +244,8 @@ bool node_runtime::tear_down() {
                  spdlog::warn("drain incomplete: {}", error_message(err));
                });
   }
+  if (rt.notifications) // what it has not sent, the next master sends
+    rt.notifications->stop();
   spdlog::debug("closing HTTP servers");
   for (auto& s : rt.servers)
     s->close(); // no handler runs after this
@@ -260,6 +262,7 @@ bool node_runtime::tear_down() {
       caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.gateway, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.tracking, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(rt.schedules, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.master, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.door, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.lookup, caf::exit_reason::user_shutdown);
@@ -267,6 +270,7 @@ bool node_runtime::tear_down() {
     rt.slots.clear();
     rt.gateway = nullptr;
     rt.tracking = nullptr;
+    rt.schedules = nullptr;
     rt.master = nullptr;
     rt.door = nullptr;
     rt.lookup = nullptr;

@@ -10,12 +10,14 @@
 
 #include "adapters/status.hpp"
 
+#include "runtime/version.hpp"
+
 namespace atlas {
 
 struct node_config;
 
 /// The version a node reports when it joins and `atlas-server version` prints.
-inline constexpr const char* server_version = "0.1.0";
+inline constexpr const char* server_version = atlas_version;
 
 /// Everything a running node owns. Its parts live until the destructor,
 /// which runs after tear_down. Copying is deleted: it owns the actor system.

@@ -29,6 +29,7 @@
 #include "runtime/cluster_tls.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_runtime.hpp"
+#include "runtime/start_options.hpp"
 #include "library/redis_server.hpp"
 
 namespace fs = std::filesystem;
@@ -37,7 +38,9 @@ using namespace atlas;
 namespace {
 
 void usage(std::ostream& out) {
-  out << "usage: atlas-server start [-p] [-g] [--role auto|master|worker] [--foreground]\n"
+  out << "usage: atlas-server start [-p|--authentication] [-g|--enable-gpu] [-d|--dashboard-port N]\n"
+         "                          [-s|--scheduler-host HOST] [--role auto|master|worker]\n"
+         "                          [--foreground|-l|--logs]\n"
          "       atlas-server stop\n"
          "       atlas-server issue-cert NAME [--role worker|operator] [--days N] --out DIR\n"
          "       atlas-server version\n";
@@ -350,30 +353,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   original_args.assign(argv, argv + argc);
-  start_flags flags;
-  bool foreground = false;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-p")
-      flags.auth = true;
-    else if (a == "-g")
-      flags.gpu = true;
-    else if (a == "--foreground")
-      foreground = true;
-    else if (a == "--role" && i + 1 < argc)
-      flags.role = argv[++i];
-    else if (a.rfind("--role=", 0) == 0)
-      flags.role = a.substr(7);
-    else {
-      std::cerr << "atlas-server: unknown option '" << a << "'\n";
-      usage(std::cerr);
-      return 2;
-    }
-  }
-  if (flags.role != "auto" && flags.role != "master" && flags.role != "worker") {
-    std::cerr << "atlas-server: --role: expected auto, master or worker, got '" << flags.role
-              << "'\n";
+  auto opts = parse_start_options({argv + 2, argv + argc}, current_environment());
+  if (!opts.error.empty()) {
+    std::cerr << "atlas-server: " << opts.error << "\n";
+    usage(std::cerr);
     return 2;
   }
+  for (auto& [key, value] : opts.env)
+    ::setenv(key.c_str(), value.c_str(), 1);
+  auto& flags = opts.flags;
+  auto foreground = opts.foreground;
   return start(flags, foreground);
 }

@@ -1,6 +1,6 @@
 // Atlas dashboard: plain JS, no framework, no network beyond this server.
 // Views: #/ projects, #/projects/<p> job table, #/projects/<p>/jobs/<id> one job, #/cluster
-// nodes and queue, #/usage (usage.js); events in live.js. In -p mode a login form first.
+// nodes and queue, #/usage (usage.js), #/projects/<p>/sweeps[/<id>] (sweeps.js); events in live.js. In -p mode a login form first.
 'use strict';
 
 const TOKEN_KEY = 'atlas.token';
@@ -117,8 +117,10 @@ function viewProject(seq, project) {
     ['', 'queued', 'pending', 'running', 'completed', 'failed'].map(s => h('option', { value: s }, s || 'any')));
   const textIn = h('input', { id: 'f-text', type: 'search', placeholder: 'id, user, tag, value', oninput: () => { state.text = textIn.value.toLowerCase(); render(); } });
   let last = null;
+  const panel = projectPanel(project); // project.js
   show(h('p', {}, h('a', { href: '#/' }, '← Projects')),
-       h('h1', {}, 'Project ', project),
+       h('h1', {}, 'Project ', project), panel.node,
+       h('p', {}, h('a', { href: `#/projects/${enc(project)}/sweeps`, id: 'sweeps-link' }, 'Sweeps')),
        h('div', { class: 'toolbar' },
          h('label', { for: 'f-status' }, 'Status', statusSel),
          h('label', { for: 'f-text' }, 'Filter', textIn), count),
@@ -141,7 +143,7 @@ function viewProject(seq, project) {
     const th = (label, field, cls) => h('th', { scope: 'col', class: cls,
       'aria-sort': sortKey === field ? (state.sort.startsWith('-') ? 'descending' : 'ascending') : undefined }, sortButton(label, field));
     const head = h('tr', {}, th('Status', 'status'), th('Job ID', 'job_id'), th('User', 'user'),
-      th('Launched', 'creation_time'), th('Duration', 'duration'), h('th', { scope: 'col' }, 'Tags'),
+      th('Launched', 'creation_time'), th('Duration', 'duration'), h('th', { scope: 'col' }, 'Sweep'), h('th', { scope: 'col' }, 'Tags'),
       params.map(p => th(p, 'param:' + p, 'group-param')), metrics.map(m => th(m, 'metric:' + m, 'group-metric')));
     const rows = jobs.map(j => {
       const pv = Object.fromEntries(j.job_parameters.map(p => [p.name, p.value]));
@@ -149,25 +151,29 @@ function viewProject(seq, project) {
       return h('tr', { 'data-job': j.job_id },
         h('td', {}, badge(j.status)), h('td', {}, jobLink(project, j.job_id)), h('td', {}, j.user),
         h('td', {}, fmtTime(j.creation_time)), h('td', { class: 'num' }, fmtDuration(j.duration_s)),
+        h('td', {}, j.sweep_id ? sweepLink(project, j.sweep_id) : ''),
         h('td', {}, Object.entries(j.tags).map(([k, v]) => h('span', { class: 'tag' }, v ? `${k}: ${v}` : k))),
         params.map(p => h('td', { class: typeof pv[p] === 'number' ? 'num' : '' }, fmtValue(pv[p]))),
         metrics.map(m => h('td', { class: typeof mv[m] === 'number' ? 'num' : '' }, fmtValue(mv[m]))));
     });
     keepFocus(table, () => table.replaceChildren(h('thead', {}, head), h('tbody', {}, rows.length ? rows :
-      h('tr', {}, h('td', { colspan: 6 + params.length + metrics.length, class: 'muted' }, 'No matching jobs.')))));
+      h('tr', {}, h('td', { colspan: 7 + params.length + metrics.length, class: 'muted' }, 'No matching jobs.')))));
   }
   async function refresh() {
     const q = new URLSearchParams({ sort: state.sort });
     if (state.status) q.set('status', state.status);
     const data = await api('GET', `/api/v2beta/projects/${enc(project)}/job_listing?${q}`).catch(showError);
     if (!data || seq !== viewSeq) return;
+    // The overview chart changes only when jobs end (or are deleted).
+    const ended = data.jobs.filter(j => ['completed', 'failed'].includes(j.status)).length;
+    if (last && ended !== last.jobs.filter(j => ['completed', 'failed'].includes(j.status)).length) panel.refresh();
     last = data;
     render();
   }
   live(refresh, (kind, e) => kind === 'job' && e.project === project);
 }
 
-function lineChart(name, points) {
+function lineChart(name, points, xLabel = 'step') {
   const W = 420, H = 200, L = 52, R = 12, T = 12, B = 28;
   const nums = points.filter(p => typeof p[1] === 'number');
   const svg = (tag, attrs) => { const e = document.createElementNS('http://www.w3.org/2000/svg', tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); return e; };
@@ -181,10 +187,12 @@ function lineChart(name, points) {
   root.append(svg('line', { class: 'axis', x1: L, y1: H - B, x2: W - R, y2: H - B }), svg('line', { class: 'axis', x1: L, y1: T, x2: L, y2: H - B }));
   const label = (x, y, text, anchor) => { const t = svg('text', { x, y, 'text-anchor': anchor }); t.textContent = text; root.append(t); };
   label(L - 6, T + 4, fmtValue(y1), 'end'); label(L - 6, H - B, fmtValue(y0), 'end');
-  label(L, H - 8, String(x0), 'start'); label(W - R, H - 8, String(x1), 'end'); label((L + W - R) / 2, H - 8, 'step', 'middle');
+  label(L, H - 8, String(x0), 'start'); label(W - R, H - 8, String(x1), 'end'); label((L + W - R) / 2, H - 8, xLabel, 'middle');
   const step = Math.max(1, Math.floor(nums.length / 2000)); // keep the path small
   const pts = nums.filter((p, i) => i % step === 0 || i === nums.length - 1).map(p => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`);
   root.append(svg('polyline', { class: 'line', points: pts.join(' ') }));
+  if (nums.length <= 100) // a dot per point, so that a single one shows too
+    for (const p of nums) root.append(svg('circle', { class: 'dot', cx: sx(p[0]).toFixed(1), cy: sy(p[1]).toFixed(1), r: 2.5 }));
   return root;
 }
 
@@ -384,6 +392,8 @@ function route() {
   if (parts[0] === 'usage') return viewUsage(seq);
   if (parts[0] === 'job' && parts[1]) return viewJobById(seq, parts[1]);
   if (parts[0] === 'projects' && parts[1] && parts[2] === 'jobs' && parts[3]) return viewJob(seq, parts[1], parts[3]);
+  if (parts[0] === 'projects' && parts[1] && parts[2] === 'sweeps' && parts[3]) return viewSweep(seq, parts[1], parts[3]);
+  if (parts[0] === 'projects' && parts[1] && parts[2] === 'sweeps') return viewSweeps(seq, parts[1]);
   if (parts[0] === 'projects' && parts[1]) return viewProject(seq, parts[1]);
   return viewProjects(seq);
 }

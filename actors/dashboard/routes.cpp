@@ -1,9 +1,12 @@
 #include "actors/dashboard/routes.hpp"
 
 #include <chrono>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "library/tracking/sweep_view.hpp"
 #include "library/tracking/views.hpp"
 #include "adapters/json.hpp"
 #include "library/dashboard_static.hpp"
@@ -164,6 +167,28 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
                                                     : error_answer(400, err));
                            });
   }
+  if (n == 5 && is(4, "sweeps") && m == "GET")
+    return project_records(self, rp, project, [=](std::vector<job_record>& recs) mutable {
+      rp.deliver(json_answer(200, dashboard::sweeps_json(recs)));
+    });
+  if (n == 6 && is(4, "sweeps") && m == "GET") {
+    auto sweep_id = parts[5];
+    return project_records(self, rp, project, [=](std::vector<job_record>& recs) mutable {
+      std::vector<std::string> ids;
+      std::vector<job_record> trials;
+      for (auto& r : recs)
+        if (r.sweep_id == sweep_id) {
+          ids.push_back(r.job_id);
+          trials.push_back(std::move(r));
+        }
+      if (trials.empty())
+        return give(rp, error_answer(404, "sweep '" + sweep_id + "' not found in project '" + project + "'"));
+      store(self, rp, "summary", ids, [=](std::string& body) mutable {
+        if (auto summary = parse_or_fail(rp, body))
+          rp.deliver(json_answer(200, dashboard::sweep_json(sweep_id, trials, *summary, now_seconds())));
+      });
+    });
+  }
   if (n == 5 && is(4, "overview_metrics") && m == "GET")
     return project_summary(self, rp, project,
                            [=](std::vector<job_record>& recs, json::value& summary) mutable {
@@ -200,6 +225,33 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
     return store(self, rp, "note", {project, who, message, t.take()},
                  [=](std::string&) mutable { rp.deliver(json_answer(201, "true")); });
   }
+  if (n == 7 && is(4, "job_listing") && m == "GET" && !is(6, "logs")) {
+    // The original's job_listing/<sort_by>/<asc|desc>: input_params:<name>
+    // and output_metrics:<name> are our param: and metric: columns.
+    auto by = parts[5];
+    for (auto [from, to] : {std::pair{"input_params:", "param:"}, std::pair{"output_metrics:", "metric:"}})
+      if (by.rfind(from, 0) == 0)
+        by = to + by.substr(std::string_view(from).size());
+    static const std::set<std::string> plain{"job_id", "user", "status", "start_time",
+                                             "completed_time", "duration"};
+    bool known = plain.count(by) || ((by.rfind("param:", 0) == 0 || by.rfind("metric:", 0) == 0)
+                                     && by.find(':') + 1 < by.size());
+    if (!known || (parts[6] != "asc" && parts[6] != "desc"))
+      return give(rp, error_answer(404, "This project or sort detail was not found"));
+    std::map<std::string, std::string> query{{"sort", (parts[6] == "desc" ? "-" : "") + by}};
+    return project_summary(self, rp, project,
+                           [=](std::vector<job_record>& recs, json::value& summary) mutable {
+                             std::string err;
+                             auto out = dashboard::job_listing_json(project, recs, summary, query,
+                                                                    now_seconds(), err);
+                             rp.deliver(err.empty() ? json_answer(200, out)
+                                                    : error_answer(404, err));
+                           });
+  }
+  if (n == 6 && is(4, "job_listing") && m == "DELETE")
+    return job_of_project(self, rp, project, parts[5], [=](job_record&) mutable {
+      delete_job(self, rp, req, parts[5]); // the scheduler's DELETE /completed_jobs/<id>
+    });
   if (n >= 6 && is(4, "job_listing")) {
     auto id = parts[5];
     if (n == 6 && m == "GET")

@@ -168,7 +168,9 @@ void check_owner_then_route(gateway_ptr self, answer rp, http_request req) {
   const std::string user = req.headers[auth::user_header];
   const bool admin = req.headers[auth::admin_header] == "1";
 
-  if (is(0, "queued_jobs") && n == 1 && m == "POST") {
+  // A scheduled job's runs are submitted as its creator's, as a job is.
+  bool new_schedule = is_schedule_route(parts) && (n == 1 || n == 3) && m == "POST";
+  if ((is(0, "queued_jobs") && n == 1 && m == "POST") || new_schedule) {
     req.body = auth::owned_submission(req.body, user);
     return route_checked(self, rp, req);
   }

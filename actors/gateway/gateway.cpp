@@ -73,8 +73,10 @@ using namespace gateway;
 http_gateway_actor::behavior_type gateway_impl(gateway_ptr self,
                                                std::shared_ptr<const node_config> cfg,
                                                event_loop* loop, lookup_actor lookup,
-                                               tracking_actor tracking, master_actor master) {
+                                               tracking_actor tracking, master_actor master,
+                                               scheduler_actor schedules) {
   self->state.cfg = std::move(cfg);
+  self->state.schedules = std::move(schedules);
   self->state.loop = loop;
   self->state.lookup = std::move(lookup);
   self->state.tracking = std::move(tracking);
@@ -161,9 +163,10 @@ http_gateway_actor::behavior_type gateway_impl(gateway_ptr self,
 http_gateway_actor spawn_http_gateway(caf::actor_system& sys,
                                       std::shared_ptr<const node_config> cfg,
                                       event_loop* loop, lookup_actor lookup,
-                                      tracking_actor tracking, master_actor master) {
+                                      tracking_actor tracking, master_actor master,
+                                      scheduler_actor schedules) {
   return sys.spawn(gateway_impl, std::move(cfg), loop, std::move(lookup), std::move(tracking),
-                   std::move(master));
+                   std::move(master), std::move(schedules));
 }
 
 } // namespace atlas

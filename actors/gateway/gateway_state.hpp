@@ -16,6 +16,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/counted.hpp"
+#include "actors/scheduler.hpp"
 #include "messages/actors.hpp"
 #include "library/config.hpp"
 #include "library/http_answers.hpp"
@@ -42,6 +43,7 @@ struct gateway_state {
   lookup_actor lookup;
   tracking_actor tracking; // the dashboard's data (actors/dashboard/tracking.hpp)
   master_actor master;
+  scheduler_actor schedules; // the active master's only (actors/scheduler.hpp)
   uint64_t next_ticket = 1;
   std::unordered_map<uint64_t, continuation> parked; // waiting for the thread pool
   std::unordered_map<uint64_t, caf::typed_response_promise<bundle_chunk>> fetches; // likewise
@@ -81,6 +83,8 @@ void with_record(gateway_ptr self, answer rp, const std::string& id, F then) {
 /// a job): a worker forwards those to the master's gateway, which checks
 /// them as its own (routes.cpp).
 bool acts_through_master(const http_request& req);
+/// Whether the path is /scheduled_jobs[/<id>] or its /api/v1/ twin.
+bool is_schedule_route(const std::vector<std::string>& parts);
 /// Sends the request to the master's gateway and answers what it answers.
 void forward_to_master(gateway_ptr self, answer rp, const http_request& req);
 
@@ -99,6 +103,11 @@ void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
 void submit(gateway_ptr self, answer rp, const http_request& req);
 /// Stores an uploaded <job_id>.tgz bundle.
 void upload_bundle(gateway_ptr self, answer rp, const http_request& req);
+/// POST /api/v1/bundles: stores a bundle by content, once (bundle_store.hpp).
+void upload_content_bundle(gateway_ptr self, answer rp, const http_request& req);
+/// HEAD|GET /api/v1/bundles/<sha256>: 200 when the caller uploaded it, else 404.
+void has_content_bundle(gateway_ptr self, answer rp, const http_request& req,
+                        const std::string& hash);
 /// Deletes a finished job's files, then its record.
 void delete_job(gateway_ptr self, answer rp, const http_request& req, const std::string& id);
 /// Stops an active job; 409 when it has already finished.

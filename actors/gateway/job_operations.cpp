@@ -16,6 +16,7 @@
 #include "messages/errors.hpp"
 #include "library/auth_rules.hpp"
 #include "library/http_answers.hpp"
+#include "library/bundle_store.hpp"
 #include "library/job_codec.hpp"
 #include "library/job_files.hpp"
 
@@ -183,6 +184,11 @@ void submit(gateway_ptr self, answer rp, const http_request& req) {
     rp.deliver(error_answer(400, rec.error()));
     return;
   }
+  auto content = submission_bundle(req.body);
+  if (!content) {
+    rp.deliver(error_answer(400, content.error()));
+    return;
+  }
   if (auto g = req.headers.find(auth::groups_header); g != req.headers.end()) {
     // Quota groups come from the verified token only (-p), never the body.
     std::string_view list = g->second;
@@ -196,9 +202,18 @@ void submit(gateway_ptr self, answer rp, const http_request& req) {
   auto paths = job_paths::of(*self->state.cfg, rec->job_id);
   auto user = submitter_of(req);
   auto owner = std::make_shared<std::string>(); // read on the thread pool, logged here
+  auto store = bundle_store_dir(self->state.cfg->job_store_dir_root);
   offload(
     self,
-    [paths, user, owner, id = rec->job_id] {
+    [paths, user, owner, id = rec->job_id, hash = content.value(), store] {
+      if (!hash.empty()) { // a bundle of the content store becomes the job's
+        auto st = use_content_bundle(store, hash, user, paths);
+        if (!st.ok())
+          return error_answer(st.why == bundle_refusal::taken ? 409
+                              : st.why == bundle_refusal::io  ? 500
+                                                              : 400,
+                              st.message);
+      }
       auto bundle = read_bundle(paths);
       if (!bundle.exists)
         return error_answer(400, "Cannot queue a job that has no uploaded bundle");
@@ -264,6 +279,43 @@ void upload_bundle(gateway_ptr self, answer rp, const http_request& req) {
           },
           [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
       });
+}
+
+void upload_content_bundle(gateway_ptr self, answer rp, const http_request& req) {
+  if (req.upload_path.empty() || req.upload_field != "job_bundle")
+    return refuse_upload(self, rp, req.upload_path,
+                         error_answer(400, "Job bundle not found in request (expected a "
+                                           "multipart/form-data file field 'job_bundle')"));
+  auto store = bundle_store_dir(self->state.cfg->job_store_dir_root);
+  offload(
+    self,
+    [upload = req.upload_path, store, owner = submitter_of(req)] {
+      auto b = store_content_bundle(upload, store, owner);
+      if (!b.result.ok())
+        return error_answer(b.result.why == bundle_refusal::io ? 500 : 400, b.result.message);
+      json::writer w;
+      w.begin_object().kv("bundle", b.hash).kv("size", b.size).kv("stored", b.stored).end_object();
+      return json_answer(200, w.take());
+    },
+    [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
+}
+
+void has_content_bundle(gateway_ptr self, answer rp, const http_request& req,
+                        const std::string& hash) {
+  if (!valid_bundle_hash(hash))
+    return give(rp, error_answer(400, "Bad bundle: expected a SHA-256 (64 lowercase hex digits)"));
+  auto store = bundle_store_dir(self->state.cfg->job_store_dir_root);
+  offload(
+    self,
+    [store, hash, owner = submitter_of(req)] {
+      if (!atlas::has_content_bundle(store, hash, owner))
+        return error_answer(404, "no bundle " + hash + " was uploaded"
+                                   + (owner.empty() ? std::string{} : " by user '" + owner + "'"));
+      json::writer w;
+      w.begin_object().kv("bundle", hash).end_object();
+      return json_answer(200, w.take());
+    },
+    [rp](http_response&& r) mutable { rp.deliver(std::move(r)); });
 }
 
 void delete_job(gateway_ptr self, answer rp, const http_request& req, const std::string& id) {

@@ -2,6 +2,7 @@
 // path and method mapped to an operation or answered here from one request
 // to the master or to Redis; then the dashboard's routes.
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,13 +15,41 @@
 
 namespace atlas::gateway {
 
+bool is_schedule_route(const std::vector<std::string>& parts) {
+  auto n = parts.size();
+  return (n >= 1 && n <= 2 && parts[0] == "scheduled_jobs")
+         || (n >= 3 && n <= 4 && parts[0] == "api" && parts[1] == "v1"
+             && parts[2] == "scheduled_jobs");
+}
+
 bool acts_through_master(const http_request& req) {
   auto parts = split_path(req.path);
   auto n = parts.size();
   auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
-  return is(0, "queued_jobs") || is(0, "workers") || (is(0, "running_jobs") && req.method == "DELETE")
+  return is_schedule_route(parts) || is(0, "queued_jobs") || is(0, "workers") || (is(0, "running_jobs") && req.method == "DELETE")
          || (is(0, "api") && is(2, "queued_jobs"));
 }
+
+namespace {
+
+/// GET /running_jobs/<id>/container_id, which the original client asks
+/// while it streams: the container's name (the Docker API and CLI take it
+/// wherever they take an id) for a running container job.
+void container_id(gateway_ptr self, answer rp, const std::string& id) {
+  auto runner = self->state.cfg->runner;
+  with_record(self, rp, id, [=](job_record& rec) mutable {
+    if (rec.state != job_state::running && rec.state != job_state::pending)
+      return give(rp, error_answer(404, "job '" + id + "' is not running ("
+                                          + std::string(to_string(rec.state)) + ")"));
+    auto slash = rec.slot.rfind('/');
+    if (runner != "docker" || slash == std::string::npos)
+      return give(rp, error_answer(404, "job '" + id + "' runs as a process, not in a container "
+                                          "(runner: " + runner + ")"));
+    rp.deliver(json_answer(200, json::quote("atlas-" + id + "-slot" + rec.slot.substr(slash + 1))));
+  });
+}
+
+} // namespace
 
 /// Routes one checked request. Every branch delivers exactly one answer.
 void route_checked(gateway_ptr self, answer rp, const http_request& req) {
@@ -54,8 +83,22 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   }
   if (is(0, "job_bundle") && n == 1 && m == "POST")
     return upload_bundle(self, rp, req);
+  if (is(0, "api") && is(1, "v1") && is(2, "bundles")) {
+    if (n == 3 && m == "POST")
+      return upload_content_bundle(self, rp, req);
+    if (n == 4 && (m == "HEAD" || m == "GET"))
+      return has_content_bundle(self, rp, req, parts[3]);
+    return give(rp, error_answer(405, "use POST /api/v1/bundles or HEAD /api/v1/bundles/<sha256>"));
+  }
   if (acts_through_master(req) && !st.master)
     return give(rp, error_answer(503, "this node has not joined a master yet"));
+  if (is_schedule_route(parts)) { // actors/scheduler.cpp answers them
+    if (!st.schedules)
+      return give(rp, error_answer(503, "scheduled jobs are kept by the active master"));
+    self->request(st.schedules, std::chrono::seconds(60), schedule_atom::value, req)
+      .then([=](http_response& r) mutable { rp.deliver(std::move(r)); }, fail);
+    return;
+  }
   if (is(0, "job_bundle") && n == 2 && m == "GET")
     return download_artifacts(self, rp, req, parts[1]);
   if (is(0, "queued_jobs") && n == 1) {
@@ -102,8 +145,18 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   }
   if (n == 1 && m == "GET" && is(0, "running_jobs"))
     return list_states(self, rp, {job_state::running, job_state::pending});
-  if (n == 1 && m == "GET" && is(0, "completed_jobs"))
-    return list_states(self, rp, {job_state::completed});
+  if (n == 1 && m == "GET" && is(0, "completed_jobs")) {
+    auto q = parse_query(req.query);
+    if (!q.count("sort"))
+      return list_states(self, rp, {job_state::completed});
+    self->request(st.lookup, caf::infinite, list_atom::value, job_state::completed)
+      .then([=, sort = q["sort"]](std::vector<job_record>& recs) mutable {
+              std::string error;
+              auto sorted = records_sorted(recs, sort, error);
+              rp.deliver(sorted ? json_answer(200, std::move(*sorted)) : error_answer(400, error));
+            }, fail);
+    return;
+  }
   if (n == 1 && m == "GET" && is(0, "failed_jobs"))
     return list_states(self, rp, {job_state::cancelled, job_state::failed});
   bool listing = is(0, "running_jobs") || is(0, "completed_jobs") || is(0, "failed_jobs")
@@ -112,6 +165,8 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
     return get_logs(self, rp, req, parts[1], true);
   if (is(0, "running_jobs") && n == 2 && m == "DELETE")
     return stop_job(self, rp, parts[1]);
+  if (is(0, "running_jobs") && n == 3 && is(2, "container_id") && m == "GET")
+    return container_id(self, rp, parts[1]);
   if ((is(0, "completed_jobs") || is(0, "failed_jobs")) && n == 2 && m == "DELETE")
     return delete_job(self, rp, req, parts[1]);
   if (is(0, "jobs") && n == 2 && m == "GET")

@@ -4,8 +4,9 @@
 // alone. Order: jobs placed by hand (pinned) first, then priority (higher
 // first); within a priority, preempted jobs first, then fair share across
 // users (the user with the fewest running and already-chosen jobs goes
-// next), then submission order. A job over its quota (quotas.hpp) is
-// passed over until its owners hold less.
+// next), then submission order. A job over its quota (quotas.hpp), or a
+// trial of a sweep running its cap of trials, is passed over until its
+// owners (or its sweep) hold less.
 
 #include <cstdint>
 #include <deque>
@@ -33,6 +34,8 @@ struct queued_job {
   double cpus = 0;        // what it asks of its node (0: not counted)
   uint64_t memory_bytes = 0;
   bool preempted = false; // made way for a higher priority: first of its class
+  std::string sweep_id;   // the sweep it is a trial of ("" = none)
+  int64_t sweep_limit = 0; // most trials of that sweep running at once (0 = no cap)
 };
 
 /// Whether a job fits where the caller is placing (GPUs, CPUs, memory).

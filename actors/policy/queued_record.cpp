@@ -57,6 +57,8 @@ queued_job queue_entry_of(const job_record& rec) {
   q.groups = rec.groups;
   q.cpus = rec.cpus;
   q.memory_bytes = rec.memory_bytes;
+  q.sweep_id = rec.sweep_id;
+  q.sweep_limit = rec.sweep_limit;
   q.preempted = rec.state == job_state::queued && rec.reason.rfind("preempted", 0) == 0;
   return q;
 }

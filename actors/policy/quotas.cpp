@@ -34,7 +34,23 @@ std::string quota_ledger::over(const std::string& who, const quota_limits& l, co
   return {};
 }
 
+int64_t quota_ledger::sweep_running(const std::string& sweep_id) const {
+  auto r = sweep_running_.find(sweep_id);
+  return r == sweep_running_.end() ? 0 : r->second;
+}
+
+std::string quota_ledger::sweep_blocks(const queued_job& job) const {
+  if (job.sweep_id.empty() || job.sweep_limit <= 0)
+    return {};
+  auto running = sweep_running(job.sweep_id);
+  if (running < job.sweep_limit)
+    return {};
+  return "sweep cap (" + std::to_string(running) + " running)";
+}
+
 std::string quota_ledger::blocks(const queued_job& job) const {
+  if (auto why = sweep_blocks(job); !why.empty())
+    return why;
   if (unlimited())
     return {};
   static const held none;
@@ -75,6 +91,12 @@ std::string quota_ledger::never_fits(const queued_job& job) const {
 }
 
 void quota_ledger::add(const queued_job& job, int sign) {
+  if (!job.sweep_id.empty()) { // counted whatever the quotas: the cap is the sweep's own
+    auto& n = sweep_running_[job.sweep_id];
+    n += sign;
+    if (n <= 0)
+      sweep_running_.erase(job.sweep_id);
+  }
   if (unlimited())
     return;
   auto apply = [&](std::map<std::string, held>& table, const std::string& key) {

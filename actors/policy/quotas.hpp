@@ -3,7 +3,8 @@
 // Quotas across the cluster, in plain C++: what each user and group holds
 // now (dispatched, unfinished jobs) and whether one more job stays within
 // their limits (library/settings/scheduling.hpp). A job over quota waits in
-// the queue; it never fails for it.
+// the queue; it never fails for it. The ledger also counts the running
+// trials of each sweep, held to the sweep's own cap (sweep_limit).
 
 #include <cstdint>
 #include <map>
@@ -26,8 +27,15 @@ public:
   bool unlimited() const { return users_.empty() && groups_.empty(); }
 
   /// "" when `job` may start now; else why not, naming whose quota
-  /// ("alice: 2 of 2 running jobs").
+  /// ("alice: 2 of 2 running jobs") or the sweep's cap.
   std::string blocks(const queued_job& job) const;
+
+  /// "" unless `job` is a trial of a sweep already running its cap of
+  /// trials: then "sweep cap (4 running)".
+  std::string sweep_blocks(const queued_job& job) const;
+
+  /// Trials of `sweep_id` running now.
+  int64_t sweep_running(const std::string& sweep_id) const;
 
   /// "" when `job` could start once its owners hold nothing; else why it
   /// never can ("asks 4 GPUs; group ml may hold 2").
@@ -49,6 +57,7 @@ private:
   std::map<std::string, quota_limits> groups_;
   std::map<std::string, held> user_held_;
   std::map<std::string, held> group_held_;
+  std::map<std::string, int64_t> sweep_running_; // sweep id -> running trials
 };
 
 } // namespace atlas

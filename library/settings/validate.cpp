@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <initializer_list>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "library/config.hpp"
@@ -15,6 +16,7 @@
 #include "library/settings/gateway.hpp"
 #include "library/settings/master.hpp"
 #include "library/settings/node.hpp"
+#include "library/settings/notifications.hpp"
 #include "library/settings/redis.hpp"
 #include "library/settings/slot.hpp"
 
@@ -161,11 +163,33 @@ std::string auth_settings::validate(bool on) const {
   });
 }
 
+std::string notification_settings::validate() const {
+  for (size_t i = 0; i < notify_sinks.size(); ++i) {
+    auto& s = notify_sinks[i];
+    auto where = "notifications." + (s.kind == "slack" ? std::string{"slack"}
+                                                       : "webhooks[" + std::to_string(i) + "]");
+    if (s.url.rfind("http://", 0) != 0 && s.url.rfind("https://", 0) != 0)
+      return where + (s.kind == "slack" ? ".api_url" : ".url") + ": expected a URL starting with http:// or https://";
+    if (s.kind == "slack" && s.channel.empty())
+      return where + ".channel: required (the channel job notifications go to)";
+    for (size_t j = 0; j < i; ++j)
+      if (notify_sinks[j].name == s.name)
+        return where + ".name: '" + s.name + "' names two sinks; each needs its own";
+    for (auto [name, v, lo, hi] : {std::tuple{".timeout_s", s.timeout_s, 1, 3600},
+                                   std::tuple{".connect_timeout_s", s.connect_timeout_s, 1, 3600},
+                                   std::tuple{".max_queue", s.max_queue, 1, 1000000},
+                                   std::tuple{".max_tries", s.max_tries, 1, 100}})
+      if (auto why = in_range((where + name).c_str(), v, lo, hi); !why.empty())
+        return why;
+  }
+  return {};
+}
+
 std::string node_config::validate() const {
   auto why = first({node_settings::validate(), gateway_settings::validate(),
                     redis_settings::validate(), cluster_settings::validate(),
                     master_settings::validate(), slot_settings::validate(),
-                    scheduling_settings::validate(),
+                    scheduling_settings::validate(), notification_settings::validate(),
                     container_settings::validate(runner), auth_settings::validate(auth)});
   if (!why.empty())
     return why;

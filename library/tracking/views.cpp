@@ -8,6 +8,7 @@
 
 #include "library/http_answers.hpp"
 #include "library/job_codec.hpp"
+#include "library/tracking/listing_query.hpp"
 
 namespace atlas::dashboard {
 
@@ -56,8 +57,15 @@ void write_job(json::writer& w, const job_record& r, const json::value* track, d
   w.key("completed_time");
   time_value(w, r.end_time);
   auto d = duration_of(r, now);
-  w.kv("duration", duration_text(d)).kv("duration_s", d);
+  w.key("duration"); // null before it started, as the original
+  if (r.start_time > 0)
+    w.value(duration_text(d));
+  else
+    w.null();
+  w.kv("duration_s", d);
   w.kv("creation_ts", r.queued_time).kv("start_ts", r.start_time).kv("completed_ts", r.end_time);
+  if (!r.sweep_id.empty()) // the listing links a trial to its sweep's view
+    w.kv("sweep_id", r.sweep_id);
   w.key("return_code");
   if (r.has_return_code)
     w.value(r.return_code);
@@ -93,74 +101,6 @@ void write_job(json::writer& w, const job_record& r, const json::value* track, d
         .end_object();
     }
   w.end_array();
-}
-
-/// A sortable value: numbers before strings, missing values last.
-struct sort_key {
-  int rank = 2; // 0 number, 1 string, 2 missing
-  double n = 0;
-  std::string s;
-};
-
-sort_key key_of(const json::value* v) {
-  sort_key k;
-  if (v == nullptr || v->is_null())
-    return k;
-  if (v->is_number()) {
-    k.rank = 0;
-    k.n = v->number;
-  } else {
-    k.rank = 1;
-    k.s = v->is_string() ? v->string : v->dump();
-  }
-  return k;
-}
-
-sort_key record_key(const job_record& r, const json::value* track, const std::string& field,
-                    double now) {
-  sort_key k;
-  auto num = [&](double x) {
-    if (x > 0) {
-      k.rank = 0;
-      k.n = x;
-    }
-    return k;
-  };
-  auto str = [&](std::string s) {
-    k.rank = 1;
-    k.s = std::move(s);
-    return k;
-  };
-  if (field == "job_id") return str(r.job_id);
-  if (field == "user") return str(r.username);
-  if (field == "status") return str(std::string(api_status(r.state)));
-  if (field == "creation_time") return num(r.queued_time);
-  if (field == "start_time") return num(r.start_time);
-  if (field == "completed_time") return num(r.end_time);
-  if (field == "duration") return num(duration_of(r, now));
-  if (field.rfind("metric:", 0) == 0)
-    return key_of(member(member(member(track, "metrics"), field.substr(7)), "value"));
-  if (field.rfind("param:", 0) == 0)
-    return key_of(member(member(track, "params"), field.substr(6)));
-  return k;
-}
-
-bool known_sort(const std::string& f) {
-  static const std::set<std::string> fields{"job_id", "user", "status", "creation_time",
-                                            "start_time", "completed_time", "duration"};
-  return fields.count(f) || f.rfind("metric:", 0) == 0 || f.rfind("param:", 0) == 0;
-}
-
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (;;) {
-    auto end = s.find(sep, start);
-    out.push_back(s.substr(start, end - start));
-    if (end == std::string::npos)
-      return out;
-    start = end + 1;
-  }
 }
 
 } // namespace
@@ -227,71 +167,36 @@ std::string job_listing_json(const std::string& project, const std::vector<job_r
                              const json::value& summary,
                              const std::map<std::string, std::string>& query, double now,
                              std::string& error) {
-  auto q = [&](const char* k) {
-    auto it = query.find(k);
-    return it == query.end() ? std::string{} : it->second;
-  };
-  static const std::set<std::string> known{"sort", "status", "user", "tag", "job_id", "limit"};
-  for (auto& [k, v] : query)
-    if (!known.count(k)) {
-      error = "unknown query parameter '" + k + "' (sort, status, user, tag, job_id, limit)";
-      return {};
-    }
-  auto sort = q("sort").empty() ? std::string{"-creation_time"} : q("sort");
-  bool desc = sort.front() == '-';
-  auto field = desc ? sort.substr(1) : sort;
-  if (!known_sort(field)) {
-    error = "cannot sort by '" + field + "' (job_id, user, status, creation_time, start_time, "
-            "completed_time, duration, metric:<name>, param:<name>)";
+  auto q = parse_listing_query(query, error);
+  if (!q)
     return {};
-  }
-  std::set<std::string> statuses;
-  if (!q("status").empty())
-    for (auto& s : split(q("status"), ','))
-      statuses.insert(s);
-  auto tag = q("tag");
-  auto tag_colon = tag.find(':');
-  size_t limit = SIZE_MAX;
-  if (!q("limit").empty()) {
-    auto n = parse_index(q("limit"));
-    if (!n) {
-      error = "limit must be a non-negative integer";
-      return {};
-    }
-    limit = *n;
+  std::set<std::string> names; // the project's parameter and metric names
+  for (auto& r : recs)
+    if (auto track = summary.find(r.job_id))
+      for (auto part : {"params", "metrics"})
+        if (auto m = member(track, part); m && m->is_object())
+          for (auto& [k, v] : m->object)
+            names.insert(k);
+  if (auto bad = unknown_column(*q, names); !bad.empty()) {
+    error = "unknown column '" + bad + "' (job_id, user, project, status, state, creation_time, "
+            "start_time, completed_time, duration, param:<name>, metric:<name> or a parameter "
+            "or metric name of the project)";
+    return {};
   }
   struct row {
     const job_record* rec;
     const json::value* track;
-    sort_key key;
   };
   std::vector<row> rows;
   for (auto& r : recs) {
     const json::value* track = summary.find(r.job_id);
-    if (!statuses.empty() && !statuses.count(std::string(api_status(r.state)))
-        && !statuses.count(std::string(to_string(r.state))))
-      continue;
-    if (!q("user").empty() && r.username != q("user"))
-      continue;
-    if (!q("job_id").empty() && r.job_id.find(q("job_id")) == std::string::npos)
-      continue;
-    if (!tag.empty()) {
-      auto key = tag.substr(0, tag_colon);
-      auto v = member(member(track, "tags"), key);
-      if (v == nullptr)
-        continue;
-      if (tag_colon != std::string::npos && (!v->is_string() || v->string != tag.substr(tag_colon + 1)))
-        continue;
-    }
-    rows.push_back({&r, track, record_key(r, track, field, now)});
+    if (passes(*q, r, track, now))
+      rows.push_back({&r, track});
   }
-  std::stable_sort(rows.begin(), rows.end(), [desc](const row& a, const row& b) {
-    if (a.key.rank != b.key.rank)
-      return a.key.rank < b.key.rank; // missing values stay last either way
-    if (a.key.rank == 0)
-      return desc ? a.key.n > b.key.n : a.key.n < b.key.n;
-    return desc ? a.key.s > b.key.s : a.key.s < b.key.s;
+  std::stable_sort(rows.begin(), rows.end(), [&](const row& a, const row& b) {
+    return sorts_before(*q, *a.rec, a.track, *b.rec, b.track, now);
   });
+  auto limit = q->limit;
   if (rows.size() > limit)
     rows.resize(limit);
   // Column names across the project's jobs, first seen first.

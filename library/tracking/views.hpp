@@ -22,11 +22,8 @@ std::string projects_json(const std::vector<job_record>& recs);
 
 /// GET /api/v2beta/projects/<p>/job_listing: {name, jobs, output_metric_names,
 /// parameters}. `summary` maps job id -> tracking data ("summary" op).
-/// `query`: sort=<field> (prefix '-' for descending; fields job_id, user,
-/// status, start_time, completed_time, creation_time, duration,
-/// metric:<name>, param:<name>), status=<s>[,<s>], user=<u>, tag=<key> or
-/// <key>:<value>, job_id=<substring>, limit=<n>. Unknown sort fields or
-/// filters give a non-empty `error` (a 400).
+/// `query`: the original's filters and sorts and ours (listing_query.hpp);
+/// a bad value gives a non-empty `error` (a 400).
 std::string job_listing_json(const std::string& project, const std::vector<job_record>& recs,
                              const json::value& summary,
                              const std::map<std::string, std::string>& query, double now,

@@ -5,6 +5,7 @@
 #include "adapters/json.hpp"
 #include "runtime/cli/format.hpp"
 #include "runtime/cli/submit_flags.hpp"
+#include "runtime/cli/sweep_submit.hpp"
 #include "library/config.hpp"
 #include "library/job_codec.hpp"
 
@@ -250,6 +251,14 @@ int submit(context& ctx, const args& a) {
   if (a.has("stream-job-logs") && !parse_bool_word(a.flag("stream-job-logs"), stream))
     return ctx.err << "error: --stream-job-logs: expected True or False, got '" << a.flag("stream-job-logs")
                    << "'\n", 2;
+  // As the original client: any DISABLE_LOG_STREAMING but "False" turns streaming off.
+  if (auto d = ctx.env.find("DISABLE_LOG_STREAMING"); d != ctx.env.end() && d->second != "False")
+    stream = false;
+  std::optional<sweep_spec> sweep;
+  if (a.has("sweep") && !(sweep = load_sweep(ctx, a.flag("sweep"))))
+    return 2;
+  if (a.has("dry-run"))
+    return sweep ? print_trials(ctx, *sweep) : (ctx.err << "error: --dry-run: only with --sweep\n", 2);
   auto sc = scheduler_for(ctx, env_name);
   if (!sc)
     return 1;
@@ -276,22 +285,26 @@ int submit(context& ctx, const args& a) {
   temp_file bundle(fs::temp_directory_path(ec).string(), "atlas-bundle");
   if (bundle.path.empty())
     return ctx.err << "error: cannot create a temporary file for the job bundle\n", 1;
-  if (auto st = archive::create_tgz(dir, bundle.path, id + "/job_source", {".git", "__pycache__", ".venv"}); !st)
+  // A sweep's bundle is shared by its trials, so it is packed under no job id.
+  const std::string prefix = sweep ? std::string("job_source") : id + "/job_source";
+  if (auto st = archive::create_tgz(dir, bundle.path, prefix, {".git", "__pycache__", ".venv"}); !st)
     return ctx.err << "error: cannot pack " << dir << ": " << st.error() << "\n", 1;
   progress_bar bar{ctx.err};
   progress_fn progress;
   if (ctx.err_is_tty)
     progress = [&bar](uint64_t sent, uint64_t total) { bar(sent, total); };
-  http_options up = options(ctx);
-  auto r = http_client::upload_file(sc->scheduler_url + "/job_bundle", "job_bundle", bundle.path, id + ".tgz",
-                                    progress, up);
-  if (bar.last >= 0)
-    ctx.err << "\n";
-  if (!r.ok())
-    return fail(ctx, r);
+  if (!sweep) {
+    http_options up = options(ctx);
+    auto r = http_client::upload_file(sc->scheduler_url + "/job_bundle", "job_bundle", bundle.path,
+                                      id + ".tgz", progress, up);
+    if (bar.last >= 0)
+      ctx.err << "\n";
+    if (!r.ok())
+      return fail(ctx, r);
+  }
 
   json::writer w;
-  w.begin_object().kv("job_id", id).key("spec").begin_object().key("command").begin_array();
+  w.begin_object().key("spec").begin_object().key("command").begin_array();
   for (const auto& word : command)
     w.value(word);
   w.end_array();
@@ -311,10 +324,26 @@ int submit(context& ctx, const args& a) {
       w.value(d);
     w.end_array();
   }
-  w.key("metadata").begin_object().kv("project_name", project).kv("username", user_name(ctx)).end_object();
+  w.key("metadata").begin_object().kv("project_name", project).kv("username", user_name(ctx));
+  if (sweep && !sweep->metric.empty()) // what "best" means on the dashboard's sweep view
+    w.kv("sweep_metric", sweep->metric).kv("sweep_goal", sweep->goal);
+  w.end_object();
   w.key("gpu_spec").begin_object().kv("num_gpus", static_cast<int64_t>(num_gpus)).end_object();
-  w.kv("priority", static_cast<int64_t>(priority)).end_object();
-  r = http_client::post_json(sc->scheduler_url + "/queued_jobs", w.str(), options(ctx));
+  w.kv("priority", static_cast<int64_t>(priority));
+  if (sweep)
+    return submit_sweep(ctx, *sc, bundle.path, *sweep, w, progress);
+  w.kv("job_id", id);
+  if (a.has("cron")) { // `schedule create`: a scheduled job instead of one run
+    w.kv("schedule", a.flag("cron")).end_object();
+    auto r = http_client::post_json(sc->scheduler_url + "/scheduled_jobs", w.str(), options(ctx));
+    if (!r.ok())
+      return fail(ctx, r);
+    ctx.out << "Scheduled job '" << id << "' created on " << sc->scheduler_url << " (project " << project
+            << ", cron \"" << a.flag("cron") << "\", UTC)" << std::endl;
+    return 0;
+  }
+  w.end_object();
+  auto r = http_client::post_json(sc->scheduler_url + "/queued_jobs", w.str(), options(ctx));
   if (!r.ok())
     return fail(ctx, r);
   std::string perr;
@@ -345,18 +374,12 @@ int submit(context& ctx, const args& a) {
   return status == "completed" ? 0 : 1;
 }
 
-int get_job(context& ctx, const args& a) {
-  int code = 0;
-  auto where = job_target_of(ctx, a, code);
-  if (!where)
-    return code;
-  const std::string& id = where->id;
-  const submission_config* sc = &where->scheduler;
+int download_artifacts(context& ctx, const submission_config& sc, const std::string& id,
+                       const fs::path& target, const std::string& source_dir) {
   std::error_code ec;
-  const fs::path save_dir = fs::absolute(a.flag("save-dir", "."), ec);
-  const fs::path target = save_dir / id;
   if (fs::exists(fs::symlink_status(target, ec)))
     return ctx.err << "error: " << target.string() << " already exists\n", 1;
+  const fs::path save_dir = target.parent_path();
   fs::create_directories(save_dir, ec);
   if (ec)
     return ctx.err << "error: cannot create " << save_dir.string() << ": " << ec.message() << "\n", 1;
@@ -364,7 +387,7 @@ int get_job(context& ctx, const args& a) {
   if (tgz.path.empty())
     return ctx.err << "error: cannot create a file in " << save_dir.string() << "\n", 1;
   http_options o = options(ctx);
-  auto r = http_client::download_to_file(sc->scheduler_url + "/job_bundle/" + id, tgz.path, o);
+  auto r = http_client::download_to_file(sc.scheduler_url + "/job_bundle/" + id, tgz.path, o);
   if (!r.ok())
     return fail(ctx, r, id);
   // Unpack beside the target, then move into place: a half-unpacked job never
@@ -375,6 +398,27 @@ int get_job(context& ctx, const args& a) {
   archive::extract_options lift;
   lift.strip_prefix = id;
   auto st = archive::extract_tgz(tgz.path, unpack, lift);
+  // --source_dir: only that folder of the job's directory (job_source/ in
+  // the artifacts when the bundle was packed so), at its place in it.
+  auto wanted = fs::path(source_dir).lexically_normal();
+  bool inside = !source_dir.empty() && wanted.is_relative() && *wanted.begin() != "..";
+  auto base = fs::path(unpack);
+  if (fs::is_directory(base / "job_source"))
+    base /= "job_source";
+  if (st && !source_dir.empty() && (!inside || !fs::is_directory(base / wanted))) {
+    fs::remove_all(unpack, ec);
+    return ctx.err << "error: job '" << id << "' has no folder '" << source_dir
+                   << "' in its artifacts\n", 1;
+  }
+  if (st && inside) {
+    std::string keep = (save_dir / ("." + id + ".keep-XXXXXX")).string();
+    if (!mkdtemp(keep.data()))
+      return ctx.err << "error: cannot create a directory in " << save_dir.string() << "\n", 1;
+    fs::create_directories((fs::path(keep) / wanted).parent_path(), ec);
+    fs::rename(base / wanted, fs::path(keep) / wanted, ec);
+    fs::remove_all(unpack, ec);
+    unpack = keep;
+  }
   if (st)
     fs::rename(unpack, target, ec);
   fs::remove_all(unpack, ec);
@@ -382,7 +426,19 @@ int get_job(context& ctx, const args& a) {
     return ctx.err << "error: cannot unpack the artifacts of job '" << id << "': " << st.error() << "\n", 1;
   if (!fs::exists(target))
     return ctx.err << "error: cannot move the artifacts to " << target.string() << "\n", 1;
-  ctx.out << "Saved job '" << id << "' to " << target.string() << std::endl;
+  return 0;
+}
+
+int get_job(context& ctx, const args& a) {
+  int code = 0;
+  auto where = job_target_of(ctx, a, code);
+  if (!where)
+    return code;
+  std::error_code ec;
+  const fs::path target = fs::absolute(a.flag("save-dir", "."), ec) / where->id;
+  if (int rc = download_artifacts(ctx, where->scheduler, where->id, target, a.flag("source-dir")); rc != 0)
+    return rc;
+  ctx.out << "Saved job '" << where->id << "' to " << target.string() << std::endl;
   return 0;
 }
 

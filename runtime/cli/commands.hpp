@@ -7,6 +7,7 @@
 // commands.cpp holds the commands that move jobs and logs (submit, get),
 // jobs.cpp those that manage jobs (list, stop, delete, clear-queue).
 
+#include <filesystem>
 #include <iosfwd>
 #include <map>
 #include <optional>
@@ -44,6 +45,10 @@ struct context {
 
 /// `init <project>`: a new project directory with main.py, job.config.yaml, README.md.
 int init(context& ctx, const args& a);
+/// `tensorboard <env> <id>...`: the jobs' event files in one folder, then TensorBoard.
+int tensorboard(context& ctx, const args& a);
+/// `info --env`: the environments a submission can name.
+int info(context& ctx, const args& a);
 /// `submit [flags] <env> <dir> [command...]`: bundle, upload, queue, then follow the logs.
 int submit(context& ctx, const args& a);
 /// `get logs <env> <id> [--follow]`.
@@ -58,6 +63,18 @@ int clear_queue(context& ctx, const args& a);
 int delete_job(context& ctx, const args& a);
 /// `list <env>`: the cluster's jobs, newest first.
 int list(context& ctx, const args& a);
+/// `schedule list <env> [--project P]` (schedules.cpp).
+int schedule_list(context& ctx, const args& a);
+/// `schedule pause|resume <env> <id>`.
+int schedule_pause(context& ctx, const args& a);
+int schedule_resume(context& ctx, const args& a);
+/// `schedule update <env> <id> --cron EXPR`.
+int schedule_update(context& ctx, const args& a);
+/// `schedule delete <env> <id>`.
+int schedule_delete(context& ctx, const args& a);
+/// `schedule create --cron EXPR [submit's flags] <env> <dir> [command...]`:
+/// submit() with --cron packs and uploads <dir>, then creates the schedule.
+int schedule_create(context& ctx, const args& a);
 /// `login <env|scheduler_url> [-u user] [-p password]` (login.cpp).
 int login(context& ctx, const args& a);
 /// `logout`: revokes and forgets the stored login (login.cpp).
@@ -78,6 +95,12 @@ int fail(context& ctx, const http_result& r, const std::string& job_id = {});
 
 /// Parses a 2xx body as JSON; prints an error and returns nullopt when it is not.
 std::optional<json::value> json_body(context& ctx, const http_result& r);
+
+/// Downloads job `id`'s artifacts and unpacks them as the folder `target`
+/// (only the folder `source_dir` of them, when given); 0 or an exit code,
+/// after printing why.
+int download_artifacts(context& ctx, const submission_config& sc, const std::string& id,
+                       const std::filesystem::path& target, const std::string& source_dir = {});
 
 /// Whether `id` is a valid job id; prints an error when it is not.
 bool check_id(context& ctx, const std::string& id);

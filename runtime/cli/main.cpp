@@ -5,6 +5,7 @@
 #include "runtime/cli/commands.hpp"
 #include "library/config.hpp"
 #include "runtime/credentials.hpp"
+#include "runtime/version.hpp"
 
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <map>
 
 namespace atlas::cli {
 namespace {
@@ -37,17 +39,9 @@ struct command_spec {
   int (*run)(context&, const args&);
 };
 
-const std::vector<command_spec>& commands() {
-  static const std::vector<command_spec> all = {
-    {"init", "init <project>", "Create a new project directory with an example job.", {}, 1, 1, init},
-    {"submit",
-     "submit [--entrypoint E] [--project-name P] [--num-gpus N] [--ram GB] [--memory SIZE] [--cpus N] "
-     "[--time T] [--after ID[:ok|:any|:failed]]... [--priority N] [--stream-job-logs True|False] "
-     "<env> <dir> [command...]",
-     "Pack <dir>, submit it to the scheduler of submission/<env>.config.yaml and follow its logs.\n"
-     "The command (default: main.py) runs as `python3 <command...>` in the job's copy of <dir>;\n"
-     "every word after <dir> belongs to it.",
-     {{"entrypoint", "E", "run E instead of python3"},
+const std::vector<flag_spec>& submit_flags() {
+  static const std::vector<flag_spec> flags = {
+      {"entrypoint", "E", "run E instead of python3"},
       {"project-name", "P", "project name (default: project_name in job.config.yaml, else the directory's name)"},
       {"num-gpus", "N", "GPUs for the job (default 0)"},
       {"ram", "GB", "memory limit in GB (fractions allowed: 1.5)"},
@@ -56,12 +50,59 @@ const std::vector<command_spec>& commands() {
       {"time", "T", "run time limit: seconds (120), 90s, 30m, 2h or [H:]MM:SS (default: time_limit in job.config.yaml)"},
       {"after", "ID[:WHEN]", "start only once job ID ended: ok (completed, the default), failed or any; repeat or comma-separate", true},
       {"priority", "N", "queue priority, higher first (default 0)"},
-      {"stream-job-logs", "True|False", "follow the job's logs until it ends (default True)"}},
-     2, SIZE_MAX, submit},
+      {"stream-job-logs", "True|False", "follow the job's logs until it ends (default True)"}};
+  return flags;
+}
+
+std::vector<flag_spec> submit_command_flags() {
+  auto flags = submit_flags();
+  flags.push_back({"sweep", "FILE", "submit a hyperparameter sweep: one job per trial of FILE (YAML)"});
+  flags.push_back({"dry-run", "", "with --sweep: print the trials, submit nothing"});
+  return flags;
+}
+
+std::vector<flag_spec> schedule_create_flags() {
+  std::vector<flag_spec> flags = {
+    {"cron", "EXPR", "when to run, in UTC: \"m h dom mon dow\", an optional leading second field, or @hourly, @daily..."}};
+  for (auto& f : submit_flags())
+    if (f.name != "stream-job-logs")
+      flags.push_back(f);
+  return flags;
+}
+
+const std::vector<command_spec>& commands() {
+  static const std::vector<command_spec> all = {
+    {"init", "init <project>", "Create a new project directory with an example job.", {}, 1, 1, init},
+    {"submit",
+     "submit [--entrypoint E] [--project-name P] [--num-gpus N] [--ram GB] [--memory SIZE] [--cpus N] "
+     "[--time T] [--after ID[:ok|:any|:failed]]... [--priority N] [--stream-job-logs True|False] "
+     "[--sweep FILE [--dry-run]] <env> <dir> [command...]",
+     "Pack <dir>, submit it to the scheduler of submission/<env>.config.yaml and follow its logs.\n"
+     "The command (default: main.py) runs as `python3 <command...>` in the job's copy of <dir>;\n"
+     "every word after <dir> belongs to it. With --sweep, one job per trial of the sweep file\n"
+     "(README: Sweeps), sharing one upload of the bundle.",
+     submit_command_flags(), 2, SIZE_MAX, submit},
+    {"schedule create", "schedule create --cron EXPR [submit's flags] <env> <dir> [command...]",
+     "Pack <dir> and create a scheduled job: a run of it is submitted at every time EXPR names (UTC).",
+     schedule_create_flags(), 2, SIZE_MAX, schedule_create},
+    {"schedule list", "schedule list <env> [--project P]", "List the scheduled jobs.",
+     {{"project", "P", "only this project's"}}, 1, 1, schedule_list},
+    {"schedule pause", "schedule pause <env> <id>", "Pause a scheduled job.", {}, 2, 2, schedule_pause},
+    {"schedule resume", "schedule resume <env> <id>", "Resume a paused scheduled job (missed runs are not made up).",
+     {}, 2, 2, schedule_resume},
+    {"schedule update", "schedule update <env> <id> --cron EXPR", "Give a scheduled job a new schedule.",
+     {{"cron", "EXPR", "the new schedule (UTC)"}}, 2, 2, schedule_update},
+    {"schedule delete", "schedule delete <env> <id>", "Delete a scheduled job (its runs stay).", {}, 2, 2,
+     schedule_delete},
     {"get logs", "get logs <env> <id> [--follow]", "Print a job's logs.",
      {{"follow", "", "keep printing as the log grows, until the job ends"}}, 2, 2, get_logs},
-    {"get job", "get job <env> <id> [--save_dir D]", "Download a job's artifacts into D/<id>/.",
-     {{"save-dir", "D", "where to save (default: the current directory)"}}, 2, 2, get_job},
+    {"get job", "get job <env> <id> [--save_dir D] [--source_dir S]", "Download a job's artifacts into D/<id>/.",
+     {{"save-dir", "D", "where to save (default: the current directory)"},
+      {"source-dir", "S", "only the folder S of the artifacts (a path inside them)"}}, 2, 2, get_job},
+    {"tensorboard", "tensorboard <env> <id>... [--save_dir D]",
+     "Download the jobs' TensorBoard files into D/<id>/ (default D: ./tensorboard) and run\n"
+     "`tensorboard --logdir D` when TensorBoard is installed, else print that command.",
+     {{"save-dir", "D", "where to put them (default: ./tensorboard)"}}, 2, 257, tensorboard},
     {"stop", "stop <env> <id>", "Stop a running job.", {}, 2, 2, stop},
     {"clear-queue", "clear-queue <env>", "Remove every queued job.", {}, 1, 1, clear_queue},
     {"delete job", "delete job <env> <id>", "Delete a finished job and its data.", {}, 2, 2, delete_job},
@@ -71,6 +112,8 @@ const std::vector<command_spec>& commands() {
      "Prompts for what is not given (the password without echo). FOUNDATIONS_TOKEN overrides it.",
      {{"username", "USER", "user name (-u)"}, {"password", "PASSWORD", "password (-p)"}}, 1, 1, login},
     {"logout", "logout", "Revoke and forget the stored login.", {}, 0, 0, logout},
+    {"info", "info --env", "List the environments (submission/<env>.config.yaml in $FOUNDATIONS_HOME/config).",
+     {{"env", "", "list the environments"}}, 0, 0, info},
   };
   return all;
 }
@@ -78,7 +121,7 @@ const std::vector<command_spec>& commands() {
 void print_overview(std::ostream& o) {
   o << "usage: foundations <command> [arguments]\n\nCommands:\n";
   for (const auto& c : commands())
-    o << "  " << std::left << std::setw(13) << c.name << c.summary.substr(0, c.summary.find('\n')) << "\n";
+    o << "  " << std::left << std::setw(17) << c.name << c.summary.substr(0, c.summary.find('\n')) << "\n";
   o << "\n<env> names $FOUNDATIONS_HOME/config/submission/<env>.config.yaml (its scheduler_url).\n"
        "Run 'foundations <command> --help' for a command's flags.\n";
 }
@@ -157,6 +200,34 @@ int parse(const command_spec& c, const std::vector<std::string>& words, args& ou
 
 } // namespace
 
+/// `info --env`: every environment a submission can name, and its scheduler.
+int info(context& ctx, const args& a) {
+  if (!a.flags.count("env")) {
+    ctx.err << "foundations info: expected --env\n";
+    return 2;
+  }
+  std::map<std::string, std::string> envs; // name -> file, sorted by name
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(fs::path(ctx.home) / "config" / "submission", ec)) {
+    auto name = e.path().filename().string();
+    const std::string suffix = ".config.yaml";
+    if (name.size() > suffix.size() && name.ends_with(suffix))
+      envs[name.substr(0, name.size() - suffix.size())] = e.path().string();
+  }
+  if (envs.empty()) {
+    ctx.out << "No environments: add " << ctx.home << "/config/submission/<env>.config.yaml "
+            << "(scheduler_url: http://<master>:5558)\n";
+    return 0;
+  }
+  size_t width = 11;
+  for (auto& [name, file] : envs)
+    width = std::max(width, name.size() + 2);
+  ctx.out << std::left << std::setw(static_cast<int>(width)) << "environment" << "file\n";
+  for (auto& [name, file] : envs)
+    ctx.out << std::left << std::setw(static_cast<int>(width)) << name << file << "\n";
+  return 0;
+}
+
 int init(context& ctx, const args& a) {
   fs::path dir = fs::path(a.positional.at(0)).lexically_normal();
   if (dir.has_filename() == false)
@@ -212,6 +283,8 @@ int main(int argc, char** argv) {
     return usage_error(nullptr, "no command given");
   if (words[0] == "-h" || words[0] == "--help" || words[0] == "help")
     return print_overview(std::cout), 0;
+  if (words[0] == "--version" || words[0] == "version")
+    return std::cout << "foundations " << atlas::atlas_version << "\n", 0;
   const command_spec* found = nullptr;
   size_t used = 1;
   for (const auto& c : commands()) {
@@ -226,8 +299,10 @@ int main(int argc, char** argv) {
       break;
   }
   if (!found) {
-    if (words[0] == "get" || words[0] == "delete") {
-      std::string expected = words[0] == "get" ? "'logs' or 'job'" : "'job'";
+    if (words[0] == "get" || words[0] == "delete" || words[0] == "schedule") {
+      std::string expected = words[0] == "get"        ? "'logs' or 'job'"
+                             : words[0] == "schedule" ? "list, create, pause, resume, update or delete"
+                                                      : "'job'";
       std::string got = words.size() > 1 ? "'" + words[1] + "'" : "nothing";
       return usage_error(nullptr, "foundations " + words[0] + ": expected " + expected + ", got " + got);
     }

@@ -65,6 +65,15 @@ try {
     await page.locator('th', { hasText: header }).first().waitFor({ timeout: 10000 });
   }
   await page.screenshot({ path: shot('3-job-table-completed.png'), fullPage: true });
+  step('project panel: description, a note, the overview chart');
+  await page.getByRole('button', { name: 'Edit description' }).click();
+  await page.getByLabel('Project description').fill('Trains the demo model');
+  await page.getByRole('button', { name: 'Save description' }).click();
+  await page.locator('#project-description', { hasText: 'Trains the demo model' }).waitFor({ timeout: 10000 });
+  await page.getByLabel('Note').fill('first run looks fine');
+  await page.getByLabel('Note').press('Enter');
+  await page.locator('#notes li', { hasText: 'first run looks fine' }).waitFor({ timeout: 10000 });
+  await page.locator('#overview-chart svg circle.dot').first().waitFor({ timeout: 20000 });
   // Sorting by a column is a real button.
   await page.getByRole('button', { name: 'Sort by loss' }).click();
   await page.locator('th[aria-sort] button', { hasText: 'loss' }).waitFor({ timeout: 10000 });

@@ -588,6 +588,40 @@ def test_a_job_can_only_use_a_bundle_its_submitter_uploaded():
     assert done["status"] == "completed" and owner_of(record(job_id, admin)) == "alice", done
 
 
+def test_a_scheduled_job_belongs_to_its_creator():
+    admin, alice, bob = token_of("admin"), token_of("alice"), token_of("bob")
+    sid = "own-sched-" + uuid.uuid4().hex[:8]
+    assert upload_bundle(sid, alice)[0] == 200
+    body = {**submission(sid), "schedule": "0 0 1 1 *"}  # never due during the test
+    # Another user cannot schedule alice's bundle (it would run her code as him).
+    s, answer = call("POST", "/scheduled_jobs", bob, body)
+    assert s == 403, (s, answer)
+    assert call("POST", "/scheduled_jobs", None, body)[0] == 401
+    s, answer = call("POST", "/scheduled_jobs", alice, body)
+    assert s == 201 and answer == sid, (s, answer)
+    s, mine = call("GET", f"/scheduled_jobs/{sid}", alice)
+    assert s == 200 and mine[sid]["owner"] == "alice", (s, mine)
+    assert mine[sid]["properties"]["metadata"]["username"] == "alice", mine  # not the claim
+    # bob neither sees nor changes it, on any route.
+    assert sid not in call("GET", "/scheduled_jobs", bob)[1]
+    assert sid not in call("GET", "/api/v1/scheduled_jobs", bob)[1]
+    for method, path, b in (("GET", f"/scheduled_jobs/{sid}", None),
+                            ("PUT", f"/scheduled_jobs/{sid}", {"status": "paused"}),
+                            ("PATCH", f"/scheduled_jobs/{sid}", {"schedule": "* * * * * *"}),
+                            ("DELETE", f"/scheduled_jobs/{sid}", None),
+                            ("DELETE", f"/api/v1/scheduled_jobs/{sid}", None)):
+        s, answer = call(method, path, bob, b)
+        assert s == 403, (method, path, s, answer)
+    s, still = call("GET", f"/scheduled_jobs/{sid}", alice)
+    assert still[sid]["status"] == "active" and still[sid]["schedule"]["cron"] == "0 0 1 1 *"
+    # Its owner and an admin may.
+    assert sid in call("GET", "/scheduled_jobs", admin)[1]
+    assert call("PUT", f"/scheduled_jobs/{sid}", alice, {"status": "paused"})[0] == 204
+    assert call("PUT", f"/scheduled_jobs/{sid}", admin, {"status": "active"})[0] == 204
+    assert call("DELETE", f"/scheduled_jobs/{sid}", alice)[0] == 204
+    assert call("GET", f"/scheduled_jobs/{sid}", admin)[0] == 404
+
+
 def test_only_the_owner_or_an_admin_may_tag_a_job():
     admin, alice, bob = token_of("admin"), token_of("alice"), token_of("bob")
     stop_everything(admin)
@@ -833,6 +867,7 @@ try:
         test_a_users_bundle_cannot_be_replaced_by_another_user,
         test_a_job_can_only_use_a_bundle_its_submitter_uploaded,
         test_only_the_owner_or_an_admin_may_tag_a_job,
+        test_a_scheduled_job_belongs_to_its_creator,
         test_an_unauthenticated_large_upload_is_refused_before_its_body_is_spooled,
         test_an_ended_jobs_tracking_secret_is_refused,
         test_an_unreachable_provider_is_503_for_signed_tokens_and_401_for_the_rest,

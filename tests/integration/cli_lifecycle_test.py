@@ -1,6 +1,7 @@
 """The user's path through the `foundations` CLI against a real node."""
 
 import os
+import subprocess
 import tempfile
 import time
 
@@ -60,6 +61,8 @@ def test_a_stopped_long_job_ends_within_the_grace_period_with_its_process_group_
     pgid_file = f"{node.home}/job_data/working_dir/{job_id}/job_source/pgid"
     pgid = int(wait_until(lambda: os.path.exists(pgid_file) and open(pgid_file).read(), 10,
                           "the job to write its process group"))
+    status, body = node.json("GET", f"/running_jobs/{job_id}/container_id")
+    assert status == 404 and "runs as a process" in body["error"], (status, body)
     start = time.monotonic()
     node.cli("stop", "local", job_id, check=0)
     job = node.wait_for_status(job_id, {"failed", "completed"}, timeout=10)
@@ -124,6 +127,59 @@ def test_list_shows_the_jobs_with_their_status():
     assert "completed" in r.stdout and "failed" in r.stdout, r.stdout
 
 
+def test_the_original_clients_habits_version_envs_and_disable_log_streaming():
+    r = node.cli("--version", check=0)
+    assert r.stdout.startswith("foundations "), r.stdout
+    r = node.cli("info", "--env", check=0)
+    assert "local" in r.stdout and "submission/local.config.yaml" in r.stdout, r.stdout
+    project = make_project(os.path.join(work, "quiet"), "print('not streamed')\n")
+    env = dict(node.env, DISABLE_LOG_STREAMING="True")
+    r = subprocess.run([harness.CLI, "submit", "local", project], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    job_id = submitted_id(r)
+    assert "not streamed" not in r.stdout, r.stdout
+    assert node.wait_for_status(job_id, {"completed"})["status"] == "completed"
+    # The original installer's options: those with no meaning here name what replaces them.
+    r = subprocess.run([harness.SERVER, "start", "-t"], env=node.env, capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 2 and "foundations tensorboard" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_get_job_source_dir_and_tensorboard_gather_the_jobs_files():
+    project = make_project(os.path.join(work, "tb"),
+                           "import os\n"
+                           "os.makedirs('atlas_tensorboard/train', exist_ok=True)\n"
+                           "open('atlas_tensorboard/train/events.out.tfevents.1.host', 'wb').write(b'\\x00tb')\n"
+                           "os.makedirs('sub', exist_ok=True)\n"
+                           "open('sub/x.txt', 'w').write('x')\n")
+    ids = [submitted_id(node.cli("submit", "local", project, check=0)) for _ in range(2)]
+    out = tempfile.mkdtemp(prefix="atlas-tb-")
+    node.cli("get", "job", "local", ids[0], "--save_dir", out, "--source_dir", "sub", check=0)
+    kept = sorted(os.path.relpath(os.path.join(d, f), f"{out}/{ids[0]}")
+                  for d, _, fs in os.walk(f"{out}/{ids[0]}") for f in fs)
+    assert kept == ["sub/x.txt"], kept
+    r = node.cli("get", "job", "local", ids[1], "--save_dir", out, "--source_dir", "nope")
+    assert r.returncode == 1 and "no folder 'nope'" in r.stderr, r.stderr
+    # Without TensorBoard installed: the files, and the command to run.
+    env = dict(node.env, PATH="/usr/bin:/bin")
+    r = subprocess.run([harness.CLI, "tensorboard", "local", *ids, "--save_dir", f"{out}/tb"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and f"tensorboard --logdir {out}/tb" in r.stdout, (r.stdout, r.stderr)
+    for job_id in ids:
+        assert open(f"{out}/tb/{job_id}/train/events.out.tfevents.1.host", "rb").read() == b"\x00tb"
+    # With it on PATH, it runs on that folder.
+    bin_dir = tempfile.mkdtemp(prefix="atlas-tb-bin-")
+    with open(f"{bin_dir}/tensorboard", "w") as f:
+        f.write(f"#!/bin/sh\necho \"$@\" > {out}/args\n")
+    os.chmod(f"{bin_dir}/tensorboard", 0o755)
+    env = dict(node.env, PATH=f"{bin_dir}:/usr/bin:/bin")
+    r = subprocess.run([harness.CLI, "tensorboard", "local", ids[0], "--save_dir", f"{out}/tb2"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert open(f"{out}/args").read().strip() == f"--logdir {out}/tb2"
+
+
 try:
     harness.run_tests([
         test_init_then_submit_runs_the_project_and_shows_its_output,
@@ -133,6 +189,8 @@ try:
         test_a_finished_job_can_be_downloaded_then_deleted,
         test_unknown_job_ids_are_a_clear_error_not_a_crash,
         test_list_shows_the_jobs_with_their_status,
+        test_the_original_clients_habits_version_envs_and_disable_log_streaming,
+        test_get_job_source_dir_and_tensorboard_gather_the_jobs_files,
     ])
 finally:
     node.cleanup()

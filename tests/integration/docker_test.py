@@ -235,6 +235,9 @@ def test_a_running_container_is_labelled_and_stop_kills_it_within_the_grace_peri
     live = wait_until(lambda: containers_of(job_id), 10, "the job's container")
     assert len(live) == 1, live
     assert live[0]["Labels"]["atlas.node"] == record(node, job_id)["node"], live
+    # The original client's GET /running_jobs/<id>/container_id names this container.
+    status, name = node.json("GET", f"/running_jobs/{job_id}/container_id")
+    assert status == 200 and "/" + name in live[0]["Names"], (status, name, live[0]["Names"])
     t = time.monotonic()
     status, body = node.json("DELETE", f"/running_jobs/{job_id}")
     assert status in (200, 204), (status, body)

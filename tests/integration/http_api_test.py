@@ -498,6 +498,12 @@ def test_finished_job_logs_artifacts_and_stop_conflicts():
     assert status == 200 and "follow line 0" in raw.decode()
     status, listing = run_node.json("GET", "/completed_jobs")
     assert "follow-1" in listing and listing["follow-1"]["return_code"] == 0, listing
+    # The original's ?sort=<field>[:asc|:desc]: [[id, record], ...] in that order.
+    status, ordered = run_node.json("GET", "/completed_jobs?sort=start_time:desc")
+    assert status == 200 and [pair[0] for pair in ordered] == sorted(
+        listing, key=lambda i: -listing[i]["start_time"]), ordered
+    status, body = run_node.json("GET", "/completed_jobs?sort=no_such_field")
+    assert status == 400 and "Bad sort request" in body["error"], (status, body)
     status, raw = run_node.request("GET", "/job_bundle/follow-1")
     assert status == 200, (status, raw[:200])
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:

@@ -272,6 +272,17 @@ def test_tags_description_notes_overview_sorting_and_filtering():
     assert node.request("GET", "/api/v2beta/projects/nope/job_listing")[0] == 404
     logs = node.json("GET", f"/api/v2beta/projects/sdk-exact/job_listing/{logging_id}/logs")[1]
     assert "logging done" in logs["log"], logs
+    # The original's filters, multi-column sorts and job_listing/<sort_by>/<direction>.
+    assert [j["job_id"] for j in listing("sdk-exact", "?learning_rate=0.125")["jobs"]] == [logging_id]
+    assert [j["job_id"] for j in listing("sdk-exact", "?loss_isnull=false")["jobs"]] == [logging_id]
+    assert len(listing("sdk-exact", "?loss_isnull=true")["jobs"]) == 1
+    assert listing("sdk-exact", "?job_id_contains=" + logging_id[-6:].upper())["jobs"][0]["job_id"] \
+        == logging_id
+    assert [j["job_id"] for j in listing("sdk-exact", "?sort=-loss,job_id")["jobs"]][0] == logging_id
+    status, by_metric = node.json(
+        "GET", "/api/v2beta/projects/sdk-exact/job_listing/output_metrics:loss/desc")
+    assert status == 200 and by_metric["jobs"][0]["job_id"] == logging_id, (status, by_metric)
+    assert node.request("GET", "/api/v2beta/projects/sdk-exact/job_listing/colour/asc")[0] == 404
 
 
 def test_the_cluster_view_shows_nodes_slots_and_queue():
@@ -305,8 +316,11 @@ def test_the_page_is_served_with_content_types_and_no_traversal():
 
 def test_deleting_a_job_removes_its_tracking_data():
     assert redis_cli("EXISTS", f"atlas:job:{logging_id}:series").strip() == "1"
-    status, raw = node.request("DELETE", f"/completed_jobs/{logging_id}")
+    # The dashboard's DELETE .../job_listing/<id> takes the scheduler's path.
+    assert node.request("DELETE", f"/api/v2beta/projects/sdk-burst/job_listing/{logging_id}")[0] == 404
+    status, raw = node.request("DELETE", f"/api/v2beta/projects/sdk-exact/job_listing/{logging_id}")
     assert status in (200, 204), (status, raw)
+    assert node.request("GET", f"/jobs/{logging_id}")[0] == 404
     for suffix in ["secret", "metrics", "series", "params", "tags", "artifacts"]:
         assert redis_cli("EXISTS", f"atlas:job:{logging_id}:{suffix}").strip() == "0", suffix
 

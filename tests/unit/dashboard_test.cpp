@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include "library/tracking/env.hpp"
+#include "library/tracking/sweep_view.hpp"
 #include "library/tracking/views.hpp"
 #include "library/dashboard_static.hpp"
+#include "library/http_answers.hpp"
 
 using namespace atlas;
 namespace fs = std::filesystem;
@@ -95,10 +97,48 @@ TEST_CASE("the job listing sorts by a metric with jobs lacking it last, and filt
   CHECK(c.find("artifacts")->array.at(0).get_string("uri")
         == "/api/v2beta/projects/p/job_listing/c/artifacts/plot");
   dashboard::job_listing_json("p", recs, summary, {{"sort", "colour"}}, 10, err);
-  CHECK(err.find("cannot sort by 'colour'") != std::string::npos);
+  CHECK(err.find("unknown column 'colour'") != std::string::npos);
   err.clear();
   dashboard::job_listing_json("p", recs, summary, {{"colour", "red"}}, 10, err);
-  CHECK(err.find("unknown query parameter 'colour'") != std::string::npos);
+  CHECK(err.find("unknown column 'colour'") != std::string::npos);
+  err.clear();
+}
+
+TEST_CASE("the job listing takes the original's filters and multi-column sorts", "[dashboard]") {
+  std::vector<job_record> recs{job("a", job_state::completed, 1), job("b", job_state::running, 2),
+                               job("c", job_state::completed, 3), job("d", job_state::queued, 4)};
+  recs[0].username = "ann";
+  recs[1].username = "bob";
+  recs[2].username = "ann";
+  recs[3].username = "Annika";
+  auto summary = parse(R"({"a":{"metrics":{"loss":{"value":0.5}},"params":{"lr":0.25}},
+                           "b":{"metrics":{"loss":{"value":0.5}},"params":{"lr":0.5}},
+                           "c":{"metrics":{"loss":{"value":0.2}},"params":{"lr":0.25}}})");
+  std::string err;
+  auto listing = [&](std::map<std::string, std::string> q) {
+    auto out = dashboard::job_listing_json("p", recs, summary, q, 10, err);
+    REQUIRE(err.empty());
+    return ids(out);
+  };
+  using v = std::vector<std::string>;
+  CHECK(listing({{"user", "ann,bob"}, {"sort", "job_id"}}) == v{"a", "b", "c"});
+  CHECK(listing({{"user_contains", "ANN"}, {"sort", "job_id"}}) == v{"a", "c", "d"});
+  CHECK(listing({{"lr", "0.25"}, {"sort", "job_id"}}) == v{"a", "c"}); // a bare parameter name
+  CHECK(listing({{"loss_starts", "0.1"}, {"loss_ends", "0.4"}}) == v{"c"});
+  CHECK(listing({{"loss_isnull", "true"}}) == v{"d"});
+  CHECK(listing({{"metric:loss_isnull", "false"}, {"sort", "job_id"}}) == v{"a", "b", "c"});
+  // First column decides; ties broken by the next.
+  CHECK(listing({{"sort", "loss,-job_id"}}) == v{"c", "b", "a", "d"});
+  CHECK(listing({{"sort", "-lr,job_id"}}) == v{"b", "a", "c", "d"});
+  dashboard::job_listing_json("p", recs, summary, {{"loss_starts", "0.1"}}, 10, err);
+  CHECK(err.find("go together") != std::string::npos);
+  err.clear();
+  dashboard::job_listing_json("p", recs, summary, {{"loss_isnull", "maybe"}}, 10, err);
+  CHECK(err.find("true or false") != std::string::npos);
+  err.clear();
+  // Durations are null before a job starts, as the original answered.
+  auto doc = parse(dashboard::job_listing_json("p", recs, summary, {{"job_id", "d"}}, 10, err));
+  CHECK(doc.find("jobs")->array.at(0).find("duration")->is_null());
 }
 
 TEST_CASE("the cluster view counts busy and free slots and the queue", "[dashboard]") {
@@ -157,4 +197,63 @@ TEST_CASE("a build folder anywhere finds the page and the SDK of its sources", "
   resolve_dashboard_dirs(cfg, (t.path / "elsewhere" / "build" / "tests").string());
   CHECK(cfg.web_dir == (t.path / "src" / "web").string());
   CHECK(cfg.sdk_dir == (t.path / "src" / "sdk" / "python").string());
+}
+
+TEST_CASE("a sweep's view lists its trials with params and metrics and marks the best",
+          "[dashboard][sweep]") {
+  std::vector<job_record> recs;
+  for (int i = 0; i < 3; ++i) {
+    auto r = job("t" + std::to_string(i), job_state::completed, 100.0 + i);
+    r.seq = static_cast<uint64_t>(i + 1);
+    r.sweep_id = "sw1";
+    r.sweep_limit = 2;
+    r.params = R"({"lr":)" + std::to_string(i + 1) + "}";
+    r.metadata = R"({"sweep_metric":"loss","sweep_goal":"minimize"})";
+    recs.push_back(r);
+  }
+  recs.push_back(job("plain", job_state::running, 50));
+  auto summary = parse(R"({"t0":{"metrics":{"loss":{"value":0.5}}},"t1":{"metrics":{"loss":{"value":0.2}}},)"
+                       R"("t2":{"metrics":{"loss":{"value":0.9}}}})");
+  auto v = parse(dashboard::sweep_json("sw1", recs, summary, 200));
+  CHECK(v.get_string("best") == "t1");
+  CHECK(v.get_int("trial_count") == 3);
+  CHECK(v.get_int("completed") == 3);
+  CHECK(v.get_int("max_concurrent") == 2);
+  REQUIRE(v.find("trials")->array.size() == 3);
+  auto& second = v.find("trials")->array[1];
+  CHECK(second.find("params")->get_int("lr") == 2);
+  CHECK(second.find("best")->boolean);
+  CHECK(v.find("param_names")->array.at(0).string == "lr");
+  CHECK(v.find("metric_names")->array.at(0).string == "loss");
+  recs[0].metadata = R"({"sweep_metric":"loss","sweep_goal":"maximize"})";
+  CHECK(parse(dashboard::sweep_json("sw1", recs, summary, 200)).get_string("best") == "t2");
+
+  auto list = parse(dashboard::sweeps_json(recs));
+  REQUIRE(list.array.size() == 1);
+  CHECK(list.array[0].get_string("sweep_id") == "sw1");
+  CHECK(list.array[0].get_int("trials") == 3);
+  CHECK(list.array[0].get_string("goal") == "maximize");
+}
+
+TEST_CASE("GET /completed_jobs?sort= sorts once per field, as the original did", "[dashboard]") {
+  std::vector<job_record> recs(3);
+  recs[0].job_id = "a"; recs[0].start_time = 30; recs[0].username = "bob";
+  recs[1].job_id = "b"; recs[1].start_time = 10; recs[1].username = "ann";
+  recs[2].job_id = "c"; recs[2].start_time = 20; recs[2].username = "bob";
+  std::string error;
+  auto order = [&](std::string_view sort) {
+    auto text = records_sorted(recs, sort, error);
+    REQUIRE(text);
+    std::string ids;
+    for (size_t at = text->find("[\""); at != std::string::npos; at = text->find("[\"", at + 1))
+      ids += text->substr(at + 2, 1);
+    return ids;
+  };
+  CHECK(order("start_time") == "bca");
+  CHECK(order("start_time:desc") == "acb");
+  // The last field decides first; the earlier ones break its ties.
+  CHECK(order("start_time:desc,username") == "bac");
+  CHECK_FALSE(records_sorted(recs, "no_such_field", error));
+  CHECK(error == "Bad sort request in ['no_such_field', 'asc']");
+  CHECK_FALSE(records_sorted(recs, "start_time:sideways", error));
 }

@@ -108,3 +108,17 @@ TEST_CASE("a submission's params and sweep id are kept, and written only when se
   std::string big = R"({"job_id":"t4","spec":{},"params":{"x":")" + std::string(70000, 'a') + "\"}}";
   CHECK(job_from_submission(big).error().find("at most") != std::string::npos);
 }
+
+TEST_CASE("a sweep's concurrency cap is kept with its sweep id and written only when set",
+          "[job_codec]") {
+  auto rec = job_from_submission(R"({"job_id":"t1","spec":{},"sweep_id":"s-1","sweep_limit":4})");
+  REQUIRE(rec.ok());
+  CHECK(rec->sweep_limit == 4);
+  auto back = job_from_json(to_json(rec.value()));
+  REQUIRE(back.ok());
+  CHECK(back->sweep_limit == 4);
+  auto plain = to_json(job_from_submission(R"({"job_id":"t2","spec":{},"sweep_id":"s"})").value());
+  CHECK(plain.find("sweep_limit") == std::string::npos);
+  CHECK_FALSE(job_from_submission(R"({"job_id":"t3","spec":{},"sweep_id":"s","sweep_limit":0})").ok());
+  CHECK_FALSE(job_from_submission(R"({"job_id":"t3","spec":{},"sweep_limit":2})").ok());
+}

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "actors/policy/queue_policy.hpp"
 
 using namespace atlas;
@@ -105,4 +107,52 @@ TEST_CASE("removing a queued job takes it out of every view", "[queue_policy]") 
   CHECK_FALSE(q.remove("a"));
   CHECK_FALSE(q.contains("a"));
   CHECK(ids(q.ordered()) == std::vector<std::string>{"b"});
+}
+
+namespace {
+
+queued_job trial(std::string id, std::string sweep, int64_t cap, uint64_t seq) {
+  auto j = job(std::move(id), "ann", seq);
+  j.sweep_id = std::move(sweep);
+  j.sweep_limit = cap;
+  return j;
+}
+
+} // namespace
+
+TEST_CASE("a sweep never runs more trials at once than its cap", "[queue_policy][sweep]") {
+  queue_policy q;
+  for (int i = 0; i < 10; ++i)
+    q.push(trial("t" + std::to_string(i), "s1", 4, static_cast<uint64_t>(i + 1)));
+  q.push(job("other", "bob", 100));
+  std::vector<queued_job> running;
+  while (auto j = q.pop_for(0))
+    running.push_back(*j);
+  // Four trials and the unrelated job; the other six trials wait.
+  REQUIRE(running.size() == 5);
+  CHECK(q.size() == 6);
+  CHECK(q.quotas().sweep_running("s1") == 4);
+  auto held = q.ordered().front();
+  CHECK(q.quotas().sweep_blocks(held) == "sweep cap (4 running)");
+  CHECK_FALSE(q.take(held.job_id).has_value());
+  // One trial ends: exactly one more may start.
+  q.running_changed(running.front(), -1);
+  CHECK(q.pop_for(0)->job_id == "t4");
+  CHECK_FALSE(q.pop_for(0).has_value());
+}
+
+TEST_CASE("sweeps are capped apart, and a trial without a cap is not held",
+          "[queue_policy][sweep]") {
+  queue_policy q;
+  q.push(trial("a1", "A", 1, 1));
+  q.push(trial("a2", "A", 1, 2));
+  q.push(trial("b1", "B", 1, 3));
+  q.push(trial("c1", "C", 0, 4));
+  q.push(trial("c2", "C", 0, 5));
+  std::vector<std::string> got;
+  while (auto j = q.pop_for(0))
+    got.push_back(j->job_id);
+  std::sort(got.begin(), got.end());
+  CHECK(got == std::vector<std::string>{"a1", "b1", "c1", "c2"});
+  CHECK(q.quotas().blocks(trial("a2", "A", 1, 2)) == "sweep cap (1 running)");
 }

@@ -1,0 +1,124 @@
+// Bundles stored once by content (library/bundle_store.hpp): real files in a
+// temporary directory.
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "adapters/archive.hpp"
+#include "library/bundle_store.hpp"
+
+using namespace atlas;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct temp_root {
+  std::string path;
+  temp_root() {
+    std::string tmpl = (fs::temp_directory_path() / "atlas-bundles-XXXXXX").string();
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~temp_root() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+/// Packs a bundle once and hands out copies of it, as uploads would arrive.
+struct uploads {
+  std::string root, packed;
+  int n = 0;
+  explicit uploads(const std::string& r) : root(r), packed(r + "/packed.tgz") {
+    fs::create_directories(root + "/src/job_source");
+    std::ofstream(root + "/src/job_source/main.py") << "print('hi')\n";
+    REQUIRE(archive::create_tgz(root + "/src", packed, "").ok());
+  }
+  std::string next() {
+    auto copy = root + "/upload-" + std::to_string(n++);
+    fs::copy_file(packed, copy);
+    return copy;
+  }
+};
+
+job_paths paths_under(const std::string& root, const std::string& id) {
+  node_config cfg;
+  cfg.job_store_dir_root = root + "/store";
+  cfg.working_dir_root = root + "/work";
+  cfg.job_results_root = root + "/results";
+  return job_paths::of(cfg, id);
+}
+
+} // namespace
+
+TEST_CASE("the same content is stored once, under its SHA-256", "[bundle_store]") {
+  temp_root t;
+  uploads up(t.path);
+  auto store = bundle_store_dir(t.path + "/store");
+  auto first = store_content_bundle(up.next(), store, "ann");
+  REQUIRE(first.result.ok());
+  CHECK(first.stored);
+  CHECK(valid_bundle_hash(first.hash));
+  CHECK(first.size == fs::file_size(up.packed));
+  auto second = store_content_bundle(up.next(), store, "bob");
+  REQUIRE(second.result.ok());
+  CHECK_FALSE(second.stored);
+  CHECK(second.hash == first.hash);
+  CHECK_FALSE(fs::exists(t.path + "/upload-1")); // the spooled upload is gone either way
+  size_t files = 0;
+  for (auto& e : fs::directory_iterator(store))
+    files += e.is_regular_file() ? 1 : 0;
+  CHECK(files == 1);
+  CHECK(has_content_bundle(store, first.hash, "ann"));
+  CHECK(has_content_bundle(store, first.hash, "bob"));
+  CHECK_FALSE(has_content_bundle(store, first.hash, "eve"));
+  CHECK_FALSE(has_content_bundle(store, first.hash, ""));
+  CHECK_FALSE(has_content_bundle(store, "../" + first.hash.substr(3), "ann"));
+}
+
+TEST_CASE("a job's bundle is a hard link to the stored one, for its uploader only",
+          "[bundle_store]") {
+  temp_root t;
+  uploads up(t.path);
+  auto store = bundle_store_dir(t.path + "/store");
+  auto b = store_content_bundle(up.next(), store, "ann");
+  REQUIRE(b.result.ok());
+  auto p1 = paths_under(t.path, "j1");
+  REQUIRE(use_content_bundle(store, b.hash, "ann", p1).ok());
+  auto info = read_bundle(p1);
+  CHECK(info.exists);
+  CHECK(info.owner == "ann");
+  struct stat stored {}, job {};
+  REQUIRE(::stat((store + "/" + b.hash + ".tgz").c_str(), &stored) == 0);
+  REQUIRE(::stat(p1.bundle.c_str(), &job) == 0);
+  CHECK(stored.st_ino == job.st_ino);
+  CHECK(stored.st_nlink == 2);
+  // Once per job id; never for one who did not upload it.
+  CHECK(use_content_bundle(store, b.hash, "ann", p1).why == bundle_refusal::taken);
+  auto refused = use_content_bundle(store, b.hash, "eve", paths_under(t.path, "j2"));
+  CHECK(refused.why == bundle_refusal::invalid);
+  CHECK(refused.message.find("user 'eve'") != std::string::npos);
+  CHECK_FALSE(fs::exists(paths_under(t.path, "j2").bundle));
+  // Deleting a job leaves the stored bundle.
+  delete_job_files(p1);
+  CHECK(fs::exists(store + "/" + b.hash + ".tgz"));
+}
+
+TEST_CASE("an upload that is not a gzip tar is refused and removed", "[bundle_store]") {
+  temp_root t;
+  auto upload = t.path + "/junk";
+  std::ofstream(upload) << "not a tarball";
+  auto b = store_content_bundle(upload, bundle_store_dir(t.path + "/store"), "");
+  CHECK(b.result.why == bundle_refusal::invalid);
+  CHECK(b.result.message.find("Invalid job bundle") != std::string::npos);
+  CHECK_FALSE(fs::exists(upload));
+  CHECK(valid_bundle_hash(std::string(64, 'a')));
+  CHECK_FALSE(valid_bundle_hash(std::string(64, 'A')));
+  CHECK_FALSE(valid_bundle_hash(std::string(63, 'a')));
+}
