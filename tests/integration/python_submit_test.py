@@ -104,12 +104,11 @@ def test_the_bundle_was_uploaded_once():
     for r in results:
         rec = node.job(r["job"])
         assert rec.get("bundle", digest) == digest, rec
-    stored = [p for p in glob.glob(f"{node.home}/**/*{digest}*", recursive=True)
-              if os.path.isfile(p)]
-    assert len(stored) == 1, stored
-    store_dir = os.path.dirname(stored[0])
-    assert len([n for n in os.listdir(store_dir) if not n.startswith(".")]) == 1, os.listdir(store_dir)
-    with open(stored[0], "rb") as f:
+    [stored] = glob.glob(f"{node.home}/**/bundles/{digest}.tgz", recursive=True)
+    store_dir = os.path.dirname(stored)
+    bundles = [n for n in os.listdir(store_dir) if n.endswith(".tgz")]
+    assert bundles == [f"{digest}.tgz"], bundles   # one bundle for 20 jobs
+    with open(stored, "rb") as f:
         assert hashlib.sha256(f.read()).hexdigest() == digest
 
 
