@@ -149,6 +149,16 @@ void cluster(gateway_ptr self, answer rp) {
       [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
+/// The project's job listing for `query`; a bad query is answered `bad_status`.
+void job_listing(gateway_ptr self, answer rp, const std::string& project,
+                 std::map<std::string, std::string> query, uint16_t bad_status) {
+  project_summary(self, rp, project, [=](std::vector<job_record>& recs, json::value& summary) mutable {
+    std::string err;
+    auto out = dashboard::job_listing_json(project, recs, summary, query, now_seconds(), err);
+    rp.deliver(err.empty() ? json_answer(200, out) : error_answer(bad_status, err));
+  });
+}
+
 /// /api/v2beta/projects/<p>/... (parts[3] is the project).
 void project_route(gateway_ptr self, answer rp, const http_request& req,
                    const std::vector<std::string>& parts) {
@@ -156,17 +166,8 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
   auto& m = req.method;
   auto project = parts[3];
   auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
-  if (n == 5 && is(4, "job_listing") && m == "GET") {
-    auto query = parse_query(req.query);
-    return project_summary(self, rp, project,
-                           [=](std::vector<job_record>& recs, json::value& summary) mutable {
-                             std::string err;
-                             auto out = dashboard::job_listing_json(project, recs, summary, query,
-                                                                    now_seconds(), err);
-                             rp.deliver(err.empty() ? json_answer(200, out)
-                                                    : error_answer(400, err));
-                           });
-  }
+  if (n == 5 && is(4, "job_listing") && m == "GET")
+    return job_listing(self, rp, project, parse_query(req.query), 400);
   if (n == 5 && is(4, "sweeps") && m == "GET")
     return project_records(self, rp, project, [=](std::vector<job_record>& recs) mutable {
       rp.deliver(json_answer(200, dashboard::sweeps_json(recs)));
@@ -238,15 +239,7 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
                                      && by.find(':') + 1 < by.size());
     if (!known || (parts[6] != "asc" && parts[6] != "desc"))
       return give(rp, error_answer(404, "This project or sort detail was not found"));
-    std::map<std::string, std::string> query{{"sort", (parts[6] == "desc" ? "-" : "") + by}};
-    return project_summary(self, rp, project,
-                           [=](std::vector<job_record>& recs, json::value& summary) mutable {
-                             std::string err;
-                             auto out = dashboard::job_listing_json(project, recs, summary, query,
-                                                                    now_seconds(), err);
-                             rp.deliver(err.empty() ? json_answer(200, out)
-                                                    : error_answer(404, err));
-                           });
+    return job_listing(self, rp, project, {{"sort", (parts[6] == "desc" ? "-" : "") + by}}, 404);
   }
   if (n == 6 && is(4, "job_listing") && m == "DELETE")
     return job_of_project(self, rp, project, parts[5], [=](job_record&) mutable {
