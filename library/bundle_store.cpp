@@ -141,15 +141,13 @@ bundle_stored use_content_bundle(const std::string& store_dir, const std::string
             "Bad bundle: no bundle " + hash.substr(0, 80) + " was uploaded"
               + (owner.empty() ? std::string{} : " by user '" + owner + "'")
               + " (POST /api/v1/bundles first)"};
-  // A second name for the stored file, which place_bundle() gives the job.
-  auto link = aside_name(store_dir);
-  if (::link((store_dir + "/" + hash + ".tgz").c_str(), link.c_str()) != 0) {
-    std::error_code ec; // a job store on another file system than the bundles: copy
-    fs::copy_file(store_dir + "/" + hash + ".tgz", link, ec);
-    if (ec)
-      return {bundle_refusal::io, "cannot give the job its bundle: " + ec.message()};
-  }
-  return place_bundle(link, paths, owner);
+  if (read_bundle(paths).exists)
+    return {bundle_refusal::taken, "a bundle for this job id was already uploaded; a job's bundle "
+                                   "cannot be replaced (submit under a new job id)"};
+  // A hard link to the stored file, as a scheduled job's runs get theirs.
+  if (auto st = give_run_bundle(store_dir + "/" + hash + ".tgz", paths, owner); !st)
+    return {bundle_refusal::io, "cannot give the job its bundle: " + st.error()};
+  return {};
 }
 
 } // namespace atlas

@@ -115,12 +115,6 @@ bundle_stored store_bundle(const std::string& upload_path, const job_paths& path
     fs::remove(upload_path, ec);
     return refused(bundle_refusal::invalid, "Invalid job bundle: " + st.error());
   }
-  return place_bundle(upload_path, paths, owner);
-}
-
-bundle_stored place_bundle(const std::string& upload_path, const job_paths& paths,
-                           const std::string& owner) {
-  std::error_code ec;
   fs::create_directories(fs::path(paths.bundle).parent_path(), ec);
   // First the claim: <id>.owner, written aside and linked into place.
   auto suffix = ".upload-" + random_suffix();

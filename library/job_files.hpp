@@ -40,11 +40,6 @@ struct bundle_stored {
 bundle_stored store_bundle(const std::string& upload_path, const job_paths& paths,
                            const std::string& owner);
 
-/// store_bundle() without the check: for a file known to be a gzip tar
-/// (a hard link to a bundle of the content store, bundle_store.hpp).
-bundle_stored place_bundle(const std::string& upload_path, const job_paths& paths,
-                           const std::string& owner);
-
 /// A stored bundle and who uploaded it.
 struct bundle_info {
   bool exists = false;
@@ -68,7 +63,8 @@ status keep_schedule_bundle(const job_paths& uploaded, const std::string& kept);
 void return_schedule_bundle(const std::string& kept, const job_paths& uploaded,
                             const std::string& owner);
 
-/// Gives a scheduled run its own copy of the kept bundle without an upload:
+/// Gives a job (a scheduled run, a job of a content bundle) its own copy of
+/// a kept bundle without an upload:
 /// a hard link (a copy across file systems) at run.bundle, with `owner` as
 /// its uploader. A bundle the run already has (fired before a restart) is
 /// left as it is.
