@@ -55,6 +55,10 @@ auto redis_writer::with_retry(F attempt) -> decltype(attempt(std::declval<std::s
   for (;;) {
     if (auto res = attempt(err))
       return res;
+    if (err.starts_with("FENCED")) { // the lease is gone for good: no retry can succeed
+      spdlog::error("{}: write refused: {}", who_, err);
+      return {};
+    }
     if (std::chrono::steady_clock::now() + backoff > deadline) {
       spdlog::error("{}: Redis unavailable: {}", who_, err);
       return {};

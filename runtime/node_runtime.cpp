@@ -275,6 +275,12 @@ bool node_runtime::tear_down() {
     rt.door = nullptr;
     rt.lookup = nullptr;
     rt.node = nullptr;
+    // Their last writes (slot gone, node left) need the lease and Redis:
+    // let them finish before either goes, within a bound.
+    for (int i = 0; i < 300 && rt.sys->registry().running() > 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (auto left = rt.sys->registry().running(); left > 0)
+      spdlog::warn("{} actor(s) still running 3 s after the stop", left);
   }
   if (rt.lease) { // a standby takes over at once, not after the TTL
     if (rt.standby)
