@@ -73,7 +73,14 @@ master_actor::behavior_type master_impl(master_ptr self,
     [=](submit_atom, job_record& rec) -> caf::result<std::string> {
       if (auto who = sender_of(self); !who.local)
         return refuse(self, who, "submit");
+      if (rec.local_run)
+        return start_local_run(self, std::move(rec));
       return submit_job(self, std::move(rec));
+    },
+    [=](local_run_atom, job_report& rep) -> caf::result<bool> {
+      if (auto who = sender_of(self); !who.local)
+        return refuse(self, who, "ending a local run");
+      return end_local_run(self, std::move(rep));
     },
     [=](register_atom, slot_info& info, worker_slot_actor& slot) {
       auto who = sender_of(self);

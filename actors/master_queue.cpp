@@ -170,8 +170,9 @@ void recover(master_ptr self) {
         size_t n = 0;
         for (auto& rec : recs) {
           st.last_seq = std::max(st.last_seq, rec.seq);
-          if (is_terminal(rec.state) || st.jobs.count(rec.job_id) || st.queued.count(rec.job_id)
-              || st.held.count(rec.job_id))
+          // A local run is no slot's: its SDK (or a stop) ends it.
+          if (is_terminal(rec.state) || rec.local_run || st.jobs.count(rec.job_id)
+              || st.queued.count(rec.job_id) || st.held.count(rec.job_id))
             continue;
           ++n;
           if (rec.state == job_state::lost) {
@@ -297,7 +298,7 @@ caf::result<bool> stop_job(master_ptr self, const std::string& id) {
   }
   auto j = st.jobs.find(id);
   if (j == st.jobs.end())
-    return make_error(ec::not_found, "job '" + id + "' is not queued or running");
+    return stop_local_run(self, id);
   auto rp = self->make_response_promise<bool>();
   self->request(j->second.handle, caf::infinite, stop_atom::value)
     .then([=](bool ok) mutable { rp.deliver(ok); },

@@ -64,6 +64,7 @@ struct master_state {
   size_t gpu_slots = 0;                                // slots with GPUs: none, no ledger
   std::set<std::string> free_slots;
   std::set<std::string> submitting;                    // ids being persisted
+  std::set<std::string> local_ending; // local runs whose end is being written
   std::set<std::string> awaiting;                      // recovered jobs whose slot may rejoin
   std::set<std::string> draining;                      // slots that take no more work
   // Slots that registered before the unfinished jobs were read back from
@@ -158,6 +159,13 @@ void recover(master_ptr self);
 caf::result<std::string> submit_job(master_ptr self, job_record rec);
 /// A job its lifecycle actor requeued becomes a queued record again.
 void requeue_job(master_ptr self, job_record rec);
+/// Records a local run (job_record::local_run) as running; answers its id
+/// (master_local_runs.cpp).
+caf::result<std::string> start_local_run(master_ptr self, job_record rec);
+/// Ends a running local run as `rep` says (the SDK at exit, or a stop).
+caf::result<bool> end_local_run(master_ptr self, job_report rep);
+/// Stops `id` when it is a running local run; not_found otherwise.
+caf::result<bool> stop_local_run(master_ptr self, const std::string& id);
 /// Cancels a queued job or asks a running one's lifecycle actor to stop it.
 caf::result<bool> stop_job(master_ptr self, const std::string& id);
 /// Cancels the job at a queue position; answers its record.

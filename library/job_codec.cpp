@@ -93,6 +93,8 @@ void write_job_fields(json::writer& w, const job_record& rec) {
     w.kv("schedule_id", rec.schedule_id);
   if (rec.sweep_limit > 0)
     w.kv("sweep_limit", rec.sweep_limit);
+  if (rec.local_run)
+    w.kv("local_run", true);
 }
 
 std::string to_json(const job_record& rec) {
@@ -174,6 +176,8 @@ result<job_record> job_from_json(std::string_view text) {
   rec.sweep_id = v->get_string("sweep_id").value_or("");
   rec.schedule_id = v->get_string("schedule_id").value_or("");
   rec.sweep_limit = std::max<int64_t>(0, v->get_int("sweep_limit").value_or(0));
+  auto local = v->find("local_run");
+  rec.local_run = local != nullptr && local->type == json::value::kind::boolean && local->boolean;
   return rec;
 }
 

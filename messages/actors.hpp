@@ -152,6 +152,8 @@ using job_actor = caf::typed_actor<
 using master_actor = caf::typed_actor<
   // Accepts a job; answers its id once the job is persisted.
   caf::replies_to<submit_atom, job_record>::with<std::string>,
+  // A local run (job_record::local_run) reported its end (state, code).
+  caf::replies_to<local_run_atom, job_report>::with<bool>,
   // A slot joins the cluster (free).
   caf::reacts_to<register_atom, slot_info, worker_slot_actor>,
   // A slot finished a job (its id) and is free again; ignored when the

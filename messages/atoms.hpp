@@ -57,5 +57,6 @@ using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 using preempt_atom = caf::atom_constant<caf::atom("preempt")>;
 using limit_atom = caf::atom_constant<caf::atom("limit")>;
+using local_run_atom = caf::atom_constant<caf::atom("localrun")>;
 
 } // namespace atlas

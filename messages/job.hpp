@@ -79,6 +79,10 @@ struct job_record {
   std::string sweep_id;     // the sweep it is a trial of ("" = none)
   std::string schedule_id;  // the scheduled job that started it ("" = none)
   int64_t sweep_limit = 0;  // most trials of its sweep running at once (0 = no cap)
+  /// A plain `python main.py` run outside the cluster that records what it
+  /// tracks (as the original did with an execution config): no slot runs
+  /// it, the SDK reports its end (actors/master_local_runs.cpp).
+  bool local_run = false;
   /// The job's tracking secret for this dispatch (the SDK's credential).
   /// Travels to the slot only; never persisted (Redis keeps its digest),
   /// never written to an answer or a log.
@@ -94,7 +98,7 @@ typename Inspector::result_type inspect(Inspector& f, job_record& x) {
            x.retries, x.max_retries, x.pin, x.seq, x.history, x.gpus,
            x.gpu_model, x.cpu_seconds, x.peak_memory_bytes, x.published, x.time_limit_s, x.cpus, x.memory_bytes, x.after,
            x.groups, x.preemptions, x.preempted_by, x.params, x.sweep_id,
-           x.schedule_id, x.sweep_limit, x.job_secret,
+           x.schedule_id, x.sweep_limit, x.local_run, x.job_secret,
            finite_on_load(x.queued_time, x.start_time, x.end_time, x.cpu_seconds,
                           x.time_limit_s, x.cpus));
 }

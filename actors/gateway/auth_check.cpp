@@ -170,7 +170,8 @@ void check_owner_then_route(gateway_ptr self, answer rp, http_request req) {
 
   // A scheduled job's runs are submitted as its creator's, as a job is.
   bool new_schedule = is_schedule_route(parts) && (n == 1 || n == 3) && m == "POST";
-  if ((is(0, "queued_jobs") && n == 1 && m == "POST") || new_schedule) {
+  bool local_run = is(0, "api") && is(1, "v1") && is(2, "local_runs") && n == 3 && m == "POST";
+  if ((is(0, "queued_jobs") && n == 1 && m == "POST") || new_schedule || local_run) {
     req.body = auth::owned_submission(req.body, user);
     return route_checked(self, rp, req);
   }

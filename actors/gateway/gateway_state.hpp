@@ -108,6 +108,10 @@ void upload_content_bundle(gateway_ptr self, answer rp, const http_request& req)
 /// HEAD|GET /api/v1/bundles/<sha256>: 200 when the caller uploaded it, else 404.
 void has_content_bundle(gateway_ptr self, answer rp, const http_request& req,
                         const std::string& hash);
+/// POST /api/v1/local_runs: records a local run as running (local_runs.cpp).
+void start_local_run(gateway_ptr self, answer rp, const http_request& req);
+/// POST /api/v1/local_runs/<id>/end: the run, by its secret, reports its end.
+void end_local_run(gateway_ptr self, answer rp, const http_request& req, const std::string& id);
 /// Deletes a finished job's files, then its record.
 void delete_job(gateway_ptr self, answer rp, const http_request& req, const std::string& id);
 /// Stops an active job; 409 when it has already finished.

@@ -27,7 +27,7 @@ bool acts_through_master(const http_request& req) {
   auto n = parts.size();
   auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
   return is_schedule_route(parts) || is(0, "queued_jobs") || is(0, "workers") || (is(0, "running_jobs") && req.method == "DELETE")
-         || (is(0, "api") && is(2, "queued_jobs"));
+         || (is(0, "api") && is(2, "queued_jobs")) || (is(0, "api") && is(2, "local_runs"));
 }
 
 namespace {
@@ -191,6 +191,10 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
     return;
   }
   if (is(0, "api") && is(1, "v1")) {
+    if (is(2, "local_runs") && n == 3 && m == "POST")
+      return start_local_run(self, rp, req);
+    if (is(2, "local_runs") && n == 5 && is(4, "end") && m == "POST")
+      return end_local_run(self, rp, req, parts[3]);
     if (is(2, "queued_jobs") && n == 3 && m == "DELETE") {
       self->request(st.master, caf::infinite, clear_atom::value)
         .then([=](uint64_t removed) mutable {

@@ -37,6 +37,9 @@ std::vector<cmd> enqueue(const job_record& rec) {
   std::vector<cmd> cmds{{"SADD", keys::all_jobs, rec.job_id},
                         {"SADD", index_of(rec.state), rec.job_id},
                         {"SET", keys::job(rec.job_id), to_json(rec), "NX"}};
+  if (!rec.job_secret.empty()) // a local run starts running: its tracking credential
+    cmds.push_back(only_if_ok({"SET", keys::job_secret(rec.job_id),
+                               dashboard::secret_digest(rec.job_secret)}));
   for (auto& e : events::publish_job(rec, 0))
     cmds.push_back(only_if_ok(std::move(e)));
   return cmds;

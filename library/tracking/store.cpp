@@ -120,8 +120,9 @@ std::optional<std::string> ended_state(const redis_reply& record) {
   return *name;
 }
 
-store_answer track(const redis_tx& tx, const std::string& id, const std::string& secret,
-                   const std::string& body) {
+/// Why `secret` does not let its holder write for job `id` (none: it does).
+std::optional<store_answer> secret_refusal(const redis_tx& tx, const std::string& id,
+                                           const std::string& secret) {
   auto stored = tx({{"GET", keys::job_secret(id)}, {"GET", keys::job(id)}});
   if (!stored || stored->size() != 2)
     return unavailable();
@@ -138,6 +139,13 @@ store_answer track(const redis_tx& tx, const std::string& id, const std::string&
                        + "): its tracking secret no longer works");
   if (!matches)
     return fail(403, "wrong or missing job secret");
+  return std::nullopt;
+}
+
+store_answer track(const redis_tx& tx, const std::string& id, const std::string& secret,
+                   const std::string& body) {
+  if (auto refused = secret_refusal(tx, id, secret))
+    return *refused;
   std::string err;
   auto doc = json::parse(body, err);
   if (!doc)
@@ -248,6 +256,10 @@ store_answer run(const redis_tx& tx, const std::string& op, const std::vector<st
   }
   if (op == "track" && need(3))
     return track(tx, a[0], a[1], a[2]);
+  if (op == "check_secret" && need(2)) { // a local run's end (actors/gateway/local_runs.cpp)
+    auto refused = secret_refusal(tx, a[0], a[1]);
+    return refused ? *refused : store_answer{200, "true"};
+  }
   if (op == "summary")
     return summary(tx, a, false);
   if (op == "detail" && need(1))

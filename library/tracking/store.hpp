@@ -39,6 +39,7 @@ struct store_answer {
 ///   (400 naming the bad entry; nothing stored), then stores it.
 ///   Batch: {"entries": [{"kind": "metric"|"param"|"tag"|"artifact", "key", "value",
 ///   "step", "time", "path", "size"}, ...]}. Answers {"stored": n}.
+/// - "check_secret" {job_id, secret}: "true" when "track" would take it (else its 403).
 /// - "summary" {job_id...}: {"<id>": {"metrics": {name: {value, step, time}},
 ///   "params": {...}, "tags": {...}, "artifacts": {...}}, ...}.
 /// - "detail"  {job_id}: the same for one job plus "series": {name: [[step, value, time], ...]}.

@@ -36,6 +36,8 @@ from ._tracking import flush
 
 __version__ = "0.1.0+atlas"
 
+set_up_default_environment_if_present()  # a local run is recorded from here, as the original did
+
 __all__ = ["log_metric", "log_param", "log_params", "flatten_parameter_dictionary",
            "load_parameters", "set_tag", "save_artifact", "set_tensorboard_logdir",
            "create_syncable_directory", "SyncableDirectory", "get_metrics_for_all_jobs",

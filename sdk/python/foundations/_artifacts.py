@@ -7,8 +7,8 @@ import os
 import shutil
 import time
 
-from . import _tracking
-from ._common import job_dir, warn
+from . import _local_run, _tracking
+from ._common import job_dir, warn, warn_once
 
 SYNCED_DIR = "atlas_synced"          # <job dir>/atlas_synced/<key>/...: syncable directories
 TENSORBOARD_DIR = "atlas_tensorboard"  # <job dir>/atlas_tensorboard/...: TensorBoard event files
@@ -31,12 +31,21 @@ def _record_artifact(tracker, key, full, rel):
                  "size": os.path.getsize(full), "time": time.time()})
 
 
+def _files_stay_local(call):
+    """A local run's files stay on this machine (no node keeps them)."""
+    if not _local_run.is_local_run():
+        return False
+    warn_once("local-files", f"{call}: a local run's files stay on this machine and are not "
+              "uploaded (submit the job to keep them with its results)")
+    return True
+
+
 def save_artifact(filepath, key=None):
     """Keeps the file at `filepath` with the job's results, shown on the job's
     page under `key` (default: its file name). A file outside the job's
     directory is copied into it (atlas_artifacts/<key>/)."""
     tracker = _tracking.current()
-    if tracker is None:
+    if tracker is None or _files_stay_local("save_artifact"):
         return
     if not os.path.isfile(filepath):
         warn(f"save_artifact: no file at {filepath!r}; nothing saved")
@@ -115,7 +124,7 @@ def set_tensorboard_logdir(path):
     artifacts (copied to atlas_tensorboard/ when the job exits) and tags the
     job tf=tf, as the original did."""
     from ._metrics import set_tag
-    if _tracking.current() is None:
+    if _tracking.current() is None or _files_stay_local("set_tensorboard_logdir"):
         return
     logdir = os.path.abspath(path)
     _tracking.at_exit(lambda: _keep_tensorboard(logdir))

@@ -79,9 +79,15 @@ def deserialize_from_file(file):
 
 
 def set_up_default_environment_if_present():
-    """The original started tracking a plain `python main.py` here when an
-    execution config existed; an Atlas node records only the jobs it runs
-    (see the warning the first logging call prints outside a job)."""
+    """As the original at import: outside a job (and not in the CLI), when an
+    execution config named default exists, this process is recorded as a
+    local run (_local_run.py). True when it is."""
+    from . import _config, _local_run
+    if in_job() or os.environ.get("FOUNDATIONS_COMMAND_LINE", "False") == "True":
+        return False
+    if not _config.execution_config_present():
+        return False
+    return _local_run.start()
 
 
 class _Unsupported:

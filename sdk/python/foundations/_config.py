@@ -95,12 +95,32 @@ def token():
     return "None"
 
 
+def execution_config():
+    """The path of the execution config named default, or None."""
+    for base in (os.getcwd(), foundations_home()):
+        for name in ("default.config.yaml", "default.config.yml"):
+            path = os.path.join(base, "config", "execution", name)
+            if os.path.isfile(path):
+                return path
+    return None
+
+
+def local_run_url():
+    """Where a local run is recorded: the execution config's scheduler_url,
+    else that of the environment in use (submission/<env>.config.yaml)."""
+    path = execution_config()
+    url = read_flat_yaml(path).get("scheduler_url") if path else None
+    if not url:
+        return scheduler_url(environment_name())
+    url = str(url)
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"{path}: scheduler_url: expected a URL starting with http:// or "
+                         f"https://, got '{url}'")
+    return url.rstrip("/")
+
+
 def execution_config_present():
     """Whether an execution config named default exists (config/execution/ in
     the current directory or under $FOUNDATIONS_HOME): what made the original
     track a plain `python main.py` run."""
-    for base in (os.getcwd(), foundations_home()):
-        for name in ("default.config.yaml", "default.config.yml"):
-            if os.path.isfile(os.path.join(base, "config", "execution", name)):
-                return True
-    return False
+    return execution_config() is not None

@@ -9,7 +9,7 @@ import tempfile
 from tempfile import mkdtemp
 
 from . import _config, _http, _tracking
-from ._artifacts import SYNCED_DIR, copy_tree, safe_name
+from ._artifacts import SYNCED_DIR, _files_stay_local, copy_tree, safe_name
 from ._common import in_job, job_dir, job_id, warn
 
 
@@ -44,6 +44,8 @@ class SyncableDirectory:
         if self._local_job_id is None or _tracking.current() is None:
             warn("local_job_id required for uploading artifacts (not running inside an Atlas "
                  "job); the syncable directory is not kept")
+            return
+        if _files_stay_local("SyncableDirectory.upload"):
             return
         target = self._kept_at()
         if os.path.realpath(target) == os.path.realpath(self._directory_path):

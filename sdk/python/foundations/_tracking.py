@@ -115,17 +115,14 @@ _exit_hooks = []
 
 
 def _local_run_message():
-    """Why nothing is recorded outside a job; the original tracked a plain
-    `python main.py` when an execution config named default existed."""
+    """Why nothing is recorded outside a job."""
     from ._config import execution_config_present
     if execution_config_present():
-        return ("not running inside an Atlas job: this local run is NOT recorded (an "
-                "execution config 'default' exists, which made the original Atlas track local "
-                "runs, but an Atlas node records only the jobs it runs; submit with "
-                "`foundations submit <env> . main.py` or foundations.submit(...)); metrics, "
+        return ("this local run is not recorded (see the warning above); metrics, "
                 "parameters, tags and artifacts are dropped")
     return ("not running inside an Atlas job: metrics, parameters, tags and artifacts "
-            "are not recorded")
+            "are not recorded (an execution config named default, "
+            "$FOUNDATIONS_HOME/config/execution/default.config.yaml, records a local run)")
 
 
 def current():
@@ -157,6 +154,8 @@ def _exit():
         except Exception as e:  # noqa: BLE001 - the job's own exit must not fail
             warn(f"at exit: {e}")
     flush()
+    from . import _local_run
+    _local_run.end()  # after its last entries: its secret ends with it
 
 
 # Registered at import, so it runs after the job's own atexit handlers
