@@ -1,7 +1,10 @@
 """The ORIGINAL `foundations` client (dessa-oss/atlas, run from its source)
 against a real node: `submit` (upload, queue, stream), `get logs`, `stop`,
 `delete job`, `clear-queue` and `get job` (the job's archive with its
-artifacts), each checked against the server's state.
+artifacts), each checked against the server's state. With --auth the node
+runs with -p and a real OpenID provider (tests/oidc): the original's
+`foundations login` gets the token it then sends with every command, and
+the jobs belong to the user who logged in.
 
 The original source is not part of this repository: ATLAS_ORIGINAL_SOURCE
 names a directory holding the original repository's tree (the one with
@@ -20,6 +23,7 @@ beside it, never exercised by these commands:
   silence it and Debian's PyYAML 6 no longer has: an empty warning class.
 """
 
+import json
 import os
 import re
 import shutil
@@ -29,6 +33,7 @@ import tarfile
 import tempfile
 
 import harness
+import oidc_harness
 from harness import Node
 
 SOURCE = os.environ.get("ATLAS_ORIGINAL_SOURCE", "")
@@ -96,8 +101,22 @@ if missing:
     raise SystemExit(f"{PYTHON} lacks {missing}: install the Debian packages "
                      f"{[DEBIAN_MODULES[m] for m in missing]} (scripts/install-deps.sh)")
 
-node = Node(slots=1).start()
+AUTH = "--auth" in sys.argv[1:]
 work = tempfile.mkdtemp(prefix="atlas-orig-")
+provider = None
+if AUTH:
+    oidc_harness.npm_ci()
+    oidc_harness.make_tls_certificate(work)
+    provider = oidc_harness.Provider(work, harness.free_port(), "orig-key")
+    node = Node(slots=1, atlas_config=oidc_harness.auth_config(provider, work))
+    try:
+        oidc_harness.start_with_p(node)
+    except BaseException:
+        node.cleanup()
+        provider.stop()
+        raise
+else:
+    node = Node(slots=1).start()
 shim = os.path.join(work, "shim")
 os.makedirs(shim)
 with open(os.path.join(shim, "slackclient.py"), "w") as f:
@@ -124,6 +143,34 @@ client_env.update({
 })
 
 
+def token_of(user):
+    status, raw = node.request("POST", "/api/v2beta/auth/login",
+                               json.dumps({"username": user,
+                                           "password": oidc_harness.PASSWORDS[user]}),
+                               {"Content-Type": "application/json"})
+    assert status == 200, (status, raw)
+    return json.loads(raw)["access_token"]
+
+
+# The test's own look at the server: as the admin in -p mode.
+ADMIN = {"Authorization": "Bearer " + token_of("admin")} if AUTH else {}
+
+
+def api(path):
+    """GET `path` on the node's API; (status, parsed JSON or raw bytes)."""
+    status, raw = node.request("GET", path, headers=dict(ADMIN))
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw
+
+
+def job(job_id):
+    status, body = api(f"/jobs/{job_id}")
+    assert status == 200, (status, body)
+    return body
+
+
 def original(*args, cwd, timeout=90):
     """Runs the original `foundations <args>`; (returncode, stdout + stderr)."""
     r = subprocess.run([PYTHON, "-c", LAUNCHER, *args], cwd=cwd, env=client_env,
@@ -147,11 +194,12 @@ def submit(directory, *options):
     return found.group(1), found.group(2), out
 
 
-def wait_for_state(job_id, status, timeout=30):
+def wait_for(job_id, predicate, what, timeout=30):
     try:
-        return node.wait_for_status(job_id, [status], timeout=timeout)
+        return harness.wait_until(lambda: (lambda j: j if predicate(j) else None)(job(job_id)),
+                                  timeout, what)
     except AssertionError:
-        raise AssertionError((node.job(job_id), node.node_log()))
+        raise AssertionError((job(job_id), node.node_log()))
 
 
 done_id = None
@@ -163,12 +211,12 @@ def test_submit_uploads_queues_runs_and_reports_completion():
     assert project_name == "orig-proj", out
     assert "Job running, streaming logs." in out, out
     assert f"Job '{done_id}' has completed." in out, out
-    job = node.job(done_id)
-    assert job["status"] == "completed", (job, node.node_log())
-    assert job["metadata"]["project_name"] == "orig-proj", job["metadata"]
-    assert job["spec"]["command"] == ["main.py"], job["spec"]
-    assert "original client job done" in job["logs"], job["logs"]
-    status, listing = node.json("GET", "/api/v2beta/projects/orig-proj/job_listing")
+    done = job(done_id)
+    assert done["status"] == "completed", (done, node.node_log())
+    assert done["metadata"] == {"project_name": "orig-proj", "username": USER}, done["metadata"]
+    assert done["spec"]["command"] == ["main.py"], done["spec"]
+    assert "original client job done" in done["logs"], done["logs"]
+    status, listing = api("/api/v2beta/projects/orig-proj/job_listing")
     assert status == 200, (status, listing)
     [row] = [j for j in listing["jobs"] if j["job_id"] == done_id]
     assert {m["name"]: m["value"] for m in row["output_metrics"]} == {"accuracy": 0.875}, row
@@ -178,7 +226,7 @@ def test_submit_uploads_queues_runs_and_reports_completion():
 def test_get_logs_prints_the_jobs_log():
     rc, out = original("get", "logs", "remote", done_id, cwd=work)
     assert rc == 0, out
-    assert node.job(done_id)["logs"].strip() in out, out
+    assert job(done_id)["logs"].strip() in out, out
     assert "original client job starts" in out and "original client job done" in out, out
     rc, out = original("get", "logs", "remote", "no-such-job", cwd=work)
     assert rc == 1 and "Error: Job `no-such-job` does not exist for environment `remote`" in out, out
@@ -196,8 +244,7 @@ def test_get_job_downloads_the_archive_with_its_artifacts():
     assert files[source + "result.txt"] == b"inside the job directory", sorted(files)
     [weights] = [name for name in files if name.startswith(source + "atlas_artifacts/")]
     assert files[weights] == bytes(range(256)), weights
-    status, raw = node.request("GET", f"/api/v2beta/projects/orig-proj/job_listing/{done_id}"
-                               "/artifacts/weights")
+    status, raw = api(f"/api/v2beta/projects/orig-proj/job_listing/{done_id}/artifacts/weights")
     assert status == 200 and raw == files[weights], status
     rc, out = original("get", "job", "remote", "no-such-job", cwd=target)
     assert rc == 1 and "Error: Job `no-such-job` does not exist" in out, out
@@ -206,12 +253,11 @@ def test_get_job_downloads_the_archive_with_its_artifacts():
 def test_stop_delete_and_clear_queue():
     slow = project("orig-slow", SLOW_JOB)
     running, _, _ = submit(slow, "--stream-job-logs", "False")
-    wait_for_state(running, "running")
-    harness.wait_until(lambda: "tick 0" in node.job(running)["logs"], 30, "the slow job's first tick")
+    wait_for(running, lambda j: "tick 0" in j["logs"], "the slow job's first tick")
     queued = [submit(slow, "--stream-job-logs", "False")[0] for _ in range(2)]
-    status, queue = node.json("GET", "/queued_jobs")
+    status, queue = api("/queued_jobs")
     assert status == 200 and sorted(j["job_id"] for j in queue.values()) == sorted(queued), \
-        (queue, [node.job(j) for j in queued + [running]])
+        (queue, [job(j) for j in queued + [running]])
 
     rc, out = original("get", "logs", "remote", queued[0], cwd=work)
     assert rc == 1 and f"Error: Job `{queued[0]}` is queued and has not produced any logs" in out, out
@@ -219,28 +265,27 @@ def test_stop_delete_and_clear_queue():
     assert rc == 1 and "is queued and cannot be stopped" in out, out
     rc, out = original("delete", "job", "remote", running, cwd=work)
     assert rc == 1 and f"Error: Job `{running}` has status `running` and cannot be deleted" in out, out
-    assert node.job(running)["status"] == "running"
+    assert job(running)["status"] == "running"
 
     rc, out = original("clear-queue", "remote", cwd=work)
     assert rc == 0 and "Removed 2 job(s) from queue" in out, out
-    assert node.json("GET", "/queued_jobs") == (200, {})
+    assert api("/queued_jobs") == (200, {})
     for job_id in queued:
-        assert node.job(job_id)["state"] == "cancelled", node.job(job_id)
-    assert node.job(running)["status"] == "running"
+        assert job(job_id)["state"] == "cancelled", job(job_id)
+    assert job(running)["status"] == "running"
 
     rc, out = original("get", "logs", "remote", running, cwd=work)
     assert rc == 0 and "slow job running" in out and "tick 0" in out, out
     rc, out = original("stop", "remote", running, cwd=work)
     assert rc == 0 and f"Stopped running job {running}" in out, out
-    job = harness.wait_until(lambda: (lambda j: j if j["status"] != "running" else None)(
-        node.job(running)), 30, "the stopped job to end")
-    assert job["status"] == "failed" and job["state"] == "cancelled", job
+    ended = wait_for(running, lambda j: j["status"] != "running", "the stopped job to end")
+    assert ended["status"] == "failed" and ended["state"] == "cancelled", ended
     rc, out = original("stop", "remote", running, cwd=work)
     assert rc == 1 and f"Error: Job `{running}` is completed and cannot be stopped" in out, out
 
     rc, out = original("delete", "job", "remote", running, cwd=work)
     assert rc == 0 and f"Job {running} successfully deleted" in out, out
-    assert node.request("GET", f"/jobs/{running}")[0] == 404
+    assert api(f"/jobs/{running}")[0] == 404
     rc, out = original("delete", "job", "remote", running, cwd=work)
     assert rc == 1 and "does not exist" in out, out
 
@@ -250,8 +295,27 @@ def test_clear_queue_on_an_empty_queue():
     assert rc == 0 and "Removed 0 job(s) from queue" in out, out
 
 
+USER = "alice" if AUTH else "CE User"  # the original's name for a user without a token
+
+
+def test_login_gets_the_token_every_command_sends():
+    os.makedirs(os.path.join(work, "refused"))
+    with open(os.path.join(work, "refused", "main.py"), "w") as f:
+        f.write("print('never runs')\n")
+    rc, out = original("submit", "remote", ".", "main.py", cwd=os.path.join(work, "refused"))
+    assert rc == 1 and "Unable to submit job bundle" in out, out
+    rc, out = original("login", node.gateway, "-u", "alice", "-p", "wrong-password", cwd=work)
+    assert "Login Failed!" in out, out
+    rc, out = original("login", node.gateway, "-u", "alice", "-p", oidc_harness.PASSWORDS["alice"],
+                       cwd=work)
+    assert rc == 0 and "Login Succeeded!" in out, out
+    with open(os.path.join(client_home, ".foundations", "credentials.yaml")) as f:
+        assert "token:" in f.read()
+    assert api("/queued_jobs") == (200, {}) and api("/completed_jobs") == (200, {})
+
+
 try:
-    harness.run_tests([
+    harness.run_tests(([test_login_gets_the_token_every_command_sends] if AUTH else []) + [
         test_submit_uploads_queues_runs_and_reports_completion,
         test_get_logs_prints_the_jobs_log,
         test_get_job_downloads_the_archive_with_its_artifacts,
@@ -260,4 +324,6 @@ try:
     ])
 finally:
     node.cleanup()
+    if provider:
+        provider.stop()
     shutil.rmtree(work, ignore_errors=True)
