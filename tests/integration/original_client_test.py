@@ -207,7 +207,8 @@ done_id = None
 
 def test_submit_uploads_queues_runs_and_reports_completion():
     global done_id
-    done_id, project_name, out = submit(project("orig-proj", JOB))
+    # --ram is in GB: the original sends int(GB) as spec.mem_limit.
+    done_id, project_name, out = submit(project("orig-proj", JOB), "--ram", "1")
     assert project_name == "orig-proj", out
     assert "Job running, streaming logs." in out, out
     assert f"Job '{done_id}' has completed." in out, out
@@ -215,6 +216,7 @@ def test_submit_uploads_queues_runs_and_reports_completion():
     assert done["status"] == "completed", (done, node.node_log())
     assert done["metadata"] == {"project_name": "orig-proj", "username": USER}, done["metadata"]
     assert done["spec"]["command"] == ["main.py"], done["spec"]
+    assert done["spec"]["mem_limit"] == 1 and done["memory_bytes"] == 1 << 30, done
     assert "original client job done" in done["logs"], done["logs"]
     status, listing = api("/api/v2beta/projects/orig-proj/job_listing")
     assert status == 200, (status, listing)
