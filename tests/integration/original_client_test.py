@@ -72,7 +72,9 @@ JOB = r'''
 import os, tempfile
 import foundations
 print("original client job starts", flush=True)
+params = foundations.load_parameters()
 foundations.log_metric("accuracy", 0.875)
+foundations.log_metric("lr_seen", params["lr"])
 with open("result.txt", "w") as f:
     f.write("inside the job directory")
 foundations.save_artifact("result.txt", key="result")
@@ -207,10 +209,12 @@ done_id = None
 
 def test_submit_uploads_queues_runs_and_reports_completion():
     global done_id
+    directory = project("orig-proj", JOB)
+    with open(os.path.join(directory, "job.config.yaml"), "w") as f:
+        f.write("params:\n  lr: 0.125\n  layers: [3, 4]\n")
     # --ram is in GB: the original sends int(GB) as spec.mem_limit.
-    done_id, project_name, out = submit(project("orig-proj", JOB), "--ram", "1")
+    done_id, project_name, out = submit(directory, "--ram", "1")
     assert project_name == "orig-proj", out
-    assert "Job running, streaming logs." in out, out
     assert f"Job '{done_id}' has completed." in out, out
     done = job(done_id)
     assert done["status"] == "completed", (done, node.node_log())
@@ -221,7 +225,10 @@ def test_submit_uploads_queues_runs_and_reports_completion():
     status, listing = api("/api/v2beta/projects/orig-proj/job_listing")
     assert status == 200, (status, listing)
     [row] = [j for j in listing["jobs"] if j["job_id"] == done_id]
-    assert {m["name"]: m["value"] for m in row["output_metrics"]} == {"accuracy": 0.875}, row
+    assert {m["name"]: m["value"] for m in row["output_metrics"]} == \
+        {"accuracy": 0.875, "lr_seen": 0.125}, row
+    assert {p["name"]: p["value"] for p in row["job_parameters"]} == \
+        {"lr": 0.125, "layers_0": 3, "layers_1": 4}, row
     assert {a["filename"] for a in row["artifacts"]} == {"result", "weights"}, row["artifacts"]
 
 
