@@ -127,10 +127,11 @@ with open(os.path.join(shim, "slackclient.py"), "w") as f:
 # The client's own home: the original reads
 # ~/.foundations/config/submission/<env>.config.yaml (FOUNDATIONS_HOME unset),
 # translated by its local_docker_scheduler plugin, which needs these four keys.
+# Plain: the node's API port (the original installer's :5000); --auth: the gateway.
 client_home = os.path.join(work, "home")
 os.makedirs(client_home + "/.foundations/config/submission")
 with open(client_home + "/.foundations/config/submission/remote.config.yaml", "w") as f:
-    f.write(f"scheduler_url: {node.gateway}\n"
+    f.write(f"scheduler_url: {node.gateway if AUTH else node.url}\n"
             f"job_results_root: {node.home}/job_data\n"
             f"working_dir_root: {node.home}/job_data/working_dir\n"
             f"container_config_root: {node.home}/config/local_docker_scheduler/worker_config\n")
