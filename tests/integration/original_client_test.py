@@ -296,6 +296,9 @@ def test_stop_delete_and_clear_queue():
     rc, out = original("delete", "job", "remote", running, cwd=work)
     assert rc == 0 and f"Job {running} successfully deleted" in out, out
     assert api(f"/jobs/{running}")[0] == 404
+    assert api(f"/job_bundle/{running}")[0] == 404  # its archive went with it
+    status, listing = api("/api/v2beta/projects/orig-slow/job_listing")
+    assert status in (200, 404) and running not in str(listing), listing
     rc, out = original("delete", "job", "remote", running, cwd=work)
     assert rc == 1 and "does not exist" in out, out
 
