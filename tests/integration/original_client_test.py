@@ -23,6 +23,7 @@ beside it, never exercised by these commands:
   silence it and Debian's PyYAML 6 no longer has: an empty warning class.
 """
 
+import atexit
 import json
 import os
 import re
@@ -119,6 +120,16 @@ if AUTH:
         raise
 else:
     node = Node(slots=1).start()
+
+
+@atexit.register
+def stop_everything():
+    node.cleanup()
+    if provider:
+        provider.stop()
+    shutil.rmtree(work, ignore_errors=True)
+
+
 shim = os.path.join(work, "shim")
 os.makedirs(shim)
 with open(os.path.join(shim, "slackclient.py"), "w") as f:
@@ -327,16 +338,10 @@ def test_login_gets_the_token_every_command_sends():
     assert api("/queued_jobs") == (200, {}) and api("/completed_jobs") == (200, {})
 
 
-try:
-    harness.run_tests(([test_login_gets_the_token_every_command_sends] if AUTH else []) + [
-        test_submit_uploads_queues_runs_and_reports_completion,
-        test_get_logs_prints_the_jobs_log,
-        test_get_job_downloads_the_archive_with_its_artifacts,
-        test_stop_delete_and_clear_queue,
-        test_clear_queue_on_an_empty_queue,
-    ])
-finally:
-    node.cleanup()
-    if provider:
-        provider.stop()
-    shutil.rmtree(work, ignore_errors=True)
+harness.run_tests(([test_login_gets_the_token_every_command_sends] if AUTH else []) + [
+    test_submit_uploads_queues_runs_and_reports_completion,
+    test_get_logs_prints_the_jobs_log,
+    test_get_job_downloads_the_archive_with_its_artifacts,
+    test_stop_delete_and_clear_queue,
+    test_clear_queue_on_an_empty_queue,
+])
