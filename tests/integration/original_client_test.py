@@ -4,7 +4,8 @@ against a real node: `submit` (upload, queue, stream), `get logs`, `stop`,
 artifacts), each checked against the server's state. With --auth the node
 runs with -p and a real OpenID provider (tests/oidc): the original's
 `foundations login` gets the token it then sends with every command, and
-the jobs belong to the user who logged in.
+the jobs belong to the user who logged in. With --cluster the client talks
+to a master without slots and the jobs run on a worker node.
 
 The original source is not part of this repository: ATLAS_ORIGINAL_SOURCE
 names a directory holding the original repository's tree (the one with
@@ -33,6 +34,7 @@ import sys
 import tarfile
 import tempfile
 
+import cluster_harness
 import harness
 import oidc_harness
 from harness import Node
@@ -105,9 +107,20 @@ if missing:
                      f"{[DEBIAN_MODULES[m] for m in missing]} (scripts/install-deps.sh)")
 
 AUTH = "--auth" in sys.argv[1:]
+CLUSTER = "--cluster" in sys.argv[1:]
 work = tempfile.mkdtemp(prefix="atlas-orig-")
-provider = None
-if AUTH:
+provider = cluster = None
+if CLUSTER:
+    # The client talks to the master (no slots of its own); the job runs on
+    # the worker, and every later command about it is forwarded there.
+    cluster = cluster_harness.Cluster(workers=1, slots=1)
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.cleanup()
+        raise
+    node = cluster.master
+elif AUTH:
     oidc_harness.npm_ci()
     oidc_harness.make_tls_certificate(work)
     provider = oidc_harness.Provider(work, harness.free_port(), "orig-key")
@@ -124,7 +137,7 @@ else:
 
 @atexit.register
 def stop_everything():
-    node.cleanup()
+    cluster.cleanup() if cluster else node.cleanup()
     if provider:
         provider.stop()
     shutil.rmtree(work, ignore_errors=True)
@@ -142,7 +155,7 @@ with open(os.path.join(shim, "slackclient.py"), "w") as f:
 client_home = os.path.join(work, "home")
 os.makedirs(client_home + "/.foundations/config/submission")
 with open(client_home + "/.foundations/config/submission/remote.config.yaml", "w") as f:
-    f.write(f"scheduler_url: {node.gateway if AUTH else node.url}\n"
+    f.write(f"scheduler_url: {node.gateway if AUTH or CLUSTER else node.url}\n"
             f"job_results_root: {node.home}/job_data\n"
             f"working_dir_root: {node.home}/job_data/working_dir\n"
             f"container_config_root: {node.home}/config/local_docker_scheduler/worker_config\n")
@@ -233,6 +246,8 @@ def test_submit_uploads_queues_runs_and_reports_completion():
     assert done["metadata"] == {"project_name": "orig-proj", "username": USER}, done["metadata"]
     assert done["spec"]["command"] == ["main.py"], done["spec"]
     assert done["spec"]["mem_limit"] == 1 and done["memory_bytes"] == 1 << 30, done
+    if CLUSTER:
+        assert done["node"] == cluster.workers[0].node_id, done["node"]
     assert "original client job done" in done["logs"], done["logs"]
     status, listing = api("/api/v2beta/projects/orig-proj/job_listing")
     assert status == 200, (status, listing)
