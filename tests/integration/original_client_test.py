@@ -259,6 +259,13 @@ def test_submit_uploads_queues_runs_and_reports_completion():
     assert {a["filename"] for a in row["artifacts"]} == {"result", "weights"}, row["artifacts"]
 
 
+def test_submit_reports_a_failed_job():
+    failed_id, _, out = submit(project("orig-fails", "import sys\nprint('giving up')\nsys.exit(3)\n"))
+    assert f"Job '{failed_id}' has failed." in out, out
+    failed = job(failed_id)
+    assert failed["status"] == "failed" and failed["return_code"] == 3, failed
+
+
 def test_get_logs_prints_the_jobs_log():
     rc, out = original("get", "logs", "remote", done_id, cwd=work)
     assert rc == 0, out
@@ -355,6 +362,7 @@ def test_login_gets_the_token_every_command_sends():
 
 harness.run_tests(([test_login_gets_the_token_every_command_sends] if AUTH else []) + [
     test_submit_uploads_queues_runs_and_reports_completion,
+    test_submit_reports_a_failed_job,
     test_get_logs_prints_the_jobs_log,
     test_get_job_downloads_the_archive_with_its_artifacts,
     test_stop_delete_and_clear_queue,
