@@ -162,7 +162,7 @@ with open(client_home + "/.foundations/config/submission/remote.config.yaml", "w
 
 client_env = {k: v for k, v in os.environ.items()
               if k not in ("FOUNDATIONS_HOME", "FOUNDATIONS_TOKEN", "DISABLE_LOG_STREAMING",
-                           "PYTHONPATH", "PYTHONHOME")}
+                           "FOUNDATIONS_SLACK_TOKEN", "PYTHONPATH", "PYTHONHOME")}
 client_env.update({
     "HOME": client_home,
     "FOUNDATIONS_COMMAND_LINE": "True",
