@@ -248,9 +248,11 @@ result<job_record> job_from_submission(std::string_view body) {
     rec.cpus = c->number;
   }
   if (auto m = spec->find("mem_limit"); m != nullptr && !m->is_null()) {
+    // A number reads as the Docker runner reads it (adapters/docker_spec):
+    // small is GB, as the original client's `--ram 2` sends `mem_limit: 2`.
     std::string err;
     auto bytes = m->is_string() ? parse_memory(m->string, err)
-                 : m->is_number() && m->number >= 0 ? std::optional<uint64_t>(static_cast<uint64_t>(m->number))
+                 : m->is_number() && m->number >= 0 ? parse_memory(m->dump(), err)
                  : std::nullopt;
     if (!bytes)
       return status::fail(err.empty() ? "Bad spec.mem_limit: expected a size such as 4g or 512m" : err);

@@ -17,6 +17,8 @@ packages=(
   wrk                                                       # bench/ drivers (run by the tests on tiny sizes)
   prometheus-cpp-dev prometheus                             # /metrics (prometheus-cpp core); metrics test: a real Prometheus
   chromium nodejs openssl                                   # dashboard browser test; auth test: OpenID provider (tests/oidc)
+  python3-yaml python3-requests python3-promise            # original_client_test: the original `foundations`
+  python3-redis python3-jsonschema                          #   client's imports (run from ATLAS_ORIGINAL_SOURCE)
 )
 
 missing=()

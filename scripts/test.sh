@@ -29,6 +29,13 @@ fi || { cat "$log" >&2; give_up "meson setup failed"; }
 ninja -C build -j "$jobs" 2>&1 | grep -v -E '^\[[0-9]+/[0-9]+\] |^ninja: Entering'
 [ "${PIPESTATUS[0]}" -eq 0 ] || give_up "build failed"
 
+# original_client_test runs the original `foundations` client from its source,
+# which is not in this repository: ATLAS_ORIGINAL_SOURCE names it, or a copy
+# in the shared folder beside the checkout; without either the test is skipped.
+if [ -z "${ATLAS_ORIGINAL_SOURCE:-}" ] && [ -d ../shared/original-atlas ]; then
+  export ATLAS_ORIGINAL_SOURCE="$PWD/../shared/original-atlas"
+fi
+
 # A testlog.json left from an earlier run must not be read as this run's.
 rm -f build/meson-logs/testlog.json
 meson test -C build --no-rebuild --num-processes "$jobs" --print-errorlogs || true

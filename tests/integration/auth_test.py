@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
@@ -18,87 +17,21 @@ import uuid
 
 import harness
 from harness import Node, free_port, wait_until
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-OIDC_DIR = os.path.join(HERE, "..", "oidc")
-PASSWORDS = {"alice": "alice-test-password", "bob": "bob-test-password",
-             "admin": "admin-test-password"}
-
-
-def npm_ci():
-    """Installs the pinned provider (npm ci) unless this lock file is installed."""
-    lock = os.path.join(OIDC_DIR, "package-lock.json")
-    stamp = os.path.join(OIDC_DIR, "node_modules", ".package-lock.json")
-    if os.path.exists(stamp) and os.path.exists(os.path.join(OIDC_DIR, "node_modules", "oidc-provider")) \
-            and os.path.getmtime(stamp) >= os.path.getmtime(lock):
-        return
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=OIDC_DIR, check=True,
-                   timeout=300, capture_output=True)
-
-
-class Provider:
-    """The OpenID provider, on its own port, with a signing key made now."""
-
-    def __init__(self, directory, port, kid):
-        self.dir, self.port, self.kid = directory, port, kid
-        self.key = os.path.join(directory, f"signing-{kid}.pem")
-        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
-                        "rsa_keygen_bits:2048", "-out", self.key], check=True, timeout=60,
-                       capture_output=True)
-        self.issuer = f"https://127.0.0.1:{port}/realms/Atlas"
-        self.log = open(os.path.join(directory, f"provider-{kid}.log"), "wb")
-        self.proc = subprocess.Popen(
-            ["node", os.path.join(OIDC_DIR, "provider.mjs"), "--port", str(port),
-             "--cert", os.path.join(directory, "tls-cert.pem"),
-             "--key", os.path.join(directory, "tls-key.pem"),
-             "--signing-key", self.key, "--kid", kid],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_until(self.ready, 30, "the OpenID provider to listen")
-
-    def ready(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("provider exited: " + self.read_log())
-        return f"ready {self.issuer}" in self.read_log()
-
-    def read_log(self):
-        with open(os.path.join(self.dir, f"provider-{self.kid}.log"), errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
+from oidc_harness import (OIDC_DIR, PASSWORDS, Provider, auth_config, make_tls_certificate,
+                          npm_ci, start_with_p)
 
 # -- set-up: certificate, provider, a node in -p mode ------------------------------
 
 npm_ci()
 work = tempfile.mkdtemp(prefix="atlas-auth-")
-subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                "-keyout", os.path.join(work, "tls-key.pem"),
-                "-out", os.path.join(work, "tls-cert.pem"), "-days", "1",
-                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-               check=True, timeout=60, capture_output=True)
+make_tls_certificate(work)
 provider_port = free_port()
 provider = Provider(work, provider_port, "test-key-1")
-auth_config = (f"auth:\n  issuer: {provider.issuer}\n"
-               f"  ca_file: {os.path.join(work, 'tls-cert.pem')}\n  jwks_refresh_s: 1\n")
 # A token in the node's own environment must not reach jobs either.
-node = Node(slots=1, atlas_config=auth_config, env={"FOUNDATIONS_TOKEN": "node-env-token-secret"})
+auth_settings = auth_config(provider, work)
+node = Node(slots=1, atlas_config=auth_settings, env={"FOUNDATIONS_TOKEN": "node-env-token-secret"})
 dashboard_port = node.dashboard_port  # the harness gives every node its own
 open_node = None
-
-
-def start_with_p(n):
-    n.log = open(n.home + "/node.log", "ab")
-    n.proc = subprocess.Popen([harness.SERVER, "start", "-p", "--foreground"], env=n.env,
-                              stdout=n.log, stderr=subprocess.STDOUT, start_new_session=True)
-    wait_until(n.healthy, 30, "atlas-server -p to serve")
-    n.write_submission_config()
 
 
 try:
@@ -778,7 +711,7 @@ def test_every_node_of_a_cluster_checks_tokens_and_forwarded_requests_are_checke
     admin, alice, bob = token_of("admin"), token_of("alice"), token_of("bob")
     # Turned on by the shared config file this time, not by -p.
     c = Cluster(workers=1, slots=1,
-                atlas_config=auth_config.replace("auth:\n", "auth:\n  enabled: true\n", 1))
+                atlas_config=auth_settings.replace("auth:\n", "auth:\n  enabled: true\n", 1))
     try:
         plain = {n.name: with_token(n, admin) for n in [c.master, *c.workers]}
         c.start()

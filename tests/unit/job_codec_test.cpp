@@ -122,3 +122,18 @@ TEST_CASE("a sweep's concurrency cap is kept with its sweep id and written only 
   CHECK_FALSE(job_from_submission(R"({"job_id":"t3","spec":{},"sweep_id":"s","sweep_limit":0})").ok());
   CHECK_FALSE(job_from_submission(R"({"job_id":"t3","spec":{},"sweep_limit":2})").ok());
 }
+
+TEST_CASE("spec.mem_limit reads as the Docker runner reads it: a small number is GB",
+          "[job_codec]") {
+  auto memory = [](const char* mem_limit) {
+    auto rec = job_from_submission(std::string(R"({"job_id":"m","spec":{"mem_limit":)") + mem_limit
+                                   + "}}");
+    REQUIRE(rec.ok());
+    return rec->memory_bytes;
+  };
+  CHECK(memory("2") == 2ull << 30);          // the original client's `--ram 2`: int(GB)
+  CHECK(memory("\"1.5g\"") == 3ull << 29);   // ours: `--ram 1.5`
+  CHECK(memory("\"512m\"") == 512ull << 20);
+  CHECK(memory("67108864") == 64ull << 20);  // a byte count, as docker-py takes it
+  CHECK_FALSE(job_from_submission(R"({"job_id":"m","spec":{"mem_limit":-1}})").ok());
+}
