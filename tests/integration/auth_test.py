@@ -555,6 +555,24 @@ def test_a_scheduled_job_belongs_to_its_creator():
     assert call("GET", f"/scheduled_jobs/{sid}", admin)[0] == 404
 
 
+def test_a_local_run_is_its_signed_in_users():
+    alice, bob = token_of("alice"), token_of("bob")
+    run_id = "local-" + uuid.uuid4().hex[:8]
+    body = {"job_id": run_id, "spec": {}, "metadata": {"project_name": "p", "username": "mallory"}}
+    assert call("POST", "/api/v1/local_runs", None, body)[0] == 401
+    s, answer = call("POST", "/api/v1/local_runs", alice, body)
+    assert s == 201 and answer["job_id"] == run_id, (s, answer)
+    s, rec = call("GET", f"/api/v1/jobs/{run_id}", alice)
+    assert rec["username"] == "alice" and rec["local_run"], rec  # not the claim
+    # Its end needs its own secret, not a token; others cannot stop it.
+    end = f"/api/v1/local_runs/{run_id}/end"
+    assert call("POST", end, bob, {"state": "completed"})[0] == 401
+    assert call("DELETE", f"/running_jobs/{run_id}", bob)[0] == 403
+    assert call("POST", end, None, {"state": "completed"},
+                headers={"x-atlas-job-secret": answer["secret"]})[0] == 200
+    assert call("GET", f"/api/v1/jobs/{run_id}", alice)[1]["state"] == "completed"
+
+
 def test_only_the_owner_or_an_admin_may_tag_a_job():
     admin, alice, bob = token_of("admin"), token_of("alice"), token_of("bob")
     stop_everything(admin)
@@ -801,6 +819,7 @@ try:
         test_a_job_can_only_use_a_bundle_its_submitter_uploaded,
         test_only_the_owner_or_an_admin_may_tag_a_job,
         test_a_scheduled_job_belongs_to_its_creator,
+        test_a_local_run_is_its_signed_in_users,
         test_an_unauthenticated_large_upload_is_refused_before_its_body_is_spooled,
         test_an_ended_jobs_tracking_secret_is_refused,
         test_an_unreachable_provider_is_503_for_signed_tokens_and_401_for_the_rest,
