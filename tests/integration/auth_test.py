@@ -398,6 +398,24 @@ def test_every_bad_token_is_refused_on_every_port_and_changes_nothing():
     call("DELETE", f"/running_jobs/{victim}", admin)
 
 
+def test_only_an_admin_may_add_or_remove_workers():
+    admin, alice = token_of("admin"), token_of("alice")
+    status, body = call("POST", "/workers", alice)
+    assert status == 403 and "administrator" in body["error"], (status, body)
+    status, body = call("POST", "/workers", admin)
+    assert status == 201, (status, body)
+    key = body
+    assert key in call("GET", "/workers", alice)[1]
+    status, body = call("DELETE", f"/workers/{key}", alice)
+    assert status == 403, (status, body)
+    # A client's identity headers count for nothing.
+    status, body = call("DELETE", f"/workers/{key}", alice, headers={"x-atlas-admin": "1"})
+    assert status == 403, (status, body)
+    assert call("DELETE", f"/workers/{key}", None)[0] == 401
+    assert call("DELETE", f"/workers/{key}", admin)[0] == 204
+    assert key not in call("GET", "/workers", admin)[1]
+
+
 def test_a_client_cannot_claim_an_identity_by_header():
     alice = token_of("alice")
     s, claims = call("GET", "/api/v2beta/auth/verify", alice,
@@ -860,6 +878,7 @@ try:
         test_users_cannot_stop_or_delete_others_jobs_but_an_admin_can,
         test_every_bad_token_is_refused_on_every_port_and_changes_nothing,
         test_a_client_cannot_claim_an_identity_by_header,
+        test_only_an_admin_may_add_or_remove_workers,
         test_an_expired_cli_login_says_to_log_in_again_in_one_line,
         test_logout_revokes_the_refresh_token,
         test_a_new_provider_key_is_accepted_without_restarting_the_node,
