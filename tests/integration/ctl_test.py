@@ -420,6 +420,32 @@ def test_schedules_lists_each_scheduled_job_with_state_and_next_run():
     assert ctl("schedules").stdout == "no scheduled jobs\n"
 
 
+def test_workers_added_and_removed_on_worker_nodes_through_the_master():
+    before = len(cluster.slots_of(A))
+    # Asked on worker A's port: A forwards it to the master, which asks A's node.
+    status, raw = A.request("POST", "/workers")
+    assert status == 201, (status, raw)
+    key = json.loads(raw)
+    assert key.startswith(A.node_id + "/"), key
+    wait_until(lambda: len(cluster.slots_of(A)) == before + 1, 20, "A's new slot")
+    # Named in the body, on the master's port: a slot on B.
+    status, raw = M.request("POST", "/workers", json.dumps({"node": B.node_id}),
+                            {"Content-Type": "application/json"})
+    assert status == 201 and json.loads(raw).startswith(B.node_id + "/"), (status, raw)
+    key_b = json.loads(raw)
+    wait_until(lambda: key_b in cluster.workers_view(), 20, "B's new slot")
+    declared = {n["node_id"]: n["declared_slots"] for n in ctl_json("nodes")["nodes"]}
+    assert declared[A.node_id] == before + 1, declared
+    # Removed by the original's bare index on A's own port, and by key on the master's.
+    status, raw = A.request("DELETE", "/workers/" + key.split("/")[1])
+    assert status == 204, (status, raw)
+    status, raw = M.request("DELETE", f"/workers/{key_b}")
+    assert status == 204, (status, raw)
+    wait_until(lambda: len(cluster.slots_of(A)) == before and key_b not in cluster.workers_view(),
+               20, "the added slots to go")
+    assert M.request("DELETE", f"/workers/{key_b}")[0] == 404
+
+
 def test_a_master_that_went_away_is_one_line():
     stop_job(LONG)
     wait_states([LONG], TERMINAL, 60)
@@ -458,6 +484,7 @@ try:
         test_a_frozen_master_is_one_line_and_exit_1_within_seconds,
         test_a_certificate_that_is_not_an_operators_is_refused_with_one_line,
         test_schedules_lists_each_scheduled_job_with_state_and_next_run,
+        test_workers_added_and_removed_on_worker_nodes_through_the_master,
         test_a_master_that_went_away_is_one_line,
     ])
 finally:
