@@ -436,6 +436,10 @@ def test_workers_added_and_removed_on_worker_nodes_through_the_master():
     wait_until(lambda: key_b in cluster.workers_view(), 20, "B's new slot")
     declared = {n["node_id"]: n["declared_slots"] for n in ctl_json("nodes")["nodes"]}
     assert declared[A.node_id] == before + 1, declared
+
+    def slot_actors(node):
+        return sum(a["name"] == "worker-slot" for a in ctl_json("actors", "--node", node.node_id)["actors"])
+    assert slot_actors(A) == before + 1
     # Removed by the original's bare index on A's own port, and by key on the master's.
     status, raw = A.request("DELETE", "/workers/" + key.split("/")[1])
     assert status == 204, (status, raw)
@@ -444,6 +448,7 @@ def test_workers_added_and_removed_on_worker_nodes_through_the_master():
     wait_until(lambda: len(cluster.slots_of(A)) == before and key_b not in cluster.workers_view(),
                20, "the added slots to go")
     assert M.request("DELETE", f"/workers/{key_b}")[0] == 404
+    assert slot_actors(A) == before and slot_actors(B) == 2  # the nodes stopped them
 
 
 def test_a_master_that_went_away_is_one_line():
