@@ -46,6 +46,7 @@ master_actor::behavior_type master_impl(master_ptr self,
       spdlog::warn("slot gone slot={} node={}", info.key, info.node_id);
       st.free_slots.erase(i->first);
       st.draining.erase(i->first);
+      st.retiring.erase(i->first);
       st.erase_slot(i);
       if (!info.current_job.empty())
         if (auto j = st.jobs.find(info.current_job); j != st.jobs.end())
@@ -98,8 +99,11 @@ master_actor::behavior_type master_impl(master_ptr self,
       spdlog::info("slot registered slot={} node={} gpus={} holding={}", info.key, info.node_id,
                    info.gpus.size(), info.current_job.empty() ? "-" : info.current_job);
       auto held = info.current_job;
-      st.draining.erase(info.key);
+      if (!st.retiring.count(info.key)) // one being removed stays out of work
+        st.draining.erase(info.key);
       auto& entry = st.put_slot(slot_entry{slot, info});
+      if (held.empty() && st.retiring.count(info.key))
+        return retire_if_due(self, info.key);
       if (held.empty()) {
         entry.info.current_job.clear();
         st.free_slots.insert(info.key);
@@ -279,8 +283,10 @@ master_actor::behavior_type master_impl(master_ptr self,
         refuse(self, who, "freeing slot '" + key + "'");
         return;
       }
-      if (free_slot(self->state, key, job_id))
+      if (free_slot(self->state, key, job_id)) {
+        retire_if_due(self, key);
         try_dispatch(self);
+      }
     },
     [=](drain_atom, const std::string& key) {
       if (auto who = sender_of(self); !owns_slot(who, key)) {
@@ -296,8 +302,10 @@ master_actor::behavior_type master_impl(master_ptr self,
         return;
       release_job(self, id);
       dependency_done(self, id);
-      if (!slot_key.empty() && free_slot(self->state, slot_key, id))
+      if (!slot_key.empty() && free_slot(self->state, slot_key, id)) {
+        retire_if_due(self, slot_key);
         try_dispatch(self);
+      }
     },
     [=](requeue_atom, job_record& rec) {
       if (!local_only(self, "requeue"))
@@ -343,6 +351,16 @@ master_actor::behavior_type master_impl(master_ptr self,
       for (auto& [key, s] : self->state.slots)
         out.push_back(s.info);
       return out;
+    },
+    [=](slots_atom, put_atom, const std::string& node_id) -> caf::result<std::string> {
+      if (auto err = operator_or_local("adding a slot"))
+        return err;
+      return add_slot(self, node_id);
+    },
+    [=](slots_atom, delete_atom, const std::string& key) -> caf::result<bool> {
+      if (auto err = operator_or_local("removing a slot"))
+        return err;
+      return remove_slot(self, key);
     },
     [=](get_atom, const std::string& id) -> caf::result<job_record> {
       if (auto err = operator_or_local("reading a job"))

@@ -67,6 +67,7 @@ struct master_state {
   std::set<std::string> local_ending; // local runs whose end is being written
   std::set<std::string> awaiting;                      // recovered jobs whose slot may rejoin
   std::set<std::string> draining;                      // slots that take no more work
+  std::set<std::string> retiring;                      // removed once their job ends (DELETE /workers)
   // Slots that registered before the unfinished jobs were read back from
   // Redis: handled once they are, so that a job a slot still holds is known.
   bool recovered = false;
@@ -196,6 +197,15 @@ std::string cluster_metrics(master_ptr self, std::vector<uint64_t> jobs_by_state
 /// Adds a node event (joined, left, drained, undrained) to the event stream.
 void publish_node_event(master_ptr self, const std::string& node, const std::string& what,
                         const std::string& detail);
+
+/// POST /workers: asks the node to start one more slot; answers its key
+/// (master_slots.cpp).
+caf::result<std::string> add_slot(master_ptr self, const std::string& node_id);
+/// DELETE /workers/<key>: true when the slot went at once, false when it
+/// goes once its running job ended; not_found for an unknown key.
+caf::result<bool> remove_slot(master_ptr self, const std::string& key);
+/// A slot's job ended: a slot being removed goes now.
+void retire_if_due(master_ptr self, const std::string& key);
 
 /// Asks every actor of every node for its stats; answers when all did (or
 /// failed to).

@@ -1,5 +1,6 @@
 #include "actors/node.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <string_view>
 #include <chrono>
@@ -45,6 +46,7 @@ struct node_state {
   int connect_attempts = 0;
   double started = 0;
   bool pinging = false; // a heartbeat timer is running
+  int32_t next_index = 0; // of a slot added at run time (POST /workers); never reused
 };
 
 using node_ptr = counted_pointer<node_actor, node_state>;
@@ -112,6 +114,13 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
   self->state.lookup = std::move(lookup);
   self->state.secret = std::move(secret);
   self->state.started = now_seconds();
+  self->state.next_index = self->state.ctx.config->num_workers; // bring-up made 0..n-1
+  // Slots added at run time are the node's alone to stop: they go with it.
+  self->set_exit_handler([=](caf::exit_msg& em) {
+    for (auto& slot : self->state.slots)
+      self->send_exit(slot, em.reason);
+    self->quit(em.reason);
+  });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     if (st.master && dm.source == st.master.address()) {
@@ -322,6 +331,36 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
         return;
       self->state.busy.erase(key);
       check_drained(self);
+    },
+    // POST /workers, through the master: one more slot, registered with the
+    // master as the others (it does so itself when the master is known).
+    [=](slots_atom, put_atom) -> caf::result<std::string> {
+      if (auto who = sender_of(self); !who.local_or("master"))
+        return refuse(self, who, "adding a slot");
+      auto& st = self->state;
+      if (st.draining)
+        return make_error(ec::conflict, "node '" + st.ctx.config->node_id + "' is shutting down");
+      auto index = st.next_index++;
+      // Registers itself with this node (the slot list) and with the master.
+      spawn_worker_slot(self->system(), st.ctx, index, {}, st.master, self);
+      auto key = st.ctx.config->node_id + "/" + std::to_string(index);
+      spdlog::info("slot added node={} slot={}", st.ctx.config->node_id, key);
+      return key;
+    },
+    // DELETE /workers/<key>: the master removes an idle slot (a busy one
+    // once its job ended): its registry entry went first, then the actor.
+    [=](slots_atom, delete_atom, worker_slot_actor& slot) {
+      if (auto who = sender_of(self); !who.local_or("master")) {
+        refuse(self, who, "removing a slot");
+        return;
+      }
+      auto& slots = self->state.slots;
+      auto it = std::find(slots.begin(), slots.end(), slot);
+      if (it == slots.end())
+        return;
+      slots.erase(it);
+      self->send_exit(slot, caf::exit_reason::user_shutdown);
+      spdlog::info("slot removed node={} slots={}", self->state.ctx.config->node_id, slots.size());
     },
   };
 }

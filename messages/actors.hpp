@@ -215,7 +215,12 @@ using master_actor = caf::typed_actor<
   // The master's gauges for /metrics, in the Prometheus text format: jobs
   // by state, queue depth and age per priority, slots, GPUs and heartbeat
   // age per node.
-  caf::replies_to<metrics_atom>::with<std::string>>;
+  caf::replies_to<metrics_atom>::with<std::string>,
+  // POST /workers: a new slot on a node (by id); answers its key.
+  caf::replies_to<slots_atom, put_atom, std::string>::with<std::string>,
+  // DELETE /workers/<key>: removes a slot; true when gone at once, false
+  // when it goes once its running job ends. not_found for an unknown key.
+  caf::replies_to<slots_atom, delete_atom, std::string>::with<bool>>;
 
 /// Turns an HTTP request into an answer: reads through the lookup actor,
 /// acts through the master, keeps the dashboard's data through the tracking
@@ -286,6 +291,10 @@ using node_actor = caf::typed_actor<
   // Worker nodes: connecting failed; retry with backoff.
   caf::reacts_to<connect_atom, std::string>,
   // From a slot: it is idle (used while draining).
-  caf::reacts_to<idle_atom, std::string>>;
+  caf::reacts_to<idle_atom, std::string>,
+  // From the master: start one more slot; answers its key.
+  caf::replies_to<slots_atom, put_atom>::with<std::string>,
+  // From the master: stop and forget this (idle) slot.
+  caf::reacts_to<slots_atom, delete_atom, worker_slot_actor>>;
 
 } // namespace atlas

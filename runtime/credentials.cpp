@@ -11,6 +11,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "adapters/jwt.hpp"
+
 namespace atlas {
 
 std::string credentials_file(const std::string& home) {
@@ -30,6 +32,15 @@ std::optional<credentials> load_credentials(const std::string& home) {
     c.refresh_token = text("refresh_token");
     if (doc["expires_at"] && doc["expires_at"].IsScalar())
       c.expires_at = doc["expires_at"].as<int64_t>(0);
+    // The original CLI's layout, `default: {token: <access token>}` (what
+    // foundations_authentication's user_token() reads): no URL, user or
+    // refresh token; the expiry is the token's own.
+    const YAML::Node& original = doc["default"];
+    if (c.access_token.empty() && original && original.IsMap() && original["token"]
+        && original["token"].IsScalar()) {
+      c.access_token = original["token"].Scalar();
+      c.expires_at = jwt::unverified_expiry(c.access_token).value_or(0);
+    }
     if (c.access_token.empty())
       return std::nullopt;
     return c;
@@ -43,7 +54,10 @@ status save_credentials(const std::string& home, const credentials& c) {
   e << YAML::BeginMap << YAML::Key << "scheduler_url" << YAML::Value << c.scheduler_url
     << YAML::Key << "username" << YAML::Value << c.username << YAML::Key << "access_token"
     << YAML::Value << c.access_token << YAML::Key << "refresh_token" << YAML::Value
-    << c.refresh_token << YAML::Key << "expires_at" << YAML::Value << c.expires_at << YAML::EndMap;
+    << c.refresh_token << YAML::Key << "expires_at" << YAML::Value << c.expires_at
+    // Also the original's layout, so its SDK and CLI find the same login.
+    << YAML::Key << "default" << YAML::Value << YAML::BeginMap << YAML::Key << "token"
+    << YAML::Value << c.access_token << YAML::EndMap << YAML::EndMap;
   std::string text = "# written by `foundations login`; keep it private (mode 0600)\n"
                      + std::string(e.c_str()) + "\n";
   std::error_code ec;

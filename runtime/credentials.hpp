@@ -1,7 +1,10 @@
 #pragma once
 
 // The CLI's stored login: $FOUNDATIONS_HOME/credentials.yaml (mode 0600),
-// written by `foundations login`, read by every command.
+// written by `foundations login`, read by every command. The file also
+// carries the original CLI's layout, `default: {token: <access token>}`,
+// and a file in that layout alone (written by the original `foundations
+// login`) is read too.
 // FOUNDATIONS_TOKEN in the environment overrides it.
 
 #include <cstdint>
@@ -24,7 +27,9 @@ struct credentials {
 /// <home>/credentials.yaml
 std::string credentials_file(const std::string& home);
 
-/// Reads the stored login; nullopt when there is none or it is unreadable.
+/// Reads the stored login (ours, or the original's `default.token` with
+/// only the access token and its expiry); nullopt when there is none or it
+/// is unreadable.
 std::optional<credentials> load_credentials(const std::string& home);
 
 /// Writes the login (created with mode 0600, replaced atomically).

@@ -177,6 +177,12 @@ void check_owner_then_route(gateway_ptr self, answer rp, http_request req) {
   }
   if (admin)
     return route_checked(self, rp, req);
+  if (is(0, "workers") && (m == "POST" || m == "DELETE")) {
+    spdlog::warn("auth: refused user={} route=\"{} {}\" (admins only) node={}", user, m,
+                 req.path, st.cfg->node_id);
+    return give(rp, error_answer(403, "only an administrator (role '" + st.cfg->auth_admin_role
+                                        + "') may add or remove workers"));
+  }
 
   bool by_id = n == 2 && m == "DELETE"
                && (is(0, "running_jobs") || is(0, "completed_jobs") || is(0, "failed_jobs"));

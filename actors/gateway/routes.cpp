@@ -12,6 +12,7 @@
 #include "adapters/json.hpp"
 #include "library/http_answers.hpp"
 #include "library/job_codec.hpp"
+#include "library/worker_requests.hpp"
 
 namespace atlas::gateway {
 
@@ -47,6 +48,51 @@ void container_id(gateway_ptr self, answer rp, const std::string& id) {
                                           "(runner: " + runner + ")"));
     rp.deliver(json_answer(200, json::quote("atlas-" + id + "-slot" + rec.slot.substr(slash + 1))));
   });
+}
+
+/// The node a request came from: the worker that forwarded it to the
+/// master's gateway (set from its certificate), else this one.
+std::string answering_node(gateway_ptr self, const http_request& req) {
+  auto fwd = req.headers.find(forwarded_header);
+  return fwd != req.headers.end() && !fwd->second.empty() ? fwd->second
+                                                          : self->state.cfg->node_id;
+}
+
+/// POST /workers adds a slot (201, its key as a JSON string, as the
+/// original's worker id); DELETE /workers/<key> removes one: 204 when it
+/// went at once, 202 when it goes once its running job ended.
+void change_workers(gateway_ptr self, answer rp, const http_request& req,
+                    const std::vector<std::string>& parts) {
+  auto fail = [rp](caf::error& err) mutable { rp.deliver(from_error(err)); };
+  auto here = answering_node(self, req);
+  if (req.method == "POST" && parts.size() == 1) {
+    std::string error;
+    auto node = worker_node_of(req.body, here, error);
+    if (!node)
+      return give(rp, error_answer(400, error));
+    self->request(self->state.master, std::chrono::seconds(30), slots_atom::value,
+                  put_atom::value, *node)
+      .then([=](std::string& key) mutable { rp.deliver(json_answer(201, json::quote(key))); },
+            fail);
+    return;
+  }
+  if (req.method != "DELETE" || parts.size() == 1)
+    return give(rp, error_answer(405, "use POST /workers or DELETE /workers/<node>/<index>"));
+  auto key = worker_key_of(parts, here);
+  if (!key)
+    return give(rp, error_answer(404, "Bad worker id " + req.path.substr(9)));
+  self->request(self->state.master, std::chrono::seconds(30), slots_atom::value,
+                delete_atom::value, *key)
+    .then(
+      [=](bool gone) mutable {
+        if (gone)
+          return give(rp, no_content());
+        json::writer w;
+        w.begin_object().kv("worker", *key).kv("status", "draining")
+          .kv("detail", "removed once its running job ends").end_object();
+        rp.deliver(json_answer(202, w.take()));
+      },
+      fail);
 }
 
 } // namespace
@@ -190,6 +236,8 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
             }, fail);
     return;
   }
+  if (is(0, "workers") && n >= 1 && n <= 3 && (m == "POST" || m == "DELETE"))
+    return change_workers(self, rp, req, parts);
   if (is(0, "api") && is(1, "v1")) {
     if (is(2, "local_runs") && n == 3 && m == "POST")
       return start_local_run(self, rp, req);

@@ -4,6 +4,8 @@
 #include "runtime/cli/commands.hpp"
 
 #include "runtime/cli/format.hpp"
+#include "runtime/cli/sweep_plan.hpp"
+#include "library/job_codec.hpp"
 
 #include <algorithm>
 #include <ctime>
@@ -46,7 +48,48 @@ int delete_route(context& ctx, const args& a, const char* listing, const char* d
 
 } // namespace
 
+namespace {
+
+/// `stop <env> --sweep S`: stops (or cancels, when queued) every trial of
+/// sweep S that has not ended; one that ends meanwhile is not counted.
+int stop_sweep(context& ctx, const args& a) {
+  auto sweep = a.flag("sweep");
+  if (a.positional.size() != 1)
+    return ctx.err << "error: stop --sweep takes <env> and no job id\n", 2;
+  if (!valid_job_id(sweep))
+    return ctx.err << "error: '" << sweep << "' is not a sweep id (expected letters, digits, '-' or '_')\n", 2;
+  auto sc = scheduler_for(ctx, a.positional.at(0));
+  if (!sc)
+    return 1;
+  auto r = http_client::get(sc->scheduler_url + "/api/v1/jobs", options(ctx));
+  if (!r.ok())
+    return fail(ctx, r);
+  std::string error;
+  auto ids = active_trials(r.body, sweep, error);
+  if (!ids)
+    return ctx.err << "error: " << error << "\n", 1;
+  size_t stopped = 0, failed = 0;
+  for (const auto& id : *ids) {
+    auto d = http_client::del(sc->scheduler_url + "/running_jobs/" + id, options(ctx));
+    if (d.ok())
+      ++stopped;
+    else if (d.status != 404 && d.status != 409) { // 404/409: it ended meanwhile
+      ++failed;
+      fail(ctx, d, id);
+    }
+  }
+  ctx.out << "Stopped " << stopped << " job" << (stopped == 1 ? "" : "s") << " of sweep '"
+          << sweep << "'" << std::endl;
+  return failed == 0 ? 0 : 1;
+}
+
+} // namespace
+
 int stop(context& ctx, const args& a) {
+  if (a.has("sweep"))
+    return stop_sweep(ctx, a);
+  if (a.positional.size() != 2)
+    return ctx.err << "error: stop needs <env> and a job id (or --sweep <sweep id>)\n", 2;
   return delete_route(ctx, a, "running_jobs", "Stopped");
 }
 

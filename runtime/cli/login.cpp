@@ -106,6 +106,11 @@ int logout(context& ctx, const args&) {
     ctx.out << "Not logged in." << std::endl;
     return 0;
   }
+  if (c->scheduler_url.empty()) { // the original client's login: nothing to revoke here
+    forget_credentials(ctx.home);
+    ctx.out << "Logged out (removed " << credentials_file(ctx.home) << ")" << std::endl;
+    return 0;
+  }
   json::writer w;
   w.begin_object().kv("refresh_token", c->refresh_token).end_object();
   http_options o = options(ctx);

@@ -103,7 +103,10 @@ const std::vector<command_spec>& commands() {
      "Download the jobs' TensorBoard files into D/<id>/ (default D: ./tensorboard) and run\n"
      "`tensorboard --logdir D` when TensorBoard is installed, else print that command.",
      {{"save-dir", "D", "where to put them (default: ./tensorboard)"}}, 2, 257, tensorboard},
-    {"stop", "stop <env> <id>", "Stop a running job.", {}, 2, 2, stop},
+    {"stop", "stop <env> <id> | stop <env> --sweep <sweep_id>",
+     "Stop a running job (or cancel a queued one). With --sweep, every queued and running\n"
+     "trial of the sweep (its id as `foundations submit --sweep` printed it).",
+     {{"sweep", "SWEEP_ID", "stop every trial of this sweep that has not ended"}}, 1, 2, stop},
     {"clear-queue", "clear-queue <env>", "Remove every queued job.", {}, 1, 1, clear_queue},
     {"delete job", "delete job <env> <id>", "Delete a finished job and its data.", {}, 2, 2, delete_job},
     {"list", "list <env>", "List the cluster's jobs, newest first.", {}, 1, 1, list},

@@ -310,4 +310,27 @@ std::vector<std::string> expand_sweep(const sweep_spec& spec) {
   return out;
 }
 
+std::optional<std::vector<std::string>> active_trials(const std::string& jobs_json,
+                                                      const std::string& sweep_id,
+                                                      std::string& error) {
+  auto v = json::parse(jobs_json, error);
+  if (!v)
+    return std::nullopt;
+  const json::value* jobs = v->find("jobs");
+  if (jobs == nullptr || !jobs->is_array()) {
+    error = "the scheduler's job list has no \"jobs\" array";
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  for (const auto& j : jobs->array) {
+    if (!j.is_object() || j.get_string("sweep_id").value_or("") != sweep_id)
+      continue;
+    auto status = j.get_string("status").value_or("");
+    auto id = j.get_string("job_id");
+    if (id && (status == "queued" || status == "pending" || status == "running"))
+      out.push_back(*id);
+  }
+  return out;
+}
+
 } // namespace atlas::cli

@@ -69,4 +69,11 @@ int64_t sweep_size(const sweep_spec& spec);
 /// Random sampling is deterministic for a given seed.
 std::vector<std::string> expand_sweep(const sweep_spec& spec);
 
+/// `foundations stop --sweep`: the ids of the sweep's trials that are still
+/// queued, pending or running, in the order of `jobs_json` (the body of
+/// GET /api/v1/jobs). nullopt with `error` set when it is not that body.
+std::optional<std::vector<std::string>> active_trials(const std::string& jobs_json,
+                                                      const std::string& sweep_id,
+                                                      std::string& error);
+
 } // namespace atlas::cli

@@ -20,6 +20,9 @@
 #include "library/config.hpp"
 #include "runtime/ctl/connect.hpp"
 #include "runtime/ctl/render.hpp"
+#include "runtime/ctl/render_schedules.hpp"
+#include "adapters/redis_client.hpp"
+#include "messages/redis_keys.hpp"
 #include "runtime/ctl/usage_events.hpp"
 #include "library/events.hpp"
 #include "library/job_codec.hpp"
@@ -45,6 +48,7 @@ const char* usage_text =
   "  queue                        the queue in dispatch order, each job's reason to wait\n"
   "  actors [--node N]            every actor: mailbox, messages handled, last message\n"
   "  drain NODE / undrain NODE    stop / resume dispatching new jobs to a node\n"
+  "  schedules                    the scheduled jobs: cron, state, next run, runs fired\n"
   "  watch [--count N] [--interval S]\n"
   "                               nodes, slots and queue, refreshed every second and\n"
   "                               as soon as an event arrives\n"
@@ -153,7 +157,7 @@ options parse(int argc, char** argv) {
   }
   static const std::vector<std::string> commands = {"nodes", "slots", "jobs", "job", "queue",
                                                     "actors", "drain", "undrain", "watch",
-                                                    "usage", "events"};
+                                                    "usage", "events", "schedules"};
   if (o.command.empty()) {
     std::fputs(usage_text, stderr);
     finish(2);
@@ -235,6 +239,31 @@ int watch(session& s, const options& o, ctl::render_options r, bool tty) {
   return 0; // finish() shows the cursor again
 }
 
+/// The scheduled jobs, read where the scheduler keeps them (the Redis hash
+/// atlas:schedules): they are listed while no master is active, too.
+int schedules(session& s, const options& o, ctl::render_options r) {
+  redis_client redis(s.redis, std::chrono::seconds(2));
+  auto reply = redis.command({"HGETALL", keys::schedules});
+  if (!reply || reply->is_error())
+    fail("cannot read the scheduled jobs from Redis at " + s.redis.describe()
+         + (reply ? ": " + reply->str : ""));
+  std::vector<scheduled_job> list;
+  uint64_t unreadable = 0;
+  for (size_t i = 0; i + 1 < reply->elements.size(); i += 2) {
+    auto job = scheduled_job_from_json(reply->elements[i + 1].str);
+    if (job)
+      list.push_back(std::move(job.value()));
+    else
+      ++unreadable, std::fprintf(stderr, "atlas-ctl: scheduled job %s is unreadable: %s\n",
+                                 reply->elements[i].str.c_str(), job.error().c_str());
+  }
+  r.now = now_seconds();
+  print(o.json ? ctl::schedules_json(std::move(list), r, unreadable)
+               : ctl::schedules_text(std::move(list), r),
+        o.json);
+  return unreadable == 0 ? 0 : 1;
+}
+
 int run(session& s, const options& o, bool tty) {
   ctl::render_options r;
   r.color = tty && o.color && std::getenv("NO_COLOR") == nullptr && !o.json;
@@ -270,6 +299,8 @@ int run(session& s, const options& o, bool tty) {
     print(o.json ? ctl::slots_json(nodes, node) : ctl::slots_text(nodes, node, r), o.json);
     return 0;
   }
+  if (cmd == "schedules")
+    return schedules(s, o, r);
   if (cmd == "jobs") {
     auto jobs = ask<std::vector<job_record>>(s, "the job list", jobs_atom::value);
     jobs = ctl::filter_jobs(std::move(jobs), o.state, o.user);

@@ -215,6 +215,31 @@ def test_login_submit_logs_and_stop_of_ones_own_job_through_the_cli():
     assert r.returncode == 1 and "login refused" in r.stderr, (r.returncode, r.stderr)
 
 
+def test_the_original_clis_credentials_file_is_read_and_ours_carries_its_layout():
+    # As the original `foundations login` left it: yaml.dump({"default": {"token": ...}}).
+    home = cli_home("original-cli")
+    with open(os.path.join(home, "credentials.yaml"), "w") as f:
+        f.write(f"default:\n  token: {token_of('alice')}\n")
+    job_id = submitted_id(cli("original-cli", "submit", "--stream-job-logs", "False", "local",
+                              project("orig", "print('hi')\n"), check=0))
+    admin = token_of("admin")
+    assert owner_of(record(job_id, admin)) == "alice"
+    wait_state(job_id, ("completed", "failed"), admin)
+    assert "alice" in cli("original-cli", "list", "local", check=0).stdout
+    # Logging out of such a login removes the file (no refresh token to revoke).
+    cli("original-cli", "logout", check=0)
+    assert not os.path.exists(os.path.join(home, "credentials.yaml"))
+    assert cli("original-cli", "list", "local").returncode == 1  # no token: 401
+    # Ours also carries the original's layout, with the same token, which the
+    # original's user_token() reads as credential_dict["default"]["token"].
+    login("bob")
+    text = open(os.path.join(cli_home("bob"), "credentials.yaml")).read()
+    ours = re.search(r"^access_token: (\S+)$", text, re.M).group(1)
+    original = re.search(r"^default:\n  token: (\S+)$", text, re.M).group(1)
+    assert ours == original, text
+    assert call("GET", "/api/v1/jobs", original)[0] == 200
+
+
 def test_a_token_in_the_submission_never_reaches_the_job():
     alice = token_of("alice")
     job_id = "auth-env-" + uuid.uuid4().hex[:8]
@@ -329,6 +354,24 @@ def test_every_bad_token_is_refused_on_every_port_and_changes_nothing():
     assert call("GET", f"/jobs/{victim}", admin)[1]["status"] == "running"
     print(f"{refused} bad requests refused with 401 on {len(ports)} ports", flush=True)
     call("DELETE", f"/running_jobs/{victim}", admin)
+
+
+def test_only_an_admin_may_add_or_remove_workers():
+    admin, alice = token_of("admin"), token_of("alice")
+    status, body = call("POST", "/workers", alice)
+    assert status == 403 and "administrator" in body["error"], (status, body)
+    status, body = call("POST", "/workers", admin)
+    assert status == 201, (status, body)
+    key = body
+    assert key in call("GET", "/workers", alice)[1]
+    status, body = call("DELETE", f"/workers/{key}", alice)
+    assert status == 403, (status, body)
+    # A client's identity headers count for nothing.
+    status, body = call("DELETE", f"/workers/{key}", alice, headers={"x-atlas-admin": "1"})
+    assert status == 403, (status, body)
+    assert call("DELETE", f"/workers/{key}", None)[0] == 401
+    assert call("DELETE", f"/workers/{key}", admin)[0] == 204
+    assert key not in call("GET", "/workers", admin)[1]
 
 
 def test_a_client_cannot_claim_an_identity_by_header():
@@ -808,9 +851,11 @@ try:
         test_health_says_auth_is_on_and_needs_no_token,
         test_login_submit_logs_and_stop_of_ones_own_job_through_the_cli,
         test_a_token_in_the_submission_never_reaches_the_job,
+        test_the_original_clis_credentials_file_is_read_and_ours_carries_its_layout,
         test_users_cannot_stop_or_delete_others_jobs_but_an_admin_can,
         test_every_bad_token_is_refused_on_every_port_and_changes_nothing,
         test_a_client_cannot_claim_an_identity_by_header,
+        test_only_an_admin_may_add_or_remove_workers,
         test_an_expired_cli_login_says_to_log_in_again_in_one_line,
         test_logout_revokes_the_refresh_token,
         test_a_new_provider_key_is_accepted_without_restarting_the_node,

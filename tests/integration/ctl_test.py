@@ -385,6 +385,72 @@ def test_a_certificate_that_is_not_an_operators_is_refused_with_one_line():
     assert "operator ops-laptop connected" in M.node_log()
 
 
+def test_schedules_lists_each_scheduled_job_with_state_and_next_run():
+    assert ctl("schedules").stdout == "no scheduled jobs\n"
+    for sid, schedule in (("ctl-nightly", "0 3 * * *"), ("ctl-held", {})):
+        assert cluster.upload(sid, {"main.py": "print('hi')\n"})[0] == 200
+        body = {"job_id": sid, "spec": {"command": ["main.py"]},
+                "metadata": {"project_name": "ctl-sched", "username": "alice"},
+                "schedule": schedule}
+        status, raw = M.request("POST", "/scheduled_jobs", json.dumps(body),
+                                {"Content-Type": "application/json"})
+        assert status == 201, (sid, status, raw)
+    out = ctl("schedules").stdout
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["ID", "PROJECT", "OWNER"], out
+    held = next(line for line in lines if line.startswith("ctl-held"))
+    nightly = next(line for line in lines if line.startswith("ctl-nightly"))
+    assert lines.index(held) < lines.index(nightly), out  # by id
+    assert "0 3 * * *" in nightly and "active" in nightly and "ctl-sched" in nightly, nightly
+    assert "paused" in held or "no schedule" in held, held
+    got = {s["id"]: s for s in ctl_json("schedules")["schedules"]}
+    assert set(got) == {"ctl-nightly", "ctl-held"}, got
+    n = got["ctl-nightly"]
+    assert n["cron"] == "0 3 * * *" and n["status"] == "active" and n["runs"] == 0, n
+    # The next 03:00 UTC, within a day.
+    assert 0 < n["next_run"] - time.time() <= 86400 and time.gmtime(n["next_run"]).tm_hour == 3, n
+    assert got["ctl-held"]["next_run"] is None, got["ctl-held"]
+    # Pausing shows at once.
+    status, _ = M.request("PUT", "/scheduled_jobs/ctl-nightly", json.dumps({"status": "paused"}),
+                          {"Content-Type": "application/json"})
+    assert status in (200, 204), status
+    assert {s["id"]: s["status"] for s in ctl_json("schedules")["schedules"]}["ctl-nightly"] == "paused"
+    for sid in ("ctl-nightly", "ctl-held"):
+        assert M.request("DELETE", f"/scheduled_jobs/{sid}")[0] in (200, 204)
+    assert ctl("schedules").stdout == "no scheduled jobs\n"
+
+
+def test_workers_added_and_removed_on_worker_nodes_through_the_master():
+    before = len(cluster.slots_of(A))
+    # Asked on worker A's port: A forwards it to the master, which asks A's node.
+    status, raw = A.request("POST", "/workers")
+    assert status == 201, (status, raw)
+    key = json.loads(raw)
+    assert key.startswith(A.node_id + "/"), key
+    wait_until(lambda: len(cluster.slots_of(A)) == before + 1, 20, "A's new slot")
+    # Named in the body, on the master's port: a slot on B.
+    status, raw = M.request("POST", "/workers", json.dumps({"node": B.node_id}),
+                            {"Content-Type": "application/json"})
+    assert status == 201 and json.loads(raw).startswith(B.node_id + "/"), (status, raw)
+    key_b = json.loads(raw)
+    wait_until(lambda: key_b in cluster.workers_view(), 20, "B's new slot")
+    declared = {n["node_id"]: n["declared_slots"] for n in ctl_json("nodes")["nodes"]}
+    assert declared[A.node_id] == before + 1, declared
+
+    def slot_actors(node):
+        return sum(a["name"] == "worker-slot" for a in ctl_json("actors", "--node", node.node_id)["actors"])
+    assert slot_actors(A) == before + 1
+    # Removed by the original's bare index on A's own port, and by key on the master's.
+    status, raw = A.request("DELETE", "/workers/" + key.split("/")[1])
+    assert status == 204, (status, raw)
+    status, raw = M.request("DELETE", f"/workers/{key_b}")
+    assert status == 204, (status, raw)
+    wait_until(lambda: len(cluster.slots_of(A)) == before and key_b not in cluster.workers_view(),
+               20, "the added slots to go")
+    assert M.request("DELETE", f"/workers/{key_b}")[0] == 404
+    assert slot_actors(A) == before and slot_actors(B) == 2  # the nodes stopped them
+
+
 def test_a_master_that_went_away_is_one_line():
     stop_job(LONG)
     wait_states([LONG], TERMINAL, 60)
@@ -422,6 +488,8 @@ try:
         test_a_hung_master_is_one_line_and_exit_1_within_seconds,
         test_a_frozen_master_is_one_line_and_exit_1_within_seconds,
         test_a_certificate_that_is_not_an_operators_is_refused_with_one_line,
+        test_schedules_lists_each_scheduled_job_with_state_and_next_run,
+        test_workers_added_and_removed_on_worker_nodes_through_the_master,
         test_a_master_that_went_away_is_one_line,
     ])
 finally:

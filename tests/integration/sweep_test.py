@@ -164,6 +164,40 @@ def test_a_100_trial_grid_never_runs_more_than_4_at_once():
           f"one stored bundle with {links} links")
 
 
+SLOW_JOB = "import time\nimport foundations\nfoundations.load_parameters()\ntime.sleep(60)\n"
+
+
+def test_stop_sweep_stops_every_queued_and_running_trial():
+    slow_dir = make_project(os.path.join(work, "stoppy"), SLOW_JOB, name="stoppy")
+    grid = write("slow.yaml", "parameters:\n  x: [1, 2, 3, 4, 5, 6]\nmax_concurrent: 2\n")
+    r = node.cli("submit", "--sweep", grid, "local", slow_dir, check=0, timeout=120)
+    sweep_id = re.search(r"Sweep '([A-Za-z0-9_-]+)'", r.stdout).group(1)
+    ids = re.findall(r"trial \d+: job '([A-Za-z0-9_-]+)'", r.stdout)
+    assert len(ids) == 6, r.stdout
+    # A job outside the sweep is left alone.
+    other = f"not-in-sweep-{time.time_ns()}"
+    assert node.upload(other, {"main.py": "import time\ntime.sleep(60)\n"})[0] == 200
+    status, body = node.json("POST", "/queued_jobs", {
+        "job_id": other, "spec": {"command": ["main.py"]},
+        "metadata": {"project_name": "stoppy", "username": "tester"}})
+    assert status == 201, (status, body)
+    wait_until(lambda: sum(record(i)["status"] == "running" for i in ids) == 2, 60,
+               "two trials to run")
+    r = node.cli("stop", "local", "--sweep", sweep_id, check=0, timeout=60)
+    assert f"Stopped 6 jobs of sweep '{sweep_id}'" in r.stdout, r.stdout
+    recs = wait_until(lambda: (lambda rs: rs if all(x["status"] in TERMINAL for x in rs)
+                               else None)([record(i) for i in ids]), 30, "the trials to end")
+    assert all(x["status"] != "completed" for x in recs), [x["status"] for x in recs]
+    assert record(other)["status"] in ("queued", "pending", "running"), record(other)
+    # Again: nothing is left to stop.
+    r = node.cli("stop", "local", "--sweep", sweep_id, check=0, timeout=60)
+    assert f"Stopped 0 jobs of sweep '{sweep_id}'" in r.stdout, r.stdout
+    node.cli("stop", "local", other, check=0)
+    # Misuse is a usage error.
+    assert node.cli("stop", "local", "some-job", "--sweep", sweep_id).returncode == 2
+    assert node.cli("stop", "local").returncode == 2
+
+
 def test_the_sweep_view_in_chromium():
     if not os.path.exists("/usr/bin/chromium"):
         raise AssertionError("chromium is not installed (scripts/install-deps.sh installs it)")
@@ -188,7 +222,8 @@ def test_the_sweep_view_in_chromium():
 if __name__ == "__main__":
     tests = [test_bad_sweep_files_are_refused_before_anything_is_sent,
              test_dry_run_prints_the_trials_and_a_seed_gives_the_same_ones,
-             test_a_100_trial_grid_never_runs_more_than_4_at_once]
+             test_a_100_trial_grid_never_runs_more_than_4_at_once,
+             test_stop_sweep_stops_every_queued_and_running_trial]
     if "--browser" in sys.argv:
         tests.append(test_the_sweep_view_in_chromium)
     node.start()

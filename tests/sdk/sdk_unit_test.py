@@ -290,6 +290,10 @@ class ConfigTest(unittest.TestCase):
                 f.write("# written by `foundations login`\nscheduler_url: http://x\n"
                         "access_token: abc.def\nexpires_at: 5\n")
             self.assertEqual(_config.token(), "abc.def")
+            # The original CLI's layout: yaml.dump({"default": {"token": ...}}).
+            with open(home + "/credentials.yaml", "w") as f:
+                f.write("default:\n  token: orig.tok.en\n")
+            self.assertEqual(_config.token(), "orig.tok.en")
             os.environ["FOUNDATIONS_TOKEN"] = "t"
             self.assertEqual(_config.token(), "t")
             with self.assertRaises(ValueError):

@@ -8,7 +8,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include <yaml-cpp/yaml.h>
+
 #include "adapters/json.hpp"
+#include "adapters/jwt.hpp"
 #include "adapters/oidc.hpp"
 #include "library/auth_rules.hpp"
 #include "runtime/credentials.hpp"
@@ -129,6 +132,38 @@ TEST_CASE("the stored login is private and FOUNDATIONS_TOKEN overrides it", "[au
   CHECK(bearer_for_cli({{"FOUNDATIONS_TOKEN", "x.y.z"}}, home) == "x.y.z");
   forget_credentials(home);
   CHECK(bearer_for_cli({}, home) == "None");
+  std::filesystem::remove_all(home);
+}
+
+TEST_CASE("the original CLI's credentials.yaml layout is read and written too", "[auth]") {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "atlas-creds-XXXXXX").string();
+  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+  std::string home = tmpl;
+  // As the original `foundations login` wrote it (yaml.dump of
+  // {"default": {"token": ...}}): a JWT whose payload is {"exp": 1900000000}.
+  std::string token = "eyJhbGciOiJSUzI1NiJ9." + jwt::base64url_encode("{\"exp\":1900000000}") + ".c2ln";
+  {
+    std::ofstream f(credentials_file(home));
+    f << "default:\n  token: " << token << "\n";
+  }
+  auto c = load_credentials(home);
+  REQUIRE(c);
+  CHECK(c->access_token == token);
+  CHECK(c->expires_at == 1900000000);
+  CHECK(c->scheduler_url.empty());
+  CHECK(c->refresh_token.empty());
+  CHECK(bearer_for_cli({}, home) == token);
+  {
+    std::ofstream f(credentials_file(home));
+    f << "default:\n  other: 1\n";
+  }
+  CHECK_FALSE(load_credentials(home));
+  // Ours carries the original's key as well, with the same token; ours wins.
+  REQUIRE(save_credentials(home, credentials{"http://h:5558", "alice", "a.b.c", "r1", 1234}));
+  auto doc = YAML::LoadFile(credentials_file(home));
+  CHECK(doc["default"]["token"].as<std::string>() == "a.b.c");
+  CHECK(doc["access_token"].as<std::string>() == "a.b.c");
+  CHECK(load_credentials(home)->refresh_token == "r1");
   std::filesystem::remove_all(home);
 }
 

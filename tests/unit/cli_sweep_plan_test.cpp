@@ -96,3 +96,20 @@ TEST_CASE("a grid past ten thousand trials is refused", "[sweep_plan]") {
                    "d: [1,2,3,4,5,6,7,8,9,10]}\n");
   CHECK(sweep_size(ok) == 10000);
 }
+
+TEST_CASE("stop --sweep picks the sweep's trials that have not ended", "[sweep_plan]") {
+  std::string error;
+  auto ids = active_trials(R"({"jobs": [
+      {"job_id": "a", "sweep_id": "sweep-1", "status": "queued"},
+      {"job_id": "b", "sweep_id": "sweep-1", "status": "running"},
+      {"job_id": "c", "sweep_id": "sweep-1", "status": "pending"},
+      {"job_id": "d", "sweep_id": "sweep-1", "status": "completed"},
+      {"job_id": "e", "sweep_id": "sweep-2", "status": "running"},
+      {"job_id": "f", "status": "running"}, 7]})", "sweep-1", error);
+  REQUIRE(ids);
+  CHECK(*ids == std::vector<std::string>{"a", "b", "c"});
+  CHECK(active_trials(R"({"jobs": []})", "sweep-1", error)->empty());
+  CHECK_FALSE(active_trials(R"({"nope": 1})", "sweep-1", error));
+  CHECK(error.find("jobs") != std::string::npos);
+  CHECK_FALSE(active_trials("not json", "sweep-1", error));
+}

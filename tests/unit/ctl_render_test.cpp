@@ -2,6 +2,7 @@
 
 #include "adapters/json.hpp"
 #include "runtime/ctl/render.hpp"
+#include "runtime/ctl/render_schedules.hpp"
 
 #include <sstream>
 
@@ -308,4 +309,31 @@ TEST_CASE("a watch frame holds nodes, slots and queue", "[ctl_render]") {
   CHECK(v.find("nodes")->array.size() == 3);
   CHECK(v.find("slots")->array.size() == 4);
   CHECK(v.find("queue")->array.size() == 1);
+}
+
+TEST_CASE("atlas-ctl schedules lists each scheduled job with its next run", "[ctl]") {
+  scheduled_job a;
+  a.id = "nightly";
+  a.project_name = "proj";
+  a.owner = "alice";
+  a.cron = "0 3 * * *";
+  a.runs = 2;
+  a.last_job = "nightly_20260101_030000";
+  scheduled_job b;
+  b.id = "held";
+  b.cron = "*/5 * * * *";
+  b.paused = true;
+  render_options r;
+  r.now = 1767225600; // 2026-01-01 00:00:00 UTC
+  auto text = schedules_text({a, b}, r);
+  CHECK(text.find("held") < text.find("nightly")); // by id
+  CHECK(text.find("0 3 * * *") != std::string::npos);
+  CHECK(text.find("paused") != std::string::npos);
+  CHECK(text.find("nightly_20260101_030000") != std::string::npos);
+  CHECK(text.find("in 3h00m") != std::string::npos);
+  auto js = schedules_json({a, b}, r);
+  CHECK(js.find(R"("id":"nightly")") != std::string::npos);
+  CHECK(js.find(R"("next_run":1767236400)") != std::string::npos);
+  CHECK(js.find(R"("status":"paused","next_run":null)") != std::string::npos);
+  CHECK(schedules_text({}, r) == "no scheduled jobs\n");
 }

@@ -100,6 +100,8 @@ node_actor::behavior_type fake_node(node_actor::pointer, int) {
     [](stats_atom) { return actor_stats{}; },
     [](connect_atom, const std::string&) {},
     [](idle_atom, const std::string&) {},
+    [](slots_atom, put_atom) { return std::string{}; },
+    [](slots_atom, delete_atom, worker_slot_actor&) {},
   };
 }
 

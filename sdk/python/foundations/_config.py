@@ -87,7 +87,7 @@ def token():
         return t
     path = os.path.join(foundations_home(), "credentials.yaml")
     try:
-        access = read_flat_yaml(path).get("access_token")
+        access = read_flat_yaml(path).get("access_token") or _original_token(path)
         if access:
             return str(access)
     except OSError:
@@ -117,6 +117,21 @@ def local_run_url():
         raise ValueError(f"{path}: scheduler_url: expected a URL starting with http:// or "
                          f"https://, got '{url}'")
     return url.rstrip("/")
+
+
+def _original_token(path):
+    """The original CLI's layout, `default: {token: <access token>}`."""
+    with open(path) as f:
+        text = f.read()
+    try:
+        import yaml  # optional
+        doc = yaml.safe_load(text)
+        default = doc.get("default") if isinstance(doc, dict) else None
+        return default.get("token") if isinstance(default, dict) else None
+    except ImportError:
+        pass
+    m = re.search(r"^default:\s*\n(?:[ \t]+.*\n)*?[ \t]+token:[ \t]*(\S+)", text + "\n", re.M)
+    return _scalar(m.group(1)) if m else None
 
 
 def execution_config_present():
