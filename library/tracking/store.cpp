@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include <openssl/crypto.h>
@@ -46,6 +47,70 @@ void hash_object(json::writer& w, const redis_reply& r, bool raw) {
       w.value(r.elements[i + 1].str);
   }
   w.end_object();
+}
+
+/// Appends values to a metric's entry of the listing's value lists and keeps
+/// the last ARGV[2] of them, with the number ever logged in front. ARGV: name,
+/// cap, values logged in this batch but not passed, then the values (JSON
+/// text, which never holds a raw newline). In Lua so that appends from
+/// concurrent batches cannot lose one another.
+constexpr const char* append_values_script = R"lua(
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local total, vals = 0, {}
+if cur then
+  local nl = string.find(cur, '\n', 1, true)
+  if nl then
+    total = tonumber(string.sub(cur, 1, nl - 1)) or 0
+    for line in string.gmatch(string.sub(cur, nl + 1), '[^\n]+') do vals[#vals + 1] = line end
+  end
+end
+total = total + (tonumber(ARGV[3]) or 0)
+for i = 4, #ARGV do
+  vals[#vals + 1] = ARGV[i]
+  total = total + 1
+end
+local first = math.max(1, #vals - tonumber(ARGV[2]) + 1)
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', total) .. '\n' .. table.concat(vals, '\n', first))
+return total
+)lua";
+
+/// The value-list appends of a validated batch: one script call per metric
+/// name, with at most max_listed_metric_values of its values.
+void metric_value_commands(const std::string& id, const json::value& entries,
+                           std::vector<redis_cmd>& out) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<std::string>> by_key;
+  for (auto& e : entries.array) {
+    if (e.get_string("kind") != "metric")
+      continue;
+    auto key = *e.get_string("key");
+    auto [it, fresh] = by_key.try_emplace(key);
+    if (fresh)
+      order.push_back(key);
+    it->second.push_back(e.find("value")->dump());
+  }
+  for (auto& key : order) {
+    auto& values = by_key[key];
+    auto skip = values.size() > max_listed_metric_values
+                  ? values.size() - max_listed_metric_values : 0;
+    redis_cmd cmd{"EVAL", append_values_script, "1", keys::job_metric_values(id), key,
+                  std::to_string(max_listed_metric_values), std::to_string(skip)};
+    cmd.insert(cmd.end(), values.begin() + static_cast<std::ptrdiff_t>(skip), values.end());
+    out.push_back(std::move(cmd));
+  }
+}
+
+/// Parses a value-list entry ("<count>\n<value>\n...") into {"count", "values"}.
+void values_object(json::writer& w, const std::string& text) {
+  auto nl = text.find('\n');
+  w.begin_object().kv("count", static_cast<int64_t>(std::strtoll(text.c_str(), nullptr, 10)))
+    .key("values").begin_array();
+  for (size_t at = nl; at != std::string::npos && at + 1 < text.size();) {
+    auto next = text.find('\n', at + 1);
+    w.raw(text.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1));
+    at = next;
+  }
+  w.end_array().end_object();
 }
 
 /// One validated batch entry as Redis commands, or an error message.
@@ -157,6 +222,7 @@ store_answer track(const redis_tx& tx, const std::string& id, const std::string&
   for (size_t i = 0; i < entries->array.size(); ++i)
     if (auto bad = entry_commands(id, entries->array[i], i, cmds); !bad.empty())
       return fail(400, bad + "; nothing of this batch was stored");
+  metric_value_commands(id, *entries, cmds);
   if (!cmds.empty() && !tx(cmds))
     return unavailable();
   json::writer w;
@@ -172,6 +238,7 @@ store_answer summary(const redis_tx& tx, const std::vector<std::string>& ids, bo
     cmds.push_back({"HGETALL", keys::job_params(id)});
     cmds.push_back({"HGETALL", keys::job_tags(id)});
     cmds.push_back({"HGETALL", keys::job_artifacts(id)});
+    cmds.push_back({"HGETALL", keys::job_metric_values(id)});
     if (series)
       cmds.push_back({"LRANGE", keys::job_metric_series(id), "0", "-1"});
   }
@@ -180,7 +247,7 @@ store_answer summary(const redis_tx& tx, const std::vector<std::string>& ids, bo
   auto replies = tx(cmds);
   if (!replies || replies->size() != cmds.size())
     return unavailable();
-  size_t per = series ? 5 : 4;
+  size_t per = series ? 6 : 5;
   json::writer w;
   if (!series)
     w.begin_object();
@@ -196,11 +263,17 @@ store_answer summary(const redis_tx& tx, const std::vector<std::string>& ids, bo
     hash_object(w, r[2], false);
     w.key("artifacts");
     hash_object(w, r[3], true);
+    w.key("values").begin_object();
+    for (size_t i = 0; i + 1 < r[4].elements.size(); i += 2) {
+      w.key(r[4].elements[i].str);
+      values_object(w, r[4].elements[i + 1].str);
+    }
+    w.end_object();
     if (series) {
       // Regroup the points by metric, in logged order: [[step, value, time], ...].
       std::map<std::string, std::vector<std::string>> by_key;
       std::vector<std::string> order;
-      for (auto& p : r[4].elements) {
+      for (auto& p : r[5].elements) {
         std::string err;
         auto v = json::parse(p.str, err);
         if (!v)
@@ -272,11 +345,9 @@ store_answer run(const redis_tx& tx, const std::string& op, const std::vector<st
     return {200, "true"};
   }
   if (op == "untag" && need(2)) {
-    auto r = tx({{"HDEL", keys::job_tags(a[0]), a[1]}});
-    if (!r || r->empty())
+    // Removing an absent tag succeeds, as the original's HDEL did.
+    if (!tx({{"HDEL", keys::job_tags(a[0]), a[1]}}))
       return unavailable();
-    if ((*r)[0].integer == 0)
-      return fail(404, "job has no tag '" + a[1] + "'");
     return {200, "true"};
   }
   if (op == "project" && need(1))
@@ -298,7 +369,7 @@ store_answer run(const redis_tx& tx, const std::string& op, const std::vector<st
 
 std::vector<std::string> tracking_keys(const std::string& id) {
   return {keys::job_secret(id), keys::job_metrics(id), keys::job_metric_series(id),
-          keys::job_params(id), keys::job_tags(id), keys::job_artifacts(id)};
+          keys::job_metric_values(id), keys::job_params(id), keys::job_tags(id), keys::job_artifacts(id)};
 }
 
 std::string new_job_secret() {

@@ -42,10 +42,16 @@ std::string overview_json(const std::vector<job_record>& recs, const json::value
 std::string cluster_json(const std::vector<node_view>& nodes,
                          const std::vector<queue_entry>& queue, double now);
 
+/// GET .../note_listing: the stored notes ({date: seconds, author, message})
+/// as the original's {date: "2026-01-02 03:04:05.678901" (UTC), message,
+/// author}, plus ours: time (seconds since the epoch).
+std::string notes_json(const json::value& notes);
+
 /// ISO-8601 UTC ("2026-01-02T03:04:05Z"), or null for "not yet" (t <= 0).
 void time_value(json::writer& w, double t);
 
-/// "image" for file names a browser shows (png, jpg, jpeg, gif, svg, webp), else "file".
+/// The original's artifact types by extension: "image" (png, jpg, jpeg, gif,
+/// svg; ours also webp, any letter case), "audio" (wav, mp3), else "unknown".
 std::string artifact_type(const std::string& path);
 
 } // namespace atlas::dashboard
