@@ -1,5 +1,6 @@
 #include "library/tracking/store.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <sys/random.h>
 
 #include "adapters/json.hpp"
+#include "library/tracking/metric_values.hpp"
 #include "messages/job_state.hpp"
 #include "messages/redis_keys.hpp"
 
@@ -47,70 +49,6 @@ void hash_object(json::writer& w, const redis_reply& r, bool raw) {
       w.value(r.elements[i + 1].str);
   }
   w.end_object();
-}
-
-/// Appends values to a metric's entry of the listing's value lists and keeps
-/// the last ARGV[2] of them, with the number ever logged in front. ARGV: name,
-/// cap, values logged in this batch but not passed, then the values (JSON
-/// text, which never holds a raw newline). In Lua so that appends from
-/// concurrent batches cannot lose one another.
-constexpr const char* append_values_script = R"lua(
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-local total, vals = 0, {}
-if cur then
-  local nl = string.find(cur, '\n', 1, true)
-  if nl then
-    total = tonumber(string.sub(cur, 1, nl - 1)) or 0
-    for line in string.gmatch(string.sub(cur, nl + 1), '[^\n]+') do vals[#vals + 1] = line end
-  end
-end
-total = total + (tonumber(ARGV[3]) or 0)
-for i = 4, #ARGV do
-  vals[#vals + 1] = ARGV[i]
-  total = total + 1
-end
-local first = math.max(1, #vals - tonumber(ARGV[2]) + 1)
-redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', total) .. '\n' .. table.concat(vals, '\n', first))
-return total
-)lua";
-
-/// The value-list appends of a validated batch: one script call per metric
-/// name, with at most max_listed_metric_values of its values.
-void metric_value_commands(const std::string& id, const json::value& entries,
-                           std::vector<redis_cmd>& out) {
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<std::string>> by_key;
-  for (auto& e : entries.array) {
-    if (e.get_string("kind") != "metric")
-      continue;
-    auto key = *e.get_string("key");
-    auto [it, fresh] = by_key.try_emplace(key);
-    if (fresh)
-      order.push_back(key);
-    it->second.push_back(e.find("value")->dump());
-  }
-  for (auto& key : order) {
-    auto& values = by_key[key];
-    auto skip = values.size() > max_listed_metric_values
-                  ? values.size() - max_listed_metric_values : 0;
-    redis_cmd cmd{"EVAL", append_values_script, "1", keys::job_metric_values(id), key,
-                  std::to_string(max_listed_metric_values), std::to_string(skip)};
-    cmd.insert(cmd.end(), values.begin() + static_cast<std::ptrdiff_t>(skip), values.end());
-    out.push_back(std::move(cmd));
-  }
-}
-
-/// Parses a value-list entry ("<count>\n<value>\n...") into {"count", "values"}.
-void values_object(json::writer& w, const std::string& text) {
-  auto nl = text.find('\n');
-  w.begin_object().kv("count", static_cast<int64_t>(std::strtoll(text.c_str(), nullptr, 10)))
-    .key("values").begin_array();
-  for (size_t at = nl; at != std::string::npos && at + 1 < text.size();) {
-    auto next = text.find('\n', at + 1);
-    w.raw(text.substr(at + 1, next == std::string::npos ? std::string::npos : next - at - 1));
-    at = next;
-  }
-  w.end_array().end_object();
 }
 
 /// One validated batch entry as Redis commands, or an error message.
@@ -222,7 +160,8 @@ store_answer track(const redis_tx& tx, const std::string& id, const std::string&
   for (size_t i = 0; i < entries->array.size(); ++i)
     if (auto bad = entry_commands(id, entries->array[i], i, cmds); !bad.empty())
       return fail(400, bad + "; nothing of this batch was stored");
-  metric_value_commands(id, *entries, cmds);
+  if (!metric_value_commands(tx, id, *entries, cmds))
+    return unavailable();
   if (!cmds.empty() && !tx(cmds))
     return unavailable();
   json::writer w;

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <ctime>
 #include <set>
 
@@ -161,9 +163,19 @@ std::string notes_json(const json::value& notes) {
   w.begin_array();
   for (auto& n : notes.array) {
     auto date = n.find("date");
+    // Stored as seconds (a number, or its text as the store writes it).
+    std::optional<double> secs_f;
+    if (date && date->is_number())
+      secs_f = date->number;
+    else if (date && date->is_string() && !date->string.empty()) {
+      char* end = nullptr;
+      double d = std::strtod(date->string.c_str(), &end);
+      if (end && *end == '\0')
+        secs_f = d;
+    }
     w.begin_object().key("date");
-    if (date && date->is_number()) { // Python's str(datetime): microseconds when not 0
-      auto micros = static_cast<int64_t>(std::llround(date->number * 1e6));
+    if (secs_f) { // Python's str(datetime): microseconds when not 0
+      auto micros = static_cast<int64_t>(std::llround(*secs_f * 1e6));
       std::time_t secs = static_cast<std::time_t>(micros / 1000000);
       std::tm tm{};
       gmtime_r(&secs, &tm);
@@ -177,8 +189,12 @@ std::string notes_json(const json::value& notes) {
       w.raw(date ? date->dump() : "null");
     }
     w.kv("message", n.get_string("message").value_or(""))
-      .kv("author", n.get_string("author").value_or("")).key("time")
-      .raw(date && date->is_number() ? date->dump() : "null").end_object();
+      .kv("author", n.get_string("author").value_or("")).key("time");
+    if (secs_f)
+      w.value(*secs_f);
+    else
+      w.null();
+    w.end_object();
   }
   w.end_array();
   return w.take();

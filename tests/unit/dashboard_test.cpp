@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "library/tracking/env.hpp"
+#include "library/tracking/metric_values.hpp"
 #include "library/tracking/sweep_view.hpp"
 #include "library/tracking/views.hpp"
 #include "library/dashboard_static.hpp"
@@ -157,11 +158,29 @@ TEST_CASE("the listing's shapes are the original's: value lists, types, times, a
 }
 
 TEST_CASE("notes come back in the original's shape with the time as ours", "[dashboard]") {
-  auto notes = parse(R"([{"date":1767323045.5,"author":"ann","message":"hi"},
+  auto notes = parse(R"([{"date":"1767323045.5","author":"ann","message":"hi"},
                          {"date":1767323045,"author":"bo","message":"yo"}])");
   CHECK(dashboard::notes_json(notes)
         == R"([{"date":"2026-01-02 03:04:05.500000","message":"hi","author":"ann","time":1767323045.5},)"
            R"({"date":"2026-01-02 03:04:05","message":"yo","author":"bo","time":1767323045}])");
+}
+
+TEST_CASE("a metric's value list keeps its count and the last values", "[dashboard]") {
+  auto cap = dashboard::max_listed_metric_values;
+  CHECK(dashboard::appended_values("", {"1", "\"a\\nb\""}) == "2\n1\n\"a\\nb\"");
+  CHECK(dashboard::appended_values("2\n1\n2", {"3"}) == "3\n1\n2\n3");
+  std::vector<std::string> many;
+  for (size_t i = 0; i < cap + 2; ++i)
+    many.push_back(std::to_string(i));
+  auto entry = dashboard::appended_values("5\n9", many);
+  json::writer w;
+  dashboard::values_object(w, entry);
+  auto doc = parse(w.take());
+  CHECK(doc.get_int("count") == static_cast<int64_t>(cap + 7));
+  auto& kept = doc.find("values")->array;
+  REQUIRE(kept.size() == cap);
+  CHECK(kept.front().integer == 2);
+  CHECK(kept.back().integer == static_cast<int64_t>(cap + 1));
 }
 
 TEST_CASE("the job listing takes the original's filters and multi-column sorts", "[dashboard]") {

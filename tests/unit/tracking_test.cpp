@@ -123,7 +123,16 @@ TEST_CASE_METHOD(tracking_fixture, "the tracking actor gives its own account and
 
 TEST_CASE_METHOD(tracking_fixture, "the summary keeps every value of a metric, up to the listing's cap",
                  "[tracking]") {
-  auto rec = new_job("values-1");
+  // Unfenced (MULTI/EXEC) and fenced (inside the lease script) writes alike.
+  bool fenced = GENERATE(false, true);
+  if (fenced) {
+    const std::string mine = "1 m-1 http://m1:5000/";
+    run({"SET", keys::master_lease, mine});
+    redis_write_options opts;
+    opts.fence = mine;
+    respawn_tracking(opts);
+  }
+  auto rec = new_job(fenced ? "values-fenced" : "values-1");
   REQUIRE(enqueue(rec));
   dispatch(rec);
   REQUIRE(put(rec));
