@@ -120,6 +120,17 @@ def test_list_metrics_every_value_comes_back_in_order():
     assert [p[1] for p in d["series"]["loss"]] == [0.25]
     metrics = {m["name"]: m["value"] for m in d["output_metrics"]}
     assert metrics == {"accuracy": [0.5, 0.625, 0.75], "loss": 0.25, "batch_size": 16}, metrics
+    # The listing as the original's: every value of a metric logged several
+    # times (its type "array number"), the scalar of one logged once.
+    status, listing = node.json("GET", "/api/v2beta/projects/parity/job_listing")
+    assert status == 200, (status, listing)
+    [row] = [j for j in listing["jobs"] if j["job_id"] == original_id]
+    shapes = {m["name"]: (m["value"], m["type"], m["latest"], m["count"]) for m in row["output_metrics"]}
+    assert shapes["accuracy"] == ([0.5, 0.625, 0.75], "array number", 0.75, 3), shapes
+    assert shapes["loss"] == (0.25, "number", 0.25, 1), shapes
+    # Sorting by a metric uses its latest value.
+    status, by_acc = node.json("GET", "/api/v2beta/projects/parity/job_listing?sort=-accuracy")
+    assert status == 200 and by_acc["jobs"][0]["job_id"] == original_id, by_acc
 
 
 def test_params_are_flattened_as_the_original_did():
