@@ -1,5 +1,6 @@
 #include "actors/dashboard/routes.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -197,11 +198,20 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
       });
     });
   }
-  if (n == 5 && is(4, "overview_metrics") && m == "GET")
+  if (n == 5 && is(4, "overview_metrics") && m == "GET") {
+    std::vector<std::string> only; // the original's ?metric_name=a|b
+    if (auto q = parse_query(req.query); q.count("metric_name"))
+      for (size_t at = 0; at <= q["metric_name"].size();) {
+        auto bar = std::min(q["metric_name"].find('|', at), q["metric_name"].size());
+        if (bar > at)
+          only.push_back(q["metric_name"].substr(at, bar - at));
+        at = bar + 1;
+      }
     return project_summary(self, rp, project,
                            [=](std::vector<job_record>& recs, json::value& summary) mutable {
-                             rp.deliver(json_answer(200, dashboard::overview_json(recs, summary)));
+                             rp.deliver(json_answer(200, dashboard::overview_json(recs, summary, only)));
                            });
+  }
   if (n == 5 && (is(4, "description") || is(4, "note_listing")) && m == "GET")
     return store(self, rp, "project", {project}, [=](std::string& body) mutable {
       auto doc = parse_or_fail(rp, body);

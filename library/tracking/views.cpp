@@ -324,7 +324,8 @@ std::string job_detail_json(const job_record& rec, const json::value& detail, do
   return w.take();
 }
 
-std::string overview_json(const std::vector<job_record>& recs, const json::value& summary) {
+std::string overview_json(const std::vector<job_record>& recs, const json::value& summary,
+                          const std::vector<std::string>& only) {
   std::vector<const job_record*> sorted;
   for (auto& r : recs)
     sorted.push_back(&r);
@@ -348,7 +349,7 @@ std::string overview_json(const std::vector<job_record>& recs, const json::value
   for (auto& n : names)
     w.value(n);
   w.end_array().key("metric_query").begin_array();
-  for (auto& n : names) {
+  for (auto& n : only.empty() ? names : only) {
     w.begin_object().kv("metric_name", n).key("values").begin_array();
     for (auto& [id, v] : values[n])
       w.begin_array().value(id).raw(v).end_array();

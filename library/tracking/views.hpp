@@ -34,8 +34,11 @@ std::string job_listing_json(const std::string& project, const std::vector<job_r
 std::string job_detail_json(const job_record& rec, const json::value& detail, double now);
 
 /// GET /api/v2beta/projects/<p>/overview_metrics: {all_metric_names,
-/// metric_query: [{metric_name, values: [[job_id, value], ...]}]} in creation order.
-std::string overview_json(const std::vector<job_record>& recs, const json::value& summary);
+/// metric_query: [{metric_name, values: [[job_id, value], ...]}]} in creation order
+/// (each job's latest value). `only`: the original's ?metric_name=a|b, the
+/// metrics metric_query has, in that order (all when empty).
+std::string overview_json(const std::vector<job_record>& recs, const json::value& summary,
+                          const std::vector<std::string>& only = {});
 
 /// GET /api/v2beta/cluster: nodes with slots (busy/free, GPUs, job, heartbeat
 /// age), totals and the queue in dispatch order.

@@ -272,6 +272,9 @@ def test_tags_description_notes_overview_sorting_and_filtering():
     assert set(overview["all_metric_names"]) >= {"loss", "accuracy", "phase"}
     loss = [q for q in overview["metric_query"] if q["metric_name"] == "loss"][0]
     assert loss["values"] == [[logging_id, 0.01]], loss
+    picked = node.json("GET", "/api/v2beta/projects/sdk-exact/overview_metrics?metric_name=phase|loss")[1]
+    assert [q["metric_name"] for q in picked["metric_query"]] == ["phase", "loss"], picked
+    assert set(picked["all_metric_names"]) >= {"loss", "accuracy", "phase"}, picked
     projects = {p["name"]: p for p in node.json("GET", "/api/v2beta/projects")[1]}
     assert projects["sdk-exact"]["jobs"] == 2 and "sdk-burst" in projects
     # Sorting by a metric puts jobs without it last, either way.
