@@ -60,6 +60,10 @@ inline std::string job_metrics(std::string_view id) { return job(id) + ":metrics
 /// List: every logged metric value in order, JSON {"key","value","step","time"}.
 inline std::string job_metric_series(std::string_view id) { return job(id) + ":series"; }
 
+/// Hash: metric name -> "<times logged>\n<value>\n<value>..." (JSON values, the
+/// last dashboard::max_listed_metric_values of them): the listing's value lists.
+inline std::string job_metric_values(std::string_view id) { return job(id) + ":metric_values"; }
+
 /// Hash: parameter name (nested names flattened "a_b") -> JSON value.
 inline std::string job_params(std::string_view id) { return job(id) + ":params"; }
 

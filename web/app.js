@@ -68,7 +68,7 @@ async function api(method, path, body) {
 // ---- formatting ---------------------------------------------------------------------
 function fmtTime(iso) {
   if (!iso) return '—';
-  const d = new Date(iso);
+  const d = new Date(typeof iso === 'number' ? iso * 1000 : iso); // a number: seconds (creation_time)
   return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 function fmtDuration(s) {
@@ -82,6 +82,11 @@ function fmtValue(v) {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(+v.toPrecision(6));
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
+}
+// A listing metric's cell: a list when it was logged several times (the last shown, the count in the title).
+function metricCell(v) {
+  const list = Array.isArray(v), last = list ? v[v.length - 1] : v;
+  return h('td', { class: typeof last === 'number' ? 'num' : '', ...(list ? { title: `${v.length} values logged; the last shown` } : {}) }, fmtValue(last));
 }
 function badge(status) { return h('span', { class: 'badge ' + status }, status); }
 function jobLink(p, id, text) { return h('a', { href: `#/projects/${enc(p)}/jobs/${enc(id)}` }, text || id); }
@@ -154,7 +159,7 @@ function viewProject(seq, project) {
         h('td', {}, j.sweep_id ? sweepLink(project, j.sweep_id) : ''),
         h('td', {}, Object.entries(j.tags).map(([k, v]) => h('span', { class: 'tag' }, v ? `${k}: ${v}` : k))),
         params.map(p => h('td', { class: typeof pv[p] === 'number' ? 'num' : '' }, fmtValue(pv[p]))),
-        metrics.map(m => h('td', { class: typeof mv[m] === 'number' ? 'num' : '' }, fmtValue(mv[m]))));
+        metrics.map(m => metricCell(mv[m])));
     });
     keepFocus(table, () => table.replaceChildren(h('thead', {}, head), h('tbody', {}, rows.length ? rows :
       h('tr', {}, h('td', { colspan: 7 + params.length + metrics.length, class: 'muted' }, 'No matching jobs.')))));
@@ -286,6 +291,8 @@ function viewJob(seq, project, id) {
         } }, `Download ${a.filename}`);
         if (a.artifact_type === 'image')
           blobUrl(a.uri).then(u => box.prepend(h('img', { src: u, alt: a.filename }))).catch(() => {});
+        if (a.artifact_type === 'audio')
+          blobUrl(a.uri).then(u => box.prepend(h('audio', { src: u, controls: '' }))).catch(() => {});
         box.append(h('div', {}, h('strong', {}, a.filename), ' ', h('span', { class: 'muted' }, `${a.size} bytes`)), link);
         return box;
       }) : [h('p', { class: 'muted' }, 'No artifacts saved.')]));

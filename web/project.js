@@ -50,7 +50,7 @@ function projectPanel(project) {
   async function loadNotes() {
     const list = await api('GET', `${base}/note_listing`).catch(() => null);
     notes.replaceChildren(...(list || []).map(n =>
-      h('li', {}, h('span', { class: 'muted' }, fmtTime(typeof n.date === 'number' ? new Date(n.date * 1000).toISOString() : n.date), ' · ', n.author || ''), ' ', n.message)));
+      h('li', {}, h('span', { class: 'muted' }, fmtTime(typeof n.time === 'number' ? n.time : n.date), ' · ', n.author || ''), ' ', n.message)));
   }
   function drawOverview() {
     const q = overview && overview.metric_query.find(m => m.metric_name === metricSel.value);

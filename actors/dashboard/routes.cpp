@@ -1,5 +1,6 @@
 #include "actors/dashboard/routes.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -75,6 +76,13 @@ void job_of_project(gateway_ptr self, answer rp, std::string project, std::strin
       return give(rp, error_answer(404, "job '" + id + "' is not in project '" + project + "'"));
     then(rec);
   });
+}
+
+/// The original's answer to a change: 200 with a JSON string saying what was done.
+http_response message_answer(const std::string& text) {
+  json::writer w;
+  w.value(text);
+  return json_answer(200, w.take());
 }
 
 std::string body_string(const json::value& doc, std::string_view key) {
@@ -190,18 +198,27 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
       });
     });
   }
-  if (n == 5 && is(4, "overview_metrics") && m == "GET")
+  if (n == 5 && is(4, "overview_metrics") && m == "GET") {
+    std::vector<std::string> only; // the original's ?metric_name=a|b
+    if (auto q = parse_query(req.query); q.count("metric_name"))
+      for (size_t at = 0; at <= q["metric_name"].size();) {
+        auto bar = std::min(q["metric_name"].find('|', at), q["metric_name"].size());
+        if (bar > at)
+          only.push_back(q["metric_name"].substr(at, bar - at));
+        at = bar + 1;
+      }
     return project_summary(self, rp, project,
                            [=](std::vector<job_record>& recs, json::value& summary) mutable {
-                             rp.deliver(json_answer(200, dashboard::overview_json(recs, summary)));
+                             rp.deliver(json_answer(200, dashboard::overview_json(recs, summary, only)));
                            });
+  }
   if (n == 5 && (is(4, "description") || is(4, "note_listing")) && m == "GET")
     return store(self, rp, "project", {project}, [=](std::string& body) mutable {
       auto doc = parse_or_fail(rp, body);
       if (!doc)
         return;
       if (parts[4] == "note_listing")
-        return give(rp, json_answer(200, doc->find("notes")->dump()));
+        return give(rp, json_answer(200, dashboard::notes_json(*doc->find("notes"))));
       json::writer w;
       w.begin_object().kv("project_description", body_string(*doc, "description")).end_object();
       rp.deliver(json_answer(200, w.take()));
@@ -211,20 +228,27 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
     auto doc = json::parse(req.body, err);
     if (!doc || !doc->is_object())
       return give(rp, error_answer(400, "expected a JSON object"));
-    auto who = req.headers.count("x-atlas-user") ? req.headers.at("x-atlas-user") : "anonymous";
+    // The signed-in user; without sign-in, the original's "author" field.
+    auto who = req.headers.count("x-atlas-user") ? req.headers.at("x-atlas-user")
+                                                 : body_string(*doc, "author");
+    if (who.empty())
+      who = "anonymous";
     if (parts[4] == "description") {
       if (!doc->find("project_description"))
         return give(rp, error_answer(400, "expected {\"project_description\": \"...\"}"));
       return store(self, rp, "describe", {project, body_string(*doc, "project_description")},
-                   [=](std::string&) mutable { rp.deliver(no_content()); });
+                   [=](std::string&) mutable {
+                     rp.deliver(message_answer("Updated description for " + project));
+                   });
     }
     auto message = body_string(*doc, "message");
     if (message.empty())
       return give(rp, error_answer(400, "expected {\"message\": \"...\"}"));
     json::writer t;
     t.value(now_seconds());
-    return store(self, rp, "note", {project, who, message, t.take()},
-                 [=](std::string&) mutable { rp.deliver(json_answer(201, "true")); });
+    return store(self, rp, "note", {project, who, message, t.take()}, [=](std::string&) mutable {
+      rp.deliver(message_answer("Note with author: " + who + " created with message: " + message));
+    });
   }
   if (n == 7 && is(4, "job_listing") && m == "GET" && !is(6, "logs")) {
     // The original's job_listing/<sort_by>/<asc|desc>: input_params:<name>
@@ -282,14 +306,17 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
         return give(rp, error_answer(400, "expected {\"tag\": {\"key\": \"...\", \"value\": \"...\"}}"));
       auto value = body_string(*tag, "value");
       return job_of_project(self, rp, project, id, [=](job_record&) mutable {
-        store(self, rp, "tag", {id, *key, value},
-              [=](std::string&) mutable { rp.deliver(json_answer(201, "true")); });
+        store(self, rp, "tag", {id, *key, value}, [=](std::string&) mutable {
+          rp.deliver(message_answer("Tag key: " + *key + ", value: " + value
+                                    + " created for job " + id));
+        });
       });
     }
     if (n == 8 && is(6, "tags") && m == "DELETE")
       return job_of_project(self, rp, project, id, [=](job_record&) mutable {
-        store(self, rp, "untag", {id, parts[7]},
-              [=](std::string&) mutable { rp.deliver(no_content()); });
+        store(self, rp, "untag", {id, parts[7]}, [=](std::string&) mutable {
+          rp.deliver(message_answer("Tag key: " + parts[7] + " deleted from job " + id));
+        });
       });
     if (n == 8 && is(6, "artifacts") && m == "GET")
       return job_of_project(self, rp, project, id, [=](job_record& rec) mutable {

@@ -1,7 +1,9 @@
 #include "library/tracking/store.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include <openssl/crypto.h>
@@ -9,6 +11,7 @@
 #include <sys/random.h>
 
 #include "adapters/json.hpp"
+#include "library/tracking/metric_values.hpp"
 #include "messages/job_state.hpp"
 #include "messages/redis_keys.hpp"
 
@@ -157,6 +160,8 @@ store_answer track(const redis_tx& tx, const std::string& id, const std::string&
   for (size_t i = 0; i < entries->array.size(); ++i)
     if (auto bad = entry_commands(id, entries->array[i], i, cmds); !bad.empty())
       return fail(400, bad + "; nothing of this batch was stored");
+  if (!metric_value_commands(tx, id, *entries, cmds))
+    return unavailable();
   if (!cmds.empty() && !tx(cmds))
     return unavailable();
   json::writer w;
@@ -172,6 +177,7 @@ store_answer summary(const redis_tx& tx, const std::vector<std::string>& ids, bo
     cmds.push_back({"HGETALL", keys::job_params(id)});
     cmds.push_back({"HGETALL", keys::job_tags(id)});
     cmds.push_back({"HGETALL", keys::job_artifacts(id)});
+    cmds.push_back({"HGETALL", keys::job_metric_values(id)});
     if (series)
       cmds.push_back({"LRANGE", keys::job_metric_series(id), "0", "-1"});
   }
@@ -180,7 +186,7 @@ store_answer summary(const redis_tx& tx, const std::vector<std::string>& ids, bo
   auto replies = tx(cmds);
   if (!replies || replies->size() != cmds.size())
     return unavailable();
-  size_t per = series ? 5 : 4;
+  size_t per = series ? 6 : 5;
   json::writer w;
   if (!series)
     w.begin_object();
@@ -196,11 +202,17 @@ store_answer summary(const redis_tx& tx, const std::vector<std::string>& ids, bo
     hash_object(w, r[2], false);
     w.key("artifacts");
     hash_object(w, r[3], true);
+    w.key("values").begin_object();
+    for (size_t i = 0; i + 1 < r[4].elements.size(); i += 2) {
+      w.key(r[4].elements[i].str);
+      values_object(w, r[4].elements[i + 1].str);
+    }
+    w.end_object();
     if (series) {
       // Regroup the points by metric, in logged order: [[step, value, time], ...].
       std::map<std::string, std::vector<std::string>> by_key;
       std::vector<std::string> order;
-      for (auto& p : r[4].elements) {
+      for (auto& p : r[5].elements) {
         std::string err;
         auto v = json::parse(p.str, err);
         if (!v)
@@ -272,11 +284,9 @@ store_answer run(const redis_tx& tx, const std::string& op, const std::vector<st
     return {200, "true"};
   }
   if (op == "untag" && need(2)) {
-    auto r = tx({{"HDEL", keys::job_tags(a[0]), a[1]}});
-    if (!r || r->empty())
+    // Removing an absent tag succeeds, as the original's HDEL did.
+    if (!tx({{"HDEL", keys::job_tags(a[0]), a[1]}}))
       return unavailable();
-    if ((*r)[0].integer == 0)
-      return fail(404, "job has no tag '" + a[1] + "'");
     return {200, "true"};
   }
   if (op == "project" && need(1))
@@ -298,7 +308,7 @@ store_answer run(const redis_tx& tx, const std::string& op, const std::vector<st
 
 std::vector<std::string> tracking_keys(const std::string& id) {
   return {keys::job_secret(id), keys::job_metrics(id), keys::job_metric_series(id),
-          keys::job_params(id), keys::job_tags(id), keys::job_artifacts(id)};
+          keys::job_metric_values(id), keys::job_params(id), keys::job_tags(id), keys::job_artifacts(id)};
 }
 
 std::string new_job_secret() {

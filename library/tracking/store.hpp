@@ -6,6 +6,7 @@
 // (actors/dashboard/tracking.cpp) runs these operations on its own thread
 // with its Redis connection; key names are in messages/redis_keys.hpp.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -24,6 +25,11 @@ using redis_cmd = std::vector<std::string>;
 using redis_tx = std::function<std::optional<std::vector<redis_reply>>(
   const std::vector<redis_cmd>&)>;
 
+/// The most values of one metric a job listing shows (the last ones logged):
+/// the listing answers every value as the original did, up to this many per
+/// metric so that a listing stays small; the job's "series" has them all.
+inline constexpr size_t max_listed_metric_values = 100;
+
 /// An operation's outcome: `status` 200 with JSON `body`, or an HTTP error
 /// status (400, 403, 404, 503) with a message in `body`.
 struct store_answer {
@@ -40,10 +46,12 @@ struct store_answer {
 ///   Batch: {"entries": [{"kind": "metric"|"param"|"tag"|"artifact", "key", "value",
 ///   "step", "time", "path", "size"}, ...]}. Answers {"stored": n}.
 /// - "check_secret" {job_id, secret}: "true" when "track" would take it (else its 403).
-/// - "summary" {job_id...}: {"<id>": {"metrics": {name: {value, step, time}},
+/// - "summary" {job_id...}: {"<id>": {"metrics": {name: {value, step, time}} (the latest),
+///   "values": {name: {"count": times logged, "values": [the last
+///   max_listed_metric_values values, in logged order]}},
 ///   "params": {...}, "tags": {...}, "artifacts": {...}}, ...}.
 /// - "detail"  {job_id}: the same for one job plus "series": {name: [[step, value, time], ...]}.
-/// - "tag"     {job_id, key, value}: sets a tag. "untag" {job_id, key}: removes it (404 if absent).
+/// - "tag"     {job_id, key, value}: sets a tag. "untag" {job_id, key}: removes it (if there).
 /// - "project" {name}: {"description", "notes": [...]}.
 /// - "describe" {name, text}; "note" {name, author, message, time}.
 store_answer run(const redis_tx& tx, const std::string& op, const std::vector<std::string>& args);

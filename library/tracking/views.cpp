@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <ctime>
 #include <set>
 
@@ -28,21 +31,46 @@ std::string duration_text(double s) {
          + std::to_string(t / 60 % 60) + "m" + std::to_string(t % 60) + "s";
 }
 
-const char* type_of(const json::value& v) {
+/// The original's extract_type: "bool", "number", "string", "array <type of
+/// the first element>", else "unknown".
+std::string type_of(const json::value& v) {
   switch (v.type) {
-    case json::value::kind::null: return "null";
     case json::value::kind::boolean: return "bool";
     case json::value::kind::integer:
     case json::value::kind::number: return "number";
     case json::value::kind::string: return "string";
-    case json::value::kind::array: return "array";
-    case json::value::kind::object: return "object";
+    case json::value::kind::array:
+      return v.array.empty() ? "array" : "array " + type_of(v.array.front());
+    default: return "unknown";
   }
-  return "null";
 }
 
 const json::value* member(const json::value* v, std::string_view key) {
   return v != nullptr ? v->find(key) : nullptr;
+}
+
+/// A metric's listing value, as the original's: the scalar when it was logged
+/// once, else the list of its values (the last max_listed_metric_values); a
+/// scalar string is cut to 100 characters as the original did.
+json::value metric_value(const json::value* track, const std::string& name,
+                         const json::value& latest_entry) {
+  auto all = member(member(track, "values"), name);
+  auto values = all ? all->find("values") : nullptr;
+  if (all && all->get_int("count").value_or(0) > 1 && values && values->is_array()
+      && !values->array.empty())
+    return *values;
+  auto latest = latest_entry.find("value");
+  if (!latest)
+    return json::value{};
+  json::value v = *latest;
+  if (v.is_string()) {
+    size_t chars = 0, at = 0; // UTF-8: count code points, not bytes
+    for (; at < v.string.size(); ++at)
+      if ((static_cast<unsigned char>(v.string[at]) & 0xC0) != 0x80 && chars++ == 100)
+        break;
+    v.string.resize(at);
+  }
+  return v;
 }
 
 /// Writes the listing's fields of one job (without the closing brace).
@@ -50,8 +78,11 @@ void write_job(json::writer& w, const job_record& r, const json::value* track, d
   w.begin_object();
   w.kv("job_id", r.job_id).kv("user", r.username).kv("project", r.project_name);
   w.kv("status", api_status(r.state)).kv("state", to_string(r.state));
-  w.key("creation_time");
-  time_value(w, r.queued_time);
+  w.key("creation_time"); // seconds since the epoch, as the original's
+  if (r.queued_time > 0)
+    w.value(r.queued_time);
+  else
+    w.null();
   w.key("start_time");
   time_value(w, r.start_time);
   w.key("completed_time");
@@ -79,10 +110,14 @@ void write_job(json::writer& w, const job_record& r, const json::value* track, d
   w.key("output_metrics").begin_array();
   if (auto m = member(track, "metrics"); m && m->is_object())
     for (auto& [k, v] : m->object) {
-      auto value = v.find("value");
-      w.begin_object().kv("name", k).key("value").raw(value ? value->dump() : "null")
-        .kv("type", value ? type_of(*value) : "null")
-        .kv("step", v.get_int("step").value_or(0)).end_object();
+      auto value = metric_value(track, k, v);
+      auto latest = v.find("value");
+      auto all = member(member(track, "values"), k);
+      // Ours: the step and value of the latest, and how often it was logged.
+      w.begin_object().kv("name", k).key("value").raw(value.dump()).kv("type", type_of(value))
+        .kv("step", v.get_int("step").value_or(0)).key("latest")
+        .raw(latest ? latest->dump() : "null")
+        .kv("count", all ? all->get_int("count").value_or(1) : int64_t{1}).end_object();
     }
   w.end_array();
   w.key("tags").begin_object();
@@ -94,10 +129,15 @@ void write_job(json::writer& w, const job_record& r, const json::value* track, d
   if (auto a = member(track, "artifacts"); a && a->is_object())
     for (auto& [k, v] : a->object) {
       auto path = v.get_string("path").value_or("");
-      w.begin_object().kv("filename", k).kv("path", path)
-        .kv("size", v.get_int("size").value_or(0)).kv("artifact_type", artifact_type(path))
+      auto slash = path.rfind('/');
+      // The original's fields (filename: the file's name, archive_key: the
+      // key it was saved under), ours (path, size, key), and a uri that
+      // downloads it from this API (the original's pointed at its archive server).
+      w.begin_object().kv("filename", slash == std::string::npos ? path : path.substr(slash + 1))
+        .kv("archive_key", k).kv("artifact_type", artifact_type(path))
         .kv("uri", "/api/v2beta/projects/" + r.project_name + "/job_listing/" + r.job_id
                      + "/artifacts/" + k)
+        .kv("key", k).kv("path", path).kv("size", v.get_int("size").value_or(0))
         .end_object();
     }
   w.end_array();
@@ -118,15 +158,58 @@ void time_value(json::writer& w, double t) {
   w.value(buf);
 }
 
+std::string notes_json(const json::value& notes) {
+  json::writer w;
+  w.begin_array();
+  for (auto& n : notes.array) {
+    auto date = n.find("date");
+    // Stored as seconds (a number, or its text as the store writes it).
+    std::optional<double> secs_f;
+    if (date && date->is_number())
+      secs_f = date->number;
+    else if (date && date->is_string() && !date->string.empty()) {
+      char* end = nullptr;
+      double d = std::strtod(date->string.c_str(), &end);
+      if (end && *end == '\0')
+        secs_f = d;
+    }
+    w.begin_object().key("date");
+    if (secs_f) { // Python's str(datetime): microseconds when not 0
+      auto micros = static_cast<int64_t>(std::llround(*secs_f * 1e6));
+      std::time_t secs = static_cast<std::time_t>(micros / 1000000);
+      std::tm tm{};
+      gmtime_r(&secs, &tm);
+      char buf[40];
+      auto len = std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+      if (micros % 1000000 != 0)
+        std::snprintf(buf + len, sizeof(buf) - len, ".%06lld",
+                      static_cast<long long>(micros % 1000000));
+      w.value(buf);
+    } else {
+      w.raw(date ? date->dump() : "null");
+    }
+    w.kv("message", n.get_string("message").value_or(""))
+      .kv("author", n.get_string("author").value_or("")).key("time");
+    if (secs_f)
+      w.value(*secs_f);
+    else
+      w.null();
+    w.end_object();
+  }
+  w.end_array();
+  return w.take();
+}
+
 std::string artifact_type(const std::string& path) {
   auto dot = path.rfind('.');
-  if (dot == std::string::npos)
-    return "file";
+  if (dot == std::string::npos || path.find('/', dot) != std::string::npos)
+    return "unknown";
   auto ext = path.substr(dot + 1);
   for (auto& c : ext)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   static const std::set<std::string> images{"png", "jpg", "jpeg", "gif", "svg", "webp"};
-  return images.count(ext) ? "image" : "file";
+  static const std::set<std::string> audio{"wav", "mp3"};
+  return images.count(ext) ? "image" : audio.count(ext) ? "audio" : "unknown";
 }
 
 std::string projects_json(const std::vector<job_record>& recs) {
@@ -205,10 +288,8 @@ std::string job_listing_json(const std::string& project, const std::vector<job_r
   for (auto& r : rows) {
     if (auto m = member(r.track, "metrics"); m && m->is_object())
       for (auto& [k, v] : m->object)
-        if (seen_m.insert(k).second) {
-          auto value = v.find("value");
-          metric_names.emplace_back(k, value ? type_of(*value) : "null");
-        }
+        if (seen_m.insert(k).second)
+          metric_names.emplace_back(k, type_of(metric_value(r.track, k, v)));
     if (auto p = member(r.track, "params"); p && p->is_object())
       for (auto& [k, v] : p->object)
         if (seen_p.insert(k).second)
@@ -243,7 +324,8 @@ std::string job_detail_json(const job_record& rec, const json::value& detail, do
   return w.take();
 }
 
-std::string overview_json(const std::vector<job_record>& recs, const json::value& summary) {
+std::string overview_json(const std::vector<job_record>& recs, const json::value& summary,
+                          const std::vector<std::string>& only) {
   std::vector<const job_record*> sorted;
   for (auto& r : recs)
     sorted.push_back(&r);
@@ -267,7 +349,7 @@ std::string overview_json(const std::vector<job_record>& recs, const json::value
   for (auto& n : names)
     w.value(n);
   w.end_array().key("metric_query").begin_array();
-  for (auto& n : names) {
+  for (auto& n : only.empty() ? names : only) {
     w.begin_object().kv("metric_name", n).key("values").begin_array();
     for (auto& [id, v] : values[n])
       w.begin_array().value(id).raw(v).end_array();

@@ -34,18 +34,27 @@ std::string job_listing_json(const std::string& project, const std::vector<job_r
 std::string job_detail_json(const job_record& rec, const json::value& detail, double now);
 
 /// GET /api/v2beta/projects/<p>/overview_metrics: {all_metric_names,
-/// metric_query: [{metric_name, values: [[job_id, value], ...]}]} in creation order.
-std::string overview_json(const std::vector<job_record>& recs, const json::value& summary);
+/// metric_query: [{metric_name, values: [[job_id, value], ...]}]} in creation order
+/// (each job's latest value). `only`: the original's ?metric_name=a|b, the
+/// metrics metric_query has, in that order (all when empty).
+std::string overview_json(const std::vector<job_record>& recs, const json::value& summary,
+                          const std::vector<std::string>& only = {});
 
 /// GET /api/v2beta/cluster: nodes with slots (busy/free, GPUs, job, heartbeat
 /// age), totals and the queue in dispatch order.
 std::string cluster_json(const std::vector<node_view>& nodes,
                          const std::vector<queue_entry>& queue, double now);
 
+/// GET .../note_listing: the stored notes ({date: seconds, author, message})
+/// as the original's {date: "2026-01-02 03:04:05.678901" (UTC), message,
+/// author}, plus ours: time (seconds since the epoch).
+std::string notes_json(const json::value& notes);
+
 /// ISO-8601 UTC ("2026-01-02T03:04:05Z"), or null for "not yet" (t <= 0).
 void time_value(json::writer& w, double t);
 
-/// "image" for file names a browser shows (png, jpg, jpeg, gif, svg, webp), else "file".
+/// The original's artifact types by extension: "image" (png, jpg, jpeg, gif,
+/// svg; ours also webp, any letter case), "audio" (wav, mp3), else "unknown".
 std::string artifact_type(const std::string& path);
 
 } // namespace atlas::dashboard

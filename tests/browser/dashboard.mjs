@@ -64,6 +64,13 @@ try {
   for (const header of ['learning_rate', 'loss', 'accuracy']) {
     await page.locator('th', { hasText: header }).first().waitFor({ timeout: 10000 });
   }
+  // A metric logged many times comes as a list: the cell shows its last value, the title the count.
+  const lossCell = row.locator('td[title*="values logged"]').first();
+  await lossCell.waitFor({ timeout: 10000 });
+  const lossText = (await lossCell.textContent()).trim();
+  if (lossText.startsWith('[') || Number.isNaN(Number(lossText))) throw new Error(`metric cell shows ${lossText}`);
+  const launched = await row.locator('td').nth(3).textContent();
+  if (/Invalid|1970/.test(launched)) throw new Error(`launch time shows ${launched}`);
   await page.screenshot({ path: shot('3-job-table-completed.png'), fullPage: true });
   step('project panel: description, a note, the overview chart');
   await page.getByRole('button', { name: 'Edit description' }).click();
@@ -73,6 +80,8 @@ try {
   await page.getByLabel('Note').fill('first run looks fine');
   await page.getByLabel('Note').press('Enter');
   await page.locator('#notes li', { hasText: 'first run looks fine' }).waitFor({ timeout: 10000 });
+  const noteText = await page.locator('#notes li', { hasText: 'first run looks fine' }).textContent();
+  if (/Invalid|—/.test(noteText)) throw new Error(`the note's date shows: ${noteText}`);
   await page.locator('#overview-chart svg circle.dot').first().waitFor({ timeout: 20000 });
   // Sorting by a column is a real button.
   await page.getByRole('button', { name: 'Sort by loss' }).click();

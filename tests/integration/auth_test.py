@@ -634,12 +634,12 @@ def test_only_the_owner_or_an_admin_may_tag_a_job():
         return call("POST", tags, token, {"tag": {"key": key, "value": "v"}})[0]
 
     assert tag(bob, "by-bob") == 403
-    assert tag(alice, "by-alice") == 201
-    assert tag(admin, "by-admin") == 201
+    assert tag(alice, "by-alice") == 200  # the original answered changes with a 200
+    assert tag(admin, "by-admin") == 200
     assert call("DELETE", f"{tags}/by-alice", bob)[0] == 403
     assert set(tags_now()) == {"by-alice", "by-admin"}, tags_now()
-    assert call("DELETE", f"{tags}/by-admin", alice)[0] == 204
-    assert call("DELETE", f"{tags}/by-alice", admin)[0] == 204
+    assert call("DELETE", f"{tags}/by-admin", alice)[0] == 200
+    assert call("DELETE", f"{tags}/by-alice", admin)[0] == 200
     assert tags_now() == {}
     log = node.node_log()
     assert re.search(r'auth: refused user=bob route="POST ' + tags + r'" job_id=' + job_id

@@ -256,7 +256,7 @@ def test_submit_uploads_queues_runs_and_reports_completion():
         {"accuracy": 0.875, "lr_seen": 0.125}, row
     assert {p["name"]: p["value"] for p in row["job_parameters"]} == \
         {"lr": 0.125, "layers_0": 3, "layers_1": 4}, row
-    assert {a["filename"] for a in row["artifacts"]} == {"result", "weights"}, row["artifacts"]
+    assert {a["archive_key"] for a in row["artifacts"]} == {"result", "weights"}, row["artifacts"]
 
 
 def test_submit_reports_a_failed_job():

@@ -119,7 +119,18 @@ def test_list_metrics_every_value_comes_back_in_order():
     assert [p[0] for p in d["series"]["accuracy"]] == [0, 1, 2]
     assert [p[1] for p in d["series"]["loss"]] == [0.25]
     metrics = {m["name"]: m["value"] for m in d["output_metrics"]}
-    assert metrics == {"accuracy": 0.75, "loss": 0.25, "batch_size": 16}, metrics
+    assert metrics == {"accuracy": [0.5, 0.625, 0.75], "loss": 0.25, "batch_size": 16}, metrics
+    # The listing as the original's: every value of a metric logged several
+    # times (its type "array number"), the scalar of one logged once.
+    status, listing = node.json("GET", "/api/v2beta/projects/parity/job_listing")
+    assert status == 200, (status, listing)
+    [row] = [j for j in listing["jobs"] if j["job_id"] == original_id]
+    shapes = {m["name"]: (m["value"], m["type"], m["latest"], m["count"]) for m in row["output_metrics"]}
+    assert shapes["accuracy"] == ([0.5, 0.625, 0.75], "array number", 0.75, 3), shapes
+    assert shapes["loss"] == (0.25, "number", 0.25, 1), shapes
+    # Sorting by a metric uses its latest value.
+    status, by_acc = node.json("GET", "/api/v2beta/projects/parity/job_listing?sort=-accuracy")
+    assert status == 200 and by_acc["jobs"][0]["job_id"] == original_id, by_acc
 
 
 def test_params_are_flattened_as_the_original_did():
@@ -133,7 +144,8 @@ def test_tags_artifacts_and_tensorboard_files_are_kept():
     assert d["tags"] == {"team": "vision", "baseline": "", "tf": "tf",
                          "tensorboard_logdir": "atlas_tensorboard",
                          "synced_directory_checkpoints": "atlas_synced/checkpoints"}, d["tags"]
-    arts = {a["filename"]: a for a in d["artifacts"]}
+    arts = {a["archive_key"]: a for a in d["artifacts"]}
+    assert arts["confusion"]["filename"] == "confusion.png", arts
     status, raw = node.request("GET", arts["confusion"]["uri"])
     assert status == 200 and raw == b"\x89PNG\r\n\x1a\n" + bytes(range(32)), (status, raw[:20])
     [tb] = [a for k, a in arts.items() if k.startswith("tensorboard_")]

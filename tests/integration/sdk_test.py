@@ -8,6 +8,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -97,19 +98,29 @@ def test_a_job_logs_metrics_params_tags_and_the_api_returns_them_exactly():
     params = {p["name"]: p["value"] for p in j["job_parameters"]}
     assert params == {"learning_rate": 0.125, "model_depth": 3, "model_activation": "relu",
                       "epochs": 100, "seed": 7, "opt_name": "sgd"}, params
+    # Logged 100 times each: every value, as the original's listing (the latest is "latest").
     metrics = {m["name"]: m["value"] for m in j["output_metrics"]}
-    assert metrics == {"loss": 1.0 / 100, "accuracy": 99 / 100.0, "phase": "train"}, metrics
+    assert metrics == {"loss": [1.0 / (s + 1) for s in range(100)],
+                       "accuracy": [s / 100.0 for s in range(100)],
+                       "phase": ["warmup"] * 10 + ["train"] * 90}, metrics
+    latest = {m["name"]: (m["latest"], m["count"], m["type"]) for m in j["output_metrics"]}
+    assert latest == {"loss": (0.01, 100, "array number"), "accuracy": (0.99, 100, "array number"),
+                      "phase": ("train", 100, "array string")}, latest
+    assert isinstance(j["creation_time"], float) and j["creation_time"] > 1.5e9, j
     assert j["tags"] == {"baseline": "", "owner": "team-a"}, j["tags"]
     names = {m["name"]: m["type"] for m in body["output_metric_names"]}
-    assert names == {"loss": "number", "accuracy": "number", "phase": "string"}, names
+    assert names == {"loss": "array number", "accuracy": "array number",
+                     "phase": "array string"}, names
     assert {p["name"] for p in body["parameters"]} == set(params)
     series = detail("sdk-exact", logging_id)["series"]
     assert [p[1] for p in series["loss"]] == [1.0 / (s + 1) for s in range(100)]
     assert [p[1] for p in series["accuracy"]] == [s / 100.0 for s in range(100)]
     assert [p[1] for p in series["phase"]] == ["warmup"] * 10 + ["train"] * 90
     assert [p[0] for p in series["loss"]] == list(range(100))
-    arts = {a["filename"]: a for a in j["artifacts"]}
+    arts = {a["archive_key"]: a for a in j["artifacts"]}
     assert arts["plot"]["artifact_type"] == "image" and arts["plot"]["size"] == 72, arts
+    assert arts["plot"]["filename"] == "plot.png" and arts["plot"]["key"] == "plot", arts
+    assert arts["notes"]["artifact_type"] == "unknown", arts  # .txt, as the original
     assert arts["notes"]["path"].startswith("atlas_artifacts/"), arts
     status, raw = node.request("GET", arts["plot"]["uri"])
     assert status == 200 and raw == b"\x89PNG\r\n\x1a\n" + bytes(range(64)), (status, raw[:40])
@@ -235,27 +246,35 @@ def test_outside_a_job_calls_do_nothing_after_one_warning():
 
 def test_tags_description_notes_overview_sorting_and_filtering():
     base = f"/api/v2beta/projects/sdk-exact/job_listing/{logging_id}/tags"
-    status, _ = node.json("POST", base, {"tag": {"key": "reviewed", "value": "yes"}})
-    assert status == 201
+    # The original's answers to changes: 200 and a sentence.
+    status, said = node.json("POST", base, {"tag": {"key": "reviewed", "value": "yes"}})
+    assert (status, said) == (200, f"Tag key: reviewed, value: yes created for job {logging_id}")
     assert detail("sdk-exact", logging_id)["tags"]["reviewed"] == "yes"
-    status, _ = node.request("DELETE", base + "/reviewed")
-    assert status == 204
+    status, said = node.json("DELETE", base + "/reviewed")
+    assert (status, said) == (200, f"Tag key: reviewed deleted from job {logging_id}")
     assert "reviewed" not in detail("sdk-exact", logging_id)["tags"]
-    assert node.request("DELETE", base + "/reviewed")[0] == 404
+    assert node.request("DELETE", base + "/reviewed")[0] == 200  # absent: as the original
     assert node.json("POST", base, {"tag": {"value": "no key"}})[0] == 400
-    status, _ = node.json("PUT", "/api/v2beta/projects/sdk-exact/description",
-                          {"project_description": "exact values"})
-    assert status == 204
+    status, said = node.json("PUT", "/api/v2beta/projects/sdk-exact/description",
+                             {"project_description": "exact values"})
+    assert (status, said) == (200, "Updated description for sdk-exact")
     assert node.json("GET", "/api/v2beta/projects/sdk-exact/description")[1] == \
         {"project_description": "exact values"}
     assert node.json("POST", "/api/v2beta/projects/sdk-exact/note_listing",
-                     {"message": "looks good"})[0] == 201
+                     {"message": "looks good", "author": "ann"}) == \
+        (200, "Note with author: ann created with message: looks good")
     notes = node.json("GET", "/api/v2beta/projects/sdk-exact/note_listing")[1]
-    assert [n["message"] for n in notes] == ["looks good"], notes
+    assert [(n["message"], n["author"]) for n in notes] == [("looks good", "ann")], notes
+    # The original's str(datetime) (UTC here), and ours: seconds.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?", notes[0]["date"]), notes
+    assert abs(notes[0]["time"] - time.time()) < 300, notes
     overview = node.json("GET", "/api/v2beta/projects/sdk-exact/overview_metrics")[1]
     assert set(overview["all_metric_names"]) >= {"loss", "accuracy", "phase"}
     loss = [q for q in overview["metric_query"] if q["metric_name"] == "loss"][0]
     assert loss["values"] == [[logging_id, 0.01]], loss
+    picked = node.json("GET", "/api/v2beta/projects/sdk-exact/overview_metrics?metric_name=phase|loss")[1]
+    assert [q["metric_name"] for q in picked["metric_query"]] == ["phase", "loss"], picked
+    assert set(picked["all_metric_names"]) >= {"loss", "accuracy", "phase"}, picked
     projects = {p["name"]: p for p in node.json("GET", "/api/v2beta/projects")[1]}
     assert projects["sdk-exact"]["jobs"] == 2 and "sdk-burst" in projects
     # Sorting by a metric puts jobs without it last, either way.
@@ -321,18 +340,18 @@ def test_deleting_a_job_removes_its_tracking_data():
     status, raw = node.request("DELETE", f"/api/v2beta/projects/sdk-exact/job_listing/{logging_id}")
     assert status in (200, 204), (status, raw)
     assert node.request("GET", f"/jobs/{logging_id}")[0] == 404
-    for suffix in ["secret", "metrics", "series", "params", "tags", "artifacts"]:
+    for suffix in ["secret", "metrics", "series", "metric_values", "params", "tags", "artifacts"]:
         assert redis_cli("EXISTS", f"atlas:job:{logging_id}:{suffix}").strip() == "0", suffix
 
 
 def test_the_dashboards_data_is_read_and_written_across_a_redis_restart():
     path = "/api/v2beta/projects/sdk-restart/description"
-    assert node.json("PUT", path, {"project_description": "before"})[0] == 204
+    assert node.json("PUT", path, {"project_description": "before"})[0] == 200
     node.redis.stop()
     node.redis.start()  # append-only: what was written is back
     # The tracking actor has its own connection: it reconnects by itself.
     assert node.json("GET", path)[1] == {"project_description": "before"}
-    assert node.json("PUT", path, {"project_description": "after"})[0] == 204
+    assert node.json("PUT", path, {"project_description": "after"})[0] == 200
     assert node.json("GET", path)[1] == {"project_description": "after"}
 
 

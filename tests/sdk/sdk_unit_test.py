@@ -314,12 +314,14 @@ class ProjectRowsTest(unittest.TestCase):
         listing = {"jobs": [{"job_id": "j1", "project": "p", "user": "u", "status": "completed",
                              "start_ts": 0, "completed_ts": 0,
                              "job_parameters": [{"name": "lr", "value": 0.1}],
-                             "output_metrics": [{"name": "loss", "value": 0.2}],
+                             "output_metrics": [{"name": "loss", "value": 0.2},
+                                                {"name": "acc", "value": [0.5, 0.75]}],
                              "tags": {"team": "a"}}]}
+        # A metric logged several times is a list in the listing; rows keep its latest.
         self.assertEqual(_projects.job_rows(listing),
                          [{"job_id": "j1", "project_name": "p", "user": "u", "status": "completed",
                            "start_time": None, "completed_time": None, "lr": 0.1, "loss": 0.2,
-                           "tag_team": "a"}])
+                           "acc": 0.75, "tag_team": "a"}])
 
 
 class CompatTest(unittest.TestCase):

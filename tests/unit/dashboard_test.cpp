@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "library/tracking/env.hpp"
+#include "library/tracking/metric_values.hpp"
 #include "library/tracking/sweep_view.hpp"
 #include "library/tracking/views.hpp"
 #include "library/dashboard_static.hpp"
@@ -87,7 +88,7 @@ TEST_CASE("the job listing sorts by a metric with jobs lacking it last, and filt
   CHECK(ids(listing({{"limit", "1"}})) == std::vector<std::string>{"c"});
   auto doc = parse(listing({{"job_id", "a"}}));
   auto& a = doc.find("jobs")->array.at(0);
-  CHECK(a.find("output_metrics")->array.at(0).dump() == R"({"name":"loss","value":0.5,"type":"number","step":9})");
+  CHECK(a.find("output_metrics")->array.at(0).dump() == R"({"name":"loss","value":0.5,"type":"number","step":9,"latest":0.5,"count":1})");
   CHECK(a.find("job_parameters")->array.at(0).dump() == R"({"name":"lr","value":0.25,"type":"number"})");
   CHECK(a.find("tags")->dump() == R"({"best":""})");
   CHECK(doc.find("output_metric_names")->dump() == R"([{"name":"loss","type":"number"}])");
@@ -102,6 +103,84 @@ TEST_CASE("the job listing sorts by a metric with jobs lacking it last, and filt
   dashboard::job_listing_json("p", recs, summary, {{"colour", "red"}}, 10, err);
   CHECK(err.find("unknown column 'colour'") != std::string::npos);
   err.clear();
+}
+
+TEST_CASE("the listing's shapes are the original's: value lists, types, times, artifacts",
+          "[dashboard]") {
+  std::vector<job_record> recs{job("a", job_state::completed, 1.5), job("b", job_state::queued, 2)};
+  recs[0].start_time = 2;
+  std::string long_text(150, 'x');
+  auto summary = parse(R"({"a":{"metrics":{"loss":{"value":0.25,"step":2},"acc":{"value":0.5,"step":0},
+                                           "note":{"value":")" + long_text + R"(","step":0}},
+                               "values":{"loss":{"count":103,"values":[0.75,0.5,0.25]},
+                                         "acc":{"count":1,"values":[0.5]}},
+                               "params":{"layers":[3,4],"opt":{"name":"sgd"},"none":null},
+                               "tags":{},
+                               "artifacts":{"song":{"path":"out/a.MP3","size":5},
+                                            "pic":{"path":"p.png","size":3},
+                                            "weights":{"path":"w.bin","size":1},
+                                            "bare":{"path":"dir.d/README","size":1}}},
+                           "b":{"metrics":{"loss":{"value":0.1,"step":0}},"values":{},"params":{},
+                                "tags":{},"artifacts":{}}})");
+  std::string err;
+  auto doc = parse(dashboard::job_listing_json("p", recs, summary, {{"sort", "metric:loss"}}, 10, err));
+  REQUIRE(err.empty());
+  // Sorting by a metric uses its latest value (0.1 < 0.25).
+  CHECK(ids(doc.dump()) == std::vector<std::string>{"b", "a"});
+  auto& a = doc.find("jobs")->array.at(1);
+  std::map<std::string, json::value> m;
+  for (auto& e : a.find("output_metrics")->array)
+    m[*e.get_string("name")] = e;
+  // Logged several times: the list (the last ones kept), as the original; once: the scalar.
+  CHECK(m["loss"].dump() == R"({"name":"loss","value":[0.75,0.5,0.25],"type":"array number","step":2,"latest":0.25,"count":103})");
+  CHECK(m["acc"].dump() == R"({"name":"acc","value":0.5,"type":"number","step":0,"latest":0.5,"count":1})");
+  CHECK(m["note"].get_string("value") == std::string(100, 'x')); // cut as the original did
+  CHECK(m["note"].find("latest")->string.size() == 150);
+  std::map<std::string, std::string> types;
+  for (auto& p : a.find("job_parameters")->array)
+    types[*p.get_string("name")] = *p.get_string("type");
+  CHECK(types == std::map<std::string, std::string>{{"layers", "array number"}, {"opt", "unknown"},
+                                                    {"none", "unknown"}});
+  auto names = doc.find("output_metric_names")->dump();
+  CHECK(names.find(R"({"name":"loss","type":"number"})") != std::string::npos); // b's, seen first
+  CHECK(a.find("creation_time")->number == 1.5); // seconds, as the original's
+  CHECK(a.get_string("start_time") == "1970-01-01T00:00:02Z");
+  CHECK(doc.find("jobs")->array.at(0).find("duration")->is_null()); // not started
+  std::map<std::string, json::value> arts;
+  for (auto& e : a.find("artifacts")->array)
+    arts[*e.get_string("archive_key")] = e;
+  CHECK(arts["song"].dump() == R"({"filename":"a.MP3","archive_key":"song","artifact_type":"audio",)"
+                               R"("uri":"/api/v2beta/projects/p/job_listing/a/artifacts/song",)"
+                               R"("key":"song","path":"out/a.MP3","size":5})");
+  CHECK(arts["pic"].get_string("artifact_type") == "image");
+  CHECK(arts["weights"].get_string("artifact_type") == "unknown");
+  CHECK(arts["bare"].get_string("artifact_type") == "unknown");
+}
+
+TEST_CASE("notes come back in the original's shape with the time as ours", "[dashboard]") {
+  auto notes = parse(R"([{"date":"1767323045.5","author":"ann","message":"hi"},
+                         {"date":1767323045,"author":"bo","message":"yo"}])");
+  CHECK(dashboard::notes_json(notes)
+        == R"([{"date":"2026-01-02 03:04:05.500000","message":"hi","author":"ann","time":1767323045.5},)"
+           R"({"date":"2026-01-02 03:04:05","message":"yo","author":"bo","time":1767323045}])");
+}
+
+TEST_CASE("a metric's value list keeps its count and the last values", "[dashboard]") {
+  auto cap = dashboard::max_listed_metric_values;
+  CHECK(dashboard::appended_values("", {"1", "\"a\\nb\""}) == "2\n1\n\"a\\nb\"");
+  CHECK(dashboard::appended_values("2\n1\n2", {"3"}) == "3\n1\n2\n3");
+  std::vector<std::string> many;
+  for (size_t i = 0; i < cap + 2; ++i)
+    many.push_back(std::to_string(i));
+  auto entry = dashboard::appended_values("5\n9", many);
+  json::writer w;
+  dashboard::values_object(w, entry);
+  auto doc = parse(w.take());
+  CHECK(doc.get_int("count") == static_cast<int64_t>(cap + 7));
+  auto& kept = doc.find("values")->array;
+  REQUIRE(kept.size() == cap);
+  CHECK(kept.front().integer == 2);
+  CHECK(kept.back().integer == static_cast<int64_t>(cap + 1));
 }
 
 TEST_CASE("the job listing takes the original's filters and multi-column sorts", "[dashboard]") {

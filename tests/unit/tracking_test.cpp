@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "actors/dashboard/tracking.hpp"
+#include "adapters/json.hpp"
+#include "library/tracking/store.hpp"
 
 using namespace atlas;
 using namespace atlas::test;
@@ -117,4 +119,62 @@ TEST_CASE_METHOD(tracking_fixture, "the tracking actor gives its own account and
   REQUIRE(stats);
   CHECK(stats->name == "tracking");
   CHECK(stats->summary.find("1 answered, 1 refused") != std::string::npos);
+}
+
+TEST_CASE_METHOD(tracking_fixture, "the summary keeps every value of a metric, up to the listing's cap",
+                 "[tracking]") {
+  // Unfenced (MULTI/EXEC) and fenced (inside the lease script) writes alike.
+  bool fenced = GENERATE(false, true);
+  if (fenced) {
+    const std::string mine = "1 m-1 http://m1:5000/";
+    run({"SET", keys::master_lease, mine});
+    redis_write_options opts;
+    opts.fence = mine;
+    respawn_tracking(opts);
+  }
+  auto rec = new_job(fenced ? "values-fenced" : "values-1");
+  REQUIRE(enqueue(rec));
+  dispatch(rec);
+  REQUIRE(put(rec));
+  move_to(rec, job_state::running);
+  REQUIRE(put(rec));
+  auto batch = [](const std::string& key, int from, int to) {
+    std::string out = R"({"entries":[)";
+    for (int i = from; i < to; ++i)
+      out += (i > from ? "," : "") + std::string(R"({"kind":"metric","key":")") + key
+             + R"(","value":)" + std::to_string(i) + R"(,"step":)" + std::to_string(i) + "}";
+    return out + "]}";
+  };
+  auto track = [&](const std::string& body) {
+    return store(nullptr, "track", {rec.job_id, rec.job_secret, body}).has_value();
+  };
+  REQUIRE(track(batch("thrice", 0, 2)));
+  REQUIRE(track(batch("thrice", 2, 3)));
+  REQUIRE(track(batch("once", 7, 8)));
+  REQUIRE(track(R"({"entries":[{"kind":"metric","key":"text","value":"a\nb, \"c\""}]})"));
+  REQUIRE(track(R"({"entries":[{"kind":"metric","key":"text","value":"d"}]})"));
+  // More than the cap in one batch, then across batches: the last ones stay.
+  auto cap = static_cast<int>(dashboard::max_listed_metric_values);
+  REQUIRE(track(batch("many", 0, cap + 3)));
+  REQUIRE(track(batch("many", cap + 3, cap + 5)));
+  auto body = store(nullptr, "summary", {rec.job_id});
+  REQUIRE(body);
+  std::string err;
+  auto doc = json::parse(*body, err);
+  REQUIRE(doc);
+  auto values = doc->find(rec.job_id)->find("values");
+  REQUIRE(values);
+  CHECK(values->find("thrice")->dump() == R"({"count":3,"values":[0,1,2]})");
+  CHECK(values->find("once")->dump() == R"({"count":1,"values":[7]})");
+  CHECK(values->find("text")->dump() == R"({"count":2,"values":["a\nb, \"c\"","d"]})");
+  auto many = values->find("many");
+  CHECK(many->get_int("count") == cap + 5);
+  auto& kept = many->find("values")->array;
+  REQUIRE(kept.size() == static_cast<size_t>(cap));
+  CHECK(kept.front().integer == 5);
+  CHECK(kept.back().integer == cap + 4);
+  // The latest value (what sorting uses) is still kept apart.
+  CHECK(doc->find(rec.job_id)->find("metrics")->find("many")->get_int("value") == cap + 4);
+  // Removing an absent tag succeeds, as the original's.
+  CHECK(store(nullptr, "untag", {rec.job_id, "never-set"}) == std::string("true"));
 }

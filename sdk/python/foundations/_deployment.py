@@ -101,7 +101,8 @@ class DeploymentWrapper:
             return series[0][1]
         for m in details.get("output_metrics") or []:
             if m.get("name") == metric_name:
-                return m.get("value")
+                value = m.get("value")  # a list when logged several times
+                return value[0] if isinstance(value, list) and value else value
         raise KeyError(f"Metric '{metric_name}' does not exist.")
 
     def get_metric_series(self, metric_name, wait_seconds=5):

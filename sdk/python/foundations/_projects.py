@@ -35,7 +35,8 @@ def job_rows(listing):
         for p in job.get("job_parameters") or []:
             row[p.get("name")] = p.get("value")
         for m in job.get("output_metrics") or []:
-            row[m.get("name")] = m.get("value")
+            value = m.get("value")  # a list when logged several times: the latest is last
+            row[m.get("name")] = value[-1] if isinstance(value, list) and value else value
         for key, value in (job.get("tags") or {}).items():
             row["tag_" + key] = value
         rows.append(row)
