@@ -123,13 +123,14 @@ function viewProject(seq, project) {
   const textIn = h('input', { id: 'f-text', type: 'search', placeholder: 'id, user, tag, value', oninput: () => { state.text = textIn.value.toLowerCase(); render(); } });
   let last = null;
   const panel = projectPanel(project); // project.js
+  const selection = jobSelection(project, () => refresh()); // compare.js
   show(h('p', {}, h('a', { href: '#/' }, '← Projects')),
        h('h1', {}, 'Project ', project), panel.node,
        h('p', {}, h('a', { href: `#/projects/${enc(project)}/sweeps`, id: 'sweeps-link' }, 'Sweeps')),
        h('div', { class: 'toolbar' },
          h('label', { for: 'f-status' }, 'Status', statusSel),
          h('label', { for: 'f-text' }, 'Filter', textIn), count),
-       h('div', { class: 'table-wrap' }, table));
+       selection.toolbar, h('div', { class: 'table-wrap' }, table));
 
   function sortButton(label, field) {
     const active = state.sort === field || state.sort === '-' + field;
@@ -147,13 +148,13 @@ function viewProject(seq, project) {
     const sortKey = state.sort.replace(/^-/, '');
     const th = (label, field, cls) => h('th', { scope: 'col', class: cls,
       'aria-sort': sortKey === field ? (state.sort.startsWith('-') ? 'descending' : 'ascending') : undefined }, sortButton(label, field));
-    const head = h('tr', {}, th('Status', 'status'), th('Job ID', 'job_id'), th('User', 'user'),
+    const head = h('tr', {}, h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Select')), th('Status', 'status'), th('Job ID', 'job_id'), th('User', 'user'),
       th('Launched', 'creation_time'), th('Duration', 'duration'), h('th', { scope: 'col' }, 'Sweep'), h('th', { scope: 'col' }, 'Tags'),
       params.map(p => th(p, 'param:' + p, 'group-param')), metrics.map(m => th(m, 'metric:' + m, 'group-metric')));
     const rows = jobs.map(j => {
       const pv = Object.fromEntries(j.job_parameters.map(p => [p.name, p.value]));
       const mv = Object.fromEntries(j.output_metrics.map(m => [m.name, m.value]));
-      return h('tr', { 'data-job': j.job_id },
+      return h('tr', { 'data-job': j.job_id }, selection.cell(j),
         h('td', {}, badge(j.status)), h('td', {}, jobLink(project, j.job_id)), h('td', {}, j.user),
         h('td', {}, fmtTime(j.creation_time)), h('td', { class: 'num' }, fmtDuration(j.duration_s)),
         h('td', {}, j.sweep_id ? sweepLink(project, j.sweep_id) : ''),
@@ -162,7 +163,7 @@ function viewProject(seq, project) {
         metrics.map(m => metricCell(mv[m])));
     });
     keepFocus(table, () => table.replaceChildren(h('thead', {}, head), h('tbody', {}, rows.length ? rows :
-      h('tr', {}, h('td', { colspan: 7 + params.length + metrics.length, class: 'muted' }, 'No matching jobs.')))));
+      h('tr', {}, h('td', { colspan: 8 + params.length + metrics.length, class: 'muted' }, 'No matching jobs.')))));
   }
   async function refresh() {
     const q = new URLSearchParams({ sort: state.sort });
@@ -173,6 +174,7 @@ function viewProject(seq, project) {
     const ended = data.jobs.filter(j => ['completed', 'failed'].includes(j.status)).length;
     if (last && ended !== last.jobs.filter(j => ['completed', 'failed'].includes(j.status)).length) panel.refresh();
     last = data;
+    selection.prune(data.jobs);
     render();
   }
   live(refresh, (kind, e) => kind === 'job' && e.project === project);

@@ -1,7 +1,8 @@
 // Drives Debian's Chromium through the dashboard with playwright-core:
 // the job appears, turns completed, its page shows logs and a chart; tags
 // are edited with the keyboard; the cluster view lists the node; the usage
-// view shows the job's user with a bar.
+// view shows the job's user with a bar; the job table's selection compares
+// the job's loss curve and deletes the job.
 // Usage: node dashboard.mjs <dashboard-url> <project> <job-id> <out-dir> [<user> <password>]
 // With a user (a node in -p mode) the page must ask for a login first,
 // refuse a wrong password, show who is signed in, and log out.
@@ -130,6 +131,34 @@ try {
   const barWidth = await bar.evaluate((b) => b.getBoundingClientRect().width);
   if (!(barWidth > 10)) throw new Error(`alice's usage bar is ${barWidth} px wide`);
   await page.screenshot({ path: shot('5b-usage.png'), fullPage: true });
+
+  step('selection: compare the job\'s curve, then delete it');
+  await page.getByRole('link', { name: 'Projects' }).click();
+  await page.getByRole('link', { name: project, exact: true }).click();
+  await row.getByRole('checkbox', { name: `Select job ${jobId}` }).check({ timeout: 20000 });
+  await page.locator('#selected-count', { hasText: '1 selected' }).waitFor({ timeout: 10000 });
+  await page.getByRole('button', { name: 'Compare', exact: true }).click();
+  await page.locator('#compare-metric').selectOption('loss', { timeout: 20000 });
+  await page.locator(`#compare-chart[data-metric="loss"] svg polyline[data-job="${jobId}"]`).waitFor({ timeout: 20000 });
+  await page.locator(`#compare-chart .legend li[data-job="${jobId}"]`).waitFor({ timeout: 10000 });
+  const series = await page.locator('#compare-chart svg polyline.series').count();
+  if (series !== 1) throw new Error(`the compare chart has ${series} series, expected 1`);
+  const cmpPoints = (await page.locator('#compare-chart svg polyline.series').getAttribute('points')).trim().split(/\s+/).length;
+  if (cmpPoints !== 40) throw new Error(`the compared loss curve has ${cmpPoints} points, expected 40`);
+  await page.screenshot({ path: shot('5c-compare.png'), fullPage: true });
+  page.once('dialog', (d) => d.accept());
+  await page.getByRole('button', { name: 'Delete selected' }).click();
+  await row.waitFor({ state: 'detached', timeout: 20000 });
+  // It was the project's only job: the page goes back to the projects view.
+  await page.getByRole('link', { name: project, exact: true }).waitFor({ state: 'detached', timeout: 20000 });
+  // Asked outside the page, so that the expected 404 is no console error of the page.
+  const token = await page.evaluate(() => sessionStorage.getItem('atlas.token'));
+  const res = await page.request.get(`${url}/api/v2beta/projects/${encodeURIComponent(project)}/job_listing`,
+    { headers: token ? { Authorization: 'Bearer ' + token } : {} });
+  // Its only job gone, the project is gone too (404).
+  const listed = res.status() !== 404 && (await res.json()).jobs.some((j) => j.job_id === jobId);
+  if (listed) throw new Error('the deleted job is still in the REST listing');
+  await page.screenshot({ path: shot('5d-deleted.png'), fullPage: true });
 
   if (user) {
     step('log out');
