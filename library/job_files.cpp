@@ -216,14 +216,30 @@ void delete_job_files(const job_paths& paths) {
 }
 
 status pack_artifacts(const job_paths& paths, const std::string& job_id,
-                      const std::string& temp_dir, std::string& out) {
+                      const std::string& temp_dir, std::string& out, const std::string& folder) {
   std::error_code ec;
   if (!fs::is_directory(paths.artifacts, ec))
     return status::fail("job '" + job_id + "' has no artifacts");
+  fs::path source = paths.artifacts;
+  if (!folder.empty()) {
+    // Relative to the job's own folder (job_source/ when the bundle had one,
+    // as the CLI's --source_dir is). The job wrote its artifacts: resolve
+    // links before trusting the folder.
+    auto base = fs::canonical(paths.artifacts, ec);
+    if (fs::is_directory(paths.artifacts + "/job_source", ec) && !fs::is_symlink(paths.artifacts + "/job_source", ec))
+      base /= "job_source";
+    auto wanted = fs::weakly_canonical(base / fs::path(folder).relative_path(), ec);
+    auto rel = wanted.lexically_relative(base);
+    bool inside = !ec && fs::path(folder).is_relative() && !rel.empty() && *rel.begin() != ".."
+                  && rel != ".";
+    if (!inside || !fs::is_directory(wanted, ec))
+      return status::fail("job '" + job_id + "' has no folder '" + folder + "' in its artifacts");
+    source = wanted;
+  }
   fs::create_directories(temp_dir, ec);
   std::random_device rd;
   auto tmp = temp_dir + "/" + job_id + "-" + std::to_string(rd()) + ".tgz";
-  auto st = archive::create_tgz(paths.artifacts, tmp, job_id);
+  auto st = archive::create_tgz(source.string(), tmp, job_id);
   if (st) {
     std::ifstream in(tmp, std::ios::binary);
     std::ostringstream buf;

@@ -74,9 +74,15 @@ status give_run_bundle(const std::string& kept, const job_paths& run, const std:
 /// archive of a job.
 void delete_job_files(const job_paths& paths);
 
-/// Packs the job's archived artifacts into a tgz held in memory.
+/// Packs the job's archived artifacts into a tgz held in memory, entries
+/// named "<job_id>/...". With `folder` (a relative path inside the
+/// job's folder in the artifacts, job_source/ when there is one, e.g.
+/// "atlas_tensorboard"), only that folder is packed, its
+/// content still under "<job_id>/"; a folder that leaves the artifacts (by
+/// "..", an absolute path or a symlink) is refused as missing.
 status pack_artifacts(const job_paths& paths, const std::string& job_id,
-                      const std::string& temp_dir, std::string& out);
+                      const std::string& temp_dir, std::string& out,
+                      const std::string& folder = {});
 
 } // namespace atlas
 

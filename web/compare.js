@@ -1,7 +1,8 @@
 // Selection toolbar of the job table: a checkbox per row, then Delete the
 // selected finished jobs (DELETE .../job_listing/<id>, a message per job the
 // server refused) or Compare one metric's full curve across them on one chart
-// (each job's series from GET .../job_listing/<id>, as on the job page).
+// (each job's series from GET .../job_listing/<id>, as on the job page), or
+// download their TensorBoard files in one archive (tensorboard.js).
 // Loaded before app.js, whose helpers (h, api, enc, toast, fmtValue) it calls.
 'use strict';
 
@@ -37,6 +38,7 @@ function multiLineChart(name, series) {
 // and a call that forgets selected jobs no longer listed. `reload` refreshes the table.
 function jobSelection(project, reload) {
   const selected = new Set();
+  const rows = new Map(); // job_id -> the listing's row, as last shown
   const base = `/api/v2beta/projects/${enc(project)}/job_listing`;
   const count = h('span', { class: 'muted', id: 'selected-count', 'aria-live': 'polite' }, '0 selected');
   const messages = h('ul', { id: 'selection-messages', class: 'messages', role: 'alert' });
@@ -77,6 +79,11 @@ function jobSelection(project, reload) {
     if (names.includes(keep)) metricSel.value = keep;
     drawCompare();
   }
+  async function tensorboard() {
+    if (!selected.size) { toast('Select jobs first'); return; }
+    messages.replaceChildren();
+    await downloadTensorboard(project, [...selected].map(id => rows.get(id) || { job_id: id }), messages);
+  }
   function drawCompare() {
     figure.hidden = false;
     const name = metricSel.value;
@@ -91,9 +98,11 @@ function jobSelection(project, reload) {
     h('div', { class: 'toolbar' }, count,
       h('button', { type: 'button', id: 'delete-selected', class: 'danger', onclick: deleteSelected }, 'Delete selected'),
       h('button', { type: 'button', id: 'compare-selected', onclick: compare }, 'Compare'),
+      h('button', { type: 'button', id: 'tensorboard-selected', onclick: tensorboard }, 'TensorBoard'),
       h('label', { for: 'compare-metric' }, 'Metric', metricSel)),
     messages, figure);
   function cell(job) {
+    rows.set(job.job_id, job);
     const box = h('input', { type: 'checkbox', 'aria-label': `Select job ${job.job_id}`, checked: selected.has(job.job_id),
       onchange: () => { if (box.checked) selected.add(job.job_id); else selected.delete(job.job_id); updateCount(); } });
     return h('td', {}, box);
@@ -102,6 +111,7 @@ function jobSelection(project, reload) {
     const listed = new Set(jobs.map(j => j.job_id));
     listedCount = jobs.length;
     for (const id of [...selected]) if (!listed.has(id)) selected.delete(id);
+    for (const id of [...rows.keys()]) if (!listed.has(id)) rows.delete(id);
     updateCount();
   }
   return { toolbar, cell, prune };

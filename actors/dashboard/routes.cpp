@@ -250,7 +250,7 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
       rp.deliver(message_answer("Note with author: " + who + " created with message: " + message));
     });
   }
-  if (n == 7 && is(4, "job_listing") && m == "GET" && !is(6, "logs")) {
+  if (n == 7 && is(4, "job_listing") && m == "GET" && !is(6, "logs") && !is(6, "tensorboard")) {
     // The original's job_listing/<sort_by>/<asc|desc>: input_params:<name>
     // and output_metrics:<name> are our param: and metric: columns.
     auto by = parts[5];
@@ -317,6 +317,14 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
         store(self, rp, "untag", {id, parts[7]}, [=](std::string&) mutable {
           rp.deliver(message_answer("Tag key: " + parts[7] + " deleted from job " + id));
         });
+      });
+    // The job's TensorBoard event files as a tgz ("<id>/..."), packed on the
+    // node that ran it; the page joins several jobs' into one download.
+    if (n == 7 && is(6, "tensorboard") && m == "GET")
+      return job_of_project(self, rp, project, id, [=](job_record&) mutable {
+        auto files = req;
+        files.query = "folder=atlas_tensorboard";
+        download_artifacts(self, rp, files, id);
       });
     if (n == 8 && is(6, "artifacts") && m == "GET")
       return job_of_project(self, rp, project, id, [=](job_record& rec) mutable {

@@ -357,11 +357,13 @@ void download_artifacts(gateway_ptr self, answer rp, const http_request& req,
   at_owner(self, rp, req, id, [=](job_record&) mutable {
     auto paths = job_paths::of(*self->state.cfg, id);
     auto temp = self->state.cfg->node_dir + "/tmp";
+    // ?folder=atlas_tensorboard: only that folder (the page's TensorBoard download).
+    auto folder = parse_query(req.query)["folder"];
     offload(
       self,
-      [paths, id, temp] {
+      [paths, id, temp, folder] {
         std::string bytes;
-        auto st = pack_artifacts(paths, id, temp, bytes);
+        auto st = pack_artifacts(paths, id, temp, bytes, folder);
         if (!st)
           return error_answer(404, st.error());
         auto r = json_answer(200, std::move(bytes));

@@ -2,16 +2,19 @@
 // the job appears, turns completed, its page shows logs and a chart; tags
 // are edited with the keyboard; the cluster view lists the node; the usage
 // view shows the job's user with a bar; the job table's selection compares
-// the job's loss curve and deletes the job.
-// Usage: node dashboard.mjs <dashboard-url> <project> <job-id> <out-dir> [<user> <password>]
+// the loss curves of two jobs, downloads the TensorBoard files of the one that
+// kept them (the other named as having none), and deletes both.
+// Usage: node dashboard.mjs <dashboard-url> <project> <job-id>,<tensorboard-job-id> <out-dir> [<user> <password>]
 // With a user (a node in -p mode) the page must ask for a login first,
 // refuse a wrong password, show who is signed in, and log out.
 // (Playwright gives Chromium a fresh temporary profile of its own.)
 import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const [url, project, jobId, out, user, password] = process.argv.slice(2);
+const [url, project, jobIds, out, user, password] = process.argv.slice(2);
+const [jobId, tbJobId] = jobIds.split(',');
 const shot = (name) => path.join(out, (user ? 'auth-' : '') + name);
 fs.mkdirSync(out, { recursive: true });
 const step = (what) => console.log(`browser: ${what}`);
@@ -120,44 +123,69 @@ try {
 
   step('usage view: a row per user and a bar');
   await page.getByRole('link', { name: 'Usage' }).click();
-  // submit() (dashboard_jobs.py) runs the job as alice, in both modes.
+  // submit() (dashboard_jobs.py) runs both jobs as alice, in both modes.
   await page.locator('#usage tr[data-name="alice"]').waitFor({ timeout: 20000 });
   const usageRows = await page.locator('#usage tbody tr[data-name]').count();
   if (usageRows !== 1) throw new Error(`the usage table has ${usageRows} rows, expected 1 (alice)`);
   const jobs = await page.locator('#usage tr[data-name="alice"] td').nth(1).textContent();
-  if (jobs !== '1') throw new Error(`alice's usage counts ${jobs} jobs, expected 1`);
+  if (jobs !== '2') throw new Error(`alice's usage counts ${jobs} jobs, expected 2`);
   const bar = page.locator('#usage-chart .bar-row[data-name="alice"] .bar');
   await bar.waitFor({ timeout: 10000 });
   const barWidth = await bar.evaluate((b) => b.getBoundingClientRect().width);
   if (!(barWidth > 10)) throw new Error(`alice's usage bar is ${barWidth} px wide`);
   await page.screenshot({ path: shot('5b-usage.png'), fullPage: true });
 
-  step('selection: compare the job\'s curve, then delete it');
+  step('selection: compare two jobs\' curves, download their TensorBoard files, then delete them');
   await page.getByRole('link', { name: 'Projects' }).click();
   await page.getByRole('link', { name: project, exact: true }).click();
+  const tbRow = page.locator(`tr[data-job="${tbJobId}"]`);
+  await tbRow.locator('.badge', { hasText: 'completed' }).waitFor({ timeout: 60000 });
   await row.getByRole('checkbox', { name: `Select job ${jobId}` }).check({ timeout: 20000 });
-  await page.locator('#selected-count', { hasText: '1 selected' }).waitFor({ timeout: 10000 });
+  await tbRow.getByRole('checkbox', { name: `Select job ${tbJobId}` }).check({ timeout: 20000 });
+  await page.locator('#selected-count', { hasText: '2 selected' }).waitFor({ timeout: 10000 });
   await page.getByRole('button', { name: 'Compare', exact: true }).click();
   await page.locator('#compare-metric').selectOption('loss', { timeout: 20000 });
-  await page.locator(`#compare-chart[data-metric="loss"] svg polyline[data-job="${jobId}"]`).waitFor({ timeout: 20000 });
-  await page.locator(`#compare-chart .legend li[data-job="${jobId}"]`).waitFor({ timeout: 10000 });
+  for (const [id, expected] of [[jobId, 40], [tbJobId, 20]]) {
+    const line = page.locator(`#compare-chart[data-metric="loss"] svg polyline[data-job="${id}"]`);
+    await line.waitFor({ timeout: 20000 });
+    await page.locator(`#compare-chart .legend li[data-job="${id}"]`).waitFor({ timeout: 10000 });
+    const n = (await line.getAttribute('points')).trim().split(/\s+/).length;
+    if (n !== expected) throw new Error(`job ${id}'s compared loss curve has ${n} points, expected ${expected}`);
+  }
   const series = await page.locator('#compare-chart svg polyline.series').count();
-  if (series !== 1) throw new Error(`the compare chart has ${series} series, expected 1`);
-  const cmpPoints = (await page.locator('#compare-chart svg polyline.series').getAttribute('points')).trim().split(/\s+/).length;
-  if (cmpPoints !== 40) throw new Error(`the compared loss curve has ${cmpPoints} points, expected 40`);
+  if (series !== 2) throw new Error(`the compare chart has ${series} series, expected 2`);
+  const colors = await page.locator('#compare-chart svg polyline.series').evaluateAll((ls) => new Set(ls.map((l) => l.getAttribute('stroke'))).size);
+  if (colors !== 2) throw new Error('the two series share a colour');
   await page.screenshot({ path: shot('5c-compare.png'), fullPage: true });
+
+  const downloaded = page.waitForEvent('download', { timeout: 30000 });
+  await page.getByRole('button', { name: 'TensorBoard', exact: true }).click();
+  const download = await downloaded;
+  const saved = path.join(out, (user ? 'auth-' : '') + download.suggestedFilename());
+  await download.saveAs(saved);
+  const entries = execFileSync('tar', ['-tzf', saved], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  if (!entries.includes(`${tbJobId}/train/events.out.tfevents.1.atlas`))
+    throw new Error('the TensorBoard download lacks the event file: ' + entries.join(', '));
+  if (entries.some((e) => !e.startsWith(tbJobId + '/') && e !== tbJobId))
+    throw new Error('the TensorBoard download holds more than the event files: ' + entries.join(', '));
+  // The job without event files is named, the command to run is shown.
+  await page.locator(`#selection-messages li[data-job="${jobId}"]`, { hasText: 'set_tensorboard_logdir' }).waitFor({ timeout: 10000 });
+  await page.locator('#tensorboard-hint', { hasText: 'tensorboard --logdir' }).waitFor({ timeout: 10000 });
+  await page.screenshot({ path: shot('5e-tensorboard.png'), fullPage: true });
+
   page.once('dialog', (d) => d.accept());
   await page.getByRole('button', { name: 'Delete selected' }).click();
   await row.waitFor({ state: 'detached', timeout: 20000 });
-  // It was the project's only job: the page goes back to the projects view.
+  await tbRow.waitFor({ state: 'detached', timeout: 20000 });
+  // They were the project's only jobs: the page goes back to the projects view.
   await page.getByRole('link', { name: project, exact: true }).waitFor({ state: 'detached', timeout: 20000 });
   // Asked outside the page, so that the expected 404 is no console error of the page.
   const token = await page.evaluate(() => sessionStorage.getItem('atlas.token'));
   const res = await page.request.get(`${url}/api/v2beta/projects/${encodeURIComponent(project)}/job_listing`,
     { headers: token ? { Authorization: 'Bearer ' + token } : {} });
-  // Its only job gone, the project is gone too (404).
-  const listed = res.status() !== 404 && (await res.json()).jobs.some((j) => j.job_id === jobId);
-  if (listed) throw new Error('the deleted job is still in the REST listing');
+  // Its jobs gone, the project is gone too (404).
+  const listed = res.status() !== 404 && (await res.json()).jobs.some((j) => j.job_id === jobId || j.job_id === tbJobId);
+  if (listed) throw new Error('a deleted job is still in the REST listing');
   await page.screenshot({ path: shot('5d-deleted.png'), fullPage: true });
 
   if (user) {

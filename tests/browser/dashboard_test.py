@@ -1,7 +1,8 @@
 """The dashboard in a real browser: Debian's Chromium driven by
 playwright-core (pinned in package.json / package-lock.json, installed with
 `npm ci`). A real node runs a job that logs metrics through the SDK; the
-page must show it appear, turn completed, and show its logs and charts.
+page must show it appear, turn completed, and show its logs and charts; a
+second job keeps TensorBoard event files, which the page downloads.
 Then the same in -p mode against the real OpenID provider of tests/oidc:
 login form, wrong password refused, the user's name, logout.
 Screenshots go to $ATLAS_BROWSER_OUT (meson: build/meson-logs/browser)."""
@@ -44,13 +45,30 @@ foundations.save_artifact("curve.png", "curve")
 print("training finished", flush=True)
 '''
 
+# Keeps a (stand-in) TensorBoard event file through set_tensorboard_logdir.
+JOB_TB = r'''
+import os, foundations
+os.makedirs("tb/train", exist_ok=True)
+with open("tb/train/events.out.tfevents.1.atlas", "wb") as f:
+    f.write(b"event records")
+foundations.set_tensorboard_logdir("tb")
+for step in range(20):
+    foundations.log_metric("loss", 1.0 / (step + 1))
+'''
+
+
+def submit_both(node, headers=None):
+    """The two jobs' ids as dashboard.mjs takes them: "<job>,<tensorboard job>"."""
+    return ",".join(submit(node, main, project="browser-demo", headers=headers)
+                    for main in (JOB, JOB_TB))
+
 
 OIDC_DIR = os.path.join(HERE, "..", "oidc")
 
 
-def browser(deps, node, job_id, out, *login):
+def browser(deps, node, job_ids, out, *login):
     r = subprocess.run(["node", os.path.join(deps, "dashboard.mjs"), node.dashboard,
-                        "browser-demo", job_id, out, *login], capture_output=True, text=True,
+                        "browser-demo", job_ids, out, *login], capture_output=True, text=True,
                        timeout=240)
     print(r.stdout, end="")
     print(r.stderr, end="", file=sys.stderr)
@@ -62,7 +80,7 @@ def browser(deps, node, job_id, out, *login):
 def run_plain(deps, out):
     node = Node(slots=1).start()
     try:
-        return browser(deps, node, submit(node, JOB, project="browser-demo"), out)
+        return browser(deps, node, submit_both(node), out)
     finally:
         node.cleanup()
 
@@ -110,8 +128,7 @@ def run_with_auth(deps, out):
             {"Content-Type": "application/json"})
         assert status == 200, (status, raw)
         bearer = {"Authorization": "Bearer " + json.loads(raw)["access_token"]}
-        job_id = submit(node, JOB, project="browser-demo", headers=bearer)
-        return browser(deps, node, job_id, out, "alice", "alice-test-password")
+        return browser(deps, node, submit_both(node, bearer), out, "alice", "alice-test-password")
     finally:
         if node:
             node.cleanup()

@@ -1,6 +1,6 @@
 // A job's files on the node that runs it (library/job_workspace.hpp): the
 // bundle extracted, a bundle fetched in chunks, the working directory
-// archived. Real files in a temporary directory.
+// archived, one folder of the artifacts packed. Real files in a temporary directory.
 
 #include <catch2/catch.hpp>
 
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "adapters/archive.hpp"
+#include "library/job_files.hpp"
 #include "library/job_workspace.hpp"
 
 using namespace atlas;
@@ -121,4 +122,37 @@ TEST_CASE("the working directory moves into the archive", "[workspace]") {
   CHECK_FALSE(fs::exists(p.work_dir));
   CHECK(read(p.artifacts + "/out.txt") == "result");
   CHECK(archive_workspace(p).empty()); // nothing left to move: not an error
+}
+
+TEST_CASE("one folder of the artifacts is packed, never one outside them", "[workspace]") {
+  temp_root root;
+  auto p = paths_under(root.path, "job-tb");
+  fs::create_directories(p.artifacts + "/atlas_tensorboard/run1");
+  std::ofstream(p.artifacts + "/atlas_tensorboard/run1/events.out.tfevents.1") << "event";
+  std::ofstream(p.artifacts + "/model.bin") << "weights";
+  fs::create_directories(root.path + "/secret");
+  std::ofstream(root.path + "/secret/key") << "private";
+  fs::create_directory_symlink(root.path + "/secret", p.artifacts + "/link");
+
+  std::string bytes;
+  REQUIRE(pack_artifacts(p, "job-tb", root.path + "/tmp", bytes, "atlas_tensorboard"));
+  std::ofstream(root.path + "/tb.tgz", std::ios::binary) << bytes;
+  REQUIRE(archive::extract_tgz(root.path + "/tb.tgz", root.path + "/out"));
+  CHECK(read(root.path + "/out/job-tb/run1/events.out.tfevents.1") == "event");
+  CHECK_FALSE(fs::exists(root.path + "/out/job-tb/model.bin"));
+
+  for (const char* outside : {"../../../secret", "link", "/etc", "missing", "model.bin", "."}) {
+    auto st = pack_artifacts(p, "job-tb", root.path + "/tmp", bytes, outside);
+    REQUIRE_FALSE(st);
+    CHECK(st.error() == std::string("job 'job-tb' has no folder '") + outside + "' in its artifacts");
+  }
+
+  // A bundle with job_source/ ran there: the folder is looked for in it.
+  fs::create_directories(p.artifacts + "/job_source/atlas_tensorboard");
+  std::ofstream(p.artifacts + "/job_source/atlas_tensorboard/events.out.tfevents.2") << "event 2";
+  REQUIRE(pack_artifacts(p, "job-tb", root.path + "/tmp", bytes, "atlas_tensorboard"));
+  std::ofstream(root.path + "/tb2.tgz", std::ios::binary) << bytes;
+  REQUIRE(archive::extract_tgz(root.path + "/tb2.tgz", root.path + "/out2"));
+  CHECK(read(root.path + "/out2/job-tb/events.out.tfevents.2") == "event 2");
+  CHECK_FALSE(pack_artifacts(p, "job-tb", root.path + "/tmp", bytes, "../atlas_tensorboard"));
 }
