@@ -15,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <climits>
@@ -374,6 +375,26 @@ int submit(context& ctx, const args& a) {
   return status == "completed" ? 0 : 1;
 }
 
+namespace {
+
+/// `text` as a URL query value: unreserved characters as they are, the rest %XX.
+std::string query_value(const std::string& text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+} // namespace
+
 int download_artifacts(context& ctx, const submission_config& sc, const std::string& id,
                        const fs::path& target, const std::string& source_dir) {
   std::error_code ec;
@@ -386,10 +407,26 @@ int download_artifacts(context& ctx, const submission_config& sc, const std::str
   temp_file tgz(save_dir.string(), "." + id + ".tgz");
   if (tgz.path.empty())
     return ctx.err << "error: cannot create a file in " << save_dir.string() << "\n", 1;
+  // --source_dir: the node packs only that folder of the job's directory
+  // (job_source/ in the artifacts when the bundle was packed so), which then
+  // lands at its place in `target`.
+  auto wanted = fs::path(source_dir).lexically_normal();
+  bool inside = wanted.is_relative() && !wanted.empty() && *wanted.begin() != "..";
+  if (!source_dir.empty() && !inside)
+    return ctx.err << "error: --source_dir must be a folder inside the job's directory, got '"
+                   << source_dir << "'\n", 2;
   http_options o = options(ctx);
-  auto r = http_client::download_to_file(sc.scheduler_url + "/job_bundle/" + id, tgz.path, o);
-  if (!r.ok())
+  auto url = sc.scheduler_url + "/job_bundle/" + id;
+  if (!source_dir.empty())
+    url += "?folder=" + query_value(wanted.string());
+  auto r = http_client::download_to_file(url, tgz.path, o);
+  if (!r.ok()) {
+    // A 404 says whether the job or only its folder is missing.
+    auto msg = r.error.empty() && r.status == 404 ? server_message(r.body) : "";
+    if (!source_dir.empty() && !msg.empty())
+      return ctx.err << "error: " << msg << "\n", 1;
     return fail(ctx, r, id);
+  }
   // Unpack beside the target, then move into place: a half-unpacked job never
   // appears under its name. Entries under "<id>/" are lifted out of it.
   std::string unpack = (save_dir / ("." + id + ".unpack-XXXXXX")).string();
@@ -398,24 +435,12 @@ int download_artifacts(context& ctx, const submission_config& sc, const std::str
   archive::extract_options lift;
   lift.strip_prefix = id;
   auto st = archive::extract_tgz(tgz.path, unpack, lift);
-  // --source_dir: only that folder of the job's directory (job_source/ in
-  // the artifacts when the bundle was packed so), at its place in it.
-  auto wanted = fs::path(source_dir).lexically_normal();
-  bool inside = !source_dir.empty() && wanted.is_relative() && *wanted.begin() != "..";
-  auto base = fs::path(unpack);
-  if (fs::is_directory(base / "job_source"))
-    base /= "job_source";
-  if (st && !source_dir.empty() && (!inside || !fs::is_directory(base / wanted))) {
-    fs::remove_all(unpack, ec);
-    return ctx.err << "error: job '" << id << "' has no folder '" << source_dir
-                   << "' in its artifacts\n", 1;
-  }
-  if (st && inside) {
+  if (st && !source_dir.empty()) {
     std::string keep = (save_dir / ("." + id + ".keep-XXXXXX")).string();
     if (!mkdtemp(keep.data()))
       return ctx.err << "error: cannot create a directory in " << save_dir.string() << "\n", 1;
     fs::create_directories((fs::path(keep) / wanted).parent_path(), ec);
-    fs::rename(base / wanted, fs::path(keep) / wanted, ec);
+    fs::rename(unpack, fs::path(keep) / wanted, ec);
     fs::remove_all(unpack, ec);
     unpack = keep;
   }

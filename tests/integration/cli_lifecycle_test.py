@@ -161,6 +161,13 @@ def test_get_job_source_dir_and_tensorboard_gather_the_jobs_files():
     assert kept == ["sub/x.txt"], kept
     r = node.cli("get", "job", "local", ids[1], "--save_dir", out, "--source_dir", "nope")
     assert r.returncode == 1 and "no folder 'nope'" in r.stderr, r.stderr
+    r = node.cli("get", "job", "local", ids[1], "--save_dir", out, "--source_dir", "../..")
+    assert r.returncode == 2 and "inside the job's directory" in r.stderr, r.stderr
+    # Only the asked folder travels: the node packs it (GET /job_bundle/<id>?folder=).
+    status, raw = node.request("GET", f"/job_bundle/{ids[1]}?folder=sub")
+    assert status == 200 and len(raw) < 1024, (status, len(raw))
+    status, raw = node.request("GET", f"/job_bundle/{ids[1]}?folder=..%2F..%2F..")
+    assert status == 404 and b"no folder" in raw, (status, raw)
     # Without TensorBoard installed: the files, and the command to run.
     env = dict(node.env, PATH="/usr/bin:/bin")
     r = subprocess.run([harness.CLI, "tensorboard", "local", *ids, "--save_dir", f"{out}/tb"],
