@@ -19,6 +19,7 @@ packages=(
   chromium nodejs openssl                                   # dashboard browser test; auth test: OpenID provider (tests/oidc)
   python3-yaml python3-requests python3-promise            # original_client_test: the original `foundations`
   python3-redis python3-jsonschema                          #   client's imports (run from ATLAS_ORIGINAL_SOURCE)
+  git                                                       #   and its source, fetched by scripts/test.sh
 )
 
 missing=()

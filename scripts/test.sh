@@ -29,11 +29,29 @@ fi || { cat "$log" >&2; give_up "meson setup failed"; }
 ninja -C build -j "$jobs" 2>&1 | grep -v -E '^\[[0-9]+/[0-9]+\] |^ninja: Entering'
 [ "${PIPESTATUS[0]}" -eq 0 ] || give_up "build failed"
 
-# original_client_test runs the original `foundations` client from its source,
-# which is not in this repository: ATLAS_ORIGINAL_SOURCE names it, or a copy
-# in the shared folder beside the checkout; without either the test is skipped.
-if [ -z "${ATLAS_ORIGINAL_SOURCE:-}" ] && [ -d ../shared/original-atlas ]; then
-  export ATLAS_ORIGINAL_SOURCE="$PWD/../shared/original-atlas"
+# original_client_test runs the original `foundations` client from its public
+# source (dessa-oss/atlas, archived since 2020), which is not in this
+# repository: ATLAS_ORIGINAL_SOURCE names a copy, else one in the shared
+# folder beside the checkout is used, else the pinned commit is fetched into
+# build/original-atlas. Offline, the test is skipped (and says so).
+original_commit=8aca652d7e647b4e88530b93e265b536de7055ed
+fetch_original() {
+  local dir=build/original-atlas
+  [ -d "$dir/.git" ] && [ "$(git -C "$dir" rev-parse HEAD 2>/dev/null)" = "$original_commit" ] && return 0
+  rm -rf "$dir" && mkdir -p "$dir" && git -C "$dir" init -q &&
+    GIT_TERMINAL_PROMPT=0 timeout 300 git -C "$dir" fetch -q --depth 1 \
+      "${ATLAS_ORIGINAL_URL:-https://github.com/dessa-oss/atlas}" "$original_commit" 2>/dev/null &&
+    git -C "$dir" -c advice.detachedHead=false checkout -q FETCH_HEAD && return 0
+  rm -rf "$dir"
+  echo "test: cannot fetch the original Atlas source; original_client_test is skipped" >&2
+  return 1
+}
+if [ -z "${ATLAS_ORIGINAL_SOURCE:-}" ]; then
+  if [ -d ../shared/original-atlas ]; then
+    export ATLAS_ORIGINAL_SOURCE="$PWD/../shared/original-atlas"
+  elif fetch_original; then
+    export ATLAS_ORIGINAL_SOURCE="$PWD/build/original-atlas"
+  fi
 fi
 
 # A testlog.json left from an earlier run must not be read as this run's.

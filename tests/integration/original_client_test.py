@@ -9,8 +9,9 @@ to a master without slots and the jobs run on a worker node.
 
 The original source is not part of this repository: ATLAS_ORIGINAL_SOURCE
 names a directory holding the original repository's tree (the one with
-`atlas/foundations_core_cli/src/...`, or that `atlas/` folder itself).
-Unset, the test is skipped (77). The client runs under the Debian Python
+`atlas/foundations_core_cli/src/...`, or that `atlas/` folder itself);
+scripts/test.sh fetches the pinned commit into build/original-atlas when
+no copy is given. Unset, the test is skipped (77). The client runs under the Debian Python
 (/usr/bin/python3, or ATLAS_ORIGINAL_PYTHON) with the Debian packages of
 what it imports: python3-yaml, python3-requests, python3-promise,
 python3-redis, python3-jsonschema (scripts/install-deps.sh).
