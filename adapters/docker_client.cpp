@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include <cctype>
 
 #include "adapters/http_client.hpp"
 #include "adapters/json.hpp"
@@ -42,21 +41,6 @@ status failed(const std::string& what, const http_result& r) {
   return status::fail(describe_engine_error(what, r.status, r.body, r.error));
 }
 
-std::string percent_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 } // namespace
 
 std::string describe_engine_error(const std::string& what, long status, const std::string& body,
@@ -90,7 +74,7 @@ result<bool> docker_client::ping() const {
 
 result<std::string> docker_client::create(const std::string& name,
                                            const std::string& body) const {
-  auto path = "/containers/create" + (name.empty() ? std::string{} : "?name=" + percent_encode(name));
+  auto path = "/containers/create" + (name.empty() ? std::string{} : "?name=" + http_client::escape(name));
   auto r = http_client::post_json(url(path), body, engine_options(socket_, 60));
   if (!r.ok())
     return failed("create", r);
@@ -175,7 +159,7 @@ result<bool> docker_client::stop(const std::string& id, int timeout_s) const {
 
 result<bool> docker_client::kill(const std::string& id, const std::string& signal) const {
   auto r = http_client::request("POST",
-                                url("/containers/" + id + "/kill?signal=" + percent_encode(signal)),
+                                url("/containers/" + id + "/kill?signal=" + http_client::escape(signal)),
                                 {}, {}, engine_options(socket_, 30));
   if (!r.ok())
     return failed("kill", r);
@@ -193,7 +177,7 @@ result<std::vector<container_summary>>
 docker_client::list_labelled(const std::string& key, const std::string& value) const {
   json::writer filters;
   filters.begin_object().key("label").begin_array().value(key + "=" + value).end_array().end_object();
-  auto r = http_client::get(url("/containers/json?all=1&filters=" + percent_encode(filters.str())),
+  auto r = http_client::get(url("/containers/json?all=1&filters=" + http_client::escape(filters.str())),
                             engine_options(socket_, 30));
   if (!r.ok())
     return failed("list", r);

@@ -77,5 +77,9 @@ http_result stream_get(const std::string& url, const chunk_fn& on_data, const ht
 http_result download_to_file(const std::string& url, const std::string& file_path,
                              const http_options& opts = {});
 
+/// `text` percent-encoded for a URL's query value or path segment: the
+/// RFC 3986 unreserved characters as they are, every other byte as %XX.
+std::string escape(std::string_view text);
+
 } // namespace http_client
 } // namespace atlas

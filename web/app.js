@@ -180,14 +180,16 @@ function viewProject(seq, project) {
   live(refresh, (kind, e) => kind === 'job' && e.project === project);
 }
 
-function lineChart(name, points, xLabel = 'step') {
-  const W = 420, H = 200, L = 52, R = 12, T = 12, B = 28;
-  const nums = points.filter(p => typeof p[1] === 'number');
+// An SVG chart's frame for `points` ([[x, y], ...], numeric y): axes with their
+// end values. Returns { root, svg, sx, sy }: the <svg>, an element maker and
+// the scales (no axes nor scales without points).
+function chartFrame(W, H, points, xLabel, ariaLabel) {
+  const L = 52, R = 12, T = 12, B = 28;
   const svg = (tag, attrs) => { const e = document.createElementNS('http://www.w3.org/2000/svg', tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); return e; };
-  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${name}: ${nums.length} points, last ${nums.length ? fmtValue(nums[nums.length - 1][1]) : 'none'}` });
-  if (!nums.length) return root;
-  let [x0, x1] = [nums[0][0], nums[nums.length - 1][0]];
-  let y0 = Math.min(...nums.map(p => p[1])), y1 = Math.max(...nums.map(p => p[1]));
+  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': ariaLabel });
+  if (!points.length) return { root, svg };
+  const range = (k) => points.reduce(([lo, hi], p) => [Math.min(lo, p[k]), Math.max(hi, p[k])], [Infinity, -Infinity]);
+  let [x0, x1] = range(0), [y0, y1] = range(1);
   if (x0 === x1) x1 = x0 + 1;
   if (y0 === y1) { y0 -= 1; y1 += 1; }
   const sx = x => L + (x - x0) / (x1 - x0) * (W - L - R), sy = y => H - B - (y - y0) / (y1 - y0) * (H - T - B);
@@ -195,9 +197,21 @@ function lineChart(name, points, xLabel = 'step') {
   const label = (x, y, text, anchor) => { const t = svg('text', { x, y, 'text-anchor': anchor }); t.textContent = text; root.append(t); };
   label(L - 6, T + 4, fmtValue(y1), 'end'); label(L - 6, H - B, fmtValue(y0), 'end');
   label(L, H - 8, String(x0), 'start'); label(W - R, H - 8, String(x1), 'end'); label((L + W - R) / 2, H - 8, xLabel, 'middle');
-  const step = Math.max(1, Math.floor(nums.length / 2000)); // keep the path small
-  const pts = nums.filter((p, i) => i % step === 0 || i === nums.length - 1).map(p => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`);
-  root.append(svg('polyline', { class: 'line', points: pts.join(' ') }));
+  return { root, svg, sx, sy };
+}
+
+// A polyline's points attribute, at most ~2000 of them so that the path stays small.
+function polylinePoints(nums, sx, sy) {
+  const step = Math.max(1, Math.floor(nums.length / 2000));
+  return nums.filter((p, i) => i % step === 0 || i === nums.length - 1).map(p => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(' ');
+}
+
+function lineChart(name, points, xLabel = 'step') {
+  const nums = points.filter(p => typeof p[1] === 'number');
+  const { root, svg, sx, sy } = chartFrame(420, 200, nums, xLabel,
+    `${name}: ${nums.length} points, last ${nums.length ? fmtValue(nums[nums.length - 1][1]) : 'none'}`);
+  if (!nums.length) return root;
+  root.append(svg('polyline', { class: 'line', points: polylinePoints(nums, sx, sy) }));
   if (nums.length <= 100) // a dot per point, so that a single one shows too
     for (const p of nums) root.append(svg('circle', { class: 'dot', cx: sx(p[0]).toFixed(1), cy: sy(p[1]).toFixed(1), r: 2.5 }));
   return root;

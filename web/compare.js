@@ -3,34 +3,18 @@
 // server refused) or Compare one metric's full curve across them on one chart
 // (each job's series from GET .../job_listing/<id>, as on the job page), or
 // download their TensorBoard files in one archive (tensorboard.js).
-// Loaded before app.js, whose helpers (h, api, enc, toast, fmtValue) it calls.
+// Loaded before app.js, whose helpers (h, api, enc, toast, chartFrame, polylinePoints) it calls.
 'use strict';
 
 const SERIES_COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4b5563', '#ca8a04'];
 
-// series: [{ label, points: [[x, y], ...] }]; one polyline per series, a legend below.
+// series: [{ label, points: [[x, y], ...] }]; one polyline per series (the legend is the caller's).
 function multiLineChart(name, series) {
-  const W = 560, H = 240, L = 52, R = 12, T = 12, B = 28;
-  const svg = (tag, attrs) => { const e = document.createElementNS('http://www.w3.org/2000/svg', tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); return e; };
-  const all = series.flatMap(s => s.points.filter(p => typeof p[1] === 'number'));
-  const root = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${name}: ${series.length} job(s)` });
-  if (!all.length) return root;
-  let x0 = Math.min(...all.map(p => p[0])), x1 = Math.max(...all.map(p => p[0]));
-  let y0 = Math.min(...all.map(p => p[1])), y1 = Math.max(...all.map(p => p[1]));
-  if (x0 === x1) x1 = x0 + 1;
-  if (y0 === y1) { y0 -= 1; y1 += 1; }
-  const sx = x => L + (x - x0) / (x1 - x0) * (W - L - R), sy = y => H - B - (y - y0) / (y1 - y0) * (H - T - B);
-  root.append(svg('line', { class: 'axis', x1: L, y1: H - B, x2: W - R, y2: H - B }), svg('line', { class: 'axis', x1: L, y1: T, x2: L, y2: H - B }));
-  const label = (x, y, text, anchor) => { const t = svg('text', { x, y, 'text-anchor': anchor }); t.textContent = text; root.append(t); };
-  label(L - 6, T + 4, fmtValue(y1), 'end'); label(L - 6, H - B, fmtValue(y0), 'end');
-  label(L, H - 8, String(x0), 'start'); label(W - R, H - 8, String(x1), 'end'); label((L + W - R) / 2, H - 8, 'step', 'middle');
-  series.forEach((s, i) => {
-    const nums = s.points.filter(p => typeof p[1] === 'number');
-    const step = Math.max(1, Math.floor(nums.length / 2000)); // keep each path small
-    const pts = nums.filter((p, k) => k % step === 0 || k === nums.length - 1).map(p => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`);
-    root.append(svg('polyline', { class: 'series', 'data-job': s.label, points: pts.join(' '),
-      stroke: SERIES_COLORS[i % SERIES_COLORS.length], fill: 'none', 'stroke-width': 1.5 }));
-  });
+  const numeric = (s) => s.points.filter(p => typeof p[1] === 'number');
+  const { root, svg, sx, sy } = chartFrame(560, 240, series.flatMap(numeric), 'step', `${name}: ${series.length} job(s)`);
+  if (!sx) return root;
+  series.forEach((s, i) => root.append(svg('polyline', { class: 'series', 'data-job': s.label,
+    points: polylinePoints(numeric(s), sx, sy), stroke: SERIES_COLORS[i % SERIES_COLORS.length], fill: 'none', 'stroke-width': 1.5 })));
   return root;
 }
 

@@ -375,26 +375,6 @@ int submit(context& ctx, const args& a) {
   return status == "completed" ? 0 : 1;
 }
 
-namespace {
-
-/// `text` as a URL query value: unreserved characters as they are, the rest %XX.
-std::string query_value(const std::string& text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
-} // namespace
-
 int download_artifacts(context& ctx, const submission_config& sc, const std::string& id,
                        const fs::path& target, const std::string& source_dir) {
   std::error_code ec;
@@ -418,7 +398,7 @@ int download_artifacts(context& ctx, const submission_config& sc, const std::str
   http_options o = options(ctx);
   auto url = sc.scheduler_url + "/job_bundle/" + id;
   if (!source_dir.empty())
-    url += "?folder=" + query_value(wanted.string());
+    url += "?folder=" + http_client::escape(wanted.string());
   auto r = http_client::download_to_file(url, tgz.path, o);
   if (!r.ok()) {
     // A 404 says whether the job or only its folder is missing.
