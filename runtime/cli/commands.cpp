@@ -4,6 +4,7 @@
 #include "adapters/http_client.hpp"
 #include "adapters/json.hpp"
 #include "runtime/cli/format.hpp"
+#include "runtime/cli/job_config.hpp"
 #include "runtime/cli/submit_flags.hpp"
 #include "runtime/cli/sweep_submit.hpp"
 #include "library/config.hpp"
@@ -23,6 +24,7 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <sstream>
 #include <iomanip>
 #include <optional>
 #include <ostream>
@@ -59,37 +61,24 @@ std::string user_name(const context& ctx) {
   return "unknown";
 }
 
-/// What <dir>/job.config.yaml sets for a submission (empty: not set).
-struct job_config {
-  std::string project_name;
-  std::string time_limit; // as written: same forms as --time
-};
-
-/// <dir>/job.config.yaml; empty when absent; nullopt on error (printed).
+/// <dir>/job.config.yaml (runtime/cli/job_config.hpp); empty when absent;
+/// nullopt on error (printed). Keys nothing reads are named in a warning.
 std::optional<job_config> configured(context& ctx, const std::string& dir) {
   const std::string file = dir + "/job.config.yaml";
   std::error_code ec;
   if (!fs::exists(file, ec))
     return job_config{};
-  try {
-    YAML::Node root = YAML::LoadFile(file);
-    if (!root.IsMap())
-      return job_config{};
-    job_config out;
-    for (auto [key, field] : {std::pair{"project_name", &out.project_name},
-                              std::pair{"time_limit", &out.time_limit}}) {
-      YAML::Node p = root[key];
-      if (!p || p.IsNull())
-        continue;
-      if (!p.IsScalar())
-        return ctx.err << "error: " << file << ": " << key << ": expected a string\n", std::nullopt;
-      *field = p.Scalar();
-    }
-    return out;
-  } catch (const YAML::Exception& e) {
-    ctx.err << "error: " << file << ": not valid YAML (line " << e.mark.line + 1 << "): " << e.msg << "\n";
-    return std::nullopt;
-  }
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in)
+    return ctx.err << "error: cannot read " << file << "\n", std::nullopt;
+  auto config = parse_job_config(text.str(), file);
+  if (!config)
+    return ctx.err << "error: " << config.error() << "\n", std::nullopt;
+  for (const auto& key : config->ignored)
+    ctx.err << "warning: " << file << ": '" << key << "' is not a setting Atlas reads; ignored\n";
+  return std::move(config.value());
 }
 
 /// A temporary file name under $TMPDIR, removed when this goes out of scope.
@@ -220,8 +209,6 @@ int submit(context& ctx, const args& a) {
   const std::string& env_name = a.positional.at(0);
   std::string dir = a.positional.at(1);
   std::vector<std::string> command(a.positional.begin() + 2, a.positional.end());
-  if (command.empty())
-    command = {"main.py"};
   long long num_gpus = 0, priority = 0;
   bool stream = true;
   if (a.has("num-gpus") && !parse_int(a.flag("num-gpus"), 0, num_gpus))
@@ -272,6 +259,8 @@ int submit(context& ctx, const args& a) {
   auto config = configured(ctx, dir);
   if (!config)
     return 1;
+  if (!a.has("num-gpus") && config->num_gpus)
+    num_gpus = *config->num_gpus;
   std::string project = a.flag("project-name");
   if (project.empty())
     project = config->project_name.empty() ? fs::path(dir).filename().string() : config->project_name;
@@ -304,16 +293,34 @@ int submit(context& ctx, const args& a) {
       return fail(ctx, r);
   }
 
+  // The words given on the command line, else job.config.yaml's worker
+  // command, else main.py; likewise flags over the file for the rest.
   json::writer w;
-  w.begin_object().key("spec").begin_object().key("command").begin_array();
-  for (const auto& word : command)
-    w.value(word);
-  w.end_array();
+  w.begin_object().key("spec").begin_object().key("command");
+  if (command.empty() && !config->command.empty()) {
+    w.raw(config->command);
+  } else {
+    w.begin_array();
+    for (const auto& word : command.empty() ? std::vector<std::string>{"main.py"} : command)
+      w.value(word);
+    w.end_array();
+  }
   if (a.has("entrypoint"))
     w.key("entrypoint").begin_array().value(a.flag("entrypoint")).end_array();
-  w.key("environment").begin_object().end_object();
+  else if (!config->entrypoint.empty())
+    w.key("entrypoint").raw(config->entrypoint);
+  w.key("environment").begin_object();
+  for (const auto& [name, value] : config->environment)
+    w.kv(name, value);
+  w.end_object();
+  for (auto [key, value] : {std::pair{"image", &config->image}, std::pair{"working_dir", &config->working_dir},
+                            std::pair{"volumes", &config->volumes}})
+    if (!value->empty())
+      w.key(key).raw(*value);
   if (ram || memory)
     w.kv("mem_limit", ram ? *ram : *memory);
+  else if (!config->mem_limit.empty())
+    w.kv("mem_limit", config->mem_limit);
   if (cpus)
     w.kv("cpus", *cpus);
   w.end_object();
@@ -332,8 +339,10 @@ int submit(context& ctx, const args& a) {
   w.key("gpu_spec").begin_object().kv("num_gpus", static_cast<int64_t>(num_gpus)).end_object();
   w.kv("priority", static_cast<int64_t>(priority));
   if (sweep)
-    return submit_sweep(ctx, *sc, bundle.path, *sweep, w, progress);
+    return submit_sweep(ctx, *sc, bundle.path, *sweep, w, progress, config->params);
   w.kv("job_id", id);
+  if (!config->params.empty())
+    w.key("params").raw(config->params);
   if (a.has("cron")) { // `schedule create`: a scheduled job instead of one run
     w.kv("schedule", a.flag("cron")).end_object();
     auto r = http_client::post_json(sc->scheduler_url + "/scheduled_jobs", w.str(), options(ctx));

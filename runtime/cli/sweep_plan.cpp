@@ -3,69 +3,20 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <random>
 #include <set>
 
 #include "adapters/json.hpp"
+#include "runtime/cli/yaml_json.hpp"
 
 namespace atlas::cli {
 
 namespace {
 
-/// A plain YAML scalar as a number, when it is one ("1e-5", "0.1", "3").
-std::optional<double> number_of(const std::string& s) {
-  if (s.empty())
-    return std::nullopt;
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (*end != '\0' || !std::isfinite(v))
-    return std::nullopt;
-  return v;
-}
-
-/// Writes a YAML value as JSON: plain scalars become numbers, booleans or
-/// null where they read as such; quoted ones stay strings.
-void write_value(const YAML::Node& n, json::writer& w) {
-  if (n.IsSequence()) {
-    w.begin_array();
-    for (const auto& item : n)
-      write_value(item, w);
-    w.end_array();
-    return;
-  }
-  if (n.IsMap()) {
-    w.begin_object();
-    for (const auto& kv : n) {
-      w.key(kv.first.Scalar());
-      write_value(kv.second, w);
-    }
-    w.end_object();
-    return;
-  }
-  if (!n.IsScalar() || n.IsNull()) {
-    w.null();
-    return;
-  }
-  const std::string& s = n.Scalar();
-  if (n.Tag() == "!") // quoted
-    return void(w.value(s));
-  if (s == "true" || s == "True" || s == "false" || s == "False")
-    return void(w.value(s[0] == 't' || s[0] == 'T'));
-  std::string perr;
-  if (auto v = number_of(s)) {
-    // Keep the number as written when it is valid JSON ("0.01", not 0.01000000000000000020816).
-    if (auto parsed = json::parse(s, perr); parsed && parsed->is_number())
-      return void(w.raw(s));
-    return void(w.value(*v));
-  }
-  w.value(s);
-}
-
 std::optional<double> number_field(const YAML::Node& n) {
   if (!n || !n.IsScalar() || n.Tag() == "!")
     return std::nullopt;
-  return number_of(n.Scalar());
+  return yaml_number(n.Scalar());
 }
 
 std::optional<bool> bool_field(const YAML::Node& n) {
@@ -179,18 +130,14 @@ sweep_parse parse_sweep(const std::string& text, const std::string& where) {
       if (v.size() == 0)
         return fail(where + ": parameters." + axis.name + ": an empty list gives no trials");
       for (const auto& item : v) {
-        json::writer w;
-        write_value(item, w);
-        axis.choices.push_back(w.take());
+        axis.choices.push_back(yaml_json(item));
       }
     } else if (v.IsMap()) {
       if (auto why = parse_range(v, axis, where); !why.empty())
         return fail(why);
     } else {
       // One fixed value: a list of one.
-      json::writer w;
-      write_value(v, w);
-      axis.choices.push_back(w.take());
+      axis.choices.push_back(yaml_json(v));
     }
     spec.axes.push_back(std::move(axis));
   }

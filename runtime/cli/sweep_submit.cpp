@@ -1,5 +1,6 @@
 #include "runtime/cli/sweep_submit.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <ostream>
 #include <random>
@@ -74,10 +75,28 @@ std::optional<std::string> upload_once(context& ctx, const submission_config& sc
   return *hash;
 }
 
+/// `base` (a JSON object, or empty) with `trial`'s values over it.
+std::string merged_params(const std::string& base, const std::string& trial) {
+  std::string err;
+  auto b = base.empty() ? std::nullopt : json::parse(base, err);
+  auto t = json::parse(trial, err);
+  if (!b || !t || !b->is_object() || !t->is_object())
+    return trial;
+  for (auto& [key, value] : t->object) {
+    auto same = std::find_if(b->object.begin(), b->object.end(), [&](auto& kv) { return kv.first == key; });
+    if (same != b->object.end())
+      same->second = value;
+    else
+      b->object.emplace_back(key, value);
+  }
+  return b->dump();
+}
+
 } // namespace
 
 int submit_sweep(context& ctx, const submission_config& sc, const std::string& bundle_path,
-                 const sweep_spec& spec, const json::writer& job_fields, const progress_fn& progress) {
+                 const sweep_spec& spec, const json::writer& job_fields, const progress_fn& progress,
+                 const std::string& base_params) {
   auto trials = expand_sweep(spec);
   bool no_store = false;
   auto hash = upload_once(ctx, sc, bundle_path, progress, no_store);
@@ -102,7 +121,7 @@ int submit_sweep(context& ctx, const submission_config& sc, const std::string& b
                                       << " of " << trials.size() << " trials\n", 1;
     }
     json::writer w = job_fields; // the shared fields; the object is still open
-    w.kv("job_id", id).key("params").raw(trials[i]).kv("sweep_id", sweep_id);
+    w.kv("job_id", id).key("params").raw(merged_params(base_params, trials[i])).kv("sweep_id", sweep_id);
     if (spec.max_concurrent > 0)
       w.kv("sweep_limit", spec.max_concurrent);
     if (!no_store)

@@ -24,8 +24,11 @@ int print_trials(context& ctx, const sweep_spec& spec);
 /// Uploads `bundle_path` (packed under "job_source/") once, then submits
 /// each trial: `job_fields` is an open JSON object with the job's fields
 /// (spec, metadata, ...) that every trial shares. Prints the sweep id and
-/// each trial's job id. Returns the exit code.
+/// each trial's job id. A trial's params are `base_params` (a JSON object,
+/// job.config.yaml's params; may be empty) with the trial's values over
+/// them. Returns the exit code.
 int submit_sweep(context& ctx, const submission_config& sc, const std::string& bundle_path,
-                 const sweep_spec& spec, const json::writer& job_fields, const progress_fn& progress);
+                 const sweep_spec& spec, const json::writer& job_fields, const progress_fn& progress,
+                 const std::string& base_params = {});
 
 } // namespace atlas::cli

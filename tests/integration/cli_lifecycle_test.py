@@ -187,6 +187,42 @@ def test_get_job_source_dir_and_tensorboard_gather_the_jobs_files():
     assert open(f"{out}/args").read().strip() == f"--logdir {out}/tb2"
 
 
+def test_job_config_yaml_sets_what_the_original_read_and_flags_win():
+    project = make_project(os.path.join(work, "configured"), "print('main.py ran')\n")
+    with open(f"{project}/train.py", "w") as f:
+        f.write("import json, os, sys\n"
+                "import foundations\n"
+                "print('argv', sys.argv[1:])\n"
+                "print('params', json.dumps(foundations.load_parameters(), sort_keys=True))\n"
+                "print('env', os.environ.get('GREETING'), os.environ.get('FOUNDATIONS_LOG_LEVEL'))\n")
+    with open(f"{project}/job.config.yaml", "w") as f:
+        f.write("project_name: configured-project\nlog_level: error\nnum_gpus: 0\nram: 0.5\n"
+                "params:\n  lr: 0.1\n  layers: [64, 32]\n"
+                "worker:\n  command: [train.py, --fast]\n  environment:\n    GREETING: hello\n"
+                "num_workers: 3\n")
+    r = node.cli("submit", "local", project, check=0)
+    assert "'num_workers' is not a setting Atlas reads; ignored" in r.stderr, r.stderr
+    job_id = submitted_id(r)
+    logs = node.wait_for_status(job_id, {"completed"})["logs"]
+    assert "argv ['--fast']" in logs and "main.py ran" not in logs, logs
+    assert 'params {"layers": [64, 32], "lr": 0.1}' in logs, logs
+    assert "env hello ERROR" in logs, logs
+    record = node.json("GET", f"/api/v1/jobs/{job_id}")[1]
+    assert record["project_name"] == "configured-project", record
+    assert record["memory_bytes"] == 512 * 1024 * 1024, record
+    # The command line's words and flags win over the file.
+    r = node.cli("submit", "--ram", "1", "local", project, "train.py", "--slow", check=0)
+    job_id = submitted_id(r)
+    assert "argv ['--slow']" in node.wait_for_status(job_id, {"completed"})["logs"]
+    assert node.json("GET", f"/api/v1/jobs/{job_id}")[1]["memory_bytes"] == 1024 ** 3
+    # A wrong value: nothing is submitted, the file and key are named.
+    with open(f"{project}/job.config.yaml", "w") as f:
+        f.write("num_gpus: -1\n")
+    r = node.cli("submit", "local", project)
+    assert r.returncode == 1 and "job.config.yaml: num_gpus: expected a whole number >= 0" in r.stderr, r.stderr
+    assert "submitted" not in r.stdout
+
+
 try:
     harness.run_tests([
         test_init_then_submit_runs_the_project_and_shows_its_output,
@@ -198,6 +234,7 @@ try:
         test_list_shows_the_jobs_with_their_status,
         test_the_original_clients_habits_version_envs_and_disable_log_streaming,
         test_get_job_source_dir_and_tensorboard_gather_the_jobs_files,
+        test_job_config_yaml_sets_what_the_original_read_and_flags_win,
     ])
 finally:
     node.cleanup()

@@ -333,6 +333,20 @@ class CompatTest(unittest.TestCase):
             foundations.no_such_function  # noqa: B018
         self.assertEqual(foundations.deserialize(foundations.serialize({"a": [1]})), {"a": [1]})
 
+    def test_log_level_error_silences_warnings(self):
+        from foundations import _common
+        old, sys.stderr = sys.stderr, io.StringIO()
+        try:
+            os.environ["FOUNDATIONS_LOG_LEVEL"] = "ERROR"
+            _common.warn("hidden")
+            os.environ["FOUNDATIONS_LOG_LEVEL"] = "warning"
+            _common.warn("shown")
+            printed = sys.stderr.getvalue()
+        finally:
+            sys.stderr = old
+            os.environ.pop("FOUNDATIONS_LOG_LEVEL", None)
+        self.assertEqual(printed, "foundations: shown\n")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=1)

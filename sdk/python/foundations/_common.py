@@ -10,6 +10,10 @@ _warned = set()
 
 
 def warn(message):
+    """A warning on stderr, unless the job's log_level (job.config.yaml, as
+    FOUNDATIONS_LOG_LEVEL) asks for errors only."""
+    if os.environ.get("FOUNDATIONS_LOG_LEVEL", "").upper() in ("ERROR", "CRITICAL"):
+        return
     print("foundations: " + message, file=sys.stderr, flush=True)
 
 
