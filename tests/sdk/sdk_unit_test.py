@@ -324,6 +324,21 @@ class ProjectRowsTest(unittest.TestCase):
                            "acc": 0.75, "tag_team": "a"}])
 
 
+class JobConfigTest(unittest.TestCase):
+    def test_spec_as_the_cli_builds_it_from_job_config(self):
+        config = {"entrypoint": "python3 -u", "log_level": "error",
+                  "worker": {"command": ["train.py", "--fast"], "image": "my/worker:1",
+                             "environment": {"SEED": 7}, "volumes": {"/srv": {"bind": "/data"}}}}
+        self.assertEqual(_submit._spec(None, None, config),
+                         {"command": ["train.py", "--fast"], "entrypoint": ["python3", "-u"],
+                          "image": "my/worker:1", "volumes": {"/srv": {"bind": "/data"}},
+                          "environment": {"SEED": "7", "FOUNDATIONS_LOG_LEVEL": "ERROR"}})
+        # The call's arguments win over the file; nothing set: python main.py.
+        self.assertEqual(_submit._spec(["eval.py"], "bash", config)["command"], ["eval.py"])
+        self.assertEqual(_submit._spec(["eval.py"], "bash", config)["entrypoint"], ["bash"])
+        self.assertEqual(_submit._spec(None, None, {}), {"command": ["main.py"], "environment": {}})
+
+
 class CompatTest(unittest.TestCase):
     def test_internals_warn_and_never_raise(self):
         foundations.redis_connection.get("x")

@@ -10,7 +10,7 @@ import tempfile
 import uuid
 
 from . import _bundle, _config, _http
-from ._common import warn
+from ._common import warn, warn_once
 from ._deployment import DeploymentWrapper, print_stream
 
 MAX_PARAMS_BYTES = 64 * 1024  # the scheduler's limit on "params"
@@ -35,17 +35,43 @@ def _job_config(directory):
     if not os.path.isfile(path):
         return {}
     try:
-        return _config.read_flat_yaml(path)
+        config = _config.read_flat_yaml(path)
     except (OSError, ValueError) as e:
         raise ValueError(f"{path}: {e}") from e
+    # Without PyYAML only `key: value` lines are read: say what was skipped.
+    skipped = [k for k in ("params", "worker") if k in config and config[k] is None]
+    if skipped:
+        warn_once("job_config_nested", f"{path}: {', '.join(skipped)} need PyYAML (pip install pyyaml) "
+                  "to be read; ignored")
+    return config
 
 
-def _command_words(command, entrypoint):
-    if command:
-        return shlex.split(command) if isinstance(command, str) else [str(w) for w in command]
-    if entrypoint:  # the original's entrypoint: the script to run
-        return shlex.split(entrypoint) if isinstance(entrypoint, str) else [str(w) for w in entrypoint]
-    return ["main.py"]
+def _words(value):
+    return shlex.split(value) if isinstance(value, str) else [str(w) for w in value]
+
+
+def _spec(command, entrypoint, job_config):
+    """The job's spec as `foundations submit` builds it: the command's words,
+    else job.config.yaml's worker args/command, else main.py; the entrypoint
+    (the program run, default python) from the argument, the file's
+    entrypoint or its worker's; the worker's image, working_dir, environment
+    and volumes; log_level as FOUNDATIONS_LOG_LEVEL."""
+    worker = job_config.get("worker") or {}
+    if not isinstance(worker, dict):
+        raise ValueError("job.config.yaml: worker: expected a mapping (PyYAML reads nested settings)")
+    words = command or worker.get("args") or worker.get("command") or ["main.py"]
+    spec = {"command": _words(words), "environment": {}}
+    program = entrypoint or job_config.get("entrypoint") or worker.get("entrypoint")
+    if program:
+        spec["entrypoint"] = _words(program)
+    for key in ("image", "working_dir", "volumes"):
+        if worker.get(key):
+            spec[key] = worker[key]
+    spec["environment"] = {str(k): "" if v is None else str(v)
+                           for k, v in (worker.get("environment") or {}).items()}
+    if job_config.get("log_level") and "FOUNDATIONS_LOG_LEVEL" not in spec["environment"]:
+        spec["environment"]["FOUNDATIONS_LOG_LEVEL"] = str(job_config["log_level"]).upper()
+    return spec
 
 
 def parse_time_limit(value):
@@ -145,7 +171,7 @@ def submit(scheduler_config=None, job_directory=None, project_name=None, entrypo
     scheduler_config: the environment, submission/<name>.config.yaml under
     $FOUNDATIONS_HOME/config (default "scheduler"); job_directory: what is packed
     (default: the current directory); command: the command line (list or string,
-    default main.py); entrypoint: the script to run when no command is given;
+    default main.py); entrypoint: the program that runs it (default python);
     params: a dict the job reads with load_parameters(); ram in GB; num_gpus;
     stream_job_logs: print the job's output until it ends. Atlas additions:
     time_limit (seconds), priority, cpus, sweep_id."""
@@ -156,8 +182,9 @@ def submit(scheduler_config=None, job_directory=None, project_name=None, entrypo
     if not os.path.isdir(directory):
         raise ValueError(f"{directory} is not a directory")
     job_config = _job_config(directory)
-    words = _command_words(command, entrypoint or job_config.get("entrypoint"))
-    if not os.path.exists(os.path.join(directory, words[0])):
+    spec = _spec(command, entrypoint, job_config)
+    words = spec["command"]
+    if words and not os.path.exists(os.path.join(directory, words[0])):
         warn(f"the command '{words[0]}' is not a file in {directory}; fine for a command on "
              "the image's PATH")
     project = project_name or job_config.get("project_name") or os.path.basename(directory)
@@ -170,7 +197,6 @@ def submit(scheduler_config=None, job_directory=None, project_name=None, entrypo
     job_id = str(uuid.uuid4())
 
     bundle = _upload_bundle(url, token, directory, job_id)
-    spec = {"command": words, "environment": {}}
     if resources.get("ram") is not None:
         spec["mem_limit"] = f"{float(resources['ram']):g}g"
     if cpus is not None:
