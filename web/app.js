@@ -68,7 +68,9 @@ async function api(method, path, body) {
 // ---- formatting ---------------------------------------------------------------------
 function fmtTime(iso) {
   if (!iso) return '—';
-  const d = new Date(typeof iso === 'number' ? iso * 1000 : iso); // a number: seconds (creation_time)
+  // A number: seconds (creation_time); a text without a zone is UTC (the original's start_time).
+  const zoned = typeof iso !== 'string' || /(Z|[+-]\d\d:?\d\d)$/.test(iso);
+  const d = new Date(typeof iso === 'number' ? iso * 1000 : zoned ? iso : iso + 'Z');
   return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 function fmtDuration(s) {

@@ -84,9 +84,9 @@ void write_job(json::writer& w, const job_record& r, const json::value* track, d
   else
     w.null();
   w.key("start_time");
-  time_value(w, r.start_time);
+  naive_utc_time_value(w, r.start_time);
   w.key("completed_time");
-  time_value(w, r.end_time);
+  naive_utc_time_value(w, r.end_time);
   auto d = duration_of(r, now);
   w.key("duration"); // null before it started, as the original
   if (r.start_time > 0)
@@ -155,6 +155,26 @@ void time_value(json::writer& w, double t) {
   gmtime_r(&secs, &tm);
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  w.value(buf);
+}
+
+void naive_utc_time_value(json::writer& w, double t) {
+  if (t <= 0) {
+    w.null();
+    return;
+  }
+  std::time_t secs = static_cast<std::time_t>(t);
+  auto micros = static_cast<long>(std::llround((t - static_cast<double>(secs)) * 1e6));
+  if (micros >= 1000000) { // rounded up to the next second
+    ++secs;
+    micros = 0;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  auto n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (micros > 0)
+    std::snprintf(buf + n, sizeof(buf) - n, ".%06ld", micros);
   w.value(buf);
 }
 

@@ -53,6 +53,11 @@ std::string notes_json(const json::value& notes);
 /// ISO-8601 UTC ("2026-01-02T03:04:05Z"), or null for "not yet" (t <= 0).
 void time_value(json::writer& w, double t);
 
+/// A job's start_time/completed_time as the original listing wrote them:
+/// Python's utcfromtimestamp(t).isoformat(), UTC without a zone
+/// ("2026-01-02T03:04:05", ".123456" when there are microseconds), or null.
+void naive_utc_time_value(json::writer& w, double t);
+
 /// The original's artifact types by extension: "image" (png, jpg, jpeg, gif,
 /// svg; ours also webp, any letter case), "audio" (wav, mp3), else "unknown".
 std::string artifact_type(const std::string& path);

@@ -99,6 +99,9 @@ try {
   const points = (await chart.getAttribute('points')).trim().split(/\s+/).length;
   if (points !== 40) throw new Error(`the loss chart has ${points} points, expected 40`);
   await page.locator('figure[data-metric="accuracy"] svg polyline').waitFor();
+  // start_time comes as the original's zone-less UTC text: it must still read as a date.
+  const facts = await page.locator('#main').textContent();
+  if (/Invalid Date/.test(facts)) throw new Error('the job page shows an invalid date');
   await page.locator('.artifact img').waitFor({ timeout: 20000 });
   const imgOk = await page.locator('.artifact img').evaluate((img) => img.complete && img.naturalWidth > 0);
   if (!imgOk) throw new Error('the image artifact did not render');

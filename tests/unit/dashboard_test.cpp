@@ -144,7 +144,15 @@ TEST_CASE("the listing's shapes are the original's: value lists, types, times, a
   auto names = doc.find("output_metric_names")->dump();
   CHECK(names.find(R"({"name":"loss","type":"number"})") != std::string::npos); // b's, seen first
   CHECK(a.find("creation_time")->number == 1.5); // seconds, as the original's
-  CHECK(a.get_string("start_time") == "1970-01-01T00:00:02Z");
+  // UTC without a zone, as Python's isoformat() wrote it; microseconds when there are some.
+  CHECK(a.get_string("start_time") == "1970-01-01T00:00:02");
+  json::writer t;
+  t.begin_array();
+  dashboard::naive_utc_time_value(t, 1767225600.25);
+  dashboard::naive_utc_time_value(t, 59.9999999);
+  dashboard::naive_utc_time_value(t, 0);
+  t.end_array();
+  CHECK(t.take() == R"(["2026-01-01T00:00:00.250000","1970-01-01T00:01:00",null])");
   CHECK(doc.find("jobs")->array.at(0).find("duration")->is_null()); // not started
   std::map<std::string, json::value> arts;
   for (auto& e : a.find("artifacts")->array)
