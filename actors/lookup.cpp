@@ -20,6 +20,7 @@
 #include "messages/redis_keys.hpp"
 #include "library/events.hpp"
 #include "library/job_codec.hpp"
+#include "library/job_index.hpp"
 #include "library/usage.hpp"
 #include "library/redis_writer.hpp"
 #include "library/tracking/store.hpp"
@@ -123,6 +124,41 @@ struct lookup_state {
     if (state)
       std::erase_if(*recs, [&](const job_record& r) { return r.state != *state; });
     return std::move(*recs);
+  }
+
+  /// One page of the sorted index `key` after `cursor`, the records `keep`
+  /// accepts (an index entry may be stale, the record is not). Not indexed
+  /// while the indexes are still being built (actors/retention.cpp).
+  template <class Keep>
+  caf::result<job_page> read_page(const std::string& key, const std::string& cursor,
+                                  uint64_t limit, Keep keep) {
+    std::optional<job_index::cursor> from;
+    if (!cursor.empty() && !(from = job_index::parse_cursor(cursor)))
+      return make_error(ec::invalid_argument, "'" + cursor + "' is not a listing cursor");
+    limit = std::clamp<uint64_t>(limit, 1, job_index::max_page);
+    auto cmds = job_index::page_reads(key, from, limit);
+    cmds.push_back({"GET", keys::listing_version});
+    cmds.push_back({"GET", keys::indexes_built});
+    auto replies = redis->reads(cmds);
+    if (!replies || replies->size() != 4)
+      return make_error(ec::unavailable, "Redis unavailable");
+    job_page page;
+    page.version = std::strtoull((*replies)[2].str.c_str(), nullptr, 10);
+    if ((*replies)[3].str != "1") {
+      page.indexed = false;
+      return page;
+    }
+    auto ids = job_index::take_page((*replies)[0], from, limit);
+    auto recs = read_records(ids.ids);
+    if (!recs)
+      return make_error(ec::unavailable, "Redis unavailable");
+    for (auto& r : *recs)
+      if (keep(r))
+        page.jobs.push_back(std::move(r));
+    page.total = static_cast<uint64_t>(std::max<int64_t>(0, (*replies)[1].integer));
+    if (ids.next)
+      page.next = job_index::to_string(*ids.next);
+    return page;
   }
 };
 
@@ -295,11 +331,33 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
       flush(self);
       return self->state.read_set(keys::state_set(to_string(s)), s);
     },
+    [=](list_atom, const std::string& project, const std::string& cursor,
+        uint64_t limit) -> caf::result<job_page> {
+      flush(self);
+      return self->state.read_page(keys::project_jobs(project), cursor, limit,
+                                   [&](const job_record& r) { return r.project_name == project; });
+    },
+    [=](list_atom, job_state s, const std::string& cursor, uint64_t limit) -> caf::result<job_page> {
+      flush(self);
+      auto list = job_index::list_of(s);
+      if (list.empty())
+        return make_error(ec::invalid_argument, "only finished jobs are listed by pages");
+      return self->state.read_page(keys::ended_list(list), cursor, limit,
+                                   [&](const job_record& r) { return job_index::list_of(r.state) == list; });
+    },
     [=](delete_atom, const std::string& id) -> caf::result<bool> {
       flush(self);
       self->state.published.erase(id);
+      // Its indexes are its project's and list's: read it first.
+      job_record rec;
+      rec.job_id = id;
+      if (auto stored = self->state.redis->command({"GET", keys::job(id)}); !stored)
+        return unavailable();
+      else if (stored->type == redis_reply::kind::string)
+        if (auto r = job_from_json(stored->str))
+          rec = std::move(r.value());
       // Atomic: not on a job's path, and a half-deleted job would show.
-      auto cmds = lookup_writes::remove(id, dashboard::tracking_keys(id));
+      auto cmds = lookup_writes::remove(rec, dashboard::tracking_keys(id));
       auto replies = self->state.redis->transaction(cmds);
       if (!replies)
         return unavailable();

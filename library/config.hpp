@@ -19,6 +19,7 @@
 #include "library/settings/node.hpp"
 #include "library/settings/notifications.hpp"
 #include "library/settings/redis.hpp"
+#include "library/settings/retention.hpp"
 #include "library/settings/scheduling.hpp"
 #include "library/settings/slot.hpp"
 
@@ -37,7 +38,8 @@ struct node_config : node_settings,
                      container_settings,
                      auth_settings,
                      scheduling_settings,
-                     notification_settings {
+                     notification_settings,
+                     retention_settings {
   /// Each component's validate(), then what spans components (distinct
   /// ports). "" or the first thing wrong, naming the setting.
   std::string validate() const;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <csignal>
+#include <cstdlib>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -111,6 +113,54 @@ void read_scheduling_sections(const section& f, node_config& c) {
     s->flag("preemption", c.preemption);
     s->whole("min_runtime_s", c.min_runtime_s, 0, INT32_MAX, " of seconds");
   }
+}
+
+/// An age: "90d", "12h", "30m", "45s" or a number of seconds; nullopt
+/// for anything else.
+std::optional<double> age_seconds(const std::string& text) {
+  static const std::pair<char, double> units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+  double scale = 1;
+  auto digits = text;
+  for (auto [unit, s] : units)
+    if (!text.empty() && text.back() == unit) {
+      scale = s;
+      digits.pop_back();
+    }
+  char* end = nullptr;
+  double n = digits.empty() ? -1 : std::strtod(digits.c_str(), &end);
+  if (digits.empty() || end != digits.c_str() + digits.size() || !(n >= 0) || n > 1e7)
+    return std::nullopt;
+  return n * scale;
+}
+
+void read_retention_rule(const section& s, retention_rule& rule) {
+  if (auto age = s.get("max_age"); age) {
+    auto text = age.IsScalar() ? age.as<std::string>() : std::string{};
+    if (auto secs = age_seconds(text))
+      rule.max_age_s = *secs;
+    else
+      s.bad("max_age", "an age such as 90d, 12h, 30m or 45s (0: no limit)", age);
+  }
+  s.whole("max_jobs", rule.max_jobs, 0, UINT32_MAX, " of finished jobs (0: no limit)");
+}
+
+/// retention: how long finished jobs are kept (library/settings/retention.hpp).
+void read_retention_section(const section& f, node_config& c) {
+  auto r = f.sub("retention");
+  if (!r)
+    return;
+  r->known({"max_age", "max_jobs", "projects", "interval_s", "batch"});
+  read_retention_rule(*r, c.retention);
+  r->whole("interval_s", c.retention_interval_s, 1, 86400, " of seconds");
+  r->whole("batch", c.retention_batch, 1, 100000, " of jobs");
+  if (auto projects = r->sub("projects"))
+    for (auto& name : projects->keys())
+      if (auto p = projects->sub(name.c_str())) {
+        p->known({"max_age", "max_jobs"});
+        auto rule = c.retention; // what it does not set is everyone's
+        read_retention_rule(*p, rule);
+        c.project_retention[name] = rule;
+      }
 }
 
 } // namespace
@@ -223,7 +273,7 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
   if (!f)
     return;
   f->known({"runner", "python", "ports", "redis", "directories", "limits", "cluster", "log_level",
-            "auth", "docker", "projects", "quotas", "scheduling", "notifications"});
+            "auth", "docker", "projects", "quotas", "scheduling", "notifications", "retention"});
   // bench-sleep (benchmarks only) is accepted but not advertised.
   f->choice("runner", c.runner, {"process", "docker", "bench-sleep"}, "process or docker");
   f->str("python", c.python);
@@ -298,6 +348,7 @@ void read_atlas_file(sink& sk, const std::string& home, const std::string& user_
     l->whole("max_time_limit_s", c.max_time_limit_s, 0, INT32_MAX, " of seconds (0: no maximum)");
   }
   read_scheduling_sections(*f, c);
+  read_retention_section(*f, c);
   if (auto cl = f->sub("cluster")) {
     cl->known({"placement", "secret", "heartbeat_ms", "connection_timeout_ms", "rejoin_grace_s",
                "shared_fs", "tls", "standby", "lease_ttl_ms"});

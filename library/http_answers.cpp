@@ -51,6 +51,18 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
   return out;
 }
 
+std::string body_as_json(const std::map<std::string, std::string>& headers, const std::string& body) {
+  auto type = headers.find("content-type");
+  if (type == headers.end() || type->second.rfind("application/x-www-form-urlencoded", 0) != 0)
+    return body;
+  json::writer w;
+  w.begin_object();
+  for (const auto& [name, value] : parse_query(body))
+    w.kv(name, value);
+  w.end_object();
+  return w.take();
+}
+
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> out;
   while (!path.empty()) {

@@ -23,6 +23,11 @@ http_response no_content();
 /// "a=1&b=x%20y" -> {a: "1", b: "x y"}
 std::map<std::string, std::string> parse_query(std::string_view query);
 
+/// A form-encoded body (Content-Type application/x-www-form-urlencoded) as
+/// the JSON object of its fields, strings each, as the original's API read
+/// `request.form`; any other body as it is.
+std::string body_as_json(const std::map<std::string, std::string>& headers, const std::string& body);
+
 /// "/jobs/abc/logs" -> {"jobs", "abc", "logs"}
 std::vector<std::string> split_path(std::string_view path);
 

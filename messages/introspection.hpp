@@ -58,4 +58,18 @@ typename Inspector::result_type inspect(Inspector& f, queue_entry& x) {
   return f(caf::meta::type_name("atlas::queue_entry"), x.job, x.position, x.reason);
 }
 
+/// One page of a job listing, newest first (library/job_index.hpp).
+struct job_page {
+  std::vector<job_record> jobs;
+  uint64_t total = 0;   // jobs in the whole list
+  std::string next;     // the next page's cursor; "" on the last page
+  uint64_t version = 0; // the listing version it was read at (?since=)
+  bool indexed = true;  // false: the indexes are still being built (read everything)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, job_page& x) {
+  return f(caf::meta::type_name("atlas::job_page"), x.jobs, x.total, x.next, x.version, x.indexed);
+}
+
 } // namespace atlas

@@ -38,6 +38,38 @@ inline constexpr const char* master_standbys = "atlas:master:standbys";
 /// of the node that runs or ran the job.
 inline constexpr const char* routing_map = "routing_map:job_id";
 
+/// Sorted set: a project's job ids scored by submission order (the
+/// record's seq): the job listing's pages, newest first.
+inline std::string project_jobs(std::string_view project) {
+  return "atlas:index:jobs:" + std::string(project);
+}
+
+/// Sorted set: a project's finished job ids scored by end time (µs):
+/// retention removes from its oldest end.
+inline std::string project_ended(std::string_view project) {
+  return "atlas:index:ended:" + std::string(project);
+}
+
+/// Sorted set: finished job ids of one of the scheduler's lists
+/// ("completed_jobs", or "failed_jobs" for failed and cancelled) scored by
+/// end time (µs): its pages, newest first.
+inline std::string ended_list(std::string_view list) {
+  return "atlas:index:list:" + std::string(list);
+}
+
+/// Set: every project that has or had a job (retention walks it).
+inline constexpr const char* projects = "atlas:index:projects";
+
+/// Integer: bumped by every write that changes what a job listing shows
+/// (a record, its tracking data, a removal): ?since=<version> answers
+/// "unchanged" while it stays.
+inline constexpr const char* listing_version = "atlas:index:version";
+
+/// String "1" once the sorted indexes above hold every job (a store from
+/// before them is indexed once by the active master); until then listings
+/// read every record as they did before.
+inline constexpr const char* indexes_built = "atlas:index:built";
+
 /// Hash: scheduled job id -> its JSON (library/schedules.hpp): the run
 /// template, cron schedule, paused flag and the last due time handled.
 /// Written by the active master only (fenced).

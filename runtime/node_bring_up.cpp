@@ -186,6 +186,7 @@ status bring_up_master(node_runtime::parts& rt) {
   // Only here, on the master holding the lease: a standby never fires.
   rt.schedules = spawn_scheduler(*rt.sys, rt.cfg, redis_target_of(cfg), lookup_options_of(rt),
                                  rt.master);
+  rt.retention = spawn_retention(*rt.sys, rt.cfg, redis_target_of(cfg), lookup_options_of(rt));
   rt.door = spawn_cluster_door(*rt.sys, rt.secret, rt.master);
   if (auto st = rt.front->listen(); !st)
     return st;

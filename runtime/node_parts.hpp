@@ -15,6 +15,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "actors/lookup.hpp"
+#include "actors/retention.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/policy/job_runners.hpp"
 #include "actors/worker_slot.hpp"
@@ -45,6 +46,7 @@ struct node_runtime::parts {
   lookup_actor lookup;
   master_actor master;
   scheduler_actor schedules; // the active master's (actors/scheduler.hpp)
+  retention_actor retention; // the active master's (actors/retention.hpp)
   cluster_actor door;
   tracking_actor tracking;
   http_gateway_actor gateway;

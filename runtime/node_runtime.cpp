@@ -263,6 +263,7 @@ bool node_runtime::tear_down() {
     caf::anon_send_exit(rt.gateway, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.tracking, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.schedules, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(rt.retention, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.master, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.door, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(rt.lookup, caf::exit_reason::user_shutdown);
@@ -271,6 +272,7 @@ bool node_runtime::tear_down() {
     rt.gateway = nullptr;
     rt.tracking = nullptr;
     rt.schedules = nullptr;
+    rt.retention = nullptr;
     rt.master = nullptr;
     rt.door = nullptr;
     rt.lookup = nullptr;

@@ -9,6 +9,7 @@
 
 #include "library/tracking/sweep_view.hpp"
 #include "library/tracking/views.hpp"
+#include "adapters/http_client.hpp"
 #include "adapters/json.hpp"
 #include "library/dashboard_static.hpp"
 #include "library/job_paths.hpp"
@@ -157,14 +158,73 @@ void cluster(gateway_ptr self, answer rp) {
       [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
-/// The project's job listing for `query`; a bad query is answered `bad_status`.
+/// A listing answer, with a Link header to its next page when there is one.
+http_response listing_answer(const std::string& project, const std::map<std::string, std::string>& query,
+                             const dashboard::listing_page& page, std::string body) {
+  auto r = json_answer(200, std::move(body));
+  if (!page.next.empty())
+    r.headers["Link"] = "</api/v2beta/projects/" + http_client::escape(project) + "/job_listing?"
+                        + dashboard::query_with_cursor(query, page.next) + ">; rel=\"next\"";
+  return r;
+}
+
+/// The project's job listing for `query`, one page of it
+/// (library/tracking/listing_page.hpp); a bad query is answered `bad_status`.
+/// The index's first read also gives the listing version, so an unchanged
+/// listing costs one small read whatever the order asked.
 void job_listing(gateway_ptr self, answer rp, const std::string& project,
                  std::map<std::string, std::string> query, uint16_t bad_status) {
-  project_summary(self, rp, project, [=](std::vector<job_record>& recs, json::value& summary) mutable {
-    std::string err;
-    auto out = dashboard::job_listing_json(project, recs, summary, query, now_seconds(), err);
-    rp.deliver(err.empty() ? json_answer(200, out) : error_answer(bad_status, err));
-  });
+  std::string err;
+  auto req = dashboard::parse_listing_page(query, err);
+  if (!req)
+    return give(rp, error_answer(bad_status, err));
+  auto cursor = req->by_index ? req->cursor : std::string{};
+  self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value, project, cursor,
+                req->by_index ? req->limit : uint64_t{1})
+    .then(
+      [=](job_page& found) mutable {
+        if (req->since && *req->since == found.version) {
+          rp.deliver(json_answer(200, dashboard::unchanged_json(found.version)));
+          return;
+        }
+        dashboard::listing_page page;
+        page.version = found.version;
+        page.limit = req->limit;
+        page.offset = req->offset;
+        if (!found.indexed || !req->by_index) { // read the project whole, answer a page
+          project_summary(self, rp, project, [=](std::vector<job_record>& recs,
+                                                  json::value& summary) mutable {
+            std::string err;
+            auto p = page;
+            auto out = dashboard::job_listing_json(project, recs, summary, req->rest, now_seconds(), err, &p);
+            rp.deliver(err.empty() ? listing_answer(project, query, p, std::move(out))
+                                   : error_answer(bad_status, err));
+          });
+          return;
+        }
+        if (found.total == 0) {
+          give(rp, error_answer(404, "project '" + project + "' not found"));
+          return;
+        }
+        page.indexed = true;
+        page.total = found.total;
+        page.next = found.next;
+        std::vector<std::string> ids;
+        for (auto& r : found.jobs)
+          ids.push_back(r.job_id);
+        auto recs = std::move(found.jobs);
+        store(self, rp, "summary", ids, [=](std::string& body) mutable {
+          auto summary = parse_or_fail(rp, body);
+          if (!summary)
+            return;
+          std::string err;
+          auto p = page;
+          auto out = dashboard::job_listing_json(project, recs, *summary, req->rest, now_seconds(), err, &p);
+          rp.deliver(err.empty() ? listing_answer(project, query, p, std::move(out))
+                                 : error_answer(bad_status, err));
+        });
+      },
+      [=](caf::error& e) mutable { rp.deliver(from_error(e)); });
 }
 
 /// /api/v2beta/projects/<p>/... (parts[3] is the project).
@@ -358,7 +418,9 @@ bool route_dashboard(gateway_ptr self, answer& rp, const http_request& req) {
       return true;
     }
     if (n >= 5 && is(2, "projects")) {
-      project_route(self, rp, req, parts);
+      auto form = req; // the original took form fields as well as JSON
+      form.body = body_as_json(req.headers, req.body);
+      project_route(self, rp, form, parts);
       return true;
     }
     if (n == 3 && is(2, "cluster") && m == "GET") {

@@ -97,6 +97,12 @@ void follow_logs(gateway_ptr self, answer rp, const http_request& req, const std
 /// The job's record with its log.
 void get_job(gateway_ptr self, answer rp, const http_request& req, const std::string& id);
 /// The records in `states`, one state after another, added to `acc`.
+/// GET /completed_jobs or /failed_jobs (`s` completed or failed): one page,
+/// newest first, from the ended index (`limit`, at most 1000, also the cap
+/// when none is asked; `cursor` from the Link header of the page before;
+/// X-Total-Count says how many there are). `sort` as the original's.
+void finished_jobs(gateway_ptr self, answer rp, const http_request& req, job_state s);
+
 void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
                  std::vector<job_record> acc = {});
 /// Queues a submitted job whose bundle has been uploaded.

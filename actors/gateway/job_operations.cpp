@@ -19,6 +19,8 @@
 #include "library/bundle_store.hpp"
 #include "library/job_codec.hpp"
 #include "library/job_files.hpp"
+#include "library/job_index.hpp"
+#include "library/tracking/listing_page.hpp"
 
 namespace atlas::gateway {
 
@@ -152,6 +154,54 @@ void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
         auto all = acc;
         all.insert(all.end(), recs.begin(), recs.end());
         list_states(self, rp, states, std::move(all));
+      },
+      [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+}
+
+void finished_jobs(gateway_ptr self, answer rp, const http_request& req, job_state s) {
+  auto q = parse_query(req.query);
+  auto sort = q.count("sort") ? q["sort"] : std::string{};
+  uint64_t limit = job_index::max_page;
+  if (q.count("limit")) {
+    auto n = parse_index(q["limit"]);
+    if (!n || *n == 0)
+      return give(rp, error_answer(400, "limit must be a positive integer (at most "
+                                          + std::to_string(job_index::max_page) + ")"));
+    limit = std::min<uint64_t>(*n, job_index::max_page);
+  }
+  auto cursor = q.count("cursor") ? q["cursor"] : std::string{};
+  auto path = req.path;
+  self->request(self->state.lookup, caf::infinite, list_atom::value, s, cursor, limit)
+    .then(
+      [=](job_page& page) mutable {
+        auto states = s == job_state::completed ? std::vector<job_state>{job_state::completed}
+                                                : std::vector<job_state>{job_state::cancelled, job_state::failed};
+        if (!page.indexed) { // indexes being built: read them all, as before
+          if (sort.empty())
+            return list_states(self, rp, states);
+          self->request(self->state.lookup, caf::infinite, list_atom::value, s)
+            .then([=](std::vector<job_record>& recs) mutable {
+                    std::string error;
+                    auto sorted = records_sorted(recs, sort, error);
+                    rp.deliver(sorted ? json_answer(200, std::move(*sorted)) : error_answer(400, error));
+                  },
+                  [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+          return;
+        }
+        std::string error;
+        auto body = sort.empty() ? std::optional<std::string>{records_by_id(page.jobs)}
+                                 : records_sorted(page.jobs, sort, error);
+        if (!body)
+          return give(rp, error_answer(400, error));
+        auto r = json_answer(200, std::move(*body));
+        r.headers["X-Total-Count"] = std::to_string(page.total);
+        if (!page.next.empty()) {
+          auto next = q;
+          next["limit"] = std::to_string(limit);
+          r.headers["Link"] = "<" + path + "?" + dashboard::query_with_cursor(next, page.next)
+                              + ">; rel=\"next\"";
+        }
+        rp.deliver(std::move(r));
       },
       [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }

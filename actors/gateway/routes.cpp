@@ -191,20 +191,10 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   }
   if (n == 1 && m == "GET" && is(0, "running_jobs"))
     return list_states(self, rp, {job_state::running, job_state::pending});
-  if (n == 1 && m == "GET" && is(0, "completed_jobs")) {
-    auto q = parse_query(req.query);
-    if (!q.count("sort"))
-      return list_states(self, rp, {job_state::completed});
-    self->request(st.lookup, caf::infinite, list_atom::value, job_state::completed)
-      .then([=, sort = q["sort"]](std::vector<job_record>& recs) mutable {
-              std::string error;
-              auto sorted = records_sorted(recs, sort, error);
-              rp.deliver(sorted ? json_answer(200, std::move(*sorted)) : error_answer(400, error));
-            }, fail);
-    return;
-  }
+  if (n == 1 && m == "GET" && is(0, "completed_jobs"))
+    return finished_jobs(self, rp, req, job_state::completed);
   if (n == 1 && m == "GET" && is(0, "failed_jobs"))
-    return list_states(self, rp, {job_state::cancelled, job_state::failed});
+    return finished_jobs(self, rp, req, job_state::failed);
   bool listing = is(0, "running_jobs") || is(0, "completed_jobs") || is(0, "failed_jobs")
                  || is(0, "queued_jobs");
   if (listing && n == 3 && is(2, "logs") && m == "GET")

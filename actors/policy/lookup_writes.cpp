@@ -1,6 +1,7 @@
 #include "actors/policy/lookup_writes.hpp"
 
 #include "library/events.hpp"
+#include "library/job_index.hpp"
 #include "library/redis_writer.hpp"
 #include "library/tracking/store.hpp"
 #include "library/usage.hpp"
@@ -37,6 +38,10 @@ std::vector<cmd> enqueue(const job_record& rec) {
   std::vector<cmd> cmds{{"SADD", keys::all_jobs, rec.job_id},
                         {"SADD", index_of(rec.state), rec.job_id},
                         {"SET", keys::job(rec.job_id), to_json(rec), "NX"}};
+  // Indexed only when the record is ours (the write is atomic with these).
+  for (auto& c : job_index::added(rec))
+    cmds.push_back(only_if_ok(std::move(c)));
+  cmds.push_back(only_if_ok(job_index::bump_version()));
   if (!rec.job_secret.empty()) // a local run starts running: its tracking credential
     cmds.push_back(only_if_ok({"SET", keys::job_secret(rec.job_id),
                                dashboard::secret_digest(rec.job_secret)}));
@@ -72,7 +77,8 @@ std::optional<job_state> last_stored_state(const job_record& rec) {
 }
 
 std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from) {
-  std::vector<cmd> cmds;
+  std::vector<cmd> cmds = job_index::ended(rec); // listed as finished; no-op otherwise
+  cmds.push_back(job_index::bump_version());
   if (is_dispatch(rec)) {
     // Before the record: the slot is only told to run the job once the
     // whole write is answered, and the record is what says it is pending.
@@ -114,7 +120,8 @@ std::vector<cmd> reindex(const job_record& rec) {
   return cmds;
 }
 
-std::vector<cmd> remove(const std::string& id, const std::vector<std::string>& extra_keys) {
+std::vector<cmd> remove(const job_record& rec, const std::vector<std::string>& extra_keys) {
+  const auto& id = rec.job_id;
   std::vector<cmd> cmds;
   cmds.push_back({"DEL", keys::job(id)});
   cmds.push_back({"SREM", keys::all_jobs, id});
@@ -124,6 +131,8 @@ std::vector<cmd> remove(const std::string& id, const std::vector<std::string>& e
   cmds.push_back({"DEL", keys::job_ended(id)});
   for (const auto& key : extra_keys)
     cmds.push_back({"DEL", key});
+  for (auto& c : job_index::removed(rec))
+    cmds.push_back(std::move(c));
   return cmds;
 }
 

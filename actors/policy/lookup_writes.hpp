@@ -27,8 +27,9 @@ using cmd = std::vector<std::string>;
 
 /// A new job: SADD atlas:jobs, SADD to its state's set, SET NX the record,
 /// then its history's events (library/events.hpp) only if the SET was
-/// applied. The SET's reply (the third) is nil when a record with that id
-/// already exists: nothing was overwritten.
+/// applied, with its listing indexes (library/job_index.hpp) and a bump of
+/// the listing version. The SET's reply (the third) is nil when a record
+/// with that id already exists: nothing was overwritten.
 std::vector<cmd> enqueue(const job_record& rec);
 
 /// Whether the replies of enqueue() created the record.
@@ -42,13 +43,14 @@ bool enqueue_created(std::span<const redis_reply> replies);
 /// transition()'s SMOVE reply then shows.
 std::optional<job_state> last_stored_state(const job_record& rec);
 
-/// A write of an existing job: SMOVE from `from` to its state's set (SADD
-/// when `from` is unknown or the same state), then SET the record: 2
-/// commands. The write of a pending record (a dispatch) also stores the
+/// A write of an existing job: the listing version's bump (and, for a
+/// finished job, its ended indexes: library/job_index.hpp), SMOVE from
+/// `from` to its state's set (SADD when `from` is unknown or the same
+/// state), then SET the record: the SMOVE is always next to last. The write of a pending record (a dispatch) also stores the
 /// tracking secret's digest and HSETs the original's routing table to its
-/// host address, before the record: 4 commands. The write that ends a
-/// dispatch (a terminal state, or requeued after being lost) first DELetes
-/// the tracking secret's digest: 3 commands.
+/// host address, before the SMOVE. The write that ends a dispatch (a
+/// terminal state, or requeued after being lost) first DELetes the tracking
+/// secret's digest.
 std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from);
 
 /// True when transition()'s SMOVE found the id in `from`'s set (or no SMOVE
@@ -66,8 +68,9 @@ std::vector<cmd> published(const job_record& rec, size_t from);
 /// other state's set.
 std::vector<cmd> reindex(const job_record& rec);
 
-/// Removes a job: its record, its index entries, its routing entry and
-/// `extra_keys` (its tracking data).
-std::vector<cmd> remove(const std::string& id, const std::vector<std::string>& extra_keys);
+/// Removes a job: its record, its index entries (`rec` says which project
+/// and list), its routing entry and `extra_keys` (its tracking data). The
+/// first reply is the record's DEL.
+std::vector<cmd> remove(const job_record& rec, const std::vector<std::string>& extra_keys);
 
 } // namespace atlas::lookup_writes

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "adapters/json.hpp"
+#include "library/job_index.hpp"
 #include "library/tracking/metric_values.hpp"
 #include "messages/job_state.hpp"
 #include "messages/redis_keys.hpp"
@@ -162,6 +163,8 @@ store_answer track(const redis_tx& tx, const std::string& id, const std::string&
       return fail(400, bad + "; nothing of this batch was stored");
   if (!metric_value_commands(tx, id, *entries, cmds))
     return unavailable();
+  if (!cmds.empty())
+    cmds.push_back(job_index::bump_version()); // listings show it
   if (!cmds.empty() && !tx(cmds))
     return unavailable();
   json::writer w;
@@ -279,13 +282,13 @@ store_answer run(const redis_tx& tx, const std::string& op, const std::vector<st
   if (op == "tag" && need(3)) {
     if (a[1].empty() || a[1].size() > max_key_chars)
       return fail(400, "a tag key must be a non-empty string of at most 256 characters");
-    if (!tx({{"HSET", keys::job_tags(a[0]), a[1], a[2]}}))
+    if (!tx({{"HSET", keys::job_tags(a[0]), a[1], a[2]}, job_index::bump_version()}))
       return unavailable();
     return {200, "true"};
   }
   if (op == "untag" && need(2)) {
     // Removing an absent tag succeeds, as the original's HDEL did.
-    if (!tx({{"HDEL", keys::job_tags(a[0]), a[1]}}))
+    if (!tx({{"HDEL", keys::job_tags(a[0]), a[1]}, job_index::bump_version()}))
       return unavailable();
     return {200, "true"};
   }

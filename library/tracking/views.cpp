@@ -269,7 +269,7 @@ std::string projects_json(const std::vector<job_record>& recs) {
 std::string job_listing_json(const std::string& project, const std::vector<job_record>& recs,
                              const json::value& summary,
                              const std::map<std::string, std::string>& query, double now,
-                             std::string& error) {
+                             std::string& error, listing_page* page) {
   auto q = parse_listing_query(query, error);
   if (!q)
     return {};
@@ -299,6 +299,14 @@ std::string job_listing_json(const std::string& project, const std::vector<job_r
   std::stable_sort(rows.begin(), rows.end(), [&](const row& a, const row& b) {
     return sorts_before(*q, *a.rec, a.track, *b.rec, b.track, now);
   });
+  if (page && !page->indexed) { // one page of the filtered, sorted rows
+    page->total = rows.size();
+    auto from = std::min<uint64_t>(page->offset, rows.size());
+    auto to = std::min<uint64_t>(rows.size(), from + page->limit);
+    rows = std::vector<row>(rows.begin() + static_cast<ptrdiff_t>(from),
+                            rows.begin() + static_cast<ptrdiff_t>(to));
+    page->next = to < page->total ? "@" + std::to_string(to) : "";
+  }
   auto limit = q->limit;
   if (rows.size() > limit)
     rows.resize(limit);
@@ -327,7 +335,16 @@ std::string job_listing_json(const std::string& project, const std::vector<job_r
   w.end_array().key("parameters").begin_array();
   for (auto& [n, t] : param_names)
     w.begin_object().kv("name", n).kv("type", t).end_object();
-  w.end_array().end_object();
+  w.end_array();
+  if (page) {
+    w.kv("total", page->total).key("next_cursor");
+    if (page->next.empty())
+      w.null();
+    else
+      w.value(page->next);
+    w.kv("version", page->version);
+  }
+  w.end_object();
   return w.take();
 }
 

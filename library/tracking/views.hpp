@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "adapters/json.hpp"
+#include "library/tracking/listing_page.hpp"
 #include "messages/introspection.hpp"
 #include "messages/job.hpp"
 
@@ -23,11 +24,14 @@ std::string projects_json(const std::vector<job_record>& recs);
 /// GET /api/v2beta/projects/<p>/job_listing: {name, jobs, output_metric_names,
 /// parameters}. `summary` maps job id -> tracking data ("summary" op).
 /// `query`: the original's filters and sorts and ours (listing_query.hpp);
-/// a bad value gives a non-empty `error` (a 400).
+/// a bad value gives a non-empty `error` (a 400). With `page`
+/// (listing_page.hpp) also {total, next_cursor, version}: the rows are a
+/// page already when it is indexed, else the page is cut from them here
+/// (and its total and next set).
 std::string job_listing_json(const std::string& project, const std::vector<job_record>& recs,
                              const json::value& summary,
                              const std::map<std::string, std::string>& query, double now,
-                             std::string& error);
+                             std::string& error, listing_page* page = nullptr);
 
 /// One job in the listing's shape plus "series" (metric -> [[step, value, time]]),
 /// node, slot and reason. `detail` is the "detail" op's answer.

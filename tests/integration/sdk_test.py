@@ -265,6 +265,17 @@ def test_tags_description_notes_overview_sorting_and_filtering():
         (200, "Note with author: ann created with message: looks good")
     notes = node.json("GET", "/api/v2beta/projects/sdk-exact/note_listing")[1]
     assert [(n["message"], n["author"]) for n in notes] == [("looks good", "ann")], notes
+    # Form fields, as the original's API also took them (curl -d).
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert node.request("PUT", "/api/v2beta/projects/sdk-form/description",
+                        "project_description=from+a%20form", form) == \
+        (200, b'"Updated description for sdk-form"')
+    assert node.json("GET", "/api/v2beta/projects/sdk-form/description")[1] == \
+        {"project_description": "from a form"}
+    assert node.request("POST", "/api/v2beta/projects/sdk-form/note_listing",
+                        "message=by+form&author=bo", form)[0] == 200
+    assert [n["message"] for n in node.json("GET", "/api/v2beta/projects/sdk-form/note_listing")[1]] \
+        == ["by form"]
     # The original's str(datetime) (UTC here), and ours: seconds.
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?", notes[0]["date"]), notes
     assert abs(notes[0]["time"] - time.time()) < 300, notes

@@ -1,0 +1,255 @@
+// The listing indexes' backfill and retention (actors/retention.hpp).
+
+#include "actors/retention.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <set>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/counted.hpp"
+#include "actors/policy/lookup_writes.hpp"
+#include "library/job_codec.hpp"
+#include "library/job_files.hpp"
+#include "library/job_index.hpp"
+#include "library/job_paths.hpp"
+#include "library/tracking/store.hpp"
+#include "messages/errors.hpp"
+#include "messages/redis_keys.hpp"
+
+namespace atlas {
+
+namespace {
+
+using cmd = std::vector<std::string>;
+
+// Ids indexed per backfill step: a step is one SSCAN, one MGET, one write.
+constexpr const char* backfill_step = "500";
+
+struct retention_state {
+  static inline const char* name = "retention";
+  std::shared_ptr<const node_config> cfg;
+  std::unique_ptr<redis_writer> redis;
+  bool built = false;            // the indexes hold every job
+  std::string scan = "0";        // the backfill's SSCAN cursor
+  uint64_t backfilled = 0;       // jobs indexed by the backfill
+  uint64_t removed = 0;          // jobs removed by retention
+};
+
+using retention_ptr = counted_pointer<retention_actor, retention_state>;
+
+void again_in(retention_ptr self, std::chrono::milliseconds wait) {
+  self->delayed_send(self, wait, tick_atom::value);
+}
+
+std::vector<job_record> records_of(retention_state& st, const std::vector<std::string>& ids,
+                                   bool& ok) {
+  std::vector<job_record> out;
+  ok = true;
+  if (ids.empty())
+    return out;
+  cmd mget{"MGET"};
+  for (auto& id : ids)
+    mget.push_back(keys::job(id));
+  auto reply = st.redis->command(mget);
+  if (!reply) {
+    ok = false;
+    return out;
+  }
+  for (auto& e : reply->elements)
+    if (e.type == redis_reply::kind::string)
+      if (auto rec = job_from_json(e.str))
+        out.push_back(std::move(rec.value()));
+  return out;
+}
+
+/// One backfill step; true when the indexes are complete. False with `ok`
+/// unset when Redis failed (tried again later).
+bool backfill(retention_state& st, bool& ok) {
+  ok = true;
+  if (st.built)
+    return true;
+  auto built = st.redis->command({"GET", keys::indexes_built});
+  if (!built) {
+    ok = false;
+    return false;
+  }
+  if (built->str == "1")
+    return st.built = true;
+  auto page = st.redis->command({"SSCAN", keys::all_jobs, st.scan, "COUNT", backfill_step});
+  if (!page || page->elements.size() != 2) {
+    ok = false;
+    return false;
+  }
+  std::vector<std::string> ids;
+  for (auto& e : page->elements[1].elements)
+    ids.push_back(e.str);
+  auto recs = records_of(st, ids, ok);
+  if (!ok)
+    return false;
+  std::vector<cmd> cmds;
+  for (auto& rec : recs) {
+    for (auto& c : job_index::added(rec))
+      cmds.push_back(std::move(c));
+    for (auto& c : job_index::ended(rec))
+      cmds.push_back(std::move(c));
+  }
+  auto next = page->elements[0].str;
+  if (next == "0") // the whole set was seen: listings may use the indexes
+    cmds.push_back({"SET", keys::indexes_built, "1"});
+  if (!cmds.empty() && !st.redis->pipeline(cmds)) {
+    ok = false;
+    return false;
+  }
+  st.backfilled += recs.size();
+  st.scan = next;
+  if (next == "0") {
+    st.built = true;
+    spdlog::info("retention: listing indexes built ({} jobs indexed)", st.backfilled);
+  }
+  return st.built;
+}
+
+/// Finished jobs of `project` its rule removes, oldest first, at most `room`.
+std::vector<std::string> due_in(retention_state& st, const std::string& project,
+                                const retention_rule& rule, uint64_t room, bool& ok) {
+  std::vector<cmd> reads;
+  auto key = keys::project_ended(project);
+  auto cutoff = static_cast<int64_t>(std::llround((now_seconds() - rule.max_age_s) * 1e6));
+  reads.push_back({"ZCARD", key});
+  if (rule.max_age_s > 0)
+    reads.push_back({"ZRANGEBYSCORE", key, "-inf", std::to_string(cutoff), "LIMIT", "0",
+                     std::to_string(room)});
+  auto replies = st.redis->reads(reads);
+  if (!replies || replies->size() != reads.size()) {
+    ok = false;
+    return {};
+  }
+  std::set<std::string> seen;
+  std::vector<std::string> out;
+  auto add = [&](const redis_reply& r) {
+    for (auto& e : r.elements)
+      if (out.size() < room && seen.insert(e.str).second)
+        out.push_back(e.str);
+  };
+  if (rule.max_age_s > 0)
+    add((*replies)[1]);
+  auto count = static_cast<uint64_t>(std::max<int64_t>(0, (*replies)[0].integer));
+  if (rule.max_jobs > 0 && count > rule.max_jobs && out.size() < room) {
+    auto over = std::min<uint64_t>(count - rule.max_jobs, room);
+    auto oldest = st.redis->command({"ZRANGE", key, "0", std::to_string(over - 1)});
+    if (!oldest) {
+      ok = false;
+      return {};
+    }
+    add(*oldest);
+  }
+  return out;
+}
+
+/// Removes one finished job everywhere; false when Redis failed.
+bool remove_job(retention_state& st, const std::string& id, const std::string& project) {
+  auto stored = st.redis->command({"GET", keys::job(id)});
+  if (!stored)
+    return false;
+  job_record rec;
+  rec.job_id = id;
+  rec.project_name = project;
+  if (stored->type == redis_reply::kind::string) {
+    auto r = job_from_json(stored->str);
+    if (r && !is_terminal(r->state)) // not finished (an index entry gone stale)
+      return st.redis->pipeline(job_index::removed(r.value())).has_value();
+    if (r)
+      rec = std::move(r.value());
+  }
+  // The files first: a job whose record is gone is never looked for again.
+  delete_job_files(job_paths::of(*st.cfg, id));
+  auto cmds = lookup_writes::remove(rec, dashboard::tracking_keys(id));
+  return st.redis->transaction(cmds).has_value();
+}
+
+/// One retention pass; true when more jobs are due than it removed.
+bool retain(retention_state& st, bool& ok) {
+  ok = true;
+  auto projects = st.redis->command({"SMEMBERS", keys::projects});
+  if (!projects) {
+    ok = false;
+    return false;
+  }
+  uint64_t room = static_cast<uint64_t>(st.cfg->retention_batch);
+  uint64_t done = 0;
+  bool more = false;
+  for (auto& p : projects->elements) {
+    auto& rule = st.cfg->retention_of(p.str);
+    if (!rule.removes_any())
+      continue;
+    auto due = due_in(st, p.str, rule, room - done, ok);
+    if (!ok)
+      return false;
+    for (auto& id : due) {
+      if (!remove_job(st, id, p.str)) {
+        ok = false;
+        return false;
+      }
+      spdlog::debug("retention: removed job_id={} project={}", id, p.str);
+      ++done;
+    }
+    if (done == room) {
+      more = true;
+      break;
+    }
+  }
+  if (done > 0)
+    spdlog::info("retention: removed {} finished jobs", done);
+  st.removed += done;
+  return more;
+}
+
+void pass(retention_ptr self) {
+  auto& st = self->state;
+  bool ok = true;
+  if (!backfill(st, ok)) {
+    again_in(self, ok ? std::chrono::milliseconds(1) : std::chrono::seconds(5));
+    return;
+  }
+  bool more = st.cfg->removes_any() && retain(st, ok);
+  if (!ok)
+    again_in(self, std::chrono::seconds(5));
+  else if (more)
+    again_in(self, std::chrono::milliseconds(100)); // the rest, without hogging Redis
+  else
+    again_in(self, std::chrono::seconds(st.cfg->retention_interval_s));
+}
+
+retention_actor::behavior_type retention_impl(retention_ptr self,
+                                              std::shared_ptr<const node_config> cfg,
+                                              redis_target target, redis_write_options opts) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.redis = std::make_unique<redis_writer>(std::move(target), std::move(opts), "retention");
+  if (auto ok = st.redis->connect(); !ok)
+    spdlog::warn("retention: {} (will retry on first use)", ok.error());
+  self->send(self, tick_atom::value);
+  return {
+    [=](tick_atom) { pass(self); },
+    [=](stats_atom) {
+      auto& s = self->state;
+      return self->stats("", std::string(s.built ? "indexes built" : "indexing") + ", "
+                               + std::to_string(s.backfilled) + " jobs backfilled, "
+                               + std::to_string(s.removed) + " removed by retention");
+    },
+  };
+}
+
+} // namespace
+
+retention_actor spawn_retention(caf::actor_system& sys, std::shared_ptr<const node_config> cfg,
+                                const redis_target& target, redis_write_options opts) {
+  return sys.spawn<caf::detached>(retention_impl, std::move(cfg), target, std::move(opts));
+}
+
+} // namespace atlas

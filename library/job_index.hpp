@@ -1,0 +1,81 @@
+#pragma once
+
+// The sorted indexes that page job listings and drive retention (plain C++,
+// no actors; key names in messages/redis_keys.hpp). A listing reads one page
+// of ids from a sorted set, newest first, then only those records, so its
+// cost does not grow with the number of jobs.
+//
+// Like the state sets, these are indexes: the record is the truth. An id
+// without a record, or whose record no longer belongs to the list (another
+// project, another state), is skipped by readers, so index writes need no
+// transaction and a write cut off half way loses nothing.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "adapters/redis_client.hpp"
+#include "messages/job.hpp"
+
+namespace atlas::job_index {
+
+using cmd = std::vector<std::string>;
+
+/// The most rows one page holds (a larger limit is cut to it).
+inline constexpr uint64_t max_page = 1000;
+
+/// The scheduler list a finished state belongs to ("completed_jobs",
+/// "failed_jobs" for failed and cancelled); "" for unfinished states.
+std::string list_of(job_state s);
+
+/// A new job: into its project's listing and the set of projects.
+std::vector<cmd> added(const job_record& rec);
+
+/// A finished job (is_terminal): into its project's and its list's ended
+/// indexes, by end time. Nothing for other states.
+std::vector<cmd> ended(const job_record& rec);
+
+/// A removed job: out of every index.
+std::vector<cmd> removed(const job_record& rec);
+
+/// What a listing shows changed: ?since= pollers read again.
+cmd bump_version();
+
+/// A position in a listing: the last row's score and id, as text
+/// "<score>:<id>" (ids never contain ':').
+struct cursor {
+  int64_t score = 0;
+  std::string id;
+};
+
+/// Nullopt for text that is no cursor (a 400 for the caller).
+std::optional<cursor> parse_cursor(const std::string& text);
+std::string to_string(const cursor& c);
+
+/// The reads of one page of `key` after `from`, newest first: the page's
+/// ids with their scores (a few more than `limit`: rows at the cursor's
+/// score that came before it, and one to know whether more follow), then
+/// ZCARD (the total).
+std::vector<cmd> page_reads(const std::string& key, const std::optional<cursor>& from,
+                            uint64_t limit);
+
+/// The ids of one page from ZREVRANGEBYSCORE ... WITHSCORES replies.
+struct page_ids {
+  std::vector<std::string> ids;
+  std::optional<cursor> next; // set when more rows follow
+};
+
+/// Reads `reply` (member, score pairs) after `from`: rows at the cursor's
+/// score whose id is not below the cursor's came before it (Redis orders
+/// equal scores by id, descending here) and are dropped.
+page_ids take_page(const redis_reply& reply, const std::optional<cursor>& from, uint64_t limit);
+
+/// The score of `rec` in its project's listing: its submission order.
+int64_t submit_score(const job_record& rec);
+
+/// Its score in the ended indexes: its end time in microseconds.
+int64_t end_score(const job_record& rec);
+
+} // namespace atlas::job_index

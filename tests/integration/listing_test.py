@@ -1,0 +1,198 @@
+"""A year of use, in small: paged job listings read from Redis's sorted
+indexes (cursor, total, Link, ?since=), bounded scheduler lists, the
+indexes built for a store from before them, and retention removing finished
+jobs everywhere (record, indexes, routing, tracking, log, working directory,
+archive), against a real atlas-server and Redis."""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import harness
+from harness import Node, wait_until
+from dashboard_jobs import submit
+
+RETENTION = """retention:
+  interval_s: 1
+  batch: 2
+  projects:
+    keep3: {max_jobs: 3}
+    brief: {max_age: 3s}
+"""
+
+node = Node(slots=4, atlas_config=RETENTION).start()
+
+
+def redis_cli(*args):
+    r = subprocess.run(["redis-cli", "-p", str(node.redis.port), "--raw", *args],
+                       capture_output=True, text=True, timeout=10, check=True)
+    return r.stdout.strip()
+
+
+def run_jobs(project, count, main_py="print('hi')\n"):
+    ids = [submit(node, main_py, project=project) for _ in range(count)]
+    for job_id in ids:
+        node.wait_for_status(job_id, ["completed"], timeout=60)
+    return ids
+
+
+def listing(project, query=""):
+    status, raw = node.request("GET", f"/api/v2beta/projects/{project}/job_listing{query}")
+    return status, (json.loads(raw) if status == 200 else raw)
+
+
+def listing_headers(project, query):
+    import urllib.request
+    with urllib.request.urlopen(f"{node.url}/api/v2beta/projects/{project}/job_listing{query}",
+                                timeout=15) as r:
+        return dict(r.headers), json.loads(r.read())
+
+
+PAGED = run_jobs("paged", 23)
+wait_until(lambda: redis_cli("GET", "atlas:index:built") == "1", 30, "the indexes to be built")
+
+
+def test_pages_walk_every_job_once_newest_first():
+    seen, cursor, pages = [], None, 0
+    while True:
+        q = "?limit=5" + (f"&cursor={cursor}" if cursor else "")
+        status, page = listing("paged", q)
+        assert status == 200, page
+        assert page["total"] == 23, page["total"]
+        assert len(page["jobs"]) <= 5
+        seen += [j["job_id"] for j in page["jobs"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 5, pages
+    assert seen == list(reversed(PAGED)), (seen, PAGED)
+    # Unpaged, as the original asked: every job (up to the cap), same shape.
+    status, whole = listing("paged")
+    assert status == 200 and [j["job_id"] for j in whole["jobs"]] == seen
+    assert whole["next_cursor"] is None and whole["total"] == 23
+
+
+def test_link_header_names_the_next_page():
+    headers, page = listing_headers("paged", "?limit=10")
+    link = headers.get("Link", "")
+    m = re.fullmatch(r"</api/v2beta/projects/paged/job_listing\?(.*)>; rel=\"next\"", link)
+    assert m, link
+    status, nxt = listing("paged", "?" + m.group(1))
+    assert status == 200
+    assert nxt["jobs"][0]["job_id"] == PAGED[-11], nxt["jobs"][0]
+
+
+def test_since_answers_unchanged_until_something_is_written():
+    status, page = listing("paged", "?limit=3")
+    version = page["version"]
+    assert listing("paged", f"?limit=3&since={version}")[1] == {"unchanged": True, "version": version}
+    # A tag from the page changes what a listing shows.
+    job_id = PAGED[0]
+    status, _ = node.json("POST", f"/api/v2beta/projects/paged/job_listing/{job_id}/tags",
+                          {"tag": {"key": "seen", "value": "yes"}})
+    assert status == 200
+    status, again = listing("paged", f"?limit=3&since={version}")
+    assert "jobs" in again and again["version"] > version, again
+
+
+def test_filtered_and_sorted_pages_use_offsets():
+    seen, cursor = [], None
+    while True:
+        q = "?sort=job_id&status=completed&limit=7" + (f"&cursor={cursor}" if cursor else "")
+        status, page = listing("paged", q)
+        assert status == 200, page
+        seen += [j["job_id"] for j in page["jobs"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        assert cursor.startswith("@"), cursor
+    assert seen == sorted(PAGED), seen
+
+
+def test_bad_paging_values_are_clear_400s():
+    for q, words in [("?limit=0", "limit"), ("?limit=x", "limit"), ("?cursor=bogus", "cursor"),
+                     ("?since=-1", "since"), ("?sort=job_id&cursor=12:ab", "cursor")]:
+        status, body = listing("paged", q)
+        assert status == 400 and words.encode() in body, (q, status, body)
+    assert listing("nosuchproject", "?limit=5")[0] == 404
+
+
+def test_scheduler_lists_are_paged_with_a_total():
+    import urllib.request
+    seen, url = [], f"{node.gateway}/completed_jobs?limit=4"
+    while url:
+        with urllib.request.urlopen(url, timeout=15) as r:
+            assert int(r.headers["X-Total-Count"]) >= 23
+            seen += list(json.loads(r.read()).keys())
+            link = r.headers.get("Link")
+        url = node.gateway + re.fullmatch(r"<(.*)>; rel=\"next\"", link).group(1) if link else None
+    assert set(PAGED) <= set(seen) and len(seen) == len(set(seen)), seen
+    status, raw = node.request("GET", "/completed_jobs?limit=0", base=node.gateway)
+    assert status == 400, raw
+
+
+def test_retention_keeps_the_newest_finished_jobs_and_removes_the_rest_everywhere():
+    ids = run_jobs("keep3", 7)
+    kept = ids[-3:]
+    gone = ids[:-3]
+    results = node.home  # every job directory is under the node's home here
+    wait_until(lambda: listing("keep3")[1]["total"] == 3 if listing("keep3")[0] == 200 else False,
+               30, "retention to keep 3 jobs of keep3")
+    assert [j["job_id"] for j in listing("keep3")[1]["jobs"]] == list(reversed(kept))
+    for job_id in gone:
+        assert node.request("GET", f"/jobs/{job_id}", base=node.gateway)[0] == 404
+        assert redis_cli("HEXISTS", "routing_map:job_id", job_id) == "0"
+        assert redis_cli("KEYS", f"atlas:job:{job_id}*") == ""
+        leftovers = subprocess.run(["find", results, "-name", f"*{job_id}*"],
+                                   capture_output=True, text=True).stdout.split()
+        assert leftovers == [], leftovers
+    for job_id in kept:
+        assert node.job(job_id)["status"] == "completed"
+        # (the search above is not vacuous: a kept job's files are found)
+        assert subprocess.run(["find", results, "-name", f"*{job_id}*"],
+                              capture_output=True, text=True).stdout.split(), job_id
+    # Another project's jobs are untouched.
+    assert listing("paged")[1]["total"] == 23
+
+
+def test_retention_by_age_and_delete_share_one_path():
+    ids = run_jobs("brief", 2)
+    wait_until(lambda: listing("brief")[0] == 404, 30, "jobs past max_age to be removed")
+    for job_id in ids:
+        assert node.request("GET", f"/jobs/{job_id}", base=node.gateway)[0] == 404
+    # foundations delete: the same removal, the indexes included.
+    job_id = PAGED[0]
+    assert node.request("DELETE", f"/api/v2beta/projects/paged/job_listing/{job_id}")[0] in (200, 204)
+    assert listing("paged")[1]["total"] == 22
+    assert redis_cli("ZSCORE", "atlas:index:jobs:paged", job_id) == ""
+
+
+def test_a_store_from_before_the_indexes_is_indexed_on_start():
+    node.stop_server()
+    for key in redis_cli("KEYS", "atlas:index:*").split():
+        redis_cli("DEL", key)
+    node.start()
+    # Until they are built, listings read every record; then pages again.
+    wait_until(lambda: redis_cli("GET", "atlas:index:built") == "1", 30, "the indexes to be rebuilt")
+    status, page = listing("paged", "?limit=5")
+    assert status == 200 and page["total"] == 22, page
+    assert [j["job_id"] for j in page["jobs"]] == list(reversed(PAGED))[:5]
+
+
+try:
+    harness.run_tests([
+        test_pages_walk_every_job_once_newest_first,
+        test_link_header_names_the_next_page,
+        test_since_answers_unchanged_until_something_is_written,
+        test_filtered_and_sorted_pages_use_offsets,
+        test_bad_paging_values_are_clear_400s,
+        test_scheduler_lists_are_paged_with_a_total,
+        test_retention_keeps_the_newest_finished_jobs_and_removes_the_rest_everywhere,
+        test_retention_by_age_and_delete_share_one_path,
+        test_a_store_from_before_the_indexes_is_indexed_on_start,
+    ])
+finally:
+    node.cleanup()
