@@ -1,7 +1,7 @@
 #include "runtime/logging.hpp"
 
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -90,7 +90,8 @@ bool is_valid_log_level(const std::string& level) {
 }
 
 bool init_logging(const std::string& level, const std::string& file,
-                  const std::string& node_id, std::string* error) {
+                  const std::string& node_id, std::string* error, size_t max_bytes,
+                  size_t max_files) {
   try {
     const auto lvl = parse_level(level);
     if (!lvl) {
@@ -102,7 +103,7 @@ bool init_logging(const std::string& level, const std::string& file,
     if (file.empty())
       sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
     else
-      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/false);
+      sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(file, max_bytes, max_files);
 
     auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     formatter->add_flag<level_flag>('*');

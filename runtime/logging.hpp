@@ -23,8 +23,9 @@ bool is_valid_log_level(const std::string& level);
 
 /// Makes spdlog's default logger write lines of the format above, at
 /// `level` and above, to `file` (appended to; it and missing directories
-/// are created) or to stderr when `file` is empty (coloured only on a
-/// terminal). Lines at warn and above are flushed at once, the rest at
+/// are created; once it reaches `max_bytes` it becomes `<file>.1`, the
+/// older ones shift up and the one past `max_files` goes) or to stderr when
+/// `file` is empty (coloured only on a terminal). Lines at warn and above are flushed at once, the rest at
 /// least every second.
 ///
 /// Returns false, with the reason in `*error` when given, for an unknown
@@ -34,7 +35,8 @@ bool is_valid_log_level(const std::string& level);
 /// Threads: call it at start-up, before other threads log. It may be called
 /// again (e.g. by tests), but only while no other thread is logging.
 [[nodiscard]] bool init_logging(const std::string& level, const std::string& file,
-                                const std::string& node_id, std::string* error = nullptr);
+                                const std::string& node_id, std::string* error = nullptr,
+                                size_t max_bytes = 10u << 20, size_t max_files = 5);
 
 /// Flushes the log and ends the once-a-second flusher thread; call it last
 /// thing before exit. Logging still works afterwards, flushed on warn only.

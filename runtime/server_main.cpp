@@ -202,7 +202,9 @@ int start(const start_flags& flags, bool foreground) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  if (!init_logging(cfg->log_level, "", cfg->node_id))
+  // In the background the node's own log rotates (stdout and stderr stay
+  // on the file it started with, for what does not log through spdlog).
+  if (!init_logging(cfg->log_level, foreground ? std::string{} : log_file, cfg->node_id))
     std::cerr << "atlas-server: unknown log level " << cfg->log_level << "\n";
   for (auto& w : loaded_cfg.warnings)
     spdlog::warn("{}", w);

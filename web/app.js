@@ -6,6 +6,7 @@
 const TOKEN_KEY = 'atlas.token';
 const REFRESH_KEY = 'atlas.refresh';
 const POLL_MS = 2000;
+const PAGE_ROWS = 50; // rows of a project's job table per page
 let authMode = false;
 let timers = [];          // cleared on every view change
 let aborts = [];          // streams (log follow) to cancel on view change
@@ -117,28 +118,37 @@ async function viewProjects(seq) {
 
 function viewProject(seq, project) {
   document.title = project + ' · Atlas';
-  const state = { sort: '-creation_time', status: '', text: '' };
+  // One page of rows at a time (the server pages: cursor, total, version);
+  // a poll sends the version it has and gets "unchanged" while nothing was written.
+  const state = { sort: '-creation_time', status: '', text: '', cursor: '', back: [] };
   const table = h('table', { id: 'jobs' });
   const count = h('span', { class: 'muted', 'aria-live': 'polite' });
-  const statusSel = h('select', { id: 'f-status', onchange: () => { state.status = statusSel.value; refresh(); } },
+  const firstPage = () => { state.cursor = ''; state.back = []; last = null; };
+  const statusSel = h('select', { id: 'f-status', onchange: () => { state.status = statusSel.value; firstPage(); refresh(); } },
     ['', 'queued', 'pending', 'running', 'completed', 'failed'].map(s => h('option', { value: s }, s || 'any')));
   const textIn = h('input', { id: 'f-text', type: 'search', placeholder: 'id, user, tag, value', oninput: () => { state.text = textIn.value.toLowerCase(); render(); } });
   let last = null;
   const panel = projectPanel(project); // project.js
   const selection = jobSelection(project, () => refresh()); // compare.js
+  const pageInfo = h('span', { id: 'page-info', class: 'muted' });
+  const prevBtn = h('button', { id: 'page-prev', type: 'button', disabled: true,
+    onclick: () => { state.cursor = state.back.pop() || ''; last = null; refresh(); } }, '← Newer');
+  const nextBtn = h('button', { id: 'page-next', type: 'button', disabled: true,
+    onclick: () => { if (!last || !last.next_cursor) return; state.back.push(state.cursor); state.cursor = last.next_cursor; last = null; refresh(); } }, 'Older →');
   show(h('p', {}, h('a', { href: '#/' }, '← Projects')),
        h('h1', {}, 'Project ', project), panel.node,
        h('p', {}, h('a', { href: `#/projects/${enc(project)}/sweeps`, id: 'sweeps-link' }, 'Sweeps')),
        h('div', { class: 'toolbar' },
          h('label', { for: 'f-status' }, 'Status', statusSel),
          h('label', { for: 'f-text' }, 'Filter', textIn), count),
-       selection.toolbar, h('div', { class: 'table-wrap' }, table));
+       selection.toolbar, h('div', { class: 'table-wrap' }, table),
+       h('div', { class: 'toolbar pager' }, prevBtn, pageInfo, nextBtn));
 
   function sortButton(label, field) {
     const active = state.sort === field || state.sort === '-' + field;
     const arrow = !active ? '' : state.sort.startsWith('-') ? ' ▼' : ' ▲';
     return h('button', { class: 'sort', type: 'button', 'aria-label': `Sort by ${label}`,
-      onclick: () => { state.sort = state.sort === '-' + field ? field : '-' + field; refresh(); } }, label + arrow);
+      onclick: () => { state.sort = state.sort === '-' + field ? field : '-' + field; firstPage(); refresh(); } }, label + arrow);
   }
   function render() {
     if (!last) return;
@@ -146,7 +156,11 @@ function viewProject(seq, project) {
     const jobs = last.jobs.filter(j => !state.text || [j.job_id, j.user, j.status,
       ...Object.entries(j.tags).flat(), ...j.job_parameters.map(p => fmtValue(p.value)),
       ...j.output_metrics.map(m => fmtValue(m.value))].join(' ').toLowerCase().includes(state.text));
-    count.textContent = `${jobs.length} of ${last.jobs.length} jobs`;
+    count.textContent = state.text ? `${jobs.length} of ${last.jobs.length} jobs on this page` : `${last.total} jobs`;
+    const first = state.back.length * PAGE_ROWS;
+    pageInfo.textContent = last.jobs.length ? `${first + 1}–${first + last.jobs.length} of ${last.total}` : '';
+    prevBtn.disabled = !state.back.length;
+    nextBtn.disabled = !last.next_cursor;
     const sortKey = state.sort.replace(/^-/, '');
     const th = (label, field, cls) => h('th', { scope: 'col', class: cls,
       'aria-sort': sortKey === field ? (state.sort.startsWith('-') ? 'descending' : 'ascending') : undefined }, sortButton(label, field));
@@ -168,16 +182,26 @@ function viewProject(seq, project) {
       h('tr', {}, h('td', { colspan: 8 + params.length + metrics.length, class: 'muted' }, 'No matching jobs.')))));
   }
   async function refresh() {
-    const q = new URLSearchParams({ sort: state.sort });
+    const q = new URLSearchParams({ sort: state.sort, limit: PAGE_ROWS });
     if (state.status) q.set('status', state.status);
+    if (state.cursor) q.set('cursor', state.cursor);
+    if (last) q.set('since', last.version);
+    const asked = q.toString();
     const data = await api('GET', `/api/v2beta/projects/${enc(project)}/job_listing?${q}`).catch(showError);
-    if (!data || seq !== viewSeq) return;
+    if (!data || seq !== viewSeq || data.unchanged) return;
+    if (asked.replace(/&since=\d+/, '') !== currentQuery()) return; // the page moved on meanwhile
     // The overview chart changes only when jobs end (or are deleted).
     const ended = data.jobs.filter(j => ['completed', 'failed'].includes(j.status)).length;
     if (last && ended !== last.jobs.filter(j => ['completed', 'failed'].includes(j.status)).length) panel.refresh();
     last = data;
     selection.prune(data.jobs);
     render();
+  }
+  function currentQuery() {
+    const q = new URLSearchParams({ sort: state.sort, limit: PAGE_ROWS });
+    if (state.status) q.set('status', state.status);
+    if (state.cursor) q.set('cursor', state.cursor);
+    return q.toString();
   }
   live(refresh, (kind, e) => kind === 'job' && e.project === project);
 }

@@ -1,5 +1,6 @@
 // Drives Debian's Chromium through a sweep's view (web/sweeps.js) with
-// playwright-core: from the project's job table (its Sweep column) to the
+// playwright-core: the project's job table in pages of 50 (polled with
+// since=, answered "unchanged"), from its Sweep column to the
 // sweep, where every trial is listed with its params and final metric, the
 // best one is marked, and a click on a column sorts by it.
 // Usage: node sweep.mjs <dashboard-url> <project> <sweep-id> <trials> <best-job-id> <out-dir>
@@ -24,9 +25,36 @@ const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
 const consoleErrors = [];
 page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
+const listings = []; // the job table's requests, to see it page and poll with since=
+page.on('response', async (r) => {
+  if (!r.url().includes('/job_listing?')) return;
+  try { listings.push({ url: r.url(), body: await r.json() }); } catch (e) { /* not JSON */ }
+});
 try {
-  step('job table links to the sweep');
+  step('job table: one page of 50 rows, then the next');
   await page.goto(`${url}/#/projects/${encodeURIComponent(project)}`, { waitUntil: 'load' });
+  await page.locator('#page-info', { hasText: `1–50 of ${trials}` }).waitFor({ timeout: 30000 });
+  const firstPage = await page.locator('#jobs tbody tr[data-job]').count();
+  if (firstPage !== 50) throw new Error(`first page shows ${firstPage} rows`);
+  if (!(await page.locator('#page-prev').isDisabled())) throw new Error('"newer" is enabled on the first page');
+  const firstIds = await page.locator('#jobs tbody tr[data-job]').evaluateAll((trs) => trs.map((t) => t.dataset.job));
+  await page.locator('#page-next').click();
+  await page.locator('#page-info', { hasText: `51–100 of ${trials}` }).waitFor({ timeout: 10000 });
+  const secondIds = await page.locator('#jobs tbody tr[data-job]').evaluateAll((trs) => trs.map((t) => t.dataset.job));
+  if (new Set([...firstIds, ...secondIds]).size !== 100) throw new Error('the two pages overlap or miss jobs');
+  await page.screenshot({ path: shot('0-job-pages.png'), fullPage: true });
+  // Polls ask with the version they hold and get "unchanged": no rows resent.
+  const deadline = Date.now() + 25000; // polls come every 10 s with the event stream open
+  while (!listings.some((l) => l.url.includes('since=') && l.body.unchanged) && Date.now() < deadline)
+    await page.waitForTimeout(250);
+  if (!listings.some((l) => l.url.includes('since=') && l.body.unchanged))
+    throw new Error('the job table never polled with since= (or was always resent)');
+  if (listings.some((l) => !l.body.unchanged && l.body.jobs && l.body.jobs.length > 50))
+    throw new Error('a listing answer held more than one page');
+  await page.locator('#page-prev').click();
+  await page.locator('#page-info', { hasText: `1–50 of ${trials}` }).waitFor({ timeout: 10000 });
+
+  step('job table links to the sweep');
   const sweepLink = page.getByRole('link', { name: sweepId, exact: true }).first();
   await sweepLink.waitFor({ timeout: 30000 });
   await sweepLink.click();

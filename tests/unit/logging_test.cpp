@@ -45,6 +45,24 @@ TEST_CASE("a log line carries a UTC timestamp, the level and the node id", "[log
   atlas::shutdown_logging();
 }
 
+TEST_CASE("the log file rotates at its size, keeping a bounded number of old ones", "[logging]") {
+  log_dir dir;
+  REQUIRE(atlas::init_logging("info", dir.file(), "n", nullptr, 4096, 2));
+  for (int i = 0; i < 400; ++i)
+    spdlog::warn("line {} {}", i, std::string(80, 'x'));
+  atlas::shutdown_logging();
+  namespace fs = std::filesystem;
+  auto stem = fs::path(dir.file());
+  auto rotated = [&](int n) {
+    return stem.parent_path() / (stem.stem().string() + "." + std::to_string(n) + stem.extension().string());
+  };
+  CHECK(fs::file_size(dir.file()) <= 4096);
+  CHECK(fs::exists(rotated(1)));
+  CHECK(fs::exists(rotated(2)));
+  CHECK_FALSE(fs::exists(rotated(3)));
+  CHECK(dir.read().find("line 399 ") != std::string::npos);
+}
+
 TEST_CASE("lines below the chosen level are dropped", "[logging]") {
   log_dir dir;
   REQUIRE(atlas::init_logging("WARNING", dir.file(), "n"));
