@@ -160,6 +160,64 @@ struct lookup_state {
       page.next = job_index::to_string(*ids.next);
     return page;
   }
+
+  /// Every project from the indexes: counts from the sorted sets' sizes,
+  /// owner and times from its oldest and newest records and its last end.
+  caf::result<project_views> read_projects() {
+    auto names = redis->reads({{"SMEMBERS", keys::projects}, {"GET", keys::indexes_built}});
+    if (!names || names->size() != 2)
+      return make_error(ec::unavailable, "Redis unavailable");
+    project_views out;
+    if ((*names)[1].str != "1") {
+      out.indexed = false;
+      return out;
+    }
+    std::vector<cmd> reads;
+    for (auto& n : (*names)[0].elements) {
+      reads.push_back({"ZCARD", keys::project_jobs(n.str)});
+      reads.push_back({"ZCARD", keys::project_ended(n.str)});
+      reads.push_back({"ZRANGE", keys::project_jobs(n.str), "0", "0"});
+      reads.push_back({"ZREVRANGE", keys::project_jobs(n.str), "0", "0"});
+      reads.push_back({"ZREVRANGE", keys::project_ended(n.str), "0", "0", "WITHSCORES"});
+    }
+    auto replies = reads.empty() ? std::optional<std::vector<redis_reply>>{std::vector<redis_reply>{}}
+                                 : redis->reads(reads);
+    if (!replies || replies->size() != reads.size())
+      return make_error(ec::unavailable, "Redis unavailable");
+    std::vector<std::string> ends; // oldest, newest of each project
+    for (size_t i = 0; i < (*names)[0].elements.size(); ++i) {
+      auto r = replies->begin() + static_cast<ptrdiff_t>(5 * i);
+      project_view v;
+      v.name = (*names)[0].elements[i].str;
+      v.jobs = static_cast<uint64_t>(std::max<int64_t>(0, r[0].integer));
+      if (v.jobs == 0)
+        continue; // every job of it was removed
+      auto ended = static_cast<uint64_t>(std::max<int64_t>(0, r[1].integer));
+      v.active_jobs = v.jobs > ended ? v.jobs - ended : 0;
+      if (r[4].elements.size() == 2)
+        v.last_activity = std::strtod(r[4].elements[1].str.c_str(), nullptr) / 1e6;
+      ends.push_back(r[2].elements.empty() ? "" : r[2].elements[0].str);
+      ends.push_back(r[3].elements.empty() ? "" : r[3].elements[0].str);
+      out.projects.push_back(std::move(v));
+    }
+    auto recs = read_records(ends);
+    if (!recs)
+      return make_error(ec::unavailable, "Redis unavailable");
+    std::unordered_map<std::string, const job_record*> by_id;
+    for (auto& r : *recs)
+      by_id[r.job_id] = &r;
+    for (size_t i = 0; i < out.projects.size(); ++i) {
+      auto& v = out.projects[i];
+      if (auto first = by_id.find(ends[2 * i]); first != by_id.end()) {
+        v.owner = first->second->username;
+        v.created_at = first->second->queued_time;
+      }
+      if (auto last = by_id.find(ends[2 * i + 1]); last != by_id.end())
+        v.last_activity = std::max({v.last_activity, last->second->queued_time,
+                                    last->second->start_time, last->second->end_time});
+    }
+    return out;
+  }
 };
 
 using lookup_ptr = counted_pointer<lookup_actor, lookup_state>;
@@ -344,6 +402,10 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
         return make_error(ec::invalid_argument, "only finished jobs are listed by pages");
       return self->state.read_page(keys::ended_list(list), cursor, limit,
                                    [&](const job_record& r) { return job_index::list_of(r.state) == list; });
+    },
+    [=](list_atom, projects_atom) -> caf::result<project_views> {
+      flush(self);
+      return self->state.read_projects();
     },
     [=](delete_atom, const std::string& id) -> caf::result<bool> {
       flush(self);

@@ -58,5 +58,6 @@ using metrics_atom = caf::atom_constant<caf::atom("metrics")>;
 using preempt_atom = caf::atom_constant<caf::atom("preempt")>;
 using limit_atom = caf::atom_constant<caf::atom("limit")>;
 using local_run_atom = caf::atom_constant<caf::atom("localrun")>;
+using projects_atom = caf::atom_constant<caf::atom("projects")>;
 
 } // namespace atlas

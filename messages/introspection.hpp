@@ -72,4 +72,32 @@ typename Inspector::result_type inspect(Inspector& f, job_page& x) {
   return f(caf::meta::type_name("atlas::job_page"), x.jobs, x.total, x.next, x.version, x.indexed);
 }
 
+/// A project as the dashboard's project list shows it, read from the
+/// indexes (library/job_index.hpp) without its jobs' records.
+struct project_view {
+  std::string name;
+  std::string owner;        // who submitted its first job
+  double created_at = 0;    // when (epoch seconds)
+  double last_activity = 0; // its newest submission, start or end
+  uint64_t jobs = 0;
+  uint64_t active_jobs = 0; // not finished
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, project_view& x) {
+  return f(caf::meta::type_name("atlas::project_view"), x.name, x.owner, x.created_at,
+           x.last_activity, x.jobs, x.active_jobs);
+}
+
+/// Every project; `indexed` false while the indexes are being built.
+struct project_views {
+  std::vector<project_view> projects;
+  bool indexed = true;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, project_views& x) {
+  return f(caf::meta::type_name("atlas::project_views"), x.projects, x.indexed);
+}
+
 } // namespace atlas

@@ -62,6 +62,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<node_view>("atlas::node_view");
   cfg.add_message_type<queue_entry>("atlas::queue_entry");
   cfg.add_message_type<job_page>("atlas::job_page");
+  cfg.add_message_type<project_view>("atlas::project_view");
+  cfg.add_message_type<project_views>("atlas::project_views");
   cfg.add_message_type<http_request>("atlas::http_request");
   cfg.add_message_type<http_response>("atlas::http_response");
   cfg.add_message_type<std::map<std::string, std::string>>("atlas::string_map");

@@ -410,11 +410,21 @@ bool route_dashboard(gateway_ptr self, answer& rp, const http_request& req) {
   }
   if (is(0, "api") && is(1, "v2beta")) {
     if (n == 3 && is(2, "projects") && m == "GET") {
-      self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value)
-        .then([=](std::vector<job_record>& recs) mutable {
-                rp.deliver(json_answer(200, dashboard::projects_json(recs)));
-              },
-              [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+      // From the indexes: its cost grows with the projects, not their jobs.
+      self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value, projects_atom::value)
+        .then(
+          [=](project_views& views) mutable {
+            if (views.indexed) {
+              rp.deliver(json_answer(200, dashboard::projects_json(std::move(views.projects))));
+              return;
+            }
+            self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value)
+              .then([=](std::vector<job_record>& recs) mutable {
+                      rp.deliver(json_answer(200, dashboard::projects_json(recs)));
+                    },
+                    [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+          },
+          [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
       return true;
     }
     if (n >= 5 && is(2, "projects")) {

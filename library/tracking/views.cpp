@@ -233,34 +233,37 @@ std::string artifact_type(const std::string& path) {
 }
 
 std::string projects_json(const std::vector<job_record>& recs) {
-  struct project {
-    std::string owner;
-    double created = 0, last = 0;
-    int64_t jobs = 0, active = 0;
-  };
-  std::map<std::string, project> by_name;
+  std::map<std::string, project_view> by_name;
   for (auto& r : recs) {
     auto& p = by_name[r.project_name];
-    if (p.created == 0 || (r.queued_time > 0 && r.queued_time < p.created)) {
-      p.created = r.queued_time;
+    p.name = r.project_name;
+    if (p.created_at == 0 || (r.queued_time > 0 && r.queued_time < p.created_at)) {
+      p.created_at = r.queued_time;
       p.owner = r.username;
     }
-    p.last = std::max({p.last, r.queued_time, r.start_time, r.end_time});
+    p.last_activity = std::max({p.last_activity, r.queued_time, r.start_time, r.end_time});
     ++p.jobs;
     if (!is_terminal(r.state))
-      ++p.active;
+      ++p.active_jobs;
   }
-  std::vector<std::pair<std::string, project>> sorted(by_name.begin(), by_name.end());
-  std::stable_sort(sorted.begin(), sorted.end(),
-                   [](auto& a, auto& b) { return a.second.last > b.second.last; });
+  std::vector<project_view> views;
+  for (auto& [name, p] : by_name)
+    views.push_back(std::move(p));
+  return projects_json(std::move(views));
+}
+
+std::string projects_json(std::vector<project_view> projects) {
+  std::sort(projects.begin(), projects.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  std::stable_sort(projects.begin(), projects.end(),
+                   [](auto& a, auto& b) { return a.last_activity > b.last_activity; });
   json::writer w;
   w.begin_array();
-  for (auto& [name, p] : sorted) {
-    w.begin_object().kv("name", name).kv("owner", p.owner).key("created_at");
-    time_value(w, p.created);
+  for (auto& p : projects) {
+    w.begin_object().kv("name", p.name).kv("owner", p.owner).key("created_at");
+    time_value(w, p.created_at);
     w.key("last_activity");
-    time_value(w, p.last);
-    w.kv("jobs", p.jobs).kv("active_jobs", p.active).end_object();
+    time_value(w, p.last_activity);
+    w.kv("jobs", p.jobs).kv("active_jobs", p.active_jobs).end_object();
   }
   w.end_array();
   return w.take();

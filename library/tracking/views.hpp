@@ -17,9 +17,12 @@
 
 namespace atlas::dashboard {
 
-/// GET /api/v2beta/projects: [{name, owner, created_at, last_activity, jobs, running}]
+/// GET /api/v2beta/projects: [{name, owner, created_at, last_activity, jobs, active_jobs}]
 /// (one per project_name among `recs`, most recently active first).
 std::string projects_json(const std::vector<job_record>& recs);
+
+/// The same from the indexes' project views (the lookup's).
+std::string projects_json(std::vector<project_view> projects);
 
 /// GET /api/v2beta/projects/<p>/job_listing: {name, jobs, output_metric_names,
 /// parameters}. `summary` maps job id -> tracking data ("summary" op).

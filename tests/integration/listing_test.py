@@ -73,6 +73,12 @@ def test_pages_walk_every_job_once_newest_first():
     status, whole = listing("paged")
     assert status == 200 and [j["job_id"] for j in whole["jobs"]] == seen
     assert whole["next_cursor"] is None and whole["total"] == 23
+    # The project list, from the indexes too.
+    status, projects = node.json("GET", "/api/v2beta/projects")
+    mine = [p for p in projects if p["name"] == "paged"]
+    assert status == 200 and len(mine) == 1, projects
+    assert (mine[0]["jobs"], mine[0]["active_jobs"], mine[0]["owner"]) == (23, 0, "alice"), mine
+    assert mine[0]["created_at"] <= mine[0]["last_activity"], mine
 
 
 def test_link_header_names_the_next_page():
@@ -161,6 +167,7 @@ def test_retention_keeps_the_newest_finished_jobs_and_removes_the_rest_everywher
 def test_retention_by_age_and_delete_share_one_path():
     ids = run_jobs("brief", 2)
     wait_until(lambda: listing("brief")[0] == 404, 30, "jobs past max_age to be removed")
+    assert "brief" not in [p["name"] for p in node.json("GET", "/api/v2beta/projects")[1]]
     for job_id in ids:
         assert node.request("GET", f"/jobs/{job_id}", base=node.gateway)[0] == 404
     # foundations delete: the same removal, the indexes included.
