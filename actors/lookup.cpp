@@ -129,19 +129,24 @@ struct lookup_state {
   /// One page of the sorted index `key` after `cursor`, the records `keep`
   /// accepts (an index entry may be stale, the record is not). Not indexed
   /// while the indexes are still being built (actors/retention.cpp).
+  /// Nullopt with `err` set when the cursor is bad or Redis failed.
   template <class Keep>
-  caf::result<job_page> read_page(const std::string& key, const std::string& cursor,
-                                  uint64_t limit, Keep keep) {
+  std::optional<job_page> read_page(const std::string& key, const std::string& cursor,
+                                    uint64_t limit, Keep keep, caf::error& err) {
     std::optional<job_index::cursor> from;
-    if (!cursor.empty() && !(from = job_index::parse_cursor(cursor)))
-      return make_error(ec::invalid_argument, "'" + cursor + "' is not a listing cursor");
+    if (!cursor.empty() && !(from = job_index::parse_cursor(cursor))) {
+      err = make_error(ec::invalid_argument, "'" + cursor + "' is not a listing cursor");
+      return std::nullopt;
+    }
     limit = std::clamp<uint64_t>(limit, 1, job_index::max_page);
     auto cmds = job_index::page_reads(key, from, limit);
     cmds.push_back({"GET", keys::listing_version});
     cmds.push_back({"GET", keys::indexes_built});
     auto replies = redis->reads(cmds);
-    if (!replies || replies->size() != 4)
-      return make_error(ec::unavailable, "Redis unavailable");
+    if (!replies || replies->size() != 4) {
+      err = make_error(ec::unavailable, "Redis unavailable");
+      return std::nullopt;
+    }
     job_page page;
     page.version = std::strtoull((*replies)[2].str.c_str(), nullptr, 10);
     if ((*replies)[3].str != "1") {
@@ -150,8 +155,10 @@ struct lookup_state {
     }
     auto ids = job_index::take_page((*replies)[0], from, limit);
     auto recs = read_records(ids.ids);
-    if (!recs)
-      return make_error(ec::unavailable, "Redis unavailable");
+    if (!recs) {
+      err = make_error(ec::unavailable, "Redis unavailable");
+      return std::nullopt;
+    }
     for (auto& r : *recs)
       if (keep(r))
         page.jobs.push_back(std::move(r));
@@ -389,19 +396,39 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
       flush(self);
       return self->state.read_set(keys::state_set(to_string(s)), s);
     },
-    [=](list_atom, const std::string& project, const std::string& cursor,
-        uint64_t limit) -> caf::result<job_page> {
+    [=](list_atom, const std::string& project, const std::string& status,
+        const std::string& cursor, uint64_t limit) -> caf::result<job_page> {
       flush(self);
-      return self->state.read_page(keys::project_jobs(project), cursor, limit,
-                                   [&](const job_record& r) { return r.project_name == project; });
+      if (!status.empty() && !job_index::indexed_status(status))
+        return make_error(ec::invalid_argument, "'" + status + "' is no status a page is kept for");
+      auto key = status.empty() ? keys::project_jobs(project) : keys::project_status(project, status);
+      caf::error err;
+      auto page = self->state.read_page(key, cursor, limit, [&](const job_record& r) {
+        return r.project_name == project && (status.empty() || api_status(r.state) == status);
+      }, err);
+      if (!page)
+        return err;
+      if (page->indexed && page->total == 0) { // none of that status, or no such project?
+        auto all = self->state.redis->command({"ZCARD", keys::project_jobs(project)});
+        if (!all)
+          return unavailable();
+        if (all->integer == 0)
+          return make_error(ec::not_found, "project '" + project + "' not found");
+      }
+      return std::move(*page);
     },
     [=](list_atom, job_state s, const std::string& cursor, uint64_t limit) -> caf::result<job_page> {
       flush(self);
       auto list = job_index::list_of(s);
       if (list.empty())
         return make_error(ec::invalid_argument, "only finished jobs are listed by pages");
-      return self->state.read_page(keys::ended_list(list), cursor, limit,
-                                   [&](const job_record& r) { return job_index::list_of(r.state) == list; });
+      caf::error err;
+      auto page = self->state.read_page(keys::ended_list(list), cursor, limit, [&](const job_record& r) {
+        return job_index::list_of(r.state) == list;
+      }, err);
+      if (!page)
+        return err;
+      return std::move(*page);
     },
     [=](list_atom, projects_atom) -> caf::result<project_views> {
       flush(self);

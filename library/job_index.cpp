@@ -13,6 +13,9 @@ namespace {
 // dropped: room for that many jobs ending in the same microsecond.
 constexpr uint64_t tie_room = 32;
 
+// api_status's words: the status indexes.
+constexpr std::string_view statuses[] = {"queued", "pending", "running", "completed", "failed"};
+
 std::string num(int64_t n) {
   return std::to_string(n);
 }
@@ -38,9 +41,38 @@ int64_t end_score(const job_record& rec) {
   return static_cast<int64_t>(std::llround(rec.end_time * 1e6));
 }
 
+bool indexed_status(const std::string& status) {
+  for (auto s : statuses)
+    if (status == s)
+      return true;
+  return false;
+}
+
 std::vector<cmd> added(const job_record& rec) {
-  return {{"ZADD", keys::project_jobs(rec.project_name), num(submit_score(rec)), rec.job_id},
+  auto score = num(submit_score(rec));
+  return {{"ZADD", keys::project_jobs(rec.project_name), score, rec.job_id},
+          {"ZADD", keys::project_status(rec.project_name, api_status(rec.state)), score, rec.job_id},
           {"SADD", keys::projects, rec.project_name}};
+}
+
+std::vector<cmd> moved(const job_record& rec, std::optional<job_state> from) {
+  auto now = api_status(rec.state);
+  if (from && api_status(*from) == now)
+    return {};
+  std::vector<cmd> out;
+  if (from)
+    out.push_back({"ZREM", keys::project_status(rec.project_name, api_status(*from)), rec.job_id});
+  out.push_back({"ZADD", keys::project_status(rec.project_name, now), num(submit_score(rec)), rec.job_id});
+  return out;
+}
+
+std::vector<cmd> restatus(const job_record& rec) {
+  std::vector<cmd> out{{"ZADD", keys::project_status(rec.project_name, api_status(rec.state)),
+                        num(submit_score(rec)), rec.job_id}};
+  for (auto s : statuses)
+    if (s != api_status(rec.state))
+      out.push_back({"ZREM", keys::project_status(rec.project_name, s), rec.job_id});
+  return out;
 }
 
 std::vector<cmd> ended(const job_record& rec) {
@@ -53,11 +85,14 @@ std::vector<cmd> ended(const job_record& rec) {
 }
 
 std::vector<cmd> removed(const job_record& rec) {
-  return {{"ZREM", keys::project_jobs(rec.project_name), rec.job_id},
-          {"ZREM", keys::project_ended(rec.project_name), rec.job_id},
-          {"ZREM", keys::ended_list("completed_jobs"), rec.job_id},
-          {"ZREM", keys::ended_list("failed_jobs"), rec.job_id},
-          bump_version()};
+  std::vector<cmd> out{{"ZREM", keys::project_jobs(rec.project_name), rec.job_id},
+                       {"ZREM", keys::project_ended(rec.project_name), rec.job_id},
+                       {"ZREM", keys::ended_list("completed_jobs"), rec.job_id},
+                       {"ZREM", keys::ended_list("failed_jobs"), rec.job_id}};
+  for (auto s : statuses)
+    out.push_back({"ZREM", keys::project_status(rec.project_name, s), rec.job_id});
+  out.push_back(bump_version());
+  return out;
 }
 
 cmd bump_version() {

@@ -30,8 +30,19 @@ inline constexpr uint64_t max_page = 1000;
 /// "failed_jobs" for failed and cancelled); "" for unfinished states.
 std::string list_of(job_state s);
 
-/// A new job: into its project's listing and the set of projects.
+/// The statuses a listing filters by from an index (api_status's words).
+bool indexed_status(const std::string& status);
+
+/// A new job: into its project's listing, its status's and the set of projects.
 std::vector<cmd> added(const job_record& rec);
+
+/// A job whose record moves from state `from` (when known) to its state:
+/// out of the old status's index, into the new one's (nothing when the
+/// status stays; only the ZADD when `from` is unknown).
+std::vector<cmd> moved(const job_record& rec, std::optional<job_state> from);
+
+/// Into its status's index and out of every other (the repair path).
+std::vector<cmd> restatus(const job_record& rec);
 
 /// A finished job (is_terminal): into its project's and its list's ended
 /// indexes, by end time. Nothing for other states.

@@ -37,9 +37,10 @@ using lookup_actor = caf::typed_actor<
   caf::replies_to<list_atom>::with<std::vector<job_record>>,
   // The records in one state.
   caf::replies_to<list_atom, job_state>::with<std::vector<job_record>>,
-  // One page of a project's jobs, newest first: after a cursor ("" for the
-  // first page), at most this many (library/job_index.hpp).
-  caf::replies_to<list_atom, std::string, std::string, uint64_t>::with<job_page>,
+  // One page of a project's jobs, newest first, of one status (api_status's
+  // word; "" for all): after a cursor ("" for the first page), at most this
+  // many (library/job_index.hpp).
+  caf::replies_to<list_atom, std::string, std::string, std::string, uint64_t>::with<job_page>,
   // One page of a scheduler list of finished jobs, newest first: completed
   // (completed_jobs), failed or cancelled (failed_jobs).
   caf::replies_to<list_atom, job_state, std::string, uint64_t>::with<job_page>,

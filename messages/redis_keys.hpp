@@ -44,6 +44,13 @@ inline std::string project_jobs(std::string_view project) {
   return "atlas:index:jobs:" + std::string(project);
 }
 
+/// Sorted set: a project's job ids whose status (job_state.hpp api_status:
+/// queued, pending, running, completed, failed) is `status`, scored by
+/// submission order: the job listing's pages filtered by status.
+inline std::string project_status(std::string_view project, std::string_view status) {
+  return "atlas:index:status:" + std::string(status) + ":" + std::string(project);
+}
+
 /// Sorted set: a project's finished job ids scored by end time (µs):
 /// retention removes from its oldest end.
 inline std::string project_ended(std::string_view project) {

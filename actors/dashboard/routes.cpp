@@ -179,8 +179,8 @@ void job_listing(gateway_ptr self, answer rp, const std::string& project,
   if (!req)
     return give(rp, error_answer(bad_status, err));
   auto cursor = req->by_index ? req->cursor : std::string{};
-  self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value, project, cursor,
-                req->by_index ? req->limit : uint64_t{1})
+  self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value, project,
+                req->status, cursor, req->by_index ? req->limit : uint64_t{1})
     .then(
       [=](job_page& found) mutable {
         if (req->since && *req->since == found.version) {
@@ -200,10 +200,6 @@ void job_listing(gateway_ptr self, answer rp, const std::string& project,
             rp.deliver(err.empty() ? listing_answer(project, query, p, std::move(out))
                                    : error_answer(bad_status, err));
           });
-          return;
-        }
-        if (found.total == 0) {
-          give(rp, error_answer(404, "project '" + project + "' not found"));
           return;
         }
         page.indexed = true;

@@ -94,6 +94,8 @@ std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from
   // whose secret still works. (The SMOVE stays next to last.)
   if (ends_dispatch(rec))
     cmds.push_back({"DEL", keys::job_secret(rec.job_id)});
+  for (auto& c : job_index::moved(rec, from))
+    cmds.push_back(std::move(c));
   if (from && *from != rec.state)
     cmds.push_back({"SMOVE", index_of(*from), index_of(rec.state), rec.job_id});
   else
@@ -113,7 +115,8 @@ bool transition_indexed(const job_record& rec, std::optional<job_state> from,
 }
 
 std::vector<cmd> reindex(const job_record& rec) {
-  std::vector<cmd> cmds{{"SADD", index_of(rec.state), rec.job_id}};
+  std::vector<cmd> cmds = job_index::restatus(rec);
+  cmds.push_back({"SADD", index_of(rec.state), rec.job_id});
   for (auto s : all_job_states)
     if (s != rec.state)
       cmds.push_back({"SREM", index_of(s), rec.job_id});

@@ -45,9 +45,16 @@ std::optional<listing_page_request> parse_listing_page(std::map<std::string, std
     out.cursor = c->second;
     query.erase(c);
   }
-  auto sort = query.find("sort");
-  bool default_order = query.empty() || (query.size() == 1 && sort != query.end()
-                                          && sort->second == "-creation_time");
+  // Newest first, at most a status filter: what the indexes keep.
+  auto indexed = query;
+  if (auto sort = indexed.find("sort"); sort != indexed.end() && sort->second == "-creation_time")
+    indexed.erase(sort);
+  if (auto status = indexed.find("status");
+      status != indexed.end() && job_index::indexed_status(status->second)) {
+    out.status = status->second;
+    indexed.erase(status);
+  }
+  bool default_order = indexed.empty();
   if (out.cursor.rfind('@', 0) == 0) {
     auto n = number(out.cursor.substr(1));
     if (!n) {
@@ -56,8 +63,11 @@ std::optional<listing_page_request> parse_listing_page(std::map<std::string, std
     }
     out.offset = *n;
     out.by_index = false;
+    out.status.clear();
   } else {
     out.by_index = default_order;
+    if (!out.by_index)
+      out.status.clear();
     if (!out.by_index && !out.cursor.empty()) {
       error = "'" + out.cursor + "' is not a cursor of this sort or filter (they start with '@')";
       return std::nullopt;

@@ -6,8 +6,9 @@
 // `next_cursor` of the page before) and `since` (the `version` of the last
 // answer: "unchanged" while nothing a listing shows was written). Plain C++.
 //
-// In its default order (newest first, no filter) a page is read from the
-// project's sorted index: its cost does not depend on the project's size.
+// In its default order (newest first), unfiltered or filtered by one
+// status, a page is read from the project's sorted index (of that status):
+// its cost does not depend on the project's size.
 // Any other sort or filter reads the project's records and answers one
 // page of the result; its cursor is then an offset ("@<n>").
 
@@ -24,6 +25,7 @@ struct listing_page_request {
   std::optional<uint64_t> since;
   std::map<std::string, std::string> rest; // the filters and sorts (listing_query.hpp)
   bool by_index = true;                    // the default order: the index serves it
+  std::string status;                      // by_index: only jobs of this status ("" all)
   uint64_t offset = 0;                     // !by_index: where the page starts
 };
 

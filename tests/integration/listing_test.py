@@ -104,10 +104,26 @@ def test_since_answers_unchanged_until_something_is_written():
     assert "jobs" in again and again["version"] > version, again
 
 
+def test_a_status_filter_pages_from_its_own_index():
+    seen, cursor = [], None
+    while True:
+        q = "?status=completed&limit=9" + (f"&cursor={cursor}" if cursor else "")
+        status, page = listing("paged", q)
+        assert status == 200, page
+        seen += [j["job_id"] for j in page["jobs"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        assert not cursor.startswith("@"), cursor  # the index, not a scan
+    assert seen == list(reversed(PAGED)), seen
+    status, page = listing("paged", "?status=running&limit=9")
+    assert status == 200 and page["jobs"] == [] and page["total"] == 0, page
+
+
 def test_filtered_and_sorted_pages_use_offsets():
     seen, cursor = [], None
     while True:
-        q = "?sort=job_id&status=completed&limit=7" + (f"&cursor={cursor}" if cursor else "")
+        q = "?sort=job_id&user=alice&limit=7" + (f"&cursor={cursor}" if cursor else "")
         status, page = listing("paged", q)
         assert status == 200, page
         seen += [j["job_id"] for j in page["jobs"]]
@@ -194,6 +210,7 @@ try:
         test_pages_walk_every_job_once_newest_first,
         test_link_header_names_the_next_page,
         test_since_answers_unchanged_until_something_is_written,
+        test_a_status_filter_pages_from_its_own_index,
         test_filtered_and_sorted_pages_use_offsets,
         test_bad_paging_values_are_clear_400s,
         test_scheduler_lists_are_paged_with_a_total,

@@ -66,7 +66,9 @@ fake_lookup(lookup_actor::stateful_pointer<fake_lookup_state> self, std::shared_
       return out;
     },
     // Pages are the lookup's own (lookup_test.cpp): here, not indexed.
-    [=](list_atom, const std::string&, const std::string&, uint64_t) { return job_page{{}, 0, "", 0, false}; },
+    [=](list_atom, const std::string&, const std::string&, const std::string&, uint64_t) {
+      return job_page{{}, 0, "", 0, false};
+    },
     [=](list_atom, job_state, const std::string&, uint64_t) { return job_page{{}, 0, "", 0, false}; },
     [=](list_atom, projects_atom) { return project_views{{}, false}; },
     [=](delete_atom, const std::string& id) { return db->erase(id) > 0; },

@@ -63,8 +63,21 @@ TEST_CASE("index writes name the project's and the list's keys", "[job_index]") 
   rec.project_name = "p";
   rec.seq = 77;
   auto add = added(rec);
-  REQUIRE(add.size() == 2);
+  REQUIRE(add.size() == 3);
   CHECK(add[0] == cmd{"ZADD", keys::project_jobs("p"), "77", "j1"});
+  CHECK(add[1] == cmd{"ZADD", keys::project_status("p", "queued"), "77", "j1"});
+  // queued -> pending moves it between status indexes; running -> running does not.
+  rec.state = job_state::pending;
+  auto move = moved(rec, job_state::queued);
+  REQUIRE(move.size() == 2);
+  CHECK(move[0] == cmd{"ZREM", keys::project_status("p", "queued"), "j1"});
+  CHECK(move[1] == cmd{"ZADD", keys::project_status("p", "pending"), "77", "j1"});
+  CHECK(moved(rec, job_state::pending).empty());
+  CHECK(moved(rec, std::nullopt).size() == 1);
+  CHECK(restatus(rec).size() == 5);
+  CHECK(indexed_status("failed"));
+  CHECK_FALSE(indexed_status("cancelled"));
+  rec.state = job_state::queued;
   CHECK(ended(rec).empty()); // queued: not finished
   rec.state = job_state::cancelled;
   rec.end_time = 2.5;

@@ -17,7 +17,7 @@ using namespace atlas;
 using namespace atlas::test;
 using namespace std::chrono_literals;
 
-TEST_CASE_METHOD(fixture, "one job's lifecycle costs 25 Redis commands, no MULTI/EXEC",
+TEST_CASE_METHOD(fixture, "one job's lifecycle costs 32 Redis commands, no MULTI/EXEC",
                  "[lookup]") {
   run({"CONFIG", "RESETSTAT"});
   auto rec = new_job("life-1");
@@ -43,10 +43,13 @@ TEST_CASE_METHOD(fixture, "one job's lifecycle costs 25 Redis commands, no MULTI
   // the secret's deletion: it must not outlive the job); each transition's
   // event (4 XADD) and the end's once-marker (SET NX). The enqueue and the
   // end run in a script (their events depend on the SET NX before them).
-  // The listing indexes (library/job_index.hpp): the enqueue's ZADD, SADD
-  // and version INCR, each later write's INCR, the end's two ZADD.
-  CHECK(total == 17 + 8 + 2);
-  CHECK(stats["zadd"] == 3);
+  // The listing indexes (library/job_index.hpp): the enqueue's two ZADD
+  // (its project's, its status's), SADD and version INCR; each later
+  // write's INCR and its move between status indexes (ZREM, ZADD); the
+  // end's two ZADD (ended, by end time).
+  CHECK(total == 17 + 15 + 2);
+  CHECK(stats["zadd"] == 7);
+  CHECK(stats["zrem"] == 3);
   CHECK(stats["incr"] == 4);
   CHECK(stats["eval"] == 2);
   CHECK(stats["xadd"] == 4);
@@ -407,7 +410,7 @@ TEST_CASE_METHOD(fixture, "a project's jobs come in pages, newest first, each on
   REQUIRE(enqueue(other));
   auto page = [&](const std::string& cursor, uint64_t limit) {
     ec code{};
-    auto p = ask<job_page>(&code, list_atom::value, std::string("big"), cursor, limit);
+    auto p = ask<job_page>(&code, list_atom::value, std::string("big"), std::string(), cursor, limit);
     INFO("error " << static_cast<int>(code));
     REQUIRE(p);
     return *p;
@@ -434,13 +437,43 @@ TEST_CASE_METHOD(fixture, "a project's jobs come in pages, newest first, each on
   CHECK(seen.back() == "p-0");
   CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == 25);
 
+  // A status's pages: the running job alone, the queued ones apart.
+  auto run = new_job("p-run");
+  run.project_name = "big";
+  run.seq = 5000;
+  REQUIRE(enqueue(run));
+  dispatch(run);
+  REQUIRE(put(run));
+  move_to(run, job_state::running);
+  REQUIRE(put(run));
+  auto running = ask<job_page>(nullptr, list_atom::value, std::string("big"), std::string("running"),
+                               std::string(), uint64_t{10});
+  REQUIRE(running);
+  REQUIRE(running->jobs.size() == 1);
+  CHECK(running->jobs[0].job_id == "p-run");
+  CHECK(running->total == 1);
+  auto queued = ask<job_page>(nullptr, list_atom::value, std::string("big"), std::string("queued"),
+                              std::string(), uint64_t{100});
+  REQUIRE(queued);
+  CHECK(queued->total == 25);
+  // No job of a status: an empty page; no job at all: not found.
+  auto none = ask<job_page>(nullptr, list_atom::value, std::string("big"), std::string("failed"),
+                            std::string(), uint64_t{10});
+  REQUIRE(none);
+  CHECK(none->jobs.empty());
+  ec missing{};
+  CHECK_FALSE(ask<job_page>(&missing, list_atom::value, std::string("nope"), std::string(),
+                            std::string(), uint64_t{10}));
+  CHECK(missing == ec::not_found);
+  REQUIRE(ask<bool>(nullptr, delete_atom::value, std::string("p-run")));
+
   // A removed job leaves its pages; a bad cursor is a clear error.
   REQUIRE(ask<bool>(nullptr, delete_atom::value, std::string("p-24")));
   CHECK(page("", 3).jobs.front().job_id == "p-23");
   CHECK(page("", 3).total == 24);
   ec code{};
-  CHECK_FALSE(ask<job_page>(&code, list_atom::value, std::string("big"), std::string("nope"),
-                            uint64_t{3}));
+  CHECK_FALSE(ask<job_page>(&code, list_atom::value, std::string("big"), std::string(),
+                            std::string("nope"), uint64_t{3}));
   CHECK(code == ec::invalid_argument);
 }
 
