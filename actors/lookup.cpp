@@ -430,6 +430,15 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
         return err;
       return std::move(*page);
     },
+    [=](list_atom, const std::string& cursor, uint64_t limit) -> caf::result<job_page> {
+      flush(self);
+      caf::error err;
+      auto page = self->state.read_page(keys::jobs_by_order, cursor, limit,
+                                        [](const job_record&) { return true; }, err);
+      if (!page)
+        return err;
+      return std::move(*page);
+    },
     [=](list_atom, projects_atom) -> caf::result<project_views> {
       flush(self);
       return self->state.read_projects();

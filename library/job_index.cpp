@@ -52,6 +52,7 @@ std::vector<cmd> added(const job_record& rec) {
   auto score = num(submit_score(rec));
   return {{"ZADD", keys::project_jobs(rec.project_name), score, rec.job_id},
           {"ZADD", keys::project_status(rec.project_name, api_status(rec.state)), score, rec.job_id},
+          {"ZADD", keys::jobs_by_order, score, rec.job_id},
           {"SADD", keys::projects, rec.project_name}};
 }
 
@@ -86,6 +87,7 @@ std::vector<cmd> ended(const job_record& rec) {
 
 std::vector<cmd> removed(const job_record& rec) {
   std::vector<cmd> out{{"ZREM", keys::project_jobs(rec.project_name), rec.job_id},
+                       {"ZREM", keys::jobs_by_order, rec.job_id},
                        {"ZREM", keys::project_ended(rec.project_name), rec.job_id},
                        {"ZREM", keys::ended_list("completed_jobs"), rec.job_id},
                        {"ZREM", keys::ended_list("failed_jobs"), rec.job_id}};

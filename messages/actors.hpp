@@ -44,6 +44,8 @@ using lookup_actor = caf::typed_actor<
   // One page of a scheduler list of finished jobs, newest first: completed
   // (completed_jobs), failed or cancelled (failed_jobs).
   caf::replies_to<list_atom, job_state, std::string, uint64_t>::with<job_page>,
+  // One page of every job, newest first (/api/v1/jobs?limit=).
+  caf::replies_to<list_atom, std::string, uint64_t>::with<job_page>,
   // Every project with its counts, from the indexes (not its records).
   caf::replies_to<list_atom, projects_atom>::with<project_views>,
   // Removes a record, its indexes and its lookup-table entry.

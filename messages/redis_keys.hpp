@@ -44,6 +44,10 @@ inline std::string project_jobs(std::string_view project) {
   return "atlas:index:jobs:" + std::string(project);
 }
 
+/// Sorted set: every job id scored by submission order (all projects):
+/// the pages of /api/v1/jobs and `foundations list`.
+inline constexpr const char* jobs_by_order = "atlas:index:all";
+
 /// Sorted set: a project's job ids whose status (job_state.hpp api_status:
 /// queued, pending, running, completed, failed) is `status`, scored by
 /// submission order: the job listing's pages filtered by status.

@@ -103,6 +103,10 @@ void get_job(gateway_ptr self, answer rp, const http_request& req, const std::st
 /// X-Total-Count says how many there are). `sort` as the original's.
 void finished_jobs(gateway_ptr self, answer rp, const http_request& req, job_state s);
 
+/// GET /api/v1/jobs?limit=&cursor=: {"jobs": [one page, newest first],
+/// "total", "next_cursor"} with a Link header (without a query: every job).
+void job_pages(gateway_ptr self, answer rp, const http_request& req);
+
 void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
                  std::vector<job_record> acc = {});
 /// Queues a submitted job whose bundle has been uploaded.

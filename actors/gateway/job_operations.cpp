@@ -206,6 +206,48 @@ void finished_jobs(gateway_ptr self, answer rp, const http_request& req, job_sta
       [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
+void job_pages(gateway_ptr self, answer rp, const http_request& req) {
+  auto q = parse_query(req.query);
+  uint64_t limit = job_index::max_page;
+  if (q.count("limit")) {
+    auto n = parse_index(q["limit"]);
+    if (!n || *n == 0)
+      return give(rp, error_answer(400, "limit must be a positive integer (at most "
+                                          + std::to_string(job_index::max_page) + ")"));
+    limit = std::min<uint64_t>(*n, job_index::max_page);
+  }
+  auto cursor = q.count("cursor") ? q["cursor"] : std::string{};
+  auto path = req.path;
+  self->request(self->state.lookup, caf::infinite, list_atom::value, cursor, limit)
+    .then(
+      [=](job_page& page) mutable {
+        if (!page.indexed)
+          return give(rp, error_answer(503, "the job indexes are being built; ask again shortly"));
+        json::writer w;
+        w.begin_object().key("jobs").begin_array();
+        for (auto& rec : page.jobs) { // as the unpaged list writes them
+          w.begin_object();
+          write_job_fields(w, rec);
+          w.end_object();
+        }
+        w.end_array().kv("total", page.total).key("next_cursor");
+        if (page.next.empty())
+          w.null();
+        else
+          w.value(page.next);
+        w.end_object();
+        auto r = json_answer(200, w.take());
+        if (!page.next.empty()) {
+          auto next = q;
+          next["limit"] = std::to_string(limit);
+          r.headers["Link"] = "<" + path + "?" + dashboard::query_with_cursor(next, page.next)
+                              + ">; rel=\"next\"";
+        }
+        rp.deliver(std::move(r));
+      },
+      [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+}
+
 namespace {
 
 /// The submitter as the auth gate set it: the token's user in -p mode,

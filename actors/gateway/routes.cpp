@@ -246,6 +246,8 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
       return read_events(self, rp, req);
     if (is(2, "usage") && n == 3 && m == "GET")
       return read_usage(self, rp, req);
+    if (is(2, "jobs") && n == 3 && m == "GET" && !req.query.empty())
+      return job_pages(self, rp, req);
     if (is(2, "jobs") && n == 3 && m == "GET") {
       self->request(st.lookup, caf::infinite, list_atom::value)
         .then([=](std::vector<job_record>& recs) mutable {

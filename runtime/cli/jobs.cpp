@@ -5,6 +5,7 @@
 
 #include "runtime/cli/format.hpp"
 #include "runtime/cli/sweep_plan.hpp"
+#include "library/http_answers.hpp"
 #include "library/job_codec.hpp"
 
 #include <algorithm>
@@ -116,7 +117,16 @@ int list(context& ctx, const args& a) {
   auto sc = scheduler_for(ctx, a.positional.at(0));
   if (!sc)
     return 1;
-  auto r = http_client::get(sc->scheduler_url + "/api/v1/jobs", options(ctx));
+  // One page, newest first: a cluster's whole history is never sent at once.
+  uint64_t limit = 100;
+  if (a.has("limit")) {
+    auto n = parse_index(a.flag("limit"));
+    if (!n || *n == 0 || *n > 1000)
+      return ctx.err << "error: --limit takes a number of jobs from 1 to 1000\n", 2;
+    limit = *n;
+  }
+  auto r = http_client::get(sc->scheduler_url + "/api/v1/jobs?limit=" + std::to_string(limit),
+                            options(ctx));
   if (!r.ok())
     return fail(ctx, r);
   auto v = json_body(ctx, r);
@@ -165,6 +175,8 @@ int list(context& ctx, const args& a) {
       line += i + 1 < row.size() ? row[i] + std::string(width[i] - row[i].size() + 2, ' ') : row[i];
     ctx.out << line << "\n";
   }
+  if (auto total = v->get_int("total"); total && *total > static_cast<int64_t>(rows.size()))
+    ctx.out << "(the newest " << rows.size() << " of " << *total << " jobs; --limit N shows up to 1000)\n";
   ctx.out << std::flush;
   return 0;
 }

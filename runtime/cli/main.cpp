@@ -109,7 +109,8 @@ const std::vector<command_spec>& commands() {
      {{"sweep", "SWEEP_ID", "stop every trial of this sweep that has not ended"}}, 1, 2, stop},
     {"clear-queue", "clear-queue <env>", "Remove every queued job.", {}, 1, 1, clear_queue},
     {"delete job", "delete job <env> <id>", "Delete a finished job and its data.", {}, 2, 2, delete_job},
-    {"list", "list <env>", "List the cluster's jobs, newest first.", {}, 1, 1, list},
+    {"list", "list <env> [--limit N]", "List the cluster's newest jobs (100 unless --limit says), newest first.",
+     {{"limit", "N", "how many (1 to 1000)"}}, 1, 1, list},
     {"login", "login <env|scheduler_url> [-u USER] [-p PASSWORD]",
      "Log in (atlas-server -p); the token is kept in $FOUNDATIONS_HOME/credentials.yaml.\n"
      "Prompts for what is not given (the password without echo). FOUNDATIONS_TOKEN overrides it.",

@@ -156,6 +156,23 @@ def test_scheduler_lists_are_paged_with_a_total():
     assert status == 400, raw
 
 
+def test_every_job_in_pages_and_foundations_list_shows_one():
+    seen, url = [], "/api/v1/jobs?limit=6"
+    while url:
+        status, raw = node.request("GET", url)
+        assert status == 200, raw
+        page = json.loads(raw)
+        seen += [j["job_id"] for j in page["jobs"]]
+        url = f"/api/v1/jobs?limit=6&cursor={page['next_cursor']}" if page["next_cursor"] else None
+    assert seen[:23] == list(reversed(PAGED)) and page["total"] == len(seen), (seen, page)
+    out = node.cli("list", "local", "--limit", "5", check=0).stdout
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 + 5 + 1, out
+    assert PAGED[-1] in lines[1] and f"(the newest 5 of {len(seen)} jobs" in lines[-1], out
+    r = node.cli("list", "local", "--limit", "0", check=2)
+    assert "--limit" in r.stderr, r.stderr
+
+
 def test_retention_keeps_the_newest_finished_jobs_and_removes_the_rest_everywhere():
     ids = run_jobs("keep3", 7)
     kept = ids[-3:]
@@ -214,6 +231,7 @@ try:
         test_filtered_and_sorted_pages_use_offsets,
         test_bad_paging_values_are_clear_400s,
         test_scheduler_lists_are_paged_with_a_total,
+        test_every_job_in_pages_and_foundations_list_shows_one,
         test_retention_keeps_the_newest_finished_jobs_and_removes_the_rest_everywhere,
         test_retention_by_age_and_delete_share_one_path,
         test_a_store_from_before_the_indexes_is_indexed_on_start,

@@ -71,6 +71,7 @@ fake_lookup(lookup_actor::stateful_pointer<fake_lookup_state> self, std::shared_
     },
     [=](list_atom, job_state, const std::string&, uint64_t) { return job_page{{}, 0, "", 0, false}; },
     [=](list_atom, projects_atom) { return project_views{{}, false}; },
+    [=](list_atom, const std::string&, uint64_t) { return job_page{{}, 0, "", 0, false}; },
     [=](delete_atom, const std::string& id) { return db->erase(id) > 0; },
     [=](endpoint_atom, const std::string&) { return true; },
     [=](endpoint_atom) -> caf::result<std::string> { return std::string{"x:1"}; },

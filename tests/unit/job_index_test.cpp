@@ -63,7 +63,7 @@ TEST_CASE("index writes name the project's and the list's keys", "[job_index]") 
   rec.project_name = "p";
   rec.seq = 77;
   auto add = added(rec);
-  REQUIRE(add.size() == 3);
+  REQUIRE(add.size() == 4);
   CHECK(add[0] == cmd{"ZADD", keys::project_jobs("p"), "77", "j1"});
   CHECK(add[1] == cmd{"ZADD", keys::project_status("p", "queued"), "77", "j1"});
   // queued -> pending moves it between status indexes; running -> running does not.
