@@ -30,6 +30,9 @@ using cmd = std::vector<std::string>;
 // Ids indexed per backfill step: a step is one SSCAN, one MGET, one write.
 constexpr const char* backfill_step = "500";
 
+// Jobs removed per write: one MGET and one atomic write for them all.
+constexpr size_t removal_step = 50;
+
 struct retention_state {
   static inline const char* name = "retention";
   std::shared_ptr<const node_config> cfg;
@@ -151,25 +154,37 @@ std::vector<std::string> due_in(retention_state& st, const std::string& project,
   return out;
 }
 
-/// Removes one finished job everywhere; false when Redis failed.
-bool remove_job(retention_state& st, const std::string& id, const std::string& project) {
-  auto stored = st.redis->command({"GET", keys::job(id)});
-  if (!stored)
+/// Removes finished jobs everywhere: their files, then their keys in one
+/// write (a few round trips for a whole batch). False when Redis failed.
+bool remove_jobs(retention_state& st, const std::vector<std::string>& ids, const std::string& project) {
+  bool ok = true;
+  auto recs = records_of(st, ids, ok);
+  if (!ok)
     return false;
-  job_record rec;
-  rec.job_id = id;
-  rec.project_name = project;
-  if (stored->type == redis_reply::kind::string) {
-    auto r = job_from_json(stored->str);
-    if (r && !is_terminal(r->state)) // not finished (an index entry gone stale)
-      return st.redis->pipeline(job_index::removed(r.value())).has_value();
-    if (r)
-      rec = std::move(r.value());
+  std::vector<cmd> cmds;
+  std::set<std::string> found;
+  for (auto& rec : recs) {
+    found.insert(rec.job_id);
+    if (!is_terminal(rec.state)) { // not finished: an index entry gone stale
+      for (auto& c : job_index::removed(rec))
+        cmds.push_back(std::move(c));
+      continue;
+    }
+    // The files first: a job whose record is gone is never looked for again.
+    delete_job_files(job_paths::of(*st.cfg, rec.job_id));
+    for (auto& c : lookup_writes::remove(rec, dashboard::tracking_keys(rec.job_id)))
+      cmds.push_back(std::move(c));
   }
-  // The files first: a job whose record is gone is never looked for again.
-  delete_job_files(job_paths::of(*st.cfg, id));
-  auto cmds = lookup_writes::remove(rec, dashboard::tracking_keys(id));
-  return st.redis->transaction(cmds).has_value();
+  for (auto& id : ids)
+    if (!found.count(id)) { // no record: only its index entries are left
+      job_record gone;
+      gone.job_id = id;
+      gone.project_name = project;
+      delete_job_files(job_paths::of(*st.cfg, id));
+      for (auto& c : lookup_writes::remove(gone, dashboard::tracking_keys(id)))
+        cmds.push_back(std::move(c));
+    }
+  return cmds.empty() || st.redis->transaction(cmds).has_value();
 }
 
 /// One retention pass; true when more jobs are due than it removed.
@@ -190,13 +205,14 @@ bool retain(retention_state& st, bool& ok) {
     auto due = due_in(st, p.str, rule, room - done, ok);
     if (!ok)
       return false;
-    for (auto& id : due) {
-      if (!remove_job(st, id, p.str)) {
+    for (size_t i = 0; i < due.size(); i += removal_step) {
+      std::vector<std::string> step(due.begin() + static_cast<ptrdiff_t>(i),
+                                    due.begin() + static_cast<ptrdiff_t>(std::min(due.size(), i + removal_step)));
+      if (!remove_jobs(st, step, p.str)) {
         ok = false;
         return false;
       }
-      spdlog::debug("retention: removed job_id={} project={}", id, p.str);
-      ++done;
+      done += step.size();
     }
     if (done == room) {
       more = true;
