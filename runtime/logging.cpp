@@ -113,7 +113,9 @@ bool init_logging(const std::string& level, const std::string& file,
     auto logger = std::make_shared<spdlog::logger>("atlas", std::move(sink));
     logger->set_formatter(std::move(formatter));
     logger->set_level(*lvl);
-    logger->flush_on(spdlog::level::warn);
+    // A file gets every line at once, as stderr (unbuffered) did: the node's
+    // log is read while it runs (`atlas-server start` says where it is).
+    logger->flush_on(file.empty() ? spdlog::level::warn : spdlog::level::trace);
     spdlog::set_default_logger(std::move(logger));
     spdlog::flush_every(std::chrono::seconds(1));
     return true;

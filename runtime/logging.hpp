@@ -25,7 +25,8 @@ bool is_valid_log_level(const std::string& level);
 /// `level` and above, to `file` (appended to; it and missing directories
 /// are created; once it reaches `max_bytes` it becomes `<file>.1`, the
 /// older ones shift up and the one past `max_files` goes) or to stderr when
-/// `file` is empty (coloured only on a terminal). Lines at warn and above are flushed at once, the rest at
+/// `file` is empty (coloured only on a terminal). A file gets each line at
+/// once; on stderr lines at warn and above are flushed at once, the rest at
 /// least every second.
 ///
 /// Returns false, with the reason in `*error` when given, for an unknown

@@ -12,6 +12,7 @@
 #include "adapters/http_client.hpp"
 #include "adapters/json.hpp"
 #include "library/dashboard_static.hpp"
+#include "library/job_index.hpp"
 #include "library/job_paths.hpp"
 
 namespace atlas::gateway {
@@ -67,6 +68,28 @@ void project_summary(gateway_ptr self, answer rp, std::string project, F then) {
         then(recs, *summary);
     });
   });
+}
+
+/// The newest `limit` records of a project (from its index) with their
+/// tracking summary; every record while the indexes are being built.
+template <class F>
+void newest_summary(gateway_ptr self, answer rp, std::string project, uint64_t limit, F then) {
+  self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value, project,
+                std::string{}, std::string{}, limit)
+    .then(
+      [=](job_page& page) mutable {
+        if (!page.indexed)
+          return project_summary(self, rp, project, then);
+        std::vector<std::string> ids;
+        for (auto& r : page.jobs)
+          ids.push_back(r.job_id);
+        auto recs = std::move(page.jobs);
+        store(self, rp, "summary", ids, [=](std::string& body) mutable {
+          if (auto summary = parse_or_fail(rp, body))
+            then(recs, *summary);
+        });
+      },
+      [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
 /// The record of a job, checked to belong to `project`.
@@ -263,10 +286,12 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
           only.push_back(q["metric_name"].substr(at, bar - at));
         at = bar + 1;
       }
-    return project_summary(self, rp, project,
-                           [=](std::vector<job_record>& recs, json::value& summary) mutable {
-                             rp.deliver(json_answer(200, dashboard::overview_json(recs, summary, only)));
-                           });
+    // The project's newest jobs (as many as a page holds): a chart across a
+    // million jobs would be unreadable, and reading them all is what grows.
+    return newest_summary(self, rp, project, job_index::max_page,
+                          [=](std::vector<job_record>& recs, json::value& summary) mutable {
+                            rp.deliver(json_answer(200, dashboard::overview_json(recs, summary, only)));
+                          });
   }
   if (n == 5 && (is(4, "description") || is(4, "note_listing")) && m == "GET")
     return store(self, rp, "project", {project}, [=](std::string& body) mutable {
