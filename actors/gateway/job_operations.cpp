@@ -158,17 +158,40 @@ void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
       [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
+namespace {
+
+/// A paged list's `limit=`: at most job_index::max_page, also without it.
+/// Nullopt once a bad value was answered 400.
+std::optional<uint64_t> page_limit(answer& rp, std::map<std::string, std::string>& q) {
+  if (!q.count("limit"))
+    return job_index::max_page;
+  auto n = parse_index(q["limit"]);
+  if (!n || *n == 0) {
+    give(rp, error_answer(400, "limit must be a positive integer (at most "
+                                 + std::to_string(job_index::max_page) + ")"));
+    return std::nullopt;
+  }
+  return std::min<uint64_t>(*n, job_index::max_page);
+}
+
+/// Adds the Link header to the next page of `path` (when there is one).
+void link_next(http_response& r, const std::string& path, std::map<std::string, std::string> q,
+               uint64_t limit, const std::string& next) {
+  if (next.empty())
+    return;
+  q["limit"] = std::to_string(limit);
+  r.headers["Link"] = "<" + path + "?" + dashboard::query_with_cursor(q, next) + ">; rel=\"next\"";
+}
+
+} // namespace
+
 void finished_jobs(gateway_ptr self, answer rp, const http_request& req, job_state s) {
   auto q = parse_query(req.query);
   auto sort = q.count("sort") ? q["sort"] : std::string{};
-  uint64_t limit = job_index::max_page;
-  if (q.count("limit")) {
-    auto n = parse_index(q["limit"]);
-    if (!n || *n == 0)
-      return give(rp, error_answer(400, "limit must be a positive integer (at most "
-                                          + std::to_string(job_index::max_page) + ")"));
-    limit = std::min<uint64_t>(*n, job_index::max_page);
-  }
+  auto limit_asked = page_limit(rp, q);
+  if (!limit_asked)
+    return;
+  auto limit = *limit_asked;
   auto cursor = q.count("cursor") ? q["cursor"] : std::string{};
   auto path = req.path;
   self->request(self->state.lookup, caf::infinite, list_atom::value, s, cursor, limit)
@@ -195,12 +218,7 @@ void finished_jobs(gateway_ptr self, answer rp, const http_request& req, job_sta
           return give(rp, error_answer(400, error));
         auto r = json_answer(200, std::move(*body));
         r.headers["X-Total-Count"] = std::to_string(page.total);
-        if (!page.next.empty()) {
-          auto next = q;
-          next["limit"] = std::to_string(limit);
-          r.headers["Link"] = "<" + path + "?" + dashboard::query_with_cursor(next, page.next)
-                              + ">; rel=\"next\"";
-        }
+        link_next(r, path, q, limit, page.next);
         rp.deliver(std::move(r));
       },
       [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
@@ -208,14 +226,10 @@ void finished_jobs(gateway_ptr self, answer rp, const http_request& req, job_sta
 
 void job_pages(gateway_ptr self, answer rp, const http_request& req) {
   auto q = parse_query(req.query);
-  uint64_t limit = job_index::max_page;
-  if (q.count("limit")) {
-    auto n = parse_index(q["limit"]);
-    if (!n || *n == 0)
-      return give(rp, error_answer(400, "limit must be a positive integer (at most "
-                                          + std::to_string(job_index::max_page) + ")"));
-    limit = std::min<uint64_t>(*n, job_index::max_page);
-  }
+  auto limit_asked = page_limit(rp, q);
+  if (!limit_asked)
+    return;
+  auto limit = *limit_asked;
   auto cursor = q.count("cursor") ? q["cursor"] : std::string{};
   auto path = req.path;
   self->request(self->state.lookup, caf::infinite, list_atom::value, cursor, limit)
@@ -237,12 +251,7 @@ void job_pages(gateway_ptr self, answer rp, const http_request& req) {
           w.value(page.next);
         w.end_object();
         auto r = json_answer(200, w.take());
-        if (!page.next.empty()) {
-          auto next = q;
-          next["limit"] = std::to_string(limit);
-          r.headers["Link"] = "<" + path + "?" + dashboard::query_with_cursor(next, page.next)
-                              + ">; rel=\"next\"";
-        }
+        link_next(r, path, q, limit, page.next);
         rp.deliver(std::move(r));
       },
       [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
