@@ -90,7 +90,7 @@ sanitized_tests() { # <dir> <label> <b_sanitize> <meson test selectors...>
   else
     # meson test builds what the selected tests need, nothing else.
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
-    UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+    UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/sanitizers/ubsan.supp} \
     TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp} \
       meson test -C "$dir" --num-processes "$jobs" --print-errorlogs "$@" 2>&1 |
       grep -v -E '^\[[0-9]+/[0-9]+\] |^ninja: Entering'
