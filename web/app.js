@@ -182,14 +182,11 @@ function viewProject(seq, project) {
       h('tr', {}, h('td', { colspan: 8 + params.length + metrics.length, class: 'muted' }, 'No matching jobs.')))));
   }
   async function refresh() {
-    const q = new URLSearchParams({ sort: state.sort, limit: PAGE_ROWS });
-    if (state.status) q.set('status', state.status);
-    if (state.cursor) q.set('cursor', state.cursor);
-    if (last) q.set('since', last.version);
-    const asked = q.toString();
-    const data = await api('GET', `/api/v2beta/projects/${enc(project)}/job_listing?${q}`).catch(showError);
+    const asked = currentQuery();
+    const since = last ? `&since=${last.version}` : '';
+    const data = await api('GET', `/api/v2beta/projects/${enc(project)}/job_listing?${asked}${since}`).catch(showError);
     if (!data || seq !== viewSeq || data.unchanged) return;
-    if (asked.replace(/&since=\d+/, '') !== currentQuery()) return; // the page moved on meanwhile
+    if (asked !== currentQuery()) return; // the page moved on meanwhile
     // The overview chart changes only when jobs end (or are deleted).
     const ended = data.jobs.filter(j => ['completed', 'failed'].includes(j.status)).length;
     if (last && ended !== last.jobs.filter(j => ['completed', 'failed'].includes(j.status)).length) panel.refresh();

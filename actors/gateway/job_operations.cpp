@@ -160,18 +160,25 @@ void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
 
 namespace {
 
-/// A paged list's `limit=`: at most job_index::max_page, also without it.
-/// Nullopt once a bad value was answered 400.
-std::optional<uint64_t> page_limit(answer& rp, std::map<std::string, std::string>& q) {
+/// A paged list's `limit=` (at most job_index::max_page, also without it)
+/// and `cursor=`. Nullopt once a bad limit was answered 400.
+struct page_ask {
+  uint64_t limit = job_index::max_page;
+  std::string cursor;
+};
+std::optional<page_ask> page_asked(answer& rp, std::map<std::string, std::string>& q) {
+  page_ask out;
+  out.cursor = q.count("cursor") ? q["cursor"] : std::string{};
   if (!q.count("limit"))
-    return job_index::max_page;
+    return out;
   auto n = parse_index(q["limit"]);
   if (!n || *n == 0) {
     give(rp, error_answer(400, "limit must be a positive integer (at most "
                                  + std::to_string(job_index::max_page) + ")"));
     return std::nullopt;
   }
-  return std::min<uint64_t>(*n, job_index::max_page);
+  out.limit = std::min<uint64_t>(*n, job_index::max_page);
+  return out;
 }
 
 /// Adds the Link header to the next page of `path` (when there is one).
@@ -188,11 +195,10 @@ void link_next(http_response& r, const std::string& path, std::map<std::string, 
 void finished_jobs(gateway_ptr self, answer rp, const http_request& req, job_state s) {
   auto q = parse_query(req.query);
   auto sort = q.count("sort") ? q["sort"] : std::string{};
-  auto limit_asked = page_limit(rp, q);
-  if (!limit_asked)
+  auto ask = page_asked(rp, q);
+  if (!ask)
     return;
-  auto limit = *limit_asked;
-  auto cursor = q.count("cursor") ? q["cursor"] : std::string{};
+  auto [limit, cursor] = *ask;
   auto path = req.path;
   self->request(self->state.lookup, caf::infinite, list_atom::value, s, cursor, limit)
     .then(
@@ -226,11 +232,10 @@ void finished_jobs(gateway_ptr self, answer rp, const http_request& req, job_sta
 
 void job_pages(gateway_ptr self, answer rp, const http_request& req) {
   auto q = parse_query(req.query);
-  auto limit_asked = page_limit(rp, q);
-  if (!limit_asked)
+  auto ask = page_asked(rp, q);
+  if (!ask)
     return;
-  auto limit = *limit_asked;
-  auto cursor = q.count("cursor") ? q["cursor"] : std::string{};
+  auto [limit, cursor] = *ask;
   auto path = req.path;
   self->request(self->state.lookup, caf::infinite, list_atom::value, cursor, limit)
     .then(
