@@ -165,8 +165,8 @@ bool remove_jobs(retention_state& st, const std::vector<std::string>& ids, const
   std::set<std::string> found;
   for (auto& rec : recs) {
     found.insert(rec.job_id);
-    if (!is_terminal(rec.state)) { // not finished: an index entry gone stale
-      for (auto& c : job_index::removed(rec))
+    if (!is_terminal(rec.state)) { // not finished: its ended entry is stale, the job stays
+      for (auto& c : job_index::unended(rec))
         cmds.push_back(std::move(c));
       continue;
     }

@@ -85,12 +85,16 @@ std::vector<cmd> ended(const job_record& rec) {
           {"ZADD", keys::ended_list(list), score, rec.job_id}};
 }
 
+std::vector<cmd> unended(const job_record& rec) {
+  return {{"ZREM", keys::project_ended(rec.project_name), rec.job_id},
+          {"ZREM", keys::ended_list("completed_jobs"), rec.job_id},
+          {"ZREM", keys::ended_list("failed_jobs"), rec.job_id}};
+}
+
 std::vector<cmd> removed(const job_record& rec) {
-  std::vector<cmd> out{{"ZREM", keys::project_jobs(rec.project_name), rec.job_id},
-                       {"ZREM", keys::jobs_by_order, rec.job_id},
-                       {"ZREM", keys::project_ended(rec.project_name), rec.job_id},
-                       {"ZREM", keys::ended_list("completed_jobs"), rec.job_id},
-                       {"ZREM", keys::ended_list("failed_jobs"), rec.job_id}};
+  std::vector<cmd> out = unended(rec);
+  out.push_back({"ZREM", keys::project_jobs(rec.project_name), rec.job_id});
+  out.push_back({"ZREM", keys::jobs_by_order, rec.job_id});
   for (auto s : statuses)
     out.push_back({"ZREM", keys::project_status(rec.project_name, s), rec.job_id});
   out.push_back(bump_version());

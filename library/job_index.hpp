@@ -51,6 +51,10 @@ std::vector<cmd> ended(const job_record& rec);
 /// A removed job: out of every index.
 std::vector<cmd> removed(const job_record& rec);
 
+/// An unfinished job found in the ended indexes (an entry gone stale): out
+/// of those only, its listings untouched.
+std::vector<cmd> unended(const job_record& rec);
+
 /// What a listing shows changed: ?since= pollers read again.
 cmd bump_version();
 

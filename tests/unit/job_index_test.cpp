@@ -84,6 +84,11 @@ TEST_CASE("index writes name the project's and the list's keys", "[job_index]") 
   auto end = ended(rec);
   REQUIRE(end.size() == 2);
   CHECK(end[1] == cmd{"ZADD", keys::ended_list("failed_jobs"), "2500000", "j1"});
+  // A stale ended entry goes from the ended indexes only; a removal from all.
+  for (auto& c : unended(rec))
+    CHECK(c[1] != keys::project_jobs("p"));
+  CHECK(unended(rec).size() == 3);
+  CHECK(removed(rec).size() == 3 + 2 + 5 + 1);
   CHECK(list_of(job_state::completed) == "completed_jobs");
   CHECK(list_of(job_state::running).empty());
 }
