@@ -18,6 +18,7 @@
 #include "adapters/redis_client.hpp"
 #include "messages/errors.hpp"
 #include "messages/redis_keys.hpp"
+#include "library/column_page.hpp"
 #include "library/events.hpp"
 #include "library/job_codec.hpp"
 #include "library/job_index.hpp"
@@ -134,7 +135,7 @@ struct lookup_state {
   std::optional<job_page> read_page(const std::string& key, const std::string& cursor,
                                     uint64_t limit, Keep keep, caf::error& err) {
     std::optional<job_index::cursor> from;
-    if (!cursor.empty() && !(from = job_index::parse_cursor(cursor))) {
+    if (!cursor.empty() && (!(from = job_index::parse_cursor(cursor)) || from->tail)) {
       err = make_error(ec::invalid_argument, "'" + cursor + "' is not a listing cursor");
       return std::nullopt;
     }
@@ -149,7 +150,7 @@ struct lookup_state {
     }
     job_page page;
     page.version = std::strtoull((*replies)[2].str.c_str(), nullptr, 10);
-    if ((*replies)[3].str != "1") {
+    if ((*replies)[3].str != job_index::generation) {
       page.indexed = false;
       return page;
     }
@@ -175,7 +176,7 @@ struct lookup_state {
     if (!names || names->size() != 2)
       return make_error(ec::unavailable, "Redis unavailable");
     project_views out;
-    if ((*names)[1].str != "1") {
+    if ((*names)[1].str != job_index::generation) {
       out.indexed = false;
       return out;
     }
@@ -417,6 +418,34 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
       }
       return std::move(*page);
     },
+    [=](list_atom, const std::string& project, const std::string& column, bool descending,
+        const std::string& cursor, uint64_t limit) -> caf::result<job_page> {
+      flush(self);
+      auto& st = self->state;
+      auto reads = [&](const std::vector<cmd>& cmds) { return st.redis->reads(cmds); };
+      auto found = job_index::read_column_page(reads, project, column, descending, cursor, limit);
+      using outcome = job_index::column_page::outcome;
+      if (found.result == outcome::bad_cursor)
+        return make_error(ec::invalid_argument, "'" + cursor + "' is not a cursor of this sort");
+      if (found.result == outcome::unavailable)
+        return make_error(ec::unavailable, "Redis unavailable");
+      job_page page;
+      page.version = found.version;
+      page.indexed = found.result == outcome::page;
+      if (!page.indexed)
+        return page;
+      if (found.total == 0)
+        return make_error(ec::not_found, "project '" + project + "' not found");
+      auto recs = st.read_records(found.ids);
+      if (!recs)
+        return make_error(ec::unavailable, "Redis unavailable");
+      for (auto& r : *recs)
+        if (r.project_name == project)
+          page.jobs.push_back(std::move(r));
+      page.total = found.total;
+      page.next = found.next;
+      return page;
+    },
     [=](list_atom, job_state s, const std::string& cursor, uint64_t limit) -> caf::result<job_page> {
       flush(self);
       auto list = job_index::list_of(s);
@@ -446,16 +475,21 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
     [=](delete_atom, const std::string& id) -> caf::result<bool> {
       flush(self);
       self->state.published.erase(id);
-      // Its indexes are its project's and list's: read it first.
+      // Its indexes are its project's, list's and columns': read them first.
       job_record rec;
       rec.job_id = id;
-      if (auto stored = self->state.redis->command({"GET", keys::job(id)}); !stored)
+      auto reads = job_index::column_reads(id);
+      reads.insert(reads.begin(), {"GET", keys::job(id)});
+      auto stored = self->state.redis->reads(reads);
+      if (!stored || stored->size() != 3)
         return unavailable();
-      else if (stored->type == redis_reply::kind::string)
-        if (auto r = job_from_json(stored->str))
+      if ((*stored)[0].type == redis_reply::kind::string)
+        if (auto r = job_from_json((*stored)[0].str))
           rec = std::move(r.value());
       // Atomic: not on a job's path, and a half-deleted job would show.
       auto cmds = lookup_writes::remove(rec, dashboard::tracking_keys(id));
+      for (auto& c : job_index::columns_removed(rec.project_name, id, (*stored)[1], (*stored)[2]))
+        cmds.push_back(std::move(c));
       auto replies = self->state.redis->transaction(cmds);
       if (!replies)
         return unavailable();

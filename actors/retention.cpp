@@ -2,6 +2,7 @@
 
 #include "actors/retention.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <set>
@@ -17,6 +18,7 @@
 #include "library/job_files.hpp"
 #include "library/job_index.hpp"
 #include "library/job_paths.hpp"
+#include "library/tracking/column_index.hpp"
 #include "library/tracking/store.hpp"
 #include "messages/errors.hpp"
 #include "messages/redis_keys.hpp"
@@ -27,7 +29,8 @@ namespace {
 
 using cmd = std::vector<std::string>;
 
-// Ids indexed per backfill step: a step is one SSCAN, one MGET, one write.
+// Ids indexed per backfill step: a step is one SSCAN, one MGET, one read of
+// their metrics and parameters, one write.
 constexpr const char* backfill_step = "500";
 
 // Jobs removed per write: one MGET and one atomic write for them all.
@@ -81,7 +84,7 @@ bool backfill(retention_state& st, bool& ok) {
     ok = false;
     return false;
   }
-  if (built->str == "1")
+  if (built->str == job_index::generation)
     return st.built = true;
   auto page = st.redis->command({"SSCAN", keys::all_jobs, st.scan, "COUNT", backfill_step});
   if (!page || page->elements.size() != 2) {
@@ -94,16 +97,31 @@ bool backfill(retention_state& st, bool& ok) {
   auto recs = records_of(st, ids, ok);
   if (!ok)
     return false;
-  std::vector<cmd> cmds;
+  std::vector<cmd> reads; // their metrics and parameters, for the column indexes
   for (auto& rec : recs) {
+    reads.push_back({"HGETALL", keys::job_metrics(rec.job_id)});
+    reads.push_back({"HGETALL", keys::job_params(rec.job_id)});
+  }
+  auto values = reads.empty() ? std::optional<std::vector<redis_reply>>{std::vector<redis_reply>{}}
+                              : st.redis->reads(reads);
+  if (!values || values->size() != reads.size()) {
+    ok = false;
+    return false;
+  }
+  std::vector<cmd> cmds;
+  for (size_t i = 0; i < recs.size(); ++i) {
+    auto& rec = recs[i];
     for (auto& c : job_index::added(rec))
       cmds.push_back(std::move(c));
     for (auto& c : job_index::ended(rec))
       cmds.push_back(std::move(c));
+    for (auto& c : dashboard::column_backfill(rec.project_name, rec.job_id, (*values)[2 * i],
+                                              (*values)[2 * i + 1]))
+      cmds.push_back(std::move(c));
   }
   auto next = page->elements[0].str;
   if (next == "0") // the whole set was seen: listings may use the indexes
-    cmds.push_back({"SET", keys::indexes_built, "1"});
+    cmds.push_back({"SET", keys::indexes_built, job_index::generation});
   if (!cmds.empty() && !st.redis->pipeline(cmds)) {
     ok = false;
     return false;
@@ -159,10 +177,25 @@ std::vector<std::string> due_in(retention_state& st, const std::string& project,
 bool remove_jobs(retention_state& st, const std::vector<std::string>& ids, const std::string& project) {
   bool ok = true;
   auto recs = records_of(st, ids, ok);
-  if (!ok)
+  std::vector<cmd> reads; // each job's metric and parameter names: its column indexes
+  for (auto& id : ids)
+    for (auto& c : job_index::column_reads(id))
+      reads.push_back(std::move(c));
+  auto names = ok ? st.redis->reads(reads) : std::nullopt;
+  if (!names || names->size() != 2 * ids.size())
     return false;
   std::vector<cmd> cmds;
   std::set<std::string> found;
+  auto forget = [&](const job_record& rec) {
+    // The files first: a job whose record is gone is never looked for again.
+    delete_job_files(job_paths::of(*st.cfg, rec.job_id));
+    for (auto& c : lookup_writes::remove(rec, dashboard::tracking_keys(rec.job_id)))
+      cmds.push_back(std::move(c));
+    auto at = 2 * static_cast<size_t>(std::find(ids.begin(), ids.end(), rec.job_id) - ids.begin());
+    if (at < names->size())
+      for (auto& c : job_index::columns_removed(project, rec.job_id, (*names)[at], (*names)[at + 1]))
+        cmds.push_back(std::move(c));
+  };
   for (auto& rec : recs) {
     found.insert(rec.job_id);
     if (!is_terminal(rec.state)) { // not finished: its ended entry is stale, the job stays
@@ -170,19 +203,14 @@ bool remove_jobs(retention_state& st, const std::vector<std::string>& ids, const
         cmds.push_back(std::move(c));
       continue;
     }
-    // The files first: a job whose record is gone is never looked for again.
-    delete_job_files(job_paths::of(*st.cfg, rec.job_id));
-    for (auto& c : lookup_writes::remove(rec, dashboard::tracking_keys(rec.job_id)))
-      cmds.push_back(std::move(c));
+    forget(rec);
   }
   for (auto& id : ids)
     if (!found.count(id)) { // no record: only its index entries are left
       job_record gone;
       gone.job_id = id;
       gone.project_name = project;
-      delete_job_files(job_paths::of(*st.cfg, id));
-      for (auto& c : lookup_writes::remove(gone, dashboard::tracking_keys(id)))
-        cmds.push_back(std::move(c));
+      forget(gone);
     }
   return cmds.empty() || st.redis->transaction(cmds).has_value();
 }

@@ -20,6 +20,16 @@ std::string num(int64_t n) {
   return std::to_string(n);
 }
 
+/// A score as Redis reads it back exactly: integers as such, other numbers
+/// in their shortest exact form.
+std::string score_text(double x) {
+  if (std::nearbyint(x) == x && std::fabs(x) < 9.0e15)
+    return std::to_string(static_cast<int64_t>(x));
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  return ec == std::errc{} ? std::string(buf, end) : std::string{"0"};
+}
+
 } // namespace
 
 std::string list_of(job_state s) {
@@ -105,57 +115,111 @@ cmd bump_version() {
   return {"INCR", keys::listing_version};
 }
 
+cmd column_value(const std::string& project, const std::string& id, const std::string& column,
+                 std::optional<double> number) {
+  if (!number)
+    return {"ZREM", keys::project_column(project, column), id};
+  return {"ZADD", keys::project_column(project, column), score_text(*number), id};
+}
+
+std::vector<cmd> column_reads(const std::string& id) {
+  return {{"HKEYS", keys::job_metrics(id)}, {"HKEYS", keys::job_params(id)}};
+}
+
+std::vector<cmd> columns_removed(const std::string& project, const std::string& id,
+                                 const redis_reply& metric_names, const redis_reply& param_names) {
+  std::vector<cmd> out;
+  for (auto& m : metric_names.elements)
+    out.push_back({"ZREM", keys::project_column(project, "metric:" + m.str), id});
+  for (auto& p : param_names.elements)
+    out.push_back({"ZREM", keys::project_column(project, "param:" + p.str), id});
+  return out;
+}
+
 std::optional<cursor> parse_cursor(const std::string& text) {
-  auto colon = text.find(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-    return std::nullopt;
   cursor c;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + colon, c.score);
-  if (ec != std::errc{} || end != text.data() + colon)
+  std::string_view rest = text;
+  if (!rest.empty() && rest[0] == '~') {
+    c.tail = true;
+    rest.remove_prefix(1);
+    if (rest.empty())
+      return c; // the tail's first row
+  }
+  auto colon = rest.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size())
     return std::nullopt;
-  c.id = text.substr(colon + 1);
-  if (c.id.size() > 64 || c.id.find_first_of(": /") != std::string::npos)
+  auto [end, ec] = std::from_chars(rest.data(), rest.data() + colon, c.score);
+  if (ec != std::errc{} || end != rest.data() + colon || !std::isfinite(c.score))
+    return std::nullopt;
+  auto id = rest.substr(colon + 1);
+  if (auto second = id.find(':'); second != std::string_view::npos) {
+    auto tied = id.substr(second + 1);
+    auto [tend, tec] = std::from_chars(tied.data(), tied.data() + tied.size(), c.tied);
+    if (tec != std::errc{} || tend != tied.data() + tied.size() || c.tied == 0)
+      return std::nullopt;
+    id = id.substr(0, second);
+  }
+  c.id = std::string(id);
+  if (c.id.empty() || c.id.size() > 64 || c.id.find_first_of(": /") != std::string::npos)
     return std::nullopt;
   return c;
 }
 
 std::string to_string(const cursor& c) {
-  return num(c.score) + ":" + c.id;
+  std::string out = c.tail ? "~" : "";
+  if (c.tail && c.id.empty())
+    return out;
+  out += score_text(c.score) + ":" + c.id;
+  if (c.tied > 1)
+    out += ":" + std::to_string(c.tied);
+  return out;
 }
 
 std::vector<cmd> page_reads(const std::string& key, const std::optional<cursor>& from,
-                            uint64_t limit) {
-  auto max = from ? num(from->score) : std::string{"+inf"};
-  auto count = limit + 1 + (from ? tie_room : 0);
-  return {{"ZREVRANGEBYSCORE", key, max, "-inf", "WITHSCORES", "LIMIT", "0", std::to_string(count)},
-          {"ZCARD", key}};
+                            uint64_t limit, bool ascending) {
+  bool placed = from && !from->id.empty();
+  auto at = placed ? score_text(from->score) : std::string{ascending ? "-inf" : "+inf"};
+  // Rows at the cursor's score before it are skipped by Redis, but for
+  // tie_room of them: ones inserted or removed meanwhile stay exact.
+  uint64_t skip = placed && from->tied > tie_room ? from->tied - tie_room : 0;
+  auto count = limit + 1 + (placed ? 2 * tie_room : 0);
+  auto range = ascending ? cmd{"ZRANGEBYSCORE", key, at, "+inf"}
+                         : cmd{"ZREVRANGEBYSCORE", key, at, "-inf"};
+  for (auto part : {"WITHSCORES", "LIMIT"})
+    range.push_back(part);
+  range.push_back(std::to_string(skip));
+  range.push_back(std::to_string(count));
+  return {range, {"ZCARD", key}};
 }
 
-page_ids take_page(const redis_reply& reply, const std::optional<cursor>& from, uint64_t limit) {
+page_ids take_page(const redis_reply& reply, const std::optional<cursor>& from, uint64_t limit,
+                   bool ascending) {
   page_ids out;
-  cursor last;
+  bool placed = from && !from->id.empty();
   auto& rows = reply.elements;
   for (size_t i = 0; i + 1 < rows.size(); i += 2) {
     cursor at;
+    at.tail = from && from->tail;
     at.id = rows[i].str;
-    double score = 0;
-    try {
-      score = std::stod(rows[i + 1].str);
-    } catch (...) {
+    auto& text = rows[i + 1].str;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), at.score);
+    if (ec != std::errc{} || end != text.data() + text.size())
       continue; // not written by us
+    if (placed) {
+      bool past = ascending ? at.score > from->score : at.score < from->score;
+      bool tie = at.score == from->score;
+      if (!past && !(tie && (ascending ? at.id > from->id : at.id < from->id)))
+        continue; // at or before the cursor
     }
-    at.score = static_cast<int64_t>(std::llround(score));
-    if (from && at.score == from->score && at.id >= from->id)
-      continue; // at or before the cursor
-    if (from && at.score > from->score)
-      continue;
     if (out.ids.size() >= limit) {
       if (!out.ids.empty())
-        out.next = last; // more follow the page's last row
+        out.next = out.at.back(); // more follow the page's last row
       break;
     }
+    const cursor* before = !out.at.empty() ? &out.at.back() : placed ? &*from : nullptr;
+    at.tied = before && before->score == at.score ? before->tied + 1 : 1;
     out.ids.push_back(at.id);
-    last = std::move(at);
+    out.at.push_back(std::move(at));
   }
   return out;
 }

@@ -26,6 +26,11 @@ using cmd = std::vector<std::string>;
 /// The most rows one page holds (a larger limit is cut to it).
 inline constexpr uint64_t max_page = 1000;
 
+/// What keys::indexes_built holds once every index of this version holds
+/// every job ("2": with the metric and parameter indexes). Any other value
+/// (an older version's "1", none) has the active master index them again.
+inline constexpr const char* generation = "2";
+
 /// The scheduler list a finished state belongs to ("completed_jobs",
 /// "failed_jobs" for failed and cancelled); "" for unfinished states.
 std::string list_of(job_state s);
@@ -58,34 +63,56 @@ std::vector<cmd> unended(const job_record& rec);
 /// What a listing shows changed: ?since= pollers read again.
 cmd bump_version();
 
-/// A position in a listing: the last row's score and id, as text
-/// "<score>:<id>" (ids never contain ':').
+/// A job's latest value of a sortable column ("metric:<name>" or
+/// "param:<name>") was written: a number goes into the column's index, a
+/// text takes the job out of it (text and missing values are not ordered).
+cmd column_value(const std::string& project, const std::string& id, const std::string& column,
+                 std::optional<double> number);
+
+/// The reads that name a job's columns (its metric and parameter hashes'
+/// fields), for columns_removed.
+std::vector<cmd> column_reads(const std::string& id);
+
+/// A removed job: out of the index of each column `reads` (column_reads'
+/// two replies) name.
+std::vector<cmd> columns_removed(const std::string& project, const std::string& id,
+                                 const redis_reply& metric_names, const redis_reply& param_names);
+
+/// A position in a listing: the last row's score and id, and how many rows
+/// at that score were given so far (metric values tie often), as text
+/// "<score>:<id>[:<tied>]" (ids never contain ':'). A column's listing
+/// follows its numbers with the jobs that have none, newest first: its
+/// cursors there start with '~' ("~" alone: that part's first row).
 struct cursor {
-  int64_t score = 0;
+  double score = 0;
   std::string id;
+  uint64_t tied = 1;
+  bool tail = false;
 };
 
 /// Nullopt for text that is no cursor (a 400 for the caller).
 std::optional<cursor> parse_cursor(const std::string& text);
 std::string to_string(const cursor& c);
 
-/// The reads of one page of `key` after `from`, newest first: the page's
-/// ids with their scores (a few more than `limit`: rows at the cursor's
-/// score that came before it, and one to know whether more follow), then
-/// ZCARD (the total).
+/// The reads of one page of `key` after `from`, highest score first (or
+/// lowest, `ascending`): the page's ids with their scores (a few more than
+/// `limit`: rows at the cursor's score that came before it, and one to know
+/// whether more follow), then ZCARD (the total).
 std::vector<cmd> page_reads(const std::string& key, const std::optional<cursor>& from,
-                            uint64_t limit);
+                            uint64_t limit, bool ascending = false);
 
-/// The ids of one page from ZREVRANGEBYSCORE ... WITHSCORES replies.
+/// The ids of one page from Z[REV]RANGEBYSCORE ... WITHSCORES replies.
 struct page_ids {
   std::vector<std::string> ids;
+  std::vector<cursor> at;     // each row's position (a cursor to resume after it)
   std::optional<cursor> next; // set when more rows follow
 };
 
 /// Reads `reply` (member, score pairs) after `from`: rows at the cursor's
-/// score whose id is not below the cursor's came before it (Redis orders
-/// equal scores by id, descending here) and are dropped.
-page_ids take_page(const redis_reply& reply, const std::optional<cursor>& from, uint64_t limit);
+/// score whose id is not past the cursor's came before it (Redis orders
+/// equal scores by id, the same way as the scores) and are dropped.
+page_ids take_page(const redis_reply& reply, const std::optional<cursor>& from, uint64_t limit,
+                   bool ascending = false);
 
 /// The score of `rec` in its project's listing: its submission order.
 int64_t submit_score(const job_record& rec);

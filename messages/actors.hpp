@@ -41,6 +41,10 @@ using lookup_actor = caf::typed_actor<
   // word; "" for all): after a cursor ("" for the first page), at most this
   // many (library/job_index.hpp).
   caf::replies_to<list_atom, std::string, std::string, std::string, uint64_t>::with<job_page>,
+  // One page of a project's jobs sorted by a metric or parameter ("metric:<n>",
+  // "param:<n>" or a bare name), descending or not, after a cursor, at most
+  // this many (library/column_page.hpp). Not indexed: read the records.
+  caf::replies_to<list_atom, std::string, std::string, bool, std::string, uint64_t>::with<job_page>,
   // One page of a scheduler list of finished jobs, newest first: completed
   // (completed_jobs), failed or cancelled (failed_jobs).
   caf::replies_to<list_atom, job_state, std::string, uint64_t>::with<job_page>,

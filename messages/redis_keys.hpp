@@ -68,6 +68,15 @@ inline std::string ended_list(std::string_view list) {
   return "atlas:index:list:" + std::string(list);
 }
 
+/// Sorted set: a project's job ids whose latest value of a column
+/// ("metric:<name>" or "param:<name>") is a number, scored by it: the job
+/// listing's pages sorted by that metric or parameter. The project's length
+/// comes first so that no two (project, column) pairs share a key.
+inline std::string project_column(std::string_view project, std::string_view column) {
+  return "atlas:index:column:" + std::to_string(project.size()) + ":" + std::string(project) + ":"
+         + std::string(column);
+}
+
 /// Set: every project that has or had a job (retention walks it).
 inline constexpr const char* projects = "atlas:index:projects";
 
@@ -76,9 +85,9 @@ inline constexpr const char* projects = "atlas:index:projects";
 /// "unchanged" while it stays.
 inline constexpr const char* listing_version = "atlas:index:version";
 
-/// String "1" once the sorted indexes above hold every job (a store from
-/// before them is indexed once by the active master); until then listings
-/// read every record as they did before.
+/// String: job_index::generation once the sorted indexes above hold every
+/// job (a store from before them is indexed once by the active master);
+/// until then listings read every record as they did before.
 inline constexpr const char* indexes_built = "atlas:index:built";
 
 /// Hash: scheduled job id -> its JSON (library/schedules.hpp): the run

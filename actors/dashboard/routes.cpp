@@ -202,8 +202,14 @@ void job_listing(gateway_ptr self, answer rp, const std::string& project,
   if (!req)
     return give(rp, error_answer(bad_status, err));
   auto cursor = req->by_index ? req->cursor : std::string{};
-  self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value, project,
-                req->status, cursor, req->by_index ? req->limit : uint64_t{1})
+  auto limit = req->by_index ? req->limit : uint64_t{1};
+  auto& lookup = self->state.lookup;
+  auto asked = req->column.empty()
+                 ? self->request(lookup, std::chrono::seconds(30), list_atom::value, project,
+                                 req->status, cursor, limit)
+                 : self->request(lookup, std::chrono::seconds(30), list_atom::value, project,
+                                 req->column, req->descending, cursor, limit);
+  asked
     .then(
       [=](job_page& found) mutable {
         if (req->since && *req->since == found.version) {

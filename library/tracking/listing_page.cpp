@@ -5,6 +5,7 @@
 #include "adapters/http_client.hpp"
 #include "adapters/json.hpp"
 #include "library/job_index.hpp"
+#include "library/tracking/listing_query.hpp"
 
 namespace atlas::dashboard {
 
@@ -55,6 +56,19 @@ std::optional<listing_page_request> parse_listing_page(std::map<std::string, std
     indexed.erase(status);
   }
   bool default_order = indexed.empty();
+  // Sorted by one metric or parameter, nothing else asked: its index.
+  if (auto sort = indexed.find("sort"); out.status.empty() && indexed.size() == 1
+                                        && sort != indexed.end()
+                                        && sort->second.find(',') == std::string::npos) {
+    auto spec = sort->second;
+    out.descending = !spec.empty() && spec[0] == '-';
+    if (out.descending)
+      spec.erase(0, 1);
+    if (!spec.empty() && !is_job_column(spec)) {
+      out.column = spec;
+      default_order = true;
+    }
+  }
   if (out.cursor.rfind('@', 0) == 0) {
     auto n = number(out.cursor.substr(1));
     if (!n) {
@@ -64,10 +78,13 @@ std::optional<listing_page_request> parse_listing_page(std::map<std::string, std
     out.offset = *n;
     out.by_index = false;
     out.status.clear();
+    out.column.clear();
   } else {
     out.by_index = default_order;
-    if (!out.by_index)
+    if (!out.by_index) {
       out.status.clear();
+      out.column.clear();
+    }
     if (!out.by_index && !out.cursor.empty()) {
       error = "'" + out.cursor + "' is not a cursor of this sort or filter (they start with '@')";
       return std::nullopt;

@@ -7,8 +7,9 @@
 // answer: "unchanged" while nothing a listing shows was written). Plain C++.
 //
 // In its default order (newest first), unfiltered or filtered by one
-// status, a page is read from the project's sorted index (of that status):
-// its cost does not depend on the project's size.
+// status, a page is read from the project's sorted index (of that status);
+// sorted by one metric or parameter, unfiltered, from that column's index
+// (library/column_page.hpp): its cost does not depend on the project's size.
 // Any other sort or filter reads the project's records and answers one
 // page of the result; its cursor is then an offset ("@<n>").
 
@@ -26,6 +27,8 @@ struct listing_page_request {
   std::map<std::string, std::string> rest; // the filters and sorts (listing_query.hpp)
   bool by_index = true;                    // the default order: the index serves it
   std::string status;                      // by_index: only jobs of this status ("" all)
+  std::string column;                      // by_index: sorted by this metric or parameter
+  bool descending = false;                 // ... from its highest value
   uint64_t offset = 0;                     // !by_index: where the page starts
 };
 

@@ -176,12 +176,16 @@ std::optional<listing_query> parse_listing_query(const std::map<std::string, std
   return q;
 }
 
-std::string unknown_column(const listing_query& q, const std::set<std::string>& names) {
+bool is_job_column(const std::string& column) {
   static const std::set<std::string> job_columns{"job_id", "user", "project", "status", "state",
                                                  "creation_time", "start_time", "completed_time",
                                                  "duration"};
+  return job_columns.count(column) > 0;
+}
+
+std::string unknown_column(const listing_query& q, const std::set<std::string>& names) {
   auto known = [&](const std::string& c) {
-    return job_columns.count(c) || c.rfind("param:", 0) == 0 || c.rfind("metric:", 0) == 0
+    return is_job_column(c) || c.rfind("param:", 0) == 0 || c.rfind("metric:", 0) == 0
            || names.count(c);
   };
   for (auto& [column, desc] : q.sorts)

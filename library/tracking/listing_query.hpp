@@ -13,6 +13,9 @@
 // Columns: job_id, user, project, status, state, creation_time, start_time,
 // completed_time, duration (seconds), param:<name>, metric:<name>, or a bare
 // parameter or metric name (parameters first), as the original looked up.
+// Numbers sort before texts, and jobs without a value last either way; a
+// page sorted by one metric or parameter from its index has the jobs with
+// a text value among those without one, newest first.
 
 #include <cstddef>
 #include <cstdint>
@@ -56,6 +59,9 @@ struct listing_query {
 /// Without a sort: newest first (-creation_time).
 std::optional<listing_query> parse_listing_query(const std::map<std::string, std::string>& query,
                                                  std::string& error);
+
+/// Whether `column` is one of the job's own columns (job_id ... duration).
+bool is_job_column(const std::string& column);
 
 /// The first column `q` sorts or filters by that is no job column, no
 /// param:/metric:<name> and none of `names` (the project's parameter and

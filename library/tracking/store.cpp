@@ -12,6 +12,7 @@
 
 #include "adapters/json.hpp"
 #include "library/job_index.hpp"
+#include "library/tracking/column_index.hpp"
 #include "library/tracking/metric_values.hpp"
 #include "messages/job_state.hpp"
 #include "messages/redis_keys.hpp"
@@ -111,22 +112,33 @@ std::string entry_commands(const std::string& id, const json::value& e, size_t i
   return {};
 }
 
-/// The state of a stored job record when it is terminal.
-std::optional<std::string> ended_state(const redis_reply& record) {
+/// What a write for a job needs of its stored record: its project, and
+/// its state's name when it has ended.
+struct record_facts {
+  std::string project;
+  std::optional<std::string> ended;
+};
+
+record_facts facts_of(const redis_reply& record) {
+  record_facts out;
   if (record.type != redis_reply::kind::string)
-    return std::nullopt;
+    return out;
   std::string err;
   auto v = json::parse(record.str, err);
-  auto name = v && v->is_object() ? v->get_string("state") : std::nullopt;
+  if (!v || !v->is_object())
+    return out;
+  out.project = v->get_string("project_name").value_or("");
+  auto name = v->get_string("state");
   auto state = name ? parse_job_state(*name) : std::nullopt;
-  if (!state || !is_terminal(*state))
-    return std::nullopt;
-  return *name;
+  if (state && is_terminal(*state))
+    out.ended = *name;
+  return out;
 }
 
-/// Why `secret` does not let its holder write for job `id` (none: it does).
+/// Why `secret` does not let its holder write for job `id` (none: it
+/// does, and `facts` holds what its record says).
 std::optional<store_answer> secret_refusal(const redis_tx& tx, const std::string& id,
-                                           const std::string& secret) {
+                                           const std::string& secret, record_facts& facts) {
   auto stored = tx({{"GET", keys::job_secret(id)}, {"GET", keys::job(id)}});
   if (!stored || stored->size() != 2)
     return unavailable();
@@ -135,11 +147,12 @@ std::optional<store_answer> secret_refusal(const redis_tx& tx, const std::string
   bool missing = digest.type != redis_reply::kind::string;
   bool matches = !secret.empty() && !missing && digest.str.size() == given.size()
                  && CRYPTO_memcmp(digest.str.data(), given.data(), given.size()) == 0;
+  facts = facts_of((*stored)[1]);
   // A secret ends with its job; its digest is deleted when the end is
   // written (lookup_writes.cpp), and the record is checked too, for records
   // written before that or a write cut off half way.
-  if (auto ended = ended_state((*stored)[1]); ended && (matches || missing))
-    return fail(403, "job '" + id + "' has ended (" + *ended
+  if (facts.ended && (matches || missing))
+    return fail(403, "job '" + id + "' has ended (" + *facts.ended
                        + "): its tracking secret no longer works");
   if (!matches)
     return fail(403, "wrong or missing job secret");
@@ -148,7 +161,8 @@ std::optional<store_answer> secret_refusal(const redis_tx& tx, const std::string
 
 store_answer track(const redis_tx& tx, const std::string& id, const std::string& secret,
                    const std::string& body) {
-  if (auto refused = secret_refusal(tx, id, secret))
+  record_facts facts;
+  if (auto refused = secret_refusal(tx, id, secret, facts))
     return *refused;
   std::string err;
   auto doc = json::parse(body, err);
@@ -163,6 +177,9 @@ store_answer track(const redis_tx& tx, const std::string& id, const std::string&
       return fail(400, bad + "; nothing of this batch was stored");
   if (!metric_value_commands(tx, id, *entries, cmds))
     return unavailable();
+  if (!facts.project.empty()) // the metric and parameter indexes sort the listing by them
+    for (auto& c : column_writes(facts.project, id, *entries))
+      cmds.push_back(std::move(c));
   if (!cmds.empty())
     cmds.push_back(job_index::bump_version()); // listings show it
   if (!cmds.empty() && !tx(cmds))
@@ -272,7 +289,8 @@ store_answer run(const redis_tx& tx, const std::string& op, const std::vector<st
   if (op == "track" && need(3))
     return track(tx, a[0], a[1], a[2]);
   if (op == "check_secret" && need(2)) { // a local run's end (actors/gateway/local_runs.cpp)
-    auto refused = secret_refusal(tx, a[0], a[1]);
+    record_facts facts;
+    auto refused = secret_refusal(tx, a[0], a[1], facts);
     return refused ? *refused : store_answer{200, "true"};
   }
   if (op == "summary")

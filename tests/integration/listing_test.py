@@ -51,7 +51,13 @@ def listing_headers(project, query):
 
 
 PAGED = run_jobs("paged", 23)
-wait_until(lambda: redis_cli("GET", "atlas:index:built") == "1", 30, "the indexes to be built")
+# Jobs logging a metric and a parameter: numbers (two tie), a text, none.
+LOSSES = [0.5, 0.25, 0.75, 0.25, "n/a", None, 1.5, 0.125]
+SCORED = [run_jobs("scored", 1, "import foundations\n"
+                   + (f"foundations.log_metric('loss', {v!r})\n" if v is not None else "")
+                   + f"foundations.log_param('depth', {i})\n")[0]
+          for i, v in enumerate(LOSSES)]
+wait_until(lambda: redis_cli("GET", "atlas:index:built") == "2", 30, "the indexes to be built")
 
 
 def test_pages_walk_every_job_once_newest_first():
@@ -131,6 +137,33 @@ def test_filtered_and_sorted_pages_use_offsets():
     assert cursors and all(c.startswith("@") for c in cursors), cursors
 
 
+def scored_order(descending):
+    """SCORED as a listing sorted by loss shows it from the index: numbers
+    in order (ties by id), then the rest newest first."""
+    numbers = sorted(((v, j) for v, j in zip(LOSSES, SCORED) if isinstance(v, float)),
+                     reverse=descending)
+    rest = [j for v, j in zip(LOSSES, SCORED) if not isinstance(v, float)]
+    return [j for _, j in numbers] + list(reversed(rest))
+
+
+def test_a_metric_or_parameter_sort_pages_from_its_index():
+    for query, descending in [("?sort=-loss&limit=3", True), ("?sort=metric:loss&limit=2", False)]:
+        seen, cursors = walk("scored", query)
+        assert seen == scored_order(descending), (query, seen, scored_order(descending))
+        assert cursors and not any(c.startswith("@") for c in cursors), cursors
+        # The order a whole read of the project sorts in, numbers first.
+        status, scanned = listing("scored", query.split("&")[0] + "&user=alice")
+        numbers = sum(isinstance(v, float) for v in LOSSES)
+        loss = {j: v for j, v in zip(SCORED, LOSSES)}
+        assert [loss[j["job_id"]] for j in scanned["jobs"]][:numbers] == \
+            [loss[j] for j in seen[:numbers]], scanned
+    seen, _ = walk("scored", "?sort=-param:depth&limit=4")
+    assert seen == list(reversed(SCORED)), seen
+    # An unknown column is still a clear 400.
+    status, body = listing("scored", "?sort=-nosuchmetric&limit=3")
+    assert status == 400 and b"nosuchmetric" in body, (status, body)
+
+
 def test_bad_paging_values_are_clear_400s():
     for q, words in [("?limit=0", "limit"), ("?limit=x", "limit"), ("?cursor=bogus", "cursor"),
                      ("?since=-1", "since"), ("?sort=job_id&cursor=12:ab", "cursor")]:
@@ -161,17 +194,24 @@ def test_every_job_in_pages_and_foundations_list_shows_one():
         page = json.loads(raw)
         seen += [j["job_id"] for j in page["jobs"]]
         url = f"/api/v1/jobs?limit=6&cursor={page['next_cursor']}" if page["next_cursor"] else None
-    assert seen[:23] == list(reversed(PAGED)) and page["total"] == len(seen), (seen, page)
+    assert [j for j in seen if j in PAGED] == list(reversed(PAGED)), seen
+    assert seen[0] == SCORED[-1] and page["total"] == len(seen), (seen, page)
     out = node.cli("list", "local", "--limit", "5", check=0).stdout
     lines = out.strip().splitlines()
     assert len(lines) == 1 + 5 + 1, out
-    assert PAGED[-1] in lines[1] and f"(the newest 5 of {len(seen)} jobs" in lines[-1], out
+    assert SCORED[-1] in lines[1] and f"(the newest 5 of {len(seen)} jobs" in lines[-1], out
     r = node.cli("list", "local", "--limit", "0", check=2)
     assert "--limit" in r.stderr, r.stderr
 
 
+def index_entries(job_id):
+    """The sorted indexes (listings, statuses, metrics...) that still hold a job."""
+    return [key for key in redis_cli("KEYS", "atlas:index:*").split()
+            if redis_cli("TYPE", key) == "zset" and redis_cli("ZSCORE", key, job_id) != ""]
+
+
 def test_retention_keeps_the_newest_finished_jobs_and_removes_the_rest_everywhere():
-    ids = run_jobs("keep3", 7)
+    ids = run_jobs("keep3", 7, "import foundations\nfoundations.log_metric('acc', 0.5)\n")
     kept = ids[-3:]
     gone = ids[:-3]
     results = node.home  # every job directory is under the node's home here
@@ -182,11 +222,13 @@ def test_retention_keeps_the_newest_finished_jobs_and_removes_the_rest_everywher
         assert node.request("GET", f"/jobs/{job_id}", base=node.gateway)[0] == 404
         assert redis_cli("HEXISTS", "routing_map:job_id", job_id) == "0"
         assert redis_cli("KEYS", f"atlas:job:{job_id}*") == ""
+        assert index_entries(job_id) == [], index_entries(job_id)
         leftovers = subprocess.run(["find", results, "-name", f"*{job_id}*"],
                                    capture_output=True, text=True).stdout.split()
         assert leftovers == [], leftovers
     for job_id in kept:
         assert node.job(job_id)["status"] == "completed"
+        assert any(":metric:acc" in key for key in index_entries(job_id)), index_entries(job_id)
         # (the search above is not vacuous: a kept job's files are found)
         assert subprocess.run(["find", results, "-name", f"*{job_id}*"],
                               capture_output=True, text=True).stdout.split(), job_id
@@ -213,10 +255,13 @@ def test_a_store_from_before_the_indexes_is_indexed_on_start():
         redis_cli("DEL", key)
     node.start()
     # Until they are built, listings read every record; then pages again.
-    wait_until(lambda: redis_cli("GET", "atlas:index:built") == "1", 30, "the indexes to be rebuilt")
+    wait_until(lambda: redis_cli("GET", "atlas:index:built") == "2", 30, "the indexes to be rebuilt")
     status, page = listing("paged", "?limit=5")
     assert status == 200 and page["total"] == 22, page
     assert [j["job_id"] for j in page["jobs"]] == list(reversed(PAGED))[:5]
+    # The metric and parameter indexes are rebuilt from the tracking data.
+    seen, cursors = walk("scored", "?sort=-loss&limit=3")
+    assert seen == scored_order(descending=True) and "@" not in "".join(cursors), (seen, cursors)
 
 
 try:
@@ -226,6 +271,7 @@ try:
         test_since_answers_unchanged_until_something_is_written,
         test_a_status_filter_pages_from_its_own_index,
         test_filtered_and_sorted_pages_use_offsets,
+        test_a_metric_or_parameter_sort_pages_from_its_index,
         test_bad_paging_values_are_clear_400s,
         test_scheduler_lists_are_paged_with_a_total,
         test_every_job_in_pages_and_foundations_list_shows_one,

@@ -69,6 +69,9 @@ fake_lookup(lookup_actor::stateful_pointer<fake_lookup_state> self, std::shared_
     [=](list_atom, const std::string&, const std::string&, const std::string&, uint64_t) {
       return job_page{{}, 0, "", 0, false};
     },
+    [=](list_atom, const std::string&, const std::string&, bool, const std::string&, uint64_t) {
+      return job_page{{}, 0, "", 0, false};
+    },
     [=](list_atom, job_state, const std::string&, uint64_t) { return job_page{{}, 0, "", 0, false}; },
     [=](list_atom, projects_atom) { return project_views{{}, false}; },
     [=](list_atom, const std::string&, uint64_t) { return job_page{{}, 0, "", 0, false}; },

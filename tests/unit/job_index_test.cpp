@@ -34,8 +34,47 @@ TEST_CASE("a cursor is the last row's score and id, and nothing else parses", "[
   CHECK(c->score == 1733390000000123);
   CHECK(c->id == "job-7");
   CHECK(to_string(*c) == "1733390000000123:job-7");
-  for (auto bad : {"", "12", ":x", "12:", "x1:a", "12:a:b", "12:a b", "-:a"})
+  for (auto bad : {"", "12", ":x", "12:", "x1:a", "12:a:b", "12:a b", "-:a", "12:a:0", "~x", "inf:a"})
     CHECK_FALSE(parse_cursor(bad));
+}
+
+TEST_CASE("a metric's cursor keeps its exact score and how many rows tied at it", "[job_index]") {
+  auto c = parse_cursor("0.1:job-3:40");
+  REQUIRE(c);
+  CHECK(c->score == 0.1);
+  CHECK(c->tied == 40);
+  CHECK(to_string(*c) == "0.1:job-3:40");
+  auto neg = parse_cursor("-2.5e-07:j");
+  REQUIRE(neg);
+  CHECK(to_string(*neg) == "-2.5e-07:j");
+  auto tail = parse_cursor("~");
+  REQUIRE(tail);
+  CHECK(tail->tail);
+  CHECK(tail->id.empty());
+  CHECK(to_string(*tail) == "~");
+  auto in_tail = parse_cursor("~17:j");
+  REQUIRE(in_tail);
+  CHECK((in_tail->tail && in_tail->score == 17 && in_tail->id == "j"));
+  // Past tie_room tied rows, Redis skips the ones surely given already.
+  cursor deep{0.5, "j", 100, false};
+  auto reads = page_reads("k", deep, 10, true);
+  CHECK(reads[0] == cmd{"ZRANGEBYSCORE", "k", "0.5", "+inf", "WITHSCORES", "LIMIT", "68", "75"});
+}
+
+TEST_CASE("an ascending page drops the rows up to the cursor and counts ties", "[job_index]") {
+  cursor at{50, "m", 2, false};
+  auto p = take_page(rows({{"a", 50}, {"m", 50}, {"q", 50}, {"z", 50}, {"b", 60}}), at, 2, true);
+  CHECK(p.ids == std::vector<std::string>{"q", "z"});
+  REQUIRE(p.next);
+  CHECK(to_string(*p.next) == "50:z:4");
+}
+
+TEST_CASE("a column's value goes in its index when it is a number, out when not", "[job_index]") {
+  CHECK(column_value("p", "j", "metric:loss", 0.25)
+        == cmd{"ZADD", keys::project_column("p", "metric:loss"), "0.25", "j"});
+  CHECK(column_value("p", "j", "metric:loss", std::nullopt)
+        == cmd{"ZREM", keys::project_column("p", "metric:loss"), "j"});
+  CHECK(keys::project_column("a:b", "metric:x") != keys::project_column("a", "b:metric:x"));
 }
 
 TEST_CASE("a page holds `limit` rows and names the next one's start", "[job_index]") {
@@ -54,7 +93,7 @@ TEST_CASE("rows sharing the cursor's score are neither lost nor repeated", "[job
   auto p = take_page(rows({{"z", 50}, {"m", 50}, {"k", 50}, {"a", 50}, {"q", 40}}), at, 2);
   CHECK(p.ids == std::vector<std::string>{"k", "a"});
   REQUIRE(p.next);
-  CHECK(to_string(*p.next) == "50:a");
+  CHECK(to_string(*p.next) == "50:a:3"); // the third row at 50 since the cursor's count began
 }
 
 TEST_CASE("index writes name the project's and the list's keys", "[job_index]") {

@@ -8,6 +8,7 @@
 
 #include "adapters/json.hpp"
 #include "library/events.hpp"
+#include "library/job_index.hpp"
 #include "library/usage.hpp"
 
 #include <csignal>
@@ -417,7 +418,7 @@ TEST_CASE_METHOD(fixture, "a project's jobs come in pages, newest first, each on
   };
   // Before the indexes are known complete, a caller must read everything.
   CHECK_FALSE(page("", 10).indexed);
-  run({"SET", keys::indexes_built, "1"});
+  run({"SET", keys::indexes_built, job_index::generation});
 
   std::vector<std::string> seen;
   std::string cursor;
@@ -479,7 +480,7 @@ TEST_CASE_METHOD(fixture, "a project's jobs come in pages, newest first, each on
 
 TEST_CASE_METHOD(fixture, "finished jobs are listed by end time, completed apart from failed",
                  "[lookup][paging]") {
-  run({"SET", keys::indexes_built, "1"});
+  run({"SET", keys::indexes_built, job_index::generation});
   for (int i = 0; i < 6; ++i) {
     auto rec = new_job("e-" + std::to_string(i));
     rec.project_name = "p";
@@ -505,4 +506,97 @@ TEST_CASE_METHOD(fixture, "finished jobs are listed by end time, completed apart
   ec code{};
   CHECK_FALSE(ask<job_page>(&code, list_atom::value, job_state::running, std::string(), uint64_t{1}));
   CHECK(code == ec::invalid_argument);
+}
+
+TEST_CASE_METHOD(fixture, "a listing sorted by a metric pages its numbers in order, then the rest "
+                          "newest first, every job once", "[lookup][paging]") {
+  run({"SET", keys::indexes_built, job_index::generation});
+  // 20 jobs with a number (4 per value: ties), 10 without one.
+  std::vector<std::pair<double, std::string>> valued;
+  for (int i = 0; i < 30; ++i) {
+    auto rec = new_job("m-" + std::to_string(i));
+    rec.project_name = "m";
+    rec.seq = 100 + static_cast<uint64_t>(i);
+    REQUIRE(enqueue(rec));
+    if (i < 20) {
+      double loss = (i % 5) * 0.25;
+      run(job_index::column_value("m", rec.job_id, "metric:loss", loss));
+      run({"HSET", keys::job_metrics(rec.job_id), "loss", "{}"});
+      valued.emplace_back(loss, rec.job_id);
+    }
+  }
+  std::sort(valued.begin(), valued.end());
+  auto walk = [&](const std::string& column, bool descending, uint64_t limit) {
+    std::vector<std::string> seen;
+    std::string cursor;
+    for (int round = 0; round < 40; ++round) {
+      ec code{};
+      auto p = ask<job_page>(&code, list_atom::value, std::string("m"), column, descending, cursor, limit);
+      INFO("error " << static_cast<int>(code) << " at cursor " << cursor);
+      REQUIRE(p);
+      REQUIRE(p->indexed);
+      CHECK(p->total == 30);
+      for (auto& r : p->jobs)
+        seen.push_back(r.job_id);
+      cursor = p->next;
+      if (cursor.empty())
+        break;
+    }
+    return seen;
+  };
+  std::vector<std::string> want;
+  for (auto& [loss, id] : valued)
+    want.push_back(id);
+  for (int i = 29; i >= 20; --i)
+    want.push_back("m-" + std::to_string(i));
+  CHECK(walk("metric:loss", false, 7) == want);
+  CHECK(walk("loss", false, 20) == want); // a bare name: the metric, as no parameter has it
+  std::vector<std::string> down;
+  for (auto it = valued.rbegin(); it != valued.rend(); ++it)
+    down.push_back(it->second);
+  for (int i = 29; i >= 20; --i)
+    down.push_back("m-" + std::to_string(i));
+  CHECK(walk("metric:loss", true, 3) == down);
+
+  // A name no index has is left to the caller (it reads the records).
+  auto unknown = ask<job_page>(nullptr, list_atom::value, std::string("m"), std::string("nothing"),
+                               true, std::string(), uint64_t{5});
+  REQUIRE(unknown);
+  CHECK_FALSE(unknown->indexed);
+  ec code{};
+  CHECK_FALSE(ask<job_page>(&code, list_atom::value, std::string("m"), std::string("metric:loss"),
+                            true, std::string("12:x:y"), uint64_t{5}));
+  CHECK(code == ec::invalid_argument);
+
+  // A removed job leaves the metric's index with the rest.
+  REQUIRE(ask<bool>(nullptr, delete_atom::value, std::string("m-3")));
+  CHECK(run({"ZSCORE", keys::project_column("m", "metric:loss"), "m-3"}).type == redis_reply::kind::nil);
+  CHECK(run({"ZCARD", keys::project_column("m", "metric:loss")}).integer == 19);
+}
+
+TEST_CASE_METHOD(fixture, "many jobs sharing one metric value page through without loss",
+                 "[lookup][paging]") {
+  run({"SET", keys::indexes_built, job_index::generation});
+  std::set<std::string> all;
+  for (int i = 0; i < 90; ++i) {
+    auto rec = new_job("t-" + std::to_string(i));
+    rec.project_name = "t";
+    REQUIRE(enqueue(rec));
+    run(job_index::column_value("t", rec.job_id, "param:lr", 0.1));
+    all.insert(rec.job_id);
+  }
+  std::vector<std::string> seen;
+  std::string cursor;
+  for (int round = 0; round < 20; ++round) {
+    auto p = ask<job_page>(nullptr, list_atom::value, std::string("t"), std::string("lr"), true,
+                           cursor, uint64_t{10});
+    REQUIRE(p);
+    for (auto& r : p->jobs)
+      seen.push_back(r.job_id);
+    cursor = p->next;
+    if (cursor.empty())
+      break;
+  }
+  CHECK(seen.size() == 90);
+  CHECK(std::set<std::string>(seen.begin(), seen.end()) == all);
 }
