@@ -109,6 +109,38 @@ struct lookup_state {
     return out;
   }
 
+  /// What a master's recovery needs (messages/actors.hpp): the unfinished
+  /// states' sets hold every unfinished job (lookup_writes.hpp), so a
+  /// store of a million finished jobs is not read.
+  std::optional<std::vector<job_record>> read_unfinished() {
+    std::vector<cmd> reads;
+    for (auto s : all_job_states)
+      if (!is_terminal(s))
+        reads.push_back({"SMEMBERS", keys::state_set(to_string(s))});
+    reads.push_back({"ZREVRANGE", keys::jobs_by_order, "0", "0"});
+    auto replies = redis->reads(reads);
+    if (!replies || replies->size() != reads.size())
+      return std::nullopt;
+    std::set<std::string> ids;
+    for (auto& r : *replies)
+      for (auto& e : r.elements)
+        ids.insert(e.str);
+    auto recs = read_records(std::vector<std::string>(ids.begin(), ids.end()));
+    if (!recs)
+      return std::nullopt;
+    std::vector<std::string> awaited; // finished jobs an unfinished one waits for
+    for (auto& r : *recs)
+      if (!is_terminal(r.state))
+        for (auto& d : r.after)
+          if (ids.insert(d.job_id).second)
+            awaited.push_back(d.job_id);
+    auto deps = read_records(awaited);
+    if (!deps)
+      return std::nullopt;
+    std::move(deps->begin(), deps->end(), std::back_inserter(*recs));
+    return recs;
+  }
+
   /// The records whose ids are in the set `key`; with `state`, only those
   /// actually in it (an index entry may be stale, the record is not).
   caf::result<std::vector<job_record>> read_set(const std::string& key,
@@ -392,6 +424,13 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
     [=](list_atom) -> caf::result<std::vector<job_record>> {
       flush(self);
       return self->state.read_set(keys::all_jobs);
+    },
+    [=](recover_atom) -> caf::result<std::vector<job_record>> {
+      flush(self);
+      auto recs = self->state.read_unfinished();
+      if (!recs)
+        return make_error(ec::unavailable, "Redis unavailable");
+      return std::move(*recs);
     },
     [=](list_atom, job_state s) -> caf::result<std::vector<job_record>> {
       flush(self);

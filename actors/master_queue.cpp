@@ -162,7 +162,7 @@ void end_recovery(master_ptr self) {
 /// Brings back the unfinished jobs of a previous master run.
 void recover(master_ptr self) {
   auto& st = self->state;
-  self->request(st.lookup, caf::infinite, list_atom::value)
+  self->request(st.lookup, caf::infinite, recover_atom::value)
     .then(
       [=](std::vector<job_record>& recs) {
         auto& st = self->state;

@@ -33,8 +33,12 @@ using lookup_actor = caf::typed_actor<
   caf::replies_to<put_atom, job_record>::with<bool>,
   // Reads one record; error not_found when there is none.
   caf::replies_to<get_atom, std::string>::with<job_record>,
-  // Every record (master recovery, listings).
+  // Every record (listings that need them all).
   caf::replies_to<list_atom>::with<std::vector<job_record>>,
+  // What a master's recovery reads: the records of every unfinished job
+  // (the ids in the unfinished states' sets), of the jobs they wait for,
+  // and of the newest job (its seq), never every finished one.
+  caf::replies_to<recover_atom>::with<std::vector<job_record>>,
   // The records in one state.
   caf::replies_to<list_atom, job_state>::with<std::vector<job_record>>,
   // One page of a project's jobs, newest first, of one status (api_status's

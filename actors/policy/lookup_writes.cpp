@@ -26,6 +26,11 @@ bool ends_dispatch(const job_record& rec) {
   return is_terminal(rec.state) || (rec.state == job_state::queued && rec.retries > 0);
 }
 
+/// A write that ends a job known to be unfinished in its stored state.
+bool ends_from(const job_record& rec, std::optional<job_state> from) {
+  return from && *from != rec.state && is_terminal(rec.state) && !is_terminal(*from);
+}
+
 /// Runs only when the command before it succeeded (library/redis_writer.hpp).
 cmd only_if_ok(cmd c) {
   c.insert(c.begin(), redis_writer::if_ok);
@@ -96,6 +101,13 @@ std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from
     cmds.push_back({"DEL", keys::job_secret(rec.job_id)});
   for (auto& c : job_index::moved(rec, from))
     cmds.push_back(std::move(c));
+  if (ends_from(rec, from)) {
+    // Out of the unfinished set only after the record says it ended.
+    cmds.push_back({"SADD", index_of(rec.state), rec.job_id});
+    cmds.push_back({"SET", keys::job(rec.job_id), to_json(rec)});
+    cmds.push_back({"SREM", index_of(*from), rec.job_id});
+    return cmds;
+  }
   if (from && *from != rec.state)
     cmds.push_back({"SMOVE", index_of(*from), index_of(rec.state), rec.job_id});
   else
@@ -110,7 +122,7 @@ bool transition_indexed(const job_record& rec, std::optional<job_state> from,
     return true; // SADD: the id is in its state's set now
   if (replies.size() < 2)
     return false;
-  const auto& moved = replies[replies.size() - 2];
+  const auto& moved = ends_from(rec, from) ? replies.back() : replies[replies.size() - 2];
   return moved.type == redis_reply::kind::integer && moved.integer == 1;
 }
 

@@ -11,7 +11,11 @@
 //   (recovery lists `atlas:jobs` and skips ids without a record);
 // - a transition moves the id between state sets with one SMOVE before the
 //   record is overwritten, so a cut-off write leaves the record in its old
-//   state, which the master then writes again, repairing the index.
+//   state, which the master then writes again, repairing the index;
+// - a job's end adds the id to its final state's set, writes the record,
+//   and only then takes the id out of its unfinished state's set: every
+//   record not finished has its id in an unfinished state's set, all that
+//   a master's recovery reads.
 
 #include <optional>
 #include <span>
@@ -46,14 +50,15 @@ std::optional<job_state> last_stored_state(const job_record& rec);
 /// A write of an existing job: the listing version's bump (and, for a
 /// finished job, its ended indexes: library/job_index.hpp), SMOVE from
 /// `from` to its state's set (SADD when `from` is unknown or the same
-/// state), then SET the record: the SMOVE is always next to last. The write of a pending record (a dispatch) also stores the
+/// state), then SET the record: the SMOVE is next to last. A job's end
+/// (from an unfinished `from`) is SADD, SET, then SREM from `from`'s set. The write of a pending record (a dispatch) also stores the
 /// tracking secret's digest and HSETs the original's routing table to its
 /// host address, before the SMOVE. The write that ends a dispatch (a
 /// terminal state, or requeued after being lost) first DELetes the tracking
 /// secret's digest.
 std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from);
 
-/// True when transition()'s SMOVE found the id in `from`'s set (or no SMOVE
+/// True when transition()'s SMOVE (or an end's SREM) found the id in `from`'s set (or no SMOVE
 /// was needed); false means the index must be repaired with reindex().
 bool transition_indexed(const job_record& rec, std::optional<job_state> from,
                         std::span<const redis_reply> replies);

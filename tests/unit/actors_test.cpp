@@ -58,6 +58,12 @@ fake_lookup(lookup_actor::stateful_pointer<fake_lookup_state> self, std::shared_
         out.push_back(rec);
       return out;
     },
+    [=](recover_atom) {
+      std::vector<job_record> out;
+      for (auto& [id, rec] : *db)
+        out.push_back(rec);
+      return out;
+    },
     [=](list_atom, job_state s) {
       std::vector<job_record> out;
       for (auto& [id, rec] : *db)
