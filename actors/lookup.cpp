@@ -78,7 +78,7 @@ struct lookup_state {
     auto stored = redis->command({"GET", keys::job(rec.job_id)});
     if (!stored)
       return std::nullopt;
-    if (stored->type == redis_reply::kind::string && stored->str == to_json(rec))
+    if (stored->type == redis_reply::kind::string && stored->str == to_stored_json(rec))
       return true;
     auto other = stored->type == redis_reply::kind::string
                    ? job_from_json(stored->str) : result<job_record>{status::fail("not a string")};

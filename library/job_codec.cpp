@@ -29,61 +29,92 @@ std::string object_text(const json::value* v) {
 
 } // namespace
 
-void write_job_fields(json::writer& w, const job_record& rec) {
+namespace {
+
+/// {"project_name": p, "username": u}: what the original's clients send as
+/// metadata, rebuilt from the record when a stored one leaves it out.
+std::string plain_metadata(const job_record& rec) {
+  json::writer w;
+  w.begin_object().kv("project_name", rec.project_name).kv("username", rec.username).end_object();
+  return w.take();
+}
+
+/// The fields of a record; `stored`: as Redis keeps it, without what
+/// job_from_json rebuilds (the status, a default, the plain metadata, a
+/// history entry's slot when it is the job's), so that a finished record
+/// stays small.
+void write_fields(json::writer& w, const job_record& rec, bool stored) {
+  auto put = [&](std::string_view key, auto value, auto fallback) {
+    if (!stored || value != fallback)
+      w.kv(key, value);
+  };
   w.kv("job_id", rec.job_id);
-  w.kv("status", api_status(rec.state));
+  if (!stored)
+    w.kv("status", api_status(rec.state));
   w.kv("state", to_string(rec.state));
   w.key("spec").raw(rec.spec.empty() ? "{}" : rec.spec);
-  w.key("metadata").raw(rec.metadata.empty() ? "{}" : rec.metadata);
+  if (!stored || rec.metadata != plain_metadata(rec))
+    w.key("metadata").raw(rec.metadata.empty() ? "{}" : rec.metadata);
   w.kv("project_name", rec.project_name);
   w.kv("username", rec.username);
-  w.key("gpu_spec").begin_object().kv("num_gpus", rec.num_gpus).end_object();
-  w.kv("priority", rec.priority);
+  if (!stored || rec.num_gpus != 0)
+    w.key("gpu_spec").begin_object().kv("num_gpus", rec.num_gpus).end_object();
+  put("priority", rec.priority, 0);
   time_field(w, "queued_time", rec.queued_time);
-  time_field(w, "start_time", rec.start_time);
-  time_field(w, "end_time", rec.end_time);
-  w.key("return_code");
+  if (!stored || rec.start_time > 0)
+    time_field(w, "start_time", rec.start_time);
+  if (!stored || rec.end_time > 0)
+    time_field(w, "end_time", rec.end_time);
   if (rec.has_return_code)
-    w.value(rec.return_code);
-  else
-    w.null();
-  w.kv("reason", rec.reason);
+    w.kv("return_code", rec.return_code);
+  else if (!stored)
+    w.key("return_code").null();
+  put("reason", std::string_view(rec.reason), std::string_view());
   w.kv("node", rec.node);
   w.kv("host_address", rec.host_address);
   w.kv("slot", rec.slot);
-  w.kv("retries", rec.retries);
-  w.kv("max_retries", rec.max_retries);
-  w.kv("pin", rec.pin);
+  put("retries", rec.retries, 0);
+  put("max_retries", rec.max_retries, -1);
+  put("pin", rec.pin, 0);
   w.kv("seq", rec.seq);
   w.key("history").begin_array();
-  for (auto& t : rec.history)
-    w.begin_object().kv("state", to_string(t.state)).kv("time", t.time).kv("slot", t.slot).end_object();
+  for (auto& t : rec.history) {
+    w.begin_object().kv("state", to_string(t.state)).kv("time", t.time);
+    if (!stored || t.slot != rec.slot)
+      w.kv("slot", t.slot);
+    w.end_object();
+  }
   w.end_array();
-  w.key("gpus").begin_array();
-  for (auto& g : rec.gpus)
-    w.value(g);
-  w.end_array();
-  w.kv("gpu_model", rec.gpu_model);
+  if (!stored || !rec.gpus.empty()) {
+    w.key("gpus").begin_array();
+    for (auto& g : rec.gpus)
+      w.value(g);
+    w.end_array();
+  }
+  put("gpu_model", std::string_view(rec.gpu_model), std::string_view());
   w.kv("cpu_seconds", rec.cpu_seconds);
   w.kv("peak_memory_bytes", rec.peak_memory_bytes);
-  w.kv("published", rec.published);
-  w.key("time_limit");
+  put("published", rec.published, uint64_t{0});
   if (rec.time_limit_s > 0)
-    w.value(rec.time_limit_s);
-  else
-    w.null();
-  w.kv("cpus", rec.cpus);
-  w.kv("memory_bytes", rec.memory_bytes);
-  w.key("after").begin_array();
-  for (auto& d : rec.after)
-    w.value(d.job_id + ":" + d.when);
-  w.end_array();
-  w.key("groups").begin_array();
-  for (auto& g : rec.groups)
-    w.value(g);
-  w.end_array();
-  w.kv("preemptions", rec.preemptions);
-  w.kv("preempted_by", rec.preempted_by);
+    w.kv("time_limit", rec.time_limit_s);
+  else if (!stored)
+    w.key("time_limit").null();
+  put("cpus", rec.cpus, 0.0);
+  put("memory_bytes", rec.memory_bytes, uint64_t{0});
+  if (!stored || !rec.after.empty()) {
+    w.key("after").begin_array();
+    for (auto& d : rec.after)
+      w.value(d.job_id + ":" + d.when);
+    w.end_array();
+  }
+  if (!stored || !rec.groups.empty()) {
+    w.key("groups").begin_array();
+    for (auto& g : rec.groups)
+      w.value(g);
+    w.end_array();
+  }
+  put("preemptions", rec.preemptions, 0);
+  put("preempted_by", rec.preempted_by, 0);
   // Written only when set: most jobs have none, and finished records stay small.
   if (!rec.params.empty())
     w.key("params").raw(rec.params);
@@ -97,12 +128,26 @@ void write_job_fields(json::writer& w, const job_record& rec) {
     w.kv("local_run", true);
 }
 
-std::string to_json(const job_record& rec) {
+std::string record_json(const job_record& rec, bool stored) {
   json::writer w;
   w.begin_object();
-  write_job_fields(w, rec);
+  write_fields(w, rec, stored);
   w.end_object();
   return w.take();
+}
+
+} // namespace
+
+void write_job_fields(json::writer& w, const job_record& rec) {
+  write_fields(w, rec, false);
+}
+
+std::string to_json(const job_record& rec) {
+  return record_json(rec, false);
+}
+
+std::string to_stored_json(const job_record& rec) {
+  return record_json(rec, true);
 }
 
 result<job_record> job_from_json(std::string_view text) {
@@ -119,9 +164,10 @@ result<job_record> job_from_json(std::string_view text) {
     return status::fail("job record lacks job_id or state");
   rec.state = *state;
   rec.spec = object_text(v->find("spec"));
-  rec.metadata = object_text(v->find("metadata"));
   rec.project_name = v->get_string("project_name").value_or("");
   rec.username = v->get_string("username").value_or("");
+  auto meta = v->find("metadata");
+  rec.metadata = meta != nullptr ? object_text(meta) : plain_metadata(rec);
   if (auto g = v->find("gpu_spec"))
     rec.num_gpus = g->get_int("num_gpus").value_or(0);
   rec.priority = v->get_int("priority").value_or(0);
@@ -145,7 +191,7 @@ result<job_record> job_from_json(std::string_view text) {
       auto s = parse_job_state(t.get_string("state").value_or(""));
       if (!s)
         continue;
-      job_transition step{*s, number_or_zero(t, "time"), t.get_string("slot").value_or("")};
+      job_transition step{*s, number_or_zero(t, "time"), t.get_string("slot").value_or(rec.slot)};
       rec.history.push_back(std::move(step));
     }
   }

@@ -16,10 +16,15 @@ namespace atlas {
 /// (the original API's name for the state) and `gpu_spec`.
 std::string to_json(const job_record& rec);
 
+/// The record as Redis stores it: to_json without what job_from_json
+/// rebuilds (the status, fields at their defaults, the plain metadata, a
+/// history entry's slot when it is the job's), so a finished record is small.
+std::string to_stored_json(const job_record& rec);
+
 /// Writes the record's members into an object already begun on `w`.
 void write_job_fields(json::writer& w, const job_record& rec);
 
-/// Reads a record written by to_json; fails saying why otherwise.
+/// Reads a record written by to_json or to_stored_json; fails saying why otherwise.
 result<job_record> job_from_json(std::string_view text);
 
 /// Builds a new record from a POST /queued_jobs body:

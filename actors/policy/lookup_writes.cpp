@@ -42,7 +42,7 @@ cmd only_if_ok(cmd c) {
 std::vector<cmd> enqueue(const job_record& rec) {
   std::vector<cmd> cmds{{"SADD", keys::all_jobs, rec.job_id},
                         {"SADD", index_of(rec.state), rec.job_id},
-                        {"SET", keys::job(rec.job_id), to_json(rec), "NX"}};
+                        {"SET", keys::job(rec.job_id), to_stored_json(rec), "NX"}};
   // Indexed only when the record is ours (the write is atomic with these).
   for (auto& c : job_index::added(rec))
     cmds.push_back(only_if_ok(std::move(c)));
@@ -104,7 +104,7 @@ std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from
   if (ends_from(rec, from)) {
     // Out of the unfinished set only after the record says it ended.
     cmds.push_back({"SADD", index_of(rec.state), rec.job_id});
-    cmds.push_back({"SET", keys::job(rec.job_id), to_json(rec)});
+    cmds.push_back({"SET", keys::job(rec.job_id), to_stored_json(rec)});
     cmds.push_back({"SREM", index_of(*from), rec.job_id});
     return cmds;
   }
@@ -112,7 +112,7 @@ std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from
     cmds.push_back({"SMOVE", index_of(*from), index_of(rec.state), rec.job_id});
   else
     cmds.push_back({"SADD", index_of(rec.state), rec.job_id});
-  cmds.push_back({"SET", keys::job(rec.job_id), to_json(rec)});
+  cmds.push_back({"SET", keys::job(rec.job_id), to_stored_json(rec)});
   return cmds;
 }
 

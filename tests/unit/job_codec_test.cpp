@@ -58,6 +58,52 @@ TEST_CASE("a record survives its JSON form", "[job_codec]") {
   CHECK(back->seq == 7);
 }
 
+TEST_CASE("the stored form leaves out what reading rebuilds, and reads back whole",
+          "[job_codec]") {
+  job_record done;
+  done.job_id = "job-1";
+  done.project_name = "p";
+  done.username = "alice";
+  done.metadata = R"({"project_name":"p","username":"alice"})";
+  done.spec = R"({"command":["main.py"]})";
+  done.state = job_state::completed;
+  done.node = "n1";
+  done.slot = "n1/0";
+  done.queued_time = 100.25;
+  done.start_time = 101.5;
+  done.end_time = 102.75;
+  done.has_return_code = true;
+  done.seq = 42;
+  done.history = {{job_state::queued, 100.25, ""}, {job_state::pending, 100.5, "n1/0"},
+                  {job_state::running, 101.5, "n1/0"}, {job_state::completed, 102.75, "n1/0"}};
+  auto busy = done; // every field away from its default
+  busy.metadata = R"({"project_name":"p","username":"alice","team":"x"})";
+  busy.num_gpus = 2;
+  busy.priority = 3;
+  busy.reason = "why";
+  busy.retries = 1;
+  busy.max_retries = 0;
+  busy.pin = 1;
+  busy.gpus = {"GPU-a"};
+  busy.gpu_model = "H100";
+  busy.time_limit_s = 60;
+  busy.cpus = 1.5;
+  busy.memory_bytes = 1024;
+  busy.after = {{"job-0", "any"}};
+  busy.groups = {"g"};
+  busy.preemptions = 1;
+  busy.preempted_by = 5;
+  busy.published = 4;
+  busy.history[2].slot = "n2/1";
+  for (auto* rec : {&done, &busy}) {
+    auto stored = to_stored_json(*rec);
+    auto back = job_from_json(stored);
+    REQUIRE(back.ok());
+    CHECK(to_json(back.value()) == to_json(*rec));
+  }
+  CHECK(to_stored_json(done).size() * 10 < to_json(done).size() * 7); // under 70 %
+}
+
 TEST_CASE("job ids are limited to safe path segments", "[job_codec]") {
   CHECK(valid_job_id("3f2b1c9e-8a4d-4c1e-9f00-123456789abc"));
   CHECK(valid_job_id("a_b-C9"));
