@@ -141,6 +141,53 @@ struct lookup_state {
     return recs;
   }
 
+  /// The trials of a project's sweep `sweep`, or of its newest `limit`
+  /// sweeps (messages/actors.hpp), at most max_sweep_trials per sweep.
+  std::optional<std::vector<job_record>> read_sweeps(const std::string& project,
+                                                     const std::string& sweep, uint64_t limit) {
+    constexpr int64_t max_sweep_trials = 10'000;
+    limit = std::clamp<uint64_t>(limit, 1, job_index::max_page);
+    auto head = redis->reads({{"GET", keys::indexes_built},
+                              {"ZREVRANGE", keys::project_sweeps(project), "0",
+                               std::to_string(limit - 1)}});
+    if (!head || head->size() != 2)
+      return std::nullopt;
+    std::set<std::string> sweeps;
+    std::vector<std::string> ids;
+    if ((*head)[0].str != job_index::generation) { // being built: every record
+      auto all = redis->command({"SMEMBERS", keys::all_jobs});
+      if (!all)
+        return std::nullopt;
+      for (auto& e : all->elements)
+        ids.push_back(e.str);
+    } else {
+      if (!sweep.empty())
+        sweeps.insert(sweep);
+      else
+        for (auto& e : (*head)[1].elements)
+          sweeps.insert(e.str);
+      std::vector<cmd> reads;
+      for (auto& s : sweeps)
+        reads.push_back({"ZRANGE", keys::sweep_trials(project, s), "0",
+                         std::to_string(max_sweep_trials - 1)});
+      auto trials = reads.empty() ? std::optional<std::vector<redis_reply>>{std::vector<redis_reply>{}}
+                                  : redis->reads(reads);
+      if (!trials || trials->size() != reads.size())
+        return std::nullopt;
+      for (auto& t : *trials)
+        for (auto& e : t.elements)
+          ids.push_back(e.str);
+    }
+    auto recs = read_records(ids);
+    if (!recs)
+      return std::nullopt;
+    std::erase_if(*recs, [&](const job_record& r) {
+      return r.project_name != project || r.sweep_id.empty()
+             || (!sweeps.empty() && !sweeps.count(r.sweep_id)) || (!sweep.empty() && r.sweep_id != sweep);
+    });
+    return recs;
+  }
+
   /// The records whose ids are in the set `key`; with `state`, only those
   /// actually in it (an index entry may be stale, the record is not).
   caf::result<std::vector<job_record>> read_set(const std::string& key,
@@ -506,6 +553,14 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
       if (!page)
         return err;
       return std::move(*page);
+    },
+    [=](list_atom, sweep_atom, const std::string& project, const std::string& sweep,
+        uint64_t limit) -> caf::result<std::vector<job_record>> {
+      flush(self);
+      auto recs = self->state.read_sweeps(project, sweep, limit);
+      if (!recs)
+        return make_error(ec::unavailable, "Redis unavailable");
+      return std::move(*recs);
     },
     [=](list_atom, projects_atom) -> caf::result<project_views> {
       flush(self);

@@ -4,6 +4,7 @@
 
 #include "actors/master.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <set>
@@ -18,6 +19,7 @@
 #include "actors/master_state.hpp"
 #include "actors/peer_check.hpp"
 #include "library/job_codec.hpp"
+#include "library/job_index.hpp"
 #include "messages/errors.hpp"
 
 namespace atlas {
@@ -167,7 +169,30 @@ master_actor::behavior_type master_impl(master_ptr self,
     [=](jobs_atom) -> caf::result<std::vector<job_record>> {
       if (auto err = operator_or_local("listing jobs"))
         return err;
-      return self->delegate(self->state.lookup, list_atom::value);
+      // Every unfinished job and the newest finished ones, never a whole
+      // history: what `atlas-ctl jobs` shows (and filters).
+      auto rp = self->make_response_promise<std::vector<job_record>>();
+      auto lookup = self->state.lookup;
+      self->request(lookup, caf::infinite, recover_atom::value)
+        .then(
+          [=](std::vector<job_record>& unfinished) mutable {
+            self->request(lookup, caf::infinite, list_atom::value, std::string{}, job_index::max_page)
+              .then(
+                [=](job_page& newest) mutable {
+                  std::set<std::string> seen;
+                  std::vector<job_record> out;
+                  for (auto* part : {&newest.jobs, &unfinished})
+                    for (auto& r : *part)
+                      if (seen.insert(r.job_id).second)
+                        out.push_back(std::move(r));
+                  std::sort(out.begin(), out.end(),
+                            [](const job_record& a, const job_record& b) { return a.seq < b.seq; });
+                  rp.deliver(std::move(out));
+                },
+                [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+          },
+          [=](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [=](jobs_atom, const std::string& id) -> caf::result<job_record> {
       if (auto err = operator_or_local("reading a job"))

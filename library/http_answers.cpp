@@ -156,14 +156,13 @@ std::optional<std::string> records_sorted(const std::vector<job_record>& recs,
   return w.take();
 }
 
-std::string records_by_position(const std::vector<job_record>& recs) {
+std::string records_by_position(const std::vector<job_record>& recs, size_t from, size_t count) {
   json::writer w;
   w.begin_object();
-  int64_t pos = 0;
-  for (auto& rec : recs) {
+  for (auto pos = from; pos < recs.size() && pos - from < count; ++pos) {
     w.key(std::to_string(pos)).begin_object();
-    write_job_fields(w, rec);
-    w.kv("position", pos++);
+    write_job_fields(w, recs[pos]);
+    w.kv("position", static_cast<uint64_t>(pos));
     w.end_object();
   }
   w.end_object();

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <optional>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,8 +42,10 @@ std::string records_by_id(const std::vector<job_record>& recs);
 std::optional<std::string> records_sorted(const std::vector<job_record>& recs,
                                           std::string_view sort, std::string& error);
 
-/// {"0": {record..., "position": 0}, ...} as the original's queue listing.
-std::string records_by_position(const std::vector<job_record>& recs);
+/// {"0": {record..., "position": 0}, ...} as the original's queue listing:
+/// at most `count` entries from position `from`.
+std::string records_by_position(const std::vector<job_record>& recs, size_t from = 0,
+                                size_t count = SIZE_MAX);
 
 /// {"jobs": [records, newest first]}
 std::string record_list(std::vector<job_record> recs);

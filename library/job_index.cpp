@@ -60,10 +60,16 @@ bool indexed_status(const std::string& status) {
 
 std::vector<cmd> added(const job_record& rec) {
   auto score = num(submit_score(rec));
-  return {{"ZADD", keys::project_jobs(rec.project_name), score, rec.job_id},
-          {"ZADD", keys::project_status(rec.project_name, api_status(rec.state)), score, rec.job_id},
-          {"ZADD", keys::jobs_by_order, score, rec.job_id},
-          {"SADD", keys::projects, rec.project_name}};
+  std::vector<cmd> out{
+    {"ZADD", keys::project_jobs(rec.project_name), score, rec.job_id},
+    {"ZADD", keys::project_status(rec.project_name, api_status(rec.state)), score, rec.job_id},
+    {"ZADD", keys::jobs_by_order, score, rec.job_id},
+    {"SADD", keys::projects, rec.project_name}};
+  if (!rec.sweep_id.empty()) { // a trial: its sweep's, and the sweep in its project's (first wins)
+    out.push_back({"ZADD", keys::sweep_trials(rec.project_name, rec.sweep_id), score, rec.job_id});
+    out.push_back({"ZADD", keys::project_sweeps(rec.project_name), "NX", score, rec.sweep_id});
+  }
+  return out;
 }
 
 std::vector<cmd> moved(const job_record& rec, std::optional<job_state> from) {
@@ -107,6 +113,8 @@ std::vector<cmd> removed(const job_record& rec) {
   out.push_back({"ZREM", keys::jobs_by_order, rec.job_id});
   for (auto s : statuses)
     out.push_back({"ZREM", keys::project_status(rec.project_name, s), rec.job_id});
+  if (!rec.sweep_id.empty())
+    out.push_back({"ZREM", keys::sweep_trials(rec.project_name, rec.sweep_id), rec.job_id});
   out.push_back(bump_version());
   return out;
 }

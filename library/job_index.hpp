@@ -38,7 +38,8 @@ std::string list_of(job_state s);
 /// The statuses a listing filters by from an index (api_status's words).
 bool indexed_status(const std::string& status);
 
-/// A new job: into its project's listing, its status's and the set of projects.
+/// A new job: into its project's listing, its status's and the set of
+/// projects; a sweep's trial also into its sweep's trials and its project's sweeps.
 std::vector<cmd> added(const job_record& rec);
 
 /// A job whose record moves from state `from` (when known) to its state:

@@ -54,6 +54,10 @@ using lookup_actor = caf::typed_actor<
   caf::replies_to<list_atom, job_state, std::string, uint64_t>::with<job_page>,
   // One page of every job, newest first (/api/v1/jobs?limit=).
   caf::replies_to<list_atom, std::string, uint64_t>::with<job_page>,
+  // The trials of a project's sweep ("" : of its newest sweeps, at most
+  // this many sweeps), from the sweep indexes; every record of the project
+  // while the indexes are being built.
+  caf::replies_to<list_atom, sweep_atom, std::string, std::string, uint64_t>::with<std::vector<job_record>>,
   // Every project with its counts, from the indexes (not its records).
   caf::replies_to<list_atom, projects_atom>::with<project_views>,
   // Removes a record, its indexes and its lookup-table entry.

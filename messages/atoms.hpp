@@ -45,6 +45,7 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using nodes_atom = caf::atom_constant<caf::atom("nodes")>;
 using queue_atom = caf::atom_constant<caf::atom("queue")>;
 using jobs_atom = caf::atom_constant<caf::atom("jobs")>;
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 using actors_atom = caf::atom_constant<caf::atom("actors")>;
 using ping_atom = caf::atom_constant<caf::atom("ping")>;
 using track_atom = caf::atom_constant<caf::atom("track")>;

@@ -77,6 +77,20 @@ inline std::string project_column(std::string_view project, std::string_view col
          + std::string(column);
 }
 
+/// Sorted set: the trial ids of one sweep of a project, scored by
+/// submission order (the sweep's view).
+inline std::string sweep_trials(std::string_view project, std::string_view sweep_id) {
+  return "atlas:index:sweep:" + std::to_string(project.size()) + ":" + std::string(project) + ":"
+         + std::string(sweep_id);
+}
+
+/// Sorted set: a project's sweep ids scored by their first trial's
+/// submission order (the sweeps list, newest first). A sweep whose trials
+/// were all removed stays, with no trials (readers skip it).
+inline std::string project_sweeps(std::string_view project) {
+  return "atlas:index:sweeps:" + std::string(project);
+}
+
 /// Set: every project that has or had a job (retention walks it).
 inline constexpr const char* projects = "atlas:index:projects";
 

@@ -56,6 +56,16 @@ void project_records(gateway_ptr self, answer rp, std::string project, F then) {
       [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
+/// The trials of a project's sweep (`sweep` "": of its newest 50 sweeps),
+/// from the sweep indexes, then `then(records)`.
+template <class F>
+void sweep_trials(gateway_ptr self, answer rp, std::string project, std::string sweep, F then) {
+  self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value, sweep_atom::value,
+                project, sweep, uint64_t{50})
+    .then([=](std::vector<job_record>& recs) mutable { then(recs); },
+          [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+}
+
 /// The records of a project with their tracking summary.
 template <class F>
 void project_summary(gateway_ptr self, answer rp, std::string project, F then) {
@@ -261,20 +271,16 @@ void project_route(gateway_ptr self, answer rp, const http_request& req,
   auto is = [&](size_t i, std::string_view s) { return n > i && parts[i] == s; };
   if (n == 5 && is(4, "job_listing") && m == "GET")
     return job_listing(self, rp, project, parse_query(req.query), 400);
-  if (n == 5 && is(4, "sweeps") && m == "GET")
-    return project_records(self, rp, project, [=](std::vector<job_record>& recs) mutable {
+  if (n == 5 && is(4, "sweeps") && m == "GET") // the newest sweeps (a page's worth)
+    return sweep_trials(self, rp, project, "", [=](std::vector<job_record>& recs) mutable {
       rp.deliver(json_answer(200, dashboard::sweeps_json(recs)));
     });
   if (n == 6 && is(4, "sweeps") && m == "GET") {
     auto sweep_id = parts[5];
-    return project_records(self, rp, project, [=](std::vector<job_record>& recs) mutable {
+    return sweep_trials(self, rp, project, sweep_id, [=](std::vector<job_record>& trials) mutable {
       std::vector<std::string> ids;
-      std::vector<job_record> trials;
-      for (auto& r : recs)
-        if (r.sweep_id == sweep_id) {
-          ids.push_back(r.job_id);
-          trials.push_back(std::move(r));
-        }
+      for (auto& r : trials)
+        ids.push_back(r.job_id);
       if (trials.empty())
         return give(rp, error_answer(404, "sweep '" + sweep_id + "' not found in project '" + project + "'"));
       store(self, rp, "summary", ids, [=](std::string& body) mutable {

@@ -103,12 +103,21 @@ void get_job(gateway_ptr self, answer rp, const http_request& req, const std::st
 /// X-Total-Count says how many there are). `sort` as the original's.
 void finished_jobs(gateway_ptr self, answer rp, const http_request& req, job_state s);
 
-/// GET /api/v1/jobs?limit=&cursor=: {"jobs": [one page, newest first],
-/// "total", "next_cursor"} with a Link header (without a query: every job).
+/// GET /api/v1/jobs[?limit=&cursor=]: {"jobs": [one page, newest first],
+/// "total", "next_cursor"} with a Link header; without a limit, the newest
+/// job_index::max_page. ?unfinished=true: {"jobs": [every job not ended]}
+/// (read from the unfinished states' sets, whatever the history's size).
 void job_pages(gateway_ptr self, answer rp, const http_request& req);
 
+/// GET /queued_jobs[?limit=&cursor=]: the queue from a position (the
+/// cursor), at most limit (job_index::max_page, also without one) entries,
+/// in the original's shape, with X-Total-Count and a Link to the rest.
+void queued_jobs(gateway_ptr self, answer rp, const http_request& req);
+
+/// The records in `states`, as {"<id>": record, ...} (the scheduler lists'
+/// shape), or as {"jobs": [...]} newest first with `as_list`.
 void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
-                 std::vector<job_record> acc = {});
+                 std::vector<job_record> acc = {}, bool as_list = false);
 /// Queues a submitted job whose bundle has been uploaded.
 void submit(gateway_ptr self, answer rp, const http_request& req);
 /// Stores an uploaded <job_id>.tgz bundle.

@@ -141,9 +141,9 @@ void get_job(gateway_ptr self, answer rp, const http_request& req, const std::st
 }
 
 void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
-                 std::vector<job_record> acc) {
+                 std::vector<job_record> acc, bool as_list) {
   if (states.empty()) {
-    rp.deliver(json_answer(200, records_by_id(acc)));
+    rp.deliver(json_answer(200, as_list ? record_list(std::move(acc)) : records_by_id(acc)));
     return;
   }
   auto s = states.back();
@@ -153,7 +153,7 @@ void list_states(gateway_ptr self, answer rp, std::vector<job_state> states,
       [=](std::vector<job_record>& recs) mutable {
         auto all = acc;
         all.insert(all.end(), recs.begin(), recs.end());
-        list_states(self, rp, states, std::move(all));
+        list_states(self, rp, states, std::move(all), as_list);
       },
       [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
@@ -230,8 +230,34 @@ void finished_jobs(gateway_ptr self, answer rp, const http_request& req, job_sta
       [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
+void queued_jobs(gateway_ptr self, answer rp, const http_request& req) {
+  auto q = parse_query(req.query);
+  auto ask = page_asked(rp, q);
+  if (!ask)
+    return;
+  auto [limit, cursor] = *ask;
+  auto from = cursor.empty() ? std::optional<uint64_t>{0} : parse_index(cursor);
+  if (!from)
+    return give(rp, error_answer(400, "cursor must be a queue position (the Link header's)"));
+  auto path = req.path;
+  self->request(self->state.master, caf::infinite, list_atom::value)
+    .then(
+      [=](std::vector<job_record>& queue) mutable {
+        auto r = json_answer(200, records_by_position(queue, *from, limit));
+        r.headers["X-Total-Count"] = std::to_string(queue.size());
+        if (*from + limit < queue.size())
+          link_next(r, path, q, limit, std::to_string(*from + limit));
+        rp.deliver(std::move(r));
+      },
+      [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+}
+
 void job_pages(gateway_ptr self, answer rp, const http_request& req) {
   auto q = parse_query(req.query);
+  if (auto u = q.find("unfinished"); u != q.end() && u->second != "false" && u->second != "0")
+    return list_states(self, rp, {job_state::queued, job_state::pending, job_state::running,
+                                  job_state::lost}, {}, true);
+  bool unpaged = !q.count("limit") && !q.count("cursor");
   auto ask = page_asked(rp, q);
   if (!ask)
     return;
@@ -240,6 +266,14 @@ void job_pages(gateway_ptr self, answer rp, const http_request& req) {
   self->request(self->state.lookup, caf::infinite, list_atom::value, cursor, limit)
     .then(
       [=](job_page& page) mutable {
+        if (!page.indexed && unpaged) { // indexes being built: every record, as before them
+          self->request(self->state.lookup, caf::infinite, list_atom::value)
+            .then([=](std::vector<job_record>& recs) mutable {
+                    rp.deliver(json_answer(200, record_list(std::move(recs))));
+                  },
+                  [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+          return;
+        }
         if (!page.indexed)
           return give(rp, error_answer(503, "the job indexes are being built; ask again shortly"));
         json::writer w;

@@ -150,13 +150,8 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
   if (is(0, "queued_jobs") && n == 1) {
     if (m == "POST")
       return submit(self, rp, req);
-    if (m == "GET") {
-      self->request(st.master, caf::infinite, list_atom::value)
-        .then([=](std::vector<job_record>& recs) mutable {
-                rp.deliver(json_answer(200, records_by_position(recs)));
-              }, fail);
-      return;
-    }
+    if (m == "GET")
+      return queued_jobs(self, rp, req);
   }
   if (is(0, "queued_jobs") && n == 2) {
     auto pos = parse_index(parts[1]);
@@ -246,15 +241,8 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
       return read_events(self, rp, req);
     if (is(2, "usage") && n == 3 && m == "GET")
       return read_usage(self, rp, req);
-    if (is(2, "jobs") && n == 3 && m == "GET" && !req.query.empty())
+    if (is(2, "jobs") && n == 3 && m == "GET")
       return job_pages(self, rp, req);
-    if (is(2, "jobs") && n == 3 && m == "GET") {
-      self->request(st.lookup, caf::infinite, list_atom::value)
-        .then([=](std::vector<job_record>& recs) mutable {
-                rp.deliver(json_answer(200, record_list(std::move(recs))));
-              }, fail);
-      return;
-    }
     if (is(2, "jobs") && n == 4 && m == "GET") {
       return with_record(self, rp, parts[3], [=](job_record& rec) mutable {
         rp.deliver(json_answer(200, to_json(rec)));

@@ -62,7 +62,8 @@ int stop_sweep(context& ctx, const args& a) {
   auto sc = scheduler_for(ctx, a.positional.at(0));
   if (!sc)
     return 1;
-  auto r = http_client::get(sc->scheduler_url + "/api/v1/jobs", options(ctx));
+  // Only the jobs not ended: a sweep's trials to stop are among them.
+  auto r = http_client::get(sc->scheduler_url + "/api/v1/jobs?unfinished=true", options(ctx));
   if (!r.ok())
     return fail(ctx, r);
   std::string error;

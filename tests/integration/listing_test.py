@@ -204,6 +204,41 @@ def test_every_job_in_pages_and_foundations_list_shows_one():
     assert "--limit" in r.stderr, r.stderr
 
 
+def test_the_queue_and_the_unfinished_jobs_come_in_bounded_pieces():
+    import urllib.request
+    slow = "import time\ntime.sleep(60)\n"
+    running = [submit(node, slow, project="queue") for _ in range(4)]  # every slot
+    for job_id in running:
+        node.wait_for_status(job_id, ["running"], timeout=30)
+    queued = [submit(node, slow, project="queue") for _ in range(5)]
+    try:
+        seen, url = [], f"{node.gateway}/queued_jobs?limit=2"
+        while url:
+            with urllib.request.urlopen(url, timeout=15) as r:
+                assert r.headers["X-Total-Count"] == "5", dict(r.headers)
+                page = json.loads(r.read())
+                link = r.headers.get("Link")
+            assert len(page) <= 2 and all(int(k) == v["position"] for k, v in page.items()), page
+            seen += [page[k]["job_id"] for k in sorted(page, key=int)]
+            url = node.gateway + re.fullmatch(r"<(.*)>; rel=\"next\"", link).group(1) if link else None
+        assert seen == queued, (seen, queued)
+        # The jobs not ended, whatever the history holds (what `stop --sweep` reads).
+        status, raw = node.request("GET", "/api/v1/jobs?unfinished=true")
+        assert status == 200, raw
+        assert sorted(j["job_id"] for j in json.loads(raw)["jobs"]) == sorted(running + queued), raw
+        # Unpaged, the list of every job is one capped page with its next.
+        status, raw = node.request("GET", "/api/v1/jobs")
+        whole = json.loads(raw)
+        assert whole["jobs"][0]["job_id"] == queued[-1] and whole["total"] == len(whole["jobs"]), whole
+        assert "next_cursor" in whole
+    finally:
+        node.request("DELETE", "/api/v1/queued_jobs")
+        for job_id in running:
+            node.request("DELETE", f"/running_jobs/{job_id}", base=node.gateway)
+        for job_id in running:
+            node.wait_for_status(job_id, ["failed", "cancelled", "completed"], timeout=30)
+
+
 def index_entries(job_id):
     """The sorted indexes (listings, statuses, metrics...) that still hold a job."""
     return [key for key in redis_cli("KEYS", "atlas:index:*").split()
@@ -275,6 +310,7 @@ try:
         test_bad_paging_values_are_clear_400s,
         test_scheduler_lists_are_paged_with_a_total,
         test_every_job_in_pages_and_foundations_list_shows_one,
+        test_the_queue_and_the_unfinished_jobs_come_in_bounded_pieces,
         test_retention_keeps_the_newest_finished_jobs_and_removes_the_rest_everywhere,
         test_retention_by_age_and_delete_share_one_path,
         test_a_store_from_before_the_indexes_is_indexed_on_start,

@@ -79,6 +79,9 @@ fake_lookup(lookup_actor::stateful_pointer<fake_lookup_state> self, std::shared_
       return job_page{{}, 0, "", 0, false};
     },
     [=](list_atom, job_state, const std::string&, uint64_t) { return job_page{{}, 0, "", 0, false}; },
+    [=](list_atom, sweep_atom, const std::string&, const std::string&, uint64_t) {
+      return std::vector<job_record>{};
+    },
     [=](list_atom, projects_atom) { return project_views{{}, false}; },
     [=](list_atom, const std::string&, uint64_t) { return job_page{{}, 0, "", 0, false}; },
     [=](delete_atom, const std::string& id) { return db->erase(id) > 0; },

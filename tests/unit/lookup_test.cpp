@@ -650,3 +650,36 @@ TEST_CASE_METHOD(fixture, "a master's recovery reads the unfinished jobs, those 
                                                 {"cut-1", job_state::running},
                                                 {"new-1", job_state::completed}});
 }
+
+TEST_CASE_METHOD(fixture, "a sweep's trials and a project's newest sweeps come from their indexes",
+                 "[lookup]") {
+  run({"SET", keys::indexes_built, job_index::generation});
+  for (int s = 0; s < 3; ++s)
+    for (int t = 0; t < 4; ++t) {
+      auto rec = new_job("s" + std::to_string(s) + "-t" + std::to_string(t));
+      rec.project_name = "sw";
+      rec.sweep_id = "sweep-" + std::to_string(s);
+      rec.seq = 100 * static_cast<uint64_t>(s + 1) + static_cast<uint64_t>(t);
+      REQUIRE(enqueue(rec));
+    }
+  auto plain = new_job("plain-1");
+  plain.project_name = "sw";
+  REQUIRE(enqueue(plain));
+  auto trials = [&](const std::string& sweep, uint64_t limit) {
+    auto recs = ask<std::vector<job_record>>(nullptr, list_atom::value, sweep_atom::value,
+                                             std::string("sw"), sweep, limit);
+    REQUIRE(recs);
+    std::set<std::string> ids;
+    for (auto& r : *recs)
+      ids.insert(r.job_id);
+    return ids;
+  };
+  CHECK(trials("sweep-1", 1) == std::set<std::string>{"s1-t0", "s1-t1", "s1-t2", "s1-t3"});
+  auto newest = trials("", 2); // the two newest sweeps: 2 and 1
+  CHECK(newest.size() == 8);
+  CHECK(newest.count("s2-t0") == 1);
+  CHECK(newest.count("s0-t0") == 0);
+  REQUIRE(ask<bool>(nullptr, delete_atom::value, std::string("s1-t2")));
+  CHECK(trials("sweep-1", 1).size() == 3);
+  CHECK(trials("nope", 1).empty());
+}
