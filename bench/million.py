@@ -22,15 +22,21 @@ Measured, with `INFO memory` (used_memory) before and after each fill:
 - job listing requests in the big project and in a project of 1,000 jobs,
   alternating, median and p99 of --rounds each, with answer sizes.
 
-    bench/million.py [--jobs 1000000] [--rounds 200] [--json out.json]"""
+- with --browser, the dashboard's job table in Debian's Chromium
+  (bench/dashboard_pages.mjs): first rows visible, each older page, and
+  the size of every listing answer, in both projects.
+
+    bench/million.py [--jobs 1000000] [--rounds 200] [--browser] [--json out.json]"""
 
 import argparse
 import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -207,6 +213,27 @@ def pages(node, rounds):
                 "bytes": sizes[k]} for k, v in times.items()}
 
 
+def browser_pages(node, projects, runs=3, pages=5):
+    """bench/dashboard_pages.mjs in Debian's Chromium, for each project."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    deps = tempfile.mkdtemp(prefix="atlas-bench-browser-")
+    try:
+        for name in ["package.json", "package-lock.json"]:
+            shutil.copy(os.path.join(here, "..", "tests", "browser", name), deps)
+        shutil.copy(os.path.join(here, "dashboard_pages.mjs"), deps)
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=deps, check=True,
+                       capture_output=True, timeout=300)
+        out = {}
+        for project in projects:
+            r = subprocess.run(["node", os.path.join(deps, "dashboard_pages.mjs"), node.dashboard,
+                                project, str(runs), str(pages)],
+                               capture_output=True, text=True, timeout=600, check=True)
+            out[project] = json.loads(r.stdout.strip().splitlines()[-1])
+        return out
+    finally:
+        shutil.rmtree(deps, ignore_errors=True)
+
+
 def queued_cost(a):
     """Redis bytes per queued job: real submissions to a node whose only slot
     is held by a long job, so every one stays queued."""
@@ -260,6 +287,8 @@ def run(a):
         assert total == a.jobs, total
         result["pages"] = pages(node, a.rounds)
         result["master_rss_mb_after_pages"] = rss_mb(node.proc.pid)
+        if a.browser:
+            result["browser"] = browser_pages(node, ["million", "thousand"])
     finally:
         node.cleanup()
     bc.table(f"a store of {a.jobs:,} finished jobs ({result['machine']})", [
@@ -276,6 +305,13 @@ def run(a):
     bc.table(f"job listing pages, median of {a.rounds} (p99; answer size)",
              [(k, v["p50_ms"], f"ms  p99 {v['p99_ms']:.1f} ms  {v['bytes']:>8,} bytes")
               for k, v in result["pages"].items()])
+    for project, b in result.get("browser", {}).items():
+        bc.table(f"dashboard in Chromium, project {project} ({b['page_info']})", [
+            ("first rows visible (median of runs)", bc.median(b["first_rows_ms"]), "ms"),
+            ("an older page (median)", bc.median(b["older_page_ms"]), "ms"),
+            ("largest job_listing answer", max(b["listing_bytes"]), "bytes"),
+            ("rows shown", b["rows_shown"], ""),
+        ])
     if a.json:
         with open(a.json, "w") as f:
             json.dump(result, f, indent=2)
@@ -287,5 +323,6 @@ if __name__ == "__main__":
     ap.add_argument("--sample", type=int, default=20_000, help="clones per memory figure")
     ap.add_argument("--queued", type=int, default=1000, help="jobs queued for the queued-job figure")
     ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument("--browser", action="store_true", help="also time the page in Chromium")
     ap.add_argument("--json")
     run(ap.parse_args())
