@@ -166,6 +166,24 @@ def submit_all(url, requests, in_flight):
     return time.time() - t0, times
 
 
+def timed_gets(cases, rounds):
+    """GETs each URL of `cases` ({name: url}) once per round, the order
+    reversed every other round so that the machine's drift hits all alike:
+    ({name: [seconds]}, {name: the last answer's body})."""
+    import urllib.request
+    times, bodies = {k: [] for k in cases}, {}
+    for r in range(rounds):
+        order = list(cases.items())
+        if r % 2:
+            order.reverse()
+        for name, url in order:
+            t0 = time.perf_counter()
+            with urllib.request.urlopen(url, timeout=300) as answer:
+                bodies[name] = answer.read()
+            times[name].append(time.perf_counter() - t0)
+    return times, bodies
+
+
 def percentile(values, p):
     values = sorted(values)
     if not values:

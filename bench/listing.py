@@ -75,17 +75,8 @@ def measure(node, rounds):
         "legacy job_listing (cap 1000)": base,
         "legacy /completed_jobs (cap 1000)": node.gateway + "/completed_jobs",
     }
-    times = {k: [] for k in cases}
-    sizes = {}
-    for r in range(rounds):
-        order = list(cases.items())
-        if r % 2:
-            order.reverse()
-        for name, url in order:
-            secs, body, _ = timed_get(url)
-            times[name].append(secs)
-            sizes[name] = len(body)
-    return {k: (bc.median(v), sizes[k]) for k, v in times.items()}
+    times, bodies = bc.timed_gets(cases, rounds)
+    return {k: (bc.median(v), len(bodies[k])) for k, v in times.items()}
 
 
 def latency_samples(node, n):

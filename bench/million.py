@@ -196,21 +196,12 @@ def pages(node, rounds):
         cases[f"{project}: sort=param:depth, first 50"] = base + "?sort=param:depth&limit=50"
         cases[f"{project}: status=completed, first 50"] = base + "?status=completed&limit=50"
         cases[f"{project}: unchanged poll (since=)"] = base + f"?limit=50&since={version}"
-    times = {k: [] for k in cases}
-    sizes = {}
-    for r in range(rounds):
-        order = list(cases.items())
-        if r % 2:
-            order.reverse()
-        for name, url in order:
-            secs, body = timed_get(url)
-            times[name].append(secs)
-            sizes[name] = len(body)
-            if "loss" in name and r == 0:
-                page = json.loads(body)
-                assert len(page["jobs"]) == 50, (name, len(page["jobs"]))
+    times, bodies = bc.timed_gets(cases, rounds)
+    for name, body in bodies.items():
+        if "loss" in name:  # a sorted page is a whole page
+            assert len(json.loads(body)["jobs"]) == 50, name
     return {k: {"p50_ms": bc.median(v) * 1000, "p99_ms": bc.percentile(v, 99) * 1000,
-                "bytes": sizes[k]} for k, v in times.items()}
+                "bytes": len(bodies[k])} for k, v in times.items()}
 
 
 def browser_pages(node, projects, runs=3, pages=5):
