@@ -181,9 +181,9 @@ struct lookup_state {
     auto recs = read_records(ids);
     if (!recs)
       return std::nullopt;
-    std::erase_if(*recs, [&](const job_record& r) {
-      return r.project_name != project || r.sweep_id.empty()
-             || (!sweeps.empty() && !sweeps.count(r.sweep_id)) || (!sweep.empty() && r.sweep_id != sweep);
+    std::erase_if(*recs, [&](const job_record& r) { // records are the truth, not the indexes
+      bool wanted = sweep.empty() ? sweeps.empty() || sweeps.count(r.sweep_id) : r.sweep_id == sweep;
+      return r.project_name != project || r.sweep_id.empty() || !wanted;
     });
     return recs;
   }

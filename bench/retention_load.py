@@ -30,8 +30,9 @@ CLONE_PREFIX = "c000300"  # every clone id starts so (c + 12 digits from CLONE_F
 CLONES_ENDED_BY = "1750000000000000"  # µs: the clones' end times are all before (2025)
 
 
-def paced_submit(node, rate, seconds=None, until=None, in_flight=8):
-    """Submits at `rate` jobs/s for `seconds` (or until `until()`); returns the ids."""
+def paced_submit(node, rate, seconds=None, until=None, in_flight=8, give_up_s=1800):
+    """Submits at `rate` jobs/s for `seconds` (or until `until()`, at most
+    `give_up_s`); returns the ids and the seconds taken."""
     host, port = bc.host_port(node.gateway)
     ids, lock, stop = [], threading.Lock(), threading.Event()
     start = time.time()
@@ -59,10 +60,15 @@ def paced_submit(node, rate, seconds=None, until=None, in_flight=8):
     threads = [threading.Thread(target=worker) for _ in range(in_flight)]
     for t in threads:
         t.start()
-    while until is not None and not until():
-        time.sleep(0.5)
     if until is not None:
-        stop.set()
+        deadline = time.time() + give_up_s
+        try:
+            while not until():  # checked twice a second: the check costs a redis-cli
+                if time.time() > deadline:
+                    raise AssertionError(f"retention did not finish in {give_up_s} s")
+                time.sleep(0.5)
+        finally:
+            stop.set()
     for t in threads:
         t.join(timeout=3600)
     return ids, time.time() - start

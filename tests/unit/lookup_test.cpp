@@ -509,6 +509,32 @@ TEST_CASE_METHOD(fixture, "finished jobs are listed by end time, completed apart
   CHECK(code == ec::invalid_argument);
 }
 
+namespace {
+
+/// Every job id of a project's listing sorted by `column`, page after page
+/// (at most 40 pages), each page indexed and counting `total` jobs.
+std::vector<std::string> walk_column(fixture& f, const std::string& project, const std::string& column,
+                                     bool descending, uint64_t limit, uint64_t total) {
+  std::vector<std::string> seen;
+  std::string cursor;
+  for (int round = 0; round < 40; ++round) {
+    ec code{};
+    auto p = f.ask<job_page>(&code, list_atom::value, project, column, descending, cursor, limit);
+    INFO("error " << static_cast<int>(code) << " at cursor " << cursor);
+    REQUIRE(p);
+    REQUIRE(p->indexed);
+    CHECK(p->total == total);
+    for (auto& r : p->jobs)
+      seen.push_back(r.job_id);
+    cursor = p->next;
+    if (cursor.empty())
+      break;
+  }
+  return seen;
+}
+
+} // namespace
+
 TEST_CASE_METHOD(fixture, "a listing sorted by a metric pages its numbers in order, then the rest "
                           "newest first, every job once", "[lookup][paging]") {
   run({"SET", keys::indexes_built, job_index::generation});
@@ -528,22 +554,7 @@ TEST_CASE_METHOD(fixture, "a listing sorted by a metric pages its numbers in ord
   }
   std::sort(valued.begin(), valued.end());
   auto walk = [&](const std::string& column, bool descending, uint64_t limit) {
-    std::vector<std::string> seen;
-    std::string cursor;
-    for (int round = 0; round < 40; ++round) {
-      ec code{};
-      auto p = ask<job_page>(&code, list_atom::value, std::string("m"), column, descending, cursor, limit);
-      INFO("error " << static_cast<int>(code) << " at cursor " << cursor);
-      REQUIRE(p);
-      REQUIRE(p->indexed);
-      CHECK(p->total == 30);
-      for (auto& r : p->jobs)
-        seen.push_back(r.job_id);
-      cursor = p->next;
-      if (cursor.empty())
-        break;
-    }
-    return seen;
+    return walk_column(*this, "m", column, descending, limit, 30);
   };
   std::vector<std::string> want;
   for (auto& [loss, id] : valued)
@@ -586,33 +597,27 @@ TEST_CASE_METHOD(fixture, "many jobs sharing one metric value page through witho
     run(job_index::column_value("t", rec.job_id, "param:lr", 0.1));
     all.insert(rec.job_id);
   }
-  std::vector<std::string> seen;
-  std::string cursor;
-  for (int round = 0; round < 20; ++round) {
-    auto p = ask<job_page>(nullptr, list_atom::value, std::string("t"), std::string("lr"), true,
-                           cursor, uint64_t{10});
-    REQUIRE(p);
-    for (auto& r : p->jobs)
-      seen.push_back(r.job_id);
-    cursor = p->next;
-    if (cursor.empty())
-      break;
-  }
+  auto seen = walk_column(*this, "t", "lr", true, 10, 90);
   CHECK(seen.size() == 90);
   CHECK(std::set<std::string>(seen.begin(), seen.end()) == all);
 }
 
 TEST_CASE_METHOD(fixture, "a master's recovery reads the unfinished jobs, those they wait for and "
                           "the newest, never every finished one", "[lookup]") {
-  auto finish = [&](const std::string& id, uint64_t seq) {
+  auto started = [&](const std::string& id, uint64_t seq) {
     auto rec = new_job(id);
     rec.seq = seq;
     REQUIRE(enqueue(rec));
     dispatch(rec);
     REQUIRE(put(rec));
-    move_to(rec, job_state::completed);
+    move_to(rec, job_state::running);
     REQUIRE(put(rec));
     return rec;
+  };
+  auto finish = [&](const std::string& id, uint64_t seq) {
+    auto rec = started(id, seq);
+    move_to(rec, job_state::completed);
+    REQUIRE(put(rec));
   };
   finish("old-1", 10);
   finish("dep-1", 11);
@@ -620,23 +625,11 @@ TEST_CASE_METHOD(fixture, "a master's recovery reads the unfinished jobs, those 
   waits.seq = 12;
   waits.after = {{"dep-1", "ok"}};
   REQUIRE(enqueue(waits));
-  auto runs = new_job("runs-1");
-  runs.seq = 13;
-  REQUIRE(enqueue(runs));
-  dispatch(runs);
-  REQUIRE(put(runs));
-  move_to(runs, job_state::running);
-  REQUIRE(put(runs));
+  started("runs-1", 13);
   finish("new-1", 14);
   // An end cut off after its SADD: the record still says running, and the
   // id is in the running set still (the SREM comes after the record).
-  auto cut = new_job("cut-1");
-  cut.seq = 9;
-  REQUIRE(enqueue(cut));
-  dispatch(cut);
-  REQUIRE(put(cut));
-  move_to(cut, job_state::running);
-  REQUIRE(put(cut));
+  started("cut-1", 9);
   run({"SADD", keys::state_set("completed"), "cut-1"});
 
   auto recs = ask<std::vector<job_record>>(nullptr, recover_atom::value);
