@@ -92,50 +92,7 @@ master_actor::behavior_type master_impl(master_ptr self,
         refuse(self, who, "registering slot '" + info.key + "'");
         return;
       }
-      auto& st = self->state;
-      if (!st.recovered) {
-        st.early_slots.emplace_back(std::move(info), std::move(slot));
-        return;
-      }
-      self->monitor(slot);
-      spdlog::info("slot registered slot={} node={} gpus={} holding={}", info.key, info.node_id,
-                   info.gpus.size(), info.current_job.empty() ? "-" : info.current_job);
-      auto held = info.current_job;
-      if (!st.retiring.count(info.key)) // one being removed stays out of work
-        st.draining.erase(info.key);
-      auto& entry = st.put_slot(slot_entry{slot, info});
-      if (held.empty() && st.retiring.count(info.key))
-        return retire_if_due(self, info.key);
-      if (held.empty()) {
-        entry.info.current_job.clear();
-        st.free_slots.insert(info.key);
-        try_dispatch(self);
-        return;
-      }
-      auto j = st.jobs.find(held);
-      if (j == st.jobs.end()) { // finished or unknown here: the copy goes
-        self->send(slot, discard_atom::value, held);
-        return;
-      }
-      st.awaiting.erase(held);
-      self->request(j->second.handle, std::chrono::seconds(10), adopt_atom::value, slot, info)
-        .then(
-          [=](bool kept) {
-            auto& st = self->state;
-            bool final = info.has_report && is_terminal(info.report.state);
-            if (!kept || final) {
-              self->send(slot, discard_atom::value, held);
-              return;
-            }
-            if (auto j = st.jobs.find(held); j != st.jobs.end()) {
-              if (!j->second.running) {
-                j->second.running = true;
-                st.policy.running_changed(j->second.entry, 1);
-              }
-              self->send(slot, adopt_atom::value, held, caf::actor_cast<caf::actor>(j->second.handle));
-            }
-          },
-          [=](caf::error&) { self->send(slot, discard_atom::value, held); });
+      register_slot(self, std::move(info), std::move(slot));
     },
     [=](join_atom, const node_info& node, caf::actor& gateway, caf::actor& node_handle) {
       if (!local_only(self, "join")) // nodes join through the door

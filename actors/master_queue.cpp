@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 
+#include <caf/sec.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
@@ -86,6 +87,12 @@ void persist_record(master_ptr self, job_record rec, std::function<void()> then)
   self->request(self->state.lookup, caf::infinite, put_atom::value, rec)
     .then([then](bool) { then(); },
           [=](caf::error& err) {
+            if (err == caf::sec::request_receiver_down) {
+              // The lookup stopped: this node is shutting down. Retrying
+              // would spin; the next master reads the job back as it was.
+              spdlog::warn("job_id={} not persisted: shutting down", rec.job_id);
+              return;
+            }
             spdlog::error("persisting job failed, retrying job_id={}: {}", rec.job_id,
                           error_message(err));
             persist_record(self, rec, then);
@@ -152,9 +159,10 @@ namespace {
 void end_recovery(master_ptr self) {
   auto& st = self->state;
   st.recovered = true;
-  for (auto& [info, slot] : st.early_slots)
-    self->send(self, register_atom::value, info, slot);
+  auto early = std::move(st.early_slots);
   st.early_slots.clear();
+  for (auto& [info, slot] : early)
+    register_slot(self, std::move(info), std::move(slot));
 }
 
 } // namespace

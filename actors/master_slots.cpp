@@ -1,7 +1,8 @@
-// Slots added and removed at run time (POST and DELETE /workers): the
-// master asks the node to start one more slot, and takes one out of its
-// registry before the node stops it. A busy slot takes no more work and
-// goes once its job ended.
+// The master's registry of slots: a slot registering (once the queue was
+// read back), and slots added and removed at run time (POST and DELETE
+// /workers): the master asks the node to start one more slot, and takes one
+// out of its registry before the node stops it. A busy slot takes no more
+// work and goes once its job ended.
 
 #include <chrono>
 
@@ -84,6 +85,58 @@ void retire_if_due(master_ptr self, const std::string& key) {
   }
   if (s->second.info.current_job.empty())
     retire_now(self, s);
+}
+
+/// A slot the master may use, its sender checked: a free one takes work, one
+/// still holding a job (a rejoin) is matched with the job's lifecycle actor.
+/// While the master reads the queue back it waits, and is handled here once
+/// that is over (end_recovery), without being sent again: a message the
+/// master sends itself no longer comes from the slot's node.
+void register_slot(master_ptr self, slot_info info, worker_slot_actor slot) {
+  auto& st = self->state;
+  if (!st.recovered) {
+    st.early_slots.emplace_back(std::move(info), std::move(slot));
+    return;
+  }
+  self->monitor(slot);
+  spdlog::info("slot registered slot={} node={} gpus={} holding={}", info.key, info.node_id,
+               info.gpus.size(), info.current_job.empty() ? "-" : info.current_job);
+  auto held = info.current_job;
+  if (!st.retiring.count(info.key)) // one being removed stays out of work
+    st.draining.erase(info.key);
+  auto& entry = st.put_slot(slot_entry{slot, info});
+  if (held.empty() && st.retiring.count(info.key))
+    return retire_if_due(self, info.key);
+  if (held.empty()) {
+    entry.info.current_job.clear();
+    st.free_slots.insert(info.key);
+    try_dispatch(self);
+    return;
+  }
+  auto j = st.jobs.find(held);
+  if (j == st.jobs.end()) { // finished or unknown here: the copy goes
+    self->send(slot, discard_atom::value, held);
+    return;
+  }
+  st.awaiting.erase(held);
+  self->request(j->second.handle, std::chrono::seconds(10), adopt_atom::value, slot, info)
+    .then(
+      [=](bool kept) {
+        auto& st = self->state;
+        bool final = info.has_report && is_terminal(info.report.state);
+        if (!kept || final) {
+          self->send(slot, discard_atom::value, held);
+          return;
+        }
+        if (auto j = st.jobs.find(held); j != st.jobs.end()) {
+          if (!j->second.running) {
+            j->second.running = true;
+            st.policy.running_changed(j->second.entry, 1);
+          }
+          self->send(slot, adopt_atom::value, held, caf::actor_cast<caf::actor>(j->second.handle));
+        }
+      },
+      [=](caf::error&) { self->send(slot, discard_atom::value, held); });
 }
 
 } // namespace atlas

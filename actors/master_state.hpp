@@ -207,6 +207,10 @@ caf::result<bool> remove_slot(master_ptr self, const std::string& key);
 /// A slot's job ended: a slot being removed goes now.
 void retire_if_due(master_ptr self, const std::string& key);
 
+/// Takes a registered slot into the registry (actors/master_slots.cpp); its
+/// sender was checked.
+void register_slot(master_ptr self, slot_info info, worker_slot_actor slot);
+
 /// Asks every actor of every node for its stats; answers when all did (or
 /// failed to).
 caf::result<std::vector<actor_stats>> all_actor_stats(master_ptr self);

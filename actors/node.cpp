@@ -4,6 +4,7 @@
 #include <charconv>
 #include <string_view>
 #include <chrono>
+#include <random>
 #include <set>
 
 #include <caf/actor_system.hpp>
@@ -47,6 +48,7 @@ struct node_state {
   double started = 0;
   bool pinging = false; // a heartbeat timer is running
   int32_t next_index = 0; // of a slot added at run time (POST /workers); never reused
+  std::minstd_rand jitter{std::random_device{}()}; // of the rejoin delays
 };
 
 using node_ptr = counted_pointer<node_actor, node_state>;
@@ -101,8 +103,11 @@ caf::result<std::vector<actor_stats>> node_actor_stats(node_ptr self) {
 /// Tries again later: 0.25 s, 0.5 s, ... up to 5 s between attempts.
 void retry_connect(node_ptr self, const std::string& why) {
   auto& st = self->state;
-  // At most a second apart: a standby that took over is joined soon after.
-  auto delay = std::chrono::milliseconds(std::min(1000, 250 << std::min(st.connect_attempts, 2)));
+  // At most 1.5 s apart: a standby that took over is joined soon after.
+  // Jittered by half, so that a thousand nodes that lost the same master
+  // do not all dial it again in the same instant.
+  auto base = std::min(1000, 250 << std::min(st.connect_attempts, 2));
+  auto delay = std::chrono::milliseconds(base / 2 + static_cast<int>(st.jitter() % static_cast<unsigned>(base)));
   ++st.connect_attempts;
   spdlog::warn("cannot join the master ({}); retrying in {} ms", why, delay.count());
   self->delayed_send(self, delay, connect_atom::value);

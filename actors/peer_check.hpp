@@ -46,7 +46,7 @@ bool name_plaintext_sender(caf::local_actor* self, const std::string& name,
 /// peer is refused (logged) for handlers that only the node itself uses.
 bool local_only(caf::local_actor* self, std::string_view what);
 
-/// This node's own CAF node id, as BASP writes it (peer_directory::set_local).
+/// This node's own CAF node id, as BASP writes it (peer_directory::add_local).
 std::string local_node_bytes(caf::actor_system& sys);
 
 } // namespace atlas

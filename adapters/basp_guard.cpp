@@ -127,7 +127,7 @@ basp_guard::verdict basp_guard::check_one(std::string_view header, std::string_v
     case down_message: {
       auto src = node_at(payload, 0, used);
       auto dst = node_at(payload, used, used);
-      if (src != node_ || dst != dir_.local())
+      if (src != node_ || !dir_.is_local(dst))
         return refuse("a monitor or down message between other nodes");
       return verdict::pass;
     }

@@ -1,20 +1,28 @@
 #include "adapters/peer_directory.hpp"
 
+#include <algorithm>
+
 namespace atlas {
 
-void peer_directory::set_local(std::string bytes) {
+void peer_directory::add_local(std::string bytes) {
   std::lock_guard<std::mutex> guard{mtx_};
-  local_ = std::move(bytes);
+  if (std::find(locals_.begin(), locals_.end(), bytes) == locals_.end())
+    locals_.push_back(std::move(bytes));
 }
 
 std::string peer_directory::local() const {
   std::lock_guard<std::mutex> guard{mtx_};
-  return local_;
+  return locals_.empty() ? std::string{} : locals_.front();
+}
+
+bool peer_directory::is_local(std::string_view node) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  return std::find(locals_.begin(), locals_.end(), node) != locals_.end();
 }
 
 bool peer_directory::bind(const std::string& node, const peer_identity& who) {
   std::lock_guard<std::mutex> guard{mtx_};
-  if (node == local_)
+  if (std::find(locals_.begin(), locals_.end(), node) != locals_.end())
     return false;
   auto [it, added] = peers_.emplace(node, who);
   if (added)

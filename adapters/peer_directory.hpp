@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "adapters/tls.hpp"
 
@@ -21,9 +22,12 @@ namespace atlas {
 /// theirs. One per process (cluster_peers()).
 class peer_directory {
 public:
-  /// This node's own id bytes: no peer may claim them.
-  void set_local(std::string bytes);
+  /// An id of this process's own (one per actor system: atlas-sim-nodes
+  /// runs many nodes in one process): no peer may claim it.
+  void add_local(std::string bytes);
+  /// The first id added: what a node id looks like here (its size and kind).
   std::string local() const;
+  bool is_local(std::string_view node) const;
 
   /// Binds `node` to `who`; false when it is this node's id or is bound to
   /// another identity already.
@@ -39,7 +43,7 @@ public:
 
 private:
   mutable std::mutex mtx_;
-  std::string local_;
+  std::vector<std::string> locals_;
   std::unordered_map<std::string, peer_identity> peers_;
 };
 

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include <spdlog/spdlog.h>
+
 #include "messages/redis_keys.hpp"
 
 namespace atlas {
@@ -133,6 +135,30 @@ void master_lease::announce_standby() {
 
 void master_lease::withdraw_standby() {
   redis_.command({"ZREM", keys::master_standbys, node_id_ + " " + host_address_});
+}
+
+lease_keeper::lease_keeper(master_lease& lease) : lease_(lease) {
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock{mtx_};
+    while (!wake_.wait_for(lock, lease_.ttl() / 3, [this] { return done_; })) {
+      lease_holder holder;
+      std::string error;
+      auto got = lease_.renew(holder, error);
+      if (got == master_lease::outcome::held)
+        spdlog::error("master lease lost to {} while starting", holder.node_id);
+      else if (got == master_lease::outcome::unreachable)
+        spdlog::warn("master lease: Redis unreachable while starting ({})", error);
+    }
+  });
+}
+
+lease_keeper::~lease_keeper() {
+  {
+    std::lock_guard<std::mutex> guard{mtx_};
+    done_ = true;
+  }
+  wake_.notify_one();
+  thread_.join();
 }
 
 bool read_masters(redis_client& redis, std::chrono::milliseconds ttl, lease_holder& active,

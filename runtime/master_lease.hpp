@@ -7,8 +7,11 @@
 // the lease (frozen, partitioned) changes nothing when it wakes.
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "adapters/redis_client.hpp"
@@ -70,6 +73,25 @@ private:
   int min_replica_acks_;
   int wait_timeout_ms_;
   lease_holder mine_;
+};
+
+/// Renews `lease` every third of its TTL on a thread of its own while it
+/// lives: for work on the thread that otherwise renews it (node_runtime's
+/// tick) that may outlast the TTL. Meanwhile that work may read the lease
+/// (mine()), nothing else. A loss is logged; the next tick acts on it.
+class lease_keeper {
+public:
+  explicit lease_keeper(master_lease& lease);
+  ~lease_keeper();
+  lease_keeper(const lease_keeper&) = delete;
+  lease_keeper& operator=(const lease_keeper&) = delete;
+
+private:
+  master_lease& lease_;
+  std::mutex mtx_;
+  std::condition_variable wake_;
+  bool done_ = false;
+  std::thread thread_;
 };
 
 /// The holder and the standbys seen within the last three TTLs, read

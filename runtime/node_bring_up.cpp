@@ -198,7 +198,7 @@ status bring_up_master(node_runtime::parts& rt) {
 /// plaintext between loopback addresses only.
 status make_cluster_port(node_runtime::parts& rt) {
   auto& cfg = *rt.cfg;
-  cluster_peers().set_local(local_node_bytes(*rt.sys));
+  cluster_peers().add_local(local_node_bytes(*rt.sys));
   caf_front_options fo;
   fo.port = cfg.caf_port;
   fo.limits.payload = caf_payload_limit(cfg);
@@ -289,6 +289,9 @@ status bring_up_serving(node_runtime::parts& rt) {
 /// The master holds the lease: its lookup writes fenced by it, its actors,
 /// endpoint and ports; unfinished jobs are read back as after a restart.
 status bring_up_active(node_runtime::parts& rt) {
+  // Until the main thread ticks again: reading a long queue back while a
+  // thousand nodes reconnect may take longer than the lease lives.
+  lease_keeper keeper{*rt.lease};
   rt.cfg->lease_epoch = rt.lease->mine().epoch; // before any actor reads it
   if (auto st = start_notifications(rt); !st)
     return st;

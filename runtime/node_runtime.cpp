@@ -112,6 +112,11 @@ status node_runtime::bring_up() {
   if (cfg.actor_threads > 0)
     rt.caf_cfg->set("scheduler.max-threads", static_cast<size_t>(cfg.actor_threads));
   rt.caf_cfg->set("logger.console", caf::atom("none"));
+  // A peer's message is read on the thread that reads its connection: a
+  // helper thread (CAF's default) may read it after the connection closed,
+  // when CAF no longer knows the sender and delivers the message as if
+  // anonymous, which actors/peer_check.cpp must take for this node's own.
+  rt.caf_cfg->set("middleman.workers", size_t{0});
   // Heartbeats in every process: a hung peer (not only a dead one) is seen.
   rt.caf_cfg->set("middleman.heartbeat-interval",
                   caf::timespan{std::chrono::milliseconds(cfg.heartbeat_ms)});

@@ -262,7 +262,7 @@ void connect(session& s, const node_config& cfg, const std::string& master_flag)
   s.cfg->set("middleman.connection-timeout",
              caf::timespan{std::chrono::milliseconds(cfg.connection_timeout_ms)});
   s.sys = new caf::actor_system(*s.cfg);
-  cluster_peers().set_local(local_node_bytes(*s.sys));
+  cluster_peers().add_local(local_node_bytes(*s.sys));
   spdlog::set_level(spdlog::level::off); // atlas-ctl says what failed, in one line
   s.loop = std::make_unique<event_loop>();
   s.loop->start();

@@ -9,7 +9,9 @@
 //
 // Attacks: messages (every message kind to actor ids 1..scan), routed,
 // stages, anonymous, down, claim-master-id, http (an http_request with
-// internal fields to every id). Each runs on a connection of its own.
+// internal fields to every id), hang-up (submissions to every id, then the
+// connection closed at once; --before-door K names the last one's
+// receiver). Each runs on a connection of its own.
 
 #include <chrono>
 #include <csignal>
@@ -285,6 +287,29 @@ int run(caf::actor_system& sys) {
     l.collect();
     for (uint64_t id = 1; id <= scan; ++id)
       l.send(id, caf::make_message(req), mid++);
+  } else if (attack == "hang-up") {
+    // Many messages only the master's own node may send, then gone at once:
+    // CAF must still know whose they are when it reads them after the
+    // connection closed, and not take them for anonymous local ones.
+    job_record rec;
+    rec.project_name = "hang-up";
+    rec.username = "evil";
+    for (uint64_t id = 1; id <= scan; ++id) {
+      rec.job_id = "hang-up-" + std::to_string(id);
+      l.send(id, caf::make_message(submit_atom::value, rec), 0);
+    }
+    // The last one large, so that CAF is still reading it when it learns
+    // that the connection closed: to the actor spawned `--before-door`
+    // actors before the master's door (the master is one of those).
+    auto before = std::stoul(arg("before-door", "1"));
+    rec.job_id = "hang-up-large";
+    rec.spec = std::string(size_t{16} << 20, 'x');
+    // From an actor id not used before: CAF makes its proxy only then.
+    l.send(l.door - before, caf::make_message(submit_atom::value, rec), 0, 1000 + before);
+    SSL_shutdown(l.ssl);
+    ::shutdown(l.fd, SHUT_RDWR);
+    out("sent", "and hung up");
+    return 0;
   } else if (attack == "messages") {
     // Handles of our own to hand over, as a joining node would.
     auto mine = sys.spawn([]() -> caf::behavior { return {[](int) {}}; });

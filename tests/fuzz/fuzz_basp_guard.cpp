@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t cut = std::min<size_t>(in.size(), data[0] * 16u);
   bool client = (data[1] & 1) != 0;
   peer_directory dir;
-  dir.set_local(local);
+  dir.add_local(local);
   basp_framer::limits lim;
   lim.first_payload = 4096;
   lim.payload = 1 << 16;

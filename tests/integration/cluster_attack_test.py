@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import harness
@@ -122,6 +123,39 @@ def test_protocol_tricks_close_the_connection_and_reach_nothing():
     cluster_unchanged()
 
 
+def test_messages_read_after_the_peer_hung_up_are_still_its_own():
+    """CAF reads a message after its connection closed when it deserializes
+    on a helper thread; it then knows no sender, and such a message looked
+    like the master's own (a submission accepted from a worker's
+    certificate). Read on the connection's own thread, each stays the
+    peer's and is refused."""
+    cert, key = evil()
+    # The master's actor threads kept busy meanwhile, as under load: CAF's
+    # helper that reads a message waits for one of them.
+    stop = threading.Event()
+
+    def busy():
+        while not stop.is_set():
+            M.request("GET", "/api/v1/jobs")
+
+    hammers = [threading.Thread(target=busy) for _ in range(8)]
+    for h in hammers:
+        h.start()
+    try:
+        for before in range(1, 7):  # the master is spawned a few actors before its door
+            assert ("sent", "and hung up") in attack("hang-up", cert, key, before_door=before)
+    finally:
+        stop.set()
+        for h in hammers:
+            h.join(timeout=30)
+    wait_until(lambda: M.node_log().count("refused submit from node 'evil-node' (worker)") >= 7,
+               10, "the refusals in the master's log")
+    time.sleep(1)
+    assert not cluster.records("hang-up-"), "a submission from the wire was taken as local"
+    assert "refused submit from this node" not in M.node_log()
+    cluster_unchanged()
+
+
 def test_internal_fields_from_the_wire_are_ignored():
     cert, key = evil()
     # upload_path named a file the gateway would have moved into the job
@@ -198,6 +232,7 @@ try:
         test_a_certificate_of_another_ca_gets_no_link,
         test_every_message_to_every_actor_id_is_refused,
         test_protocol_tricks_close_the_connection_and_reach_nothing,
+        test_messages_read_after_the_peer_hung_up_are_still_its_own,
         test_internal_fields_from_the_wire_are_ignored,
         test_a_request_from_the_wire_is_authenticated_in_p_mode,
         test_plaintext_is_for_one_machine_only,

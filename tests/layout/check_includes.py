@@ -12,7 +12,7 @@
   does an entry no file needs any more);
 - runtime/cli/ (the `foundations` CLI) includes no actor and no CAF header;
 - nothing outside runtime/ includes the programs' wiring (runtime/cli/,
-  runtime/ctl/, node_runtime and its parts, server_main);
+  runtime/ctl/, runtime/sim/, node_runtime and its parts, server_main);
 - benchmark code (bench/) is wired in by the programs only, and includes
   only adapters/ and messages/ (besides itself).
 
@@ -30,7 +30,7 @@ INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
 KNOWN = set()
 
-PROGRAMS = ("runtime/cli/", "runtime/ctl/", "runtime/node_", "runtime/server_main")
+PROGRAMS = ("runtime/cli/", "runtime/ctl/", "runtime/sim/", "runtime/node_", "runtime/server_main")
 
 
 def sources(folder):

@@ -37,7 +37,7 @@ std::string node(char c) {
 
 struct fixture {
   peer_directory dir;
-  fixture() { dir.set_local(node('L')); }
+  fixture() { dir.add_local(node('L')); }
 };
 
 constexpr uint64_t response = 0x8000000000000000ull;
@@ -118,6 +118,21 @@ TEST_CASE("monitor and down messages name this connection's node and this node",
   CHECK(g.check(msg(5, node('A') + node('L') + "reason"), out).empty());
   // Claiming another node's actor went down, or asking to be forwarded.
   CHECK_FALSE(g.check(msg(5, node('B') + node('L') + "reason"), out).empty());
+  CHECK_FALSE(g.check(msg(4, node('A') + node('B')), out).empty());
+}
+
+TEST_CASE("a process of several nodes (atlas-sim-nodes) owns each of their ids",
+          "[basp_guard]") {
+  fixture f;
+  f.dir.add_local(node('M'));
+  f.dir.add_local(node('M')); // once only
+  CHECK(f.dir.local() == node('L'));
+  std::string out;
+  basp_guard mimic{f.dir, {"w2", "worker", true}, true};
+  CHECK_FALSE(mimic.check(msg(1, node('M')), out).empty());
+  basp_guard g{f.dir, {"w1", "worker", true}, true};
+  REQUIRE(g.check(msg(1, node('A')), out).empty());
+  CHECK(g.check(msg(4, node('A') + node('M')), out).empty());
   CHECK_FALSE(g.check(msg(4, node('A') + node('B')), out).empty());
 }
 

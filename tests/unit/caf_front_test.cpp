@@ -277,7 +277,7 @@ struct plain_front {
   std::unique_ptr<caf_front> front;
   plain_front() {
     loop.start();
-    dir.set_local(node_id('L'));
+    dir.add_local(node_id('L'));
     caf_front_options o;
     o.host = "127.0.0.1";
     o.limits = small_limits();
@@ -446,8 +446,8 @@ TEST_CASE("mutual TLS: a worker dials a master; each side learns the other's cer
   event_loop loop;
   loop.start();
   peer_directory master_dir, worker_dir;
-  master_dir.set_local(node_id('M'));
-  worker_dir.set_local(node_id('W'));
+  master_dir.add_local(node_id('M'));
+  worker_dir.add_local(node_id('W'));
   std::promise<std::pair<int, peer_identity>> accepted;
   caf_front_options mo;
   mo.host = "127.0.0.1";
@@ -507,7 +507,7 @@ TEST_CASE("mutual TLS: a certificate from another CA gets no connection, either 
   event_loop loop;
   loop.start();
   peer_directory dir;
-  dir.set_local(node_id('M'));
+  dir.add_local(node_id('M'));
   std::atomic<int> attached{0};
   caf_front_options mo;
   mo.host = "127.0.0.1";

@@ -110,3 +110,23 @@ TEST_CASE("a lease no replica confirmed does not count", "[lease]") {
   REQUIRE(again.acquire(h, err) == master_lease::outcome::ours);
   CHECK(h.epoch == 2);
 }
+
+TEST_CASE("a keeper holds the lease through work longer than its TTL", "[lease]") {
+  test::redis_server server;
+  REQUIRE(server.start());
+  master_lease a(local(server), "a-5000", "http://a:5000/", 1000ms);
+  master_lease b(local(server), "b-5000", "http://b:5000/", 1000ms);
+  lease_holder h;
+  std::string err;
+  REQUIRE(a.acquire(h, err) == master_lease::outcome::ours);
+  {
+    lease_keeper keeper{a};
+    std::this_thread::sleep_for(2500ms); // a long start-up, no tick meanwhile
+    CHECK(b.acquire(h, err) == master_lease::outcome::held);
+    CHECK(h.node_id == "a-5000");
+  }
+  CHECK(a.renew(h, err) == master_lease::outcome::ours);
+  // Without the keeper, nobody renews: it lapses and the standby takes it.
+  std::this_thread::sleep_for(1200ms);
+  CHECK(b.acquire(h, err) == master_lease::outcome::ours);
+}
