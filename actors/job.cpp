@@ -264,7 +264,12 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
       return true;
     },
     [=](lost_atom, const std::string& reason) {
-      if (local_only(self, "lost"))
+      // From the master (the slot or its node is gone), or from the slot it
+      // was handed to, which was not free.
+      auto& st = self->state;
+      bool its_slot = st.slot
+                      && caf::actor_cast<caf::actor_addr>(self->current_sender()) == st.slot.address();
+      if (its_slot || local_only(self, "lost"))
         handle_lost(self, reason);
     },
     [=](stop_atom) -> caf::result<bool> {

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <system_error>
 
+#include <caf/sec.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
@@ -16,6 +17,7 @@
 #include "actors/policy/job_runtime.hpp"
 #include "actors/worker_slot_state.hpp"
 #include "adapters/event_loop.hpp"
+#include "library/bundle_cache.hpp"
 #include "library/job_files.hpp"
 #include "library/job_paths.hpp"
 #include "library/job_workspace.hpp"
@@ -64,6 +66,25 @@ void report(slot_ptr self, job_state state, std::string reason, std::optional<in
       finish(self, accepted && is_terminal(state));
     },
     [=](const caf::error& err) {
+      auto& st = self->state;
+      if (rep.job_id != st.job.job_id || !st.job_handle)
+        return;
+      if (err == caf::sec::request_timeout) {
+        // The lifecycle actor is slow (a loaded master, Redis), not gone:
+        // it answers once the end is persisted. Asking again is safe.
+        spdlog::warn("report of job_id={} not answered yet; asking again", rep.job_id);
+        report(self, state, rep.reason, rc);
+        return;
+      }
+      if (err == caf::sec::request_receiver_down && st.master) {
+        // Its lifecycle actor ended without this answer (it settled the
+        // job meanwhile), or the link is gone: registering again tells
+        // the master what this slot holds, and it answers which it is.
+        spdlog::warn("report of job_id={} found its lifecycle actor gone; registering again",
+                     rep.job_id);
+        self->send(st.master, register_atom::value, st.info, worker_slot_actor{self});
+        return;
+      }
       spdlog::warn("report of job_id={} not delivered ({}); held until a master is back",
                    rep.job_id, caf::to_string(err));
     },
@@ -106,9 +127,10 @@ void prepare(slot_ptr self, bool fetched) {
   auto params = self->state.job.params;
   // A scheduled run's bundle was packed under its schedule's id.
   auto packed_as = self->state.job.schedule_id.empty() ? id : self->state.job.schedule_id;
+  auto cache = bundle_cache_dir(self->state.ctx.config->node_dir);
   worker_slot_actor me = self;
-  self->state.ctx.loop->post_work([me, id, packed_as, paths, shared_fs, fetched, params] {
-    auto w = prepare_workspace(paths, packed_as, shared_fs, fetched, params);
+  self->state.ctx.loop->post_work([me, id, packed_as, paths, shared_fs, fetched, params, cache] {
+    auto w = prepare_workspace(paths, packed_as, shared_fs, fetched, params, cache);
     if (w.fetch) // from the first chunk on
       caf::anon_send(me, fetch_atom::value, id, uint64_t{0}, uint64_t{0}, std::string{});
     else
@@ -182,14 +204,23 @@ void confirm_then_archive(slot_ptr self) {
                    id, st.info.key);
       finish(self);
     },
-    [=](const caf::error&) {
+    [=](const caf::error& err) {
       auto& st = self->state;
+      if (!st.busy || st.job.job_id != id)
+        return;
       // A new master may have adopted the job while the old one did not
-      // answer: ask the new one.
-      if (st.busy && st.job.job_id == id && st.job_handle && st.job_handle != asked)
+      // answer: ask the new one; a slow one (loaded, Redis), again.
+      if (st.job_handle && (st.job_handle != asked || err == caf::sec::request_timeout)) {
         confirm_then_archive(self);
-      else
+      } else if (st.job_handle && err == caf::sec::request_receiver_down) {
+        // Its lifecycle actor ended before the job's end was reported:
+        // the job was taken from this slot (requeued elsewhere).
+        spdlog::warn("job_id={} is no longer placed on slot={}: this copy leaves its files alone",
+                     id, st.info.key);
+        finish(self);
+      } else {
         hold();
+      }
     },
     placed_atom::value, st.info.key);
 }

@@ -93,8 +93,9 @@ def raw_request(method, path, body=b"", headers=None, host="127.0.0.1"):
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-def bundle_request(job_id):
-    """POST /job_bundle with a tiny bundle, as the original client packs it."""
+def bundle_request(job_id, path="/job_bundle"):
+    """POST /job_bundle with a tiny bundle, as the original client packs it
+    (path="/api/v1/bundles": into the content store, for many jobs)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         data = b"tiny\n"
@@ -106,16 +107,21 @@ def bundle_request(job_id):
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"job_bundle\"; "
             f"filename=\"{job_id}.tgz\"\r\nContent-Type: application/gzip\r\n\r\n").encode() \
         + buf.getvalue() + f"\r\n--{boundary}--\r\n".encode()
-    return raw_request("POST", "/job_bundle", body,
+    return raw_request("POST", path, body,
                        {"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
 
-def queue_request(job_id, token, entrypoint=("/bin/true",)):
-    body = json.dumps({
+def queue_request(job_id, token, entrypoint=("/bin/true",), bundle=None):
+    """POST /queued_jobs; `bundle`: the SHA-256 of a bundle in the content
+    store, which becomes the job's (no upload of its own)."""
+    job = {
         "job_id": job_id,
         "spec": {"entrypoint": list(entrypoint), "environment": {"ATLAS_TEST_TOKEN": token}},
         "metadata": {"project_name": "bench", "username": "bench"},
-        "gpu_spec": {"num_gpus": 0}}).encode()
+        "gpu_spec": {"num_gpus": 0}}
+    if bundle:
+        job["bundle"] = bundle
+    body = json.dumps(job).encode()
     return raw_request("POST", "/queued_jobs", body, {"Content-Type": "application/json"})
 
 
@@ -126,7 +132,8 @@ def host_port(url):
 
 
 def submit_all(url, requests, in_flight):
-    """Sends every (bundle, queue) pair over `in_flight` keep-alive
+    """Sends every (bundle, queue) pair (bundle None: a queue request only)
+    over `in_flight` keep-alive
     connections; returns (seconds, [(job index, t_start, t_acked)])."""
     host, port = host_port(url)
     times = [None] * len(requests)
@@ -144,7 +151,7 @@ def submit_all(url, requests, in_flight):
                     return
                 t0 = time.time()
                 bundle, queue = requests[i]
-                s1, b1 = conn.request(bundle)
+                s1, b1 = conn.request(bundle) if bundle else (200, b"")
                 s2, b2 = conn.request(queue)
                 if s1 != 200 or s2 != 201:
                     errors.append((i, s1, b1[:200], s2, b2[:200]))

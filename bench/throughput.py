@@ -4,7 +4,8 @@ cluster on loopback (a master with NUM_WORKERS=0 and two worker nodes with 4
 slots each, process runner). N jobs (entrypoint /bin/true, a tiny bundle) are
 submitted over HTTP by a client with a few requests in flight.
 
-    bench/throughput.py [--jobs 1000] [--in-flight 8] [--latency-samples 20] [--json out.json]
+    bench/throughput.py [--jobs 1000] [--in-flight 8] [--latency-samples 20] [--shared-bundle]
+                        [--spawn-limit] [--json out.json]
 
 Submission = POST /job_bundle + POST /queued_jobs (201 = persisted in Redis).
 Makespan = first submission -> last job start (as the Slurm peer measures);
@@ -81,10 +82,41 @@ def latency_samples(cluster, samples, timeout):
     return lat, ack
 
 
-def throughput(cluster, n, in_flight, timeout):
+def store_shared_bundle(cluster):
+    """One bundle in the content store (POST /api/v1/bundles): its SHA-256."""
+    host, port = bc.host_port(cluster.master.url)
+    conn = bc.Conn(host, port)
+    try:
+        status, raw = conn.request(bc.bundle_request("shared", "/api/v1/bundles"))
+    finally:
+        conn.close()
+    assert status == 200, (status, raw)
+    return json.loads(raw)["bundle"]
+
+
+def spawn_limit(n, parallel):
+    """Jobs/s of a bare loop that starts /bin/true `parallel` at a time and
+    reaps each (posix_spawn, as the workers do): what the machine allows for
+    real processes with no scheduler at all."""
+    running, started = set(), 0
+    t0 = time.perf_counter()
+    while started < n or running:
+        while started < n and len(running) < parallel:
+            running.add(os.posix_spawn("/bin/true", ["/bin/true"], os.environ))
+            started += 1
+        pid, _ = os.wait()
+        running.discard(pid)
+    return n / (time.perf_counter() - t0)
+
+
+def throughput(cluster, n, in_flight, timeout, shared=False):
     prefix = f"tp-{os.getpid()}-"
     ids = [f"{prefix}{i:06d}" for i in range(n)]
-    requests = [(bc.bundle_request(j), bc.queue_request(j, cluster.token)) for j in ids]
+    if shared:  # as a sweep submits: one bundle, many jobs
+        h = store_shared_bundle(cluster)
+        requests = [(None, bc.queue_request(j, cluster.token, bundle=h)) for j in ids]
+    else:
+        requests = [(bc.bundle_request(j), bc.queue_request(j, cluster.token)) for j in ids]
     base = workers_jobs_run(cluster)
     perf_dir = os.environ.get("ATLAS_BENCH_PERF_DIR")  # profiles of the master and a worker
     perfs = [subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g",
@@ -121,13 +153,13 @@ def throughput(cluster, n, in_flight, timeout):
     }
 
 
-def run(n, in_flight, samples, workers=2, slots=4, timeout=None):
+def run(n, in_flight, samples, workers=2, slots=4, timeout=None, shared=False, limit=False):
     timeout = timeout or max(120, n / 5)
     cluster = bc.cluster_harness.Cluster(workers=workers, slots=slots)
     try:
         cluster.start()
         lat, ack = latency_samples(cluster, samples, 60) if samples else ([], [])
-        tp = throughput(cluster, n, in_flight, timeout)
+        tp = throughput(cluster, n, in_flight, timeout, shared)
     except Exception:
         for node in [cluster.master, *cluster.workers]:
             print(f"--- {node.name} log (tail)\n{node.node_log()[-3000:]}", file=sys.stderr)
@@ -141,7 +173,13 @@ def run(n, in_flight, samples, workers=2, slots=4, timeout=None):
         "latency_p99_ms": bc.percentile(lat, 99) * 1e3,
         "latency_min_ms": min(lat) * 1e3 if lat else float("nan"),
         "ack_p50_ms": bc.percentile(ack, 50) * 1e3,
+        "shared_bundle": shared,
     })
+    for k, v in tp["cpu_ms_per_job"].items():  # flat, for alternate.py
+        tp[f"cpu_ms_{k}"] = v
+    if limit:  # the same machine, right after
+        tp["spawn_limit_per_s"] = spawn_limit(n, workers * slots)
+        tp["share_of_spawn_limit"] = tp["completed_per_s"] / tp["spawn_limit_per_s"]
     return tp
 
 
@@ -160,6 +198,10 @@ def print_result(r):
                  ("submit->start min", r["latency_min_ms"], "ms"),
                  ("submit ack p50", r["ack_p50_ms"], "ms"),
              ])
+    if "spawn_limit_per_s" in r:
+        print(f"  fork+exec limit (a bare loop, {r['slots']} at a time): "
+              f"{r['spawn_limit_per_s']:,.0f} jobs/s; Atlas completed "
+              f"{r['share_of_spawn_limit'] * 100:.0f} % of it")
     cpu = r["cpu_ms_per_job"]
     print("  CPU ms per job (throughput phase): "
           + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
@@ -171,10 +213,14 @@ def main():
     ap.add_argument("--jobs", type=int, default=1000)
     ap.add_argument("--in-flight", type=int, default=8)
     ap.add_argument("--latency-samples", type=int, default=20)
+    ap.add_argument("--shared-bundle", action="store_true",
+                    help="every job uses one bundle of the content store, as a sweep does")
+    ap.add_argument("--spawn-limit", action="store_true",
+                    help="also measure the fork+exec limit of this machine, and the share of it")
     ap.add_argument("--json", help="also write the figures to this file")
     a = ap.parse_args()
     print(bc.machine_line())
-    r = run(a.jobs, a.in_flight, a.latency_samples)
+    r = run(a.jobs, a.in_flight, a.latency_samples, shared=a.shared_bundle, limit=a.spawn_limit)
     print_result(r)
     if a.json:
         with open(a.json, "w") as f:

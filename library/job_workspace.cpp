@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "adapters/archive.hpp"
+#include "library/bundle_cache.hpp"
 
 namespace atlas {
 
@@ -12,7 +13,7 @@ namespace fs = std::filesystem;
 
 workspace prepare_workspace(const job_paths& paths, const std::string& job_id,
                             const std::string& shared_fs, bool fetched,
-                            const std::string& params) {
+                            const std::string& params, const std::string& cache_dir) {
   workspace w;
   std::error_code ec;
   fs::create_directories(fs::path(paths.log).parent_path(), ec);
@@ -26,11 +27,15 @@ workspace prepare_workspace(const job_paths& paths, const std::string& job_id,
     return w;
   }
   fs::remove_all(paths.work_dir, ec);
-  archive::extract_options opts;
-  opts.strip_prefix = job_id; // the original client packs "<job_id>/..."
-  if (auto st = archive::extract_tgz(paths.bundle, paths.work_dir, opts); !st) {
-    w.error = st.error();
-    return w;
+  // The original client packs "<job_id>/..."; the prefix goes.
+  auto key = cache_dir.empty() ? std::string{} : shared_bundle_key(paths.bundle);
+  if (key.empty() || !copy_cached_bundle(cache_dir, key, paths.bundle, job_id, paths.work_dir)) {
+    archive::extract_options opts;
+    opts.strip_prefix = job_id;
+    if (auto st = archive::extract_tgz(paths.bundle, paths.work_dir, opts); !st) {
+      w.error = st.error();
+      return w;
+    }
   }
   w.cwd = fs::is_directory(paths.work_dir + "/job_source", ec) ? paths.work_dir + "/job_source"
                                                                : paths.work_dir;

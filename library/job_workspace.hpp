@@ -25,9 +25,11 @@ struct workspace {
 /// `job_id` is the prefix the bundle was packed under (a scheduled run's:
 /// its schedule's id). `params` (a JSON object, "" for none) is written to the working directory
 /// as foundations_job_parameters.json, where the SDK's load_parameters() reads it.
+/// With `cache_dir`, a bundle of the content store is extracted there once
+/// and copied for each job (library/bundle_cache.hpp).
 workspace prepare_workspace(const job_paths& paths, const std::string& job_id,
                             const std::string& shared_fs, bool fetched,
-                            const std::string& params = "");
+                            const std::string& params = "", const std::string& cache_dir = "");
 
 /// Writes a chunk of the bundle fetched from the master at `offset` of the
 /// partial file `<bundle>.part`; the last one (offset + size reaches

@@ -94,6 +94,9 @@ int main(int argc, char** argv) {
       std::cerr << "atlas-sim-nodes: simulated nodes run no jobs: set runner: bench-sleep\n";
       return 1;
     }
+    // A hundred nodes share this process's CPUs: one scheduler thread each.
+    if (loaded.config.actor_threads == 0)
+      loaded.config.actor_threads = 1;
     configs.push_back(std::make_shared<node_config>(loaded.config));
   }
   if (!init_logging(configs[0]->log_level, "", "sim-nodes"))

@@ -1,5 +1,5 @@
 // A job's files on the node that runs it (library/job_workspace.hpp): the
-// bundle extracted, a bundle fetched in chunks, the working directory
+// bundle extracted (once per node for shared content), a bundle fetched in chunks, the working directory
 // archived, one folder of the artifacts packed. Real files in a temporary directory.
 
 #include <catch2/catch.hpp>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "adapters/archive.hpp"
+#include "library/bundle_cache.hpp"
 #include "library/job_files.hpp"
 #include "library/job_workspace.hpp"
 
@@ -69,6 +70,60 @@ TEST_CASE("a bundle is extracted into the job's working directory", "[workspace]
   CHECK(w.cwd == p.work_dir + "/job_source");
   CHECK(read(w.cwd + "/main.py") == "print('hi')\n");
   CHECK(fs::is_directory(fs::path(p.log).parent_path())); // the log's folder is there
+}
+
+TEST_CASE("a bundle of the content store is extracted once per node and copied per job",
+          "[workspace]") {
+  temp_root t;
+  auto stored = t.path + "/store/bundles/content.tgz";
+  pack_bundle(t.path, "first", stored); // packed under the first job's id
+  auto cache = bundle_cache_dir(t.path + "/node");
+  auto job = [&](const std::string& id) {
+    auto p = paths_under(t.path, id);
+    fs::create_hard_link(stored, p.bundle); // as use_content_bundle does
+    auto w = prepare_workspace(p, id, "auto", false, "", cache);
+    REQUIRE(w.error.empty());
+    return w;
+  };
+  CHECK(shared_bundle_key(stored).empty()); // stored, no job uses it yet
+  auto w1 = job("first");
+  auto key = shared_bundle_key(stored);
+  REQUIRE(!key.empty());
+  CHECK(w1.cwd == t.path + "/work/first/job_source"); // its prefix stripped
+  CHECK(read(w1.cwd + "/main.py") == "print('hi')\n");
+  REQUIRE(fs::is_directory(cache + "/" + key));
+  // The second job copies the cached tree: what is there, it gets.
+  std::ofstream(cache + "/" + key + "/first/job_source/from-cache.txt") << "cached";
+  auto w2 = job("second");
+  CHECK(w2.cwd == t.path + "/work/second"); // not its prefix: kept, as extract_tgz does
+  CHECK(read(w2.cwd + "/first/job_source/from-cache.txt") == "cached");
+  // A job that rewrites its file in place changes its own copy only.
+  std::ofstream(w1.cwd + "/main.py", std::ios::trunc) << "changed";
+  CHECK(read(cache + "/" + key + "/first/job_source/main.py") == "print('hi')\n");
+  CHECK(read(job("third").cwd + "/first/job_source/main.py") == "print('hi')\n");
+  CHECK(std::distance(fs::directory_iterator(cache), fs::directory_iterator{}) == 1);
+}
+
+TEST_CASE("a bundle of its own job is extracted as before, and the cache keeps its newest trees",
+          "[workspace]") {
+  temp_root t;
+  auto p = paths_under(t.path, "solo");
+  pack_bundle(t.path, "solo", p.bundle);
+  CHECK(shared_bundle_key(p.bundle).empty()); // one link: nothing to share
+  auto cache = bundle_cache_dir(t.path + "/node");
+  REQUIRE(prepare_workspace(p, "solo", "auto", false, "", cache).error.empty());
+  CHECK_FALSE(fs::exists(cache));
+
+  for (int i = 0; i < 3; ++i) {
+    auto id = "c" + std::to_string(i);
+    auto stored = t.path + "/store/bundles/" + id + ".tgz";
+    pack_bundle(t.path, id, stored);
+    auto q = paths_under(t.path, id);
+    fs::create_hard_link(stored, q.bundle);
+    REQUIRE(copy_cached_bundle(cache, shared_bundle_key(stored), q.bundle, id, q.work_dir, 2));
+    CHECK(read(q.work_dir + "/job_source/main.py") == "print('hi')\n");
+  }
+  CHECK(std::distance(fs::directory_iterator(cache), fs::directory_iterator{}) == 2);
 }
 
 TEST_CASE("a job's params are written where load_parameters() reads them", "[workspace]") {
