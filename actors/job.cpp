@@ -78,7 +78,9 @@ void finish(job_ptr self) {
 }
 
 /// The slot or node is gone: requeue while retries remain, else fail.
-void handle_lost(job_ptr self, const std::string& reason) {
+/// `counts`: false when the slot refused the job (it was not free), which
+/// is no fault of the job's and takes none of its retries.
+void handle_lost(job_ptr self, const std::string& reason, bool counts = true) {
   auto& rec = self->state.rec;
   if (is_terminal(rec.state) || rec.state == job_state::queued)
     return;
@@ -99,6 +101,8 @@ void handle_lost(job_ptr self, const std::string& reason) {
   bool preempted = self->state.preempting;
   if (preempted) {
     ++rec.preemptions; // not a retry: it goes back to the head of its class
+  } else if (!counts) {
+    // requeued as it was
   } else if (rec.retries >= allowed) {
     transition(self, job_state::failed);
     rec.reason = "lost: " + reason + " (no retries left)";
@@ -270,7 +274,7 @@ job_actor::behavior_type job_impl(job_ptr self, job_record rec, lookup_actor loo
       bool its_slot = st.slot
                       && caf::actor_cast<caf::actor_addr>(self->current_sender()) == st.slot.address();
       if (its_slot || local_only(self, "lost"))
-        handle_lost(self, reason);
+        handle_lost(self, reason, !its_slot);
     },
     [=](stop_atom) -> caf::result<bool> {
       if (auto who = sender_of(self); !who.local)

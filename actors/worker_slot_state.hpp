@@ -75,10 +75,11 @@ inline void tick_if_waiting(slot_ptr self) {
 /// Asks the job's lifecycle actor something answered with a bool. Exactly
 /// one of `answered` and `failed` runs: `failed` on an error, or once
 /// `timeout` has passed without an answer (checked by the tick, so up to a
-/// second late).
+/// second late). With `late_answers`, an answer that comes after the
+/// timeout runs `answered` too (it still says what the lifecycle did).
 template <class Answered, class Failed, class... Ts>
-void ask_job(slot_ptr self, std::chrono::seconds timeout, Answered answered, Failed failed,
-             Ts&&... xs) {
+void ask_job(slot_ptr self, std::chrono::seconds timeout, bool late_answers, Answered answered,
+             Failed failed, Ts&&... xs) {
   auto& st = self->state;
   auto token = st.next_token++;
   st.waiting.emplace(token, std::make_pair(std::chrono::steady_clock::now() + timeout, [=] {
@@ -89,7 +90,7 @@ void ask_job(slot_ptr self, std::chrono::seconds timeout, Answered answered, Fai
   self->request(st.job_handle, caf::infinite, std::forward<Ts>(xs)...)
     .then(
       [=](bool b) {
-        if (self->state.waiting.erase(token) > 0)
+        if (self->state.waiting.erase(token) > 0 || late_answers)
           answered(b);
       },
       [=](caf::error& err) {

@@ -54,8 +54,10 @@ void report(slot_ptr self, job_state state, std::string reason, std::optional<in
     self->send(st.job_handle, started_atom::value, rep.job_id);
     return;
   }
+  // A late answer counts: the end was persisted, and the master may have
+  // handed this slot its next job already.
   ask_job(
-    self, std::chrono::seconds(10),
+    self, std::chrono::seconds(10), true,
     [=](bool accepted) {
       auto& st = self->state;
       if (!final || rep.job_id != st.job.job_id)
@@ -191,7 +193,7 @@ void confirm_then_archive(slot_ptr self) {
   }
   auto asked = st.job_handle;
   ask_job(
-    self, std::chrono::seconds(5),
+    self, std::chrono::seconds(5), false,
     [=](bool ours) {
       auto& st = self->state;
       if (!st.busy || st.job.job_id != id)

@@ -21,7 +21,7 @@ For each node count, on a fresh cluster:
 3. with every node idle for --idle-s: the master's CPU and the BASP bytes on
    its cluster port (heartbeats: CAF's and each node's own once a second),
    per node; the master's RSS, and the simulated processes' RSS per node.
-Completed jobs are counted in Redis (SCARD), not by asking the master."""
+Ended jobs are counted in Redis (SCARD), not by asking the master."""
 
 import argparse
 import json
@@ -34,24 +34,10 @@ import time
 import urllib.request
 
 import bench_common as bc
+from control_plane import cpu_seconds, status_kb  # /proc readers
 
-TICKS = os.sysconf("SC_CLK_TCK")
 SIM = os.environ.get("ATLAS_SIM_NODES") or os.path.join(
     os.path.dirname(os.path.abspath(bc.cluster_harness.SERVER)), "atlas-sim-nodes")
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(") ", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def status_kb(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def redis_scard(port, key):
@@ -64,6 +50,11 @@ def redis_scard(port, key):
             reply += chunk
     assert reply.startswith(b":"), reply
     return int(reply[1:])
+
+
+def ended(port):
+    """Jobs in a final state: done, whichever way."""
+    return sum(redis_scard(port, f"atlas:state:{s}") for s in ("completed", "failed", "cancelled"))
 
 
 def metrics(master):
@@ -185,7 +176,7 @@ def run(nodes, slots, jobs, job_ms, per_process, idle_s, in_flight, tls, perf_ou
         perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g",
                                  "-p", str(mpid), "-o", perf_out], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL) if perf_out else None
-        done0, cpu0 = redis_scard(rport, "atlas:state:completed"), cpu_seconds(mpid)
+        done0, cpu0 = ended(rport), cpu_seconds(mpid)
         assert done0 < jobs * 0.8, (
             f"{done0} of {jobs} jobs were done before every node had joined: use more --jobs")
         # Steady part: from every node joined until 90 % done.
@@ -194,7 +185,7 @@ def run(nodes, slots, jobs, job_ms, per_process, idle_s, in_flight, tls, perf_ou
         while done < jobs * 0.9:
             assert time.monotonic() < deadline, f"only {done} of {jobs} jobs done"
             time.sleep(0.1)
-            done = redis_scard(rport, "atlas:state:completed")
+            done = ended(rport)
         t90, cpu90 = time.time(), cpu_seconds(mpid)
         if perf:
             perf.send_signal(2)  # SIGINT: perf writes its file and exits
@@ -202,7 +193,7 @@ def run(nodes, slots, jobs, job_ms, per_process, idle_s, in_flight, tls, perf_ou
         while done < jobs:
             assert time.monotonic() < deadline, f"only {done} of {jobs} jobs done"
             time.sleep(0.1)
-            done = redis_scard(rport, "atlas:state:completed")
+            done = ended(rport)
         # Idle: heartbeats only.
         time.sleep(2)
         m0, c0, s0, t0 = metrics(master), cpu_seconds(mpid), sims.cpu_s(), time.time()
@@ -214,6 +205,7 @@ def run(nodes, slots, jobs, job_ms, per_process, idle_s, in_flight, tls, perf_ou
         result = {
             "nodes": nodes, "slots": slots, "jobs": jobs, "job_ms": job_ms,
             "sim_processes": len(sims.procs),
+            "failed": redis_scard(rport, "atlas:state:failed"),
             "submit_per_s": jobs / submit_s,
             "rejoin_s": t_joined - t_master,
             "steady_jobs": jobs * 0.9 - done0,
@@ -280,6 +272,7 @@ def main():
             ("master RSS (idle) / peak", f"{r['master_rss_mb']:.1f} / {r['master_peak_rss_mb']:.1f}", "MB"),
             ("master open descriptors", r["master_fds"], ""),
             ("simulated node RSS (per node)", r["sim_rss_mb_per_node"], "MB"),
+            ("jobs failed (should be none)", r["failed"], ""),
         ])
     assert all(math.isfinite(r["dispatch_per_master_cpu_s"]) for r in results)
     if a.json:
