@@ -141,12 +141,12 @@ class SimProcesses:
 
 
 def run(nodes, slots, jobs, job_ms, per_process, idle_s, in_flight, tls, perf_out=None,
-        timeout_ms=30000):
+        timeout_ms=30000, heartbeat_ms=500):
     # Every simulated node shares the machine's CPUs with the master: under
     # a rejoin storm they answer heartbeats late, which a node on a machine
     # of its own would not; a longer timeout keeps them from being dropped.
     config = ("runner: bench-sleep\nlog_level: warn\n"
-              f"cluster:\n  connection_timeout_ms: {timeout_ms}\n")
+              f"cluster:\n  connection_timeout_ms: {timeout_ms}\n  heartbeat_ms: {heartbeat_ms}\n")
     if not tls:
         config += "  tls: false\n"
     os.environ["ATLAS_BENCH_SLEEP_MS"] = str(job_ms)  # the nodes inherit it (bench/runner/)
@@ -204,6 +204,7 @@ def run(nodes, slots, jobs, job_ms, per_process, idle_s, in_flight, tls, perf_ou
         idle = t1 - t0
         result = {
             "nodes": nodes, "slots": slots, "jobs": jobs, "job_ms": job_ms,
+            "heartbeat_ms": heartbeat_ms,
             "sim_processes": len(sims.procs),
             "failed": redis_scard(rport, "atlas:state:failed"),
             "submit_per_s": jobs / submit_s,
@@ -245,6 +246,8 @@ def main():
     ap.add_argument("--per-process", type=int, default=100,
                     help="simulated nodes per atlas-sim-nodes process")
     ap.add_argument("--idle-s", type=float, default=10)
+    ap.add_argument("--heartbeat-ms", type=int, default=500,
+                    help="cluster.heartbeat_ms of every node (default 500)")
     ap.add_argument("--connection-timeout-ms", type=int, default=30000,
                     help="cluster.connection_timeout_ms of every node (default 3000)")
     ap.add_argument("--in-flight", type=int, default=8)
@@ -258,9 +261,10 @@ def main():
     results = []
     for n in [int(x) for x in a.nodes.split(",")]:
         r = run(n, a.slots, a.jobs, a.job_ms, a.per_process, a.idle_s, a.in_flight, not a.no_tls,
-                a.perf, a.connection_timeout_ms)
+                a.perf, a.connection_timeout_ms, a.heartbeat_ms)
         results.append(r)
-        bc.table(f"{n} nodes x {a.slots} slots, {a.jobs} jobs ({r['sim_processes']} sim processes)", [
+        bc.table(f"{n} nodes x {a.slots} slots, {a.jobs} jobs ({r['sim_processes']} sim processes, "
+                 f"heartbeat {a.heartbeat_ms} ms)", [
             ("submissions/s (queue filled, no node up)", r["submit_per_s"], "/s"),
             ("every slot registered after the master's start", r["rejoin_s"], "s"),
             ("dispatched, steady (all joined -> 90 %)", r["dispatch_per_s"], "jobs/s"),

@@ -391,11 +391,17 @@ class Cluster:
         return json.loads(raw)
 
     def records(self, prefix="", node=None):
-        status, raw = (node or self.master).request("GET", "/api/v1/jobs")
-        assert status == 200, (status, raw)
-        body = json.loads(raw)
-        items = body.get("jobs", body) if isinstance(body, dict) else body
-        return {r["job_id"]: r for r in items if r["job_id"].startswith(prefix)}
+        """Every job record (GET /api/v1/jobs is paged: its cursors followed)."""
+        out, path = {}, "/api/v1/jobs?limit=1000"
+        while path:
+            status, raw = (node or self.master).request("GET", path)
+            assert status == 200, (status, raw)
+            body = json.loads(raw)
+            items = body.get("jobs", body) if isinstance(body, dict) else body
+            out.update((r["job_id"], r) for r in items if r["job_id"].startswith(prefix))
+            cursor = body.get("next_cursor") if isinstance(body, dict) else None
+            path = f"/api/v1/jobs?limit=1000&cursor={cursor}" if cursor else None
+        return out
 
     def wait_record(self, job_id, predicate, timeout, what):
         return wait_until(lambda: (lambda r: r if predicate(r) else None)(self.record(job_id)),
