@@ -53,8 +53,13 @@ struct node_state {
 
 using node_ptr = counted_pointer<node_actor, node_state>;
 
-/// How often a node tells the master it is alive (for atlas-ctl's ages).
-constexpr auto ping_interval = std::chrono::seconds(1);
+/// How often a node tells the master it is alive (for atlas-ctl's ages):
+/// every other CAF heartbeat, at least a second apart. On the master each
+/// costs about what a heartbeat does, and a thousand nodes' add up
+/// (bench/RESULTS.md §7): a longer cluster.heartbeat_ms slows both.
+std::chrono::milliseconds ping_interval(const node_config& cfg) {
+  return std::chrono::milliseconds(std::max(1000, 2 * cfg.heartbeat_ms));
+}
 
 void check_drained(node_ptr self) {
   auto& st = self->state;
@@ -314,7 +319,7 @@ node_actor::behavior_type node_impl(node_ptr self, node_context ctx, lookup_acto
       auto& st = self->state;
       if (st.master)
         self->send(st.master, ping_atom::value, st.ctx.config->node_id);
-      self->delayed_send(self, ping_interval, ping_atom::value);
+      self->delayed_send(self, ping_interval(*st.ctx.config), ping_atom::value);
     },
     // The master gathers every node's actors for atlas-ctl.
     [=](actors_atom) -> caf::result<std::vector<actor_stats>> {

@@ -122,7 +122,7 @@ std::string atlas_yaml(const std::string& h) {
          "# cluster:\n"
          "#   placement: spread        # spread | pack\n"
          "#   secret: \"\"               # nodes join only with this secret (default: config/cluster.secret)\n"
-         "#   heartbeat_ms: 500        # CAF heartbeats between nodes\n"
+         "#   heartbeat_ms: 500        # CAF heartbeats between nodes (a node's own ping: every other one)\n"
          "#   connection_timeout_ms: 3000  # a silent node is declared lost after this\n"
          "#   shared_fs: auto          # yes | no | auto (fetch a bundle from the master when it is not here)\n"
          "#   rejoin_grace_s: 10       # after a master restart, nodes have this long to report their jobs\n"
