@@ -105,14 +105,15 @@ caf::result<std::vector<actor_stats>> node_actor_stats(node_ptr self) {
   return g->rp;
 }
 
-/// Tries again later: 0.25 s, 0.5 s, ... up to 5 s between attempts.
+/// Tries again later: after about 0.25 s, 0.5 s, then 1 s (each ±50 %).
 void retry_connect(node_ptr self, const std::string& why) {
   auto& st = self->state;
   // At most 1.5 s apart: a standby that took over is joined soon after.
   // Jittered by half, so that a thousand nodes that lost the same master
   // do not all dial it again in the same instant.
   auto base = std::min(1000, 250 << std::min(st.connect_attempts, 2));
-  auto delay = std::chrono::milliseconds(base / 2 + static_cast<int>(st.jitter() % static_cast<unsigned>(base)));
+  auto spread = static_cast<int>(st.jitter() % static_cast<unsigned>(base));
+  auto delay = std::chrono::milliseconds(base / 2 + spread);
   ++st.connect_attempts;
   spdlog::warn("cannot join the master ({}); retrying in {} ms", why, delay.count());
   self->delayed_send(self, delay, connect_atom::value);
