@@ -55,12 +55,14 @@ void report(slot_ptr self, job_state state, std::string reason, std::optional<in
     return;
   }
   // A late answer counts: the end was persisted, and the master may have
-  // handed this slot its next job already.
+  // handed this slot its next job already. Only the lifecycle actor asked
+  // speaks for this run (the same job sent here again has a new one).
+  auto asked = st.job_handle;
   ask_job(
     self, std::chrono::seconds(10), true,
     [=](bool accepted) {
       auto& st = self->state;
-      if (!final || rep.job_id != st.job.job_id)
+      if (!final || rep.job_id != st.job.job_id || st.job_handle != asked)
         return;
       if (!accepted)
         spdlog::warn("master no longer assigns job_id={} to slot={}", rep.job_id, st.info.key);
