@@ -155,11 +155,10 @@ struct lookup_state {
     std::set<std::string> sweeps;
     std::vector<std::string> ids;
     if ((*head)[0].str != job_index::generation) { // being built: every record
-      auto all = redis->command({"SMEMBERS", keys::all_jobs});
+      auto all = read_ids(std::nullopt);
       if (!all)
         return std::nullopt;
-      for (auto& e : all->elements)
-        ids.push_back(e.str);
+      ids = std::move(*all);
     } else {
       if (!sweep.empty())
         sweeps.insert(sweep);
@@ -188,17 +187,37 @@ struct lookup_state {
     return recs;
   }
 
-  /// The records whose ids are in the set `key`; with `state`, only those
-  /// actually in it (an index entry may be stale, the record is not).
-  caf::result<std::vector<job_record>> read_set(const std::string& key,
-                                                std::optional<job_state> state = {}) {
-    auto reply = redis->command({"SMEMBERS", key});
-    if (!reply)
+  /// The ids of every job, or of the jobs in state `state`: the sets and
+  /// sorted sets that hold them (lookup_writes.hpp), since a store from
+  /// before the listing indexes holds some in sets only. Nullopt when Redis
+  /// is unavailable.
+  std::optional<std::vector<std::string>> read_ids(std::optional<job_state> state) {
+    std::vector<cmd> reads;
+    if (!state) {
+      reads.push_back({"SMEMBERS", keys::all_jobs});
+      reads.push_back({"ZRANGE", keys::jobs_by_order, "0", "-1"});
+    } else {
+      reads.push_back({"SMEMBERS", keys::state_set(to_string(*state))});
+      if (!lookup_writes::has_state_set(*state))
+        reads.push_back({"ZRANGE", keys::ended_list(job_index::list_of(*state)), "0", "-1"});
+    }
+    auto replies = redis->reads(reads);
+    if (!replies || replies->size() != reads.size())
+      return std::nullopt;
+    std::set<std::string> ids;
+    for (auto& r : *replies)
+      for (auto& e : r.elements)
+        ids.insert(e.str);
+    return std::vector<std::string>(ids.begin(), ids.end());
+  }
+
+  /// The records of every job, or with `state` of those actually in it (an
+  /// index entry may be stale, the record is not).
+  caf::result<std::vector<job_record>> read_all(std::optional<job_state> state = {}) {
+    auto ids = read_ids(state);
+    if (!ids)
       return make_error(ec::unavailable, "Redis unavailable");
-    std::vector<std::string> ids;
-    for (auto& e : reply->elements)
-      ids.push_back(e.str);
-    auto recs = read_records(ids);
+    auto recs = read_records(*ids);
     if (!recs)
       return make_error(ec::unavailable, "Redis unavailable");
     if (state)
@@ -470,7 +489,7 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
     [=](get_atom, const std::string& id) { return batch_read(self, id); },
     [=](list_atom) -> caf::result<std::vector<job_record>> {
       flush(self);
-      return self->state.read_set(keys::all_jobs);
+      return self->state.read_all();
     },
     [=](recover_atom) -> caf::result<std::vector<job_record>> {
       flush(self);
@@ -481,7 +500,7 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
     },
     [=](list_atom, job_state s) -> caf::result<std::vector<job_record>> {
       flush(self);
-      return self->state.read_set(keys::state_set(to_string(s)), s);
+      return self->state.read_all(s);
     },
     [=](list_atom, const std::string& project, const std::string& status,
         const std::string& cursor, uint64_t limit) -> caf::result<job_page> {
@@ -625,15 +644,21 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
     },
     [=](metrics_atom) -> caf::result<std::vector<uint64_t>> {
       flush(self);
+      // A state without a set is counted from its list: completed jobs are
+      // the completed list; failed ones share theirs with cancelled ones.
       std::vector<cmd> counts;
       for (auto s : all_job_states)
-        counts.push_back({"SCARD", keys::state_set(to_string(s))});
+        counts.push_back(lookup_writes::has_state_set(s)
+                           ? cmd{"SCARD", keys::state_set(to_string(s))}
+                           : cmd{"ZCARD", keys::ended_list(job_index::list_of(s))});
       auto replies = self->state.redis->reads(counts);
-      if (!replies)
+      if (!replies || replies->size() != counts.size())
         return unavailable();
       std::vector<uint64_t> out;
       for (auto& r : *replies)
         out.push_back(r.type == redis_reply::kind::integer ? static_cast<uint64_t>(r.integer) : 0);
+      auto& failed = out[static_cast<size_t>(job_state::failed)];
+      failed -= std::min(failed, out[static_cast<size_t>(job_state::cancelled)]);
       return out;
     },
     [=](stats_atom) {

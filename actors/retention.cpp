@@ -29,7 +29,7 @@ namespace {
 
 using cmd = std::vector<std::string>;
 
-// Ids indexed per backfill step: a step is one SSCAN, one MGET, one read of
+// Ids indexed per backfill step: a step is one SSCAN (ZSCAN), one MGET, one read of
 // their metrics and parameters, one write.
 constexpr const char* backfill_step = "500";
 
@@ -41,7 +41,8 @@ struct retention_state {
   std::shared_ptr<const node_config> cfg;
   std::unique_ptr<redis_writer> redis;
   bool built = false;            // the indexes hold every job
-  std::string scan = "0";        // the backfill's SSCAN cursor
+  std::string scan_key;          // what the backfill scans for every id
+  std::string scan = "0";        // its SSCAN (ZSCAN) cursor
   uint64_t backfilled = 0;       // jobs indexed by the backfill
   uint64_t removed = 0;          // jobs removed by retention
 };
@@ -73,6 +74,15 @@ std::vector<job_record> records_of(retention_state& st, const std::vector<std::s
   return out;
 }
 
+/// The indexes are complete: what only a store from before them holds
+/// (every id, the finished states' ids: lookup_writes.hpp) is read no more.
+/// Best effort: left for the next start when Redis fails.
+bool indexes_built(retention_state& st) {
+  st.redis->pipeline({{"UNLINK", keys::all_jobs, keys::state_set("completed"),
+                       keys::state_set("failed")}});
+  return st.built = true;
+}
+
 /// One backfill step; true when the indexes are complete. False with `ok`
 /// unset when Redis failed (tried again later).
 bool backfill(retention_state& st, bool& ok) {
@@ -85,15 +95,26 @@ bool backfill(retention_state& st, bool& ok) {
     return false;
   }
   if (built->str == job_index::generation)
-    return st.built = true;
-  auto page = st.redis->command({"SSCAN", keys::all_jobs, st.scan, "COUNT", backfill_step});
+    return indexes_built(st);
+  if (st.scan_key.empty()) { // a store from before the indexes has every id in its set
+    auto old = st.redis->command({"EXISTS", keys::all_jobs});
+    if (!old) {
+      ok = false;
+      return false;
+    }
+    st.scan_key = old->integer == 1 ? keys::all_jobs : keys::jobs_by_order;
+  }
+  bool sorted = st.scan_key == keys::jobs_by_order; // ZSCAN: member, score, member, ...
+  auto page = st.redis->command({sorted ? "ZSCAN" : "SSCAN", st.scan_key, st.scan, "COUNT",
+                                 backfill_step});
   if (!page || page->elements.size() != 2) {
     ok = false;
     return false;
   }
   std::vector<std::string> ids;
-  for (auto& e : page->elements[1].elements)
-    ids.push_back(e.str);
+  auto& found = page->elements[1].elements;
+  for (size_t i = 0; i < found.size(); i += sorted ? 2 : 1)
+    ids.push_back(found[i].str);
   auto recs = records_of(st, ids, ok);
   if (!ok)
     return false;
@@ -129,7 +150,7 @@ bool backfill(retention_state& st, bool& ok) {
   st.backfilled += recs.size();
   st.scan = next;
   if (next == "0") {
-    st.built = true;
+    indexes_built(st);
     spdlog::info("retention: listing indexes built ({} jobs indexed)", st.backfilled);
   }
   return st.built;

@@ -40,9 +40,9 @@ SIM = os.environ.get("ATLAS_SIM_NODES") or os.path.join(
     os.path.dirname(os.path.abspath(bc.cluster_harness.SERVER)), "atlas-sim-nodes")
 
 
-def redis_scard(port, key):
+def redis_zcard(port, key):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(f"*2\r\n$5\r\nSCARD\r\n${len(key)}\r\n{key}\r\n".encode())
+        s.sendall(f"*2\r\n$5\r\nZCARD\r\n${len(key)}\r\n{key}\r\n".encode())
         reply = b""
         while not reply.endswith(b"\r\n"):
             chunk = s.recv(64)
@@ -53,8 +53,8 @@ def redis_scard(port, key):
 
 
 def ended(port):
-    """Jobs in a final state: done, whichever way."""
-    return sum(redis_scard(port, f"atlas:state:{s}") for s in ("completed", "failed", "cancelled"))
+    """Jobs in a final state: done, whichever way (the scheduler's two lists)."""
+    return sum(redis_zcard(port, f"atlas:index:list:{s}") for s in ("completed_jobs", "failed_jobs"))
 
 
 def metrics(master):
@@ -206,7 +206,7 @@ def run(nodes, slots, jobs, job_ms, per_process, idle_s, in_flight, tls, perf_ou
             "nodes": nodes, "slots": slots, "jobs": jobs, "job_ms": job_ms,
             "heartbeat_ms": heartbeat_ms,
             "sim_processes": len(sims.procs),
-            "failed": redis_scard(rport, "atlas:state:failed"),
+            "failed": redis_zcard(rport, "atlas:index:list:failed_jobs"),
             "submit_per_s": jobs / submit_s,
             "rejoin_s": t_joined - t_master,
             "steady_jobs": jobs * 0.9 - done0,

@@ -11,10 +11,14 @@ namespace atlas::keys {
 /// String: the job record as JSON (library/job_codec.hpp).
 inline std::string job(std::string_view id) { return "atlas:job:" + std::string(id); }
 
-/// Set: ids of every job with a record.
+/// Set: ids of every job, as stores written before the listing indexes
+/// hold them. No longer written (atlas:index:all holds every id); read only
+/// until such a store's indexes are built, then removed.
 inline constexpr const char* all_jobs = "atlas:jobs";
 
-/// Set: ids of the jobs in one state ("queued", "running", ...).
+/// Set: ids of the jobs in one state ("queued", "running", ...; not
+/// "completed" nor "failed": their ended lists hold those, see
+/// actors/policy/lookup_writes.hpp).
 inline std::string state_set(std::string_view state) {
   return "atlas:state:" + std::string(state);
 }

@@ -16,6 +16,12 @@ std::string index_of(job_state s) {
   return keys::state_set(to_string(s));
 }
 
+/// SADD to `s`'s set when it has one.
+void add_to_set(std::vector<cmd>& cmds, job_state s, const std::string& id) {
+  if (has_state_set(s))
+    cmds.push_back({"SADD", index_of(s), id});
+}
+
 bool is_dispatch(const job_record& rec) {
   return rec.state == job_state::pending;
 }
@@ -39,9 +45,12 @@ cmd only_if_ok(cmd c) {
 
 } // namespace
 
+bool has_state_set(job_state s) {
+  return s != job_state::completed && s != job_state::failed;
+}
+
 std::vector<cmd> enqueue(const job_record& rec) {
-  std::vector<cmd> cmds{{"SADD", keys::all_jobs, rec.job_id},
-                        {"SADD", index_of(rec.state), rec.job_id},
+  std::vector<cmd> cmds{{"SADD", index_of(rec.state), rec.job_id},
                         {"SET", keys::job(rec.job_id), to_stored_json(rec), "NX"}};
   // Indexed only when the record is ours (the write is atomic with these).
   for (auto& c : job_index::added(rec))
@@ -56,7 +65,7 @@ std::vector<cmd> enqueue(const job_record& rec) {
 }
 
 bool enqueue_created(std::span<const redis_reply> replies) {
-  return replies.size() >= 3 && replies[2].is_status("OK");
+  return replies.size() >= 2 && replies[1].is_status("OK");
 }
 
 std::vector<cmd> published(const job_record& rec, size_t from) {
@@ -103,15 +112,17 @@ std::vector<cmd> transition(const job_record& rec, std::optional<job_state> from
     cmds.push_back(std::move(c));
   if (ends_from(rec, from)) {
     // Out of the unfinished set only after the record says it ended.
-    cmds.push_back({"SADD", index_of(rec.state), rec.job_id});
+    add_to_set(cmds, rec.state, rec.job_id);
     cmds.push_back({"SET", keys::job(rec.job_id), to_stored_json(rec)});
     cmds.push_back({"SREM", index_of(*from), rec.job_id});
     return cmds;
   }
-  if (from && *from != rec.state)
+  if (from && *from != rec.state && has_state_set(rec.state))
     cmds.push_back({"SMOVE", index_of(*from), index_of(rec.state), rec.job_id});
+  else if (from && *from != rec.state)
+    cmds.push_back({"SREM", index_of(*from), rec.job_id});
   else
-    cmds.push_back({"SADD", index_of(rec.state), rec.job_id});
+    add_to_set(cmds, rec.state, rec.job_id);
   cmds.push_back({"SET", keys::job(rec.job_id), to_stored_json(rec)});
   return cmds;
 }
@@ -128,7 +139,9 @@ bool transition_indexed(const job_record& rec, std::optional<job_state> from,
 
 std::vector<cmd> reindex(const job_record& rec) {
   std::vector<cmd> cmds = job_index::restatus(rec);
-  cmds.push_back({"SADD", index_of(rec.state), rec.job_id});
+  for (auto& c : job_index::ended(rec)) // a finished job's list is its index
+    cmds.push_back(std::move(c));
+  add_to_set(cmds, rec.state, rec.job_id);
   for (auto s : all_job_states)
     if (s != rec.state)
       cmds.push_back({"SREM", index_of(s), rec.job_id});
@@ -139,7 +152,7 @@ std::vector<cmd> remove(const job_record& rec, const std::vector<std::string>& e
   const auto& id = rec.job_id;
   std::vector<cmd> cmds;
   cmds.push_back({"DEL", keys::job(id)});
-  cmds.push_back({"SREM", keys::all_jobs, id});
+  cmds.push_back({"SREM", keys::all_jobs, id}); // a store's from before the listing indexes
   for (auto s : all_job_states)
     cmds.push_back({"SREM", index_of(s), id});
   cmds.push_back({"HDEL", keys::routing_map, id});

@@ -284,12 +284,7 @@ def test_retention_by_age_and_delete_share_one_path():
     assert redis_cli("ZSCORE", "atlas:index:jobs:paged", job_id) == ""
 
 
-def test_a_store_from_before_the_indexes_is_indexed_on_start():
-    node.stop_server()
-    for key in redis_cli("KEYS", "atlas:index:*").split():
-        redis_cli("DEL", key)
-    node.start()
-    # Until they are built, listings read every record; then pages again.
+def rebuilt_listings_are_whole():
     wait_until(lambda: redis_cli("GET", "atlas:index:built") == "2", 30, "the indexes to be rebuilt")
     status, page = listing("paged", "?limit=5")
     assert status == 200 and page["total"] == 22, page
@@ -297,6 +292,35 @@ def test_a_store_from_before_the_indexes_is_indexed_on_start():
     # The metric and parameter indexes are rebuilt from the tracking data.
     seen, cursors = walk("scored", "?sort=-loss&limit=3")
     assert seen == scored_order(descending=True) and "@" not in "".join(cursors), (seen, cursors)
+    status, raw = node.request("GET", "/completed_jobs?limit=1000", base=node.gateway)
+    assert status == 200 and set(PAGED[1:]) <= set(json.loads(raw)), raw[:200]
+
+
+def test_a_store_from_before_the_indexes_is_indexed_on_start():
+    node.stop_server()
+    # Such a store holds its ids in sets: every id, and each state's.
+    every = redis_cli("ZRANGE", "atlas:index:all", "0", "-1").split()
+    completed = redis_cli("ZRANGE", "atlas:index:list:completed_jobs", "0", "-1").split()
+    assert set(PAGED[1:]) <= set(completed) and redis_cli("EXISTS", "atlas:jobs") == "0"
+    redis_cli("SADD", "atlas:jobs", *every)
+    redis_cli("SADD", "atlas:state:completed", *completed)
+    for key in redis_cli("KEYS", "atlas:index:*").split():
+        redis_cli("DEL", key)
+    node.start()
+    # Until they are built, listings read every record; then pages again.
+    rebuilt_listings_are_whole()
+    # Then the old sets are read no more, and go.
+    assert redis_cli("EXISTS", "atlas:jobs", "atlas:state:completed") == "0"
+
+
+def test_an_older_index_generation_is_rebuilt_from_the_every_job_index():
+    node.stop_server()
+    for key in redis_cli("KEYS", "atlas:index:*").split():
+        if key != "atlas:index:all":
+            redis_cli("DEL", key)
+    redis_cli("SET", "atlas:index:built", "1")
+    node.start()
+    rebuilt_listings_are_whole()
 
 
 try:
@@ -314,6 +338,7 @@ try:
         test_retention_keeps_the_newest_finished_jobs_and_removes_the_rest_everywhere,
         test_retention_by_age_and_delete_share_one_path,
         test_a_store_from_before_the_indexes_is_indexed_on_start,
+        test_an_older_index_generation_is_rebuilt_from_the_every_job_index,
     ])
 finally:
     node.cleanup()

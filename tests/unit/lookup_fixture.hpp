@@ -90,14 +90,15 @@ struct fixture {
     REQUIRE(r);
     return *r;
   }
-  /// The state sets that hold `id`.
+  /// The state sets and finished lists that hold `id`.
   std::set<std::string> indexes_of(const std::string& id) {
     std::set<std::string> out;
-    for (auto s : {job_state::queued, job_state::pending, job_state::running,
-                   job_state::completed, job_state::failed, job_state::cancelled,
-                   job_state::lost})
+    for (auto s : all_job_states)
       if (run({"SISMEMBER", keys::state_set(to_string(s)), id}).integer == 1)
         out.insert(std::string(to_string(s)));
+    for (auto list : {"completed_jobs", "failed_jobs"})
+      if (run({"ZSCORE", keys::ended_list(list), id}).type != redis_reply::kind::nil)
+        out.insert(list);
     return out;
   }
   /// Calls per command name since the last CONFIG RESETSTAT, as Redis

@@ -8,6 +8,7 @@
 
 #include "adapters/json.hpp"
 #include "library/events.hpp"
+#include "library/job_codec.hpp"
 #include "library/job_index.hpp"
 #include "library/usage.hpp"
 
@@ -40,16 +41,17 @@ TEST_CASE_METHOD(fixture, "one job's lifecycle costs 34 Redis commands, no MULTI
       s += name + "=" + std::to_string(calls) + " ";
     return s;
   }());
-  // enqueue 3, pending 4 (with secret and routing), running 2, end 4 (with
-  // the secret's deletion: it must not outlive the job; SADD, SET, SREM:
-  // out of the running set once the record says it ended); each transition's
-  // event (4 XADD) and the end's once-marker (SET NX). The enqueue and the
-  // end run in a script (their events depend on the SET NX before them).
-  // The listing indexes (library/job_index.hpp): the enqueue's three ZADD
-  // (its project's, its status's, everyone's), SADD and version INCR; each later
-  // write's INCR and its move between status indexes (ZREM, ZADD); the
-  // end's two ZADD (ended, by end time).
-  CHECK(total == 18 + 16 + 2);
+  // enqueue 2, pending 4 (with secret and routing), running 2, end 3 (with
+  // the secret's deletion: it must not outlive the job; SET, SREM: out of
+  // the running set once the record says it ended, its finished list being
+  // its index now); each transition's event (4 XADD) and the end's
+  // once-marker (SET NX). The enqueue and the end run in a script (their
+  // events depend on the SET NX before them). The listing indexes
+  // (library/job_index.hpp): the enqueue's three ZADD (its project's, its
+  // status's, everyone's), SADD and version INCR; each later write's INCR
+  // and its move between status indexes (ZREM, ZADD); the end's two ZADD
+  // (ended, by end time).
+  CHECK(total == 16 + 16 + 2);
   CHECK(stats["zadd"] == 8);
   CHECK(stats["zrem"] == 3);
   CHECK(stats["incr"] == 4);
@@ -65,8 +67,8 @@ TEST_CASE_METHOD(fixture, "one job's lifecycle costs 34 Redis commands, no MULTI
   REQUIRE(stored);
   CHECK(stored->state == job_state::completed);
   CHECK(stored->history.size() == 4);
-  CHECK(indexes_of("life-1") == std::set<std::string>{"completed"});
-  CHECK(run({"SISMEMBER", keys::all_jobs, "life-1"}).integer == 1);
+  CHECK(indexes_of("life-1") == std::set<std::string>{"completed_jobs"});
+  CHECK(run({"EXISTS", keys::all_jobs}).integer == 0); // atlas:index:all holds every id
   CHECK(run({"HGET", keys::routing_map, "life-1"}).str == "10.0.0.7");
   CHECK(run({"EXISTS", keys::job_secret("life-1")}).integer == 0);
 }
@@ -90,10 +92,10 @@ TEST_CASE_METHOD(fixture, "a requeued job and an unstored running state still en
   move_to(rec, job_state::running);
   move_to(rec, job_state::completed);
   REQUIRE(put(rec));
-  CHECK(indexes_of("requeued-1") == std::set<std::string>{"completed"});
+  CHECK(indexes_of("requeued-1") == std::set<std::string>{"completed_jobs"});
   // A write sent again after it was applied (an answer lost) repairs too.
   REQUIRE(put(rec));
-  CHECK(indexes_of("requeued-1") == std::set<std::string>{"completed"});
+  CHECK(indexes_of("requeued-1") == std::set<std::string>{"completed_jobs"});
 }
 
 TEST_CASE_METHOD(fixture, "writes waiting together share one round trip and are all stored",
@@ -142,7 +144,7 @@ TEST_CASE_METHOD(fixture, "writes waiting together share one round trip and are 
   CHECK(list(job_state::completed).size() == n);
   CHECK(run({"SCARD", keys::state_set("running")}).integer == 0);
   CHECK(run({"SCARD", keys::state_set("queued")}).integer == 0);
-  CHECK(indexes_of("batch-7") == std::set<std::string>{"completed"});
+  CHECK(indexes_of("batch-7") == std::set<std::string>{"completed_jobs"});
   auto stats = ask<actor_stats>(nullptr, stats_atom::value);
   REQUIRE(stats);
   INFO(stats->summary);
@@ -174,7 +176,7 @@ TEST_CASE_METHOD(fixture, "a batch whose first write has a wrong guess is repair
   first.receive([&](bool b) { ok += b ? 1 : 0; }, [&](caf::error&) {});
   second.receive([&](bool b) { ok += b ? 1 : 0; }, [&](caf::error&) {});
   CHECK(ok == 2);
-  CHECK(indexes_of("guess-1") == std::set<std::string>{"completed"});
+  CHECK(indexes_of("guess-1") == std::set<std::string>{"completed_jobs"});
   CHECK(list(job_state::completed).size() == 1);
 }
 
@@ -230,7 +232,7 @@ TEST_CASE_METHOD(fixture, "a second submission of an id is refused and leaves no
   auto stored = ask<job_record>(nullptr, get_atom::value, std::string("dup-1"));
   REQUIRE(stored);
   CHECK(stored->state == job_state::completed); // not overwritten
-  CHECK(indexes_of("dup-1") == std::set<std::string>{"completed"});
+  CHECK(indexes_of("dup-1") == std::set<std::string>{"completed_jobs"});
 }
 
 TEST_CASE_METHOD(fixture, "deleting a job removes its record, indexes, routing and tracking keys",
@@ -507,6 +509,45 @@ TEST_CASE_METHOD(fixture, "finished jobs are listed by end time, completed apart
   ec code{};
   CHECK_FALSE(ask<job_page>(&code, list_atom::value, job_state::running, std::string(), uint64_t{1}));
   CHECK(code == ec::invalid_argument);
+}
+
+TEST_CASE_METHOD(fixture, "completed and failed jobs are kept and counted by their lists, "
+                          "a store's from before them by its sets", "[lookup]") {
+  auto finish = [&](const std::string& id, job_state end) {
+    auto rec = new_job(id);
+    REQUIRE(enqueue(rec));
+    dispatch(rec);
+    REQUIRE(put(rec));
+    move_to(rec, end);
+    REQUIRE(put(rec));
+  };
+  finish("c-1", job_state::completed);
+  finish("c-2", job_state::completed);
+  finish("f-1", job_state::failed);
+  finish("x-1", job_state::cancelled);
+  CHECK(indexes_of("f-1") == std::set<std::string>{"failed_jobs"});
+  CHECK(indexes_of("x-1") == std::set<std::string>{"failed_jobs", "cancelled"});
+  auto counts = ask<std::vector<uint64_t>>(nullptr, metrics_atom::value);
+  REQUIRE(counts);
+  CHECK(counts->at(static_cast<size_t>(job_state::completed)) == 2);
+  CHECK(counts->at(static_cast<size_t>(job_state::failed)) == 1);
+  CHECK(counts->at(static_cast<size_t>(job_state::cancelled)) == 1);
+
+  // Written before the listing indexes: its ids in sets only, its record.
+  auto old = new_job("old-1");
+  move_to(old, job_state::completed);
+  run({"SET", keys::job("old-1"), to_stored_json(old)});
+  run({"SADD", keys::all_jobs, "old-1"});
+  run({"SADD", keys::state_set("completed"), "old-1"});
+  auto ids = [](const std::vector<job_record>& recs) {
+    std::set<std::string> out;
+    for (auto& r : recs)
+      out.insert(r.job_id);
+    return out;
+  };
+  CHECK(ids(list(job_state::completed)) == std::set<std::string>{"c-1", "c-2", "old-1"});
+  CHECK(ids(list(job_state::failed)) == std::set<std::string>{"f-1"});
+  CHECK(ids(list_all()) == std::set<std::string>{"c-1", "c-2", "f-1", "x-1", "old-1"});
 }
 
 namespace {
