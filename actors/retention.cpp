@@ -14,6 +14,7 @@
 
 #include "actors/counted.hpp"
 #include "actors/policy/lookup_writes.hpp"
+#include "library/bundle_store.hpp"
 #include "library/job_codec.hpp"
 #include "library/job_files.hpp"
 #include "library/job_index.hpp"
@@ -36,6 +37,9 @@ constexpr const char* backfill_step = "500";
 // Jobs removed per write: one MGET and one atomic write for them all.
 constexpr size_t removal_step = 50;
 
+// Between two looks through the bundle store for bundles no job uses.
+constexpr double bundle_prune_every_s = 600;
+
 struct retention_state {
   static inline const char* name = "retention";
   std::shared_ptr<const node_config> cfg;
@@ -45,6 +49,8 @@ struct retention_state {
   std::string scan = "0";        // its SSCAN (ZSCAN) cursor
   uint64_t backfilled = 0;       // jobs indexed by the backfill
   uint64_t removed = 0;          // jobs removed by retention
+  double bundles_pruned_at = 0;  // the last look through the bundle store
+  uint64_t bundles_removed = 0;  // stored bundles no job held
 };
 
 using retention_ptr = counted_pointer<retention_actor, retention_state>;
@@ -274,6 +280,19 @@ bool retain(retention_state& st, bool& ok) {
   return more;
 }
 
+/// Stored bundles no job holds and nobody used for retention.unused_bundles.
+void prune_bundles(retention_state& st) {
+  auto now = now_seconds();
+  if (st.cfg->unused_bundles_s <= 0 || now - st.bundles_pruned_at < bundle_prune_every_s)
+    return;
+  st.bundles_pruned_at = now;
+  auto n = prune_content_bundles(bundle_store_dir(st.cfg->job_store_dir_root),
+                                 st.cfg->unused_bundles_s, now);
+  if (n > 0)
+    spdlog::info("retention: removed {} stored bundles no job used", n);
+  st.bundles_removed += n;
+}
+
 void pass(retention_ptr self) {
   auto& st = self->state;
   bool ok = true;
@@ -281,6 +300,7 @@ void pass(retention_ptr self) {
     again_in(self, ok ? std::chrono::milliseconds(1) : std::chrono::seconds(5));
     return;
   }
+  prune_bundles(st);
   bool more = st.cfg->removes_any() && retain(st, ok);
   if (!ok)
     again_in(self, std::chrono::seconds(5));
@@ -305,7 +325,8 @@ retention_actor::behavior_type retention_impl(retention_ptr self,
       auto& s = self->state;
       return self->stats("", std::string(s.built ? "indexes built" : "indexing") + ", "
                                + std::to_string(s.backfilled) + " jobs backfilled, "
-                               + std::to_string(s.removed) + " removed by retention");
+                               + std::to_string(s.removed) + " removed by retention, "
+                               + std::to_string(s.bundles_removed) + " unused bundles");
     },
   };
 }

@@ -8,6 +8,7 @@
 #include <random>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -70,6 +71,12 @@ std::string aside_name(const std::string& dir) {
   return dir + "/.incoming-" + std::to_string(rd()) + std::to_string(rd());
 }
 
+/// Marks a use of a stored bundle: its inode's change time, which every
+/// link and unlink (a job given it, a job removed) moves as well.
+void touch(const std::string& path) {
+  ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+}
+
 content_bundle refused(bundle_refusal why, std::string message) {
   content_bundle b;
   b.result = {why, std::move(message)};
@@ -100,6 +107,7 @@ content_bundle store_content_bundle(const std::string& upload_path, const std::s
   auto target = store_dir + "/" + b.hash + ".tgz";
   if (fs::exists(target, ec)) {
     drop_upload(); // the same content is stored: nothing to keep
+    touch(target);
   } else {
     // Moved next to its name, then linked: link() never replaces, so of two
     // uploads of one content racing, one file stays and both are right.
@@ -130,8 +138,12 @@ content_bundle store_content_bundle(const std::string& upload_path, const std::s
 bool has_content_bundle(const std::string& store_dir, const std::string& hash,
                         const std::string& owner) {
   std::error_code ec;
-  return valid_bundle_hash(hash) && fs::exists(owner_mark(store_dir, hash, owner), ec)
-         && fs::exists(store_dir + "/" + hash + ".tgz", ec);
+  auto target = store_dir + "/" + hash + ".tgz";
+  if (!valid_bundle_hash(hash) || !fs::exists(owner_mark(store_dir, hash, owner), ec)
+      || !fs::exists(target, ec))
+    return false;
+  touch(target);
+  return true;
 }
 
 bundle_stored use_content_bundle(const std::string& store_dir, const std::string& hash,
@@ -148,6 +160,39 @@ bundle_stored use_content_bundle(const std::string& store_dir, const std::string
   if (auto st = give_run_bundle(store_dir + "/" + hash + ".tgz", paths, owner); !st)
     return {bundle_refusal::io, "cannot give the job its bundle: " + st.error()};
   return {};
+}
+
+uint64_t prune_content_bundles(const std::string& store_dir, double unused_s, double now) {
+  std::error_code ec;
+  auto cutoff = static_cast<time_t>(now - unused_s);
+  auto crashed = static_cast<time_t>(now - 86400); // an upload takes no day
+  uint64_t removed = 0;
+  for (fs::directory_iterator it(store_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    auto name = it->path().filename().string();
+    struct stat st{};
+    if (::lstat(it->path().c_str(), &st) != 0)
+      continue;
+    if (name.starts_with(".incoming-")) {
+      if (st.st_ctime < crashed)
+        fs::remove(it->path(), ec);
+      continue;
+    }
+    auto hash = name.substr(0, name.find('.'));
+    if (!valid_bundle_hash(hash))
+      continue; // not the store's
+    auto bundle = store_dir + "/" + hash + ".tgz";
+    if (name.ends_with(".tgz")) {
+      if (S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_ctime < cutoff
+          && ::unlink(bundle.c_str()) == 0) {
+        ++removed;
+        fs::remove_all(store_dir + "/" + hash + ".owners", ec);
+      }
+    } else if (name.ends_with(".owners") && st.st_ctime < cutoff && !fs::exists(bundle, ec)) {
+      fs::remove_all(it->path(), ec); // its bundle never came, or went
+    }
+    ec.clear();
+  }
+  return removed;
 }
 
 } // namespace atlas

@@ -45,6 +45,8 @@ content_bundle store_content_bundle(const std::string& upload_path, const std::s
                                     const std::string& owner);
 
 /// Whether `owner` uploaded the bundle `hash` (so may submit jobs with it).
+/// A yes counts as a use of the bundle (prune_content_bundles): a client
+/// asks just before it submits jobs with it.
 bool has_content_bundle(const std::string& store_dir, const std::string& hash,
                         const std::string& owner);
 
@@ -53,5 +55,13 @@ bool has_content_bundle(const std::string& store_dir, const std::string& hash,
 /// (taken) when the job id already has a bundle.
 bundle_stored use_content_bundle(const std::string& store_dir, const std::string& hash,
                                  const std::string& owner, const job_paths& paths);
+
+/// Removes the stored bundles no job holds (no hard link but the store's)
+/// that nobody uploaded, used or asked for in the last `unused_s` seconds,
+/// with their uploaders' marks, and uploads left half way by a crash. A job
+/// keeps its own link, so nothing a job needs goes; a client whose bundle
+/// went uploads it again. `now`: seconds since the epoch. Returns how many
+/// bundles went.
+uint64_t prune_content_bundles(const std::string& store_dir, double unused_s, double now);
 
 } // namespace atlas

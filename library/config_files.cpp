@@ -149,8 +149,15 @@ void read_retention_section(const section& f, node_config& c) {
   auto r = f.sub("retention");
   if (!r)
     return;
-  r->known({"max_age", "max_jobs", "projects", "interval_s", "batch"});
+  r->known({"max_age", "max_jobs", "projects", "interval_s", "batch", "unused_bundles"});
   read_retention_rule(*r, c.retention);
+  if (auto age = r->get("unused_bundles"); age) {
+    auto text = age.IsScalar() ? age.as<std::string>() : std::string{};
+    if (auto secs = age_seconds(text))
+      c.unused_bundles_s = *secs;
+    else
+      r->bad("unused_bundles", "an age such as 7d or 12h (0: kept forever)", age);
+  }
   r->whole("interval_s", c.retention_interval_s, 1, 86400, " of seconds");
   r->whole("batch", c.retention_batch, 1, 100000, " of jobs");
   if (auto projects = r->sub("projects"))

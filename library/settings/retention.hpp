@@ -23,6 +23,10 @@ struct retention_settings {
   std::map<std::string, retention_rule> project_retention;  // retention.projects.<name>: its own
   int retention_interval_s = 60; // retention.interval_s: between passes
   int retention_batch = 200;     // retention.batch: most jobs removed per pass
+  // retention.unused_bundles: a stored content bundle (library/bundle_store.hpp)
+  // that no job holds and nobody used for this long goes (0: kept forever).
+  // On by default: each job keeps its own link, and a client uploads again.
+  double unused_bundles_s = 7 * 86400.0;
 
   /// The rule of `project`: its own, else everyone's.
   const retention_rule& retention_of(const std::string& project) const {

@@ -3,7 +3,9 @@ atlas-server and Redis: the same bytes uploaded twice are stored once, jobs
 submitted with {"bundle": <sha256>, "params": {...}} each get a hard link to
 that one file and read their own params from foundations_job_parameters.json;
 bad or unknown hashes, a non-tar upload and a reused job id are refused with
-a clear message, and deleting a job leaves the stored bundle to the others."""
+a clear message, and deleting a job leaves the stored bundle to the others;
+retention removes a stored bundle only once no job holds it and nobody used
+it for `retention.unused_bundles`."""
 
 import gzip
 import hashlib
@@ -11,6 +13,7 @@ import io
 import json
 import os
 import tarfile
+import time
 import uuid
 
 from harness import Node, run_tests, wait_until
@@ -137,10 +140,31 @@ def test_deleting_a_job_keeps_the_stored_bundle():
     assert json.loads(logs("after-delete")) == {"trial": 99}
 
 
+def test_retention_removes_a_stored_bundle_no_job_used():
+    idle = deterministic_bundle({"main.sh": "echo never run\n"})
+    idle_hash = hashlib.sha256(idle).hexdigest()
+    assert upload(idle)[0] == 200
+    assert node.request("HEAD", f"/api/v1/bundles/{idle_hash}")[0] == 200
+    time.sleep(3.5)  # unused for longer than the setting below
+    node.stop_server()
+    with open(node.home + "/config/atlas.config.yaml", "a") as f:
+        f.write("retention: {unused_bundles: 2s}\n")
+    node.start()  # the master looks through the store as it starts
+    wait_until(lambda: not os.path.exists(f"{STORE}/bundles/{idle_hash}.tgz"), 30,
+               "the unused bundle to be removed")
+    assert not os.path.exists(f"{STORE}/bundles/{idle_hash}.owners")
+    assert node.request("HEAD", f"/api/v1/bundles/{idle_hash}")[0] == 404
+    # The bundle jobs hold stays, and so does theirs; the idle one can come back.
+    assert stored_files() == [HASH + ".tgz"]
+    assert os.stat(f"{STORE}/trial-1.tgz").st_ino == os.stat(f"{STORE}/bundles/{HASH}.tgz").st_ino
+    assert upload(idle)[1]["stored"] is True
+
+
 try:
     run_tests([test_the_same_content_is_stored_once,
                test_jobs_share_the_stored_bundle_and_read_their_params,
                test_bad_bundles_are_refused_with_a_reason,
-               test_deleting_a_job_keeps_the_stored_bundle])
+               test_deleting_a_job_keeps_the_stored_bundle,
+               test_retention_removes_a_stored_bundle_no_job_used])
 finally:
     node.stop()

@@ -110,6 +110,40 @@ TEST_CASE("a job's bundle is a hard link to the stored one, for its uploader onl
   CHECK(fs::exists(store + "/" + b.hash + ".tgz"));
 }
 
+TEST_CASE("a stored bundle goes once no job holds it and nobody used it for long enough",
+          "[bundle_store]") {
+  temp_root t;
+  uploads up(t.path);
+  auto store = bundle_store_dir(t.path + "/store");
+  auto held = store_content_bundle(up.next(), store, "ann");
+  REQUIRE(held.result.ok());
+  auto p1 = paths_under(t.path, "j1");
+  REQUIRE(use_content_bundle(store, held.hash, "ann", p1).ok());
+  std::ofstream(t.path + "/src/job_source/other.py") << "print('other')\n"; // another content
+  REQUIRE(archive::create_tgz(t.path + "/src", up.packed, "").ok());
+  auto idle = store_content_bundle(up.next(), store, "bob");
+  REQUIRE(idle.result.ok());
+  REQUIRE(idle.hash != held.hash);
+  std::ofstream(store + "/.incoming-1") << "a crashed upload";
+  auto now = static_cast<double>(::time(nullptr));
+  const double week = 7 * 86400.0;
+  // Used a moment ago: both stay, however idle.
+  CHECK(prune_content_bundles(store, week, now) == 0);
+  CHECK(has_content_bundle(store, idle.hash, "bob"));
+  // A week on: the one no job links goes with its uploaders' marks; the
+  // held one stays; so does a job's own link, whose bundle is still whole.
+  CHECK(prune_content_bundles(store, week, now + 2 * week) == 1);
+  CHECK_FALSE(fs::exists(store + "/" + idle.hash + ".tgz"));
+  CHECK_FALSE(fs::exists(store + "/" + idle.hash + ".owners"));
+  CHECK_FALSE(fs::exists(store + "/.incoming-1"));
+  CHECK(has_content_bundle(store, held.hash, "ann"));
+  // Once its last job went, the held one goes too; uploaded again, it is back.
+  delete_job_files(p1);
+  CHECK(prune_content_bundles(store, week, now + 2 * week) == 1);
+  CHECK_FALSE(has_content_bundle(store, held.hash, "ann"));
+  CHECK(fs::is_empty(store));
+}
+
 TEST_CASE("an upload that is not a gzip tar is refused and removed", "[bundle_store]") {
   temp_root t;
   auto upload = t.path + "/junk";

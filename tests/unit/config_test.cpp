@@ -577,3 +577,21 @@ TEST_CASE("bad scheduling settings name the key", "[config]") {
   r = load_node_config(h.env({{"ATLAS_NODE_CPUS", "many"}}), {});
   CHECK(r.error.find("ATLAS_NODE_CPUS") != std::string::npos);
 }
+
+TEST_CASE("retention's rules and its unused-bundle age are read", "[config]") {
+  temp_home h;
+  auto r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.config.removes_any()); // finished jobs are kept unless asked
+  CHECK(r.config.unused_bundles_s == 7 * 86400.0);
+  h.write(atlas_file, "retention:\n  max_age: 90d\n  unused_bundles: 12h\n"
+                      "  projects:\n    scratch: {max_jobs: 5}\n");
+  r = load_node_config(h.env(), {});
+  REQUIRE(r.ok());
+  CHECK(r.config.retention.max_age_s == 90 * 86400.0);
+  CHECK(r.config.unused_bundles_s == 12 * 3600.0);
+  CHECK(r.config.retention_of("scratch").max_jobs == 5);
+  CHECK(r.config.retention_of("scratch").max_age_s == 90 * 86400.0);
+  h.write(atlas_file, "retention: {unused_bundles: soon}\n");
+  CHECK(load_node_config(h.env(), {}).error.find("retention.unused_bundles") != std::string::npos);
+}
