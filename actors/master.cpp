@@ -311,6 +311,11 @@ master_actor::behavior_type master_impl(master_ptr self,
         out.push_back(*rec);
       return out;
     },
+    [=](list_atom, uint64_t from, uint64_t limit) -> caf::result<job_page> {
+      if (auto err = operator_or_local("listing the queue"))
+        return err;
+      return queue_page(self->state, from, limit);
+    },
     [=](dequeue_atom, uint64_t pos) -> caf::result<job_record> {
       if (auto who = sender_of(self); !who.local)
         return refuse(self, who, "removing a queued job");

@@ -321,11 +321,11 @@ caf::result<bool> stop_job(master_ptr self, const std::string& id) {
 
 caf::result<job_record> dequeue_at(master_ptr self, uint64_t pos) {
   auto& st = self->state;
-  auto order = st.policy.ordered();
+  auto queued = st.policy.size();
   auto held = held_in_order(st); // listed after the queue
-  if (pos >= order.size() + held.size())
+  if (pos >= queued + held.size())
     return make_error(ec::not_found, "Bad queue position " + std::to_string(pos));
-  auto rec = pos < order.size() ? st.queued[order[pos].job_id] : *held[pos - order.size()];
+  auto rec = pos < queued ? st.queued[st.policy.ordered(pos, 1).at(0).job_id] : *held[pos - queued];
   // Answered once its end is persisted: a read right after sees it.
   auto rp = self->make_response_promise<job_record>();
   cancel_queued(self, rec.job_id, [rp, rec]() mutable { rp.deliver(rec); });

@@ -189,6 +189,9 @@ std::vector<node_view> node_views(master_ptr self);
 
 /// The queue in dispatch order, each job with the reason it waits.
 std::vector<queue_entry> queue_with_reasons(master_ptr self);
+/// Positions [from, from + limit) of the queue as list_atom lists it (the
+/// jobs waiting for others after it); `next` names the next page's first.
+job_page queue_page(const master_state& st, uint64_t from, uint64_t limit);
 
 /// The master's gauges for /metrics (master_metrics.cpp), with the job
 /// counts per state the lookup read from Redis (empty when it could not).

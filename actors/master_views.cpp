@@ -26,6 +26,24 @@ std::vector<node_view> node_views(master_ptr self) {
   return out;
 }
 
+job_page queue_page(const master_state& st, uint64_t from, uint64_t limit) {
+  auto held = held_in_order(st); // listed after the queue
+  job_page page;
+  page.total = st.policy.size() + held.size();
+  if (from >= page.total)
+    return page;
+  auto end = from + std::min(limit, page.total - from);
+  for (auto& q : st.policy.ordered(from, end - from))
+    if (auto r = st.queued.find(q.job_id); r != st.queued.end())
+      page.jobs.push_back(r->second);
+  auto queued = st.policy.size();
+  for (auto pos = std::max(from, queued); pos < end; ++pos)
+    page.jobs.push_back(*held[pos - queued]);
+  if (end < page.total)
+    page.next = std::to_string(end);
+  return page;
+}
+
 std::vector<queue_entry> queue_with_reasons(master_ptr self) {
   auto& st = self->state;
   // GPUs count per node (a job takes one slot and GPUs of that slot's node).

@@ -156,13 +156,14 @@ std::optional<std::string> records_sorted(const std::vector<job_record>& recs,
   return w.take();
 }
 
-std::string records_by_position(const std::vector<job_record>& recs, size_t from, size_t count) {
+std::string records_by_position(const std::vector<job_record>& recs, uint64_t first) {
   json::writer w;
   w.begin_object();
-  for (auto pos = from; pos < recs.size() && pos - from < count; ++pos) {
+  for (size_t i = 0; i < recs.size(); ++i) {
+    auto pos = first + i;
     w.key(std::to_string(pos)).begin_object();
-    write_job_fields(w, recs[pos]);
-    w.kv("position", static_cast<uint64_t>(pos));
+    write_job_fields(w, recs[i]);
+    w.kv("position", pos);
     w.end_object();
   }
   w.end_object();

@@ -42,10 +42,9 @@ std::string records_by_id(const std::vector<job_record>& recs);
 std::optional<std::string> records_sorted(const std::vector<job_record>& recs,
                                           std::string_view sort, std::string& error);
 
-/// {"0": {record..., "position": 0}, ...} as the original's queue listing:
-/// at most `count` entries from position `from`.
-std::string records_by_position(const std::vector<job_record>& recs, size_t from = 0,
-                                size_t count = SIZE_MAX);
+/// {"0": {record..., "position": 0}, ...} as the original's queue listing,
+/// `recs` being the queue's positions from `first` on.
+std::string records_by_position(const std::vector<job_record>& recs, uint64_t first = 0);
 
 /// {"jobs": [records, newest first]}
 std::string record_list(std::vector<job_record> recs);

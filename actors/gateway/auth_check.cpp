@@ -198,12 +198,12 @@ void check_owner_then_route(gateway_ptr self, answer rp, http_request req) {
     auto pos = parse_index(parts[1]);
     if (!pos)
       return route_checked(self, rp, req);
-    self->request(st.master, caf::infinite, list_atom::value)
+    self->request(st.master, caf::infinite, list_atom::value, *pos, uint64_t{1})
       .then(
-        [=](std::vector<job_record>& recs) mutable {
-          if (*pos >= recs.size())
+        [=](job_page& page) mutable {
+          if (page.jobs.empty())
             return route_checked(self, rp, req); // the route says 404
-          auto& rec = recs[*pos];
+          auto& rec = page.jobs[0];
           if (!auth::may_act_on(rec.username, user, false))
             return give(rp, forbidden(self, req, user, rec.username, rec.job_id));
           if (m == "PATCH") // moved by position: a queue change in between can shift it

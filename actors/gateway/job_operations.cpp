@@ -240,13 +240,12 @@ void queued_jobs(gateway_ptr self, answer rp, const http_request& req) {
   if (!from)
     return give(rp, error_answer(400, "cursor must be a queue position (the Link header's)"));
   auto path = req.path;
-  self->request(self->state.master, caf::infinite, list_atom::value)
+  self->request(self->state.master, caf::infinite, list_atom::value, *from, limit)
     .then(
-      [=](std::vector<job_record>& queue) mutable {
-        auto r = json_answer(200, records_by_position(queue, *from, limit));
-        r.headers["X-Total-Count"] = std::to_string(queue.size());
-        if (*from + limit < queue.size())
-          link_next(r, path, q, limit, std::to_string(*from + limit));
+      [=](job_page& page) mutable {
+        auto r = json_answer(200, records_by_position(page.jobs, *from));
+        r.headers["X-Total-Count"] = std::to_string(page.total);
+        link_next(r, path, q, limit, page.next);
         rp.deliver(std::move(r));
       },
       [=](caf::error& err) mutable { rp.deliver(from_error(err)); });

@@ -158,13 +158,13 @@ void route_checked(gateway_ptr self, answer rp, const http_request& req) {
     if (!pos)
       return give(rp, error_answer(404, "Bad queue position " + parts[1]));
     if (m == "GET") {
-      self->request(st.master, caf::infinite, list_atom::value)
-        .then([=](std::vector<job_record>& recs) mutable {
-                if (*pos >= recs.size())
+      self->request(st.master, caf::infinite, list_atom::value, *pos, uint64_t{1})
+        .then([=](job_page& page) mutable {
+                if (page.jobs.empty())
                   return give(rp, error_answer(404, "Bad queue position " + parts[1]));
                 json::writer w;
                 w.begin_object();
-                write_job_fields(w, recs[*pos]);
+                write_job_fields(w, page.jobs[0]);
                 w.kv("position", *pos).end_object();
                 rp.deliver(json_answer(200, w.take()));
               }, fail);

@@ -148,15 +148,54 @@ std::optional<queued_job> queue_policy::take(const std::string& job_id, const fi
   return found;
 }
 
-std::vector<queued_job> queue_policy::ordered() const {
-  // Simulate the pops on a copy: the listing is exactly the dispatch order
-  // for slots that fit every job, quotas aside (they only delay a job).
-  queue_policy copy = *this;
-  copy.quotas_ = quota_ledger{};
+std::vector<queued_job> queue_policy::ordered(size_t first, size_t count) const {
+  // The pops pick() would make for slots that fit every job, quotas aside
+  // (they only delay a job), followed with a read position per user's queue
+  // rather than made on a copy: a page costs what is before its end, not
+  // the whole queue.
   std::vector<queued_job> out;
-  out.reserve(size());
-  while (auto job = copy.pop_for(std::numeric_limits<int64_t>::max()))
-    out.push_back(std::move(*job));
+  if (count == 0)
+    return out;
+  auto running = running_;
+  size_t pos = 0;
+  auto take = [&](const queued_job& j) { // false once the slice is full
+    ++running[j.username];
+    if (pos++ >= first)
+      out.push_back(j);
+    return out.size() < count;
+  };
+  for (auto& j : pinned_)
+    if (!take(j))
+      return out;
+  using position = std::pair<std::deque<queued_job>::const_iterator, std::deque<queued_job>::const_iterator>;
+  for (auto& [level, users] : levels_) {
+    std::vector<std::pair<const std::string*, position>> heads; // in the map's order, as pick() reads
+    for (auto& [key, q] : users)
+      heads.push_back({&key, {q.begin(), q.end()}});
+    while (true) {
+      decltype(heads)::value_type* best = nullptr;
+      int64_t best_running = std::numeric_limits<int64_t>::max();
+      for (auto& h : heads) {
+        auto& [at, end] = h.second;
+        if (at == end)
+          continue;
+        if (*h.first == preempted_key) {
+          best = &h;
+          break;
+        }
+        auto r = running.count(*h.first) ? running[*h.first] : 0;
+        if (best == nullptr || r < best_running
+            || (r == best_running && at->seq < best->second.first->seq)) {
+          best = &h;
+          best_running = r;
+        }
+      }
+      if (best == nullptr)
+        break;
+      if (!take(*best->second.first++))
+        return out;
+    }
+  }
   return out;
 }
 

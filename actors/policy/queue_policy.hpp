@@ -65,7 +65,10 @@ public:
   const quota_ledger& quotas() const { return quotas_; }
 
   /// The whole queue in the order pop_for would hand it out.
-  std::vector<queued_job> ordered() const;
+  std::vector<queued_job> ordered() const { return ordered(0, SIZE_MAX); }
+
+  /// Positions [first, first + count) of that order.
+  std::vector<queued_job> ordered(size_t first, size_t count) const;
 
   /// Moves the job at position `from` to position `to` (positions as in
   /// ordered()). The jobs queued now keep that order by hand from then on;

@@ -75,6 +75,11 @@ TEST_CASE("users interleave when both have many jobs", "[queue_policy]") {
   q.push(job("b1", "bob", 4));
   q.push(job("b2", "bob", 5));
   CHECK(ids(q.ordered()) == std::vector<std::string>{"a1", "b1", "a2", "b2", "a3"});
+  // A page's worth: the same order, cut (the queue itself untouched).
+  CHECK(ids(q.ordered(0, 3)) == std::vector<std::string>{"a1", "b1", "a2"});
+  CHECK(ids(q.ordered(3, 9)) == std::vector<std::string>{"b2", "a3"});
+  CHECK(ids(q.ordered(1, 0)).empty());
+  CHECK(q.size() == 5);
 }
 
 TEST_CASE("a job that needs more GPUs than the slot has is skipped, not blocking",
@@ -155,4 +160,40 @@ TEST_CASE("sweeps are capped apart, and a trial without a cap is not held",
   std::sort(got.begin(), got.end());
   CHECK(got == std::vector<std::string>{"a1", "b1", "c1", "c2"});
   CHECK(q.quotas().blocks(trial("a2", "A", 1, 2)) == "sweep cap (1 running)");
+}
+
+TEST_CASE("the listed order is the order pops hand jobs out, for any page", "[queue_policy]") {
+  // Users with jobs running, priorities, pins and preempted jobs mixed; the
+  // reference pops a copy empty, as a dispatch with room for every job would.
+  for (unsigned seed = 1; seed <= 20; ++seed) {
+    queue_policy q;
+    unsigned x = seed;
+    auto next = [&](unsigned n) {
+      x = x * 1103515245u + 12345u;
+      return (x >> 16) % n;
+    };
+    const char* users[] = {"ann", "bob", "cy", "dee"};
+    for (auto* u : users)
+      q.running_changed(u, static_cast<int>(next(3)));
+    for (uint64_t i = 0; i < 60; ++i) {
+      auto j = job("j" + std::to_string(i), users[next(4)], 1 + next(1000),
+                   static_cast<int64_t>(next(3)), static_cast<int64_t>(next(2)));
+      j.pin = next(8) == 0 ? static_cast<int64_t>(1 + next(5)) : 0;
+      j.preempted = next(10) == 0;
+      q.push(j);
+    }
+    auto copy = q;
+    std::vector<std::string> popped;
+    while (auto j = copy.pop_for(std::numeric_limits<int64_t>::max()))
+      popped.push_back(j->job_id);
+    INFO("seed " << seed);
+    CHECK(ids(q.ordered()) == popped);
+    for (size_t first : {0, 1, 30, 59, 60, 70})
+      for (size_t count : {1, 7, 59, 60, 61}) {
+        auto from = std::min(first, popped.size()), to = std::min(first + count, popped.size());
+        std::vector<std::string> slice(popped.begin() + static_cast<std::ptrdiff_t>(from),
+                                       popped.begin() + static_cast<std::ptrdiff_t>(to));
+        CHECK(ids(q.ordered(first, count)) == slice);
+      }
+  }
 }
