@@ -211,6 +211,32 @@ struct lookup_state {
     return std::vector<std::string>(ids.begin(), ids.end());
   }
 
+  /// The newest `max` jobs of a project (its listing index) and its count.
+  caf::result<job_page> read_newest(const std::string& project, uint64_t max) {
+    max = std::clamp<uint64_t>(max, 1, job_index::max_scan);
+    auto key = keys::project_jobs(project);
+    auto head = redis->reads({{"ZREVRANGE", key, "0", std::to_string(max - 1)},
+                              {"ZCARD", key},
+                              {"GET", keys::indexes_built}});
+    if (!head || head->size() != 3)
+      return make_error(ec::unavailable, "Redis unavailable");
+    job_page page;
+    if ((*head)[2].str != job_index::generation) {
+      page.indexed = false;
+      return page;
+    }
+    std::vector<std::string> ids;
+    for (auto& e : (*head)[0].elements)
+      ids.push_back(e.str);
+    auto recs = read_records(ids);
+    if (!recs)
+      return make_error(ec::unavailable, "Redis unavailable");
+    std::erase_if(*recs, [&](const job_record& r) { return r.project_name != project; });
+    page.jobs = std::move(*recs);
+    page.total = static_cast<uint64_t>(std::max<int64_t>(0, (*head)[1].integer));
+    return page;
+  }
+
   /// The records of every job, or with `state` of those actually in it (an
   /// index entry may be stale, the record is not).
   caf::result<std::vector<job_record>> read_all(std::optional<job_state> state = {}) {
@@ -572,6 +598,10 @@ lookup_actor::behavior_type lookup_impl(lookup_ptr self, redis_target target,
       if (!page)
         return err;
       return std::move(*page);
+    },
+    [=](list_atom, jobs_atom, const std::string& project, uint64_t max) -> caf::result<job_page> {
+      flush(self);
+      return self->state.read_newest(project, max);
     },
     [=](list_atom, sweep_atom, const std::string& project, const std::string& sweep,
         uint64_t limit) -> caf::result<std::vector<job_record>> {

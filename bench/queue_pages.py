@@ -68,7 +68,6 @@ def run(a):
                      [(k, row[k]["p50_ms"], f"ms  p99 {row[k]['p99_ms']:.1f} ms  {row[k]['bytes']:>9,} bytes")
                       for k in cases] + [("submitted at", rate, "jobs/s")])
     finally:
-        node.request("DELETE", "/api/v1/queued_jobs")
         node.cleanup()
     if a.json:
         with open(a.json, "w") as f:

@@ -26,6 +26,11 @@ using cmd = std::vector<std::string>;
 /// The most rows one page holds (a larger limit is cut to it).
 inline constexpr uint64_t max_page = 1000;
 
+/// The most jobs of a project a listing reads when no index serves its
+/// filter or sort (a user, a tag, a sort by two columns): its newest. Such
+/// a page of a larger project says it looked at these only.
+inline constexpr uint64_t max_scan = 10'000;
+
 /// What keys::indexes_built holds once every index of this version holds
 /// every job ("2": with the metric and parameter indexes). Any other value
 /// (an older version's "1", none) has the active master index them again.

@@ -60,6 +60,10 @@ using lookup_actor = caf::typed_actor<
   caf::replies_to<list_atom, sweep_atom, std::string, std::string, uint64_t>::with<std::vector<job_record>>,
   // Every project with its counts, from the indexes (not its records).
   caf::replies_to<list_atom, projects_atom>::with<project_views>,
+  // The records of a project's newest jobs, at most this many, and its
+  // number of jobs (total): what a filter no index serves reads. Not
+  // indexed while the indexes are being built.
+  caf::replies_to<list_atom, jobs_atom, std::string, uint64_t>::with<job_page>,
   // Removes a record, its indexes and its lookup-table entry.
   caf::replies_to<delete_atom, std::string>::with<bool>,
   // Records the master's CAF endpoint "host:port".

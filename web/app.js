@@ -156,7 +156,10 @@ function viewProject(seq, project) {
     const jobs = last.jobs.filter(j => !state.text || [j.job_id, j.user, j.status,
       ...Object.entries(j.tags).flat(), ...j.job_parameters.map(p => fmtValue(p.value)),
       ...j.output_metrics.map(m => fmtValue(m.value))].join(' ').toLowerCase().includes(state.text));
-    count.textContent = state.text ? `${jobs.length} of ${last.jobs.length} jobs on this page` : `${last.total} jobs`;
+    // An order no index keeps reads the project's newest jobs only: say so.
+    const partial = last.scanned_jobs < last.project_jobs
+      ? ` (this order covers the newest ${last.scanned_jobs} of ${last.project_jobs})` : '';
+    count.textContent = (state.text ? `${jobs.length} of ${last.jobs.length} jobs on this page` : `${last.total} jobs`) + partial;
     const first = state.back.length * PAGE_ROWS;
     pageInfo.textContent = last.jobs.length ? `${first + 1}–${first + last.jobs.length} of ${last.total}` : '';
     prevBtn.disabled = !state.back.length;

@@ -39,21 +39,34 @@ std::optional<json::value> parse_or_fail(answer& rp, const std::string& body) {
   return v;
 }
 
-/// Every record of a project, then `then(records)`.
+/// The records of a project's newest jobs (job_index::max_scan at most;
+/// every record while the indexes are being built), then
+/// `then(records, the project's number of jobs)`.
 template <class F>
 void project_records(gateway_ptr self, answer rp, std::string project, F then) {
-  self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value)
+  auto fail = [=](caf::error& err) mutable { rp.deliver(from_error(err)); };
+  auto none = [=]() mutable { give(rp, error_answer(404, "project '" + project + "' not found")); };
+  self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value, jobs_atom::value,
+                project, job_index::max_scan)
     .then(
-      [=](std::vector<job_record>& all) mutable {
-        std::vector<job_record> recs;
-        for (auto& r : all)
-          if (r.project_name == project)
-            recs.push_back(std::move(r));
-        if (recs.empty())
-          return give(rp, error_answer(404, "project '" + project + "' not found"));
-        then(recs);
+      [=](job_page& page) mutable {
+        if (page.indexed)
+          return page.jobs.empty() ? none() : then(page.jobs, page.total);
+        self->request(self->state.lookup, std::chrono::seconds(30), list_atom::value)
+          .then(
+            [=](std::vector<job_record>& all) mutable {
+              std::vector<job_record> recs;
+              for (auto& r : all)
+                if (r.project_name == project)
+                  recs.push_back(std::move(r));
+              if (recs.empty())
+                return none();
+              uint64_t total = recs.size();
+              then(recs, total);
+            },
+            fail);
       },
-      [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
+      fail);
 }
 
 /// The trials of a project's sweep (`sweep` "": of its newest 50 sweeps),
@@ -66,16 +79,17 @@ void sweep_trials(gateway_ptr self, answer rp, std::string project, std::string 
           [=](caf::error& err) mutable { rp.deliver(from_error(err)); });
 }
 
-/// The records of a project with their tracking summary.
+/// project_records' records with their tracking summary, then
+/// `then(records, summary, the project's number of jobs)`.
 template <class F>
 void project_summary(gateway_ptr self, answer rp, std::string project, F then) {
-  project_records(self, rp, project, [=](std::vector<job_record>& recs) mutable {
+  project_records(self, rp, project, [=](std::vector<job_record>& recs, uint64_t total) mutable {
     std::vector<std::string> ids;
     for (auto& r : recs)
       ids.push_back(r.job_id);
     store(self, rp, "summary", ids, [=](std::string& body) mutable {
       if (auto summary = parse_or_fail(rp, body))
-        then(recs, *summary);
+        then(recs, *summary, total);
     });
   });
 }
@@ -89,7 +103,9 @@ void newest_summary(gateway_ptr self, answer rp, std::string project, uint64_t l
     .then(
       [=](job_page& page) mutable {
         if (!page.indexed)
-          return project_summary(self, rp, project, then);
+          return project_summary(self, rp, project,
+                                 [then](std::vector<job_record>& recs, json::value& summary,
+                                        uint64_t) mutable { then(recs, summary); });
         std::vector<std::string> ids;
         for (auto& r : page.jobs)
           ids.push_back(r.job_id);
@@ -232,9 +248,11 @@ void job_listing(gateway_ptr self, answer rp, const std::string& project,
         page.offset = req->offset;
         if (!found.indexed || !req->by_index) { // read the project whole, answer a page
           project_summary(self, rp, project, [=](std::vector<job_record>& recs,
-                                                  json::value& summary) mutable {
+                                                  json::value& summary, uint64_t total) mutable {
             std::string err;
             auto p = page;
+            p.scanned = recs.size();
+            p.project_jobs = total;
             auto out = dashboard::job_listing_json(project, recs, summary, req->rest, now_seconds(), err, &p);
             rp.deliver(err.empty() ? listing_answer(project, query, p, std::move(out))
                                    : error_answer(bad_status, err));

@@ -10,8 +10,10 @@
 // status, a page is read from the project's sorted index (of that status);
 // sorted by one metric or parameter, unfiltered, from that column's index
 // (library/column_page.hpp): its cost does not depend on the project's size.
-// Any other sort or filter reads the project's records and answers one
-// page of the result; its cursor is then an offset ("@<n>").
+// Any other sort or filter reads the records of the project's newest
+// job_index::max_scan jobs and answers one page of the result; its cursor
+// is then an offset ("@<n>"), and the answer says how many jobs were read
+// of how many (`scanned_jobs`, `project_jobs`).
 
 #include <cstdint>
 #include <map>
@@ -44,6 +46,8 @@ struct listing_page {
   std::string next;       // "" on the last page
   uint64_t offset = 0;    // !indexed: the page is rows [offset, offset + limit)
   uint64_t limit = 0;
+  uint64_t scanned = 0;      // !indexed: the project's newest jobs read (job_index::max_scan at most)
+  uint64_t project_jobs = 0; // !indexed: of how many
 };
 
 /// {"unchanged": true, "version": v}: the answer to a `since` that is current.

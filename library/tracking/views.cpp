@@ -348,6 +348,8 @@ std::string job_listing_json(const std::string& project, const std::vector<job_r
     else
       w.value(page->next);
     w.kv("version", page->version);
+    if (!page->indexed)
+      w.kv("scanned_jobs", page->scanned).kv("project_jobs", page->project_jobs);
   }
   w.end_object();
   return w.take();

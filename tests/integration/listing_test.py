@@ -135,6 +135,10 @@ def test_filtered_and_sorted_pages_use_offsets():
     seen, cursors = walk("paged", "?sort=job_id&user=alice&limit=7")
     assert seen == sorted(PAGED), seen
     assert cursors and all(c.startswith("@") for c in cursors), cursors
+    # Such a page reads the project's newest jobs (at most 10,000) and says so.
+    status, page = listing("paged", "?user=alice&limit=2")
+    assert status == 200 and page["scanned_jobs"] == page["project_jobs"] == 23, page
+    assert "scanned_jobs" not in listing("paged", "?limit=2")[1]
 
 
 def scored_order(descending):

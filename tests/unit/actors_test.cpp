@@ -83,6 +83,7 @@ fake_lookup(lookup_actor::stateful_pointer<fake_lookup_state> self, std::shared_
       return std::vector<job_record>{};
     },
     [=](list_atom, projects_atom) { return project_views{{}, false}; },
+    [=](list_atom, jobs_atom, const std::string&, uint64_t) { return job_page{{}, 0, "", 0, false}; },
     [=](list_atom, const std::string&, uint64_t) { return job_page{{}, 0, "", 0, false}; },
     [=](delete_atom, const std::string& id) { return db->erase(id) > 0; },
     [=](endpoint_atom, const std::string&) { return true; },

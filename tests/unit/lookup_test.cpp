@@ -441,6 +441,16 @@ TEST_CASE_METHOD(fixture, "a project's jobs come in pages, newest first, each on
   CHECK(seen.back() == "p-0");
   CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == 25);
 
+  // What a filter no index serves reads: the newest jobs, with the count.
+  auto newest = ask<job_page>(nullptr, list_atom::value, jobs_atom::value, std::string("big"), uint64_t{3});
+  REQUIRE(newest);
+  CHECK(newest->indexed);
+  CHECK(newest->total == 25);
+  std::set<std::string> read;
+  for (auto& r : newest->jobs)
+    read.insert(r.job_id);
+  CHECK(read == std::set<std::string>{"p-24", "p-23", "p-22"});
+
   // A status's pages: the running job alone, the queued ones apart.
   auto run = new_job("p-run");
   run.project_name = "big";
