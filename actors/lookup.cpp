@@ -109,6 +109,19 @@ struct lookup_state {
     return out;
   }
 
+  /// The ids the replies of `reads` (SMEMBERS, ZRANGE, ...) name, each
+  /// once. Nullopt when Redis is unavailable.
+  std::optional<std::set<std::string>> ids_named(const std::vector<cmd>& reads) {
+    auto replies = redis->reads(reads);
+    if (!replies || replies->size() != reads.size())
+      return std::nullopt;
+    std::set<std::string> ids;
+    for (auto& r : *replies)
+      for (auto& e : r.elements)
+        ids.insert(e.str);
+    return ids;
+  }
+
   /// What a master's recovery needs (messages/actors.hpp): the unfinished
   /// states' sets hold every unfinished job (lookup_writes.hpp), so a
   /// store of a million finished jobs is not read.
@@ -118,13 +131,10 @@ struct lookup_state {
       if (!is_terminal(s))
         reads.push_back({"SMEMBERS", keys::state_set(to_string(s))});
     reads.push_back({"ZREVRANGE", keys::jobs_by_order, "0", "0"});
-    auto replies = redis->reads(reads);
-    if (!replies || replies->size() != reads.size())
+    auto named = ids_named(reads);
+    if (!named)
       return std::nullopt;
-    std::set<std::string> ids;
-    for (auto& r : *replies)
-      for (auto& e : r.elements)
-        ids.insert(e.str);
+    auto& ids = *named;
     auto recs = read_records(std::vector<std::string>(ids.begin(), ids.end()));
     if (!recs)
       return std::nullopt;
@@ -201,14 +211,10 @@ struct lookup_state {
       if (!lookup_writes::has_state_set(*state))
         reads.push_back({"ZRANGE", keys::ended_list(job_index::list_of(*state)), "0", "-1"});
     }
-    auto replies = redis->reads(reads);
-    if (!replies || replies->size() != reads.size())
+    auto ids = ids_named(reads);
+    if (!ids)
       return std::nullopt;
-    std::set<std::string> ids;
-    for (auto& r : *replies)
-      for (auto& e : r.elements)
-        ids.insert(e.str);
-    return std::vector<std::string>(ids.begin(), ids.end());
+    return std::vector<std::string>(ids->begin(), ids->end());
   }
 
   /// The newest `max` jobs of a project (its listing index) and its count.

@@ -111,6 +111,19 @@ def bundle_request(job_id, path="/job_bundle"):
                        {"Content-Type": f"multipart/form-data; boundary={boundary}"})
 
 
+def store_bundle(url, name="shared"):
+    """One tiny bundle in the content store (POST /api/v1/bundles), for jobs
+    to share: its SHA-256."""
+    host, port = host_port(url)
+    conn = Conn(host, port)
+    try:
+        status, raw = conn.request(bundle_request(name, "/api/v1/bundles"))
+    finally:
+        conn.close()
+    assert status == 200, (status, raw)
+    return json.loads(raw)["bundle"]
+
+
 def queue_request(job_id, token, entrypoint=("/bin/true",), bundle=None):
     """POST /queued_jobs; `bundle`: the SHA-256 of a bundle in the content
     store, which becomes the job's (no upload of its own)."""

@@ -23,18 +23,6 @@ import bench_common as bc
 from harness import Node
 
 
-def stored_bundle(node):
-    """One bundle in the content store, which every job links."""
-    host, port = bc.host_port(node.url)
-    conn = bc.Conn(host, port)
-    try:
-        status, raw = conn.request(bc.bundle_request("queue", "/api/v1/bundles"))
-    finally:
-        conn.close()
-    assert status == 200, (status, raw)
-    return json.loads(raw)["bundle"]
-
-
 def fill(node, bundle, first, count):
     requests = [(None, bc.queue_request(f"q-{i:07d}", "", bundle=bundle))
                 for i in range(first, first + count)]
@@ -47,7 +35,7 @@ def run(a):
     node = Node(slots=1, atlas_config="runner: bench-sleep\nlog_level: warning\n").start()
     results = {"machine": bc.machine_line(), "sizes": {}}
     try:
-        bundle = stored_bundle(node)
+        bundle = bc.store_bundle(node.url)  # every job links it
         submitted = 0  # the first runs: n queued are n + 1 submitted
         for n in a.sizes:
             rate = fill(node, bundle, submitted, n + 1 - submitted)

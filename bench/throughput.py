@@ -82,18 +82,6 @@ def latency_samples(cluster, samples, timeout):
     return lat, ack
 
 
-def store_shared_bundle(cluster):
-    """One bundle in the content store (POST /api/v1/bundles): its SHA-256."""
-    host, port = bc.host_port(cluster.master.url)
-    conn = bc.Conn(host, port)
-    try:
-        status, raw = conn.request(bc.bundle_request("shared", "/api/v1/bundles"))
-    finally:
-        conn.close()
-    assert status == 200, (status, raw)
-    return json.loads(raw)["bundle"]
-
-
 def spawn_limit(n, parallel):
     """Jobs/s of a bare loop that starts /bin/true `parallel` at a time and
     reaps each (posix_spawn, as the workers do): what the machine allows for
@@ -113,7 +101,7 @@ def throughput(cluster, n, in_flight, timeout, shared=False):
     prefix = f"tp-{os.getpid()}-"
     ids = [f"{prefix}{i:06d}" for i in range(n)]
     if shared:  # as a sweep submits: one bundle, many jobs
-        h = store_shared_bundle(cluster)
+        h = bc.store_bundle(cluster.master.url)
         requests = [(None, bc.queue_request(j, cluster.token, bundle=h)) for j in ids]
     else:
         requests = [(bc.bundle_request(j), bc.queue_request(j, cluster.token)) for j in ids]
