@@ -72,9 +72,12 @@ std::string aside_name(const std::string& dir) {
 }
 
 /// Marks a use of a stored bundle: its inode's change time, which every
-/// link and unlink (a job given it, a job removed) moves as well.
+/// link and unlink (a job given it, a job removed) moves as well. Through
+/// the access time: the modification time keys the nodes' extraction
+/// cache (bundle_cache.hpp), which a use must not empty.
 void touch(const std::string& path) {
-  ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
+  const struct timespec times[2] = {{0, UTIME_NOW}, {0, UTIME_OMIT}};
+  ::utimensat(AT_FDCWD, path.c_str(), times, 0);
 }
 
 content_bundle refused(bundle_refusal why, std::string message) {

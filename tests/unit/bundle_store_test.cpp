@@ -3,9 +3,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <utility>
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -127,6 +130,17 @@ TEST_CASE("a stored bundle goes once no job holds it and nobody used it for long
   std::ofstream(store + "/.incoming-1") << "a crashed upload";
   auto now = static_cast<double>(::time(nullptr));
   const double week = 7 * 86400.0;
+  // Asking for a bundle is a use, which leaves its modification time (what
+  // the nodes' extraction cache keys on) alone.
+  struct stat before {}, after {};
+  REQUIRE(::stat((store + "/" + held.hash + ".tgz").c_str(), &before) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50)); // past the clock's tick
+  CHECK(has_content_bundle(store, held.hash, "ann"));
+  REQUIRE(::stat((store + "/" + held.hash + ".tgz").c_str(), &after) == 0);
+  CHECK(after.st_mtim.tv_sec == before.st_mtim.tv_sec);
+  CHECK(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+  CHECK(std::pair(after.st_ctim.tv_sec, after.st_ctim.tv_nsec)
+        > std::pair(before.st_ctim.tv_sec, before.st_ctim.tv_nsec)); // what prune reads
   // Used a moment ago: both stay, however idle.
   CHECK(prune_content_bundles(store, week, now) == 0);
   CHECK(has_content_bundle(store, idle.hash, "bob"));
