@@ -197,8 +197,8 @@ using master_actor = caf::typed_actor<
   caf::replies_to<stop_atom, std::string>::with<bool>,
   // The queue in dispatch order.
   caf::replies_to<list_atom>::with<std::vector<job_record>>,
-  // Positions [from, from + limit) of it, with its length (total): a page
-  // costs the same whatever the queue's length.
+  // Positions [from, from + limit) of it, with its length (total): only
+  // the page crosses, and its first page costs the same at any length.
   caf::replies_to<list_atom, uint64_t, uint64_t>::with<job_page>,
   // Removes the queued job at a position; answers its record.
   caf::replies_to<dequeue_atom, uint64_t>::with<job_record>,
